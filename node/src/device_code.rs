@@ -1,0 +1,292 @@
+//! GB/T 28181 device directory codes (设备目录编码): parsing, validation and decoding of the
+//! 20-digit code into administrative division, industry, type, network and serial.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a text is not a usable device code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceCodeError {
+    #[error("device code is empty")]
+    Empty,
+    #[error(
+        "device code \"{0}\" looks like a number a spreadsheet shortened (scientific notation or a decimal point); format the column as text and type the 20 digits again"
+    )]
+    LostDigits(String),
+    #[error("device code \"{0}\" must be exactly 20 digits, it has {1} characters")]
+    Length(String, usize),
+    #[error("device code \"{0}\" must contain digits only")]
+    NotDigits(String),
+    #[error("device code \"{0}\": \"{1}\" is not a province code of China (digits 1-2)")]
+    Province(String, String),
+    #[error(
+        "device code \"{0}\": type code {1} (digits 11-13) is {2}, not a camera (131 camera, 132 network camera)"
+    )]
+    NotACamera(String, u16, &'static str),
+}
+
+/// A validated 20-digit GB/T 28181 code of a camera.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DeviceCode(String);
+
+/// The parts of a device code, as GB/T 28181-2016 Appendix D defines them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decoded {
+    /// Digits 1-8: province, city, district, grass-roots unit.
+    pub division: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    /// Digits 9-10.
+    pub industry: u8,
+    pub industry_name: &'static str,
+    /// Digits 11-13.
+    pub type_code: u16,
+    pub type_name: &'static str,
+    /// Digit 14.
+    pub network: u8,
+    pub network_name: &'static str,
+    /// Digits 15-20.
+    pub serial: String,
+}
+
+const PROVINCES: &[&str] = &[
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
+    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
+    "81", "82",
+];
+
+impl DeviceCode {
+    /// Parses and validates a camera's code. Text such as `5.00101E+19` or `50010100001310000001.0`
+    /// (a spreadsheet that stored the code as a number) is refused with its own reason.
+    pub fn parse(text: &str) -> Result<Self, DeviceCodeError> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(DeviceCodeError::Empty);
+        }
+        let numeric_looking = t.chars().all(|c| c.is_ascii_digit() || "eE+-.".contains(c))
+            && t.chars().any(|c| c.is_ascii_digit());
+        if numeric_looking && (t.contains(['e', 'E']) || t.contains('.')) {
+            return Err(DeviceCodeError::LostDigits(t.to_string()));
+        }
+        if !t.chars().all(|c| c.is_ascii_digit()) {
+            return Err(DeviceCodeError::NotDigits(t.to_string()));
+        }
+        if t.len() != 20 {
+            return Err(DeviceCodeError::Length(t.to_string(), t.chars().count()));
+        }
+        if !PROVINCES.contains(&&t[0..2]) {
+            return Err(DeviceCodeError::Province(t.to_string(), t[0..2].to_string()));
+        }
+        let code = DeviceCode(t.to_string());
+        let d = code.decode();
+        if !is_camera_type(d.type_code) {
+            return Err(DeviceCodeError::NotACamera(
+                t.to_string(),
+                d.type_code,
+                d.type_name,
+            ));
+        }
+        Ok(code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Splits the code into its parts.
+    pub fn decode(&self) -> Decoded {
+        let s = &self.0;
+        let industry: u8 = s[8..10].parse().unwrap_or(0);
+        let type_code: u16 = s[10..13].parse().unwrap_or(0);
+        let network: u8 = s[13..14].parse().unwrap_or(0);
+        Decoded {
+            division: s[0..8].to_string(),
+            province: s[0..2].to_string(),
+            city: s[0..4].to_string(),
+            district: s[0..6].to_string(),
+            industry,
+            industry_name: industry_name(industry),
+            type_code,
+            type_name: type_name(type_code),
+            network,
+            network_name: network_name(network),
+            serial: s[14..20].to_string(),
+        }
+    }
+}
+
+/// Only front-end camera type codes are cameras: 131 (camera) and 132 (network camera).
+pub fn is_camera_type(code: u16) -> bool {
+    matches!(code, 131 | 132)
+}
+
+/// The name of a device type code (digits 11-13).
+pub fn type_name(code: u16) -> &'static str {
+    match code {
+        111 => "DVR",
+        112 => "video server",
+        113 => "encoder",
+        114 => "decoder",
+        115 => "video switching matrix",
+        116 => "audio switching matrix",
+        117 => "alarm controller",
+        118 => "NVR",
+        119..=130 => "front-end host (extension)",
+        131 => "camera",
+        132 => "network camera",
+        133 => "display",
+        134 => "alarm input device",
+        135 => "alarm output device",
+        136 => "voice input device",
+        137 => "voice output device",
+        138 => "mobile transmission device",
+        139 => "other peripheral",
+        140..=199 => "front-end peripheral (extension)",
+        200 => "central signalling server",
+        201 => "web application server",
+        202 => "media distribution server",
+        203 => "proxy server",
+        204 => "security server",
+        205 => "alarm server",
+        206 => "database server",
+        207 => "GIS server",
+        208 => "management server",
+        209 => "access gateway",
+        210 => "media storage server",
+        211 => "signalling security routing gateway",
+        215 => "business group",
+        216 => "virtual organisation",
+        212..=299 => "platform device (extension)",
+        300..=399 => "central user",
+        400..=499 => "terminal user",
+        _ => "an unknown device type",
+    }
+}
+
+/// The name of an industry code (digits 9-10).
+pub fn industry_name(code: u8) -> &'static str {
+    match code {
+        0 => "public order: roads",
+        1 => "public order: communities",
+        2 => "public order: internal",
+        3 => "public order: other",
+        4 => "traffic: roads",
+        5 => "traffic: checkpoints",
+        6 => "traffic: internal",
+        7 => "traffic: other",
+        8 => "city management",
+        9 => "health and environment",
+        10 => "inspection and customs",
+        11 => "education",
+        12..=39 => "government bodies",
+        40 => "agriculture, forestry and fishery",
+        41 => "mining",
+        42 => "manufacturing",
+        43 => "metallurgy",
+        44 => "electric power",
+        45 => "gas",
+        46 => "construction",
+        47 => "logistics",
+        48 => "postal",
+        49 => "information",
+        50 => "hotels and catering",
+        51 => "finance",
+        52 => "real estate",
+        53 => "business services",
+        54 => "water",
+        55 => "entertainment",
+        56..=79 => "enterprises and social units",
+        80..=89 => "residents",
+        _ => "other owners",
+    }
+}
+
+/// The name of a network code (digit 14).
+pub fn network_name(code: u8) -> &'static str {
+    match code {
+        0..=4 => "surveillance/alarm private network",
+        5 => "public security network",
+        6 => "government network",
+        7 => "internet",
+        8 => "social resources network",
+        _ => "reserved",
+    }
+}
+
+impl fmt::Display for DeviceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for DeviceCode {
+    type Err = DeviceCodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for DeviceCode {
+    type Error = DeviceCodeError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<DeviceCode> for String {
+    fn from(c: DeviceCode) -> String {
+        c.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_chongqing_network_camera() {
+        let c = DeviceCode::parse("50010312091320000001").unwrap();
+        let d = c.decode();
+        assert_eq!(d.division, "50010312");
+        assert_eq!(d.district, "500103");
+        assert_eq!(d.industry, 9);
+        assert_eq!(d.industry_name, "health and environment");
+        assert_eq!(d.type_code, 132);
+        assert_eq!(d.type_name, "network camera");
+        assert_eq!(d.network, 0);
+        assert_eq!(d.serial, "000001");
+    }
+
+    #[test]
+    fn refuses_non_cameras_and_bad_text() {
+        assert!(matches!(
+            DeviceCode::parse("50010312091180000001"),
+            Err(DeviceCodeError::NotACamera(_, 118, "NVR"))
+        ));
+        assert!(matches!(
+            DeviceCode::parse("5001031209132000001"),
+            Err(DeviceCodeError::Length(_, 19))
+        ));
+        assert!(matches!(
+            DeviceCode::parse("5001031209132000000A"),
+            Err(DeviceCodeError::NotDigits(_))
+        ));
+        assert!(matches!(
+            DeviceCode::parse("99010312091320000001"),
+            Err(DeviceCodeError::Province(_, _))
+        ));
+        assert!(matches!(
+            DeviceCode::parse("5.00103E+19"),
+            Err(DeviceCodeError::LostDigits(_))
+        ));
+        assert!(matches!(
+            DeviceCode::parse("50010312091320000001.0"),
+            Err(DeviceCodeError::LostDigits(_))
+        ));
+        assert!(matches!(DeviceCode::parse("  "), Err(DeviceCodeError::Empty)));
+    }
+}

@@ -1,0 +1,12 @@
+//! yinglian node: the camera ledger of one unit, kept as Automerge documents in SQLite, with the
+//! figures, the official tables, spreadsheet import and the `yl-node` command.
+
+pub mod camera;
+pub mod contacts;
+pub mod device_code;
+pub mod document;
+pub mod figures;
+pub mod ledger;
+pub mod profile;
+pub mod store;
+pub mod unit;

@@ -1,0 +1,985 @@
+//! The node's store: Automerge documents saved incrementally in SQLite (WAL) and compacted, with
+//! the SQL projections (cameras, units, contacts, stats) and the audit log written in the same
+//! transaction as the document change they follow, so that a crash never leaves them apart.
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction that first catches the in-memory document up
+//! with any chunk another process (the CLI beside the daemon) saved, so writers never lose changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use automerge::{ActorId, AutoCommit, ChangeHash, Prop};
+use automerge::patches::PatchAction;
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::Mutex;
+
+use crate::camera::{Camera, Field, FieldError, Value};
+use crate::contacts::{ContactError, ContactRole};
+use crate::document::{DocId, DocKind, commit_now, heads_hex};
+use crate::figures::{CameraFlags, Counts, Stats};
+use crate::ledger::{self, CameraState, LedgerError};
+use crate::profile::{self, Profile, ProfileError};
+use crate::unit::{UnitCode, UnitKind};
+
+/// The file that holds a node's store inside its data folder.
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// After this many incremental chunks a document is rewritten as one compact snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 32;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} holds no yinglian store; run `init` first (or pass --data)")]
+    NotInitialised(PathBuf),
+    #[error("{0} already holds the store of unit {1}; use another --data folder")]
+    AlreadyInitialised(PathBuf, String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("document {0} is damaged: {1}")]
+    Damaged(String, automerge::AutomergeError),
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Profile(#[from] ProfileError),
+    #[error("{0}")]
+    Field(#[from] FieldError),
+    #[error("{0}")]
+    Contact(#[from] ContactError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("i/o error on {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Who this store belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub unit: UnitCode,
+    pub name: String,
+    pub kind: UnitKind,
+    /// `node` or `hub`.
+    pub role: String,
+}
+
+/// A camera as the projection holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraRow {
+    pub unit: String,
+    pub camera: Camera,
+    pub conflicts: BTreeMap<Field, Vec<Value>>,
+    pub updated_at: String,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    /// False when the change turned out to be no change at all.
+    pub changed: bool,
+    pub heads: Vec<String>,
+    /// Records whose projection was rewritten.
+    pub records: usize,
+}
+
+/// How to list cameras.
+#[derive(Debug, Clone, Default)]
+pub struct CameraQuery {
+    /// Matches the device code, name or address.
+    pub search: Option<String>,
+    pub state: Option<String>,
+    pub networked: Option<bool>,
+    pub point_class: Option<i64>,
+    pub conflicts_only: bool,
+    /// `code` (default), `name`, `updated`.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+struct Cached {
+    doc: AutoCommit,
+    seq: i64,
+}
+
+/// One node's store.
+pub struct Store {
+    pool: SqlitePool,
+    dir: PathBuf,
+    actor: ActorId,
+    identity: Identity,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await?;
+    Ok(pool)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Creates the store of a new unit in `dir`, with its ledger and profile documents.
+    pub async fn init(
+        dir: &Path,
+        unit: &UnitCode,
+        name: &str,
+        kind: UnitKind,
+        role: &str,
+    ) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE);
+        if path.exists() {
+            let existing = Store::open(dir).await?;
+            return Err(StoreError::AlreadyInitialised(
+                dir.to_path_buf(),
+                existing.identity.unit.to_string(),
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(StoreError::Refused("the unit's name is required".into()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
+        let pool = connect(&path, true).await?;
+        MIGRATOR.run(&pool).await?;
+        let actor = ActorId::random();
+        let mut tx = pool.begin().await?;
+        for (k, v) in [
+            ("unit", unit.to_string()),
+            ("name", name.trim().to_string()),
+            ("kind", kind.to_string()),
+            ("role", role.to_string()),
+            ("actor", actor.to_hex_string()),
+            ("created_at", now()),
+        ] {
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let store = Store {
+            pool,
+            dir: dir.to_path_buf(),
+            actor,
+            identity: Identity {
+                unit: unit.clone(),
+                name: name.trim().to_string(),
+                kind,
+                role: role.to_string(),
+            },
+            cache: Mutex::new(HashMap::new()),
+        };
+        let who = "init";
+        let name = name.trim().to_string();
+        store
+            .edit(&DocId::profile(unit), who, "create unit profile", |doc| {
+                profile::set_text(doc, "name", Some(&name))?;
+                profile::set_text(doc, "unit_kind", Some(kind.as_str()))?;
+                Ok(())
+            })
+            .await?;
+        store
+            .edit(&DocId::ledger(unit), who, "create camera ledger", |_| Ok(()))
+            .await?;
+        Ok(store)
+    }
+
+    /// Opens the store in `dir`.
+    pub async fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE);
+        if !path.exists() {
+            return Err(StoreError::NotInitialised(dir.to_path_buf()));
+        }
+        let pool = connect(&path, false).await?;
+        MIGRATOR.run(&pool).await?;
+        let meta: HashMap<String, String> = sqlx::query("SELECT key, value FROM meta")
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect();
+        let get = |k: &str| {
+            meta.get(k)
+                .cloned()
+                .ok_or_else(|| StoreError::NotInitialised(dir.to_path_buf()))
+        };
+        let unit = UnitCode::parse(&get("unit")?)
+            .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?;
+        let kind = UnitKind::from_str(&get("kind")?)
+            .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?;
+        let actor = ActorId::from(
+            hex_decode(&get("actor")?)
+                .ok_or_else(|| StoreError::Refused("store metadata: bad actor id".into()))?,
+        );
+        Ok(Store {
+            pool,
+            dir: dir.to_path_buf(),
+            actor,
+            identity: Identity {
+                unit,
+                name: get("name")?,
+                kind,
+                role: get("role")?,
+            },
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn unit(&self) -> &UnitCode {
+        &self.identity.unit
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's
+    /// transaction). A document with nothing saved starts from its genesis.
+    async fn catch_up<'c>(
+        &self,
+        conn: &mut SqliteConnection,
+        cache: &'c mut HashMap<String, Cached>,
+        doc_id: &DocId,
+    ) -> Result<&'c mut Cached, StoreError> {
+        let key = doc_id.to_string();
+        let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
+        let rows = sqlx::query("SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq")
+            .bind(&key)
+            .bind(from)
+            .fetch_all(&mut *conn)
+            .await?;
+        let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
+            doc: AutoCommit::new().with_actor(self.actor.clone()),
+            seq: -1,
+        });
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let data: Vec<u8> = r.get(1);
+            entry
+                .doc
+                .load_incremental(&data)
+                .map_err(|e| StoreError::Damaged(key.clone(), e))?;
+            entry.seq = seq;
+        }
+        Ok(entry)
+    }
+
+    /// Applies `f` to the document as one change by this replica, saves it and rewrites its
+    /// projections, all in one transaction. An error from `f` changes nothing.
+    pub async fn edit<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        message: &str,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        self.write(doc_id, who, |doc| {
+            if doc.get_heads().is_empty() {
+                doc.merge(&mut doc_id.genesis())
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), e))?;
+            }
+            match f(doc) {
+                Ok(v) => {
+                    doc.commit_with(commit_now(message));
+                    Ok(v)
+                }
+                Err(e) => {
+                    doc.rollback();
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Merges changes made elsewhere (a saved document, a sync message's changes) into the local
+    /// replica of `doc_id`, and projects what they changed.
+    pub async fn merge_bytes(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        bytes: &[u8],
+    ) -> Result<Written, StoreError> {
+        let (_, w) = self
+            .write(doc_id, who, |doc| {
+                doc.load_incremental(bytes)
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), e))?;
+                Ok(())
+            })
+            .await?;
+        Ok(w)
+    }
+
+    async fn write<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        let key = doc_id.to_string();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
+        let before = entry.doc.get_heads();
+        let value = match f(&mut entry.doc) {
+            Ok(v) => v,
+            Err(e) => {
+                // Whatever `f` did to the cached copy is not saved: drop the copy.
+                cache.remove(&key);
+                return Err(e);
+            }
+        };
+        let after = entry.doc.get_heads();
+        if before == after {
+            tx.rollback().await?;
+            return Ok((
+                value,
+                Written {
+                    changed: false,
+                    heads: heads_hex(&after),
+                    records: 0,
+                },
+            ));
+        }
+        // From here on the cached document is ahead of the database until the commit succeeds.
+        let result = async {
+            let data = entry.doc.save_after(&before);
+            let seq = entry.seq + 1;
+            let records = self
+                .project(&mut tx, doc_id, &mut entry.doc, &before, who)
+                .await?;
+            sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
+                .bind(&key)
+                .bind(seq)
+                .bind(&data)
+                .execute(&mut *tx)
+                .await?;
+            let (chunks, mut bytes): (i64, i64) = {
+                let r = sqlx::query(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_chunks WHERE doc_id = ?",
+                )
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await?;
+                (r.get(0), r.get(1))
+            };
+            let mut final_seq = seq;
+            let mut final_chunks = chunks;
+            if chunks > COMPACT_AFTER_CHUNKS {
+                let snapshot = entry.doc.save();
+                final_seq = seq + 1;
+                sqlx::query("DELETE FROM doc_chunks WHERE doc_id = ?")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'snapshot', ?)")
+                    .bind(&key)
+                    .bind(final_seq)
+                    .bind(&snapshot)
+                    .execute(&mut *tx)
+                    .await?;
+                bytes = snapshot.len() as i64;
+                final_chunks = 1;
+            }
+            let heads = heads_hex(&after);
+            sqlx::query(
+                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
+                 bytes = excluded.bytes, updated_at = excluded.updated_at",
+            )
+            .bind(&key)
+            .bind(serde_json::to_string(&heads).unwrap_or_default())
+            .bind(final_chunks)
+            .bind(bytes)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, StoreError>((final_seq, heads, records))
+        }
+        .await;
+        let outcome = match result {
+            Ok(ok) => tx.commit().await.map(|_| ok).map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((seq, heads, records)) => {
+                entry.seq = seq;
+                Ok((
+                    value,
+                    Written {
+                        changed: true,
+                        heads,
+                        records,
+                    },
+                ))
+            }
+            Err(e) => {
+                cache.remove(&key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Rewrites the projections of what changed in `doc` since `before`, with audit rows.
+    async fn project(
+        &self,
+        conn: &mut SqliteConnection,
+        doc_id: &DocId,
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        who: &str,
+    ) -> Result<usize, StoreError> {
+        match doc_id.kind {
+            DocKind::Ledger => {
+                let after = doc.get_heads();
+                let codes = touched_cameras(doc, before, &after);
+                let n = codes.len();
+                for code in codes {
+                    let state = ledger::read_camera(doc, &code)?;
+                    project_camera(conn, doc_id, &code, state, who).await?;
+                }
+                refresh_stats(conn, doc_id.unit.as_str()).await?;
+                Ok(n)
+            }
+            DocKind::Profile => {
+                let p = profile::read_profile(doc)?;
+                project_profile(conn, doc_id, &p, who).await?;
+                Ok(1)
+            }
+            DocKind::Rollup | DocKind::Campaign => Ok(0),
+        }
+    }
+
+    /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
+    pub async fn save_document(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        if entry.doc.get_heads().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(entry.doc.save()))
+    }
+
+    /// Runs `f` on an up-to-date copy of the document, read-only.
+    pub async fn read_document<T>(
+        &self,
+        doc_id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        Ok(f(&mut entry.doc))
+    }
+
+    /// One camera from the projection.
+    pub async fn camera(&self, unit: &str, code: &str) -> Result<Option<CameraRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT unit, record, conflicts, updated_at FROM cameras WHERE unit = ? AND device_code = ?",
+        )
+        .bind(unit)
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| camera_row(&r)).transpose()
+    }
+
+    /// Cameras of a unit matching the query, and how many match in all.
+    pub async fn cameras(
+        &self,
+        unit: &str,
+        q: &CameraQuery,
+    ) -> Result<(Vec<CameraRow>, i64), StoreError> {
+        let like = q.search.as_ref().map(|s| format!("%{}%", s.trim()));
+        let order = match q.sort.as_deref() {
+            Some("name") => "ORDER BY name, device_code",
+            Some("updated") => "ORDER BY updated_at DESC, device_code",
+            _ => "ORDER BY device_code",
+        };
+        const WHERE: &str = " FROM cameras WHERE unit = ?1
+            AND (?2 IS NULL OR device_code LIKE ?2 OR name LIKE ?2 OR address LIKE ?2)
+            AND (?3 IS NULL OR state = ?3)
+            AND (?4 IS NULL OR networked = ?4)
+            AND (?5 IS NULL OR point_class = ?5)
+            AND (?6 = 0 OR conflicts IS NOT NULL) ";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*){WHERE}")))
+            .bind(unit)
+            .bind(&like)
+            .bind(&q.state)
+            .bind(q.networked)
+            .bind(q.point_class)
+            .bind(q.conflicts_only)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT unit, record, conflicts, updated_at{WHERE}{order} LIMIT ?7 OFFSET ?8"
+        )))
+        .bind(unit)
+        .bind(&like)
+        .bind(&q.state)
+        .bind(q.networked)
+        .bind(q.point_class)
+        .bind(q.conflicts_only)
+        .bind(q.limit.unwrap_or(-1))
+        .bind(q.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let list = rows.iter().map(camera_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((list, total))
+    }
+
+    /// The figures of one unit's own ledger.
+    pub async fn stats(&self, unit: &str) -> Result<Stats, StoreError> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM units WHERE unit = ?")
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        let row = sqlx::query(
+            "SELECT built, must_network, networked, archived, geo_tagged, in_service,
+                    key_public_built, key_public_in_service, key_industry_built,
+                    key_industry_in_service, as_of FROM stats WHERE unit = ?",
+        )
+        .bind(unit)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (counts, as_of) = match row {
+            Some(r) => (
+                Counts {
+                    built: r.get::<i64, _>(0) as u64,
+                    must_network: r.get::<i64, _>(1) as u64,
+                    networked: r.get::<i64, _>(2) as u64,
+                    archived: r.get::<i64, _>(3) as u64,
+                    geo_tagged: r.get::<i64, _>(4) as u64,
+                    in_service: r.get::<i64, _>(5) as u64,
+                    key_public_built: r.get::<i64, _>(6) as u64,
+                    key_public_in_service: r.get::<i64, _>(7) as u64,
+                    key_industry_built: r.get::<i64, _>(8) as u64,
+                    key_industry_in_service: r.get::<i64, _>(9) as u64,
+                },
+                r.get::<String, _>(10),
+            ),
+            None => (Counts::default(), now()),
+        };
+        Ok(Stats::from_counts(
+            unit,
+            name.as_deref().unwrap_or(""),
+            &counts,
+            as_of,
+        ))
+    }
+
+    /// The profile of a unit from the projection.
+    pub async fn profile(&self, unit: &str) -> Result<Option<Profile>, StoreError> {
+        let row = sqlx::query("SELECT name, kind, address, parent FROM units WHERE unit = ?")
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mut p = Profile {
+            unit: unit.to_string(),
+            name: r.get(0),
+            kind: r.get(1),
+            address: r.get(2),
+            parent: r.get(3),
+            leader: None,
+            liaison: None,
+        };
+        let rows = sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
+            .bind(unit)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in rows {
+            let c = crate::contacts::Contact {
+                name: r.get(1),
+                position: r.get(2),
+                phone: r.get(3),
+                remarks: r.get(4),
+            };
+            match r.get::<String, _>(0).as_str() {
+                "leader" => p.leader = Some(c),
+                _ => p.liaison = Some(c),
+            }
+        }
+        Ok(Some(p))
+    }
+
+    /// The audit rows of one record (newest first), or of everything when `record` is `None`.
+    pub async fn audit(
+        &self,
+        record: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, who, doc_id, record, action, fields, old_value, new_value FROM audit
+             WHERE (?1 IS NULL OR record = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(record)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let parse = |s: Option<String>| {
+                    s.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                        .unwrap_or(serde_json::Value::Null)
+                };
+                json!({
+                    "at": r.get::<String, _>(0),
+                    "who": r.get::<String, _>(1),
+                    "doc": r.get::<String, _>(2),
+                    "record": r.get::<String, _>(3),
+                    "action": r.get::<String, _>(4),
+                    "fields": r.get::<String, _>(5),
+                    "old": parse(r.get(6)),
+                    "new": parse(r.get(7)),
+                })
+            })
+            .collect())
+    }
+
+    /// Bytes the store takes on disk (database, WAL and shared memory files).
+    pub fn size_on_disk(&self) -> u64 {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|s| {
+                std::fs::metadata(self.dir.join(format!("{STORE_FILE}{s}")))
+                    .ok()
+                    .map(|m| m.len())
+            })
+            .sum()
+    }
+
+    /// Writes the WAL back into the database file and gives free pages back.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
+    let record: String = r.get(1);
+    let camera: Camera = serde_json::from_str(&record)
+        .map_err(|e| StoreError::Refused(format!("damaged camera projection: {e}")))?;
+    let conflicts: Option<String> = r.get(2);
+    let conflicts = conflicts
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    Ok(CameraRow {
+        unit: r.get(0),
+        camera,
+        conflicts,
+        updated_at: r.get(3),
+    })
+}
+
+/// Device codes whose records changed between `before` and `after`.
+fn touched_cameras(doc: &mut AutoCommit, before: &[ChangeHash], after: &[ChangeHash]) -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    for p in doc.diff(before, after) {
+        let in_cameras = matches!(p.path.first(), Some((_, Prop::Map(k))) if k == "cameras");
+        if !in_cameras {
+            continue;
+        }
+        if let Some((_, Prop::Map(code))) = p.path.get(1) {
+            codes.insert(code.clone());
+        } else if p.path.len() == 1 {
+            match &p.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    codes.insert(key.clone());
+                }
+                PatchAction::Conflict { prop: Prop::Map(key) } => {
+                    codes.insert(key.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    codes
+}
+
+fn fields_json(c: &Camera, fields: &[Field]) -> String {
+    let m: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .filter_map(|f| {
+            c.get(*f)
+                .map(|v| (f.key().to_string(), serde_json::to_value(v).unwrap_or_default()))
+        })
+        .collect();
+    serde_json::Value::Object(m).to_string()
+}
+
+async fn project_camera(
+    conn: &mut SqliteConnection,
+    doc_id: &DocId,
+    code: &str,
+    state: Option<CameraState>,
+    who: &str,
+) -> Result<(), StoreError> {
+    let unit = doc_id.unit.as_str();
+    let old: Option<String> =
+        sqlx::query_scalar("SELECT record FROM cameras WHERE unit = ? AND device_code = ?")
+            .bind(unit)
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let old: Option<Camera> = old.and_then(|s| serde_json::from_str(&s).ok());
+    let at = now();
+    let (action, changed, old_json, new_json) = match (&old, &state) {
+        (None, None) => return Ok(()),
+        (None, Some(s)) => {
+            let fields: Vec<Field> = s.camera.fields.keys().copied().collect();
+            ("add", fields.clone(), None, Some(fields_json(&s.camera, &fields)))
+        }
+        (Some(o), None) => {
+            let fields: Vec<Field> = o.fields.keys().copied().collect();
+            ("remove", fields.clone(), Some(fields_json(o, &fields)), None)
+        }
+        (Some(o), Some(s)) => {
+            let fields: Vec<Field> = Field::ALL
+                .into_iter()
+                .filter(|f| o.get(*f) != s.camera.get(*f))
+                .collect();
+            (
+                "edit",
+                fields.clone(),
+                Some(fields_json(o, &fields)),
+                Some(fields_json(&s.camera, &fields)),
+            )
+        }
+    };
+    if !changed.is_empty() || action != "edit" {
+        let names: Vec<&str> = changed.iter().map(|f| f.key()).collect();
+        sqlx::query(
+            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&at)
+        .bind(who)
+        .bind(doc_id.to_string())
+        .bind(code)
+        .bind(action)
+        .bind(names.join(","))
+        .bind(old_json)
+        .bind(new_json)
+        .execute(&mut *conn)
+        .await?;
+    }
+    match state {
+        None => {
+            sqlx::query("DELETE FROM cameras WHERE unit = ? AND device_code = ?")
+                .bind(unit)
+                .bind(code)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(s) => {
+            let c = &s.camera;
+            let f = CameraFlags::of(c);
+            let conflicts = (!s.conflicts.is_empty())
+                .then(|| serde_json::to_string(&s.conflicts).unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO cameras (unit, device_code, name, address, point_class, area, state, built,
+                    must_network, networked, archived, geo_tagged, in_service, record, conflicts, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (unit, device_code) DO UPDATE SET name = excluded.name,
+                    address = excluded.address, point_class = excluded.point_class, area = excluded.area,
+                    state = excluded.state, built = excluded.built, must_network = excluded.must_network,
+                    networked = excluded.networked, archived = excluded.archived,
+                    geo_tagged = excluded.geo_tagged, in_service = excluded.in_service,
+                    record = excluded.record, conflicts = excluded.conflicts, updated_at = excluded.updated_at",
+            )
+            .bind(unit)
+            .bind(code)
+            .bind(c.name())
+            .bind(c.text(Field::Address))
+            .bind(c.point_class().map(|p| p as i64))
+            .bind(c.area().map(|a| a.as_str()))
+            .bind(c.state().as_str())
+            .bind(f.built)
+            .bind(f.must_network)
+            .bind(f.networked)
+            .bind(f.archived)
+            .bind(f.geo_tagged)
+            .bind(f.in_service)
+            .bind(serde_json::to_string(c).unwrap_or_default())
+            .bind(conflicts)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn refresh_stats(conn: &mut SqliteConnection, unit: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO stats (unit, built, must_network, networked, archived, geo_tagged, in_service,
+            key_public_built, key_public_in_service, key_industry_built, key_industry_in_service, as_of)
+         SELECT ?1, COALESCE(SUM(built), 0), COALESCE(SUM(must_network), 0), COALESCE(SUM(networked), 0),
+            COALESCE(SUM(archived), 0), COALESCE(SUM(geo_tagged), 0), COALESCE(SUM(in_service), 0),
+            COALESCE(SUM(built AND area = 'key-public'), 0),
+            COALESCE(SUM(in_service AND area = 'key-public'), 0),
+            COALESCE(SUM(built AND area = 'key-industry'), 0),
+            COALESCE(SUM(in_service AND area = 'key-industry'), 0),
+            ?2
+         FROM cameras WHERE unit = ?1
+         ON CONFLICT (unit) DO UPDATE SET built = excluded.built, must_network = excluded.must_network,
+            networked = excluded.networked, archived = excluded.archived, geo_tagged = excluded.geo_tagged,
+            in_service = excluded.in_service, key_public_built = excluded.key_public_built,
+            key_public_in_service = excluded.key_public_in_service,
+            key_industry_built = excluded.key_industry_built,
+            key_industry_in_service = excluded.key_industry_in_service, as_of = excluded.as_of",
+    )
+    .bind(unit)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn project_profile(
+    conn: &mut SqliteConnection,
+    doc_id: &DocId,
+    p: &Profile,
+    who: &str,
+) -> Result<(), StoreError> {
+    let unit = doc_id.unit.as_str();
+    let old = sqlx::query("SELECT name, kind, address, parent FROM units WHERE unit = ?")
+        .bind(unit)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let mut old_map = serde_json::Map::new();
+    let mut new_map = serde_json::Map::new();
+    let olds: [Option<String>; 4] = match &old {
+        Some(r) => [Some(r.get(0)), r.get(1), r.get(2), r.get(3)],
+        None => [None, None, None, None],
+    };
+    let news = [
+        Some(p.name.clone()),
+        p.kind.clone(),
+        p.address.clone(),
+        p.parent.clone(),
+    ];
+    for (i, k) in ["name", "kind", "address", "parent"].iter().enumerate() {
+        if olds[i] != news[i] {
+            old_map.insert(k.to_string(), json!(olds[i]));
+            new_map.insert(k.to_string(), json!(news[i]));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO units (unit, name, kind, address, parent, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (unit) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+            address = excluded.address, parent = excluded.parent, updated_at = excluded.updated_at",
+    )
+    .bind(unit)
+    .bind(&p.name)
+    .bind(&p.kind)
+    .bind(&p.address)
+    .bind(&p.parent)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    for role in ContactRole::ALL {
+        let old = sqlx::query("SELECT name, position, phone, remarks FROM contacts WHERE unit = ? AND role = ?")
+            .bind(unit)
+            .bind(role.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| crate::contacts::Contact {
+                name: r.get(0),
+                position: r.get(1),
+                phone: r.get(2),
+                remarks: r.get(3),
+            });
+        let new = p.contact(role).cloned();
+        if old == new {
+            continue;
+        }
+        old_map.insert(role.as_str().into(), json!(old));
+        new_map.insert(role.as_str().into(), json!(new));
+        match new {
+            Some(c) => {
+                sqlx::query(
+                    "INSERT INTO contacts (unit, role, name, position, phone, remarks) VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (unit, role) DO UPDATE SET name = excluded.name,
+                        position = excluded.position, phone = excluded.phone, remarks = excluded.remarks",
+                )
+                .bind(unit)
+                .bind(role.as_str())
+                .bind(&c.name)
+                .bind(&c.position)
+                .bind(&c.phone)
+                .bind(&c.remarks)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM contacts WHERE unit = ? AND role = ?")
+                    .bind(unit)
+                    .bind(role.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    if !new_map.is_empty() {
+        let fields: Vec<String> = new_map.keys().cloned().collect();
+        sqlx::query(
+            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now())
+        .bind(who)
+        .bind(doc_id.to_string())
+        .bind(unit)
+        .bind(if old.is_some() { "edit" } else { "add" })
+        .bind(fields.join(","))
+        .bind(serde_json::Value::Object(old_map).to_string())
+        .bind(serde_json::Value::Object(new_map).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

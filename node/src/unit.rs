@@ -1,0 +1,157 @@
+//! Unit codes and unit kinds: who is who in the administrative tree.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a text is not a unit code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    #[error(
+        "unit code \"{0}\" is not valid: use 1 to 40 letters, digits, '-' or '_' (for example 500103 or 500103-0001)"
+    )]
+    Code(String),
+    #[error(
+        "unit kind \"{0}\" is not known: use city, district, county, zone, affiliated, institution, sub-unit or subscriber"
+    )]
+    Kind(String),
+}
+
+/// The code of a unit: an administrative division code (500103), a zone code (LJXQ), or a code the
+/// parent gives an institution (500103-0001). It names the unit's documents: `ledger/<unit>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UnitCode(String);
+
+impl UnitCode {
+    pub fn parse(text: &str) -> Result<Self, UnitError> {
+        let t = text.trim();
+        let ok = !t.is_empty()
+            && t.len() <= 40
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(UnitCode(t.to_string()))
+        } else {
+            Err(UnitError::Code(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UnitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for UnitCode {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for UnitCode {
+    type Error = UnitError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UnitCode> for String {
+    fn from(c: UnitCode) -> String {
+        c.0
+    }
+}
+
+/// What kind of unit this is, which decides its place in the tree and its Chinese label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitKind {
+    City,
+    District,
+    County,
+    Zone,
+    Affiliated,
+    Institution,
+    SubUnit,
+    Subscriber,
+}
+
+impl UnitKind {
+    pub const ALL: [UnitKind; 8] = [
+        UnitKind::City,
+        UnitKind::District,
+        UnitKind::County,
+        UnitKind::Zone,
+        UnitKind::Affiliated,
+        UnitKind::Institution,
+        UnitKind::SubUnit,
+        UnitKind::Subscriber,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::City => "city",
+            UnitKind::District => "district",
+            UnitKind::County => "county",
+            UnitKind::Zone => "zone",
+            UnitKind::Affiliated => "affiliated",
+            UnitKind::Institution => "institution",
+            UnitKind::SubUnit => "sub-unit",
+            UnitKind::Subscriber => "subscriber",
+        }
+    }
+
+    pub fn chinese(self) -> &'static str {
+        match self {
+            UnitKind::City => "市级",
+            UnitKind::District => "区",
+            UnitKind::County => "县",
+            UnitKind::Zone => "开发区",
+            UnitKind::Affiliated => "委属（代管）单位",
+            UnitKind::Institution => "医疗卫生机构",
+            UnitKind::SubUnit => "下级部门",
+            UnitKind::Subscriber => "公安机关",
+        }
+    }
+}
+
+impl FromStr for UnitKind {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        UnitKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == t || k.chinese() == t)
+            .ok_or_else(|| UnitError::Kind(s.to_string()))
+    }
+}
+
+impl fmt::Display for UnitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_codes() {
+        assert!(UnitCode::parse("500103").is_ok());
+        assert!(UnitCode::parse("LJXQ").is_ok());
+        assert!(UnitCode::parse("500103-0001").is_ok());
+        assert!(UnitCode::parse("").is_err());
+        assert!(UnitCode::parse("a/b").is_err());
+        assert!(UnitCode::parse("渝中").is_err());
+        assert_eq!("区".parse::<UnitKind>().unwrap(), UnitKind::District);
+        assert!("planet".parse::<UnitKind>().is_err());
+    }
+}
