@@ -179,7 +179,9 @@ impl Field {
         let n = name.trim().trim_start_matches('\u{feff}').trim();
         let lower = n.to_ascii_lowercase().replace([' ', '-'], "_");
         Field::ALL.into_iter().find(|f| {
-            f.key() == lower || f.chinese() == n || f.aliases().iter().any(|a| *a == n || *a == lower)
+            f.key() == lower
+                || f.chinese() == n
+                || f.aliases().iter().any(|a| *a == n || *a == lower)
         })
     }
 
@@ -245,13 +247,19 @@ impl Field {
                     .into(),
             ),
             FieldKind::Date => Value::Text(parse_date(t).map_err(bad)?.to_string()),
-            FieldKind::Longitude => Value::Float(parse_coordinate(t, 73.4, 135.1, "longitude").map_err(bad)?),
-            FieldKind::Latitude => Value::Float(parse_coordinate(t, 3.8, 53.6, "latitude").map_err(bad)?),
+            FieldKind::Longitude => {
+                Value::Float(parse_coordinate(t, 73.4, 135.1, "longitude").map_err(bad)?)
+            }
+            FieldKind::Latitude => {
+                Value::Float(parse_coordinate(t, 3.8, 53.6, "latitude").map_err(bad)?)
+            }
             FieldKind::Bool => Value::Bool(parse_bool(t).map_err(bad)?),
             FieldKind::Days => {
                 let n = parse_whole(t)
                     .filter(|n| (0..=3650).contains(n))
-                    .ok_or_else(|| bad(format!("\"{t}\" is not a number of days from 0 to 3650")))?;
+                    .ok_or_else(|| {
+                        bad(format!("\"{t}\" is not a number of days from 0 to 3650"))
+                    })?;
                 Value::Int(n)
             }
         };
@@ -380,7 +388,10 @@ impl PointClass {
 impl FromStr for PointClass {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim().trim_end_matches("视频监控点").trim_end_matches("点位");
+        let t = s
+            .trim()
+            .trim_end_matches("视频监控点")
+            .trim_end_matches("点位");
         let n = match t {
             "1" | "一" | "一类" | "1类" | "I" => 1,
             "2" | "二" | "二类" | "2类" | "II" => 2,
@@ -388,7 +399,10 @@ impl FromStr for PointClass {
             _ => parse_whole(t).unwrap_or(0),
         };
         PointClass::from_int(n).ok_or_else(|| {
-            format!("\"{}\" is not a point class; use 1, 2 or 3 (一类, 二类, 三类)", s.trim())
+            format!(
+                "\"{}\" is not a point class; use 1, 2 or 3 (一类, 二类, 三类)",
+                s.trim()
+            )
         })
     }
 }
@@ -405,7 +419,9 @@ fn parse_whole(t: &str) -> Option<i64> {
 fn parse_bool(t: &str) -> Result<bool, String> {
     match t.to_lowercase().as_str() {
         "是" | "y" | "yes" | "true" | "1" | "√" | "✓" | "已联网" | "应联网" => Ok(true),
-        "否" | "n" | "no" | "false" | "0" | "×" | "✗" | "未联网" | "不应联网" => Ok(false),
+        "否" | "n" | "no" | "false" | "0" | "×" | "✗" | "未联网" | "不应联网" => {
+            Ok(false)
+        }
         _ => Err(format!("\"{t}\" is not yes or no; use 是 or 否")),
     }
 }
@@ -531,9 +547,10 @@ impl Camera {
     /// Must be networked: as recorded; when absent, class 1 and 2 yes, otherwise no. A camera that
     /// is networked counts as required too (networking on demand makes it required).
     pub fn must_network(&self) -> bool {
-        let declared = self
-            .flag(Field::MustNetwork)
-            .unwrap_or_else(|| self.point_class().is_some_and(|c| c.must_network_by_default()));
+        let declared = self.flag(Field::MustNetwork).unwrap_or_else(|| {
+            self.point_class()
+                .is_some_and(|c| c.must_network_by_default())
+        });
         declared || self.is_networked()
     }
 
@@ -605,20 +622,29 @@ mod tests {
             (Field::PointClass, "3"),
             (Field::Networked, "是"),
         ]);
-        assert!(c3n.must_network(), "a networked class 3 point counts as required");
+        assert!(
+            c3n.must_network(),
+            "a networked class 3 point counts as required"
+        );
         let c1no = cam(&[
             (Field::Name, "x"),
             (Field::PointClass, "1"),
             (Field::MustNetwork, "否"),
         ]);
-        assert!(!c1no.must_network(), "an explicit answer wins over the class default");
+        assert!(
+            !c1no.must_network(),
+            "an explicit answer wins over the class default"
+        );
         let ruled = cam(&[
             (Field::Name, "x"),
             (Field::PointClass, "3"),
             (Field::PointClassRuled, "1"),
         ]);
         assert_eq!(ruled.point_class(), Some(PointClass::One));
-        assert!(ruled.must_network(), "the class ruled by the district counts");
+        assert!(
+            ruled.must_network(),
+            "the class ruled by the district counts"
+        );
     }
 
     #[test]

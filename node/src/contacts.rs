@@ -127,7 +127,10 @@ mod tests {
         let mut noname = ok.clone();
         noname.name = " ".into();
         assert_eq!(noname.validate(), Err(ContactError::Missing("name")));
-        assert_eq!("联络员".parse::<ContactRole>().unwrap(), ContactRole::Liaison);
+        assert_eq!(
+            "联络员".parse::<ContactRole>().unwrap(),
+            ContactRole::Liaison
+        );
         assert!("boss".parse::<ContactRole>().is_err());
     }
 }

@@ -79,7 +79,10 @@ impl DeviceCode {
             return Err(DeviceCodeError::Length(t.to_string(), t.chars().count()));
         }
         if !PROVINCES.contains(&&t[0..2]) {
-            return Err(DeviceCodeError::Province(t.to_string(), t[0..2].to_string()));
+            return Err(DeviceCodeError::Province(
+                t.to_string(),
+                t[0..2].to_string(),
+            ));
         }
         let code = DeviceCode(t.to_string());
         let d = code.decode();
@@ -287,6 +290,9 @@ mod tests {
             DeviceCode::parse("50010312091320000001.0"),
             Err(DeviceCodeError::LostDigits(_))
         ));
-        assert!(matches!(DeviceCode::parse("  "), Err(DeviceCodeError::Empty)));
+        assert!(matches!(
+            DeviceCode::parse("  "),
+            Err(DeviceCodeError::Empty)
+        ));
     }
 }

@@ -38,7 +38,9 @@ pub struct DocId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>)")]
+#[error(
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>)"
+)]
 pub struct DocIdError(pub String);
 
 impl DocId {
@@ -67,8 +69,10 @@ impl DocId {
         doc.put(ROOT, "schema", 1_i64).expect("genesis put");
         match self.kind {
             DocKind::Ledger => {
-                doc.put_object(ROOT, "cameras", ObjType::Map).expect("genesis");
-                doc.put_object(ROOT, "events", ObjType::List).expect("genesis");
+                doc.put_object(ROOT, "cameras", ObjType::Map)
+                    .expect("genesis");
+                doc.put_object(ROOT, "events", ObjType::List)
+                    .expect("genesis");
             }
             DocKind::Profile => {
                 let contacts = doc
@@ -80,7 +84,8 @@ impl DocId {
                     .expect("genesis");
             }
             DocKind::Rollup => {
-                doc.put_object(ROOT, "children", ObjType::Map).expect("genesis");
+                doc.put_object(ROOT, "children", ObjType::Map)
+                    .expect("genesis");
             }
             DocKind::Campaign => {
                 doc.put_object(ROOT, "milestones", ObjType::List)

@@ -172,7 +172,8 @@ mod tests {
     fn cam(serial: u32, pairs: &[(Field, &str)]) -> Camera {
         let code = format!("500103120913200{serial:05}");
         let mut c = Camera::new(DeviceCode::parse(&code).unwrap());
-        c.fields.insert(Field::Name, crate::camera::Value::Text("点".into()));
+        c.fields
+            .insert(Field::Name, crate::camera::Value::Text("点".into()));
         for (f, v) in pairs {
             c.fields.insert(*f, f.parse_value(v).unwrap().unwrap());
         }
@@ -197,32 +198,47 @@ mod tests {
     fn every_figure_follows_its_definition() {
         let cams = vec![
             // class 1, networked, key public, archived, geo
-            cam(1, &[
-                (Field::PointClass, "1"),
-                (Field::Networked, "是"),
-                (Field::Area, "重点公共区域"),
-                (Field::Address, "门诊楼"),
-                (Field::CameraType, "球机"),
-                (Field::InstallDate, "2020-05-01"),
-                (Field::Longitude, "106.5"),
-                (Field::Latitude, "29.5"),
-            ]),
+            cam(
+                1,
+                &[
+                    (Field::PointClass, "1"),
+                    (Field::Networked, "是"),
+                    (Field::Area, "重点公共区域"),
+                    (Field::Address, "门诊楼"),
+                    (Field::CameraType, "球机"),
+                    (Field::InstallDate, "2020-05-01"),
+                    (Field::Longitude, "106.5"),
+                    (Field::Latitude, "29.5"),
+                ],
+            ),
             // class 2, not networked, faulty, key public
-            cam(2, &[
-                (Field::PointClass, "2"),
-                (Field::State, "故障"),
-                (Field::Area, "重点公共区域"),
-            ]),
+            cam(
+                2,
+                &[
+                    (Field::PointClass, "2"),
+                    (Field::State, "故障"),
+                    (Field::Area, "重点公共区域"),
+                ],
+            ),
             // class 3, not networked: not required
-            cam(3, &[(Field::PointClass, "3"), (Field::Area, "重点行业领域公共区域")]),
+            cam(
+                3,
+                &[
+                    (Field::PointClass, "3"),
+                    (Field::Area, "重点行业领域公共区域"),
+                ],
+            ),
             // class 3 networked on demand: counts as required
             cam(4, &[(Field::PointClass, "3"), (Field::Networked, "是")]),
             // removed: not built, counts nowhere
-            cam(5, &[
-                (Field::PointClass, "1"),
-                (Field::Networked, "是"),
-                (Field::State, "已撤除"),
-            ]),
+            cam(
+                5,
+                &[
+                    (Field::PointClass, "1"),
+                    (Field::Networked, "是"),
+                    (Field::State, "已撤除"),
+                ],
+            ),
         ];
         let c = Counts::of(&cams);
         assert_eq!(c.built, 4);

@@ -190,12 +190,23 @@ mod tests {
     fn replicas_edited_apart_merge_field_by_field() {
         let mut a = ledger().with_actor(automerge::ActorId::random());
         let mut cam = Camera::new(code());
-        cam.fields.insert(Field::Name, Value::Text("门诊大厅".into()));
+        cam.fields
+            .insert(Field::Name, Value::Text("门诊大厅".into()));
         add_camera(&mut a, &cam).unwrap();
         a.commit();
         let mut b = a.fork().with_actor(automerge::ActorId::random());
-        set_fields(&mut a, code().as_str(), &[(Field::Address, Some(Value::Text("一楼".into())))]).unwrap();
-        set_fields(&mut b, code().as_str(), &[(Field::Networked, Some(Value::Bool(true)))]).unwrap();
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Address, Some(Value::Text("一楼".into())))],
+        )
+        .unwrap();
+        set_fields(
+            &mut b,
+            code().as_str(),
+            &[(Field::Networked, Some(Value::Bool(true)))],
+        )
+        .unwrap();
         a.merge(&mut b).unwrap();
         b.merge(&mut a).unwrap();
         assert_eq!(a.get_heads(), b.get_heads());
@@ -205,8 +216,18 @@ mod tests {
         assert!(ca.conflicts.is_empty());
 
         // The same field written on both sides: kept as a conflict, identical on both replicas.
-        set_fields(&mut a, code().as_str(), &[(Field::Name, Some(Value::Text("东门".into())))]).unwrap();
-        set_fields(&mut b, code().as_str(), &[(Field::Name, Some(Value::Text("西门".into())))]).unwrap();
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("东门".into())))],
+        )
+        .unwrap();
+        set_fields(
+            &mut b,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("西门".into())))],
+        )
+        .unwrap();
         a.merge(&mut b).unwrap();
         b.merge(&mut a).unwrap();
         let ca = read_camera(&a, code().as_str()).unwrap().unwrap();
@@ -215,8 +236,19 @@ mod tests {
         assert_eq!(ca.conflicts[&Field::Name].len(), 2);
 
         // Writing the field again resolves it.
-        set_fields(&mut a, code().as_str(), &[(Field::Name, Some(Value::Text("东门".into())))]).unwrap();
-        assert!(read_camera(&a, code().as_str()).unwrap().unwrap().conflicts.is_empty());
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("东门".into())))],
+        )
+        .unwrap();
+        assert!(
+            read_camera(&a, code().as_str())
+                .unwrap()
+                .unwrap()
+                .conflicts
+                .is_empty()
+        );
     }
 
     #[test]
@@ -225,7 +257,10 @@ mod tests {
         let mut cam = Camera::new(code());
         cam.fields.insert(Field::Name, Value::Text("x".into()));
         add_camera(&mut a, &cam).unwrap();
-        assert!(matches!(add_camera(&mut a, &cam), Err(LedgerError::Exists(_))));
+        assert!(matches!(
+            add_camera(&mut a, &cam),
+            Err(LedgerError::Exists(_))
+        ));
         purge_camera(&mut a, code().as_str()).unwrap();
         assert!(read_camera(&a, code().as_str()).unwrap().is_none());
     }

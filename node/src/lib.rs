@@ -2,6 +2,7 @@
 //! figures, the official tables, spreadsheet import and the `yl-node` command.
 
 pub mod camera;
+pub mod cli;
 pub mod contacts;
 pub mod device_code;
 pub mod document;

@@ -1,1 +1,9 @@
-fn main() {}
+//! `yl-node`: thin entry point; everything lives in the library.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(e) = yinglian_node::cli::main_node().await {
+        eprintln!("yl-node: {e}");
+        std::process::exit(1);
+    }
+}

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use automerge::{ActorId, AutoCommit, ChangeHash, Prop};
 use automerge::patches::PatchAction;
+use automerge::{ActorId, AutoCommit, ChangeHash, Prop};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -198,7 +198,12 @@ impl Store {
             })
             .await?;
         store
-            .edit(&DocId::ledger(unit), who, "create camera ledger", |_| Ok(()))
+            .edit(
+                &DocId::ledger(unit),
+                who,
+                "create camera ledger",
+                |_| Ok(()),
+            )
             .await?;
         Ok(store)
     }
@@ -270,11 +275,13 @@ impl Store {
     ) -> Result<&'c mut Cached, StoreError> {
         let key = doc_id.to_string();
         let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
-        let rows = sqlx::query("SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq")
-            .bind(&key)
-            .bind(from)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(&key)
+        .bind(from)
+        .fetch_all(&mut *conn)
+        .await?;
         let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
             doc: AutoCommit::new().with_actor(self.actor.clone()),
             seq: -1,
@@ -612,10 +619,11 @@ impl Store {
             leader: None,
             liaison: None,
         };
-        let rows = sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
-            .bind(unit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
+                .bind(unit)
+                .fetch_all(&self.pool)
+                .await?;
         for r in rows {
             let c = crate::contacts::Contact {
                 name: r.get(1),
@@ -715,7 +723,11 @@ fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
 }
 
 /// Device codes whose records changed between `before` and `after`.
-fn touched_cameras(doc: &mut AutoCommit, before: &[ChangeHash], after: &[ChangeHash]) -> BTreeSet<String> {
+fn touched_cameras(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    after: &[ChangeHash],
+) -> BTreeSet<String> {
     let mut codes = BTreeSet::new();
     for p in doc.diff(before, after) {
         let in_cameras = matches!(p.path.first(), Some((_, Prop::Map(k))) if k == "cameras");
@@ -729,7 +741,9 @@ fn touched_cameras(doc: &mut AutoCommit, before: &[ChangeHash], after: &[ChangeH
                 PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
                     codes.insert(key.clone());
                 }
-                PatchAction::Conflict { prop: Prop::Map(key) } => {
+                PatchAction::Conflict {
+                    prop: Prop::Map(key),
+                } => {
                     codes.insert(key.clone());
                 }
                 _ => {}
@@ -743,8 +757,12 @@ fn fields_json(c: &Camera, fields: &[Field]) -> String {
     let m: serde_json::Map<String, serde_json::Value> = fields
         .iter()
         .filter_map(|f| {
-            c.get(*f)
-                .map(|v| (f.key().to_string(), serde_json::to_value(v).unwrap_or_default()))
+            c.get(*f).map(|v| {
+                (
+                    f.key().to_string(),
+                    serde_json::to_value(v).unwrap_or_default(),
+                )
+            })
         })
         .collect();
     serde_json::Value::Object(m).to_string()
@@ -770,11 +788,21 @@ async fn project_camera(
         (None, None) => return Ok(()),
         (None, Some(s)) => {
             let fields: Vec<Field> = s.camera.fields.keys().copied().collect();
-            ("add", fields.clone(), None, Some(fields_json(&s.camera, &fields)))
+            (
+                "add",
+                fields.clone(),
+                None,
+                Some(fields_json(&s.camera, &fields)),
+            )
         }
         (Some(o), None) => {
             let fields: Vec<Field> = o.fields.keys().copied().collect();
-            ("remove", fields.clone(), Some(fields_json(o, &fields)), None)
+            (
+                "remove",
+                fields.clone(),
+                Some(fields_json(o, &fields)),
+                None,
+            )
         }
         (Some(o), Some(s)) => {
             let fields: Vec<Field> = Field::ALL
@@ -922,17 +950,19 @@ async fn project_profile(
     .execute(&mut *conn)
     .await?;
     for role in ContactRole::ALL {
-        let old = sqlx::query("SELECT name, position, phone, remarks FROM contacts WHERE unit = ? AND role = ?")
-            .bind(unit)
-            .bind(role.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| crate::contacts::Contact {
-                name: r.get(0),
-                position: r.get(1),
-                phone: r.get(2),
-                remarks: r.get(3),
-            });
+        let old = sqlx::query(
+            "SELECT name, position, phone, remarks FROM contacts WHERE unit = ? AND role = ?",
+        )
+        .bind(unit)
+        .bind(role.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| crate::contacts::Contact {
+            name: r.get(0),
+            position: r.get(1),
+            phone: r.get(2),
+            remarks: r.get(3),
+        });
         let new = p.contact(role).cloned();
         if old == new {
             continue;

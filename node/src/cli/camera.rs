@@ -1,0 +1,377 @@
+//! `camera add|edit|remove|list|show|import`: one camera record at a time, or a whole sheet.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+
+use super::Common;
+use crate::camera::{Camera, Field, FieldError, Value};
+use crate::device_code::DeviceCode;
+use crate::document::DocId;
+use crate::figures::CameraFlags;
+use crate::ledger;
+use crate::store::{CameraQuery, StoreError};
+
+#[derive(Debug, Subcommand)]
+pub enum CameraCmd {
+    /// Add a camera record.
+    Add {
+        /// The 20-digit GB/T 28181 device code.
+        #[arg(long)]
+        code: String,
+        #[command(flatten)]
+        fields: FieldArgs,
+    },
+    /// Change fields of a camera record.
+    Edit {
+        code: String,
+        #[command(flatten)]
+        fields: FieldArgs,
+        /// Clear a field (repeatable), e.g. --clear labels.
+        #[arg(long)]
+        clear: Vec<String>,
+    },
+    /// Report a camera removed (撤除); --purge deletes a record entered by mistake.
+    Remove {
+        code: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List camera records.
+    List {
+        /// Matches device code, name or address.
+        #[arg(long)]
+        search: Option<String>,
+        /// in-service, faulty or removed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only records with unresolved conflicts.
+        #[arg(long)]
+        conflicts: bool,
+        /// code, name or updated.
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
+    Show {
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// One flag per camera field; values in Chinese or English (是/否, 一类, 球机, 重点公共区域 …).
+#[derive(Debug, clap::Args, Default)]
+pub struct FieldArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub address: Option<String>,
+    #[arg(long)]
+    pub camera_type: Option<String>,
+    #[arg(long)]
+    pub point_class: Option<String>,
+    #[arg(long)]
+    pub area: Option<String>,
+    #[arg(long)]
+    pub install_date: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub longitude: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub latitude: Option<String>,
+    #[arg(long)]
+    pub must_network: Option<String>,
+    #[arg(long)]
+    pub networked: Option<String>,
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub network: Option<String>,
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(long)]
+    pub labels: Option<String>,
+    #[arg(long)]
+    pub direction: Option<String>,
+    #[arg(long)]
+    pub fill_light: Option<String>,
+    #[arg(long)]
+    pub record_days: Option<String>,
+}
+
+impl FieldArgs {
+    /// The given fields, checked.
+    pub fn values(&self) -> Result<Vec<(Field, Value)>, FieldError> {
+        let pairs = [
+            (Field::Name, &self.name),
+            (Field::Address, &self.address),
+            (Field::CameraType, &self.camera_type),
+            (Field::PointClass, &self.point_class),
+            (Field::Area, &self.area),
+            (Field::InstallDate, &self.install_date),
+            (Field::Longitude, &self.longitude),
+            (Field::Latitude, &self.latitude),
+            (Field::MustNetwork, &self.must_network),
+            (Field::Networked, &self.networked),
+            (Field::State, &self.state),
+            (Field::Network, &self.network),
+            (Field::Platform, &self.platform),
+            (Field::Labels, &self.labels),
+            (Field::Direction, &self.direction),
+            (Field::FillLight, &self.fill_light),
+            (Field::RecordDays, &self.record_days),
+        ];
+        let mut out = Vec::new();
+        for (f, v) in pairs {
+            if let Some(text) = v
+                && let Some(val) = f.parse_value(text)?
+            {
+                out.push((f, val));
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
+    let store = common.open().await?;
+    let unit = store.unit().clone();
+    let doc = DocId::ledger(&unit);
+    let who = common.who();
+    match cmd {
+        CameraCmd::Add { code, fields } => {
+            let code = DeviceCode::parse(&code)?;
+            let mut cam = Camera::new(code.clone());
+            cam.fields.extend(fields.values()?);
+            cam.validate()?;
+            store
+                .edit(&doc, &who, &format!("add camera {code}"), |d| {
+                    ledger::add_camera(d, &cam)?;
+                    ledger::append_event(d, "filing", code.as_str(), "", &who)?;
+                    Ok(())
+                })
+                .await?;
+            println!("added camera {code} {}", cam.name());
+        }
+        CameraCmd::Edit {
+            code,
+            fields,
+            clear,
+        } => {
+            let code = DeviceCode::parse(&code)?;
+            let mut changes: Vec<(Field, Option<Value>)> = fields
+                .values()?
+                .into_iter()
+                .map(|(f, v)| (f, Some(v)))
+                .collect();
+            for c in &clear {
+                let f = Field::lookup(c).ok_or_else(|| FieldError::Unknown(c.clone()))?;
+                if f == Field::Name {
+                    bail!("name is required and cannot be cleared");
+                }
+                changes.push((f, None));
+            }
+            if changes.is_empty() {
+                bail!("nothing to change: give at least one field, e.g. --networked 是");
+            }
+            if let Some((f, _)) = changes.iter().find(|(f, _)| f.is_supervision()) {
+                return Err(FieldError::Supervision(f.key()).into());
+            }
+            let Some(current) = store.camera(unit.as_str(), code.as_str()).await? else {
+                bail!("camera {code} is not in the ledger of {unit}");
+            };
+            let mut next = current.camera.clone();
+            for (f, v) in &changes {
+                match v {
+                    Some(v) => next.fields.insert(*f, v.clone()),
+                    None => next.fields.remove(f),
+                };
+            }
+            next.validate()?;
+            let (n, w) = store
+                .edit(&doc, &who, &format!("edit camera {code}"), |d| {
+                    Ok(ledger::set_fields(d, code.as_str(), &changes)?)
+                })
+                .await?;
+            if w.changed {
+                println!("camera {code}: {n} field(s) changed");
+            } else {
+                println!("camera {code}: nothing changed");
+            }
+        }
+        CameraCmd::Remove {
+            code,
+            reason,
+            purge,
+        } => {
+            let code = DeviceCode::parse(&code)?;
+            if store.camera(unit.as_str(), code.as_str()).await?.is_none() {
+                bail!("camera {code} is not in the ledger of {unit}");
+            }
+            store
+                .edit(&doc, &who, &format!("remove camera {code}"), |d| {
+                    if purge {
+                        ledger::purge_camera(d, code.as_str())?;
+                    } else {
+                        ledger::set_fields(
+                            d,
+                            code.as_str(),
+                            &[(Field::State, Some(Value::Text("removed".into())))],
+                        )?;
+                        ledger::append_event(d, "removal", code.as_str(), &reason, &who)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
+            if purge {
+                println!("deleted record {code}");
+            } else {
+                println!("camera {code} reported removed (已撤除)");
+            }
+        }
+        CameraCmd::List {
+            search,
+            state,
+            conflicts,
+            sort,
+            limit,
+            offset,
+            json,
+        } => {
+            let state = state
+                .map(|s| {
+                    s.parse::<crate::camera::State>()
+                        .map(|s| s.as_str().to_string())
+                })
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let q = CameraQuery {
+                search,
+                state,
+                conflicts_only: conflicts,
+                sort,
+                limit,
+                offset,
+                ..Default::default()
+            };
+            let (rows, total) = store.cameras(unit.as_str(), &q).await?;
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut j = r.camera.to_json();
+                        j["conflicts"] = serde_json::to_value(&r.conflicts).unwrap_or_default();
+                        j
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"total": total, "cameras": list})
+                    )?
+                );
+            } else {
+                let mut t = comfy_table::Table::new();
+                t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+                t.set_header([
+                    "设备编码",
+                    "点位名称",
+                    "类别",
+                    "状态",
+                    "应联网",
+                    "已联网",
+                    "冲突",
+                ]);
+                for r in &rows {
+                    let c = &r.camera;
+                    let f = CameraFlags::of(c);
+                    t.add_row([
+                        c.device_code.to_string(),
+                        c.name().to_string(),
+                        c.point_class()
+                            .map(|p| p.chinese())
+                            .unwrap_or("—")
+                            .to_string(),
+                        c.state().chinese().to_string(),
+                        yes(f.must_network),
+                        yes(f.networked),
+                        if r.conflicts.is_empty() {
+                            String::new()
+                        } else {
+                            "⚠".into()
+                        },
+                    ]);
+                }
+                println!("{t}");
+                println!("{} of {total} camera(s)", rows.len());
+            }
+        }
+        CameraCmd::Show { code, json } => {
+            let code = DeviceCode::parse(&code)?;
+            let Some(r) = store.camera(unit.as_str(), code.as_str()).await? else {
+                bail!("camera {code} is not in the ledger of {unit}");
+            };
+            let f = CameraFlags::of(&r.camera);
+            if json {
+                let mut j = r.camera.to_json();
+                j["decoded"] = serde_json::to_value(code.decode())?;
+                j["conflicts"] = serde_json::to_value(&r.conflicts)?;
+                j["counts"] = serde_json::json!({
+                    "built": f.built, "must_network": f.must_network, "networked": f.networked,
+                    "archived": f.archived, "geo_tagged": f.geo_tagged, "in_service": f.in_service,
+                });
+                j["updated_at"] = r.updated_at.clone().into();
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                let d = code.decode();
+                println!("设备编码 device_code   {code}");
+                println!(
+                    "  division {} · industry {:02} {} · type {} {} · network {} {} · serial {}",
+                    d.division,
+                    d.industry,
+                    d.industry_name,
+                    d.type_code,
+                    d.type_name,
+                    d.network,
+                    d.network_name,
+                    d.serial
+                );
+                for field in Field::ALL {
+                    if let Some(v) = r.camera.get(field) {
+                        println!("{} {:<20} {}", field.chinese(), field.key(), v);
+                    }
+                }
+                println!(
+                    "counts: built {} · must network {} · networked {} · archived {} · geo {} · in service {}",
+                    yes(f.built),
+                    yes(f.must_network),
+                    yes(f.networked),
+                    yes(f.archived),
+                    yes(f.geo_tagged),
+                    yes(f.in_service)
+                );
+                for (field, values) in &r.conflicts {
+                    let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                    println!(
+                        "⚠ conflict: {} ({}) was written concurrently: {} — edit the field to resolve",
+                        field.key(),
+                        field.chinese(),
+                        shown.join(" | ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn yes(b: bool) -> String {
+    if b { "是" } else { "否" }.to_string()
+}

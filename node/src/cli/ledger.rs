@@ -1,0 +1,108 @@
+//! `ledger save|merge`: a whole copy of the unit's ledger and profile as one file, to carry to
+//! another replica (a USB stick to the district) and merge there.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use super::Common;
+use crate::document::DocId;
+
+/// Magic line that starts a saved ledger file.
+const MAGIC: &[u8] = b"yinglian-ledger-v1\n";
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCmd {
+    /// Write the ledger and profile of this unit to FILE.
+    Save {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Merge a file written by `ledger save` on another replica of this unit.
+    Merge { file: PathBuf },
+}
+
+pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
+    let store = common.open().await?;
+    let unit = store.unit().clone();
+    let docs = [DocId::ledger(&unit), DocId::profile(&unit)];
+    match cmd {
+        LedgerCmd::Save { out } => {
+            let mut buf = MAGIC.to_vec();
+            for d in &docs {
+                let bytes = store.save_document(d).await?.unwrap_or_default();
+                let name = d.to_string();
+                buf.extend((name.len() as u32).to_le_bytes());
+                buf.extend(name.as_bytes());
+                buf.extend((bytes.len() as u64).to_le_bytes());
+                buf.extend(bytes);
+            }
+            let tmp = out.with_extension("partial");
+            std::fs::write(&tmp, &buf)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "saved ledger of {unit} to {} ({} bytes)",
+                out.display(),
+                buf.len()
+            );
+        }
+        LedgerCmd::Merge { file } => {
+            let buf =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let parts = parse(&buf).with_context(|| format!("{}", file.display()))?;
+            for (name, _) in &parts {
+                let id: DocId = name.parse()?;
+                if id.unit != unit {
+                    bail!(
+                        "{}: holds {name}, which is not a document of this unit ({unit})",
+                        file.display()
+                    );
+                }
+            }
+            let who = format!("{} (merge of {})", common.who(), file.display());
+            for (name, bytes) in parts {
+                let id: DocId = name.parse()?;
+                let w = store.merge_bytes(&id, &who, bytes).await?;
+                println!(
+                    "{name}: {}",
+                    if w.changed {
+                        format!("merged, {} record(s) changed", w.records)
+                    } else {
+                        "already up to date".into()
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse(buf: &[u8]) -> Result<Vec<(String, &[u8])>> {
+    let Some(mut rest) = buf.strip_prefix(MAGIC) else {
+        bail!("not a file written by `ledger save`");
+    };
+    let mut out = Vec::new();
+    let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>> {
+        if rest.len() < n {
+            bail!("the file is truncated");
+        }
+        let (a, b) = rest.split_at(n);
+        *rest = b;
+        Ok(a.to_vec())
+    };
+    while !rest.is_empty() {
+        let n = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4 bytes")) as usize;
+        let name = String::from_utf8(take(&mut rest, n)?).context("bad document name")?;
+        let len = u64::from_le_bytes(take(&mut rest, 8)?.try_into().expect("8 bytes")) as usize;
+        if rest.len() < len {
+            bail!("the file is truncated");
+        }
+        let (doc, tail) = rest.split_at(len);
+        rest = tail;
+        out.push((name, doc));
+    }
+    Ok(out)
+}

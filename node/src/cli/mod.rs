@@ -1,0 +1,195 @@
+//! The `yl-node` command line: argument parsing and one submodule per command group.
+
+mod camera;
+mod contacts;
+mod ledger;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::store::Store;
+use crate::unit::{UnitCode, UnitKind};
+
+/// Options every command takes.
+#[derive(Debug, clap::Args, Clone)]
+pub struct Common {
+    /// The unit's data folder.
+    #[arg(long, env = "YL_DATA", global = true, default_value = "./yl-data")]
+    pub data: PathBuf,
+    /// Who is making the change, for the audit log.
+    #[arg(long = "user", env = "YL_USER", global = true)]
+    pub user: Option<String>,
+}
+
+impl Common {
+    pub fn who(&self) -> String {
+        self.user
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "clerk".into())
+    }
+
+    pub async fn open(&self) -> Result<Store> {
+        Ok(Store::open(&self.data).await?)
+    }
+}
+
+/// yl-node: the camera ledger (一机一档) of one unit, kept offline and synced to its parent.
+#[derive(Debug, Parser)]
+#[command(name = "yl-node", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands shared by `yl-node` and `yl-hub` (a hub keeps its own ledger too).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store of a new unit in the data folder.
+    Init(InitArgs),
+    /// One camera record: add, edit, remove, list, show, import.
+    #[command(subcommand)]
+    Camera(camera::CameraCmd),
+    /// The two liaison contacts (Attachment 1).
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCmd),
+    /// This unit's figures.
+    Stats(StatsArgs),
+    /// Save or merge a whole copy of the ledger (for a replica, a USB stick, a backup).
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCmd),
+    /// Who changed what, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The unit code (an administrative division code such as 500103, or 500103-0001).
+    #[arg(long)]
+    pub unit: String,
+    /// The unit's full name.
+    #[arg(long)]
+    pub name: String,
+    /// city, district, county, zone, affiliated, institution or sub-unit.
+    #[arg(long, default_value = "institution")]
+    pub kind: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only this record (a device code, or a unit code for its profile).
+    #[arg(long)]
+    pub record: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one command for a unit whose role is `role` (`node` or `hub`).
+pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
+    match command {
+        Command::Init(a) => {
+            let unit = UnitCode::parse(&a.unit)?;
+            let kind: UnitKind = a.kind.parse()?;
+            let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
+            println!(
+                "initialised unit {} ({}) in {}",
+                unit,
+                a.name.trim(),
+                store.dir().display()
+            );
+            Ok(())
+        }
+        Command::Camera(c) => camera::run(common, c).await,
+        Command::Contacts(c) => contacts::run(common, c).await,
+        Command::Ledger(c) => ledger::run(common, c).await,
+        Command::Stats(a) => {
+            let store = common.open().await?;
+            let s = store.stats(store.unit().as_str()).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                use crate::figures::show_rate;
+                println!("{} {}", s.unit, s.name);
+                println!("  已建 built               {}", s.built);
+                println!("  应联网 must network      {}", s.must_network);
+                println!("  已联网 networked         {}", s.networked);
+                println!(
+                    "  联网率 networking rate   {}",
+                    show_rate(s.networking_rate)
+                );
+                println!("  建档率 archive rate      {}", show_rate(s.archive_rate));
+                println!("  标注率 geo rate          {}", show_rate(s.geo_rate));
+                println!("  完好率 intact rate       {}", show_rate(s.intact_rate));
+                println!(
+                    "    重点公共区域           {}",
+                    show_rate(s.intact_rate_key_public)
+                );
+                println!(
+                    "    重点行业领域           {}",
+                    show_rate(s.intact_rate_key_industry)
+                );
+                println!("  as of {}", s.as_of);
+            }
+            Ok(())
+        }
+        Command::Audit(a) => {
+            let store = common.open().await?;
+            let rows = store.audit(a.record.as_deref(), a.limit).await?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    println!(
+                        "{} {} {} {} [{}] {} -> {}",
+                        r["at"].as_str().unwrap_or(""),
+                        r["who"].as_str().unwrap_or(""),
+                        r["action"].as_str().unwrap_or(""),
+                        r["record"].as_str().unwrap_or(""),
+                        r["fields"].as_str().unwrap_or(""),
+                        r["old"],
+                        r["new"]
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Entry point of `yl-node`.
+pub async fn main_node() -> Result<()> {
+    let cli = Cli::parse();
+    run(&cli.common, cli.command, "node")
+        .await
+        .context("yl-node")
+        .map_err(|e| e.root_cause_message())
+}
+
+trait RootCause {
+    fn root_cause_message(self) -> anyhow::Error;
+}
+
+impl RootCause for anyhow::Error {
+    fn root_cause_message(self) -> anyhow::Error {
+        // One line: the reason, not the chain of contexts.
+        anyhow::anyhow!(
+            "{}",
+            self.chain()
+                .nth(1)
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| self.to_string())
+        )
+    }
+}
