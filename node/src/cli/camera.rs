@@ -59,6 +59,12 @@ pub enum CameraCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import a sheet (CSV in UTF-8 or GB18030, or XLSX; Chinese or English headers): all rows or none.
+    Import {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
         code: String,
@@ -311,6 +317,21 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
                 }
                 println!("{t}");
                 println!("{} of {total} camera(s)", rows.len());
+            }
+        }
+        CameraCmd::Import { file, json } => {
+            let r = crate::import::import_file(&store, &file, &who).await?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "imported {} row(s) from {}: {} added, {} updated, {} unchanged",
+                    r.rows,
+                    file.display(),
+                    r.added,
+                    r.updated,
+                    r.unchanged
+                );
             }
         }
         CameraCmd::Show { code, json } => {

@@ -64,6 +64,18 @@ pub enum Command {
     Ledger(ledger::LedgerCmd),
     /// Who changed what, newest first.
     Audit(AuditArgs),
+    /// Write a generated but plausible camera sheet (for training, demos and benchmarks).
+    SampleSheet {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        rows: usize,
+        /// The 6-digit district code that starts the device codes.
+        #[arg(long, default_value = "500103")]
+        district: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,6 +154,16 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
                 );
                 println!("  as of {}", s.as_of);
             }
+            Ok(())
+        }
+        Command::SampleSheet {
+            out,
+            rows,
+            district,
+            seed,
+        } => {
+            crate::sample::write_sheet(&out, &district, rows, seed)?;
+            println!("wrote {rows} generated camera rows to {}", out.display());
             Ok(())
         }
         Command::Audit(a) => {

@@ -1,0 +1,394 @@
+//! Spreadsheet import of camera records: CSV as Chinese Excel and WPS write it (UTF-8 with or
+//! without BOM, GB18030/GBK) and XLSX, Chinese or English headers. All rows or none: every bad row
+//! is reported with its row number, column and reason, and nothing is saved.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use calamine::{Data, Reader};
+
+use crate::camera::{Camera, Field};
+use crate::device_code::DeviceCode;
+use crate::document::DocId;
+use crate::ledger;
+use crate::store::{Store, StoreError};
+
+/// One refusal: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The row number as the spreadsheet program shows it (1-based, the header row included).
+    pub row: usize,
+    /// The column header as written in the file.
+    pub column: String,
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "row {}, column {}: {}",
+            self.row, self.column, self.reason
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}: {1}")]
+    File(PathBuf, String),
+    #[error("{file}: {} bad row(s), nothing was imported:\n{}", errors.len(), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Rows {
+        file: PathBuf,
+        errors: Vec<RowError>,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// A sheet read into text cells, with the spreadsheet row number of each row.
+struct Sheet {
+    rows: Vec<(usize, Vec<String>)>,
+}
+
+/// Reads and checks every row of `path`; returns the cameras or every error found.
+pub fn read_cameras(path: &Path) -> Result<Vec<Camera>, ImportError> {
+    let sheet = read_sheet(path)?;
+    parse_rows(path, &sheet)
+}
+
+fn file_err(path: &Path, why: impl Into<String>) -> ImportError {
+    ImportError::File(path.to_path_buf(), why.into())
+}
+
+fn read_sheet(path: &Path) -> Result<Sheet, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "txt" => read_csv(path),
+        "xlsx" | "xlsm" | "xls" | "ods" => read_workbook(path),
+        _ => Err(file_err(
+            path,
+            "unknown file type: give a .csv or .xlsx file (in WPS or Excel: Save As → CSV or Excel Workbook)",
+        )),
+    }
+}
+
+/// Decodes CSV bytes: UTF-8 (a BOM is dropped) or, failing that, GB18030 (which covers GBK).
+pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
+    let b = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(s) = std::str::from_utf8(b) {
+        return Ok(s.to_string());
+    }
+    let (text, _, had_errors) = encoding_rs::GB18030.decode(b);
+    if had_errors {
+        return Err("the file is neither UTF-8 nor GB18030/GBK text".into());
+    }
+    Ok(text.into_owned())
+}
+
+fn read_csv(path: &Path) -> Result<Sheet, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let text = decode_text(&bytes).map_err(|e| file_err(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| file_err(path, format!("row {}: {e}", i + 1)))?;
+        rows.push((i + 1, rec.iter().map(|s| s.to_string()).collect()));
+    }
+    Ok(Sheet { rows })
+}
+
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(n) => n.to_string(),
+        Data::Float(x) => {
+            if x.fract() == 0.0 && x.abs() < 1e15 {
+                format!("{}", *x as i64)
+            } else if x.abs() >= 1e15 {
+                // A long code stored as a number: its last digits are gone. Keep it recognisable.
+                format!("{x:e}")
+            } else {
+                x.to_string()
+            }
+        }
+        Data::Bool(b) => if *b { "是" } else { "否" }.into(),
+        Data::DateTime(d) => {
+            let days = d.as_f64().floor() as i64;
+            let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("valid date");
+            (base + chrono::Duration::days(days)).to_string()
+        }
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+fn read_workbook(path: &Path) -> Result<Sheet, ImportError> {
+    let mut wb = calamine::open_workbook_auto(path)
+        .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
+    let first = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| file_err(path, "the workbook has no sheet"))?;
+    let range = wb
+        .worksheet_range(&first)
+        .map_err(|e| file_err(path, format!("cannot read sheet {first}: {e}")))?;
+    let (row0, col0) = range.start().unwrap_or((0, 0));
+    let rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells = vec![String::new(); col0 as usize];
+            cells.extend(r.iter().map(cell_text));
+            (row0 as usize + i + 1, cells)
+        })
+        .collect();
+    Ok(Sheet { rows })
+}
+
+/// The device code column accepts these headers besides `device_code` and 设备编码.
+const CODE_HEADERS: &[&str] = &[
+    "device_code",
+    "设备编码",
+    "设备目录编码",
+    "国标编码",
+    "编码",
+    "code",
+];
+
+enum Column {
+    Code,
+    Field(Field),
+    Ignored,
+}
+
+fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
+    // The header row is the first row naming the device code column (titles may stand above it).
+    let header_at = sheet
+        .rows
+        .iter()
+        .take(20)
+        .position(|(_, cells)| {
+            cells
+                .iter()
+                .any(|c| CODE_HEADERS.contains(&c.trim().trim_start_matches('\u{feff}').to_lowercase().as_str()))
+        })
+        .ok_or_else(|| {
+            file_err(
+                path,
+                "no header row with a device code column (设备编码 or device_code) in the first 20 rows",
+            )
+        })?;
+    let headers = &sheet.rows[header_at].1;
+    let mut columns = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().trim_start_matches('\u{feff}');
+        let col = if CODE_HEADERS.contains(&h.to_lowercase().as_str()) {
+            Column::Code
+        } else if let Some(f) = Field::lookup(h) {
+            if f.is_supervision() {
+                return Err(file_err(
+                    path,
+                    format!(
+                        "column \"{h}\" is a supervision field, written by the supervising level, not imported"
+                    ),
+                ));
+            }
+            Column::Field(f)
+        } else {
+            Column::Ignored
+        };
+        let key = match &col {
+            Column::Code => "device_code".to_string(),
+            Column::Field(f) => f.key().to_string(),
+            Column::Ignored => continue,
+        };
+        if let Some(other) = seen.insert(key.clone(), i) {
+            return Err(file_err(
+                path,
+                format!(
+                    "columns {} and {} both hold {key}",
+                    headers[other].trim(),
+                    h
+                ),
+            ));
+        }
+        columns.push((i, h.to_string(), col));
+    }
+    if !seen.contains_key("name") {
+        return Err(file_err(path, "no point name column (点位名称 or name)"));
+    }
+
+    let mut errors = Vec::new();
+    let mut cameras = Vec::new();
+    let mut first_row_of: HashMap<String, usize> = HashMap::new();
+    for (row, cells) in &sheet.rows[header_at + 1..] {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let cell = |i: usize| cells.get(i).map(String::as_str).unwrap_or("");
+        let mut cam: Option<Camera> = None;
+        let mut fields = Vec::new();
+        let mut row_ok = true;
+        for (i, header, col) in &columns {
+            match col {
+                Column::Code => match DeviceCode::parse(cell(*i)) {
+                    Ok(code) => {
+                        if let Some(first) = first_row_of.get(code.as_str()) {
+                            errors.push(RowError {
+                                row: *row,
+                                column: header.clone(),
+                                reason: format!(
+                                    "duplicate device code {code}: already on row {first}"
+                                ),
+                            });
+                            row_ok = false;
+                        } else {
+                            first_row_of.insert(code.to_string(), *row);
+                            cam = Some(Camera::new(code));
+                        }
+                    }
+                    Err(e) => {
+                        errors.push(RowError {
+                            row: *row,
+                            column: header.clone(),
+                            reason: e.to_string(),
+                        });
+                        row_ok = false;
+                    }
+                },
+                Column::Field(f) => match f.parse_value(cell(*i)) {
+                    Ok(Some(v)) => fields.push((*f, v)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        errors.push(RowError {
+                            row: *row,
+                            column: header.clone(),
+                            reason: e.to_string(),
+                        });
+                        row_ok = false;
+                    }
+                },
+                Column::Ignored => {}
+            }
+        }
+        let Some(mut cam) = cam else { continue };
+        cam.fields.extend(fields);
+        if !row_ok {
+            continue;
+        }
+        if let Err(e) = cam.validate() {
+            let column = match &e {
+                crate::camera::FieldError::OneCoordinate(which) => {
+                    let f = if *which == "longitude" {
+                        Field::Latitude
+                    } else {
+                        Field::Longitude
+                    };
+                    header_of(&columns, f).unwrap_or_else(|| f.chinese().to_string())
+                }
+                _ => header_of(&columns, Field::Name).unwrap_or_else(|| "点位名称".into()),
+            };
+            errors.push(RowError {
+                row: *row,
+                column,
+                reason: e.to_string(),
+            });
+            row_ok = false;
+        }
+        if row_ok {
+            cameras.push(cam);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Rows {
+            file: path.to_path_buf(),
+            errors,
+        });
+    }
+    if cameras.is_empty() {
+        return Err(file_err(path, "no camera rows below the header row"));
+    }
+    Ok(cameras)
+}
+
+fn header_of(columns: &[(usize, String, Column)], f: Field) -> Option<String> {
+    columns.iter().find_map(|(_, h, c)| match c {
+        Column::Field(g) if *g == f => Some(h.clone()),
+        _ => None,
+    })
+}
+
+/// Imports `path` into the store's own ledger as one change: all rows or none.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    who: &str,
+) -> Result<ImportReport, ImportError> {
+    let cameras = read_cameras(path)?;
+    let bar = if std::io::stderr().is_terminal() && cameras.len() > 500 {
+        let b = indicatif::ProgressBar::new(cameras.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        b.set_message("importing");
+        Some(b)
+    } else {
+        None
+    };
+    let doc = DocId::ledger(store.unit());
+    let n = cameras.len();
+    let msg = format!("import {} rows from {}", n, path.display());
+    let (report, _) = store
+        .edit(&doc, who, &msg, |d| {
+            let mut r = ImportReport {
+                rows: n,
+                ..Default::default()
+            };
+            for (i, cam) in cameras.iter().enumerate() {
+                match ledger::upsert_camera(d, cam)? {
+                    (true, _) => r.added += 1,
+                    (false, 0) => r.unchanged += 1,
+                    (false, _) => r.updated += 1,
+                }
+                if let Some(b) = &bar
+                    && i % 256 == 0
+                {
+                    b.set_position(i as u64);
+                }
+            }
+            if let Some(b) = &bar {
+                b.set_message("saving");
+                b.set_position(n as u64);
+            }
+            Ok(r)
+        })
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
+}
