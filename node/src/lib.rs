@@ -10,6 +10,7 @@ pub mod figures;
 pub mod import;
 pub mod ledger;
 pub mod profile;
+pub mod report;
 pub mod sample;
 pub mod store;
 pub mod unit;

@@ -2,6 +2,7 @@
 
 mod camera;
 mod contacts;
+mod export;
 mod ledger;
 
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub enum Command {
     /// Save or merge a whole copy of the ledger (for a replica, a USB stick, a backup).
     #[command(subcommand)]
     Ledger(ledger::LedgerCmd),
+    /// Write Attachment 1 or Attachment 2 (XLSX in the official layout, or CSV).
+    Export(export::ExportArgs),
     /// Who changed what, newest first.
     Audit(AuditArgs),
     /// Write a generated but plausible camera sheet (for training, demos and benchmarks).
@@ -126,6 +129,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Camera(c) => camera::run(common, c).await,
         Command::Contacts(c) => contacts::run(common, c).await,
         Command::Ledger(c) => ledger::run(common, c).await,
+        Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
             let s = store.stats(store.unit().as_str()).await?;

@@ -1,0 +1,232 @@
+//! The official tables: Attachment 1 (联系人信息) and Attachment 2 (联网整合统计表), as XLSX in the
+//! layout of the campaign document (title, header fields, columns, total row, A4) or as CSV.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+
+use crate::contacts::ContactRole;
+use crate::figures::{Counts, rate};
+use crate::profile::Profile;
+
+/// One row of Attachment 2: a direct subordinate unit (or, for a leaf, the unit itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment2Row {
+    pub name: String,
+    pub address: String,
+    pub counts: Counts,
+    /// "name phone" of the liaison.
+    pub contact: String,
+}
+
+/// The header fields of Attachment 2.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attachment2Header {
+    pub unit_name: String,
+    pub reviewer: String,
+    pub filler: String,
+    pub filler_position: String,
+    pub phone: String,
+    pub date: String,
+}
+
+pub const A2_COLUMNS: [&str; 8] = [
+    "序号",
+    "下级部门/单位名称",
+    "地址",
+    "已建监控（路）",
+    "应联网整合监控（路）",
+    "已联网整合监控（路）",
+    "联网率（%）",
+    "联系人及电话",
+];
+
+fn is_xlsx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
+
+fn rate_text(n: u64, d: u64) -> String {
+    rate(n, d).map(|r| format!("{r:.2}")).unwrap_or_default()
+}
+
+/// The liaison as Attachment 2 shows it.
+pub fn contact_line(p: &Profile) -> String {
+    p.contact(ContactRole::Liaison)
+        .map(|c| format!("{} {}", c.name, c.phone))
+        .unwrap_or_default()
+}
+
+/// Writes Attachment 2 to `path` (.xlsx, otherwise CSV).
+pub fn write_attachment2(
+    path: &Path,
+    h: &Attachment2Header,
+    rows: &[Attachment2Row],
+) -> anyhow::Result<()> {
+    let mut total = Counts::default();
+    for r in rows {
+        total.add(&r.counts);
+    }
+    let line = |i: String, r: &Attachment2Row| -> Vec<String> {
+        vec![
+            i,
+            r.name.clone(),
+            r.address.clone(),
+            r.counts.built.to_string(),
+            r.counts.must_network.to_string(),
+            r.counts.networked.to_string(),
+            rate_text(r.counts.networked, r.counts.must_network),
+            r.contact.clone(),
+        ]
+    };
+    let total_line = vec![
+        "合计".to_string(),
+        String::new(),
+        String::new(),
+        total.built.to_string(),
+        total.must_network.to_string(),
+        total.networked.to_string(),
+        rate_text(total.networked, total.must_network),
+        String::new(),
+    ];
+    if !is_xlsx(path) {
+        let mut out = b"\xEF\xBB\xBF".to_vec();
+        {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record(A2_COLUMNS)?;
+            for (i, r) in rows.iter().enumerate() {
+                w.write_record(line((i + 1).to_string(), r))?;
+            }
+            w.write_record(&total_line)?;
+            w.flush()?;
+        }
+        return write_atomically(path, &out);
+    }
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("统计表")?;
+    ws.set_paper_size(9); // A4
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(18)
+        .set_align(FormatAlign::Center);
+    let plain = Format::new().set_font_size(11);
+    let head = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_border(FormatBorder::Thin);
+    let cell = Format::new().set_border(FormatBorder::Thin).set_text_wrap();
+    let num = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Right);
+    ws.write_string_with_format(0, 0, "附件2", &plain)?;
+    ws.merge_range(1, 0, 1, 7, "公共安全视频监控联网整合统计表", &title)?;
+    ws.write_string_with_format(2, 0, format!("单位（盖章）：{}", h.unit_name), &plain)?;
+    ws.write_string_with_format(2, 5, format!("审核人：{}", h.reviewer), &plain)?;
+    ws.write_string_with_format(3, 0, format!("填表人：{}", h.filler), &plain)?;
+    ws.write_string_with_format(3, 2, format!("单位及职务：{}", h.filler_position), &plain)?;
+    ws.write_string_with_format(3, 5, format!("联系电话：{}", h.phone), &plain)?;
+    ws.write_string_with_format(3, 7, format!("填表日期：{}", h.date), &plain)?;
+    for (c, name) in A2_COLUMNS.iter().enumerate() {
+        ws.write_string_with_format(5, c as u16, *name, &head)?;
+    }
+    ws.set_row_height(5, 36)?;
+    let widths = [6.0, 28.0, 26.0, 11.0, 13.0, 13.0, 10.0, 20.0];
+    for (c, w) in widths.iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    let write_row =
+        |ws: &mut rust_xlsxwriter::Worksheet, r: u32, vals: &[String]| -> anyhow::Result<()> {
+            for (c, v) in vals.iter().enumerate() {
+                let is_num = (3..=6).contains(&c) && !v.is_empty();
+                if is_num {
+                    ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, &num)?;
+                } else if c == 0 && v.parse::<u32>().is_ok() {
+                    ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, &num)?;
+                } else {
+                    ws.write_string_with_format(r, c as u16, v, &cell)?;
+                }
+            }
+            Ok(())
+        };
+    for (i, r) in rows.iter().enumerate() {
+        write_row(ws, 6 + i as u32, &line((i + 1).to_string(), r))?;
+    }
+    write_row(ws, 6 + rows.len() as u32, &total_line)?;
+    let buf = wb.save_to_buffer()?;
+    write_atomically(path, &buf)
+}
+
+/// Writes Attachment 1 (the two contacts of each unit given) to `path` (.xlsx, otherwise CSV).
+pub fn write_attachment1(path: &Path, units: &[Profile]) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    for p in units {
+        for role in ContactRole::ALL {
+            let c = p.contact(role).cloned().unwrap_or_default();
+            lines.push(vec![
+                role.chinese().to_string(),
+                p.name.clone(),
+                c.name,
+                c.position,
+                c.phone,
+                c.remarks,
+            ]);
+        }
+    }
+    let columns = ["", "单位名称", "姓名", "职务", "联系电话", "备注"];
+    if !is_xlsx(path) {
+        let mut out = b"\xEF\xBB\xBF".to_vec();
+        {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record(columns)?;
+            for l in &lines {
+                w.write_record(l)?;
+            }
+            w.flush()?;
+        }
+        return write_atomically(path, &out);
+    }
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("联系人信息")?;
+    ws.set_paper_size(9);
+    ws.set_print_fit_to_pages(1, 0);
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(18)
+        .set_align(FormatAlign::Center);
+    let head = Format::new()
+        .set_bold()
+        .set_align(FormatAlign::Center)
+        .set_border(FormatBorder::Thin);
+    let cell = Format::new().set_border(FormatBorder::Thin).set_text_wrap();
+    ws.write_string(0, 0, "附件1")?;
+    ws.merge_range(1, 0, 1, 5, "公共安全视频监控联网整合联系人信息", &title)?;
+    for (c, name) in columns.iter().enumerate() {
+        ws.write_string_with_format(3, c as u16, *name, &head)?;
+    }
+    for (c, w) in [10.0, 28.0, 10.0, 16.0, 16.0, 16.0].iter().enumerate() {
+        ws.set_column_width(c as u16, *w)?;
+    }
+    for (r, l) in lines.iter().enumerate() {
+        for (c, v) in l.iter().enumerate() {
+            ws.write_string_with_format(4 + r as u32, c as u16, v, &cell)?;
+        }
+    }
+    let buf = wb.save_to_buffer()?;
+    write_atomically(path, &buf)
+}
+
+/// Writes through a temporary file and a rename, so that no half-written table is ever left.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
