@@ -1,1 +1,9 @@
-fn main() {}
+//! `yl-hub`: thin entry point; everything lives in the library.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(e) = yinglian_hub::main_hub().await {
+        eprintln!("yl-hub: {e}");
+        std::process::exit(1);
+    }
+}

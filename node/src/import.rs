@@ -45,7 +45,13 @@ pub enum ImportError {
         errors: Vec<RowError>,
     },
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for ImportError {
+    fn from(e: StoreError) -> Self {
+        ImportError::Store(Box::new(e))
+    }
 }
 
 /// What an import did.
@@ -94,7 +100,13 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
     if let Ok(s) = std::str::from_utf8(b) {
         return Ok(s.to_string());
     }
-    let (text, _, had_errors) = encoding_rs::GB18030.decode(b);
+    if b.starts_with(b"\xFF\xFE") || b.starts_with(b"\xFE\xFF") {
+        return Err(
+            "the file is UTF-16 text (\"Unicode text\"); save it as CSV (UTF-8) or as an Excel workbook"
+                .into(),
+        );
+    }
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(b);
     if had_errors {
         return Err("the file is neither UTF-8 nor GB18030/GBK text".into());
     }

@@ -142,10 +142,9 @@ pub fn write_attachment2(
     let write_row =
         |ws: &mut rust_xlsxwriter::Worksheet, r: u32, vals: &[String]| -> anyhow::Result<()> {
             for (c, v) in vals.iter().enumerate() {
-                let is_num = (3..=6).contains(&c) && !v.is_empty();
+                let is_num =
+                    ((3..=6).contains(&c) && !v.is_empty()) || (c == 0 && v.parse::<u32>().is_ok());
                 if is_num {
-                    ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, &num)?;
-                } else if c == 0 && v.parse::<u32>().is_ok() {
                     ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, &num)?;
                 } else {
                     ws.write_string_with_format(r, c as u16, v, &cell)?;

@@ -44,7 +44,7 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("document {0} is damaged: {1}")]
-    Damaged(String, automerge::AutomergeError),
+    Damaged(String, Box<automerge::AutomergeError>),
     #[error("{0}")]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -292,7 +292,7 @@ impl Store {
             entry
                 .doc
                 .load_incremental(&data)
-                .map_err(|e| StoreError::Damaged(key.clone(), e))?;
+                .map_err(|e| StoreError::Damaged(key.clone(), Box::new(e)))?;
             entry.seq = seq;
         }
         Ok(entry)
@@ -310,7 +310,7 @@ impl Store {
         self.write(doc_id, who, |doc| {
             if doc.get_heads().is_empty() {
                 doc.merge(&mut doc_id.genesis())
-                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), e))?;
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
             }
             match f(doc) {
                 Ok(v) => {
@@ -337,7 +337,7 @@ impl Store {
         let (_, w) = self
             .write(doc_id, who, |doc| {
                 doc.load_incremental(bytes)
-                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), e))?;
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
                 Ok(())
             })
             .await?;
@@ -493,6 +493,16 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(entry.doc.save()))
+    }
+
+    /// The heads of a document as saved here (empty when this store does not hold it).
+    pub async fn heads(&self, doc_id: &DocId) -> Result<Vec<String>, StoreError> {
+        let h: Option<String> = sqlx::query_scalar("SELECT heads FROM documents WHERE doc_id = ?")
+            .bind(doc_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(h.and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default())
     }
 
     /// Runs `f` on an up-to-date copy of the document, read-only.

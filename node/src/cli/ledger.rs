@@ -21,6 +21,11 @@ pub enum LedgerCmd {
     },
     /// Merge a file written by `ledger save` on another replica of this unit.
     Merge { file: PathBuf },
+    /// The heads of this unit's documents: two replicas in sync show the same heads.
+    Heads {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
@@ -48,6 +53,21 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
                 out.display(),
                 buf.len()
             );
+        }
+        LedgerCmd::Heads { json } => {
+            let mut out = serde_json::Map::new();
+            for d in &docs {
+                let mut h = store.heads(d).await?;
+                h.sort();
+                out.insert(d.to_string(), h.into());
+            }
+            if json {
+                println!("{}", serde_json::Value::Object(out));
+            } else {
+                for (d, h) in out {
+                    println!("{d} {h}");
+                }
+            }
         }
         LedgerCmd::Merge { file } => {
             let buf =

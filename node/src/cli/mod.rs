@@ -7,7 +7,7 @@ mod ledger;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::store::Store;
@@ -49,6 +49,7 @@ pub struct Cli {
 
 /// The commands shared by `yl-node` and `yl-hub` (a hub keeps its own ledger too).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Create the store of a new unit in the data folder.
     Init(InitArgs),
@@ -197,25 +198,5 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
 /// Entry point of `yl-node`.
 pub async fn main_node() -> Result<()> {
     let cli = Cli::parse();
-    run(&cli.common, cli.command, "node")
-        .await
-        .context("yl-node")
-        .map_err(|e| e.root_cause_message())
-}
-
-trait RootCause {
-    fn root_cause_message(self) -> anyhow::Error;
-}
-
-impl RootCause for anyhow::Error {
-    fn root_cause_message(self) -> anyhow::Error {
-        // One line: the reason, not the chain of contexts.
-        anyhow::anyhow!(
-            "{}",
-            self.chain()
-                .nth(1)
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| self.to_string())
-        )
-    }
+    run(&cli.common, cli.command, "node").await
 }

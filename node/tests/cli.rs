@@ -1,0 +1,461 @@
+//! `yl-node` driven as a clerk drives it: commands, their output, their refusals, and the store
+//! left unchanged after every refusal.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn init(unit: &str) -> Node {
+        let n = Node {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        n.ok(&["init", "--unit", unit, "--name", "重庆市渝中区人民医院"]);
+        n
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_yl-node"))
+            .args(args)
+            .env("YL_DATA", self.data())
+            .env("YL_USER", "tester")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn refused(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(!o.status.success(), "{args:?} should have been refused");
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        self.json(&["stats", "--json"])
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+const CAM1: &str = "50010312091320000001";
+const CAM2: &str = "50010312091310000002";
+
+#[test]
+fn a_clerk_keeps_the_ledger_and_sees_the_figures() {
+    let n = Node::init("500103-0001");
+    let s = n.stats();
+    assert_eq!(s["built"], 0);
+    assert!(
+        s["networking_rate"].is_null(),
+        "a rate over zero cameras is null"
+    );
+
+    n.ok(&[
+        "camera",
+        "add",
+        "--code",
+        CAM1,
+        "--name",
+        "门诊大厅",
+        "--point-class",
+        "一类",
+        "--area",
+        "重点公共区域",
+        "--address",
+        "门诊楼一楼",
+        "--camera-type",
+        "球机",
+        "--install-date",
+        "2020-05-01",
+        "--longitude",
+        "106.57",
+        "--latitude",
+        "29.55",
+    ]);
+    n.ok(&[
+        "camera",
+        "add",
+        "--code",
+        CAM2,
+        "--name",
+        "停车场",
+        "--point-class",
+        "3",
+    ]);
+    let s = n.stats();
+    assert_eq!(s["built"], 2);
+    assert_eq!(s["must_network"], 1, "class 3 is networked on demand");
+    assert_eq!(s["networked"], 0);
+    assert_eq!(s["networking_rate"], 0.0);
+    assert_eq!(s["archived"], 1);
+    assert_eq!(s["archive_rate"], 50.0);
+    assert_eq!(s["geo_rate"], 50.0);
+    assert_eq!(s["intact_rate_key_public"], 100.0);
+    assert!(s["intact_rate_key_industry"].is_null());
+
+    n.ok(&["camera", "edit", CAM1, "--networked", "是"]);
+    n.ok(&["camera", "edit", CAM2, "--networked", "是"]);
+    let s = n.stats();
+    assert_eq!(
+        s["must_network"], 2,
+        "a networked class 3 point counts as required"
+    );
+    assert_eq!(s["networking_rate"], 100.0);
+
+    n.ok(&["camera", "edit", CAM1, "--state", "故障"]);
+    assert_eq!(n.stats()["intact_rate"], 50.0);
+    n.ok(&["camera", "remove", CAM2, "--reason", "重复点位"]);
+    let s = n.stats();
+    assert_eq!(s["built"], 1, "a removed camera is no longer built");
+    let shown = n.json(&["camera", "show", CAM2, "--json"]);
+    assert_eq!(shown["state"], "removed");
+    assert_eq!(shown["decoded"]["type_code"], 131);
+
+    let list = n.json(&["camera", "list", "--json", "--search", "门诊"]);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["cameras"][0]["device_code"], CAM1);
+
+    // The audit log says who changed what, with old and new values.
+    let audit = n.json(&["audit", "--record", CAM1, "--json"]);
+    let last = &audit[0];
+    assert_eq!(last["who"], "tester");
+    assert_eq!(last["fields"], "state");
+    assert_eq!(last["new"]["state"], "faulty");
+    assert!(last["old"]["state"].is_null());
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
+    let n = Node::init("500103-0001");
+    n.ok(&["camera", "add", "--code", CAM1, "--name", "门诊大厅"]);
+    let before = n.ok(&["camera", "list", "--json"]);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "camera",
+                "add",
+                "--code",
+                "50010312091180000003",
+                "--name",
+                "录像机",
+            ],
+            "not a camera",
+        ),
+        (
+            &["camera", "add", "--code", "123", "--name", "x"],
+            "exactly 20 digits",
+        ),
+        (
+            &["camera", "add", "--code", CAM1, "--name", "again"],
+            "already in the ledger",
+        ),
+        (&["camera", "add", "--code", CAM2], "name is required"),
+        (
+            &[
+                "camera",
+                "add",
+                "--code",
+                CAM2,
+                "--name",
+                "x",
+                "--longitude",
+                "106.5",
+            ],
+            "together",
+        ),
+        (
+            &[
+                "camera",
+                "add",
+                "--code",
+                CAM2,
+                "--name",
+                "x",
+                "--longitude",
+                "2.1",
+                "--latitude",
+                "29",
+            ],
+            "outside China",
+        ),
+        (
+            &[
+                "camera",
+                "add",
+                "--code",
+                CAM2,
+                "--name",
+                "x",
+                "--point-class",
+                "4",
+            ],
+            "point class",
+        ),
+        (
+            &[
+                "camera",
+                "add",
+                "--code",
+                CAM2,
+                "--name",
+                "x",
+                "--camera-type",
+                "鱼眼",
+            ],
+            "camera type",
+        ),
+        (
+            &["camera", "edit", CAM1, "--networked", "也许"],
+            "yes or no",
+        ),
+        (&["camera", "edit", CAM1], "nothing to change"),
+        (
+            &["camera", "edit", CAM2, "--networked", "是"],
+            "not in the ledger",
+        ),
+        (
+            &["camera", "edit", CAM1, "--clear", "name"],
+            "cannot be cleared",
+        ),
+        (
+            &[
+                "contacts", "set", "--role", "boss", "--name", "x", "--phone", "12345678",
+            ],
+            "leader",
+        ),
+        (
+            &[
+                "contacts", "set", "--role", "liaison", "--name", "x", "--phone", "abc",
+            ],
+            "not a phone",
+        ),
+    ];
+    for (args, why) in cases {
+        let err = n.refused(args);
+        assert!(err.contains(why), "{args:?}: expected '{why}' in: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
+    }
+    assert_eq!(n.ok(&["camera", "list", "--json"]), before);
+    let p = n.json(&["contacts", "show", "--json"]);
+    assert!(p["liaison"].is_null());
+    // No store: a clear refusal.
+    let fresh = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_yl-node"))
+        .args(["stats"])
+        .env("YL_DATA", fresh.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run `init` first"));
+}
+
+fn gb18030(text: &str) -> Vec<u8> {
+    encoding_rs::GB18030.encode(text).0.into_owned()
+}
+
+#[test]
+fn import_takes_every_encoding_and_header_language() {
+    let n = Node::init("500103-0001");
+    let zh = "设备编码,点位名称,点位类别,是否已联网,经度,纬度\n\
+              50010312091320000001,门诊大厅,一类,是,106.5,29.5\n\
+              50010312091320000002,急诊,二类,否,,\n";
+    let gbk = n.file("gbk.csv", &gb18030(zh));
+    let out = n.ok(&["camera", "import", gbk.to_str().unwrap()]);
+    assert!(out.contains("2 added"), "{out}");
+    assert_eq!(
+        n.json(&["camera", "show", "50010312091320000001", "--json"])["name"],
+        "门诊大厅"
+    );
+
+    // UTF-8 with BOM, English headers, a title row above the header; re-import updates.
+    let en = "\u{feff}Camera inventory\ndevice_code,name,point_class,networked\n\
+              50010312091320000002,急诊入口,2,yes\n50010312091320000003,药房,3,no\n";
+    let bom = n.file("bom.csv", en.as_bytes());
+    let out = n.ok(&["camera", "import", bom.to_str().unwrap()]);
+    assert!(out.contains("1 added, 1 updated"), "{out}");
+    let s = n.stats();
+    assert_eq!(s["built"], 3);
+    assert_eq!(s["networked"], 2);
+}
+
+#[test]
+fn an_import_with_bad_rows_reports_every_one_and_imports_nothing() {
+    let n = Node::init("500103-0001");
+    let text = "设备编码,点位名称,经度,纬度,点位类别,摄像机类型,安装时间,设备状态\n\
+                50010312091320000001,大门,106.5,29.5,1,球机,2020-01-01,在用\n\
+                5.00103E+19,科学计数,,,2,,,\n\
+                50010312091320000001,重复,,,,,,\n\
+                50010312091320000003,,,,,,,\n\
+                50010312091320000004,半个坐标,106.5,,,,,\n\
+                50010312091320000005,境外,2.5,10,,,,\n\
+                50010312091320000006,类别,,,4,,,\n\
+                50010312091320000007,类型,,,,鱼眼,,\n\
+                50010312091180000008,录像机,,,,,,\n\
+                50010312091320000009,日期,,,,,昨天,\n\
+                50010312091320000010,状态,,,,,,失踪\n";
+    let f = n.file("bad.csv", &gb18030(text));
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    for expected in [
+        "row 3, column 设备编码: device code \"5.00103E+19\" looks like a number a spreadsheet shortened",
+        "row 4, column 设备编码: duplicate device code 50010312091320000001: already on row 2",
+        "row 5, column 点位名称: name is required",
+        "row 6, column 纬度: longitude and latitude must be given together",
+        "row 7, column 经度: longitude: 2.5 is outside China",
+        "row 8, column 点位类别",
+        "row 9, column 摄像机类型",
+        "row 10, column 设备编码: device code \"50010312091180000008\": type code 118",
+        "row 11, column 安装时间",
+        "row 12, column 设备状态",
+        "10 bad row(s), nothing was imported",
+    ] {
+        assert!(err.contains(expected), "missing '{expected}' in:\n{err}");
+    }
+    assert_eq!(n.stats()["built"], 0, "all rows or none");
+
+    let nohead = n.file("nohead.csv", "a,b\n1,2\n".as_bytes());
+    assert!(
+        n.refused(&["camera", "import", nohead.to_str().unwrap()])
+            .contains("no header row")
+    );
+    let utf16 = n.file("utf16.csv", &[0xff, 0xfe, b'a', 0]);
+    assert!(
+        n.refused(&["camera", "import", utf16.to_str().unwrap()])
+            .contains("UTF-16")
+    );
+    let binary = n.file("junk.csv", &[0x81, 0x30, 0xff, 0x00, 0x81]);
+    assert!(
+        n.refused(&["camera", "import", binary.to_str().unwrap()])
+            .contains("neither UTF-8 nor GB18030")
+    );
+    let pdf = n.file("sheet.pdf", b"%PDF");
+    assert!(
+        n.refused(&["camera", "import", pdf.to_str().unwrap()])
+            .contains("unknown file type")
+    );
+}
+
+#[test]
+fn xlsx_import_catches_codes_stored_as_numbers() {
+    let n = Node::init("500103-0001");
+    let path = n.dir.path().join("numbers.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "设备编码").unwrap();
+    ws.write_string(0, 1, "点位名称").unwrap();
+    ws.write_string(0, 2, "安装时间").unwrap();
+    ws.write_string(1, 0, "50010312091320000001").unwrap();
+    ws.write_string(1, 1, "文本编码").unwrap();
+    let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2021, 3, 9).unwrap();
+    let fmt = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    ws.write_datetime_with_format(1, 2, &date, &fmt).unwrap();
+    ws.write_number(2, 0, 50010312091320000002.0).unwrap();
+    ws.write_string(2, 1, "数字编码").unwrap();
+    wb.save(&path).unwrap();
+    let err = n.refused(&["camera", "import", path.to_str().unwrap()]);
+    assert!(err.contains("row 3, column 设备编码"), "{err}");
+    assert!(err.contains("spreadsheet shortened"), "{err}");
+    assert_eq!(n.stats()["built"], 0);
+}
+
+#[test]
+fn two_replicas_edited_apart_merge_and_show_conflicts() {
+    let a = Node::init("500103-0001");
+    a.ok(&[
+        "camera",
+        "add",
+        "--code",
+        CAM1,
+        "--name",
+        "门诊大厅",
+        "--point-class",
+        "1",
+    ]);
+    let copy = a.dir.path().join("a.ledger");
+    a.ok(&["ledger", "save", "--out", copy.to_str().unwrap()]);
+    let b = Node::init("500103-0001");
+    b.ok(&["ledger", "merge", copy.to_str().unwrap()]);
+
+    // Different fields of one camera.
+    a.ok(&["camera", "edit", CAM1, "--address", "门诊楼一楼"]);
+    b.ok(&["camera", "edit", CAM1, "--networked", "是"]);
+    exchange(&a, &b);
+    let ja = a.json(&["camera", "show", CAM1, "--json"]);
+    let jb = b.json(&["camera", "show", CAM1, "--json"]);
+    assert_eq!(ja, jb_with_time(&jb, &ja));
+    assert_eq!(ja["address"], "门诊楼一楼");
+    assert_eq!(ja["networked"], true);
+    assert_eq!(ja["conflicts"], serde_json::json!({}));
+    assert_eq!(a.stats()["networked"], 1);
+    assert_eq!(b.stats()["networked"], 1);
+
+    // The same field: kept as a visible conflict on both replicas.
+    a.ok(&["camera", "edit", CAM1, "--name", "东门"]);
+    b.ok(&["camera", "edit", CAM1, "--name", "西门"]);
+    exchange(&a, &b);
+    for n in [&a, &b] {
+        let shown = n.ok(&["camera", "show", CAM1]);
+        assert!(shown.contains("conflict: name"), "{shown}");
+        assert!(shown.contains("东门") && shown.contains("西门"), "{shown}");
+        let j = n.json(&["camera", "list", "--conflicts", "--json"]);
+        assert_eq!(j["total"], 1);
+    }
+    let ja = a.json(&["camera", "show", CAM1, "--json"]);
+    let jb = b.json(&["camera", "show", CAM1, "--json"]);
+    assert_eq!(ja["name"], jb["name"], "both replicas pick the same winner");
+    assert_eq!(heads(&a), heads(&b), "both replicas end identical");
+
+    // Writing the field again resolves it.
+    a.ok(&["camera", "edit", CAM1, "--name", "东门"]);
+    assert!(!a.ok(&["camera", "show", CAM1]).contains("conflict"));
+
+    // A file of another unit is refused.
+    let other = Node::init("500103-0002");
+    let f = other.dir.path().join("o.ledger");
+    other.ok(&["ledger", "save", "--out", f.to_str().unwrap()]);
+    assert!(
+        a.refused(&["ledger", "merge", f.to_str().unwrap()])
+            .contains("not a document of this unit")
+    );
+}
+
+fn jb_with_time(jb: &serde_json::Value, ja: &serde_json::Value) -> serde_json::Value {
+    let mut j = jb.clone();
+    j["updated_at"] = ja["updated_at"].clone();
+    j
+}
+
+fn heads(n: &Node) -> serde_json::Value {
+    n.json(&["ledger", "heads", "--json"])
+}
+
+fn exchange(a: &Node, b: &Node) {
+    let fa = a.dir.path().join("x.ledger");
+    let fb = b.dir.path().join("x.ledger");
+    a.ok(&["ledger", "save", "--out", fa.to_str().unwrap()]);
+    b.ok(&["ledger", "save", "--out", fb.to_str().unwrap()]);
+    a.ok(&["ledger", "merge", fb.to_str().unwrap()]);
+    b.ok(&["ledger", "merge", fa.to_str().unwrap()]);
+}
