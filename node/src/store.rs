@@ -1023,3 +1023,110 @@ async fn project_profile(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device_code::DeviceCode;
+
+    #[tokio::test]
+    async fn edits_are_compacted_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+            .await
+            .unwrap();
+        let doc = DocId::ledger(&unit);
+        let code = DeviceCode::parse("50010312091320000001").unwrap();
+        let mut cam = Camera::new(code.clone());
+        cam.fields.insert(Field::Name, Value::Text("门诊".into()));
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        for i in 0..40 {
+            store
+                .edit(&doc, "t", "edit", |d| {
+                    Ok(ledger::set_fields(
+                        d,
+                        code.as_str(),
+                        &[(Field::RecordDays, Some(Value::Int(i)))],
+                    )?)
+                })
+                .await
+                .unwrap();
+        }
+        let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM doc_chunks WHERE doc_id = ?")
+            .bind(doc.to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(chunks <= COMPACT_AFTER_CHUNKS, "compacted: {chunks} chunks");
+        let heads = store.heads(&doc).await.unwrap();
+        store.close().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.heads(&doc).await.unwrap(), heads);
+        let from_doc = store
+            .read_document(&doc, |d| {
+                ledger::read_camera(d, code.as_str()).unwrap().unwrap()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            from_doc.camera.get(Field::RecordDays),
+            Some(&Value::Int(39))
+        );
+        let row = store
+            .camera(unit.as_str(), code.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.camera, from_doc.camera, "projection and document agree");
+        let audit = store.audit(Some(code.as_str()), 100).await.unwrap();
+        assert_eq!(audit.len(), 41);
+    }
+
+    #[tokio::test]
+    async fn a_refused_edit_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+            .await
+            .unwrap();
+        let doc = DocId::ledger(&unit);
+        let heads = store.heads(&doc).await.unwrap();
+        let code = DeviceCode::parse("50010312091320000001").unwrap();
+        let mut cam = Camera::new(code.clone());
+        cam.fields.insert(Field::Name, Value::Text("门诊".into()));
+        let r = store
+            .edit(&doc, "t", "half", |d| {
+                ledger::add_camera(d, &cam)?;
+                Err::<(), _>(StoreError::Refused("stop half-way".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(store.heads(&doc).await.unwrap(), heads);
+        assert!(
+            store
+                .camera(unit.as_str(), code.as_str())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The next edit starts from what is saved, not from the abandoned half.
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .camera(unit.as_str(), code.as_str())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let err = Store::init(dir.path(), &unit, "again", UnitKind::Institution, "node").await;
+        assert!(matches!(err, Err(StoreError::AlreadyInitialised(..))));
+    }
+}
