@@ -9,6 +9,7 @@ pub mod document;
 pub mod figures;
 pub mod import;
 pub mod ledger;
+pub mod pki;
 pub mod profile;
 pub mod report;
 pub mod sample;

@@ -15,7 +15,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, Prop};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, broadcast};
 
 use crate::camera::{Camera, Field, FieldError, Value};
 use crate::contacts::{ContactError, ContactRole};
@@ -88,6 +88,17 @@ pub struct Written {
     pub records: usize,
 }
 
+/// A document held by this store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRow {
+    pub doc_id: DocId,
+    pub heads: Vec<String>,
+    /// The peer the replica first came from; `None` for this unit's own documents.
+    pub origin: Option<String>,
+    /// Grows with every write, across all documents.
+    pub version: i64,
+}
+
 /// How to list cameras.
 #[derive(Debug, Clone, Default)]
 pub struct CameraQuery {
@@ -115,6 +126,7 @@ pub struct Store {
     actor: ActorId,
     identity: Identity,
     cache: Mutex<HashMap<String, Cached>>,
+    changes: broadcast::Sender<DocId>,
 }
 
 async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
@@ -187,6 +199,7 @@ impl Store {
                 role: role.to_string(),
             },
             cache: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(1024).0,
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -246,6 +259,7 @@ impl Store {
                 role: get("role")?,
             },
             cache: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(1024).0,
         })
     }
 
@@ -263,6 +277,68 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Every document this process changes from now on (a lagging receiver should rescan).
+    pub fn subscribe(&self) -> broadcast::Receiver<DocId> {
+        self.changes.subscribe()
+    }
+
+    /// Tells this process's listeners that a document changed (used by the poller that notices
+    /// writes made by another process, such as the CLI beside the daemon).
+    pub fn notify(&self, doc_id: DocId) {
+        let _ = self.changes.send(doc_id);
+    }
+
+    /// A value of the `meta` table.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Sets a value of the `meta` table.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
+    pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT doc_id, heads, origin, version FROM documents ORDER BY doc_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let id: String = r.get(0);
+                let heads: String = r.get(1);
+                Some(DocumentRow {
+                    doc_id: id.parse().ok()?,
+                    heads: serde_json::from_str(&heads).unwrap_or_default(),
+                    origin: r.get(2),
+                    version: r.get(3),
+                })
+            })
+            .collect())
+    }
+
+    /// Records the peer a replica came from, the first time.
+    pub async fn set_origin(&self, doc_id: &DocId, peer: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE documents SET origin = ? WHERE doc_id = ? AND origin IS NULL")
+            .bind(peer)
+            .bind(doc_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's
@@ -417,9 +493,10 @@ impl Store {
             }
             let heads = heads_hex(&after);
             sqlx::query(
-                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, version)
+                 VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
                  ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
-                 bytes = excluded.bytes, updated_at = excluded.updated_at",
+                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version",
             )
             .bind(&key)
             .bind(serde_json::to_string(&heads).unwrap_or_default())
@@ -438,6 +515,8 @@ impl Store {
         match outcome {
             Ok((seq, heads, records)) => {
                 entry.seq = seq;
+                // Nobody listening is fine: the sync loop subscribes only while it runs.
+                let _ = self.changes.send(doc_id.clone());
                 Ok((
                     value,
                     Written {
@@ -482,6 +561,44 @@ impl Store {
             }
             DocKind::Rollup | DocKind::Campaign => Ok(0),
         }
+    }
+
+    /// Receives one Automerge sync message from a peer into the local replica of `doc_id`. The
+    /// change is applied to the cached copy, `authorize` judges its effect (the document before,
+    /// as heads, and after), and only then is it saved and projected; a refusal keeps nothing.
+    pub async fn receive_sync(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+        authorize: impl FnOnce(&mut AutoCommit, &[ChangeHash]) -> Result<(), StoreError>,
+    ) -> Result<Written, StoreError> {
+        use automerge::sync::SyncDoc;
+        let (_, w) = self
+            .write(doc_id, who, |doc| {
+                let before = doc.get_heads();
+                doc.sync()
+                    .receive_sync_message(state, message)
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+                if doc.get_heads() != before {
+                    authorize(doc, &before)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(w)
+    }
+
+    /// The next sync message for a peer whose state is `state`, if there is anything to say.
+    pub async fn generate_sync(
+        &self,
+        doc_id: &DocId,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<automerge::sync::Message>, StoreError> {
+        use automerge::sync::SyncDoc;
+        self.read_document(doc_id, |doc| doc.sync().generate_sync_message(state))
+            .await
     }
 
     /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
