@@ -1,5 +1,5 @@
-//! yinglian hub: a node that also accepts children. Today it keeps its own ledger with the same
-//! commands as `yl-node`; child registry, sync, rollups and feeds follow.
+//! yinglian hub: a node that also accepts children. It keeps its own ledger with the commands of
+//! `yl-node`, enrolls and revokes children, and serves them the `Sync` service.
 
 pub use yinglian_node::cli::{Command, Common};
 
@@ -20,6 +20,8 @@ pub struct Cli {
 /// Entry point of `yl-hub`.
 pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
+    yinglian_node::pki::install_crypto();
     let cli = Cli::parse();
+    yinglian_node::cli::init_tracing(matches!(cli.command, Command::Serve(_)));
     yinglian_node::cli::run(&cli.common, cli.command, "hub").await
 }

@@ -1,6 +1,7 @@
 //! yinglian node: the camera ledger of one unit, kept as Automerge documents in SQLite, with the
 //! figures, the official tables, spreadsheet import and the `yl-node` command.
 
+pub mod authz;
 pub mod camera;
 pub mod cli;
 pub mod contacts;
@@ -9,9 +10,11 @@ pub mod document;
 pub mod figures;
 pub mod import;
 pub mod ledger;
+pub mod net;
 pub mod pki;
 pub mod profile;
 pub mod report;
 pub mod sample;
 pub mod store;
+pub mod sync;
 pub mod unit;

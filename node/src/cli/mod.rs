@@ -3,6 +3,7 @@
 mod camera;
 mod contacts;
 mod export;
+pub mod federation;
 mod ledger;
 
 use std::path::PathBuf;
@@ -68,6 +69,28 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Who changed what, newest first.
     Audit(AuditArgs),
+    /// The federation's PKI (root hub only).
+    #[command(subcommand)]
+    Pki(federation::PkiCmd),
+    /// Sign a child's certificate request and register the child (hub only).
+    Enroll(federation::EnrollArgs),
+    /// Install the bundle the parent wrote at enrollment: certificate, trust root, parent address.
+    Join {
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// Refuse a child from now on (hub only).
+    Revoke {
+        #[arg(long)]
+        unit: String,
+    },
+    /// Run the daemon: sync with the parent; a hub also accepts its children.
+    Serve(federation::ServeArgs),
+    /// Sync status: the parent, the peers, when each last synced, refusals.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a generated but plausible camera sheet (for training, demos and benchmarks).
     SampleSheet {
         #[arg(long)]
@@ -93,12 +116,18 @@ pub struct InitArgs {
     /// city, district, county, zone, affiliated, institution or sub-unit.
     #[arg(long, default_value = "institution")]
     pub kind: String,
+    /// Also write the certificate request (for the parent's `enroll`) to this file.
+    #[arg(long)]
+    pub csr_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
+    /// A unit of this unit's subtree whose ledger is held here (a hub's children), instead of this unit.
+    #[arg(long)]
+    pub unit: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,12 +148,21 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             let unit = UnitCode::parse(&a.unit)?;
             let kind: UnitKind = a.kind.parse()?;
             let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
+            let request = crate::pki::make_request(&common.data, &unit, role == "hub")?;
             println!(
                 "initialised unit {} ({}) in {}",
                 unit,
                 a.name.trim(),
                 store.dir().display()
             );
+            if let Some(out) = &a.csr_out {
+                std::fs::write(out, request)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                println!(
+                    "certificate request written to {}: give it to the parent for `enroll` (the private key stays here)",
+                    out.display()
+                );
+            }
             Ok(())
         }
         Command::Camera(c) => camera::run(common, c).await,
@@ -133,7 +171,24 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
-            let s = store.stats(store.unit().as_str()).await?;
+            let unit = match &a.unit {
+                Some(u) => {
+                    let u = UnitCode::parse(u)?;
+                    if store
+                        .heads(&crate::document::DocId::ledger(&u))
+                        .await?
+                        .is_empty()
+                    {
+                        anyhow::bail!(
+                            "no ledger of unit {u} is held here: it is not a child of {}, or it has not synced yet",
+                            store.unit()
+                        );
+                    }
+                    u
+                }
+                None => store.unit().clone(),
+            };
+            let s = store.stats(unit.as_str()).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -171,6 +226,12 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             println!("wrote {rows} generated camera rows to {}", out.display());
             Ok(())
         }
+        Command::Pki(c) => federation::init_root(common, c, role).await,
+        Command::Enroll(a) => federation::enroll(common, a, role).await,
+        Command::Join { bundle } => federation::join(common, bundle).await,
+        Command::Revoke { unit } => federation::revoke(common, unit, role).await,
+        Command::Serve(a) => federation::serve(common, a, role).await,
+        Command::Status { json } => federation::status(common, json).await,
         Command::Audit(a) => {
             let store = common.open().await?;
             let rows = store.audit(a.record.as_deref(), a.limit).await?;
@@ -197,6 +258,24 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
 
 /// Entry point of `yl-node`.
 pub async fn main_node() -> Result<()> {
+    crate::pki::install_crypto();
     let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
     run(&cli.common, cli.command, "node").await
+}
+
+/// Logs to stderr: `info` for the daemon, `warn` otherwise; `RUST_LOG` overrides; JSON lines when
+/// `YL_LOG_FORMAT=json`.
+pub fn init_tracing(daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("YL_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -1,0 +1,357 @@
+//! `pki init-root`, `enroll`, `join`, `revoke`, `serve` and `status`: joining the federation and
+//! running the daemon.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use tokio::sync::watch;
+
+use super::Common;
+use crate::document::DocId;
+use crate::pki::{self, Bundle, Enrollment, Role, Validity};
+use crate::profile;
+use crate::store::{Store, StoreError};
+use crate::sync::Engine;
+use crate::unit::UnitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCmd {
+    /// On the root hub only: create the federation's root CA and this unit's own certificate.
+    InitRoot {
+        /// How long the root CA is valid, in days.
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnrollArgs {
+    /// The child's certificate request (`init --csr-out` wrote it on the child's machine).
+    #[arg(long)]
+    pub csr: PathBuf,
+    /// The child's unit code.
+    #[arg(long)]
+    pub unit: String,
+    /// node, hub or subscriber.
+    #[arg(long)]
+    pub role: String,
+    /// The subtree a subscriber may see.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// This hub's address as the child will dial it, e.g. https://hub.example:7443.
+    #[arg(long)]
+    pub advertise: String,
+    /// Where to write the bundle for the child.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How long the child's certificate is valid, in days.
+    #[arg(long, default_value_t = 730)]
+    pub days: i64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where a hub accepts its children (gRPC over TLS), e.g. 0.0.0.0:7443.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Web pages and /metrics (not served yet by this version).
+    #[arg(long)]
+    pub http: Option<String>,
+}
+
+fn hub_only(role: &str, what: &str) -> Result<()> {
+    if role != "hub" {
+        bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
+    }
+    Ok(())
+}
+
+pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
+    hub_only(role, "pki init-root")?;
+    let store = common.open().await?;
+    match cmd {
+        PkiCmd::InitRoot { days } => {
+            if store.meta("parent_unit").await?.is_some() {
+                bail!("this unit has a parent; only the root of the federation makes the root CA");
+            }
+            pki::init_root(&common.data, store.unit(), days)?;
+            store.set_meta("root", store.unit().as_str()).await?;
+            let paths = pki::Paths::new(&common.data);
+            println!(
+                "root CA of {} created: trust root {}, this unit's certificate {}",
+                store.unit(),
+                paths.root().display(),
+                paths.unit_chain().display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
+    hub_only(role, "enroll")?;
+    let store = common.open().await?;
+    let unit = UnitCode::parse(&a.unit)?;
+    let child_role: Role = a.role.parse()?;
+    let scope = a.scope.as_deref().map(UnitCode::parse).transpose()?;
+    if child_role == Role::Subscriber && scope.is_none() {
+        bail!("a subscriber needs --scope CODE: the subtree it may see");
+    }
+    if !a.advertise.starts_with("https://") {
+        bail!(
+            "--advertise must be this hub's address as https://host:port, not \"{}\"",
+            a.advertise
+        );
+    }
+    let request = std::fs::read_to_string(&a.csr)
+        .with_context(|| format!("cannot read the request {}", a.csr.display()))?;
+    let bundle = pki::enroll(
+        &common.data,
+        store.unit(),
+        &request,
+        &Enrollment {
+            unit: unit.clone(),
+            role: child_role,
+            scope,
+            advertise: a.advertise.clone(),
+            validity: Validity::days(a.days),
+        },
+    )
+    .with_context(|| format!("{}", a.csr.display()))?;
+    register_child(&store, &bundle).await?;
+    let text = serde_json::to_string_pretty(&bundle)?;
+    std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!(
+        "enrolled {} {} (certificate serial {}, valid until {}); give {} to the child",
+        bundle.role,
+        bundle.unit,
+        bundle.serial,
+        bundle.not_after,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Registers (or re-registers, replacing an older certificate) a child this hub enrolled.
+pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO children (unit, role, scope, serial, not_after, enrolled_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, NULL)
+         ON CONFLICT (unit) DO UPDATE SET role = excluded.role, scope = excluded.scope,
+           serial = excluded.serial, not_after = excluded.not_after,
+           enrolled_at = excluded.enrolled_at, revoked_at = NULL",
+    )
+    .bind(&bundle.unit)
+    .bind(bundle.role.as_str())
+    .bind(&bundle.scope)
+    .bind(&bundle.serial)
+    .bind(&bundle.not_after)
+    .bind(chrono::Utc::now().to_rfc3339())
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// Installs a bundle: certificate, trust root, parent address; records the parent in the profile.
+pub async fn join_bundle(store: &Store, data: &std::path::Path, bundle: &Bundle) -> Result<()> {
+    pki::join(data, store.unit(), bundle)?;
+    store.set_meta("parent_unit", &bundle.parent_unit).await?;
+    store.set_meta("parent_url", &bundle.parent_url).await?;
+    let parent = bundle.parent_unit.clone();
+    store
+        .edit(
+            &DocId::profile(store.unit()),
+            "join",
+            "record the parent unit",
+            |doc| Ok(profile::set_text(doc, "parent", Some(&parent))?),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn join(common: &Common, bundle: PathBuf) -> Result<()> {
+    let store = common.open().await?;
+    let text = std::fs::read_to_string(&bundle)
+        .with_context(|| format!("cannot read the bundle {}", bundle.display()))?;
+    let b: Bundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a yinglian bundle", bundle.display()))?;
+    join_bundle(&store, &common.data, &b)
+        .await
+        .with_context(|| format!("{}", bundle.display()))?;
+    println!(
+        "joined: {} is now a {} under {} ({})",
+        b.unit, b.role, b.parent_unit, b.parent_url
+    );
+    Ok(())
+}
+
+pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
+    hub_only(role, "revoke")?;
+    let store = common.open().await?;
+    let unit = UnitCode::parse(&unit)?;
+    let done =
+        sqlx::query("UPDATE children SET revoked_at = ? WHERE unit = ? AND revoked_at IS NULL")
+            .bind(chrono::Utc::now().to_rfc3339())
+            .bind(unit.as_str())
+            .execute(store.pool())
+            .await?;
+    if done.rows_affected() == 0 {
+        let known: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+            .bind(unit.as_str())
+            .fetch_one(store.pool())
+            .await?;
+        if known {
+            bail!("unit {unit} is already revoked");
+        }
+        bail!("unit {unit} is not a child of {}", store.unit());
+    }
+    println!("revoked {unit}: refused from now on, and its open sessions end within a second");
+    Ok(())
+}
+
+/// peer, relation, connected, last sync, disconnected at, bytes sent, bytes received, last error.
+type PeerRow = (
+    String,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    Option<String>,
+);
+
+pub async fn status(common: &Common, json: bool) -> Result<()> {
+    let store = common.open().await?;
+    let parent = store.meta("parent_unit").await?;
+    let peers: Vec<PeerRow> = sqlx::query_as(
+        "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error FROM peers ORDER BY peer",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let children: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT unit, role, revoked_at FROM children ORDER BY unit")
+            .fetch_all(store.pool())
+            .await?;
+    let refusals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
+        .fetch_one(store.pool())
+        .await?;
+    if json {
+        let v = serde_json::json!({
+            "unit": store.unit().as_str(),
+            "parent": parent,
+            "peers": peers.iter().map(|p| serde_json::json!({
+                "peer": p.0, "relation": p.1, "connected": p.2, "last_sync_at": p.3,
+                "disconnected_at": p.4, "bytes_sent": p.5, "bytes_received": p.6, "last_error": p.7,
+            })).collect::<Vec<_>>(),
+            "children": children.iter().map(|c| serde_json::json!({
+                "unit": c.0, "role": c.1, "revoked_at": c.2,
+            })).collect::<Vec<_>>(),
+            "refusals": refusals,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "unit {}; parent {}",
+        store.unit(),
+        parent
+            .as_deref()
+            .unwrap_or("(none: not joined, or the root)")
+    );
+    for p in &peers {
+        println!(
+            "  {} {:<12} {}  last sync {}  sent {} B  received {} B{}",
+            p.1,
+            p.0,
+            if p.2 { "connected" } else { "offline" },
+            p.3.as_deref().unwrap_or("never"),
+            p.5,
+            p.6,
+            p.7.as_deref()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    for c in &children {
+        println!(
+            "  child {} ({}){}",
+            c.0,
+            c.1,
+            c.2.as_deref()
+                .map(|r| format!(" revoked {r}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("  refusals recorded: {refusals}");
+    Ok(())
+}
+
+/// The daemon: the sync loop to the parent and, for a hub, the server for its children.
+pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
+    let store = Arc::new(common.open().await?);
+    let engine = Engine::new(store.clone(), &common.data).await?;
+    let (stop_tx, stop) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if let Some(listen) = &a.listen {
+        hub_only(role, "serve --listen")?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        println!("{} listening on {}", engine.me, listener.local_addr()?);
+        let (e, s) = (engine.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(err) = crate::net::serve(e, listener, s).await {
+                tracing::error!(error = %err, "the server stopped");
+            }
+        }));
+    } else if role == "hub" {
+        bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
+    }
+    if a.http.is_some() {
+        tracing::warn!("--http: the web pages are not part of this version yet");
+    }
+    if engine.parent.is_some() {
+        println!(
+            "{} syncing with parent {}",
+            engine.me,
+            engine.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
+        );
+        tasks.push(tokio::spawn(crate::net::run_upstream(
+            engine.clone(),
+            stop.clone(),
+        )));
+    } else if a.listen.is_none() {
+        bail!("this unit has not joined a parent: run `join --bundle FILE` first");
+    }
+    tasks.push(tokio::spawn(crate::net::watch_other_writers(
+        engine.clone(),
+        stop.clone(),
+    )));
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    store.checkpoint().await?;
+    println!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,451 @@
+//! The wire: mutually authenticated TLS (rustls, ring) under tonic. The server accepts on a bound
+//! listener, verifies each client's chain against the federation root, refuses (and records) any
+//! handshake that fails, and serves `Sync`, `grpc.health.v1` and server reflection; the `Sync`
+//! handler admits only this hub's enrolled, unrevoked children. The client dials its parent,
+//! checks the parent's certificate names the parent unit, and keeps the session alive with
+//! exponential backoff and jitter.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+use yinglian_proto::v1::SyncFrame;
+use yinglian_proto::v1::sync_client::SyncClient;
+use yinglian_proto::v1::sync_server::{Sync, SyncServer};
+
+use crate::authz::{Peer, Relation};
+use crate::pki::{self, PeerCert, Role, TlsMaterial};
+use crate::sync::{Engine, MAX_FRAME_BYTES, SessionEnd};
+use crate::unit::UnitCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Status(#[from] Status),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What the server knows of a connection once TLS is done.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub remote: Option<SocketAddr>,
+    pub peer: Option<PeerCert>,
+    /// Why the certificate does not name a yinglian unit (when `peer` is `None`).
+    pub problem: Option<String>,
+}
+
+/// A TLS connection that tonic serves, carrying who is at the other end.
+pub struct TlsConn {
+    inner: tokio_rustls::server::TlsStream<TcpStream>,
+    info: ConnInfo,
+}
+
+impl Connected for TlsConn {
+    type ConnectInfo = ConnInfo;
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The `Sync` service of a hub.
+pub struct SyncService {
+    engine: Arc<Engine>,
+    own_ca: Vec<u8>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl SyncService {
+    /// Checks that the caller is a direct, enrolled, unrevoked child of this hub.
+    async fn admit(&self, info: Option<&ConnInfo>) -> Result<Peer, Status> {
+        let addr = info
+            .and_then(|i| i.remote)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown address".into());
+        let Some(cert) = info.and_then(|i| i.peer.clone()) else {
+            let why = info
+                .and_then(|i| i.problem.clone())
+                .unwrap_or_else(|| "no client certificate".into());
+            self.engine.refuse(&addr, None, &why).await;
+            return Err(Status::unauthenticated(why));
+        };
+        let who = cert.to_string();
+        let deny = |reason: String| async move {
+            self.engine.refuse(&who, None, &reason).await;
+            Err(Status::permission_denied(reason))
+        };
+        if cert.role == Role::Subscriber {
+            return deny(format!(
+                "{cert} is a subscriber: subscribers read feeds and may not sync"
+            ))
+            .await;
+        }
+        if cert.issuer_key_id != self.own_ca {
+            return deny(format!(
+                "{cert} was not enrolled by {} (its certificate is issued by another CA): connect to your own parent",
+                self.engine.me
+            ))
+            .await;
+        }
+        let row: Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT role, serial, revoked_at FROM children WHERE unit = ?")
+                .bind(cert.unit.as_str())
+                .fetch_optional(self.engine.store.pool())
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        match row {
+            None => {
+                deny(format!(
+                    "unit {} is not a child of {}",
+                    cert.unit, self.engine.me
+                ))
+                .await
+            }
+            Some((_, _, Some(at))) => deny(format!("unit {} was revoked at {at}", cert.unit)).await,
+            Some((role, serial, None)) => {
+                if role != cert.role.as_str() {
+                    return deny(format!(
+                        "unit {} was enrolled as {role}, not {}",
+                        cert.unit, cert.role
+                    ))
+                    .await;
+                }
+                if !serial.eq_ignore_ascii_case(&cert.serial) {
+                    return deny(format!(
+                        "the certificate of unit {} (serial {}) has been replaced by a newer enrollment",
+                        cert.unit, cert.serial
+                    ))
+                    .await;
+                }
+                Ok(Peer {
+                    unit: cert.unit,
+                    role: cert.role,
+                    relation: Relation::Child,
+                })
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Sync for SyncService {
+    type SyncStream = ReceiverStream<Result<SyncFrame, Status>>;
+
+    async fn sync(
+        &self,
+        request: Request<Streaming<SyncFrame>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let peer = self.admit(request.extensions().get::<ConnInfo>()).await?;
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(1024);
+        let engine = self.engine.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let unit = peer.unit.clone();
+            if let Err(e) = engine.run_session(peer, inbound, tx, shutdown).await
+                && !matches!(e, SessionEnd::Closed | SessionEnd::Shutdown)
+            {
+                warn!(peer = %unit, error = %e, "child session ended");
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Serves `Sync`, health and reflection on `listener` until `shutdown` turns true.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), NetError> {
+    let tls = TlsMaterial::load(&engine.data)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls.server_config()?));
+    let own_ca = pki::own_ca_key_id(&engine.data)?;
+    let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
+    let accept_engine = engine.clone();
+    let mut accept_stop = shutdown.clone();
+    let accept = tokio::spawn(async move {
+        loop {
+            let (tcp, remote) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => { warn!(error = %e, "accept failed"); continue; }
+                },
+                _ = accept_stop.changed() => break,
+            };
+            let acceptor = acceptor.clone();
+            let conn_tx = conn_tx.clone();
+            let engine = accept_engine.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let chain = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .map(|c| c.to_vec())
+                            .unwrap_or_default();
+                        let (peer, problem) = match pki::peer_cert(&chain) {
+                            Ok(p) => (Some(p), None),
+                            Err(e) => (None, Some(e.to_string())),
+                        };
+                        let info = ConnInfo {
+                            remote: Some(remote),
+                            peer,
+                            problem,
+                        };
+                        let _ = conn_tx.send(Ok(TlsConn { inner: tls, info })).await;
+                    }
+                    Ok(Err(e)) => {
+                        engine
+                            .refuse(
+                                &remote.to_string(),
+                                None,
+                                &format!("TLS handshake refused: {e}"),
+                            )
+                            .await;
+                    }
+                    Err(_) => {
+                        engine
+                            .refuse(
+                                &remote.to_string(),
+                                None,
+                                "TLS handshake not finished within 15 s",
+                            )
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    // Revocations written by `yl-hub revoke` (another process) reach open sessions within a second.
+    let poll_engine = engine.clone();
+    let mut poll_stop = shutdown.clone();
+    let poller = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { let _ = poll_engine.refresh_revoked().await; }
+                _ = poll_stop.changed() => break,
+            }
+        }
+    });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SyncServer<SyncService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(yinglian_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NetError::Config(format!("reflection: {e}")))?;
+    let service = SyncService {
+        engine: engine.clone(),
+        own_ca,
+        shutdown: shutdown.clone(),
+    };
+    let mut stop = shutdown.clone();
+    info!(unit = %engine.me, "serving Sync, health and reflection");
+    let result = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .add_service(
+            SyncServer::new(service)
+                .max_decoding_message_size(MAX_FRAME_BYTES)
+                .max_encoding_message_size(MAX_FRAME_BYTES),
+        )
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    accept.abort();
+    poller.abort();
+    result.map_err(NetError::from)
+}
+
+/// Dials `url` (`https://host:port`), expecting the server to be unit `server_unit`.
+pub async fn connect(
+    tls: &TlsMaterial,
+    url: &str,
+    server_unit: &UnitCode,
+) -> Result<tonic::transport::Channel, NetError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| NetError::Config(format!("the parent address \"{url}\" is not a URL: {e}")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| NetError::Config(format!("the parent address \"{url}\" has no host")))?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    let connector = TlsConnector::from(Arc::new(tls.client_config()?));
+    let name = rustls::pki_types::ServerName::try_from(pki::unit_dns(server_unit))
+        .map_err(|e| NetError::Config(format!("server name: {e}")))?;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}:{port}"))
+        .map_err(|e| NetError::Config(e.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+            let connector = connector.clone();
+            let name = name.clone();
+            let addr = format!("{host}:{port}");
+            async move {
+                let tcp = TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(tls))
+            }
+        }))
+        .await?;
+    Ok(channel)
+}
+
+/// Opens one session with the parent and runs it to its end.
+pub async fn sync_once(
+    engine: &Arc<Engine>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), NetError> {
+    let parent = engine.parent.clone().ok_or_else(|| {
+        NetError::Config("this unit has not joined a parent (run `join --bundle FILE`)".into())
+    })?;
+    let url = engine
+        .store
+        .meta("parent_url")
+        .await
+        .map_err(|e| NetError::Config(e.to_string()))?
+        .ok_or_else(|| NetError::Config("no parent address; run `join --bundle FILE`".into()))?;
+    let tls = TlsMaterial::load(&engine.data)?;
+    let channel = connect(&tls, &url, &parent).await?;
+    let mut client = SyncClient::new(channel)
+        .max_decoding_message_size(MAX_FRAME_BYTES)
+        .max_encoding_message_size(MAX_FRAME_BYTES);
+    let (tx, rx) = mpsc::channel::<Result<SyncFrame, Status>>(1024);
+    let outbound = ReceiverStream::new(rx).map_while(|r| r.ok());
+    let inbound = client.sync(outbound).await?.into_inner();
+    let peer = Peer {
+        unit: parent,
+        role: Role::Hub,
+        relation: Relation::Parent,
+    };
+    match engine.run_session(peer, inbound, tx, shutdown).await {
+        Ok(()) | Err(SessionEnd::Shutdown) => Ok(()),
+        Err(SessionEnd::Stream(s)) => Err(NetError::Status(s)),
+        Err(e) => Err(NetError::Config(e.to_string())),
+    }
+}
+
+/// Keeps a session with the parent open until `shutdown`: reconnects with exponential backoff
+/// (0.5 s doubling to 60 s) and ±50 % jitter; a session that lasted a minute resets the delay.
+pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match sync_once(&engine, shutdown.clone()).await {
+            Ok(()) if *shutdown.borrow() => return,
+            Ok(()) => info!("the parent closed the session; reconnecting"),
+            Err(e) => warn!(error = %e, "sync with the parent failed"),
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            delay = Duration::from_millis(500);
+        }
+        let jitter = 0.5 + rand::random::<f64>();
+        let wait = delay.mul_f64(jitter);
+        delay = (delay * 2).min(Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Tells this process's sessions about writes made by other processes (the CLI beside the
+/// daemon): polls the documents' version counter every 250 ms.
+pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let mut last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM documents")
+        .fetch_one(engine.store.pool())
+        .await
+        .unwrap_or(0);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let rows: Vec<(String, i64)> =
+            match sqlx::query_as("SELECT doc_id, version FROM documents WHERE version > ?")
+                .bind(last)
+                .fetch_all(engine.store.pool())
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "could not poll for changes");
+                    continue;
+                }
+            };
+        for (doc, version) in rows {
+            last = last.max(version);
+            if let Ok(d) = doc.parse() {
+                engine.store.notify(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,683 @@
+//! The sync engine: one session per peer over one bidirectional stream, running the Automerge
+//! sync protocol for every document the two units share. Each side first sends a hello with the
+//! heads of its documents; a document whose heads already match costs nothing more. The
+//! `sync::State` of every (peer, document) is persisted, so a reconnect starts from the shared
+//! heads; Automerge sends a whole compressed document by itself when most of it is missing.
+//! Every frame is authorized (see `authz`) before anything of it is kept; a refusal ends the
+//! session with PERMISSION_DENIED and is recorded with the peer's identity.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use automerge::ChangeHash;
+use automerge::sync::{Have, Message, State};
+use prost::Message as _;
+use sqlx::Row;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::{Stream, StreamExt};
+use tonic::Status;
+use tracing::{debug, info, warn};
+use yinglian_proto::v1::{DocHeads, DocSync, Hello, SyncError, SyncFrame, sync_error, sync_frame};
+
+use crate::authz::{self, Access, Known, Peer, Relation, Write};
+use crate::document::DocId;
+use crate::pki::identity_uri;
+use crate::store::{Store, StoreError};
+use crate::unit::UnitCode;
+
+/// The largest frame a peer may send (a whole compressed ledger of a large unit fits).
+pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
+/// The protocol version in the hello.
+pub const PROTOCOL: u32 = 1;
+/// How long a peer has to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Figures of one peer, live.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub sessions: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+impl PeerStats {
+    pub fn sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
+    }
+    pub fn received(&self) -> u64 {
+        self.bytes_received.load(Ordering::Relaxed)
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionEnd {
+    #[error("the peer closed the stream")]
+    Closed,
+    #[error("this unit is stopping")]
+    Shutdown,
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the peer refused: {0}")]
+    PeerRefused(String),
+    #[error("stream error: {0}")]
+    Stream(Status),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// One unit's sync engine, shared by all its sessions.
+pub struct Engine {
+    pub store: Arc<Store>,
+    pub data: PathBuf,
+    pub me: UnitCode,
+    /// The unit this unit syncs up to, once it joined.
+    pub parent: Option<UnitCode>,
+    peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
+    /// Units refused from now on (revoked); open sessions of these end.
+    revoked: watch::Sender<BTreeSet<String>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn heads_bytes(hex: &[String]) -> Vec<Vec<u8>> {
+    hex.iter()
+        .filter_map(|h| h.parse::<ChangeHash>().ok())
+        .map(|h| h.0.to_vec())
+        .collect()
+}
+
+fn heads_of(bytes: &[Vec<u8>]) -> Option<Vec<ChangeHash>> {
+    bytes
+        .iter()
+        .map(|b| ChangeHash::try_from(b.as_slice()).ok())
+        .collect()
+}
+
+impl Engine {
+    pub async fn new(store: Arc<Store>, data: &Path) -> Result<Arc<Engine>, StoreError> {
+        let parent = store
+            .meta("parent_unit")
+            .await?
+            .and_then(|p| UnitCode::parse(&p).ok());
+        let engine = Arc::new(Engine {
+            me: store.unit().clone(),
+            store,
+            data: data.to_path_buf(),
+            parent,
+            peers: Default::default(),
+            revoked: watch::channel(BTreeSet::new()).0,
+        });
+        engine.refresh_revoked().await?;
+        Ok(engine)
+    }
+
+    /// The live figures of one peer.
+    pub fn peer_stats(&self, unit: &str) -> Arc<PeerStats> {
+        self.peers
+            .lock()
+            .expect("peer table")
+            .entry(unit.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Re-reads the revoked children; open sessions of a newly revoked unit end.
+    pub async fn refresh_revoked(&self) -> Result<(), StoreError> {
+        let units: BTreeSet<String> =
+            sqlx::query_scalar("SELECT unit FROM children WHERE revoked_at IS NOT NULL")
+                .fetch_all(self.store.pool())
+                .await?
+                .into_iter()
+                .collect();
+        self.revoked.send_if_modified(|r| {
+            if *r != units {
+                *r = units;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+
+    /// Records a refusal with the peer's identity, and logs it.
+    pub async fn refuse(&self, peer: &str, doc: Option<&DocId>, reason: &str) {
+        warn!(peer, doc = doc.map(|d| d.to_string()), reason, "refused");
+        let r = sqlx::query("INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, ?, ?)")
+            .bind(now())
+            .bind(peer)
+            .bind(doc.map(|d| d.to_string()))
+            .bind(reason)
+            .execute(self.store.pool())
+            .await;
+        if let Err(e) = r {
+            warn!(error = %e, "could not record a refusal");
+        }
+    }
+
+    async fn known(&self, doc: &DocId) -> Result<(bool, Option<String>, bool), StoreError> {
+        let row = sqlx::query("SELECT origin FROM documents WHERE doc_id = ?")
+            .bind(doc.to_string())
+            .fetch_optional(self.store.pool())
+            .await?;
+        let is_child: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+            .bind(doc.unit.as_str())
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => (true, r.get(0), is_child),
+            None => (false, None, is_child),
+        })
+    }
+
+    async fn access(&self, peer: &Peer, doc: &DocId) -> Result<Access, StoreError> {
+        let (held, origin, is_my_child) = self.known(doc).await?;
+        Ok(authz::access(
+            &self.me,
+            self.parent.as_ref(),
+            peer,
+            doc,
+            Known {
+                held,
+                origin: origin.as_deref(),
+                is_my_child,
+            },
+        ))
+    }
+
+    async fn load_state(&self, peer: &UnitCode, doc: &DocId) -> Result<State, StoreError> {
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT state FROM sync_states WHERE peer = ? AND doc_id = ?")
+                .bind(peer.as_str())
+                .bind(doc.to_string())
+                .fetch_optional(self.store.pool())
+                .await?;
+        Ok(bytes
+            .and_then(|b| State::decode(&b).ok())
+            .unwrap_or_default())
+    }
+
+    async fn save_state(
+        &self,
+        peer: &UnitCode,
+        doc: &DocId,
+        state: &State,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(peer.as_str())
+        .bind(doc.to_string())
+        .bind(state.encode())
+        .bind(now())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn record_peer(
+        &self,
+        peer: &Peer,
+        connected: bool,
+        stats: &PeerStats,
+        error: Option<&str>,
+    ) {
+        let r = sqlx::query(
+            "INSERT INTO peers (peer, relation, connected, connected_at, disconnected_at, bytes_sent, bytes_received, last_error)
+             VALUES (?1, ?2, ?3, CASE WHEN ?3 THEN ?4 END, CASE WHEN ?3 THEN NULL ELSE ?4 END, ?5, ?6, ?7)
+             ON CONFLICT (peer) DO UPDATE SET relation = excluded.relation, connected = excluded.connected,
+               connected_at = COALESCE(excluded.connected_at, peers.connected_at),
+               disconnected_at = excluded.disconnected_at,
+               bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received,
+               last_error = COALESCE(excluded.last_error, peers.last_error)",
+        )
+        .bind(peer.unit.as_str())
+        .bind(peer.relation.as_str())
+        .bind(connected)
+        .bind(now())
+        .bind(stats.sent() as i64)
+        .bind(stats.received() as i64)
+        .bind(error)
+        .execute(self.store.pool())
+        .await;
+        if let Err(e) = r {
+            warn!(error = %e, "could not record the peer's state");
+        }
+    }
+
+    async fn mark_synced(&self, peer: &Peer) {
+        let stats = self.peer_stats(peer.unit.as_str());
+        let _ = sqlx::query(
+            "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
+        )
+        .bind(now())
+        .bind(stats.sent() as i64)
+        .bind(stats.received() as i64)
+        .bind(peer.unit.as_str())
+        .execute(self.store.pool())
+        .await;
+    }
+
+    /// Runs one session with `peer` until either side ends it. `inbound` is the peer's frames,
+    /// `out` carries this unit's frames (and, last, the status a refusal ends the stream with).
+    pub async fn run_session(
+        self: &Arc<Self>,
+        peer: Peer,
+        inbound: impl Stream<Item = Result<SyncFrame, Status>> + Unpin,
+        out: mpsc::Sender<Result<SyncFrame, Status>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), SessionEnd> {
+        let stats = self.peer_stats(peer.unit.as_str());
+        stats.sessions.fetch_add(1, Ordering::Relaxed);
+        stats.connected.store(true, Ordering::Relaxed);
+        self.record_peer(&peer, true, &stats, None).await;
+        let mut s = Session {
+            engine: self.clone(),
+            who: identity_uri(peer.role.as_str(), &peer.unit),
+            peer,
+            out,
+            stats: stats.clone(),
+            docs: HashMap::new(),
+        };
+        let result = s.run(inbound, shutdown).await;
+        stats.connected.store(false, Ordering::Relaxed);
+        let err = match &result {
+            Ok(()) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        for (doc, d) in &s.docs {
+            let _ = self.save_state(&s.peer.unit, doc, &d.state).await;
+        }
+        self.record_peer(&s.peer, false, &stats, err.as_deref())
+            .await;
+        info!(peer = %s.who, sent = stats.sent(), received = stats.received(), end = ?err, "session ended");
+        result
+    }
+}
+
+struct DocState {
+    state: State,
+    access: Access,
+}
+
+struct Session {
+    engine: Arc<Engine>,
+    peer: Peer,
+    who: String,
+    out: mpsc::Sender<Result<SyncFrame, Status>>,
+    stats: Arc<PeerStats>,
+    docs: HashMap<DocId, DocState>,
+}
+
+impl Session {
+    async fn send(&self, frame: SyncFrame) -> Result<(), SessionEnd> {
+        let n = frame.encoded_len() as u64;
+        self.out
+            .send(Ok(frame))
+            .await
+            .map_err(|_| SessionEnd::Closed)?;
+        self.stats.bytes_sent.fetch_add(n, Ordering::Relaxed);
+        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refuses: records it, tells the peer with an error frame and a PERMISSION_DENIED status.
+    async fn refuse(
+        &self,
+        doc: Option<&DocId>,
+        code: sync_error::Code,
+        reason: String,
+    ) -> SessionEnd {
+        self.engine.refuse(&self.who, doc, &reason).await;
+        let frame = SyncFrame {
+            kind: Some(sync_frame::Kind::Error(SyncError {
+                code: code as i32,
+                doc_id: doc.map(|d| d.to_string()).unwrap_or_default(),
+                message: reason.clone(),
+            })),
+        };
+        let _ = self.out.send(Ok(frame)).await;
+        let status = match code {
+            sync_error::Code::Malformed => Status::invalid_argument(reason.clone()),
+            sync_error::Code::TooLarge => Status::resource_exhausted(reason.clone()),
+            _ => Status::permission_denied(reason.clone()),
+        };
+        let _ = self.out.send(Err(status)).await;
+        SessionEnd::Refused(reason)
+    }
+
+    async fn hello(&self) -> Result<SyncFrame, SessionEnd> {
+        let mut docs = Vec::new();
+        for row in self.engine.store.documents().await? {
+            if self.engine.access(&self.peer, &row.doc_id).await?.shared() {
+                docs.push(DocHeads {
+                    doc_id: row.doc_id.to_string(),
+                    heads: heads_bytes(&row.heads),
+                });
+            }
+        }
+        Ok(SyncFrame {
+            kind: Some(sync_frame::Kind::Hello(Hello {
+                unit: self.engine.me.to_string(),
+                protocol: PROTOCOL,
+                docs,
+            })),
+        })
+    }
+
+    async fn run(
+        &mut self,
+        mut inbound: impl Stream<Item = Result<SyncFrame, Status>> + Unpin,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), SessionEnd> {
+        let mut changes = self.engine.store.subscribe();
+        let mut revoked = self.engine.revoked.subscribe();
+        let hello = self.hello().await?;
+        let mine: HashMap<String, Vec<Vec<u8>>> = match &hello.kind {
+            Some(sync_frame::Kind::Hello(h)) => h
+                .docs
+                .iter()
+                .map(|d| (d.doc_id.clone(), d.heads.clone()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        self.send(hello).await?;
+        let theirs = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {
+            Err(_) => {
+                return Err(self
+                    .refuse(
+                        None,
+                        sync_error::Code::Malformed,
+                        "no hello within 30 s".into(),
+                    )
+                    .await);
+            }
+            Ok(None) => return Err(SessionEnd::Closed),
+            Ok(Some(Err(status))) => return Err(self.stream_error(status).await),
+            Ok(Some(Ok(frame))) => {
+                self.count_in(&frame);
+                match frame.kind {
+                    Some(sync_frame::Kind::Hello(h)) => h,
+                    Some(sync_frame::Kind::Error(e)) => {
+                        return Err(SessionEnd::PeerRefused(e.message));
+                    }
+                    _ => {
+                        return Err(self
+                            .refuse(
+                                None,
+                                sync_error::Code::Malformed,
+                                "the first frame must be a hello".into(),
+                            )
+                            .await);
+                    }
+                }
+            }
+        };
+        if theirs.unit != self.peer.unit.as_str() {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::PermissionDenied,
+                    format!(
+                        "the hello names unit {} but the certificate is of {}",
+                        theirs.unit, self.peer.unit
+                    ),
+                )
+                .await);
+        }
+        // Start every shared document: mine, and those the peer offers that I take.
+        let mut order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = Vec::new();
+        for id in mine.keys() {
+            if let Ok(doc) = id.parse::<DocId>() {
+                let their = theirs
+                    .docs
+                    .iter()
+                    .find(|d| &d.doc_id == id)
+                    .map(|d| d.heads.clone());
+                order.push((doc, their));
+            }
+        }
+        for d in &theirs.docs {
+            if mine.contains_key(&d.doc_id) {
+                continue;
+            }
+            let Ok(doc) = d.doc_id.parse::<DocId>() else {
+                continue;
+            };
+            if self.engine.access(&self.peer, &doc).await?.write != Write::None {
+                order.push((doc, Some(d.heads.clone())));
+            }
+        }
+        let mut in_sync = 0usize;
+        for (doc, their) in order {
+            let access = self.engine.access(&self.peer, &doc).await?;
+            let mut state = self.engine.load_state(&self.peer.unit, &doc).await?;
+            let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
+            match their.as_ref().and_then(|t| heads_of(t)) {
+                Some(h) if !h.is_empty() && their.as_ref() == Some(&my_heads) => {
+                    // Already equal: nothing to say until one side changes.
+                    state.shared_heads = h.clone();
+                    state.last_sent_heads = h.clone();
+                    state.their_heads = Some(h.clone());
+                    state.their_need = Some(Vec::new());
+                    state.their_have = Some(vec![Have {
+                        last_sync: h,
+                        bloom: Default::default(),
+                    }]);
+                    state.have_responded = true;
+                    in_sync += 1;
+                    self.docs.insert(doc, DocState { state, access });
+                }
+                _ => {
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                    self.push(&doc).await?;
+                }
+            }
+        }
+        debug!(peer = %self.who, docs = self.docs.len(), in_sync, "hello exchanged");
+        if in_sync == self.docs.len() {
+            self.engine.mark_synced(&self.peer).await;
+        }
+        loop {
+            tokio::select! {
+                frame = inbound.next() => match frame {
+                    None => return Err(SessionEnd::Closed),
+                    Some(Err(status)) => return Err(self.stream_error(status).await),
+                    Some(Ok(frame)) => {
+                        self.count_in(&frame);
+                        self.handle(frame).await?;
+                    }
+                },
+                changed = changes.recv() => match changed {
+                    Ok(doc) => self.changed(&doc).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let all: Vec<DocId> = self.docs.keys().cloned().collect();
+                        for doc in all {
+                            self.push(&doc).await?;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Err(SessionEnd::Shutdown),
+                },
+                r = revoked.changed() => {
+                    if r.is_err() {
+                        return Err(SessionEnd::Shutdown);
+                    }
+                    let gone = revoked.borrow_and_update().contains(self.peer.unit.as_str());
+                    if gone && self.peer.relation == Relation::Child {
+                        return Err(self
+                            .refuse(None, sync_error::Code::PermissionDenied, format!("unit {} has been revoked", self.peer.unit))
+                            .await);
+                    }
+                }
+                _ = shutdown.changed() => return Err(SessionEnd::Shutdown),
+            }
+        }
+    }
+
+    fn count_in(&self, frame: &SyncFrame) {
+        self.stats
+            .bytes_received
+            .fetch_add(frame.encoded_len() as u64, Ordering::Relaxed);
+        self.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn stream_error(&self, status: Status) -> SessionEnd {
+        let msg = status.message().to_string();
+        if status.code() == tonic::Code::ResourceExhausted
+            || msg.contains("message length too large")
+        {
+            self.engine
+                .refuse(
+                    &self.who,
+                    None,
+                    &format!("frame over the {MAX_FRAME_BYTES}-byte limit: {msg}"),
+                )
+                .await;
+        }
+        SessionEnd::Stream(status)
+    }
+
+    /// Sends the next sync message of `doc`, if there is one.
+    async fn push(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        let Some(d) = self.docs.get_mut(doc) else {
+            return Ok(());
+        };
+        let msg = self.engine.store.generate_sync(doc, &mut d.state).await?;
+        if let Some(m) = msg {
+            self.send(SyncFrame {
+                kind: Some(sync_frame::Kind::Doc(DocSync {
+                    doc_id: doc.to_string(),
+                    message: m.encode(),
+                })),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn changed(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if !self.docs.contains_key(doc) {
+            let access = self.engine.access(&self.peer, doc).await?;
+            if !access.send {
+                return Ok(());
+            }
+            let state = self.engine.load_state(&self.peer.unit, doc).await?;
+            self.docs.insert(doc.clone(), DocState { state, access });
+        }
+        self.push(doc).await
+    }
+
+    async fn handle(&mut self, frame: SyncFrame) -> Result<(), SessionEnd> {
+        match frame.kind {
+            Some(sync_frame::Kind::Doc(d)) => {
+                let Ok(doc) = d.doc_id.parse::<DocId>() else {
+                    return Err(self
+                        .refuse(
+                            None,
+                            sync_error::Code::Malformed,
+                            format!("\"{}\" is not a document name", d.doc_id),
+                        )
+                        .await);
+                };
+                if !self.docs.contains_key(&doc) {
+                    let access = self.engine.access(&self.peer, &doc).await?;
+                    if !access.shared() {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::PermissionDenied,
+                                format!("{} may not read or write {doc}", self.who),
+                            )
+                            .await);
+                    }
+                    let state = self.engine.load_state(&self.peer.unit, &doc).await?;
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                }
+                let message = match Message::decode(&d.message) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::Malformed,
+                                format!("the sync message for {doc} is malformed: {e}"),
+                            )
+                            .await);
+                    }
+                };
+                let entry = self.docs.get_mut(&doc).expect("inserted above");
+                let write = entry.access.write;
+                let before_shared = entry.state.shared_heads.clone();
+                let result = self
+                    .engine
+                    .store
+                    .receive_sync(&doc, &self.who, &mut entry.state, message, |am, before| {
+                        authz::check_effect(am, before, write, &doc)
+                            .map_err(|r| StoreError::Refused(r.0))
+                    })
+                    .await;
+                match result {
+                    Ok(w) => {
+                        if w.changed && doc.unit != self.engine.me {
+                            self.engine
+                                .store
+                                .set_origin(&doc, self.peer.unit.as_str())
+                                .await?;
+                        }
+                        let shared = entry.state.shared_heads.clone();
+                        if shared != before_shared {
+                            self.engine
+                                .save_state(&self.peer.unit, &doc, &entry.state)
+                                .await?;
+                        }
+                    }
+                    Err(StoreError::Refused(reason)) => {
+                        return Err(self
+                            .refuse(Some(&doc), sync_error::Code::PermissionDenied, reason)
+                            .await);
+                    }
+                    Err(StoreError::Damaged(_, e)) => {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::Malformed,
+                                format!("the changes for {doc} cannot be applied: {e}"),
+                            )
+                            .await);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                self.push(&doc).await?;
+                if self
+                    .docs
+                    .values()
+                    .all(|d| d.state.their_heads.as_ref() == Some(&d.state.shared_heads))
+                {
+                    self.engine.mark_synced(&self.peer).await;
+                }
+                Ok(())
+            }
+            Some(sync_frame::Kind::Error(e)) => {
+                warn!(peer = %self.who, doc = e.doc_id, reason = e.message, "the peer refused");
+                Err(SessionEnd::PeerRefused(e.message))
+            }
+            Some(sync_frame::Kind::Hello(_)) | None => Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::Malformed,
+                    "unexpected frame: a second hello or an empty frame".into(),
+                )
+                .await),
+        }
+    }
+}
