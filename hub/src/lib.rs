@@ -1,6 +1,8 @@
 //! yinglian hub: a node that also accepts children. It keeps its own ledger with the commands of
 //! `yl-node`, enrolls and revokes children, and serves them the `Sync` service.
 
+pub mod local;
+
 pub use yinglian_node::cli::{Command, Common};
 
 /// `yl-hub`: the commands of a hub unit.

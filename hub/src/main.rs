@@ -1,6 +1,6 @@
 //! `yl-hub`: thin entry point; everything lives in the library.
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() {
     if let Err(e) = yinglian_hub::main_hub().await {
         eprintln!("yl-hub: {e}");

@@ -1,1 +1,125 @@
-//! Integration tests live in `tests/`; this library is empty on purpose.
+//! Helpers for the integration tests in `tests/`: a city ← districts ← institutions federation on
+//! loopback with real TLS and stores, and checks that every replica converged.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use yinglian_hub::local::{LocalUnit, wait_until};
+use yinglian_node::document::DocId;
+use yinglian_node::pki::Role;
+use yinglian_node::unit::UnitKind;
+
+pub use yinglian_hub::local;
+
+/// How long a test waits for convergence before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A city, its districts and their institutions, each with its own folder under `tmp`.
+pub struct Fed {
+    pub tmp: tempfile::TempDir,
+    pub city: LocalUnit,
+    pub districts: Vec<LocalUnit>,
+    /// `institutions[d]` are the children of `districts[d]`.
+    pub institutions: Vec<Vec<LocalUnit>>,
+}
+
+/// The district codes used by the tests (real Chongqing district codes).
+pub const DISTRICTS: [&str; 4] = ["500103", "500104", "500105", "500106"];
+
+/// Builds and enrolls (but does not start) a federation.
+pub async fn federation(districts: usize, institutions: usize) -> Result<Fed> {
+    yinglian_node::pki::install_crypto();
+    let tmp = tempfile::tempdir()?;
+    let city = LocalUnit::create(
+        &tmp.path().join("500000"),
+        "500000",
+        "重庆市卫生健康委员会",
+        UnitKind::City,
+        Role::Hub,
+    )
+    .await?;
+    city.init_root().await?;
+    let mut ds = Vec::new();
+    let mut is = Vec::new();
+    for d in DISTRICTS.iter().take(districts) {
+        let unit = LocalUnit::create(
+            &tmp.path().join(d),
+            d,
+            &format!("{d}区卫生健康委员会"),
+            UnitKind::District,
+            Role::Hub,
+        )
+        .await?;
+        city.enroll(&unit).await?;
+        let mut mine = Vec::new();
+        for i in 1..=institutions {
+            let code = format!("{d}-{i:04}");
+            let inst = LocalUnit::create(
+                &tmp.path().join(&code),
+                &code,
+                &format!("{d}第{i}医院"),
+                UnitKind::Institution,
+                Role::Node,
+            )
+            .await?;
+            unit.enroll(&inst).await?;
+            mine.push(inst);
+        }
+        ds.push(unit);
+        is.push(mine);
+    }
+    Ok(Fed {
+        tmp,
+        city,
+        districts: ds,
+        institutions: is,
+    })
+}
+
+impl Fed {
+    pub async fn start_all(&mut self) -> Result<()> {
+        self.city.start().await?;
+        for d in &mut self.districts {
+            d.start().await?;
+        }
+        for list in &mut self.institutions {
+            for i in list {
+                i.start().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn stop_all(&mut self) {
+        for list in &mut self.institutions {
+            for i in list {
+                i.stop().await;
+            }
+        }
+        for d in &mut self.districts {
+            d.stop().await;
+        }
+        self.city.stop().await;
+    }
+}
+
+/// Waits until every unit in `holders` holds `doc` with the same heads as `owner`.
+pub async fn converge(owner: &LocalUnit, holders: &[&LocalUnit], doc: &DocId) -> Result<()> {
+    wait_until(
+        PATIENCE,
+        &format!("every replica of {doc} matches its owner"),
+        || async {
+            let want = owner.heads(doc).await;
+            if want.is_empty() {
+                return false;
+            }
+            for h in holders {
+                if h.heads(doc).await != want {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await
+}

@@ -1,0 +1,208 @@
+//! Whole federations on one machine: units with their own data folders, keys and SQLite stores,
+//! enrolled through the real PKI and talking mTLS gRPC on loopback. Used by the integration
+//! tests, `yl-hub bench` and `yl-hub demo`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use yinglian_node::cli::federation::{join_bundle, register_child};
+use yinglian_node::document::DocId;
+use yinglian_node::pki::{self, Bundle, Enrollment, Role, Validity};
+use yinglian_node::store::Store;
+use yinglian_node::sync::Engine;
+use yinglian_node::unit::{UnitCode, UnitKind};
+
+/// One unit of a local federation.
+pub struct LocalUnit {
+    pub code: UnitCode,
+    pub dir: PathBuf,
+    pub role: Role,
+    pub store: Arc<Store>,
+    /// The engine of the running daemon (`None` while stopped).
+    pub engine: Option<Arc<Engine>>,
+    /// Where a hub accepts its children.
+    pub addr: Option<SocketAddr>,
+    listener: Option<TcpListener>,
+    stop: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LocalUnit {
+    /// Creates the unit's store, key and certificate request in `dir`; a hub also binds its port
+    /// on 127.0.0.1 now, so that its children can be told the address at enrollment.
+    pub async fn create(
+        dir: &Path,
+        code: &str,
+        name: &str,
+        kind: UnitKind,
+        role: Role,
+    ) -> Result<LocalUnit> {
+        let code = UnitCode::parse(code)?;
+        let store_role = if role == Role::Hub { "hub" } else { "node" };
+        let store = Store::init(dir, &code, name, kind, store_role).await?;
+        pki::make_request(dir, &code, role == Role::Hub)?;
+        let (listener, addr) = if role == Role::Hub {
+            let l = TcpListener::bind("127.0.0.1:0").await?;
+            let a = l.local_addr()?;
+            (Some(l), Some(a))
+        } else {
+            (None, None)
+        };
+        Ok(LocalUnit {
+            code,
+            dir: dir.to_path_buf(),
+            role,
+            store: Arc::new(store),
+            engine: None,
+            addr,
+            listener,
+            stop: None,
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Opens an existing unit (after a restart).
+    pub async fn open(dir: &Path, role: Role, addr: Option<SocketAddr>) -> Result<LocalUnit> {
+        let store = Store::open(dir).await?;
+        Ok(LocalUnit {
+            code: store.unit().clone(),
+            dir: dir.to_path_buf(),
+            role,
+            store: Arc::new(store),
+            engine: None,
+            addr,
+            listener: None,
+            stop: None,
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Makes this unit the root of a federation.
+    pub async fn init_root(&self) -> Result<()> {
+        pki::init_root(&self.dir, &self.code, 3650)?;
+        self.store.set_meta("root", self.code.as_str()).await?;
+        Ok(())
+    }
+
+    /// This hub's address as its children dial it.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr.expect("a hub has an address"))
+    }
+
+    /// Signs `child`'s request, registers it here and installs the bundle at the child.
+    pub async fn enroll(&self, child: &LocalUnit) -> Result<Bundle> {
+        let request = std::fs::read_to_string(pki::Paths::new(&child.dir).request())?;
+        let bundle = self
+            .issue(&request, &child.code, child.role, None, Validity::days(365))
+            .await?;
+        join_bundle(&child.store, &child.dir, &bundle).await?;
+        Ok(bundle)
+    }
+
+    /// Signs a request and registers the child, without installing anything anywhere.
+    pub async fn issue(
+        &self,
+        request: &str,
+        unit: &UnitCode,
+        role: Role,
+        scope: Option<UnitCode>,
+        validity: Validity,
+    ) -> Result<Bundle> {
+        let bundle = pki::enroll(
+            &self.dir,
+            &self.code,
+            request,
+            &Enrollment {
+                unit: unit.clone(),
+                role,
+                scope,
+                advertise: self.url(),
+                validity,
+            },
+        )?;
+        register_child(&self.store, &bundle).await?;
+        Ok(bundle)
+    }
+
+    /// Starts the daemon: a hub serves its children; a joined unit syncs with its parent.
+    pub async fn start(&mut self) -> Result<()> {
+        if self.stop.is_some() {
+            return Ok(());
+        }
+        let engine = Engine::new(self.store.clone(), &self.dir).await?;
+        let (stop_tx, stop) = watch::channel(false);
+        if self.role == Role::Hub {
+            let listener = match self.listener.take() {
+                Some(l) => l,
+                None => TcpListener::bind(self.addr.context("a hub needs an address")?)
+                    .await
+                    .context("rebinding the hub's port")?,
+            };
+            let (e, s) = (engine.clone(), stop.clone());
+            self.tasks.push(tokio::spawn(async move {
+                if let Err(err) = yinglian_node::net::serve(e, listener, s).await {
+                    tracing::error!(error = %err, "server stopped");
+                }
+            }));
+        }
+        if engine.parent.is_some() {
+            self.tasks
+                .push(tokio::spawn(yinglian_node::net::run_upstream(
+                    engine.clone(),
+                    stop.clone(),
+                )));
+        }
+        self.engine = Some(engine);
+        self.stop = Some(stop_tx);
+        Ok(())
+    }
+
+    /// Stops the daemon and waits for its tasks.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(true);
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        self.engine = None;
+    }
+
+    /// The heads of a document here (empty when not held).
+    pub async fn heads(&self, doc: &DocId) -> Vec<String> {
+        self.store.heads(doc).await.unwrap_or_default()
+    }
+
+    /// Imports `n` generated cameras (device codes from `seed`) into the unit's own ledger.
+    pub async fn generate_cameras(&self, district: &str, n: usize, seed: u64) -> Result<()> {
+        let sheet = self.dir.join(format!("generated-{seed}.csv"));
+        yinglian_node::sample::write_sheet(&sheet, district, n, seed)?;
+        yinglian_node::import::import_file(&self.store, &sheet, "generator").await?;
+        std::fs::remove_file(&sheet).ok();
+        Ok(())
+    }
+}
+
+/// Waits until `check` holds, polling every 20 ms, or fails after `limit` with `what`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

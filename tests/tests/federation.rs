@@ -1,0 +1,213 @@
+//! Federation: every replica converges after offline work, and concurrent edits at two levels
+//! merge with nothing lost.
+
+#![allow(clippy::result_large_err)] // StoreError carries the document error, as in the library
+use yinglian_node::camera::{Field, Value};
+use yinglian_node::contacts::{Contact, ContactRole};
+use yinglian_node::document::DocId;
+use yinglian_node::ledger;
+use yinglian_node::profile;
+use yinglian_node::store::{Store, StoreError};
+use yinglian_tests::{converge, federation};
+
+async fn set_liaison(store: &Store, name: &str, phone: &str) {
+    let doc = DocId::profile(store.unit());
+    let c = Contact {
+        name: name.into(),
+        position: "信息科科长".into(),
+        phone: phone.into(),
+        remarks: String::new(),
+    };
+    store
+        .edit(&doc, "test", "set liaison", |d| {
+            Ok(profile::set_contact(d, ContactRole::Liaison, &c)?)
+        })
+        .await
+        .unwrap();
+}
+
+async fn set_field(
+    store: &Store,
+    owner: &DocId,
+    code: &str,
+    f: Field,
+    v: &str,
+) -> Result<(), StoreError> {
+    store
+        .edit(owner, "test", "edit", |d| {
+            let value = f.parse_value(v)?;
+            Ok(ledger::set_fields(d, code, &[(f, value)])?)
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn first_camera(store: &Store, unit: &str) -> String {
+    let (rows, _) = store.cameras(unit, &Default::default()).await.unwrap();
+    rows[0].camera.device_code.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_level_federation_converges_after_offline_work() {
+    let mut fed = federation(2, 3).await.unwrap();
+    // Offline: every institution keeps cameras and contacts; every district its own cameras.
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            let seed = (d * 10 + i + 1) as u64;
+            inst.generate_cameras(fed.districts[d].code.as_str(), 20 + i, seed)
+                .await
+                .unwrap();
+            set_liaison(
+                &inst.store,
+                &format!("联络员{d}{i}"),
+                &format!("1380000{d}{i}00"),
+            )
+            .await;
+        }
+        fed.districts[d]
+            .generate_cameras(fed.districts[d].code.as_str(), 5, 90 + d as u64)
+            .await
+            .unwrap();
+    }
+    fed.start_all().await.unwrap();
+
+    for (d, list) in fed.institutions.iter().enumerate() {
+        let district = &fed.districts[d];
+        for inst in list {
+            converge(inst, &[district], &DocId::ledger(&inst.code))
+                .await
+                .unwrap();
+            converge(inst, &[district, &fed.city], &DocId::profile(&inst.code))
+                .await
+                .unwrap();
+        }
+        let children: Vec<&_> = list.iter().collect();
+        let mut holders = vec![&fed.city];
+        holders.extend(children);
+        converge(district, &holders, &DocId::profile(&district.code))
+            .await
+            .unwrap();
+        converge(district, &[&fed.city], &DocId::ledger(&district.code))
+            .await
+            .unwrap();
+    }
+    let districts: Vec<&_> = fed.districts.iter().collect();
+    converge(&fed.city, &districts, &DocId::profile(&fed.city.code))
+        .await
+        .unwrap();
+
+    // What users see: the district's figures for each institution equal the institution's own;
+    // the city's directory holds every institution's liaison.
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            let own = inst.store.stats(inst.code.as_str()).await.unwrap();
+            let seen = fed.districts[d]
+                .store
+                .stats(inst.code.as_str())
+                .await
+                .unwrap();
+            assert!(own.built >= 15, "{own:?}");
+            assert_eq!(
+                (
+                    seen.built,
+                    seen.must_network,
+                    seen.networked,
+                    seen.networking_rate
+                ),
+                (
+                    own.built,
+                    own.must_network,
+                    own.networked,
+                    own.networking_rate
+                )
+            );
+            let p = fed
+                .city
+                .store
+                .profile(inst.code.as_str())
+                .await
+                .unwrap()
+                .unwrap();
+            let liaison = p.contact(ContactRole::Liaison).unwrap();
+            assert_eq!(liaison.name, format!("联络员{d}{i}"));
+            assert_eq!(p.parent.as_deref(), Some(fed.districts[d].code.as_str()));
+            // Camera ledgers stop at the parent.
+            assert!(fed.city.heads(&DocId::ledger(&inst.code)).await.is_empty());
+        }
+    }
+
+    // Live: an edit while connected reaches the district.
+    let inst = &fed.institutions[1][2];
+    let code = first_camera(&inst.store, inst.code.as_str()).await;
+    set_field(
+        &inst.store,
+        &DocId::ledger(&inst.code),
+        &code,
+        Field::Name,
+        "急诊入口",
+    )
+    .await
+    .unwrap();
+    converge(inst, &[&fed.districts[1]], &DocId::ledger(&inst.code))
+        .await
+        .unwrap();
+    let row = fed.districts[1]
+        .store
+        .camera(inst.code.as_str(), &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.camera.get(Field::Name),
+        Some(&Value::Text("急诊入口".into()))
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_and_its_district_edit_one_camera_at_once() {
+    let mut fed = federation(1, 1).await.unwrap();
+    let district = &fed.districts[0];
+    let inst = &fed.institutions[0][0];
+    inst.generate_cameras(district.code.as_str(), 3, 7)
+        .await
+        .unwrap();
+    let ledger = DocId::ledger(&inst.code);
+    fed.start_all().await.unwrap();
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    converge(inst, &[district], &ledger).await.unwrap();
+    let code = first_camera(&inst.store, inst.code.as_str()).await;
+
+    // Both offline, then different fields of one camera at the same time.
+    let mut fed = fed;
+    fed.institutions[0][0].stop().await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    set_field(&inst.store, &ledger, &code, Field::Name, "住院部东门")
+        .await
+        .unwrap();
+    set_field(
+        &district.store,
+        &ledger,
+        &code,
+        Field::NetworkedConfirmed,
+        "是",
+    )
+    .await
+    .unwrap();
+    fed.institutions[0][0].start().await.unwrap();
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    converge(inst, &[district], &ledger).await.unwrap();
+    for s in [&inst.store, &district.store] {
+        let row = s.camera(inst.code.as_str(), &code).await.unwrap().unwrap();
+        assert_eq!(
+            row.camera.get(Field::Name),
+            Some(&Value::Text("住院部东门".into()))
+        );
+        assert_eq!(
+            row.camera.get(Field::NetworkedConfirmed),
+            Some(&Value::Bool(true))
+        );
+        assert!(row.conflicts.is_empty());
+    }
+    fed.stop_all().await;
+}
