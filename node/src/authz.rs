@@ -76,6 +76,9 @@ pub struct Known<'a> {
     pub origin: Option<&'a str>,
     /// The unit is a child this unit enrolled.
     pub is_my_child: bool,
+    /// This unit forwards its children's camera ledgers to its parent (off by default: ledgers
+    /// stop at the parent).
+    pub forward_ledgers: bool,
 }
 
 /// The rules of the contract, for a unit `me` whose parent is `parent`.
@@ -109,6 +112,18 @@ pub fn access(
                     write: Write::None,
                 }
             }
+            // Forwarded ledgers of the subtree: the parent may supervise them too.
+            DocKind::Ledger
+                if k.forward_ledgers
+                    && k.held
+                    && k.origin
+                        .is_some_and(|o| Some(o) != parent.map(|p| p.as_str())) =>
+            {
+                Access {
+                    send: true,
+                    write: Write::Supervision,
+                }
+            }
             // One level down: whom to call; and the campaign flows down the whole tree.
             DocKind::Profile if Some(owner) == Some(&peer.unit) => Access {
                 send: false,
@@ -139,10 +154,10 @@ pub fn access(
                     send: true,
                     write: Write::None,
                 },
-                // A hub child speaks for its own subtree's profiles: units this unit did not
-                // enroll itself, that are not this unit or its parent, and that no other child
-                // brought first.
-                DocKind::Profile
+                // A hub child speaks for its own subtree's profiles (and forwarded ledgers):
+                // units this unit did not enroll itself, that are not this unit or its parent,
+                // and that no other child brought first.
+                DocKind::Profile | DocKind::Ledger
                     if peer.role == Role::Hub
                         && owner != me
                         && Some(owner) != parent
@@ -150,7 +165,8 @@ pub fn access(
                         && k.origin.is_none_or(|o| o == child.as_str()) =>
                 {
                     Access {
-                        send: false,
+                        // This unit's supervision of a forwarded ledger goes back down.
+                        send: doc.kind == DocKind::Ledger,
                         write: Write::Any,
                     }
                 }
@@ -181,7 +197,11 @@ pub fn check_effect(
                 let field = match (&p.path[..], &p.action) {
                     (
                         [(_, Prop::Map(cams)), (_, Prop::Map(_code))],
-                        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key },
+                        PatchAction::PutMap { key, .. }
+                        | PatchAction::DeleteMap { key }
+                        | PatchAction::Conflict {
+                            prop: Prop::Map(key),
+                        },
                     ) if cams == "cameras" => Some(key.as_str()),
                     _ => None,
                 };

@@ -383,7 +383,7 @@ impl Store {
         message: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write(doc_id, who, |doc| {
+        self.write(doc_id, who, None, |doc| {
             if doc.get_heads().is_empty() {
                 doc.merge(&mut doc_id.genesis())
                     .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
@@ -411,7 +411,7 @@ impl Store {
         bytes: &[u8],
     ) -> Result<Written, StoreError> {
         let (_, w) = self
-            .write(doc_id, who, |doc| {
+            .write(doc_id, who, None, |doc| {
                 doc.load_incremental(bytes)
                     .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
                 Ok(())
@@ -424,6 +424,7 @@ impl Store {
         &self,
         doc_id: &DocId,
         who: &str,
+        origin: Option<&str>,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
@@ -493,16 +494,18 @@ impl Store {
             }
             let heads = heads_hex(&after);
             sqlx::query(
-                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, version)
-                 VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
+                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
+                 VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
                  ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
-                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version",
+                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
+                 origin = COALESCE(documents.origin, excluded.origin)",
             )
             .bind(&key)
             .bind(serde_json::to_string(&heads).unwrap_or_default())
             .bind(final_chunks)
             .bind(bytes)
             .bind(now())
+            .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
             .execute(&mut *tx)
             .await?;
             Ok::<_, StoreError>((final_seq, heads, records))
@@ -570,13 +573,14 @@ impl Store {
         &self,
         doc_id: &DocId,
         who: &str,
+        peer: &str,
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
         authorize: impl FnOnce(&mut AutoCommit, &[ChangeHash]) -> Result<(), StoreError>,
     ) -> Result<Written, StoreError> {
         use automerge::sync::SyncDoc;
         let (_, w) = self
-            .write(doc_id, who, |doc| {
+            .write(doc_id, who, Some(peer), |doc| {
                 let before = doc.get_heads();
                 doc.sync()
                     .receive_sync_message(state, message)

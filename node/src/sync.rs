@@ -79,6 +79,8 @@ pub struct Engine {
     pub me: UnitCode,
     /// The unit this unit syncs up to, once it joined.
     pub parent: Option<UnitCode>,
+    /// Whether children's camera ledgers travel on to the parent (meta `forward_ledgers`).
+    pub forward_ledgers: bool,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
     /// Units refused from now on (revoked); open sessions of these end.
     revoked: watch::Sender<BTreeSet<String>>,
@@ -108,7 +110,9 @@ impl Engine {
             .meta("parent_unit")
             .await?
             .and_then(|p| UnitCode::parse(&p).ok());
+        let forward_ledgers = store.meta("forward_ledgers").await?.as_deref() == Some("true");
         let engine = Arc::new(Engine {
+            forward_ledgers,
             me: store.unit().clone(),
             store,
             data: data.to_path_buf(),
@@ -190,6 +194,7 @@ impl Engine {
                 held,
                 origin: origin.as_deref(),
                 is_my_child,
+                forward_ledgers: self.forward_ledgers,
             },
         ))
     }
@@ -288,6 +293,7 @@ impl Engine {
             out,
             stats: stats.clone(),
             docs: HashMap::new(),
+            refused: BTreeSet::new(),
         };
         let result = s.run(inbound, shutdown).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -317,9 +323,28 @@ struct Session {
     out: mpsc::Sender<Result<SyncFrame, Status>>,
     stats: Arc<PeerStats>,
     docs: HashMap<DocId, DocState>,
+    /// Documents refused in this session, by either side: no more frames about them.
+    refused: BTreeSet<DocId>,
 }
 
 impl Session {
+    /// Refuses one document's frame: recorded, answered with a PERMISSION_DENIED error frame,
+    /// nothing of it kept, and the document left out of the rest of the session. The session
+    /// goes on for the other documents.
+    async fn refuse_doc(&mut self, doc: &DocId, reason: String) -> Result<(), SessionEnd> {
+        self.engine.refuse(&self.who, Some(doc), &reason).await;
+        self.docs.remove(doc);
+        self.refused.insert(doc.clone());
+        self.send(SyncFrame {
+            kind: Some(sync_frame::Kind::Error(SyncError {
+                code: sync_error::Code::PermissionDenied as i32,
+                doc_id: doc.to_string(),
+                message: reason,
+            })),
+        })
+        .await
+    }
+
     async fn send(&self, frame: SyncFrame) -> Result<(), SessionEnd> {
         let n = frame.encoded_len() as u64;
         self.out
@@ -566,6 +591,9 @@ impl Session {
     }
 
     async fn changed(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if self.refused.contains(doc) {
+            return Ok(());
+        }
         if !self.docs.contains_key(doc) {
             let access = self.engine.access(&self.peer, doc).await?;
             if !access.send {
@@ -589,16 +617,14 @@ impl Session {
                         )
                         .await);
                 };
+                if self.refused.contains(&doc) {
+                    return Ok(());
+                }
                 if !self.docs.contains_key(&doc) {
                     let access = self.engine.access(&self.peer, &doc).await?;
                     if !access.shared() {
-                        return Err(self
-                            .refuse(
-                                Some(&doc),
-                                sync_error::Code::PermissionDenied,
-                                format!("{} may not read or write {doc}", self.who),
-                            )
-                            .await);
+                        let reason = format!("{} may not read or write {doc}", self.who);
+                        return self.refuse_doc(&doc, reason).await;
                     }
                     let state = self.engine.load_state(&self.peer.unit, &doc).await?;
                     self.docs.insert(doc.clone(), DocState { state, access });
@@ -621,10 +647,17 @@ impl Session {
                 let result = self
                     .engine
                     .store
-                    .receive_sync(&doc, &self.who, &mut entry.state, message, |am, before| {
-                        authz::check_effect(am, before, write, &doc)
-                            .map_err(|r| StoreError::Refused(r.0))
-                    })
+                    .receive_sync(
+                        &doc,
+                        &self.who,
+                        self.peer.unit.as_str(),
+                        &mut entry.state,
+                        message,
+                        |am, before| {
+                            authz::check_effect(am, before, write, &doc)
+                                .map_err(|r| StoreError::Refused(r.0))
+                        },
+                    )
                     .await;
                 match result {
                     Ok(w) => {
@@ -642,9 +675,7 @@ impl Session {
                         }
                     }
                     Err(StoreError::Refused(reason)) => {
-                        return Err(self
-                            .refuse(Some(&doc), sync_error::Code::PermissionDenied, reason)
-                            .await);
+                        return self.refuse_doc(&doc, reason).await;
                     }
                     Err(StoreError::Damaged(_, e)) => {
                         return Err(self
@@ -669,7 +700,14 @@ impl Session {
             }
             Some(sync_frame::Kind::Error(e)) => {
                 warn!(peer = %self.who, doc = e.doc_id, reason = e.message, "the peer refused");
-                Err(SessionEnd::PeerRefused(e.message))
+                match e.doc_id.parse::<DocId>() {
+                    Ok(doc) if e.code == sync_error::Code::PermissionDenied as i32 => {
+                        self.docs.remove(&doc);
+                        self.refused.insert(doc);
+                        Ok(())
+                    }
+                    _ => Err(SessionEnd::PeerRefused(e.message)),
+                }
             }
             Some(sync_frame::Kind::Hello(_)) | None => Err(self
                 .refuse(

@@ -123,3 +123,8 @@ pub async fn converge(owner: &LocalUnit, holders: &[&LocalUnit], doc: &DocId) ->
     )
     .await
 }
+
+/// Logs to the test's output when `RUST_LOG` is set.
+pub fn logs() {
+    yinglian_node::cli::init_tracing(false);
+}

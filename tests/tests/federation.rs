@@ -211,3 +211,72 @@ async fn an_institution_and_its_district_edit_one_camera_at_once() {
     }
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_supervision_field_from_two_levels_is_kept_as_a_conflict() {
+    yinglian_tests::logs();
+    let mut fed = federation(1, 1).await.unwrap();
+    // The district forwards its institutions' ledgers, so the city supervises them too.
+    fed.districts[0]
+        .store
+        .set_meta("forward_ledgers", "true")
+        .await
+        .unwrap();
+    let code_of = fed.districts[0].code.clone();
+    fed.institutions[0][0]
+        .generate_cameras(code_of.as_str(), 3, 8)
+        .await
+        .unwrap();
+    let ledger = DocId::ledger(&fed.institutions[0][0].code);
+    fed.start_all().await.unwrap();
+    {
+        let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
+        converge(inst, &[district, city], &ledger).await.unwrap();
+    }
+    let code = first_camera(
+        &fed.institutions[0][0].store,
+        fed.institutions[0][0].code.as_str(),
+    )
+    .await;
+
+    // The district is cut off; meanwhile it and the city write the same supervision field.
+    fed.districts[0].stop().await;
+    set_field(
+        &fed.city.store,
+        &ledger,
+        &code,
+        Field::SupervisionNote,
+        "市级抽查：画面正常",
+    )
+    .await
+    .unwrap();
+    set_field(
+        &fed.districts[0].store,
+        &ledger,
+        &code,
+        Field::SupervisionNote,
+        "区级复核：待整改",
+    )
+    .await
+    .unwrap();
+    fed.districts[0].start().await.unwrap();
+    let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
+    converge(inst, &[district, city], &ledger).await.unwrap();
+    for s in [&inst.store, &district.store, &city.store] {
+        let row = s.camera(inst.code.as_str(), &code).await.unwrap().unwrap();
+        let values = row
+            .conflicts
+            .get(&Field::SupervisionNote)
+            .expect("a visible conflict");
+        let mut texts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        texts.sort();
+        assert_eq!(
+            texts,
+            vec![
+                "区级复核：待整改".to_string(),
+                "市级抽查：画面正常".to_string()
+            ]
+        );
+    }
+    fed.stop_all().await;
+}

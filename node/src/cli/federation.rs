@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Web pages and /metrics (not served yet by this version).
     #[arg(long)]
     pub http: Option<String>,
+    /// Forward the children's camera ledgers to this hub's parent (remembered; by default
+    /// ledgers stop here and the parent sees figures only).
+    #[arg(long)]
+    pub forward_ledgers: Option<bool>,
 }
 
 fn hub_only(role: &str, what: &str) -> Result<()> {
@@ -292,6 +296,12 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
 pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
     let store = Arc::new(common.open().await?);
+    if let Some(f) = a.forward_ledgers {
+        hub_only(role, "serve --forward-ledgers")?;
+        store
+            .set_meta("forward_ledgers", if f { "true" } else { "false" })
+            .await?;
+    }
     let engine = Engine::new(store.clone(), &common.data).await?;
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = Vec::new();
