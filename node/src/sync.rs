@@ -559,15 +559,12 @@ impl Session {
     async fn stream_error(&self, status: Status) -> SessionEnd {
         let msg = status.message().to_string();
         if status.code() == tonic::Code::ResourceExhausted
+            || status.code() == tonic::Code::OutOfRange
             || msg.contains("message length too large")
         {
-            self.engine
-                .refuse(
-                    &self.who,
-                    None,
-                    &format!("frame over the {MAX_FRAME_BYTES}-byte limit: {msg}"),
-                )
-                .await;
+            let reason = format!("frame over the {MAX_FRAME_BYTES}-byte limit: {msg}");
+            self.engine.refuse(&self.who, None, &reason).await;
+            let _ = self.out.send(Err(Status::resource_exhausted(reason))).await;
         }
         SessionEnd::Stream(status)
     }

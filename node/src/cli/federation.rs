@@ -195,6 +195,13 @@ pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
     hub_only(role, "revoke")?;
     let store = common.open().await?;
     let unit = UnitCode::parse(&unit)?;
+    revoke_unit(&store, &unit).await?;
+    println!("revoked {unit}: refused from now on, and its open sessions end within a second");
+    Ok(())
+}
+
+/// Marks a child revoked: its new connections are refused and its open sessions end.
+pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
     let done =
         sqlx::query("UPDATE children SET revoked_at = ? WHERE unit = ? AND revoked_at IS NULL")
             .bind(chrono::Utc::now().to_rfc3339())
@@ -211,7 +218,6 @@ pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
         }
         bail!("unit {unit} is not a child of {}", store.unit());
     }
-    println!("revoked {unit}: refused from now on, and its open sessions end within a second");
     Ok(())
 }
 

@@ -1,0 +1,487 @@
+//! Every refusal of the federation, each its own test: refused, recorded with the peer's
+//! identity, and nothing of it applied.
+
+#![allow(clippy::result_large_err)]
+
+use automerge::sync::{State, SyncDoc};
+use automerge::transaction::Transactable;
+use tonic::Status;
+use yinglian_hub::local::{LocalUnit, wait_until};
+use yinglian_node::camera::Field;
+use yinglian_node::document::DocId;
+use yinglian_node::ledger;
+use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
+use yinglian_node::unit::{UnitCode, UnitKind};
+use yinglian_proto::v1::sync_client::SyncClient;
+use yinglian_proto::v1::{DocSync, Hello, SyncFrame, sync_error, sync_frame};
+use yinglian_tests::{Fed, PATIENCE, converge, federation};
+
+/// Refusals recorded at `unit` whose reason contains `text`.
+async fn refusals(unit: &LocalUnit, text: &str) -> Vec<(String, String)> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT peer, reason FROM refusals ORDER BY id")
+            .fetch_all(unit.store.pool())
+            .await
+            .unwrap();
+    rows.into_iter().filter(|(_, r)| r.contains(text)).collect()
+}
+
+async fn wait_refusal(unit: &LocalUnit, text: &str) -> (String, String) {
+    wait_until(
+        PATIENCE,
+        &format!("a refusal \"{text}\" is recorded at {}", unit.code),
+        || async { !refusals(unit, text).await.is_empty() },
+    )
+    .await
+    .unwrap();
+    refusals(unit, text).await.remove(0)
+}
+
+fn hello(unit: &str) -> SyncFrame {
+    SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: unit.into(),
+            protocol: 1,
+            docs: vec![],
+        })),
+    }
+}
+
+fn doc_frame(doc: &DocId, message: Vec<u8>) -> SyncFrame {
+    SyncFrame {
+        kind: Some(sync_frame::Kind::Doc(DocSync {
+            doc_id: doc.to_string(),
+            message,
+        })),
+    }
+}
+
+/// Opens a Sync stream to `hub` with `tls`, sends `frames`, and returns what came back: the
+/// frames, then the status the stream ended with (if it ended with one).
+async fn raw(
+    tls: &TlsMaterial,
+    hub: &LocalUnit,
+    frames: Vec<SyncFrame>,
+) -> Result<(Vec<SyncFrame>, Option<Status>), Status> {
+    let channel = yinglian_node::net::connect(tls, &hub.url(), &hub.code)
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut client = SyncClient::new(channel)
+        .max_encoding_message_size(64 << 20)
+        .max_decoding_message_size(64 << 20);
+    let mut inbound = client.sync(tokio_stream::iter(frames)).await?.into_inner();
+    let mut got = Vec::new();
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match inbound.message().await {
+                Ok(Some(f)) => got.push(f),
+                Ok(None) => return None,
+                Err(s) => return Some(s),
+            }
+        }
+    })
+    .await
+    .expect("the hub answers");
+    Ok((got, end))
+}
+
+fn errors(frames: &[SyncFrame]) -> Vec<(i32, String, String)> {
+    frames
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(sync_frame::Kind::Error(e)) => Some((e.code, e.doc_id.clone(), e.message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn started(districts: usize, institutions: usize) -> Fed {
+    let mut fed = federation(districts, institutions).await.unwrap();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            inst.generate_cameras(fed.districts[d].code.as_str(), 4, (d * 10 + i + 1) as u64)
+                .await
+                .unwrap();
+        }
+    }
+    fed.start_all().await.unwrap();
+    fed
+}
+
+/// A unit with its own key whose certificate `issuer` signs (registering it there).
+async fn issued_by(
+    fed: &Fed,
+    issuer: &LocalUnit,
+    code: &str,
+    role: Role,
+    validity: Validity,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir_in(fed.tmp.path()).unwrap();
+    let unit = UnitCode::parse(code).unwrap();
+    let request = pki::make_request(dir.path(), &unit, false).unwrap();
+    let scope = (role == Role::Subscriber).then(|| issuer.code.clone());
+    let bundle = issuer
+        .issue(&request, &unit, role, scope, validity)
+        .await
+        .unwrap();
+    pki::join(dir.path(), &unit, &bundle).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_without_a_client_certificate_is_refused() {
+    let mut fed = started(1, 1).await;
+    let district = &fed.districts[0];
+    let tls = TlsMaterial::load(&fed.institutions[0][0].dir).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(tls.root.clone()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(district.addr.unwrap())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from(pki::unit_dns(&district.code)).unwrap();
+    if let Ok(mut s) = connector.connect(name, tcp).await {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        assert_eq!(
+            n, 0,
+            "the hub must not talk to a client without a certificate"
+        );
+    }
+    let (peer, reason) = wait_refusal(district, "TLS handshake refused").await;
+    assert!(peer.starts_with("127.0.0.1:"), "{peer}");
+    assert!(reason.contains("certificate"), "{reason}");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_another_ca_is_refused() {
+    let mut fed = started(1, 1).await;
+    // Another federation's root signs a certificate for the same unit code.
+    let other = LocalUnit::create(
+        &fed.tmp.path().join("other-root"),
+        "500000",
+        "假冒",
+        UnitKind::City,
+        Role::Hub,
+    )
+    .await
+    .unwrap();
+    other.init_root().await.unwrap();
+    let inst = &fed.institutions[0][0];
+    let forged = issued_by(
+        &fed,
+        &other,
+        inst.code.as_str(),
+        Role::Node,
+        Validity::days(30),
+    )
+    .await;
+    let mut tls = TlsMaterial::load(forged.path()).unwrap();
+    tls.root = TlsMaterial::load(&inst.dir).unwrap().root; // it knows the real root
+    let district = &fed.districts[0];
+    converge(inst, &[district], &DocId::ledger(&inst.code))
+        .await
+        .unwrap();
+    let before = district.heads(&DocId::ledger(&inst.code)).await;
+    assert!(
+        raw(&tls, district, vec![hello(inst.code.as_str())])
+            .await
+            .is_err()
+    );
+    let (_, reason) = wait_refusal(district, "TLS handshake refused").await;
+    assert!(reason.contains("invalid peer certificate"), "{reason}");
+    assert_eq!(district.heads(&DocId::ledger(&inst.code)).await, before);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_is_refused() {
+    let mut fed = started(1, 0).await;
+    let district = &fed.districts[0];
+    let now = time::OffsetDateTime::now_utc();
+    let expired = Validity {
+        not_before: now - time::Duration::days(30),
+        not_after: now - time::Duration::days(1),
+    };
+    let dir = issued_by(&fed, district, "500103-0009", Role::Node, expired).await;
+    let tls = TlsMaterial::load(dir.path()).unwrap();
+    assert!(
+        raw(&tls, district, vec![hello("500103-0009")])
+            .await
+            .is_err()
+    );
+    let (_, reason) = wait_refusal(district, "TLS handshake refused").await;
+    assert!(reason.to_lowercase().contains("expired"), "{reason}");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_unit_is_cut_off_and_refused() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let ledger = DocId::ledger(&inst.code);
+    converge(inst, &[district], &ledger).await.unwrap();
+    let stats = inst
+        .engine
+        .as_ref()
+        .unwrap()
+        .peer_stats(district.code.as_str());
+    assert!(stats.connected.load(std::sync::atomic::Ordering::Relaxed));
+
+    yinglian_node::cli::federation::revoke_unit(&district.store, &inst.code)
+        .await
+        .unwrap();
+    // The open session ends ...
+    let (peer, _) = wait_refusal(district, "has been revoked").await;
+    assert_eq!(peer, format!("urn:yinglian:node:{}", inst.code));
+    // ... and every new connection is refused, so a later edit never arrives.
+    let code = {
+        let (rows, _) = inst
+            .store
+            .cameras(inst.code.as_str(), &Default::default())
+            .await
+            .unwrap();
+        rows[0].camera.device_code.to_string()
+    };
+    inst.store
+        .edit(&ledger, "test", "edit", |d| {
+            Ok(ledger::set_fields(
+                d,
+                &code,
+                &[(Field::Name, Field::Name.parse_value("撤销后的修改")?)],
+            )?)
+        })
+        .await
+        .unwrap();
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let err = raw(&tls, district, vec![hello(inst.code.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(err.message().contains("revoked"), "{}", err.message());
+    wait_until(
+        PATIENCE,
+        "the revoked unit's reconnections are refused too",
+        || async { refusals(district, "was revoked").await.len() >= 2 },
+    )
+    .await
+    .unwrap();
+    assert_ne!(district.heads(&ledger).await, inst.heads(&ledger).await);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn institution_a_cannot_write_institution_b_ledger() {
+    let mut fed = started(1, 2).await;
+    let district = &fed.districts[0];
+    let (a, b) = (&fed.institutions[0][0], &fed.institutions[0][1]);
+    let theirs = DocId::ledger(&b.code);
+    converge(b, &[district], &theirs).await.unwrap();
+    let before = district.heads(&theirs).await;
+    // A builds a change to B's ledger and sends it with all of B's history.
+    let mut doc =
+        automerge::AutoCommit::load(&b.store.save_document(&theirs).await.unwrap().unwrap())
+            .unwrap();
+    let cams = ledger::cameras_obj(&doc).unwrap();
+    let code = automerge::ReadDoc::keys(&doc, &cams).next().unwrap();
+    let cam = match automerge::ReadDoc::get(&doc, &cams, &code).unwrap() {
+        Some((_, id)) => id,
+        None => panic!("camera"),
+    };
+    doc.put(&cam, "name", "被篡改").unwrap();
+    doc.commit();
+    let mut state = State::new();
+    state.their_heads = Some(vec![]);
+    state.their_need = Some(vec![]);
+    state.their_have = Some(vec![Default::default()]);
+    let msg = doc.sync().generate_sync_message(&mut state).unwrap();
+    let tls = TlsMaterial::load(&a.dir).unwrap();
+    let (frames, _) = raw(
+        &tls,
+        district,
+        vec![hello(a.code.as_str()), doc_frame(&theirs, msg.encode())],
+    )
+    .await
+    .unwrap();
+    let errs = errors(&frames);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, sync_error::Code::PermissionDenied as i32);
+    assert_eq!(errs[0].1, theirs.to_string());
+    let (peer, _) = wait_refusal(district, "may not read or write ledger/500103-0002").await;
+    assert_eq!(peer, format!("urn:yinglian:node:{}", a.code));
+    assert_eq!(district.heads(&theirs).await, before);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_district_cannot_write_a_field_that_is_not_a_supervision_field() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let ledger = DocId::ledger(&inst.code);
+    converge(inst, &[district], &ledger).await.unwrap();
+    let (rows, _) = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await
+        .unwrap();
+    let code = rows[0].camera.device_code.to_string();
+    let name = rows[0].camera.get(Field::Name).cloned();
+    // The district's replica is changed behind the CLI's back; the institution refuses it.
+    district
+        .store
+        .edit(&ledger, "rogue", "edit", |d| {
+            Ok(ledger::set_fields(
+                d,
+                &code,
+                &[(Field::Name, Field::Name.parse_value("区里改的名字")?)],
+            )?)
+        })
+        .await
+        .unwrap();
+    let (peer, reason) = wait_refusal(inst, "supervision").await;
+    assert_eq!(peer, format!("urn:yinglian:hub:{}", district.code));
+    assert!(reason.contains("name"), "{reason}");
+    let row = inst
+        .store
+        .camera(inst.code.as_str(), &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.camera.get(Field::Name).cloned(), name);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_cannot_open_a_sync_stream() {
+    let mut fed = started(1, 1).await;
+    let district = &fed.districts[0];
+    let dir = issued_by(
+        &fed,
+        district,
+        "GA-500103",
+        Role::Subscriber,
+        Validity::days(30),
+    )
+    .await;
+    let tls = TlsMaterial::load(dir.path()).unwrap();
+    let err = raw(&tls, district, vec![hello("GA-500103")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(err.message().contains("subscriber"), "{}", err.message());
+    let (peer, _) = wait_refusal(district, "subscriber").await;
+    assert_eq!(peer, "urn:yinglian:subscriber:GA-500103");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_of_district_x_cannot_connect_to_district_y() {
+    let mut fed = started(2, 1).await;
+    let inst = &fed.institutions[0][0];
+    let y = &fed.districts[1];
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let err = raw(&tls, y, vec![hello(inst.code.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(
+        err.message().contains("not enrolled by 500104"),
+        "{}",
+        err.message()
+    );
+    wait_refusal(y, "not enrolled by").await;
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intermediate_ca_cannot_issue_outside_its_subtree() {
+    let mut fed = started(2, 1).await;
+    let x = &fed.districts[0];
+    let y = &fed.districts[1];
+    // District X's CA signs a certificate for district Y's institution ...
+    let stolen = fed.institutions[1][0].code.clone();
+    let dir = issued_by(&fed, x, stolen.as_str(), Role::Node, Validity::days(30)).await;
+    let tls = TlsMaterial::load(dir.path()).unwrap();
+    let before = y.heads(&DocId::ledger(&stolen)).await;
+    let err = raw(&tls, y, vec![hello(stolen.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert_eq!(y.heads(&DocId::ledger(&stolen)).await, before);
+    // ... and one for district Y itself, presented to the city.
+    let dir = issued_by(&fed, x, y.code.as_str(), Role::Node, Validity::days(30)).await;
+    let tls = TlsMaterial::load(dir.path()).unwrap();
+    let err = raw(&tls, &fed.city, vec![hello(y.code.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    wait_refusal(y, "not enrolled by 500104").await;
+    wait_refusal(&fed.city, "not enrolled by 500000").await;
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_frame_is_refused() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let ledger = DocId::ledger(&inst.code);
+    converge(inst, &[district], &ledger).await.unwrap();
+    let before = district.heads(&ledger).await;
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let (frames, end) = raw(
+        &tls,
+        district,
+        vec![
+            hello(inst.code.as_str()),
+            doc_frame(&ledger, b"not an automerge message".to_vec()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(errors(&frames)[0].0, sync_error::Code::Malformed as i32);
+    assert_eq!(end.unwrap().code(), tonic::Code::InvalidArgument);
+    wait_refusal(district, "malformed").await;
+    // A frame with nothing in it.
+    let (_, end) = raw(
+        &tls,
+        district,
+        vec![hello(inst.code.as_str()), SyncFrame { kind: None }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(end.unwrap().code(), tonic::Code::InvalidArgument);
+    assert_eq!(district.heads(&ledger).await, before);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_refused() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let ledger = DocId::ledger(&inst.code);
+    converge(inst, &[district], &ledger).await.unwrap();
+    let before = district.heads(&ledger).await;
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let huge = vec![7u8; yinglian_node::sync::MAX_FRAME_BYTES + 1024];
+    let outcome = raw(
+        &tls,
+        district,
+        vec![hello(inst.code.as_str()), doc_frame(&ledger, huge)],
+    )
+    .await;
+    let status = match outcome {
+        Ok((_, end)) => end.expect("the stream ends with a status"),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    wait_refusal(district, "byte limit").await;
+    assert_eq!(district.heads(&ledger).await, before);
+    fed.stop_all().await;
+}
