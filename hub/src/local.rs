@@ -83,6 +83,11 @@ impl LocalUnit {
         })
     }
 
+    /// Gives up the bound port (so that another process can serve this unit on it).
+    pub fn release_port(&mut self) {
+        self.listener = None;
+    }
+
     /// Makes this unit the root of a federation.
     pub async fn init_root(&self) -> Result<()> {
         pki::init_root(&self.dir, &self.code, 3650)?;

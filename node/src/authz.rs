@@ -192,6 +192,9 @@ pub fn check_effect(
         Write::Any => Ok(()),
         Write::None => Err(Refusal(format!("the peer may not change {doc_id}"))),
         Write::Supervision => {
+            // A full diff, not the index: a write that loses to a concurrent one changes no
+            // visible value, but it still may not touch a field the ancestor does not own.
+            doc.reset_diff_cursor();
             let after = doc.get_heads();
             for p in doc.diff(before, &after) {
                 let field = match (&p.path[..], &p.action) {

@@ -174,6 +174,22 @@ pub fn heads_hex(heads: &[automerge::ChangeHash]) -> Vec<String> {
     heads.iter().map(|h| h.to_string()).collect()
 }
 
+/// What changed in `doc` since `before`, as patches. Uses the document's diff index when the
+/// caller set it (`update_diff_cursor` at `before`); a change whose only effect is to resolve a
+/// conflict leaves no indexed patch, so an empty indexed result is checked by a full diff.
+pub fn diff_since(doc: &mut AutoCommit, before: &[automerge::ChangeHash]) -> Vec<automerge::Patch> {
+    let after = doc.get_heads();
+    if before == after.as_slice() {
+        return Vec::new();
+    }
+    let patches = doc.diff(before, &after);
+    if !patches.is_empty() {
+        return patches;
+    }
+    doc.reset_diff_cursor();
+    doc.diff(before, &after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

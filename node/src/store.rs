@@ -431,6 +431,9 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut cache = self.cache.lock().await;
         let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
+        // Index what `f` changes, so that projecting and authorizing it costs the size of the
+        // change rather than a scan of the whole document.
+        entry.doc.update_diff_cursor();
         let before = entry.doc.get_heads();
         let value = match f(&mut entry.doc) {
             Ok(v) => v,
@@ -860,7 +863,8 @@ fn touched_cameras(
     after: &[ChangeHash],
 ) -> BTreeSet<String> {
     let mut codes = BTreeSet::new();
-    for p in doc.diff(before, after) {
+    debug_assert_eq!(doc.get_heads(), after);
+    for p in crate::document::diff_since(doc, before) {
         let in_cameras = matches!(p.path.first(), Some((_, Prop::Map(k))) if k == "cameras");
         if !in_cameras {
             continue;

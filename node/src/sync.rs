@@ -574,6 +574,13 @@ impl Session {
         let Some(d) = self.docs.get_mut(doc) else {
             return Ok(());
         };
+        // A whole compressed document only for a peer that has none of it. Automerge would also
+        // send the whole document whenever over a third of the changes are missing, counting
+        // changes, not bytes: after a thousand small edits to one large import it would resend
+        // everything, so otherwise the peer gets just the changes it lacks.
+        if d.state.their_heads.as_deref() != Some(&[]) {
+            d.state.their_capabilities = None;
+        }
         let msg = self.engine.store.generate_sync(doc, &mut d.state).await?;
         if let Some(m) = msg {
             self.send(SyncFrame {

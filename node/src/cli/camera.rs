@@ -10,6 +10,7 @@ use crate::document::DocId;
 use crate::figures::CameraFlags;
 use crate::ledger;
 use crate::store::{CameraQuery, StoreError};
+use crate::unit::UnitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum CameraCmd {
@@ -40,6 +41,9 @@ pub enum CameraCmd {
     },
     /// List camera records.
     List {
+        /// A child unit whose ledger this hub holds (default: this unit).
+        #[arg(long)]
+        unit: Option<String>,
         /// Matches device code, name or address.
         #[arg(long)]
         search: Option<String>,
@@ -68,8 +72,27 @@ pub enum CameraCmd {
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
         code: String,
+        /// A child unit whose ledger this hub holds (default: this unit).
+        #[arg(long)]
+        unit: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Write the supervision fields of a camera of a child unit's ledger (a supervising level).
+    Supervise {
+        /// The child unit whose camera this is.
+        #[arg(long)]
+        unit: String,
+        code: String,
+        /// 联网确认: the supervising level confirms the camera is networked (是/否).
+        #[arg(long)]
+        networked_confirmed: Option<String>,
+        /// 点位类别（核定）: the point class as the supervising level rules it (1, 2, 3).
+        #[arg(long)]
+        point_class_ruled: Option<String>,
+        /// 督导意见: a note from the supervising level.
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -144,6 +167,21 @@ impl FieldArgs {
         }
         Ok(out)
     }
+}
+
+/// The unit whose ledger a read is about: this unit, or one whose replica is held here.
+async fn held_unit(store: &crate::store::Store, unit: Option<String>) -> Result<UnitCode> {
+    let Some(u) = unit else {
+        return Ok(store.unit().clone());
+    };
+    let u = UnitCode::parse(&u)?;
+    if u != *store.unit() && store.heads(&DocId::ledger(&u)).await?.is_empty() {
+        bail!(
+            "no ledger of unit {u} is held here: it is not a child of {}, or it has not synced yet",
+            store.unit()
+        );
+    }
+    Ok(u)
 }
 
 pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
@@ -243,6 +281,7 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             }
         }
         CameraCmd::List {
+            unit: of,
             search,
             state,
             conflicts,
@@ -251,6 +290,7 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             offset,
             json,
         } => {
+            let unit = held_unit(&store, of).await?;
             let state = state
                 .map(|s| {
                     s.parse::<crate::camera::State>()
@@ -334,7 +374,55 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
                 );
             }
         }
-        CameraCmd::Show { code, json } => {
+        CameraCmd::Supervise {
+            unit: of,
+            code,
+            networked_confirmed,
+            point_class_ruled,
+            note,
+        } => {
+            let child = UnitCode::parse(&of)?;
+            if child == unit {
+                bail!(
+                    "supervision fields are written by a supervising level, not by {unit} itself"
+                );
+            }
+            let child = held_unit(&store, Some(of)).await?;
+            let code = DeviceCode::parse(&code)?;
+            let mut changes = Vec::new();
+            for (f, v) in [
+                (Field::NetworkedConfirmed, &networked_confirmed),
+                (Field::PointClassRuled, &point_class_ruled),
+                (Field::SupervisionNote, &note),
+            ] {
+                if let Some(text) = v {
+                    changes.push((f, f.parse_value(text)?));
+                }
+            }
+            if changes.is_empty() {
+                bail!(
+                    "nothing to write: give --networked-confirmed, --point-class-ruled or --note"
+                );
+            }
+            if store.camera(child.as_str(), code.as_str()).await?.is_none() {
+                bail!("camera {code} is not in the ledger of {child}");
+            }
+            let (n, _) = store
+                .edit(
+                    &DocId::ledger(&child),
+                    &who,
+                    &format!("supervise camera {code} of {child}"),
+                    |d| Ok(ledger::set_fields(d, code.as_str(), &changes)?),
+                )
+                .await?;
+            println!("camera {code} of {child}: {n} supervision field(s) written");
+        }
+        CameraCmd::Show {
+            code,
+            unit: of,
+            json,
+        } => {
+            let unit = held_unit(&store, of).await?;
             let code = DeviceCode::parse(&code)?;
             let Some(r) = store.camera(unit.as_str(), code.as_str()).await? else {
                 bail!("camera {code} is not in the ledger of {unit}");
