@@ -1,9 +1,20 @@
 //! yinglian hub: a node that also accepts children. It keeps its own ledger with the commands of
 //! `yl-node`, enrolls and revokes children, and serves them the `Sync` service.
 
+pub mod bench;
 pub mod local;
 
 pub use yinglian_node::cli::{Command, Common};
+
+/// The commands of `yl-hub`: every command of a node, and the hub's own.
+#[derive(Debug, clap::Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum HubCommand {
+    #[command(flatten)]
+    Unit(Command),
+    /// The benchmark: figures of a federation on this machine, as a table or JSON.
+    Bench(bench::BenchArgs),
+}
 
 /// `yl-hub`: the commands of a hub unit.
 #[derive(Debug, clap::Parser)]
@@ -16,7 +27,7 @@ pub struct Cli {
     #[command(flatten)]
     pub common: Common,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: HubCommand,
 }
 
 /// Entry point of `yl-hub`.
@@ -24,6 +35,14 @@ pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
     yinglian_node::pki::install_crypto();
     let cli = Cli::parse();
-    yinglian_node::cli::init_tracing(matches!(cli.command, Command::Serve(_)));
-    yinglian_node::cli::run(&cli.common, cli.command, "hub").await
+    match cli.command {
+        HubCommand::Unit(c) => {
+            yinglian_node::cli::init_tracing(matches!(c, Command::Serve(_)));
+            yinglian_node::cli::run(&cli.common, c, "hub").await
+        }
+        HubCommand::Bench(a) => {
+            yinglian_node::cli::init_tracing(false);
+            bench::run(a).await
+        }
+    }
 }

@@ -20,7 +20,13 @@ pub enum LedgerError {
     #[error("camera {0} is not in the ledger")]
     NotFound(String),
     #[error("document error: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<automerge::AutomergeError> for LedgerError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        LedgerError::Automerge(Box::new(e))
+    }
 }
 
 /// A camera as the document holds it: the winning value of every field, plus every field that two

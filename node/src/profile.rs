@@ -13,7 +13,13 @@ pub enum ProfileError {
     #[error("the document is not a unit profile")]
     NotAProfile,
     #[error("document error: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<automerge::AutomergeError> for ProfileError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        ProfileError::Automerge(Box::new(e))
+    }
 }
 
 /// What a profile holds.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use automerge::ChangeHash;
-use automerge::sync::{Have, Message, State};
+use automerge::sync::{Capability, Have, Message, State};
 use prost::Message as _;
 use sqlx::Row;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -44,6 +44,10 @@ pub struct PeerStats {
     pub frames_received: AtomicU64,
     pub sessions: AtomicU64,
     pub connected: AtomicBool,
+    /// How many times every shared document was seen in sync with this peer.
+    pub synced: AtomicU64,
+    /// Woken whenever `synced` grows.
+    pub synced_notify: tokio::sync::Notify,
 }
 
 impl PeerStats {
@@ -262,6 +266,8 @@ impl Engine {
 
     async fn mark_synced(&self, peer: &Peer) {
         let stats = self.peer_stats(peer.unit.as_str());
+        stats.synced.fetch_add(1, Ordering::Relaxed);
+        stats.synced_notify.notify_waiters();
         let _ = sqlx::query(
             "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
         )
@@ -488,8 +494,10 @@ impl Session {
             let access = self.engine.access(&self.peer, &doc).await?;
             let mut state = self.engine.load_state(&self.peer.unit, &doc).await?;
             let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
-            match their.as_ref().and_then(|t| heads_of(t)) {
-                Some(h) if !h.is_empty() && their.as_ref() == Some(&my_heads) => {
+            // A peer that did not announce the document holds none of it.
+            let their_h = their.as_ref().and_then(|t| heads_of(t)).unwrap_or_default();
+            match their_h {
+                h if !h.is_empty() && their.as_ref() == Some(&my_heads) => {
                     // Already equal: nothing to say until one side changes.
                     state.shared_heads = h.clone();
                     state.last_sent_heads = h.clone();
@@ -502,6 +510,19 @@ impl Session {
                     state.have_responded = true;
                     in_sync += 1;
                     self.docs.insert(doc, DocState { state, access });
+                }
+                // I hold none of it: the peer sends it whole; nothing to say first.
+                _ if my_heads.is_empty() => {
+                    self.docs.insert(doc, DocState { state, access });
+                }
+                // The peer holds none of it: send it whole, compressed, at once.
+                h if h.is_empty() => {
+                    state.their_heads = Some(Vec::new());
+                    state.their_need = Some(Vec::new());
+                    state.their_have = Some(vec![Have::default()]);
+                    state.their_capabilities = Some(vec![Capability::MessageV2]);
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                    self.push(&doc).await?;
                 }
                 _ => {
                     self.docs.insert(doc.clone(), DocState { state, access });
@@ -578,11 +599,12 @@ impl Session {
         // send the whole document whenever over a third of the changes are missing, counting
         // changes, not bytes: after a thousand small edits to one large import it would resend
         // everything, so otherwise the peer gets just the changes it lacks.
-        if d.state.their_heads.as_deref() != Some(&[]) {
+        if d.state.their_heads.as_deref() != Some(&[]) || !d.state.sent_hashes.is_empty() {
             d.state.their_capabilities = None;
         }
         let msg = self.engine.store.generate_sync(doc, &mut d.state).await?;
         if let Some(m) = msg {
+            tracing::trace!(peer = %self.who, %doc, heads = m.heads.len(), changes = m.changes.len(), "sync message");
             self.send(SyncFrame {
                 kind: Some(sync_frame::Kind::Doc(DocSync {
                     doc_id: doc.to_string(),
