@@ -2,8 +2,6 @@
 //! hub killed with SIGKILL in the middle of a sync resumes without re-sending whole histories
 //! and without losing an acknowledged edit.
 
-#![allow(clippy::result_large_err)]
-
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;

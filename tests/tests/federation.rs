@@ -1,7 +1,6 @@
 //! Federation: every replica converges after offline work, and concurrent edits at two levels
 //! merge with nothing lost.
 
-#![allow(clippy::result_large_err)] // StoreError carries the document error, as in the library
 use yinglian_node::camera::{Field, Value};
 use yinglian_node::contacts::{Contact, ContactRole};
 use yinglian_node::document::DocId;

@@ -1,8 +1,6 @@
 //! Every refusal of the federation, each its own test: refused, recorded with the peer's
 //! identity, and nothing of it applied.
 
-#![allow(clippy::result_large_err)]
-
 use automerge::sync::{State, SyncDoc};
 use automerge::transaction::Transactable;
 use tonic::Status;
