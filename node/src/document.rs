@@ -186,8 +186,10 @@ pub fn diff_since(doc: &mut AutoCommit, before: &[automerge::ChangeHash]) -> Vec
     if !patches.is_empty() {
         return patches;
     }
+    // Automerge caches the last diff by range, so the full diff is asked for backwards: the same
+    // keys change, and the empty indexed answer is not returned again.
     doc.reset_diff_cursor();
-    doc.diff(before, &after)
+    doc.diff(&after, before)
 }
 
 #[cfg(test)]
