@@ -156,6 +156,13 @@ impl LocalUnit {
                 }
             }));
         }
+        if self.role == Role::Hub {
+            self.tasks
+                .push(tokio::spawn(yinglian_node::rollup::maintain(
+                    self.store.clone(),
+                    stop.clone(),
+                )));
+        }
         if engine.parent.is_some() {
             self.tasks
                 .push(tokio::spawn(yinglian_node::net::run_upstream(

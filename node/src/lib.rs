@@ -14,6 +14,7 @@ pub mod net;
 pub mod pki;
 pub mod profile;
 pub mod report;
+pub mod rollup;
 pub mod sample;
 pub mod store;
 pub mod sync;

@@ -565,7 +565,11 @@ impl Store {
                 project_profile(conn, doc_id, &p, who).await?;
                 Ok(1)
             }
-            DocKind::Rollup | DocKind::Campaign => Ok(0),
+            DocKind::Rollup => {
+                let r = crate::rollup::read(doc);
+                project_rollup(conn, doc_id.unit.as_str(), &r).await
+            }
+            DocKind::Campaign => Ok(0),
         }
     }
 
@@ -697,12 +701,8 @@ impl Store {
         Ok((list, total))
     }
 
-    /// The figures of one unit's own ledger.
-    pub async fn stats(&self, unit: &str) -> Result<Stats, StoreError> {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM units WHERE unit = ?")
-            .bind(unit)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The counts of one unit's own ledger, and when they last changed.
+    pub async fn counts(&self, unit: &str) -> Result<(Counts, String), StoreError> {
         let row = sqlx::query(
             "SELECT built, must_network, networked, archived, geo_tagged, in_service,
                     key_public_built, key_public_in_service, key_industry_built,
@@ -711,7 +711,7 @@ impl Store {
         .bind(unit)
         .fetch_optional(&self.pool)
         .await?;
-        let (counts, as_of) = match row {
+        Ok(match row {
             Some(r) => (
                 Counts {
                     built: r.get::<i64, _>(0) as u64,
@@ -728,13 +728,45 @@ impl Store {
                 r.get::<String, _>(10),
             ),
             None => (Counts::default(), now()),
-        };
-        Ok(Stats::from_counts(
-            unit,
-            name.as_deref().unwrap_or(""),
-            &counts,
-            as_of,
-        ))
+        })
+    }
+
+    /// The name of a unit, as its profile gives it.
+    pub async fn unit_name(&self, unit: &str) -> Result<String, StoreError> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM units WHERE unit = ?")
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(name.unwrap_or_default())
+    }
+
+    /// The figures of one unit's own ledger.
+    pub async fn stats(&self, unit: &str) -> Result<Stats, StoreError> {
+        let name = self.unit_name(unit).await?;
+        let (counts, as_of) = self.counts(unit).await?;
+        Ok(Stats::from_counts(unit, &name, &counts, as_of))
+    }
+
+    /// The rows of a rollup held here (`hub`'s children, then `hub` itself for its totals).
+    pub async fn rollup_rows(&self, hub: &str) -> Result<Vec<crate::rollup::Row>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT unit, name, built, must_network, networked, archived, geo_tagged, in_service,
+                key_public_built, key_public_in_service, key_industry_built, key_industry_in_service, as_of
+             FROM rollup_rows WHERE hub = ? ORDER BY unit = ?, unit",
+        )
+        .bind(hub)
+        .bind(hub)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::rollup::Row {
+                unit: r.get(0),
+                name: r.get(1),
+                counts: counts_at(r, 2),
+                as_of: r.get(12),
+            })
+            .collect())
     }
 
     /// The profile of a unit from the projection.
@@ -1040,6 +1072,108 @@ async fn refresh_stats(conn: &mut SqliteConnection, unit: &str) -> Result<(), St
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Ten count columns starting at `from`, in the order of `Counts`.
+fn counts_at(r: &sqlx::sqlite::SqliteRow, from: usize) -> Counts {
+    let g = |i: usize| r.get::<i64, _>(from + i).max(0) as u64;
+    Counts {
+        built: g(0),
+        must_network: g(1),
+        networked: g(2),
+        archived: g(3),
+        geo_tagged: g(4),
+        in_service: g(5),
+        key_public_built: g(6),
+        key_public_in_service: g(7),
+        key_industry_built: g(8),
+        key_industry_in_service: g(9),
+    }
+}
+
+/// Rewrites the rows of one rollup that differ, with a feed event for each.
+async fn project_rollup(
+    conn: &mut SqliteConnection,
+    hub: &str,
+    r: &crate::rollup::Rollup,
+) -> Result<usize, StoreError> {
+    let old = sqlx::query(
+        "SELECT unit, name, built, must_network, networked, archived, geo_tagged, in_service,
+                key_public_built, key_public_in_service, key_industry_built, key_industry_in_service
+         FROM rollup_rows WHERE hub = ?",
+    )
+    .bind(hub)
+    .fetch_all(&mut *conn)
+    .await?;
+    let old: HashMap<String, (String, Counts)> = old
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), counts_at(r, 2))))
+        .collect();
+    let mut rows: Vec<&crate::rollup::Row> = r.children.values().collect();
+    if let Some(t) = &r.totals {
+        rows.push(t);
+    }
+    let mut n = 0;
+    let at = now();
+    for row in &rows {
+        if old
+            .get(&row.unit)
+            .is_some_and(|(name, c)| *name == row.name && *c == row.counts)
+        {
+            continue;
+        }
+        let c = &row.counts;
+        sqlx::query(
+            "INSERT INTO rollup_rows (hub, unit, name, built, must_network, networked, archived, geo_tagged,
+                in_service, key_public_built, key_public_in_service, key_industry_built,
+                key_industry_in_service, as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, built = excluded.built,
+                must_network = excluded.must_network, networked = excluded.networked,
+                archived = excluded.archived, geo_tagged = excluded.geo_tagged,
+                in_service = excluded.in_service, key_public_built = excluded.key_public_built,
+                key_public_in_service = excluded.key_public_in_service,
+                key_industry_built = excluded.key_industry_built,
+                key_industry_in_service = excluded.key_industry_in_service, as_of = excluded.as_of",
+        )
+        .bind(hub)
+        .bind(&row.unit)
+        .bind(&row.name)
+        .bind(c.built as i64)
+        .bind(c.must_network as i64)
+        .bind(c.networked as i64)
+        .bind(c.archived as i64)
+        .bind(c.geo_tagged as i64)
+        .bind(c.in_service as i64)
+        .bind(c.key_public_built as i64)
+        .bind(c.key_public_in_service as i64)
+        .bind(c.key_industry_built as i64)
+        .bind(c.key_industry_in_service as i64)
+        .bind(&row.as_of)
+        .execute(&mut *conn)
+        .await?;
+        let mut event = serde_json::to_value(row.stats()).unwrap_or_default();
+        event["hub"] = hub.into();
+        sqlx::query("INSERT INTO feed_events (hub, unit, row, at) VALUES (?, ?, ?, ?)")
+            .bind(hub)
+            .bind(&row.unit)
+            .bind(event.to_string())
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        n += 1;
+    }
+    for unit in old.keys() {
+        let kept = rows.iter().any(|r| &r.unit == unit);
+        if !kept {
+            sqlx::query("DELETE FROM rollup_rows WHERE hub = ? AND unit = ?")
+                .bind(hub)
+                .bind(unit)
+                .execute(&mut *conn)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 async fn project_profile(

@@ -279,3 +279,85 @@ async fn the_same_supervision_field_from_two_levels_is_kept_as_a_conflict() {
     }
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_roll_up_to_the_city_and_drill_down() {
+    use yinglian_node::cli::subtree_stats;
+    let mut fed = federation(2, 3).await.unwrap();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            inst.generate_cameras(
+                fed.districts[d].code.as_str(),
+                10 + 3 * i,
+                (d * 10 + i + 1) as u64,
+            )
+            .await
+            .unwrap();
+        }
+        fed.districts[d]
+            .generate_cameras(fed.districts[d].code.as_str(), 4, 90 + d as u64)
+            .await
+            .unwrap();
+    }
+    fed.city.generate_cameras("500000", 2, 99).await.unwrap();
+    // What the figures must be, straight from every ledger.
+    let mut want_city = yinglian_node::figures::Counts::default();
+    let mut want_district = Vec::new();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        let mut c = fed.districts[d]
+            .store
+            .counts(fed.districts[d].code.as_str())
+            .await
+            .unwrap()
+            .0;
+        for inst in list {
+            c.add(&inst.store.counts(inst.code.as_str()).await.unwrap().0);
+        }
+        want_city.add(&c);
+        want_district.push(c);
+    }
+    want_city.add(&fed.city.store.counts("500000").await.unwrap().0);
+    fed.start_all().await.unwrap();
+
+    let city = &fed.city;
+    yinglian_hub::local::wait_until(
+        yinglian_tests::PATIENCE,
+        "the city's totals equal the sum of all ledgers",
+        || async {
+            let s = subtree_stats(&city.store, None).await.unwrap();
+            s.built == want_city.built
+                && s.networked == want_city.networked
+                && s.must_network == want_city.must_network
+        },
+    )
+    .await
+    .unwrap();
+    let s = subtree_stats(&city.store, None).await.unwrap();
+    assert_eq!(s.children.len(), 2);
+    for (d, row) in s.children.iter().enumerate() {
+        assert_eq!(row.unit, fed.districts[d].code.as_str());
+        assert_eq!(
+            (row.built, row.networked, row.archived),
+            (
+                want_district[d].built,
+                want_district[d].networked,
+                want_district[d].archived
+            )
+        );
+    }
+    // Drill down: the city answers for a district's institutions from the district's rollup.
+    let d = subtree_stats(&city.store, Some(fed.districts[1].code.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(d.children.len(), 3);
+    let inst = &fed.institutions[1][2];
+    let own = inst.store.stats(inst.code.as_str()).await.unwrap();
+    let seen = subtree_stats(&city.store, Some(inst.code.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.built, seen.networking_rate),
+        (own.built, own.networking_rate)
+    );
+    fed.stop_all().await;
+}

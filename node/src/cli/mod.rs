@@ -171,24 +171,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
-            let unit = match &a.unit {
-                Some(u) => {
-                    let u = UnitCode::parse(u)?;
-                    if store
-                        .heads(&crate::document::DocId::ledger(&u))
-                        .await?
-                        .is_empty()
-                    {
-                        anyhow::bail!(
-                            "no ledger of unit {u} is held here: it is not a child of {}, or it has not synced yet",
-                            store.unit()
-                        );
-                    }
-                    u
-                }
-                None => store.unit().clone(),
-            };
-            let s = store.stats(unit.as_str()).await?;
+            let s = subtree_stats(&store, a.unit.as_deref()).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -252,6 +235,62 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// The figures of this unit, or of a unit of its subtree: a hub's object covers its whole
+/// subtree with one row per direct child (from its rollup); a unit whose ledger is held here
+/// (a leaf child) answers from that replica.
+pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::figures::Stats> {
+    let me = store.unit().clone();
+    let unit = match unit {
+        Some(u) => UnitCode::parse(u)?,
+        None => me.clone(),
+    };
+    if store.identity().role == "hub" {
+        // Bring this hub's own rollup up to date with what the store holds.
+        crate::rollup::recompute(store).await?;
+    }
+    // The unit's subtree row, from whichever rollup holds it (its own totals, or its parent's row).
+    let own_rows = store.rollup_rows(unit.as_str()).await?;
+    let mut found = own_rows.iter().find(|r| r.unit == unit.as_str()).cloned();
+    if found.is_none() && unit != me {
+        let row: Option<String> =
+            sqlx::query_scalar("SELECT hub FROM rollup_rows WHERE unit = ? LIMIT 1")
+                .bind(unit.as_str())
+                .fetch_optional(store.pool())
+                .await?;
+        if let Some(hub) = row {
+            found = store
+                .rollup_rows(&hub)
+                .await?
+                .into_iter()
+                .find(|r| r.unit == unit.as_str());
+        }
+    }
+    match found {
+        Some(row) => {
+            let mut s = row.stats();
+            s.children = own_rows
+                .iter()
+                .filter(|r| r.unit != unit.as_str())
+                .map(|r| r.stats())
+                .collect();
+            Ok(s)
+        }
+        None => {
+            if unit != me
+                && store
+                    .heads(&crate::document::DocId::ledger(&unit))
+                    .await?
+                    .is_empty()
+            {
+                anyhow::bail!(
+                    "unit {unit} is not in the subtree of {me}, or it has not synced yet"
+                );
+            }
+            Ok(store.stats(unit.as_str()).await?)
         }
     }
 }
