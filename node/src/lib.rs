@@ -7,6 +7,7 @@ pub mod cli;
 pub mod contacts;
 pub mod device_code;
 pub mod document;
+pub mod feed;
 pub mod figures;
 pub mod import;
 pub mod ledger;

@@ -22,6 +22,7 @@ use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 use yinglian_proto::v1::SyncFrame;
+use yinglian_proto::v1::feed_server::FeedServer;
 use yinglian_proto::v1::sync_client::SyncClient;
 use yinglian_proto::v1::sync_server::{Sync, SyncServer};
 
@@ -296,8 +297,23 @@ pub async fn serve(
         own_ca,
         shutdown: shutdown.clone(),
     };
+    let feed = crate::feed::FeedService {
+        store: engine.store.clone(),
+        shutdown: shutdown.clone(),
+        queue: engine
+            .store
+            .meta("feed_queue")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|q| q.parse().ok())
+            .unwrap_or(crate::feed::DEFAULT_QUEUE),
+    };
+    health
+        .set_serving::<FeedServer<crate::feed::FeedService>>()
+        .await;
     let mut stop = shutdown.clone();
-    info!(unit = %engine.me, "serving Sync, health and reflection");
+    info!(unit = %engine.me, "serving Sync, Feed, health and reflection");
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         .add_service(
@@ -305,6 +321,7 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_FRAME_BYTES)
                 .max_encoding_message_size(MAX_FRAME_BYTES),
         )
+        .add_service(FeedServer::new(feed))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
@@ -322,6 +339,17 @@ pub async fn connect(
     url: &str,
     server_unit: &UnitCode,
 ) -> Result<tonic::transport::Channel, NetError> {
+    connect_with_window(tls, url, server_unit, None).await
+}
+
+/// `connect`, with the HTTP/2 receive window of each stream set (a small one makes a reader that
+/// does not read push back on the server at once).
+pub async fn connect_with_window(
+    tls: &TlsMaterial,
+    url: &str,
+    server_unit: &UnitCode,
+    window: Option<u32>,
+) -> Result<tonic::transport::Channel, NetError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| NetError::Config(format!("the parent address \"{url}\" is not a URL: {e}")))?;
@@ -338,7 +366,8 @@ pub async fn connect(
         .map_err(|e| NetError::Config(e.to_string()))?
         .connect_timeout(Duration::from_secs(10))
         .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        .initial_stream_window_size(window);
     let channel = endpoint
         .connect_with_connector(tower::service_fn(move |_: http::Uri| {
             let connector = connector.clone();

@@ -358,6 +358,105 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
     Ok(())
 }
 
+/// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor.
+pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool) -> Result<()> {
+    use yinglian_proto::v1::feed_client::FeedClient;
+    use yinglian_proto::v1::{SubscribeRequest, feed_event};
+    let store = common.open().await?;
+    let parent = store.meta("parent_unit").await?.ok_or_else(|| {
+        anyhow::anyhow!("this unit has not joined a hub: run `join --bundle FILE` first")
+    })?;
+    let url = store.meta("parent_url").await?.unwrap_or_default();
+    let parent = UnitCode::parse(&parent)?;
+    let tls = pki::TlsMaterial::load(&common.data)?;
+    let scope = scope.unwrap_or_default();
+    let key = format!("feed_cursor:{scope}");
+    let mut cursor: u64 = if from_start {
+        0
+    } else {
+        store
+            .meta(&key)
+            .await?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        let outcome: Result<(), anyhow::Error> = async {
+            let channel = crate::net::connect(&tls, &url, &parent).await?;
+            let mut client = FeedClient::new(channel);
+            let mut stream = client
+                .subscribe(SubscribeRequest {
+                    scope: scope.clone(),
+                    cursor,
+                })
+                .await?
+                .into_inner();
+            while let Some(e) = stream.message().await? {
+                let kind = match feed_event::Kind::try_from(e.kind) {
+                    Ok(feed_event::Kind::Snapshot) => "snapshot",
+                    Ok(feed_event::Kind::SnapshotEnd) => "snapshot_end",
+                    _ => "change",
+                };
+                let mut line = serde_json::json!({ "cursor": e.cursor, "kind": kind });
+                if let Some(r) = e.row {
+                    for (k, v) in [
+                        ("unit", serde_json::json!(r.unit)),
+                        ("name", serde_json::json!(r.name)),
+                        ("hub", serde_json::json!(r.hub)),
+                        ("built", serde_json::json!(r.built)),
+                        ("must_network", serde_json::json!(r.must_network)),
+                        ("networked", serde_json::json!(r.networked)),
+                        ("networking_rate", serde_json::json!(r.networking_rate)),
+                        ("archived", serde_json::json!(r.archived)),
+                        ("archive_rate", serde_json::json!(r.archive_rate)),
+                        ("geo_tagged", serde_json::json!(r.geo_tagged)),
+                        ("geo_rate", serde_json::json!(r.geo_rate)),
+                        ("in_service", serde_json::json!(r.in_service)),
+                        ("intact_rate", serde_json::json!(r.intact_rate)),
+                        (
+                            "intact_rate_key_public",
+                            serde_json::json!(r.intact_rate_key_public),
+                        ),
+                        (
+                            "intact_rate_key_industry",
+                            serde_json::json!(r.intact_rate_key_industry),
+                        ),
+                        ("as_of", serde_json::json!(r.as_of)),
+                    ] {
+                        line[k] = v;
+                    }
+                }
+                println!("{line}");
+                if kind != "snapshot" {
+                    cursor = e.cursor;
+                    store.set_meta(&key, &cursor.to_string()).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => tracing::info!("the hub ended the feed; resuming"),
+            Err(e) => {
+                if let Some(s) = e.downcast_ref::<tonic::Status>()
+                    && matches!(
+                        s.code(),
+                        tonic::Code::PermissionDenied
+                            | tonic::Code::Unauthenticated
+                            | tonic::Code::InvalidArgument
+                    )
+                {
+                    bail!("{}", s.message());
+                }
+                tracing::warn!(error = %e, cursor, "feed interrupted; resuming");
+            }
+        }
+        tokio::time::sleep(delay.mul_f64(0.5 + rand::random::<f64>())).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

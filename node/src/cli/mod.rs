@@ -86,6 +86,19 @@ pub enum Command {
     },
     /// Run the daemon: sync with the parent; a hub also accepts its children.
     Serve(federation::ServeArgs),
+    /// Where a subscriber has joined: the live feed of a scope, one JSON object a line; resumes
+    /// from the last cursor received.
+    Subscribe {
+        /// The unit whose subtree to watch (default: the enrolled scope).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Start again with a snapshot instead of resuming.
+        #[arg(long)]
+        from_start: bool,
+        /// Lines are JSON in any case (accepted for the contract).
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync status: the parent, the peers, when each last synced, refusals.
     Status {
         #[arg(long)]
@@ -215,6 +228,9 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Revoke { unit } => federation::revoke(common, unit, role).await,
         Command::Serve(a) => federation::serve(common, a, role).await,
         Command::Status { json } => federation::status(common, json).await,
+        Command::Subscribe {
+            scope, from_start, ..
+        } => federation::subscribe(common, scope, from_start).await,
         Command::Audit(a) => {
             let store = common.open().await?;
             let rows = store.audit(a.record.as_deref(), a.limit).await?;

@@ -1,0 +1,322 @@
+//! The Feed service at the city: exact figures after an edit at an institution, resume from a
+//! cursor with every change exactly once, scopes, and a slow subscriber cut off.
+
+use std::time::Duration;
+
+use tokio_stream::StreamExt;
+use yinglian_hub::local::{LocalUnit, wait_until};
+use yinglian_node::camera::Field;
+use yinglian_node::cli::subtree_stats;
+use yinglian_node::document::DocId;
+use yinglian_node::figures::{CameraFlags, rate};
+use yinglian_node::ledger;
+use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
+use yinglian_node::unit::UnitCode;
+use yinglian_proto::v1::feed_client::FeedClient;
+use yinglian_proto::v1::{FeedEvent, SubscribeRequest, feed_event};
+use yinglian_tests::{Fed, PATIENCE, federation};
+
+/// A federation with cameras everywhere, started, with the city's totals caught up.
+async fn running() -> Fed {
+    let mut fed = federation(2, 2).await.unwrap();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            inst.generate_cameras(fed.districts[d].code.as_str(), 40, (d * 10 + i + 1) as u64)
+                .await
+                .unwrap();
+        }
+    }
+    let mut want = 0;
+    for list in &fed.institutions {
+        for inst in list {
+            want += inst.store.counts(inst.code.as_str()).await.unwrap().0.built;
+        }
+    }
+    fed.start_all().await.unwrap();
+    let city = &fed.city;
+    wait_until(PATIENCE, "the city's totals are caught up", || async {
+        subtree_stats(&city.store, None).await.unwrap().built == want
+    })
+    .await
+    .unwrap();
+    fed
+}
+
+/// A subscriber enrolled at the city with `scope`; its TLS material.
+async fn subscriber(fed: &Fed, code: &str, scope: &UnitCode) -> (tempfile::TempDir, TlsMaterial) {
+    let dir = tempfile::tempdir_in(fed.tmp.path()).unwrap();
+    let unit = UnitCode::parse(code).unwrap();
+    let request = pki::make_request(dir.path(), &unit, false).unwrap();
+    let bundle = fed
+        .city
+        .issue(
+            &request,
+            &unit,
+            Role::Subscriber,
+            Some(scope.clone()),
+            Validity::days(30),
+        )
+        .await
+        .unwrap();
+    pki::join(dir.path(), &unit, &bundle).unwrap();
+    let tls = TlsMaterial::load(dir.path()).unwrap();
+    (dir, tls)
+}
+
+async fn subscribe(
+    tls: &TlsMaterial,
+    city: &LocalUnit,
+    scope: &str,
+    cursor: u64,
+) -> Result<tonic::Streaming<FeedEvent>, tonic::Status> {
+    let channel = yinglian_node::net::connect(tls, &city.url(), &city.code)
+        .await
+        .unwrap();
+    Ok(FeedClient::new(channel)
+        .subscribe(SubscribeRequest {
+            scope: scope.into(),
+            cursor,
+        })
+        .await?
+        .into_inner())
+}
+
+async fn next(stream: &mut tonic::Streaming<FeedEvent>) -> FeedEvent {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("an event in time")
+        .expect("no error")
+        .expect("the stream goes on")
+}
+
+/// Reads the snapshot; returns its rows and the cursor changes continue from.
+async fn snapshot(stream: &mut tonic::Streaming<FeedEvent>) -> (Vec<FeedEvent>, u64) {
+    let mut rows = Vec::new();
+    loop {
+        let e = next(stream).await;
+        if e.kind == feed_event::Kind::SnapshotEnd as i32 {
+            return (rows, e.cursor);
+        }
+        assert_eq!(e.kind, feed_event::Kind::Snapshot as i32);
+        rows.push(e);
+    }
+}
+
+/// Marks one built, must-network, not yet networked camera of `inst` networked.
+async fn network_one(inst: &LocalUnit) {
+    let (rows, _) = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await
+        .unwrap();
+    let cam = rows
+        .iter()
+        .find(|r| {
+            let f = CameraFlags::of(&r.camera);
+            f.built && f.must_network && !f.networked
+        })
+        .expect("a camera to network");
+    let code = cam.camera.device_code.to_string();
+    inst.store
+        .edit(
+            &DocId::ledger(&inst.code),
+            "test",
+            "network a camera",
+            |d| {
+                let v = Field::Networked.parse_value("是")?;
+                Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_networked_at_an_institution_reaches_the_city_feed() {
+    let mut fed = running().await;
+    let (_dir, tls) = subscriber(&fed, "GA-500000", &fed.city.code.clone()).await;
+    let mut stream = subscribe(&tls, &fed.city, "500000", 0).await.unwrap();
+    let (rows, _) = snapshot(&mut stream).await;
+    let row_of = |unit: &str| {
+        rows.iter()
+            .find(|e| e.row.as_ref().unwrap().unit == unit)
+            .unwrap()
+            .row
+            .clone()
+            .unwrap()
+    };
+    let district = fed.districts[0].code.to_string();
+    let (d0, c0) = (row_of(&district), row_of("500000"));
+    // The snapshot: the city's totals, both districts, and the institutions below them.
+    assert_eq!(rows.len(), 1 + 2 + 4, "{rows:?}");
+
+    network_one(&fed.institutions[0][0]).await;
+    let (mut d1, mut c1) = (None, None);
+    while d1.is_none() || c1.is_none() {
+        let e = next(&mut stream).await;
+        assert_eq!(e.kind, feed_event::Kind::Change as i32);
+        let r = e.row.unwrap();
+        if r.hub == "500000" && r.unit == district {
+            d1 = Some(r);
+        } else if r.unit == "500000" {
+            c1 = Some(r);
+        }
+    }
+    let (d1, c1) = (d1.unwrap(), c1.unwrap());
+    assert_eq!(d1.networked, d0.networked + 1);
+    assert_eq!(d1.must_network, d0.must_network);
+    assert_eq!(d1.networking_rate, rate(d0.networked + 1, d0.must_network));
+    assert_eq!(c1.networked, c0.networked + 1);
+    assert_eq!(c1.networking_rate, rate(c0.networked + 1, c0.must_network));
+    assert_eq!(c1.built, c0.built);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_resumes_from_its_cursor_with_every_change_once() {
+    let mut fed = running().await;
+    let (_dir, tls) = subscriber(&fed, "GA-500000", &fed.city.code.clone()).await;
+    let mut stream = subscribe(&tls, &fed.city, "500000", 0).await.unwrap();
+    let (_, cursor) = snapshot(&mut stream).await;
+    drop(stream); // the subscriber is killed
+
+    for list in &fed.institutions {
+        network_one(&list[1]).await;
+    }
+    let city = &fed.city;
+    // Wait until the city has the changes of both districts.
+    wait_until(PATIENCE, "both changes reach the city", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM feed_events WHERE seq > ? AND hub = '500000' AND unit = '500000'",
+        )
+        .bind(cursor as i64)
+        .fetch_one(city.store.pool())
+        .await
+        .unwrap();
+        n >= 1 && {
+            let s = subtree_stats(&city.store, None).await.unwrap();
+            let mut want = 0;
+            for list in &fed.institutions {
+                for inst in list {
+                    want += inst
+                        .store
+                        .counts(inst.code.as_str())
+                        .await
+                        .unwrap()
+                        .0
+                        .networked;
+                }
+            }
+            s.networked == want
+        }
+    })
+    .await
+    .unwrap();
+    // What the feed must deliver: every event after the cursor that the scope shows.
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM feed_events WHERE seq > ? AND (hub != unit OR unit = '500000') ORDER BY seq",
+    )
+    .bind(cursor as i64)
+    .fetch_all(city.store.pool())
+    .await
+    .unwrap();
+    assert!(!expected.is_empty());
+    let mut stream = subscribe(&tls, city, "500000", cursor).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let e = next(&mut stream).await;
+        assert_eq!(
+            e.kind,
+            feed_event::Kind::Change as i32,
+            "a resume has no snapshot"
+        );
+        got.push(e.cursor as i64);
+    }
+    assert_eq!(got, expected, "every change once, in order, none missing");
+    // Nothing more is pending.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.message())
+            .await
+            .is_err()
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_scoped_to_one_district_sees_nothing_of_another() {
+    let mut fed = running().await;
+    let x = fed.districts[0].code.clone();
+    let y = fed.districts[1].code.clone();
+    let (_dir, tls) = subscriber(&fed, "GA-500103", &x).await;
+    // Its own district only.
+    let err = subscribe(&tls, &fed.city, y.as_str(), 0).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let err = subscribe(&tls, &fed.city, "500000", 0).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    let mut stream = subscribe(&tls, &fed.city, x.as_str(), 0).await.unwrap();
+    let (rows, _) = snapshot(&mut stream).await;
+    let units: Vec<String> = rows
+        .iter()
+        .map(|e| e.row.as_ref().unwrap().unit.clone())
+        .collect();
+    assert_eq!(units.len(), 3, "{units:?}"); // X's totals and its two institutions
+    assert!(units.iter().all(|u| u.starts_with(x.as_str())), "{units:?}");
+    // A change in Y, then one in X: only X's arrives.
+    network_one(&fed.institutions[1][0]).await;
+    network_one(&fed.institutions[0][1]).await;
+    let inst_x = fed.institutions[0][1].code.to_string();
+    loop {
+        let e = next(&mut stream).await;
+        let r = e.row.unwrap();
+        assert!(
+            r.unit.starts_with(x.as_str()) && r.hub.starts_with(x.as_str()),
+            "{r:?}"
+        );
+        if r.unit == inst_x {
+            break;
+        }
+    }
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_cut_off_with_a_bounded_queue() {
+    let mut fed = running().await;
+    let city = fed.city.store.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let cut = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    // The hub's own pump behind one subscription, with a queue of four that nobody reads.
+    let pump = tokio::spawn(yinglian_node::feed::pump(
+        city.clone(),
+        "urn:yinglian:subscriber:GA-slow".into(),
+        "500000".into(),
+        0,
+        tx,
+        cut.clone(),
+        stop,
+    ));
+    // The snapshot alone (seven rows and its end) overflows the queue.
+    tokio::time::timeout(PATIENCE, pump)
+        .await
+        .expect("the pump gives up")
+        .unwrap();
+    let mut stream = yinglian_node::feed::FeedStream { rx, cut };
+    let mut delivered = 0;
+    let status = loop {
+        match stream.next().await {
+            Some(Ok(_)) => delivered += 1,
+            Some(Err(s)) => break s,
+            None => panic!("the stream must end with the reason"),
+        }
+    };
+    assert_eq!(delivered, 4, "no more than the queue holds");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        status.message().contains("did not keep up"),
+        "{}",
+        status.message()
+    );
+    fed.stop_all().await;
+}
