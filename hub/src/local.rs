@@ -92,6 +92,8 @@ impl LocalUnit {
     pub async fn init_root(&self) -> Result<()> {
         pki::init_root(&self.dir, &self.code, 3650)?;
         self.store.set_meta("root", self.code.as_str()).await?;
+        yinglian_node::campaign::publish(&self.store, &yinglian_node::campaign::Campaign::seed())
+            .await?;
         Ok(())
     }
 

@@ -129,6 +129,9 @@ pub struct Stats {
     pub key_public_built: u64,
     pub key_industry_built: u64,
     pub as_of: String,
+    /// Where the unit stands against the campaign's next milestone (once the campaign arrived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<crate::campaign::Standing>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Stats>,
 }
@@ -153,6 +156,7 @@ impl Stats {
             key_public_built: c.key_public_built,
             key_industry_built: c.key_industry_built,
             as_of,
+            milestone: None,
             children: Vec::new(),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod camera;
+pub mod campaign;
 pub mod cli;
 pub mod contacts;
 pub mod device_code;

@@ -361,3 +361,48 @@ async fn figures_roll_up_to_the_city_and_drill_down() {
     );
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
+    let mut fed = federation(1, 1).await.unwrap();
+    let campaign = DocId {
+        kind: yinglian_node::document::DocKind::Campaign,
+        unit: fed.city.code.clone(),
+    };
+    fed.institutions[0][0]
+        .generate_cameras("500103", 5, 3)
+        .await
+        .unwrap();
+    fed.start_all().await.unwrap();
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    converge(&fed.city, &[district, inst], &campaign)
+        .await
+        .unwrap();
+    let s = yinglian_node::cli::subtree_stats(&inst.store, None)
+        .await
+        .unwrap();
+    let m = s.milestone.expect("a standing");
+    // No contacts reported: the first milestone, long past.
+    assert_eq!(
+        (m.title.as_str(), m.status.as_str()),
+        ("报送联络人（附件1）", "overdue")
+    );
+    set_liaison(&inst.store, "李明", "13800000000").await;
+    let leader = Contact {
+        name: "王院长".into(),
+        position: "院长".into(),
+        phone: "13900000000".into(),
+        remarks: String::new(),
+    };
+    inst.store
+        .edit(&DocId::profile(&inst.code), "test", "leader", |d| {
+            Ok(profile::set_contact(d, ContactRole::Leader, &leader)?)
+        })
+        .await
+        .unwrap();
+    let s = yinglian_node::cli::subtree_stats(&inst.store, None)
+        .await
+        .unwrap();
+    assert_ne!(s.milestone.unwrap().title, "报送联络人（附件1）");
+    fed.stop_all().await;
+}

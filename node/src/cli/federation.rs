@@ -82,6 +82,7 @@ pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
             }
             pki::init_root(&common.data, store.unit(), days)?;
             store.set_meta("root", store.unit().as_str()).await?;
+            crate::campaign::publish(&store, &crate::campaign::Campaign::seed()).await?;
             let paths = pki::Paths::new(&common.data);
             println!(
                 "root CA of {} created: trust root {}, this unit's certificate {}",

@@ -209,6 +209,45 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
                     show_rate(s.intact_rate_key_industry)
                 );
                 println!("  as of {}", s.as_of);
+                if let Some(m) = &s.milestone {
+                    println!(
+                        "  下一节点 next milestone  {} (by {}, target {}%): now {:.2}% — {}",
+                        m.title, m.deadline, m.target, m.current, m.status
+                    );
+                }
+                if !s.children.is_empty() {
+                    let mut t = comfy_table::Table::new();
+                    t.set_header(vec![
+                        "单位 unit",
+                        "名称 name",
+                        "已建",
+                        "应联网",
+                        "已联网",
+                        "联网率",
+                        "建档率",
+                        "标注率",
+                        "完好率",
+                        "节点 milestone",
+                    ]);
+                    for c in &s.children {
+                        t.add_row(vec![
+                            c.unit.clone(),
+                            c.name.clone(),
+                            c.built.to_string(),
+                            c.must_network.to_string(),
+                            c.networked.to_string(),
+                            show_rate(c.networking_rate),
+                            show_rate(c.archive_rate),
+                            show_rate(c.geo_rate),
+                            show_rate(c.intact_rate),
+                            c.milestone
+                                .as_ref()
+                                .map(|m| m.status.clone())
+                                .unwrap_or_default(),
+                        ]);
+                    }
+                    println!("{t}");
+                }
             }
             Ok(())
         }
@@ -285,7 +324,7 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
                 .find(|r| r.unit == unit.as_str());
         }
     }
-    match found {
+    let mut s = match found {
         Some(row) => {
             let mut s = row.stats();
             s.children = own_rows
@@ -293,7 +332,7 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
                 .filter(|r| r.unit != unit.as_str())
                 .map(|r| r.stats())
                 .collect();
-            Ok(s)
+            s
         }
         None => {
             if unit != me
@@ -306,9 +345,25 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
                     "unit {unit} is not in the subtree of {me}, or it has not synced yet"
                 );
             }
-            Ok(store.stats(unit.as_str()).await?)
+            store.stats(unit.as_str()).await?
+        }
+    };
+    if let Some(c) = crate::campaign::held(store).await? {
+        let today = chrono::Utc::now().date_naive();
+        let complete = |p: Option<crate::profile::Profile>| {
+            p.is_some_and(|p| {
+                p.contact(crate::contacts::ContactRole::Leader).is_some()
+                    && p.contact(crate::contacts::ContactRole::Liaison).is_some()
+            })
+        };
+        let mine = complete(store.profile(&s.unit).await?);
+        s.milestone = crate::campaign::standing(&c, &s, mine, today);
+        for child in &mut s.children {
+            let theirs = complete(store.profile(&child.unit).await?);
+            child.milestone = crate::campaign::standing(&c, child, theirs, today);
         }
     }
+    Ok(s)
 }
 
 /// Entry point of `yl-node`.
