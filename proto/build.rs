@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["yinglian/v1/sync.proto", "yinglian/v1/feed.proto"];
+    let protos = [
+        "yinglian/v1/sync.proto",
+        "yinglian/v1/feed.proto",
+        "yinglian/v1/directory.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

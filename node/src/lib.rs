@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod cli;
 pub mod contacts;
 pub mod device_code;
+pub mod directory;
 pub mod document;
 pub mod feed;
 pub mod figures;

@@ -322,6 +322,11 @@ pub async fn serve(
                 .max_encoding_message_size(MAX_FRAME_BYTES),
         )
         .add_service(FeedServer::new(feed))
+        .add_service(yinglian_proto::v1::directory_server::DirectoryServer::new(
+            crate::directory::DirectoryService {
+                store: engine.store.clone(),
+            },
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {

@@ -99,6 +99,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The liaison contacts this unit may see: its subtree and the unit it reports to.
+    Directory {
+        /// Matches the unit code, the unit's name, a contact's name or phone.
+        #[arg(long)]
+        query: Option<String>,
+        /// Only units that have not reported both contacts.
+        #[arg(long)]
+        missing: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sync status: the parent, the peers, when each last synced, refusals.
     Status {
         #[arg(long)]
@@ -267,6 +278,48 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Revoke { unit } => federation::revoke(common, unit, role).await,
         Command::Serve(a) => federation::serve(common, a, role).await,
         Command::Status { json } => federation::status(common, json).await,
+        Command::Directory {
+            query,
+            missing,
+            json,
+        } => {
+            let store = common.open().await?;
+            let parent: Vec<String> = store.meta("parent_unit").await?.into_iter().collect();
+            let mut list =
+                crate::directory::entries(&store, store.unit().as_str(), &parent, query.as_deref())
+                    .await?;
+            if missing {
+                list.retain(|e| !e.missing.is_empty());
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let mut t = comfy_table::Table::new();
+                t.set_header(vec![
+                    "单位 unit",
+                    "名称 name",
+                    "上级 parent",
+                    "分管领导 leader",
+                    "联络员 liaison",
+                ]);
+                let show = |c: &Option<crate::contacts::Contact>| match c {
+                    Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
+                    None => "（未报送 missing）".to_string(),
+                };
+                for e in &list {
+                    t.add_row(vec![
+                        e.unit.clone(),
+                        e.name.clone(),
+                        e.parent.clone().unwrap_or_default(),
+                        show(&e.leader),
+                        show(&e.liaison),
+                    ]);
+                }
+                println!("{t}");
+                println!("{} unit(s)", list.len());
+            }
+            Ok(())
+        }
         Command::Subscribe {
             scope, from_start, ..
         } => federation::subscribe(common, scope, from_start).await,
