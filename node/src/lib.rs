@@ -11,6 +11,7 @@ pub mod directory;
 pub mod document;
 pub mod feed;
 pub mod figures;
+pub mod history;
 pub mod import;
 pub mod ledger;
 pub mod net;

@@ -406,3 +406,54 @@ async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
     assert_ne!(s.milestone.unwrap().title, "报送联络人（附件1）");
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_as_of_a_past_date_come_from_history() {
+    use yinglian_node::cli::{stats_as_of, subtree_stats};
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.institutions[0][0]
+        .generate_cameras("500103", 8, 4)
+        .await
+        .unwrap();
+    let want = fed.institutions[0][0]
+        .store
+        .counts("500103-0001")
+        .await
+        .unwrap()
+        .0;
+    fed.start_all().await.unwrap();
+    let city = &fed.city;
+    yinglian_hub::local::wait_until(
+        yinglian_tests::PATIENCE,
+        "the city's totals catch up",
+        || async { subtree_stats(&city.store, None).await.unwrap().built == want.built },
+    )
+    .await
+    .unwrap();
+    let today = chrono::Utc::now().date_naive() + chrono::Days::new(1); // any time zone
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(2);
+    let now = stats_as_of(&city.store, None, today).await.unwrap();
+    assert_eq!((now.built, now.networked), (want.built, want.networked));
+    assert_eq!(now.children.len(), 1);
+    assert_eq!(now.children[0].built, want.built);
+    let before = stats_as_of(&city.store, None, yesterday).await.unwrap();
+    assert_eq!(before.built, 0);
+    assert_eq!(
+        before.networking_rate, None,
+        "a rate over zero cameras is null"
+    );
+    // A leaf's own ledger, at its district, as of both dates.
+    let d = &fed.districts[0];
+    let inst_now = stats_as_of(&d.store, Some("500103-0001"), today)
+        .await
+        .unwrap();
+    assert_eq!(inst_now.built, want.built);
+    assert_eq!(
+        stats_as_of(&d.store, Some("500103-0001"), yesterday)
+            .await
+            .unwrap()
+            .built,
+        0
+    );
+    fed.stop_all().await;
+}

@@ -152,6 +152,9 @@ pub struct StatsArgs {
     /// A unit of this unit's subtree whose ledger is held here (a hub's children), instead of this unit.
     #[arg(long)]
     pub unit: Option<String>,
+    /// The figures as they stood at the end of this day (YYYY-MM-DD, Beijing time).
+    #[arg(long)]
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,7 +198,15 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
-            let s = subtree_stats(&store, a.unit.as_deref()).await?;
+            let s = match &a.as_of {
+                Some(d) => {
+                    let date = chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                        anyhow::anyhow!("--as-of \"{d}\" is not a date: write it as YYYY-MM-DD, e.g. 2021-12-31")
+                    })?;
+                    stats_as_of(&store, a.unit.as_deref(), date).await?
+                }
+                None => subtree_stats(&store, a.unit.as_deref()).await?,
+            };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -417,6 +428,63 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
         }
     }
     Ok(s)
+}
+
+/// The figures of this unit (or of a unit of its subtree) as of the end of `date` (Beijing time),
+/// from the documents' history: a hub's rollup as it stood then, or a ledger as it stood then.
+pub async fn stats_as_of(
+    store: &Store,
+    unit: Option<&str>,
+    date: chrono::NaiveDate,
+) -> Result<crate::figures::Stats> {
+    use crate::document::{DocId, DocKind};
+    use crate::figures::Stats;
+    let unit = match unit {
+        Some(u) => UnitCode::parse(u)?,
+        None => store.unit().clone(),
+    };
+    let t = crate::history::end_of_day(date);
+    let label = date.to_string();
+    let rollup_doc = DocId {
+        kind: DocKind::Rollup,
+        unit: unit.clone(),
+    };
+    if !store.heads(&rollup_doc).await?.is_empty() {
+        let r = crate::history::rollup_at(store, &unit, t).await?;
+        let name = store.unit_name(unit.as_str()).await?;
+        let counts = r.totals.as_ref().map(|t| t.counts).unwrap_or_default();
+        let mut s = Stats::from_counts(unit.as_str(), &name, &counts, label.clone());
+        s.children = r
+            .children
+            .values()
+            .map(|row| Stats::from_counts(&row.unit, &row.name, &row.counts, label.clone()))
+            .collect();
+        return Ok(s);
+    }
+    let hub: Option<String> =
+        sqlx::query_scalar("SELECT hub FROM rollup_rows WHERE unit = ? AND hub != unit LIMIT 1")
+            .bind(unit.as_str())
+            .fetch_optional(store.pool())
+            .await?;
+    if let Some(hub) = hub {
+        let r = crate::history::rollup_at(store, &UnitCode::parse(&hub)?, t).await?;
+        let name = store.unit_name(unit.as_str()).await?;
+        let counts = r
+            .children
+            .get(unit.as_str())
+            .map(|row| row.counts)
+            .unwrap_or_default();
+        return Ok(Stats::from_counts(unit.as_str(), &name, &counts, label));
+    }
+    if store.heads(&DocId::ledger(&unit)).await?.is_empty() {
+        anyhow::bail!(
+            "unit {unit} is not in the subtree of {}, or it has not synced yet",
+            store.unit()
+        );
+    }
+    let counts = crate::history::ledger_counts_at(store, &unit, t).await?;
+    let name = store.unit_name(unit.as_str()).await?;
+    Ok(Stats::from_counts(unit.as_str(), &name, &counts, label))
 }
 
 /// Entry point of `yl-node`.
