@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() {
     if let Err(e) = yinglian_hub::main_hub().await {
-        eprintln!("yl-hub: {e}");
+        eprintln!("yl-hub: {e:#}");
         std::process::exit(1);
     }
 }

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() {
     if let Err(e) = yinglian_node::cli::main_node().await {
-        eprintln!("yl-node: {e}");
+        eprintln!("yl-node: {e:#}");
         std::process::exit(1);
     }
 }

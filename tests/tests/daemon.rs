@@ -84,6 +84,23 @@ async fn a_hub_killed_mid_sync_resumes_without_resending_history() {
         .unwrap();
 
     phase("first sync");
+    // The hub process keeps its rollup current by itself.
+    let built = inst.store.counts(inst.code.as_str()).await.unwrap().0.built;
+    wait_until(
+        PATIENCE,
+        "the hub's rollup counts the institution",
+        || async {
+            district
+                .store
+                .rollup_rows(district.code.as_str())
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.unit == inst.code.as_str() && r.counts.built == built)
+        },
+    )
+    .await
+    .unwrap();
     // A supervision edit made with the CLI beside the running daemon reaches the institution.
     let code = {
         let (rows, _) = inst

@@ -30,6 +30,18 @@ pub struct ExportArgs {
     /// 填表日期 (default: today).
     #[arg(long)]
     pub date: Option<String>,
+    /// Attachment 2 as it stood at the end of this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+fn counts_of(s: &crate::figures::Stats) -> Counts {
+    Counts {
+        built: s.built,
+        must_network: s.must_network,
+        networked: s.networked,
+        ..Default::default()
+    }
 }
 
 pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
@@ -38,15 +50,50 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     let profile = store.profile(unit.as_str()).await?.unwrap_or_default();
     match a.table.as_str() {
         "attachment1" | "附件1" => {
-            report::write_attachment1(&a.out, std::slice::from_ref(&profile))?
+            // A hub reports its whole subtree; a leaf itself.
+            let mut list = vec![profile.clone()];
+            if store.identity().role == "hub" {
+                for e in crate::directory::entries(&store, unit.as_str(), &[], None).await? {
+                    if e.unit != unit.as_str()
+                        && let Some(p) = store.profile(&e.unit).await?
+                    {
+                        list.push(p);
+                    }
+                }
+            }
+            report::write_attachment1(&a.out, &list)?
         }
         "attachment2" | "附件2" => {
-            let s = store.stats(unit.as_str()).await?;
-            let counts = Counts {
-                built: s.built,
-                must_network: s.must_network,
-                networked: s.networked,
-                ..Default::default()
+            let as_of = a
+                .as_of
+                .as_deref()
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                        anyhow::anyhow!("--as-of \"{d}\" is not a date: write it as YYYY-MM-DD")
+                    })
+                })
+                .transpose()?;
+            // The unit's own cameras first; a hub adds one row per direct child (its subtree).
+            let own = match as_of {
+                Some(d) => {
+                    let t = crate::history::end_of_day(d);
+                    let c = crate::history::ledger_counts_at(&store, &unit, t).await?;
+                    Counts {
+                        built: c.built,
+                        must_network: c.must_network,
+                        networked: c.networked,
+                        ..Default::default()
+                    }
+                }
+                None => counts_of(&store.stats(unit.as_str()).await?),
+            };
+            let children = if store.identity().role == "hub" {
+                match as_of {
+                    Some(d) => super::stats_as_of(&store, None, d).await?.children,
+                    None => super::subtree_stats(&store, None).await?.children,
+                }
+            } else {
+                Vec::new()
             };
             let liaison = profile.liaison.clone().unwrap_or_default();
             let h = Attachment2Header {
@@ -59,13 +106,22 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
                     .date
                     .unwrap_or_else(|| chrono::Local::now().date_naive().to_string()),
             };
-            let row = Attachment2Row {
+            let mut rows = vec![Attachment2Row {
                 name: profile.name.clone(),
                 address: profile.address.clone().unwrap_or_default(),
-                counts,
+                counts: own,
                 contact: report::contact_line(&profile),
-            };
-            report::write_attachment2(&a.out, &h, &[row])?;
+            }];
+            for c in &children {
+                let p = store.profile(&c.unit).await?.unwrap_or_default();
+                rows.push(Attachment2Row {
+                    name: c.name.clone(),
+                    address: p.address.clone().unwrap_or_default(),
+                    counts: counts_of(c),
+                    contact: report::contact_line(&p),
+                });
+            }
+            report::write_attachment2(&a.out, &h, &rows)?;
         }
         other => anyhow::bail!("unknown table \"{other}\": use attachment1 or attachment2"),
     }

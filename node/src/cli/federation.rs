@@ -347,6 +347,12 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         engine.clone(),
         stop.clone(),
     )));
+    if role == "hub" {
+        tasks.push(tokio::spawn(crate::rollup::maintain(
+            store.clone(),
+            stop.clone(),
+        )));
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

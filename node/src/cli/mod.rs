@@ -175,7 +175,9 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             let unit = UnitCode::parse(&a.unit)?;
             let kind: UnitKind = a.kind.parse()?;
             let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
-            let request = crate::pki::make_request(&common.data, &unit, role == "hub")?;
+            // A hub asks for a CA too; a subscriber (run with yl-hub) never issues anything.
+            let issues = role == "hub" && kind != UnitKind::Subscriber;
+            let request = crate::pki::make_request(&common.data, &unit, issues)?;
             println!(
                 "initialised unit {} ({}) in {}",
                 unit,
