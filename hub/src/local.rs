@@ -220,3 +220,114 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The city's district-level units (code, name, kind), as project data.
+pub const DISTRICTS_CSV: &str = include_str!("../data/chongqing-districts.csv");
+
+/// The district-level units of the city: (code, name, kind).
+pub fn districts() -> Vec<(String, String, UnitKind)> {
+    DISTRICTS_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let (code, name, kind) = (f.next()?, f.next()?, f.next()?);
+            Some((
+                code.trim().to_string(),
+                name.trim().to_string(),
+                kind.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// A city, `d` of its districts (from the project's list) and `i` institutions under each, every
+/// one enrolled through the real PKI in its own folder under `root`; nothing started.
+pub struct Federation {
+    pub city: LocalUnit,
+    pub districts: Vec<LocalUnit>,
+    pub institutions: Vec<Vec<LocalUnit>>,
+}
+
+impl Federation {
+    pub async fn build(root: &Path, d: usize, i: usize) -> Result<Federation> {
+        let list: Vec<_> = districts().into_iter().take(d).collect();
+        Self::build_with(root, &list, i).await
+    }
+
+    /// `build` with the given districts (code, name, kind).
+    pub async fn build_with(
+        root: &Path,
+        list: &[(String, String, UnitKind)],
+        i: usize,
+    ) -> Result<Federation> {
+        let city = LocalUnit::create(
+            &root.join("500000"),
+            "500000",
+            "重庆市卫生健康委员会",
+            UnitKind::City,
+            Role::Hub,
+        )
+        .await?;
+        city.init_root().await?;
+        let mut districts = Vec::new();
+        let mut institutions = Vec::new();
+        for (code, name, kind) in list.iter().cloned() {
+            let unit = LocalUnit::create(
+                &root.join(&code),
+                &code,
+                &format!("{name}卫生健康委员会"),
+                kind,
+                Role::Hub,
+            )
+            .await?;
+            city.enroll(&unit).await?;
+            let mut mine = Vec::new();
+            for n in 1..=i {
+                let c = format!("{code}-{n:04}");
+                let inst = LocalUnit::create(
+                    &root.join(&c),
+                    &c,
+                    &format!("{name}第{n}医院"),
+                    UnitKind::Institution,
+                    Role::Node,
+                )
+                .await?;
+                unit.enroll(&inst).await?;
+                mine.push(inst);
+            }
+            districts.push(unit);
+            institutions.push(mine);
+        }
+        Ok(Federation {
+            city,
+            districts,
+            institutions,
+        })
+    }
+
+    pub async fn start_all(&mut self) -> Result<()> {
+        self.city.start().await?;
+        for d in &mut self.districts {
+            d.start().await?;
+        }
+        for list in &mut self.institutions {
+            for i in list {
+                i.start().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn stop_all(&mut self) {
+        for list in &mut self.institutions {
+            for i in list {
+                i.stop().await;
+            }
+        }
+        for d in &mut self.districts {
+            d.stop().await;
+        }
+        self.city.stop().await;
+    }
+}

@@ -165,7 +165,8 @@ impl SyncService {
                     ))
                     .await;
                 }
-                if !serial.eq_ignore_ascii_case(&cert.serial) {
+                let norm = |s: &str| s.trim_start_matches('0').to_ascii_lowercase();
+                if norm(&serial) != norm(&cert.serial) {
                     return deny(format!(
                         "the certificate of unit {} (serial {}) has been replaced by a newer enrollment",
                         cert.unit, cert.serial
@@ -404,13 +405,16 @@ pub async fn sync_once(
         .map_err(|e| NetError::Config(e.to_string()))?
         .ok_or_else(|| NetError::Config("no parent address; run `join --bundle FILE`".into()))?;
     let tls = TlsMaterial::load(&engine.data)?;
+    tracing::debug!(unit = %engine.me, %url, "dialling the parent");
     let channel = connect(&tls, &url, &parent).await?;
+    tracing::debug!(unit = %engine.me, "connected; opening the sync stream");
     let mut client = SyncClient::new(channel)
         .max_decoding_message_size(MAX_FRAME_BYTES)
         .max_encoding_message_size(MAX_FRAME_BYTES);
     let (tx, rx) = mpsc::channel::<Result<SyncFrame, Status>>(1024);
     let outbound = ReceiverStream::new(rx).map_while(|r| r.ok());
     let inbound = client.sync(outbound).await?.into_inner();
+    tracing::debug!(unit = %engine.me, "sync stream open");
     let peer = Peer {
         unit: parent,
         role: Role::Hub,

@@ -413,7 +413,9 @@ impl Session {
     ) -> Result<(), SessionEnd> {
         let mut changes = self.engine.store.subscribe();
         let mut revoked = self.engine.revoked.subscribe();
+        tracing::debug!(me = %self.engine.me, peer = %self.who, "session starting");
         let hello = self.hello().await?;
+        tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
         let mine: HashMap<String, Vec<Vec<u8>>> = match &hello.kind {
             Some(sync_frame::Kind::Hello(h)) => h
                 .docs

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::Result;
 use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::document::DocId;
-use yinglian_node::pki::Role;
 use yinglian_node::unit::UnitKind;
 
 pub use yinglian_hub::local;
@@ -30,49 +29,17 @@ pub const DISTRICTS: [&str; 4] = ["500103", "500104", "500105", "500106"];
 pub async fn federation(districts: usize, institutions: usize) -> Result<Fed> {
     yinglian_node::pki::install_crypto();
     let tmp = tempfile::tempdir()?;
-    let city = LocalUnit::create(
-        &tmp.path().join("500000"),
-        "500000",
-        "重庆市卫生健康委员会",
-        UnitKind::City,
-        Role::Hub,
-    )
-    .await?;
-    city.init_root().await?;
-    let mut ds = Vec::new();
-    let mut is = Vec::new();
-    for d in DISTRICTS.iter().take(districts) {
-        let unit = LocalUnit::create(
-            &tmp.path().join(d),
-            d,
-            &format!("{d}区卫生健康委员会"),
-            UnitKind::District,
-            Role::Hub,
-        )
-        .await?;
-        city.enroll(&unit).await?;
-        let mut mine = Vec::new();
-        for i in 1..=institutions {
-            let code = format!("{d}-{i:04}");
-            let inst = LocalUnit::create(
-                &tmp.path().join(&code),
-                &code,
-                &format!("{d}第{i}医院"),
-                UnitKind::Institution,
-                Role::Node,
-            )
-            .await?;
-            unit.enroll(&inst).await?;
-            mine.push(inst);
-        }
-        ds.push(unit);
-        is.push(mine);
-    }
+    let list: Vec<_> = DISTRICTS
+        .iter()
+        .take(districts)
+        .map(|d| (d.to_string(), d.to_string(), UnitKind::District))
+        .collect();
+    let f = local::Federation::build_with(tmp.path(), &list, institutions).await?;
     Ok(Fed {
         tmp,
-        city,
-        districts: ds,
-        institutions: is,
+        city: f.city,
+        districts: f.districts,
+        institutions: f.institutions,
     })
 }
 

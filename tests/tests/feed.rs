@@ -163,6 +163,7 @@ async fn a_camera_networked_at_an_institution_reaches_the_city_feed() {
         }
     }
     let (d1, c1) = (d1.unwrap(), c1.unwrap());
+
     assert_eq!(d1.networked, d0.networked + 1);
     assert_eq!(d1.must_network, d0.must_network);
     assert_eq!(d1.networking_rate, rate(d0.networked + 1, d0.must_network));
