@@ -19,12 +19,19 @@ use crate::local::LocalUnit;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// sync: one ledger between an institution and its district hub.
+    /// sync: one ledger between an institution and its district hub; feed: edit-to-city-feed
+    /// latency in a city ← districts ← institutions federation.
     #[arg(long, default_value = "sync")]
     pub scenario: String,
-    /// Cameras in the institution's ledger.
+    /// Cameras in the institution's ledger (sync), or in each institution's (feed).
     #[arg(long, default_value_t = 5000)]
     pub cameras: usize,
+    /// Districts (feed).
+    #[arg(long, default_value_t = 10)]
+    pub districts: usize,
+    /// Institutions under each district (feed).
+    #[arg(long, default_value_t = 10)]
+    pub institutions: usize,
     /// Offline edits (one change each) before the second reconnect.
     #[arg(long, default_value_t = 1000)]
     pub edits: usize,
@@ -46,11 +53,10 @@ pub struct Step {
 const PATIENCE: Duration = Duration::from_secs(600);
 
 pub async fn run(a: BenchArgs) -> Result<()> {
-    if a.scenario != "sync" {
-        bail!(
-            "unknown scenario \"{}\": this version measures `sync`",
-            a.scenario
-        );
+    match a.scenario.as_str() {
+        "sync" => {}
+        "feed" => return feed_scenario(&a).await,
+        other => bail!("unknown scenario \"{other}\": use sync or feed"),
     }
     let steps = sync_scenario(a.cameras, a.edits).await?;
     let out = serde_json::json!({
@@ -217,4 +223,187 @@ where
             + stats.frames_received.load(Ordering::Relaxed)
             - frames0,
     })
+}
+
+/// Edit-to-city-feed latency: a subscriber at the city watches the feed; one institution after
+/// another marks a camera networked (or not); the time from the edit's commit at the institution
+/// to the city's changed totals arriving on the subscriber's stream, for every edit.
+async fn feed_scenario(a: &BenchArgs) -> Result<()> {
+    use yinglian_node::figures::CameraFlags;
+    use yinglian_node::pki::{TlsMaterial, Validity};
+    use yinglian_node::unit::UnitCode;
+    use yinglian_proto::v1::feed_client::FeedClient;
+    use yinglian_proto::v1::{SubscribeRequest, feed_event};
+
+    yinglian_node::pki::install_crypto();
+    let tmp = tempfile::tempdir()?;
+    eprintln!(
+        "building a federation of 1 city, {} districts, {} institutions each ...",
+        a.districts, a.institutions
+    );
+    let mut fed = crate::local::Federation::build(tmp.path(), a.districts, a.institutions).await?;
+    let mut want = 0;
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for (i, inst) in list.iter().enumerate() {
+            let district =
+                &fed.districts[d].code.as_str()[..6.min(fed.districts[d].code.as_str().len())];
+            let district = if district.chars().all(|c| c.is_ascii_digit()) && district.len() == 6 {
+                district.to_string()
+            } else {
+                "500000".to_string()
+            };
+            inst.generate_cameras(&district, a.cameras, (d * 100 + i + 1) as u64)
+                .await?;
+            want += inst.store.counts(inst.code.as_str()).await?.0.built;
+        }
+    }
+    // The subscriber (public security) at the city.
+    let sub_dir = tmp.path().join("GA-500000");
+    let sub = UnitCode::parse("GA-500000")?;
+    let request = yinglian_node::pki::make_request(&sub_dir, &sub, false)?;
+    let bundle = fed
+        .city
+        .issue(
+            &request,
+            &sub,
+            Role::Subscriber,
+            Some(fed.city.code.clone()),
+            Validity::days(30),
+        )
+        .await?;
+    yinglian_node::pki::join(&sub_dir, &sub, &bundle)?;
+    fed.start_all().await?;
+    let started = Instant::now();
+    let city = &fed.city;
+    loop {
+        let s = yinglian_node::cli::subtree_stats(&city.store, None).await?;
+        if s.built == want {
+            break;
+        }
+        if started.elapsed() > PATIENCE {
+            bail!("the city did not catch up with {want} cameras");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cold = started.elapsed();
+    eprintln!(
+        "city caught up with {want} cameras in {:.1} s; measuring {} edits ...",
+        cold.as_secs_f64(),
+        a.edits
+    );
+    let tls = TlsMaterial::load(&sub_dir)?;
+    let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code).await?;
+    let mut stream = FeedClient::new(channel)
+        .subscribe(SubscribeRequest {
+            scope: String::new(),
+            cursor: 0,
+        })
+        .await?
+        .into_inner();
+    let mut networked = 0;
+    loop {
+        let e = stream
+            .message()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
+        if let Some(r) = &e.row
+            && r.unit == city.code.as_str()
+        {
+            networked = r.networked;
+        }
+        if e.kind == feed_event::Kind::SnapshotEnd as i32 {
+            break;
+        }
+    }
+    // Every institution's built cameras, round robin.
+    let mut targets = Vec::new();
+    for list in &fed.institutions {
+        for inst in list {
+            let (rows, _) = inst
+                .store
+                .cameras(inst.code.as_str(), &Default::default())
+                .await?;
+            let cams: Vec<(String, bool)> = rows
+                .iter()
+                .filter(|r| CameraFlags::of(&r.camera).built)
+                .map(|r| {
+                    (
+                        r.camera.device_code.to_string(),
+                        CameraFlags::of(&r.camera).networked,
+                    )
+                })
+                .collect();
+            targets.push((inst, cams));
+        }
+    }
+    let mut latencies = Vec::with_capacity(a.edits);
+    for k in 0..a.edits {
+        let n = targets.len();
+        let (inst, cams) = &mut targets[k % n];
+        let idx = (k / n) % cams.len().max(1);
+        let Some((code, on)) = cams.get_mut(idx) else {
+            continue;
+        };
+        *on = !*on;
+        let expected = if *on { networked + 1 } else { networked - 1 };
+        let value = if *on { "是" } else { "否" };
+        let code = code.clone();
+        inst.store
+            .edit(&DocId::ledger(&inst.code), "bench", "network", |d| {
+                let v = Field::Networked.parse_value(value)?;
+                Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
+            })
+            .await?;
+        let t0 = Instant::now();
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(60), stream.message())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("edit {k}: the city's feed did not change within 60 s")
+                })??
+                .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
+            if let Some(r) = &e.row
+                && r.unit == city.code.as_str()
+                && r.hub == city.code.as_str()
+                && r.networked == expected
+            {
+                break;
+            }
+        }
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+        networked = expected;
+    }
+    latencies.sort_by(|x, y| x.total_cmp(y));
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let out = serde_json::json!({
+        "scenario": "feed",
+        "districts": a.districts,
+        "institutions": a.institutions,
+        "cameras_per_institution": a.cameras,
+        "cameras": want,
+        "edits": latencies.len(),
+        "machine": machine(),
+        "cold_start_ms": cold.as_secs_f64() * 1000.0,
+        "latency_ms": { "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0) },
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "scenario feed: city ← {} districts ← {} institutions each, {} cameras, mTLS on loopback",
+            a.districts, a.institutions, want
+        );
+        println!("| edits | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |");
+        println!("| ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            latencies.len(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+    fed.stop_all().await;
+    Ok(())
 }
