@@ -145,6 +145,9 @@ impl LocalUnit {
         let engine = Engine::new(self.store.clone(), &self.dir).await?;
         let (stop_tx, stop) = watch::channel(false);
         if self.role == Role::Hub {
+            yinglian_node::reports::publish_endpoint(&self.store, &self.url()).await?;
+        }
+        if self.role == Role::Hub {
             let listener = match self.listener.take() {
                 Some(l) => l,
                 None => TcpListener::bind(self.addr.context("a hub needs an address")?)

@@ -18,6 +18,7 @@ pub mod net;
 pub mod pki;
 pub mod profile;
 pub mod report;
+pub mod reports;
 pub mod rollup;
 pub mod sample;
 pub mod store;

@@ -323,6 +323,11 @@ pub async fn serve(
                 .max_encoding_message_size(MAX_FRAME_BYTES),
         )
         .add_service(FeedServer::new(feed))
+        .add_service(yinglian_proto::v1::reports_server::ReportsServer::new(
+            crate::reports::ReportsService {
+                store: engine.store.clone(),
+            },
+        ))
         .add_service(yinglian_proto::v1::directory_server::DirectoryServer::new(
             crate::directory::DirectoryService {
                 store: engine.store.clone(),

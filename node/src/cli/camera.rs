@@ -290,6 +290,40 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             offset,
             json,
         } => {
+            // A unit deeper than this hub's children: ask the child hub that holds its ledger.
+            if let Some(u) = &of
+                && store.identity().role == "hub"
+                && held_unit(&store, Some(u.clone())).await.is_err()
+            {
+                let target = UnitCode::parse(u)?;
+                let q = CameraQuery {
+                    search,
+                    limit,
+                    offset,
+                    ..Default::default()
+                };
+                let (total, list) =
+                    crate::reports::forward_cameras(&store, &common.data, &target, &q).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"total": total, "cameras": list})
+                        )?
+                    );
+                } else {
+                    for c in &list {
+                        println!(
+                            "{}  {}  {}",
+                            c["device_code"].as_str().unwrap_or(""),
+                            c["name"].as_str().unwrap_or(""),
+                            c["state"].as_str().unwrap_or("")
+                        );
+                    }
+                    println!("{total} camera(s) of {target}, from the hub that holds its ledger");
+                }
+                return Ok(());
+            }
             let unit = held_unit(&store, of).await?;
             let state = state
                 .map(|s| {

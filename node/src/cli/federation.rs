@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Where a hub accepts its children (gRPC over TLS), e.g. 0.0.0.0:7443.
     #[arg(long)]
     pub listen: Option<String>,
+    /// The address the parent dials for camera details (default: https://LISTEN).
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// Web pages and /metrics (not served yet by this version).
     #[arg(long)]
     pub http: Option<String>,
@@ -317,7 +320,13 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        println!("{} listening on {}", engine.me, listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        println!("{} listening on {bound}", engine.me);
+        let url = a
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("https://{bound}"));
+        crate::reports::publish_endpoint(&store, &url).await?;
         let (e, s) = (engine.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(err) = crate::net::serve(e, listener, s).await {

@@ -1,0 +1,84 @@
+//! Camera-level detail as a federated query: the city keeps no camera copies and asks the
+//! district hub, which answers its parent only.
+
+use yinglian_hub::local::wait_until;
+use yinglian_node::document::DocId;
+use yinglian_node::pki::TlsMaterial;
+use yinglian_node::store::CameraQuery;
+use yinglian_proto::v1::CamerasRequest;
+use yinglian_proto::v1::reports_client::ReportsClient;
+use yinglian_tests::{PATIENCE, converge, federation};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_drills_down_to_cameras_through_the_district() {
+    let mut fed = federation(1, 2).await.unwrap();
+    fed.institutions[0][1]
+        .generate_cameras("500103", 30, 5)
+        .await
+        .unwrap();
+    fed.start_all().await.unwrap();
+    let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][1]);
+    converge(inst, &[district], &DocId::ledger(&inst.code))
+        .await
+        .unwrap();
+    converge(district, &[city], &DocId::profile(&district.code))
+        .await
+        .unwrap();
+    converge(inst, &[city], &DocId::profile(&inst.code))
+        .await
+        .unwrap();
+    let want = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await
+        .unwrap()
+        .1 as u64;
+
+    let q = CameraQuery {
+        limit: Some(10),
+        ..Default::default()
+    };
+    // Once the district's address has reached the city in its profile.
+    wait_until(
+        PATIENCE,
+        "the city gets the cameras from the district",
+        || async {
+            yinglian_node::reports::forward_cameras(&city.store, &city.dir, &inst.code, &q)
+                .await
+                .is_ok()
+        },
+    )
+    .await
+    .unwrap();
+    let (total, list) =
+        yinglian_node::reports::forward_cameras(&city.store, &city.dir, &inst.code, &q)
+            .await
+            .unwrap();
+    assert_eq!(total, want);
+    assert_eq!(list.len(), 10);
+    assert!(
+        list[0]["device_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("500103"),
+        "{}",
+        list[0]
+    );
+    // The city keeps no copy of the camera ledger.
+    assert!(city.heads(&DocId::ledger(&inst.code)).await.is_empty());
+
+    // The district answers its parent only: an institution is refused.
+    let tls = TlsMaterial::load(&fed.institutions[0][0].dir).unwrap();
+    let ch = yinglian_node::net::connect(&tls, &district.url(), &district.code)
+        .await
+        .unwrap();
+    let err = ReportsClient::new(ch)
+        .cameras(CamerasRequest {
+            unit: inst.code.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    fed.stop_all().await;
+}
