@@ -13,13 +13,24 @@ pub use yinglian_hub::local;
 /// How long a test waits for convergence before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A city, its districts and their institutions, each with its own folder under `tmp`.
+/// A city, its districts and their institutions, each with its own folder under `tmp`
+/// (`fed.city`, `fed.districts[d]`, `fed.institutions[d][i]`, `fed.start_all()` …).
 pub struct Fed {
     pub tmp: tempfile::TempDir,
-    pub city: LocalUnit,
-    pub districts: Vec<LocalUnit>,
-    /// `institutions[d]` are the children of `districts[d]`.
-    pub institutions: Vec<Vec<LocalUnit>>,
+    pub f: local::Federation,
+}
+
+impl std::ops::Deref for Fed {
+    type Target = local::Federation;
+    fn deref(&self) -> &local::Federation {
+        &self.f
+    }
+}
+
+impl std::ops::DerefMut for Fed {
+    fn deref_mut(&mut self) -> &mut local::Federation {
+        &mut self.f
+    }
 }
 
 /// The district codes used by the tests (real Chongqing district codes).
@@ -35,39 +46,7 @@ pub async fn federation(districts: usize, institutions: usize) -> Result<Fed> {
         .map(|d| (d.to_string(), d.to_string(), UnitKind::District))
         .collect();
     let f = local::Federation::build_with(tmp.path(), &list, institutions).await?;
-    Ok(Fed {
-        tmp,
-        city: f.city,
-        districts: f.districts,
-        institutions: f.institutions,
-    })
-}
-
-impl Fed {
-    pub async fn start_all(&mut self) -> Result<()> {
-        self.city.start().await?;
-        for d in &mut self.districts {
-            d.start().await?;
-        }
-        for list in &mut self.institutions {
-            for i in list {
-                i.start().await?;
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn stop_all(&mut self) {
-        for list in &mut self.institutions {
-            for i in list {
-                i.stop().await;
-            }
-        }
-        for d in &mut self.districts {
-            d.stop().await;
-        }
-        self.city.stop().await;
-    }
+    Ok(Fed { tmp, f })
 }
 
 /// Waits until every unit in `holders` holds `doc` with the same heads as `owner`.
