@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() {
+    yinglian_node::cli::restore_sigpipe();
     if let Err(e) = yinglian_node::cli::main_node().await {
         eprintln!("yl-node: {e:#}");
         std::process::exit(1);

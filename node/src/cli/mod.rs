@@ -512,3 +512,13 @@ pub fn init_tracing(daemon: bool) {
         builder.try_init()
     };
 }
+
+/// Lets a command whose output goes to a closed pipe (`yl-node camera list | head`) end quietly,
+/// as command-line tools do, instead of failing on the write.
+pub fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at the start of `main`, before any thread writes to a pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
