@@ -1,6 +1,7 @@
 //! yinglian node: the camera ledger of one unit, kept as Automerge documents in SQLite, with the
 //! figures, the official tables, spreadsheet import and the `yl-node` command.
 
+pub mod accounts;
 pub mod authz;
 pub mod camera;
 pub mod campaign;
@@ -24,3 +25,4 @@ pub mod sample;
 pub mod store;
 pub mod sync;
 pub mod unit;
+pub mod web;

@@ -59,7 +59,7 @@ pub struct ServeArgs {
     /// The address the parent dials for camera details (default: https://LISTEN).
     #[arg(long)]
     pub advertise: Option<String>,
-    /// Web pages and /metrics (not served yet by this version).
+    /// Where to serve the web pages (sign-in with the accounts of `user add`) and /healthz.
     #[arg(long)]
     pub http: Option<String>,
     /// Forward the children's camera ledgers to this hub's parent (remembered; by default
@@ -336,8 +336,21 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
     } else if role == "hub" {
         bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
     }
-    if a.http.is_some() {
-        tracing::warn!("--http: the web pages are not part of this version yet");
+    if let Some(http) = &a.http {
+        let listener = tokio::net::TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen on {http} for the web pages"))?;
+        println!(
+            "{} web pages on http://{}",
+            engine.me,
+            listener.local_addr()?
+        );
+        let (st, s) = (store.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(err) = crate::web::serve(st, listener, s).await {
+                tracing::error!(error = %err, "the web server stopped");
+            }
+        }));
     }
     if engine.parent.is_some() {
         println!(

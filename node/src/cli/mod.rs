@@ -110,6 +110,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Accounts of this unit's web pages.
+    #[command(subcommand)]
+    User(UserCmd),
     /// Sync status: the parent, the peers, when each last synced, refusals.
     Status {
         #[arg(long)]
@@ -127,6 +130,23 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create an account (or set its password and role).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// editor or read-only.
+        #[arg(long, default_value = "read-only")]
+        role: String,
+        /// At least 8 characters; or set YL_PASSWORD.
+        #[arg(long, env = "YL_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// The accounts and whether they are locked.
+    List,
 }
 
 #[derive(Debug, clap::Args)]
@@ -291,6 +311,29 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Revoke { unit } => federation::revoke(common, unit, role).await,
         Command::Serve(a) => federation::serve(common, a, role).await,
         Command::Status { json } => federation::status(common, json).await,
+        Command::User(UserCmd::Add {
+            name,
+            role,
+            password,
+        }) => {
+            let store = common.open().await?;
+            let role = crate::accounts::Role::parse(&role)?;
+            crate::accounts::add_user(&store, &name, role, &password).await?;
+            println!("account {} ({}) ready", name.trim(), role.as_str());
+            Ok(())
+        }
+        Command::User(UserCmd::List) => {
+            let store = common.open().await?;
+            for (name, role, locked) in crate::accounts::users(&store).await? {
+                println!(
+                    "{name}  {role}{}",
+                    locked
+                        .map(|l| format!("  locked until {l}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
         Command::Directory {
             query,
             missing,

@@ -1,0 +1,388 @@
+//! The unit's web pages (axum, HTML from maud, Chinese first): sign-in with local accounts, the
+//! unit's figures, and `/healthz`. No page but sign-in and the health check is open: without a
+//! session a page redirects to sign-in. Every form carries a CSRF token (the session's; before
+//! sign-in a cookie-bound one), and a read-only account cannot change anything.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use crate::accounts::{self, AccountError, Session};
+use crate::figures::show_rate;
+use crate::store::Store;
+
+const SESSION_COOKIE: &str = "yl_session";
+const SIGNIN_COOKIE: &str = "yl_signin";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Web {
+    pub store: Arc<Store>,
+}
+
+/// The pages of a unit.
+pub fn router(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/signin", get(signin_page).post(signin))
+        .route("/signout", post(signout))
+        .route("/", get(home))
+        .fallback(fallback)
+        .with_state(Web { store })
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+async fn current(web: &Web, headers: &HeaderMap) -> Option<Session> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    accounts::session(&web.store, &token).await.ok().flatten()
+}
+
+fn page(title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="zh-CN" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · 应联" }
+                    style { (maud::PreEscaped(CSS)) }
+                }
+                body { (body) }
+            }
+        }
+        .into_string(),
+    )
+}
+
+const CSS: &str = "body{font-family:'Microsoft YaHei','PingFang SC',sans-serif;margin:0 auto;max-width:1280px;padding:16px;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#eef}
+td.l,th.l{text-align:left}.err{color:#b00020}form.inline{display:inline}label{display:block;margin:8px 0}";
+
+fn signin_form(csrf: &str, user: &str, error: Option<&str>) -> Markup {
+    html! {
+        h1 { "应联 · 登录" }
+        form method="post" action="/signin" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "用户名 " input name="user" value=(user) autofocus; }
+            label { "密码 " input name="password" type="password";
+                @if let Some(e) = error { " " span.err { (e) } }
+            }
+            button type="submit" { "登录" }
+        }
+    }
+}
+
+async fn signin_page(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if current(&web, &headers).await.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let csrf = cookie(&headers, SIGNIN_COOKIE).unwrap_or_else(new_token);
+    let mut r = page("登录", signin_form(&csrf, "", None)).into_response();
+    set_cookie(&mut r, SIGNIN_COOKIE, &csrf);
+    r
+}
+
+fn new_token() -> String {
+    let b: [u8; 16] = rand::random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn set_cookie(r: &mut Response, name: &str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict"
+    )) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    csrf: String,
+    user: String,
+    password: String,
+}
+
+async fn signin(State(web): State<Web>, headers: HeaderMap, Form(f): Form<SignIn>) -> Response {
+    let expected = cookie(&headers, SIGNIN_COOKIE);
+    if expected.as_deref() != Some(f.csrf.as_str()) {
+        return (
+            StatusCode::FORBIDDEN,
+            page(
+                "登录",
+                signin_form(
+                    &f.csrf,
+                    &f.user,
+                    Some("表单已过期，请重新登录 (the form expired; sign in again)"),
+                ),
+            ),
+        )
+            .into_response();
+    }
+    match accounts::sign_in(&web.store, &f.user, &f.password).await {
+        Ok((token, _)) => {
+            let mut r = Redirect::to("/").into_response();
+            set_cookie(&mut r, SESSION_COOKIE, &token);
+            r
+        }
+        Err(e @ (AccountError::Wrong | AccountError::Locked(_))) => (
+            StatusCode::UNAUTHORIZED,
+            page("登录", signin_form(&f.csrf, &f.user, Some(&e.to_string()))),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: String,
+}
+
+async fn signout(State(web): State<Web>, headers: HeaderMap, Form(f): Form<Csrf>) -> Response {
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    if s.csrf != f.csrf {
+        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        let _ = accounts::end_session(&web.store, &token).await;
+    }
+    Redirect::to("/signin").into_response()
+}
+
+async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    let stats = match crate::cli::subtree_stats(&web.store, None).await {
+        Ok(st) => st,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let row = |st: &crate::figures::Stats| {
+        html! {
+            tr {
+                td.l { (st.unit) } td.l { (st.name) }
+                td { (st.built) } td { (st.must_network) } td { (st.networked) }
+                td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
+                td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
+                td.l { (st.milestone.as_ref().map(|m| m.status.as_str()).unwrap_or("")) }
+            }
+        }
+    };
+    let body = html! {
+        p {
+            (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") "
+            form.inline method="post" action="/signout" {
+                input type="hidden" name="csrf" value=(s.csrf);
+                button type="submit" { "退出" }
+            }
+        }
+        h1 { (stats.name) " · 视频监控联网整合" }
+        @if let Some(m) = &stats.milestone {
+            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status) }
+        }
+        table {
+            tr { th.l { "单位" } th.l { "名称" } th { "已建" } th { "应联网" } th { "已联网" } th { "联网率" } th { "建档率" } th { "标注率" } th { "完好率" } th.l { "节点" } }
+            (row(&stats))
+            @for c in &stats.children { (row(c)) }
+        }
+        p { "数据截至 " (stats.as_of) }
+    };
+    page(&stats.name, body).into_response()
+}
+
+async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            "未找到",
+            html! { h1 { "未找到此页 (not found)" } p { a href="/" { "返回首页" } } },
+        ),
+    )
+        .into_response()
+}
+
+/// Serves the pages on `listener` until `shutdown` turns true.
+pub async fn serve(
+    store: Arc<Store>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn store() -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = crate::unit::UnitCode::parse("500103-0001").unwrap();
+        let s = Store::init(
+            dir.path(),
+            &unit,
+            "重庆市渝中区人民医院",
+            crate::unit::UnitKind::Institution,
+            "node",
+        )
+        .await
+        .unwrap();
+        (dir, Arc::new(s))
+    }
+
+    async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let r = app.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn form(uri: &str, cookie: &str, body: String) -> Request<Body> {
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    fn set_cookie_value(h: &HeaderMap, name: &str) -> Option<String> {
+        h.get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix(&format!("{name}="))
+                    .map(|r| r.split(';').next().unwrap_or("").to_string())
+            })
+    }
+
+    #[tokio::test]
+    async fn pages_need_a_session_and_sign_in_locks_after_failures() {
+        let (_dir, s) = store().await;
+        accounts::add_user(&s, "zhang", accounts::Role::Editor, "correct horse")
+            .await
+            .unwrap();
+        let app = router(s.clone());
+        // Open: the health check. Closed: everything else, which redirects to sign-in.
+        let (st, _, body) = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!((st, body.as_str()), (StatusCode::OK, "ok"));
+        for path in ["/", "/cameras", "/anything"] {
+            let (st, h, _) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+            assert_eq!(st, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(h[header::LOCATION], "/signin");
+        }
+        // The sign-in form hands out its CSRF token in a cookie and the form.
+        let (st, h, body) = send(&app, Request::get("/signin").body(Body::empty()).unwrap()).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("登录"));
+        let token = set_cookie_value(&h, SIGNIN_COOKIE).unwrap();
+        let cookie = format!("{SIGNIN_COOKIE}={token}");
+        // A forged form (wrong token) is refused.
+        let (st, _, _) = send(
+            &app,
+            form(
+                "/signin",
+                &cookie,
+                "csrf=forged&user=zhang&password=correct+horse".into(),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // A wrong password, said beside the field.
+        let (st, _, body) = send(
+            &app,
+            form(
+                "/signin",
+                &cookie,
+                format!("csrf={token}&user=zhang&password=wrong"),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("用户名或密码错误"), "{body}");
+        // The right one: a session, and the unit's page.
+        let (st, h, _) = send(
+            &app,
+            form(
+                "/signin",
+                &cookie,
+                format!("csrf={token}&user=zhang&password=correct+horse"),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        let session = set_cookie_value(&h, SESSION_COOKIE).unwrap();
+        let req = Request::get("/")
+            .header(header::COOKIE, format!("{SESSION_COOKIE}={session}"))
+            .body(Body::empty())
+            .unwrap();
+        let (st, _, body) = send(&app, req).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("重庆市渝中区人民医院") && body.contains("已建"),
+            "{body}"
+        );
+        // Signing out needs the session's CSRF token.
+        let (st, _, _) = send(
+            &app,
+            form(
+                "/signout",
+                &format!("{SESSION_COOKIE}={session}"),
+                "csrf=forged".into(),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // Five failures in a row lock the account, even for the right password.
+        for _ in 0..accounts::MAX_FAILURES {
+            send(
+                &app,
+                form(
+                    "/signin",
+                    &cookie,
+                    format!("csrf={token}&user=zhang&password=nope"),
+                ),
+            )
+            .await;
+        }
+        let (st, _, body) = send(
+            &app,
+            form(
+                "/signin",
+                &cookie,
+                format!("csrf={token}&user=zhang&password=correct+horse"),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("账户已锁定"), "{body}");
+    }
+}
