@@ -33,6 +33,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/signin", get(signin_page).post(signin))
         .route("/signout", post(signout))
         .route("/", get(home))
+        .route("/cameras", get(cameras))
+        .route("/cameras/new", get(new_camera_page).post(new_camera))
         .fallback(fallback)
         .with_state(Web { store })
 }
@@ -209,6 +211,201 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     page(&stats.name, body).into_response()
 }
 
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+const PAGE: i64 = 50;
+
+async fn cameras(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Query(lq): axum::extract::Query<ListQuery>,
+) -> Response {
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    let page_no = lq.page.unwrap_or(1).max(1);
+    let q = crate::store::CameraQuery {
+        search: lq.q.clone().filter(|q| !q.trim().is_empty()),
+        limit: Some(PAGE),
+        offset: (page_no - 1) * PAGE,
+        ..Default::default()
+    };
+    let unit = web.store.unit().to_string();
+    let (rows, total) = match web.store.cameras(&unit, &q).await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let pages = (total + PAGE - 1) / PAGE;
+    let search = lq.q.unwrap_or_default();
+    let body = html! {
+        p { a href="/" { "首页" } " · " (s.user)
+            @if s.role == accounts::Role::Editor { " · " a href="/cameras/new" { "新增摄像机" } } }
+        h1 { "摄像机台账（一机一档）" }
+        form method="get" action="/cameras" {
+            input name="q" value=(search) placeholder="设备编码、点位名称或地址";
+            button type="submit" { "查询" }
+        }
+        p { "共 " (total) " 条，第 " (page_no) " / " (pages.max(1)) " 页" }
+        table {
+            tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } th.l { "冲突" } }
+            @for r in &rows {
+                @let f = crate::figures::CameraFlags::of(&r.camera);
+                tr {
+                    td.l { (r.camera.device_code.to_string()) }
+                    td.l { (r.camera.name()) }
+                    td.l { (r.camera.point_class().map(|p| p.chinese()).unwrap_or("—")) }
+                    td.l { (r.camera.state().chinese()) }
+                    td.l { (if f.networked { "是" } else { "否" }) }
+                    td.l { (if r.conflicts.is_empty() { "" } else { "有冲突" }) }
+                }
+            }
+        }
+        p {
+            @if page_no > 1 { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no - 1)) { "上一页" } " " }
+            @if page_no < pages { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no + 1)) { "下一页" } }
+        }
+    };
+    page("摄像机台账", body).into_response()
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The fields of the camera form, in order.
+const FORM_FIELDS: [crate::camera::Field; 6] = [
+    crate::camera::Field::Name,
+    crate::camera::Field::Address,
+    crate::camera::Field::PointClass,
+    crate::camera::Field::Area,
+    crate::camera::Field::CameraType,
+    crate::camera::Field::Networked,
+];
+
+fn camera_form(
+    csrf: &str,
+    values: &std::collections::HashMap<String, String>,
+    errors: &std::collections::HashMap<String, String>,
+) -> Markup {
+    let v = |k: &str| values.get(k).cloned().unwrap_or_default();
+    let e = |k: &str| errors.get(k).cloned();
+    html! {
+        p { a href="/cameras" { "返回台账" } }
+        h1 { "新增摄像机" }
+        form method="post" action="/cameras/new" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "设备编码 " input name="device_code" value=(v("device_code")) size="24";
+                @if let Some(m) = e("device_code") { " " span.err { (m) } } }
+            @for f in FORM_FIELDS {
+                label { (f.chinese()) " " input name=(f.key()) value=(v(f.key()));
+                    @if let Some(m) = e(f.key()) { " " span.err { (m) } } }
+            }
+            @if let Some(m) = e("") { p.err { (m) } }
+            button type="submit" { "保存" }
+        }
+    }
+}
+
+async fn new_camera_page(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    if s.role != accounts::Role::Editor {
+        return read_only();
+    }
+    page(
+        "新增摄像机",
+        camera_form(&s.csrf, &Default::default(), &Default::default()),
+    )
+    .into_response()
+}
+
+fn read_only() -> Response {
+    (StatusCode::FORBIDDEN, page("只读账户", html! { h1 { "只读账户不能修改台账 (a read-only account cannot change anything)" } p { a href="/" { "返回首页" } } })).into_response()
+}
+
+async fn new_camera(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Form(values): Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    use crate::camera::{Camera, FieldError};
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    if s.role != accounts::Role::Editor {
+        return read_only();
+    }
+    if values.get("csrf") != Some(&s.csrf) {
+        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    }
+    let mut errors = std::collections::HashMap::new();
+    let code = match crate::device_code::DeviceCode::parse(
+        values.get("device_code").map(String::as_str).unwrap_or(""),
+    ) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            errors.insert("device_code".to_string(), e.to_string());
+            None
+        }
+    };
+    let mut fields = Vec::new();
+    for f in FORM_FIELDS {
+        match f.parse_value(values.get(f.key()).map(String::as_str).unwrap_or("")) {
+            Ok(Some(v)) => fields.push((f, v)),
+            Ok(None) => {}
+            Err(e) => {
+                errors.insert(f.key().to_string(), e.to_string());
+            }
+        }
+    }
+    if let (Some(code), true) = (&code, errors.is_empty()) {
+        let mut cam = Camera::new(code.clone());
+        cam.fields.extend(fields);
+        match cam.validate() {
+            Err(FieldError::Missing(k)) | Err(FieldError::Invalid { field: k, .. }) => {
+                let msg = cam.validate().unwrap_err().to_string();
+                errors.insert(k.to_string(), msg);
+            }
+            Err(e) => {
+                errors.insert(String::new(), e.to_string());
+            }
+            Ok(()) => {
+                let who = format!("web:{}", s.user);
+                let doc = crate::document::DocId::ledger(web.store.unit());
+                let r = web
+                    .store
+                    .edit(&doc, &who, &format!("add camera {code}"), |d| {
+                        crate::ledger::add_camera(d, &cam)?;
+                        crate::ledger::append_event(d, "filing", code.as_str(), "", &who)?;
+                        Ok(())
+                    })
+                    .await;
+                match r {
+                    Ok(_) => return Redirect::to("/cameras").into_response(),
+                    Err(e) => {
+                        errors.insert("device_code".to_string(), e.to_string());
+                    }
+                }
+            }
+        }
+    }
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page("新增摄像机", camera_form(&s.csrf, &values, &errors)),
+    )
+        .into_response()
+}
+
 async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
     if current(&web, &headers).await.is_none() {
         return Redirect::to("/signin").into_response();
@@ -361,6 +558,70 @@ mod tests {
         )
         .await;
         assert_eq!(st, StatusCode::FORBIDDEN);
+        // The camera form: a message beside each bad field, nothing saved; then a good one.
+        let c = format!("{SESSION_COOKIE}={session}");
+        let sess = accounts::session(&s, &session).await.unwrap().unwrap();
+        let (st, _, body) = send(
+            &app,
+            form(
+                "/cameras/new",
+                &c,
+                format!("csrf={}&device_code=1234&name=&point_class=9", sess.csrf),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.matches("class=\"err\"").count() >= 2, "{body}");
+        assert_eq!(
+            s.cameras("500103-0001", &Default::default())
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        let (st, _, _) = send(&app, form("/cameras/new", &c, format!("csrf={}&device_code=50010312091320000001&name=%E9%97%A8%E8%AF%8A&point_class=1&networked=%E6%98%AF", sess.csrf))).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(
+            s.cameras("500103-0001", &Default::default())
+                .await
+                .unwrap()
+                .1,
+            1
+        );
+        let req = Request::get("/cameras?q=%E9%97%A8")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let (st, _, body) = send(&app, req).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("50010312091320000001") && body.contains("门诊"),
+            "{body}"
+        );
+        // A read-only account sees but cannot change.
+        accounts::add_user(&s, "li", accounts::Role::ReadOnly, "read only pw")
+            .await
+            .unwrap();
+        let (tok, ro) = accounts::sign_in(&s, "li", "read only pw").await.unwrap();
+        let rc = format!("{SESSION_COOKIE}={tok}");
+        let (st, _, _) = send(
+            &app,
+            form(
+                "/cameras/new",
+                &rc,
+                format!("csrf={}&device_code=50010312091320000002&name=x", ro.csrf),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert_eq!(
+            s.cameras("500103-0001", &Default::default())
+                .await
+                .unwrap()
+                .1,
+            1
+        );
+
         // Five failures in a row lock the account, even for the right password.
         for _ in 0..accounts::MAX_FAILURES {
             send(
