@@ -33,6 +33,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/signin", get(signin_page).post(signin))
         .route("/signout", post(signout))
         .route("/", get(home))
+        .route("/figures", get(figures))
+        .route("/events", get(events))
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
         .fallback(fallback)
@@ -170,6 +172,29 @@ async fn signout(State(web): State<Web>, headers: HeaderMap, Form(f): Form<Csrf>
     Redirect::to("/signin").into_response()
 }
 
+/// The figures table of this unit's subtree (a row for the unit, one per direct child).
+fn figures_table(stats: &crate::figures::Stats) -> Markup {
+    let row = |st: &crate::figures::Stats| {
+        html! {
+            tr data-unit=(st.unit) {
+                td.l { (st.unit) } td.l { (st.name) }
+                td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
+                td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
+                td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
+                td.l { (st.milestone.as_ref().map(|m| m.status.as_str()).unwrap_or("")) }
+            }
+        }
+    };
+    html! {
+        table {
+            tr { th.l { "单位" } th.l { "名称" } th { "已建" } th { "应联网" } th { "已联网" } th { "联网率" } th { "建档率" } th { "标注率" } th { "完好率" } th.l { "节点" } }
+            (row(stats))
+            @for c in &stats.children { (row(c)) }
+        }
+        p { "数据截至 " (stats.as_of) }
+    }
+}
+
 async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     let Some(s) = current(&web, &headers).await else {
         return Redirect::to("/signin").into_response();
@@ -178,20 +203,10 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
         Ok(st) => st,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let row = |st: &crate::figures::Stats| {
-        html! {
-            tr {
-                td.l { (st.unit) } td.l { (st.name) }
-                td { (st.built) } td { (st.must_network) } td { (st.networked) }
-                td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
-                td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
-                td.l { (st.milestone.as_ref().map(|m| m.status.as_str()).unwrap_or("")) }
-            }
-        }
-    };
     let body = html! {
         p {
-            (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") "
+            (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
+            a href="/cameras" { "摄像机台账" } " "
             form.inline method="post" action="/signout" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" { "退出" }
@@ -201,14 +216,47 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
         @if let Some(m) = &stats.milestone {
             p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status) }
         }
-        table {
-            tr { th.l { "单位" } th.l { "名称" } th { "已建" } th { "应联网" } th { "已联网" } th { "联网率" } th { "建档率" } th { "标注率" } th { "完好率" } th.l { "节点" } }
-            (row(&stats))
-            @for c in &stats.children { (row(c)) }
-        }
-        p { "数据截至 " (stats.as_of) }
+        div #figures { (figures_table(&stats)) }
+        // Live: the server says when the figures changed; the table is fetched again.
+        script { (maud::PreEscaped("new EventSource('/events').addEventListener('figures',function(){fetch('/figures').then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});")) }
     };
     page(&stats.name, body).into_response()
+}
+
+async fn figures(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    match crate::cli::subtree_stats(&web.store, None).await {
+        Ok(st) => Html(figures_table(&st).into_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Server-sent events: `figures` whenever this unit's figures may have changed (its ledger, or a
+/// rollup it holds), from the same change stream as the sync engine and the Feed service.
+async fn events(State(web): State<Web>, headers: HeaderMap) -> Response {
+    use crate::document::DocKind;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    let me = web.store.unit().clone();
+    let changes = tokio_stream::wrappers::BroadcastStream::new(web.store.subscribe());
+    let stream = tokio_stream::StreamExt::filter_map(changes, move |c| match c {
+        Ok(doc)
+            if doc.kind == DocKind::Rollup || (doc.kind == DocKind::Ledger && doc.unit == me) =>
+        {
+            Some(Ok::<_, std::convert::Infallible>(
+                Event::default().event("figures").data(doc.to_string()),
+            ))
+        }
+        Ok(_) => None,
+        Err(_) => Some(Ok(Event::default().event("figures").data("lagged"))),
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -621,6 +669,49 @@ mod tests {
                 .1,
             1
         );
+
+        // Live figures: an event when the ledger changes, and the fragment shows the new count.
+        let req = Request::get("/events")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut body = r.into_body().into_data_stream();
+        s.edit(
+            &crate::document::DocId::ledger(s.unit()),
+            "test",
+            "network",
+            |d| {
+                let v = crate::camera::Field::Networked.parse_value("否")?;
+                Ok(crate::ledger::set_fields(
+                    d,
+                    "50010312091320000001",
+                    &[(crate::camera::Field::Networked, v)],
+                )?)
+            },
+        )
+        .await
+        .unwrap();
+        let chunk = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio_stream::StreamExt::next(&mut body),
+        )
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&chunk).contains("event: figures"),
+            "{chunk:?}"
+        );
+        let req = Request::get("/figures")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let (st, _, body) = send(&app, req).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("<td class=\"networked\">0</td>"), "{body}");
 
         // Five failures in a row lock the account, even for the right password.
         for _ in 0..accounts::MAX_FAILURES {
