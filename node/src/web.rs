@@ -35,6 +35,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/", get(home))
         .route("/figures", get(figures))
         .route("/events", get(events))
+        .route("/status", get(status))
+        .route("/directory", get(directory))
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
         .fallback(fallback)
@@ -206,7 +208,7 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     let body = html! {
         p {
             (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
-            a href="/cameras" { "摄像机台账" } " "
+            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" } " "
             form.inline method="post" action="/signout" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" { "退出" }
@@ -452,6 +454,108 @@ async fn new_camera(
         page("新增摄像机", camera_form(&s.csrf, &values, &errors)),
     )
         .into_response()
+}
+
+/// Sync status: the parent and the children, connected or not, since when, bytes, refusals.
+async fn status(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    type Row = (
+        String,
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        Option<String>,
+    );
+    let peers: Vec<Row> = sqlx::query_as(
+        "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error FROM peers ORDER BY relation DESC, peer",
+    )
+    .fetch_all(web.store.pool())
+    .await
+    .unwrap_or_default();
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
+        .fetch_one(web.store.pool())
+        .await
+        .unwrap_or(0);
+    let body = html! {
+        p { a href="/" { "首页" } }
+        h1 { "同步状态" }
+        @if peers.is_empty() { p { "尚未与上级或下级同步（未加入联网，或守护进程未运行）。" } }
+        table {
+            tr { th.l { "单位" } th.l { "关系" } th.l { "状态" } th.l { "最近同步" } th.l { "断开于" } th { "发送字节" } th { "接收字节" } th.l { "最近错误" } }
+            @for p in &peers {
+                tr {
+                    td.l { (p.0) } td.l { (if p.1 == "parent" { "上级" } else { "下级" }) }
+                    td.l { (if p.2 { "在线" } else { "离线" }) }
+                    td.l { (p.3.clone().unwrap_or_else(|| "从未".into())) }
+                    td.l { (p.4.clone().unwrap_or_default()) }
+                    td { (p.5) } td { (p.6) }
+                    td.l { (p.7.clone().unwrap_or_default()) }
+                }
+            }
+        }
+        p { "已拒绝的连接或数据：" (waiting) }
+    };
+    page("同步状态", body).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct DirQuery {
+    q: Option<String>,
+}
+
+/// The liaison directory of the subtree and of the unit above.
+async fn directory(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Query(dq): axum::extract::Query<DirQuery>,
+) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    let parent: Vec<String> = web
+        .store
+        .meta("parent_unit")
+        .await
+        .ok()
+        .flatten()
+        .into_iter()
+        .collect();
+    let list = crate::directory::entries(
+        &web.store,
+        web.store.unit().as_str(),
+        &parent,
+        dq.q.as_deref(),
+    )
+    .await
+    .unwrap_or_default();
+    let show = |c: &Option<crate::contacts::Contact>| match c {
+        Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
+        None => "未报送".to_string(),
+    };
+    let body = html! {
+        p { a href="/" { "首页" } }
+        h1 { "联络人名录" }
+        form method="get" action="/directory" {
+            input name="q" value=(dq.q.clone().unwrap_or_default()) placeholder="单位、姓名或电话";
+            button type="submit" { "查询" }
+        }
+        table {
+            tr { th.l { "单位" } th.l { "名称" } th.l { "分管领导" } th.l { "联络员" } }
+            @for e in &list {
+                tr {
+                    td.l { (e.unit) } td.l { (e.name) }
+                    td.l class=(if e.leader.is_none() { "err" } else { "" }) { (show(&e.leader)) }
+                    td.l class=(if e.liaison.is_none() { "err" } else { "" }) { (show(&e.liaison)) }
+                }
+            }
+        }
+    };
+    page("联络人名录", body).into_response()
 }
 
 async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
@@ -712,6 +816,22 @@ mod tests {
         let (st, _, body) = send(&app, req).await;
         assert_eq!(st, StatusCode::OK);
         assert!(body.contains("<td class=\"networked\">0</td>"), "{body}");
+
+        // The status and directory pages answer a signed-in user.
+        for path in ["/status", "/directory"] {
+            let req = Request::get(path)
+                .header(header::COOKIE, &c)
+                .body(Body::empty())
+                .unwrap();
+            let (st, _, body) = send(&app, req).await;
+            assert_eq!(st, StatusCode::OK, "{path}");
+            assert!(body.contains("首页"), "{body}");
+        }
+        let req = Request::get("/directory")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        assert!(send(&app, req).await.2.contains("未报送"));
 
         // Five failures in a row lock the account, even for the right password.
         for _ in 0..accounts::MAX_FAILURES {
