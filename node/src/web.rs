@@ -36,6 +36,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/figures", get(figures))
         .route("/events", get(events))
         .route("/status", get(status))
+        .route("/download/{table}", get(download))
+        .route("/unit/{code}", get(unit_page))
         .route("/directory", get(directory))
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
@@ -179,7 +181,7 @@ fn figures_table(stats: &crate::figures::Stats) -> Markup {
     let row = |st: &crate::figures::Stats| {
         html! {
             tr data-unit=(st.unit) {
-                td.l { (st.unit) } td.l { (st.name) }
+                td.l { a href=(format!("/unit/{}", st.unit)) { (st.unit) } } td.l { (st.name) }
                 td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
                 td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
                 td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
@@ -208,7 +210,8 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     let body = html! {
         p {
             (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
-            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" } " "
+            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" }
+            " · " a href="/download/attachment1" { "下载附件1" } " · " a href="/download/attachment2" { "下载附件2" } " "
             form.inline method="post" action="/signout" {
                 input type="hidden" name="csrf" value=(s.csrf);
                 button type="submit" { "退出" }
@@ -558,6 +561,87 @@ async fn directory(
     page("联络人名录", body).into_response()
 }
 
+/// Attachment 1 or 2 of this unit (a hub's: its subtree), as the official XLSX.
+async fn download(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Path(table): axum::extract::Path<String>,
+) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    let (file, title) = match table.as_str() {
+        "attachment1" => ("attachment1.xlsx", "附件1"),
+        "attachment2" => ("attachment2.xlsx", "附件2"),
+        _ => return (StatusCode::NOT_FOUND, "no such table").into_response(),
+    };
+    let Ok(dir) = tempfile::tempdir() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no temporary folder").into_response();
+    };
+    let out = dir.path().join(file);
+    let args = crate::cli::export::ExportArgs {
+        table: table.clone(),
+        out: out.clone(),
+        reviewer: String::new(),
+        filler: None,
+        position: None,
+        phone: None,
+        date: None,
+        as_of: None,
+    };
+    if let Err(e) = crate::cli::export::write(&web.store, &args).await {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    match std::fs::read(&out) {
+        Ok(bytes) => {
+            let name = format!("{}-{title}.xlsx", web.store.unit());
+            let disposition = format!("attachment; filename*=UTF-8''{}", enc(&name));
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Drill-down: a unit of the subtree, with one row per child of its own.
+async fn unit_page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    match crate::cli::subtree_stats(&web.store, Some(&code)).await {
+        Ok(st) => {
+            let body = html! {
+                p { a href="/" { "首页" } }
+                h1 { (st.name) " (" (st.unit) ")" }
+                (figures_table(&st))
+            };
+            page(&st.name, body).into_response()
+        }
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            page(
+                "未找到",
+                html! { h1 { (e.to_string()) } p { a href="/" { "返回首页" } } },
+            ),
+        )
+            .into_response(),
+    }
+}
+
 async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
     if current(&web, &headers).await.is_none() {
         return Redirect::to("/signin").into_response();
@@ -832,6 +916,22 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         assert!(send(&app, req).await.2.contains("未报送"));
+
+        // Downloads: the official tables as XLSX.
+        let req = Request::get("/download/attachment2")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
+        assert!(bytes.starts_with(b"PK"), "an XLSX is a zip");
+        // Drill-down to a unit outside the subtree is a clear 404.
+        let req = Request::get("/unit/500104")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, req).await.0, StatusCode::NOT_FOUND);
 
         // Five failures in a row lock the account, even for the right password.
         for _ in 0..accounts::MAX_FAILURES {

@@ -46,6 +46,23 @@ fn counts_of(s: &crate::figures::Stats) -> Counts {
 
 pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     let store = common.open().await?;
+    write(&store, &a).await?;
+    println!("wrote {} to {}", a.table, a.out.display());
+    Ok(())
+}
+
+/// Writes the table `a.table` to `a.out` (the web pages' downloads use this too).
+pub async fn write(store: &crate::store::Store, a: &ExportArgs) -> Result<()> {
+    let a = ExportArgs {
+        table: a.table.clone(),
+        out: a.out.clone(),
+        reviewer: a.reviewer.clone(),
+        filler: a.filler.clone(),
+        position: a.position.clone(),
+        phone: a.phone.clone(),
+        date: a.date.clone(),
+        as_of: a.as_of.clone(),
+    };
     let unit = store.unit().clone();
     let profile = store.profile(unit.as_str()).await?.unwrap_or_default();
     match a.table.as_str() {
@@ -53,7 +70,7 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
             // A hub reports its whole subtree; a leaf itself.
             let mut list = vec![profile.clone()];
             if store.identity().role == "hub" {
-                for e in crate::directory::entries(&store, unit.as_str(), &[], None).await? {
+                for e in crate::directory::entries(store, unit.as_str(), &[], None).await? {
                     if e.unit != unit.as_str()
                         && let Some(p) = store.profile(&e.unit).await?
                     {
@@ -77,7 +94,7 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
             let own = match as_of {
                 Some(d) => {
                     let t = crate::history::end_of_day(d);
-                    let c = crate::history::ledger_counts_at(&store, &unit, t).await?;
+                    let c = crate::history::ledger_counts_at(store, &unit, t).await?;
                     Counts {
                         built: c.built,
                         must_network: c.must_network,
@@ -89,8 +106,8 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
             };
             let children = if store.identity().role == "hub" {
                 match as_of {
-                    Some(d) => super::stats_as_of(&store, None, d).await?.children,
-                    None => super::subtree_stats(&store, None).await?.children,
+                    Some(d) => super::stats_as_of(store, None, d).await?.children,
+                    None => super::subtree_stats(store, None).await?.children,
                 }
             } else {
                 Vec::new()
@@ -125,6 +142,5 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
         }
         other => anyhow::bail!("unknown table \"{other}\": use attachment1 or attachment2"),
     }
-    println!("wrote {} to {}", a.table, a.out.display());
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod camera;
 mod contacts;
-mod export;
+pub mod export;
 pub mod federation;
 mod ledger;
 
