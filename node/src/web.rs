@@ -36,6 +36,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/figures", get(figures))
         .route("/events", get(events))
         .route("/status", get(status))
+        .route("/contacts", get(contacts_page).post(save_contacts))
         .route("/download/{table}", get(download))
         .route("/unit/{code}", get(unit_page))
         .route("/directory", get(directory))
@@ -210,7 +211,7 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     let body = html! {
         p {
             (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
-            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" }
+            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" } " · " a href="/contacts" { "本单位联络人" }
             " · " a href="/download/attachment1" { "下载附件1" } " · " a href="/download/attachment2" { "下载附件2" } " "
             form.inline method="post" action="/signout" {
                 input type="hidden" name="csrf" value=(s.csrf);
@@ -642,6 +643,133 @@ async fn unit_page(
     }
 }
 
+fn contacts_form(
+    csrf: &str,
+    values: &std::collections::HashMap<String, String>,
+    errors: &std::collections::HashMap<String, String>,
+    saved: bool,
+) -> Markup {
+    use crate::contacts::ContactRole;
+    let v = |k: String| values.get(&k).cloned().unwrap_or_default();
+    html! {
+        p { a href="/" { "首页" } }
+        h1 { "本单位联络人（附件1）" }
+        @if saved { p { "已保存。" } }
+        form method="post" action="/contacts" {
+            input type="hidden" name="csrf" value=(csrf);
+            @for role in [ContactRole::Leader, ContactRole::Liaison] {
+                h2 { (role.chinese()) }
+                @for (k, label) in [("name", "姓名"), ("position", "职务"), ("phone", "电话")] {
+                    @let key = format!("{}_{k}", role.as_str());
+                    label { (label) " " input name=(key) value=(v(key.clone()));
+                        @if let Some(m) = errors.get(&key) { " " span.err { (m) } } }
+                }
+            }
+            button type="submit" { "保存" }
+        }
+    }
+}
+
+async fn contacts_page(State(web): State<Web>, headers: HeaderMap) -> Response {
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    let mut values = std::collections::HashMap::new();
+    if let Ok(Some(p)) = web.store.profile(web.store.unit().as_str()).await {
+        for role in [
+            crate::contacts::ContactRole::Leader,
+            crate::contacts::ContactRole::Liaison,
+        ] {
+            if let Some(c) = p.contact(role) {
+                values.insert(format!("{}_name", role.as_str()), c.name.clone());
+                values.insert(format!("{}_position", role.as_str()), c.position.clone());
+                values.insert(format!("{}_phone", role.as_str()), c.phone.clone());
+            }
+        }
+    }
+    page(
+        "本单位联络人",
+        contacts_form(&s.csrf, &values, &Default::default(), false),
+    )
+    .into_response()
+}
+
+async fn save_contacts(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Form(values): Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    use crate::contacts::{Contact, ContactError, ContactRole};
+    let Some(s) = current(&web, &headers).await else {
+        return Redirect::to("/signin").into_response();
+    };
+    if s.role != accounts::Role::Editor {
+        return read_only();
+    }
+    if values.get("csrf") != Some(&s.csrf) {
+        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    }
+    let mut errors = std::collections::HashMap::new();
+    let mut good = Vec::new();
+    for role in [ContactRole::Leader, ContactRole::Liaison] {
+        let get = |k: &str| {
+            values
+                .get(&format!("{}_{k}", role.as_str()))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let c = Contact {
+            name: get("name"),
+            position: get("position"),
+            phone: get("phone"),
+            remarks: String::new(),
+        };
+        if c.is_empty() && c.position.is_empty() {
+            continue; // not reported yet: allowed, and listed as missing
+        }
+        match c.validate() {
+            Ok(()) => good.push((role, c)),
+            Err(e) => {
+                let field = match &e {
+                    ContactError::Missing(f) | ContactError::TooLong(f) => (*f).to_string(),
+                    ContactError::Phone(_) => "phone".to_string(),
+                    ContactError::Role(_) => "name".to_string(),
+                };
+                errors.insert(format!("{}_{field}", role.as_str()), e.to_string());
+            }
+        }
+    }
+    if errors.is_empty() {
+        let who = format!("web:{}", s.user);
+        let doc = crate::document::DocId::profile(web.store.unit());
+        let r = web
+            .store
+            .edit(&doc, &who, "set contacts", |d| {
+                for (role, c) in &good {
+                    crate::profile::set_contact(d, *role, c)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
+        return page(
+            "本单位联络人",
+            contacts_form(&s.csrf, &values, &errors, true),
+        )
+        .into_response();
+    }
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page(
+            "本单位联络人",
+            contacts_form(&s.csrf, &values, &errors, false),
+        ),
+    )
+        .into_response()
+}
+
 async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
     if current(&web, &headers).await.is_none() {
         return Redirect::to("/signin").into_response();
@@ -916,6 +1044,42 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         assert!(send(&app, req).await.2.contains("未报送"));
+
+        // The contacts form: a bad phone is said beside it and nothing is saved; then saved.
+        let (st, _, body) = send(
+            &app,
+            form(
+                "/contacts",
+                &c,
+                format!(
+                    "csrf={}&liaison_name=%E5%BC%A0%E6%95%8F&liaison_position=x&liaison_phone=abc",
+                    sess.csrf
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains("is not a phone number"), "{body}");
+        assert!(
+            s.profile("500103-0001")
+                .await
+                .unwrap()
+                .unwrap()
+                .liaison
+                .is_none()
+        );
+        let (st, _, _) = send(&app, form("/contacts", &c, format!("csrf={}&liaison_name=%E5%BC%A0%E6%95%8F&liaison_position=x&liaison_phone=023-63811234", sess.csrf))).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            s.profile("500103-0001")
+                .await
+                .unwrap()
+                .unwrap()
+                .liaison
+                .unwrap()
+                .phone,
+            "023-63811234"
+        );
 
         // Downloads: the official tables as XLSX.
         let req = Request::get("/download/attachment2")
