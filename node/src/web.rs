@@ -269,6 +269,8 @@ async fn events(State(web): State<Web>, headers: HeaderMap) -> Response {
 struct ListQuery {
     q: Option<String>,
     page: Option<i64>,
+    /// Any value: only records with unresolved conflicts.
+    conflicts: Option<String>,
 }
 
 const PAGE: i64 = 50;
@@ -284,6 +286,7 @@ async fn cameras(
     let page_no = lq.page.unwrap_or(1).max(1);
     let q = crate::store::CameraQuery {
         search: lq.q.clone().filter(|q| !q.trim().is_empty()),
+        conflicts_only: lq.conflicts.is_some(),
         limit: Some(PAGE),
         offset: (page_no - 1) * PAGE,
         ..Default::default()
@@ -297,8 +300,9 @@ async fn cameras(
     let search = lq.q.unwrap_or_default();
     let body = html! {
         p { a href="/" { "首页" } " · " (s.user)
-            @if s.role == accounts::Role::Editor { " · " a href="/cameras/new" { "新增摄像机" } } }
-        h1 { "摄像机台账（一机一档）" }
+            @if s.role == accounts::Role::Editor { " · " a href="/cameras/new" { "新增摄像机" } }
+            " · " a href="/cameras?conflicts=1" { "待处理的冲突" } }
+        h1 { (if lq.conflicts.is_some() { "待处理的冲突（两处同时修改同一字段）" } else { "摄像机台账（一机一档）" }) }
         form method="get" action="/cameras" {
             input name="q" value=(search) placeholder="设备编码、点位名称或地址";
             button type="submit" { "查询" }
@@ -960,6 +964,16 @@ mod tests {
         assert_eq!(st, StatusCode::OK);
         assert!(
             body.contains("50010312091320000001") && body.contains("门诊"),
+            "{body}"
+        );
+        // The conflicts page lists only records with unresolved conflicts (none here).
+        let req = Request::get("/cameras?conflicts=1")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let (_, _, body) = send(&app, req).await;
+        assert!(
+            body.contains("待处理的冲突") && !body.contains("50010312091320000001"),
             "{body}"
         );
         // A read-only account sees but cannot change.
