@@ -36,6 +36,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/figures", get(figures))
         .route("/events", get(events))
         .route("/status", get(status))
+        .route("/chart.svg", get(chart))
         .route("/import", get(import_page).post(import_preview))
         .route("/import/confirm", post(import_confirm))
         .route("/contacts", get(contacts_page).post(save_contacts))
@@ -225,6 +226,8 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
             p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status) }
         }
         div #figures { (figures_table(&stats)) }
+        h2 { "联网率走势（近 12 周）与阶段目标" }
+        img src="/chart.svg" width="720" height="260" alt="联网率走势";
         // Live: the server says when the figures changed; the table is fetched again.
         script { (maud::PreEscaped("new EventSource('/events').addEventListener('figures',function(){fetch('/figures').then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});")) }
     };
@@ -941,6 +944,69 @@ async fn import_confirm(
     }
 }
 
+/// The networking rate of this unit's subtree, week by week over the last 12 weeks (from the
+/// documents' history), against the campaign's networking targets, as SVG.
+async fn chart(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if current(&web, &headers).await.is_none() {
+        return Redirect::to("/signin").into_response();
+    }
+    let today = chrono::Utc::now().date_naive();
+    let mut points = Vec::new();
+    for i in 0..=12i64 {
+        let d = today - chrono::Duration::days(7 * (12 - i));
+        let rate = crate::cli::stats_as_of(&web.store, None, d)
+            .await
+            .ok()
+            .and_then(|s| s.networking_rate)
+            .unwrap_or(0.0);
+        points.push((d, rate));
+    }
+    let targets: Vec<(String, f64)> = match crate::campaign::held(&web.store).await {
+        Ok(Some(c)) => c
+            .milestones
+            .iter()
+            .filter(|m| m.figure == crate::campaign::Figure::NetworkingRate)
+            .map(|m| (format!("{}（{}）", m.title, m.deadline), m.target))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (w, h, left, top, bottom) = (720.0, 260.0, 48.0, 16.0, 36.0);
+    let plot_w = w - left - 16.0;
+    let plot_h = h - top - bottom;
+    let x = |i: usize| left + plot_w * i as f64 / 12.0;
+    let y = |r: f64| top + plot_h * (1.0 - r.clamp(0.0, 100.0) / 100.0);
+    let line: String = points
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| format!("{:.1},{:.1}", x(i), y(*r)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let svg = html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) font-family="sans-serif" font-size="11" {
+            rect x=(left) y=(top) width=(plot_w) height=(plot_h) fill="#fafafa" stroke="#ccc" {}
+            @for pct in [0.0, 50.0, 100.0] {
+                text x=(left - 6.0) y=(y(pct) + 4.0) text-anchor="end" { (format!("{pct:.0}%")) }
+            }
+            @for (label, t) in &targets {
+                line x1=(left) x2=(left + plot_w) y1=(y(*t)) y2=(y(*t)) stroke="#c62828" stroke-dasharray="4 3" {}
+                text x=(left + 4.0) y=(y(*t) - 3.0) fill="#c62828" { (label) " " (format!("{t:.0}%")) }
+            }
+            polyline points=(line) fill="none" stroke="#1565c0" stroke-width="2" {}
+            @for (i, (d, r)) in points.iter().enumerate() {
+                circle cx=(x(i)) cy=(y(*r)) r="2.5" fill="#1565c0" { title { (d) " " (format!("{r:.2}%")) } }
+                @if i % 4 == 0 || i == 12 {
+                    text x=(x(i)) y=(h - 14.0) text-anchor="middle" { (d.format("%m-%d").to_string()) }
+                }
+            }
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+        svg.into_string(),
+    )
+        .into_response()
+}
+
 async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
     if current(&web, &headers).await.is_none() {
         return Redirect::to("/signin").into_response();
@@ -1336,6 +1402,24 @@ mod tests {
                 .unwrap()
                 .1,
             before + 2
+        );
+
+        // The chart: the rate over twelve weeks as an SVG line.
+        let req = Request::get("/chart.svg")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        let (st, h, body) = send(&app, req).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            h[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("image/svg+xml")
+        );
+        assert!(
+            body.contains("<polyline") && body.matches("<circle").count() == 13,
+            "{body}"
         );
 
         // Downloads: the official tables as XLSX.
