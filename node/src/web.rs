@@ -211,6 +211,14 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
         Ok(st) => st,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
+    // Children that are not connected now, and since when.
+    let offline: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.unit, p.disconnected_at FROM children c LEFT JOIN peers p ON p.peer = c.unit
+         WHERE c.role != 'subscriber' AND c.revoked_at IS NULL AND COALESCE(p.connected, 0) = 0 ORDER BY c.unit",
+    )
+    .fetch_all(web.store.pool())
+    .await
+    .unwrap_or_default();
     let body = html! {
         p {
             (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
@@ -226,6 +234,10 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
             p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status) }
         }
         div #figures { (figures_table(&stats)) }
+        @if !offline.is_empty() {
+            h2 { "未在线的下级" }
+            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {s}")).unwrap_or_else(|| "从未连接".into())) } } }
+        }
         h2 { "联网率走势（近 12 周）与阶段目标" }
         img src="/chart.svg" width="720" height="260" alt="联网率走势";
         // Live: the server says when the figures changed; the table is fetched again.
