@@ -60,6 +60,34 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// A signed-in user; without a session the browser is sent to sign in.
+pub struct Signed(pub Session);
+
+impl axum::extract::FromRequestParts<Web> for Signed {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        web: &Web,
+    ) -> Result<Self, Response> {
+        match current(web, &parts.headers).await {
+            Some(s) => Ok(Signed(s)),
+            None => Err(Redirect::to("/signin").into_response()),
+        }
+    }
+}
+
+/// The refusal, when `s` may not change anything with this form: only an editor may, and only
+/// with the session's CSRF token.
+fn refused(s: &Session, csrf: Option<&str>) -> Option<Response> {
+    if s.role != accounts::Role::Editor {
+        return Some(read_only());
+    }
+    if csrf != Some(s.csrf.as_str()) {
+        return Some((StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response());
+    }
+    None
+}
+
 async fn current(web: &Web, headers: &HeaderMap) -> Option<Session> {
     let token = cookie(headers, SESSION_COOKIE)?;
     accounts::session(&web.store, &token).await.ok().flatten()
@@ -203,10 +231,7 @@ fn figures_table(stats: &crate::figures::Stats) -> Markup {
     }
 }
 
-async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
+async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
     let stats = match crate::cli::subtree_stats(&web.store, None).await {
         Ok(st) => st,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -246,10 +271,7 @@ async fn home(State(web): State<Web>, headers: HeaderMap) -> Response {
     page(&stats.name, body).into_response()
 }
 
-async fn figures(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
+async fn figures(State(web): State<Web>, _signed: Signed) -> Response {
     match crate::cli::subtree_stats(&web.store, None).await {
         Ok(st) => Html(figures_table(&st).into_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -258,12 +280,9 @@ async fn figures(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 /// Server-sent events: `figures` whenever this unit's figures may have changed (its ledger, or a
 /// rollup it holds), from the same change stream as the sync engine and the Feed service.
-async fn events(State(web): State<Web>, headers: HeaderMap) -> Response {
+async fn events(State(web): State<Web>, _signed: Signed) -> Response {
     use crate::document::DocKind;
     use axum::response::sse::{Event, KeepAlive, Sse};
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
     let me = web.store.unit().clone();
     let changes = tokio_stream::wrappers::BroadcastStream::new(web.store.subscribe());
     let stream = tokio_stream::StreamExt::filter_map(changes, move |c| match c {
@@ -294,12 +313,9 @@ const PAGE: i64 = 50;
 
 async fn cameras(
     State(web): State<Web>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     axum::extract::Query(lq): axum::extract::Query<ListQuery>,
 ) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
     let page_no = lq.page.unwrap_or(1).max(1);
     let q = crate::store::CameraQuery {
         search: lq.q.clone().filter(|q| !q.trim().is_empty()),
@@ -391,10 +407,7 @@ fn camera_form(
     }
 }
 
-async fn new_camera_page(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
+async fn new_camera_page(Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
         return read_only();
     }
@@ -411,18 +424,12 @@ fn read_only() -> Response {
 
 async fn new_camera(
     State(web): State<Web>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Form(values): Form<std::collections::HashMap<String, String>>,
 ) -> Response {
     use crate::camera::{Camera, FieldError};
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
-    if s.role != accounts::Role::Editor {
-        return read_only();
-    }
-    if values.get("csrf") != Some(&s.csrf) {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+        return r;
     }
     let mut errors = std::collections::HashMap::new();
     let code = match crate::device_code::DeviceCode::parse(
@@ -483,10 +490,7 @@ async fn new_camera(
 }
 
 /// Sync status: the parent and the children, connected or not, since when, bytes, refusals.
-async fn status(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
+async fn status(State(web): State<Web>, _signed: Signed) -> Response {
     type Row = (
         String,
         String,
@@ -537,12 +541,9 @@ struct DirQuery {
 /// The liaison directory of the subtree and of the unit above.
 async fn directory(
     State(web): State<Web>,
-    headers: HeaderMap,
+    _signed: Signed,
     axum::extract::Query(dq): axum::extract::Query<DirQuery>,
 ) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
     let parent: Vec<String> = web
         .store
         .meta("parent_unit")
@@ -587,12 +588,9 @@ async fn directory(
 /// Attachment 1 or 2 of this unit (a hub's: its subtree), as the official XLSX.
 async fn download(
     State(web): State<Web>,
-    headers: HeaderMap,
+    _signed: Signed,
     axum::extract::Path(table): axum::extract::Path<String>,
 ) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
     let (file, title) = match table.as_str() {
         "attachment1" => ("attachment1.xlsx", "附件1"),
         "attachment2" => ("attachment2.xlsx", "附件2"),
@@ -639,12 +637,9 @@ async fn download(
 /// Drill-down: a unit of the subtree, with one row per child of its own.
 async fn unit_page(
     State(web): State<Web>,
-    headers: HeaderMap,
+    _signed: Signed,
     axum::extract::Path(code): axum::extract::Path<String>,
 ) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
     match crate::cli::subtree_stats(&web.store, Some(&code)).await {
         Ok(st) => {
             let body = html! {
@@ -692,10 +687,7 @@ fn contacts_form(
     }
 }
 
-async fn contacts_page(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
+async fn contacts_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     let mut values = std::collections::HashMap::new();
     if let Ok(Some(p)) = web.store.profile(web.store.unit().as_str()).await {
         for role in [
@@ -718,18 +710,12 @@ async fn contacts_page(State(web): State<Web>, headers: HeaderMap) -> Response {
 
 async fn save_contacts(
     State(web): State<Web>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Form(values): Form<std::collections::HashMap<String, String>>,
 ) -> Response {
     use crate::contacts::{Contact, ContactError, ContactRole};
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
-    if s.role != accounts::Role::Editor {
-        return read_only();
-    }
-    if values.get("csrf") != Some(&s.csrf) {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+        return r;
     }
     let mut errors = std::collections::HashMap::new();
     let mut good = Vec::new();
@@ -805,10 +791,7 @@ fn import_form(csrf: &str) -> Markup {
     }
 }
 
-async fn import_page(State(web): State<Web>, headers: HeaderMap) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
+async fn import_page(Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
         return read_only();
     }
@@ -822,12 +805,9 @@ fn imports_dir(store: &Store) -> std::path::PathBuf {
 /// Reads the uploaded sheet and shows every error, or what would be imported; saves nothing.
 async fn import_preview(
     State(web): State<Web>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     mut mp: axum::extract::Multipart,
 ) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
     if s.role != accounts::Role::Editor {
         return read_only();
     }
@@ -915,17 +895,11 @@ struct Confirm {
 
 async fn import_confirm(
     State(web): State<Web>,
-    headers: HeaderMap,
+    Signed(s): Signed,
     Form(f): Form<Confirm>,
 ) -> Response {
-    let Some(s) = current(&web, &headers).await else {
-        return Redirect::to("/signin").into_response();
-    };
-    if s.role != accounts::Role::Editor {
-        return read_only();
-    }
-    if f.csrf != s.csrf {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+    if let Some(r) = refused(&s, Some(&f.csrf)) {
+        return r;
     }
     let ok_name = f.token.len() < 80
         && f.token
@@ -958,10 +932,7 @@ async fn import_confirm(
 
 /// The networking rate of this unit's subtree, week by week over the last 12 weeks (from the
 /// documents' history), against the campaign's networking targets, as SVG.
-async fn chart(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
+async fn chart(State(web): State<Web>, _signed: Signed) -> Response {
     let today = chrono::Utc::now().date_naive();
     let mut points = Vec::new();
     for i in 0..=12i64 {
@@ -1019,10 +990,7 @@ async fn chart(State(web): State<Web>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn fallback(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if current(&web, &headers).await.is_none() {
-        return Redirect::to("/signin").into_response();
-    }
+async fn fallback(_signed: Signed) -> Response {
     (
         StatusCode::NOT_FOUND,
         page(
