@@ -42,6 +42,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/contacts", get(contacts_page).post(save_contacts))
         .route("/download/{table}", get(download))
         .route("/unit/{code}", get(unit_page))
+        .route("/unit/{code}/cameras", get(unit_cameras))
         .route("/directory", get(directory))
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
@@ -647,6 +648,7 @@ async fn unit_page(
                 p { a href="/" { "首页" } }
                 h1 { (st.name) " (" (st.unit) ")" }
                 (figures_table(&st))
+                p { a href=(format!("/unit/{}/cameras", st.unit)) { "摄像机明细" } }
             };
             page(&st.name, body).into_response()
         }
@@ -1097,6 +1099,62 @@ async fn edit_camera(
         page(&code, edit_form(&code, &s.csrf, &values, &errors)),
     )
         .into_response()
+}
+
+/// The cameras of a unit of the subtree: from the replica held here, or asked of the hub below
+/// that holds it (the city keeps no camera copies). Read-only.
+async fn unit_cameras(
+    State(web): State<Web>,
+    _signed: Signed,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    axum::extract::Query(lq): axum::extract::Query<ListQuery>,
+) -> Response {
+    let Ok(unit) = crate::unit::UnitCode::parse(&code) else {
+        return (StatusCode::NOT_FOUND, "not a unit code").into_response();
+    };
+    let q = crate::store::CameraQuery {
+        search: lq.q.clone().filter(|q| !q.trim().is_empty()),
+        limit: Some(PAGE),
+        offset: (lq.page.unwrap_or(1).max(1) - 1) * PAGE,
+        ..Default::default()
+    };
+    let held = !web
+        .store
+        .heads(&crate::document::DocId::ledger(&unit))
+        .await
+        .unwrap_or_default()
+        .is_empty();
+    let result = if held {
+        crate::reports::cameras_json(&web.store, unit.as_str(), &q)
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        crate::reports::forward_cameras(&web.store, web.store.dir(), &unit, &q)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    };
+    let (total, list) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return (StatusCode::NOT_FOUND, page("未找到", html! { h1 { "无法取得 " (unit) " 的摄像机明细" } p.err { (e) } p { a href="/" { "返回首页" } } })).into_response();
+        }
+    };
+    let t = |c: &serde_json::Value, k: &str| {
+        c[k].as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| c[k].to_string())
+    };
+    let body = html! {
+        p { a href="/" { "首页" } " · " a href=(format!("/unit/{unit}")) { (unit) } }
+        h1 { (unit) " 摄像机明细（" (total) " 条" (if held { "" } else { "，由下级枢纽提供" }) "）" }
+        table {
+            tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } }
+            @for c in &list {
+                tr { td.l { (t(c, "device_code")) } td.l { (t(c, "name")) } td.l { (t(c, "point_class")) } td.l { (t(c, "state")) } td.l { (t(c, "networked")) } }
+            }
+        }
+    };
+    page(&format!("{unit} 摄像机明细"), body).into_response()
 }
 
 async fn fallback(_signed: Signed) -> Response {

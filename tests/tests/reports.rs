@@ -67,6 +67,37 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
     // The city keeps no copy of the camera ledger.
     assert!(city.heads(&DocId::ledger(&inst.code)).await.is_empty());
 
+    // The city's pages show the same detail, asked of the district.
+    yinglian_node::accounts::add_user(
+        &city.store,
+        "wjw",
+        yinglian_node::accounts::Role::ReadOnly,
+        "city password",
+    )
+    .await
+    .unwrap();
+    let (token, _) = yinglian_node::accounts::sign_in(&city.store, "wjw", "city password")
+        .await
+        .unwrap();
+    let app = yinglian_node::web::router(city.store.clone());
+    let req = axum::http::Request::get(format!("/unit/{}/cameras", inst.code))
+        .header(axum::http::header::COOKIE, format!("yl_session={token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = tower::ServiceExt::oneshot(app, req).await.unwrap();
+    assert_eq!(r.status(), axum::http::StatusCode::OK);
+    let html = String::from_utf8(
+        axum::body::to_bytes(r.into_body(), 1 << 22)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        html.contains(&format!("（{want} 条，由下级枢纽提供）")),
+        "{html}"
+    );
+
     // The district answers its parent only: an institution is refused.
     let tls = TlsMaterial::load(&fed.institutions[0][0].dir).unwrap();
     let ch = yinglian_node::net::connect(&tls, &district.url(), &district.code)
