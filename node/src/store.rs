@@ -88,6 +88,20 @@ pub struct Written {
     pub records: usize,
 }
 
+/// One peer this unit syncs with, as the `peers` table keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct PeerStatus {
+    pub peer: String,
+    /// `parent` or `child`.
+    pub relation: String,
+    pub connected: bool,
+    pub last_sync_at: Option<String>,
+    pub disconnected_at: Option<String>,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+    pub last_error: Option<String>,
+}
+
 /// A document held by this store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentRow {
@@ -310,6 +324,16 @@ impl Store {
         Ok(())
     }
 
+    /// The peers this unit syncs with, the parent first.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error
+             FROM peers ORDER BY relation DESC, peer",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
     pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
         let rows =
@@ -329,16 +353,6 @@ impl Store {
                 })
             })
             .collect())
-    }
-
-    /// Records the peer a replica came from, the first time.
-    pub async fn set_origin(&self, doc_id: &DocId, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE documents SET origin = ? WHERE doc_id = ? AND origin IS NULL")
-            .bind(peer)
-            .bind(doc_id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's

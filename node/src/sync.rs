@@ -688,13 +688,8 @@ impl Session {
                     )
                     .await;
                 match result {
-                    Ok(w) => {
-                        if w.changed && doc.unit != self.engine.me {
-                            self.engine
-                                .store
-                                .set_origin(&doc, self.peer.unit.as_str())
-                                .await?;
-                        }
+                    // The replica's origin was written with the change, in its transaction.
+                    Ok(_) => {
                         let shared = entry.state.shared_heads.clone();
                         if shared != before_shared {
                             self.engine

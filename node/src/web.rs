@@ -493,22 +493,7 @@ async fn new_camera(
 
 /// Sync status: the parent and the children, connected or not, since when, bytes, refusals.
 async fn status(State(web): State<Web>, _signed: Signed) -> Response {
-    type Row = (
-        String,
-        String,
-        bool,
-        Option<String>,
-        Option<String>,
-        i64,
-        i64,
-        Option<String>,
-    );
-    let peers: Vec<Row> = sqlx::query_as(
-        "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error FROM peers ORDER BY relation DESC, peer",
-    )
-    .fetch_all(web.store.pool())
-    .await
-    .unwrap_or_default();
+    let peers = web.store.peers().await.unwrap_or_default();
     let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
         .fetch_one(web.store.pool())
         .await
@@ -521,12 +506,12 @@ async fn status(State(web): State<Web>, _signed: Signed) -> Response {
             tr { th.l { "单位" } th.l { "关系" } th.l { "状态" } th.l { "最近同步" } th.l { "断开于" } th { "发送字节" } th { "接收字节" } th.l { "最近错误" } }
             @for p in &peers {
                 tr {
-                    td.l { (p.0) } td.l { (if p.1 == "parent" { "上级" } else { "下级" }) }
-                    td.l { (if p.2 { "在线" } else { "离线" }) }
-                    td.l { (p.3.clone().unwrap_or_else(|| "从未".into())) }
-                    td.l { (p.4.clone().unwrap_or_default()) }
-                    td { (p.5) } td { (p.6) }
-                    td.l { (p.7.clone().unwrap_or_default()) }
+                    td.l { (p.peer) } td.l { (if p.relation == "parent" { "上级" } else { "下级" }) }
+                    td.l { (if p.connected { "在线" } else { "离线" }) }
+                    td.l { (p.last_sync_at.clone().unwrap_or_else(|| "从未".into())) }
+                    td.l { (p.disconnected_at.clone().unwrap_or_default()) }
+                    td { (p.bytes_sent) } td { (p.bytes_received) }
+                    td.l { (p.last_error.clone().unwrap_or_default()) }
                 }
             }
         }

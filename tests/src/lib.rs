@@ -74,3 +74,36 @@ pub async fn converge(owner: &LocalUnit, holders: &[&LocalUnit], doc: &DocId) ->
 pub fn logs() {
     yinglian_node::cli::init_tracing(false);
 }
+
+/// Marks one built, must-network, not yet networked camera of `inst` networked.
+pub async fn network_one(inst: &local::LocalUnit) {
+    let (rows, _) = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await
+        .unwrap();
+    let cam = rows
+        .iter()
+        .find(|r| {
+            let f = yinglian_node::figures::CameraFlags::of(&r.camera);
+            f.built && f.must_network && !f.networked
+        })
+        .expect("a camera to network");
+    let code = cam.camera.device_code.to_string();
+    inst.store
+        .edit(
+            &DocId::ledger(&inst.code),
+            "test",
+            "network a camera",
+            |d| {
+                let v = yinglian_node::camera::Field::Networked.parse_value("是")?;
+                Ok(yinglian_node::ledger::set_fields(
+                    d,
+                    &code,
+                    &[(yinglian_node::camera::Field::Networked, v)],
+                )?)
+            },
+        )
+        .await
+        .unwrap();
+}

@@ -5,16 +5,13 @@ use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::camera::Field;
 use yinglian_node::cli::subtree_stats;
-use yinglian_node::document::DocId;
-use yinglian_node::figures::{CameraFlags, rate};
-use yinglian_node::ledger;
+use yinglian_node::figures::rate;
 use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
 use yinglian_node::unit::UnitCode;
 use yinglian_proto::v1::feed_client::FeedClient;
 use yinglian_proto::v1::{FeedEvent, SubscribeRequest, feed_event};
-use yinglian_tests::{Fed, PATIENCE, federation};
+use yinglian_tests::{Fed, PATIENCE, federation, network_one};
 
 /// A federation with cameras everywhere, started, with the city's totals caught up.
 async fn running() -> Fed {
@@ -100,35 +97,6 @@ async fn snapshot(stream: &mut tonic::Streaming<FeedEvent>) -> (Vec<FeedEvent>, 
         assert_eq!(e.kind, feed_event::Kind::Snapshot as i32);
         rows.push(e);
     }
-}
-
-/// Marks one built, must-network, not yet networked camera of `inst` networked.
-async fn network_one(inst: &LocalUnit) {
-    let (rows, _) = inst
-        .store
-        .cameras(inst.code.as_str(), &Default::default())
-        .await
-        .unwrap();
-    let cam = rows
-        .iter()
-        .find(|r| {
-            let f = CameraFlags::of(&r.camera);
-            f.built && f.must_network && !f.networked
-        })
-        .expect("a camera to network");
-    let code = cam.camera.device_code.to_string();
-    inst.store
-        .edit(
-            &DocId::ledger(&inst.code),
-            "test",
-            "network a camera",
-            |d| {
-                let v = Field::Networked.parse_value("是")?;
-                Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
-            },
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

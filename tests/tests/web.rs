@@ -7,11 +7,8 @@ use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use yinglian_hub::local::wait_until;
 use yinglian_node::accounts::{self, Role};
-use yinglian_node::camera::Field;
 use yinglian_node::document::DocId;
-use yinglian_node::figures::CameraFlags;
-use yinglian_node::ledger;
-use yinglian_tests::{PATIENCE, federation};
+use yinglian_tests::{PATIENCE, federation, network_one};
 
 async fn get(app: &axum::Router, path: &str, cookie: &str) -> (StatusCode, String) {
     let req = Request::get(path)
@@ -78,26 +75,7 @@ async fn the_district_dashboard_moves_by_itself() {
         .into_body()
         .into_data_stream();
 
-    let (rows, _) = inst
-        .store
-        .cameras(inst.code.as_str(), &Default::default())
-        .await
-        .unwrap();
-    let cam = rows
-        .iter()
-        .find(|r| {
-            let f = CameraFlags::of(&r.camera);
-            f.built && !f.networked
-        })
-        .expect("a camera to network");
-    let code = cam.camera.device_code.to_string();
-    inst.store
-        .edit(&DocId::ledger(&inst.code), "clerk", "network", |d| {
-            let v = Field::Networked.parse_value("是")?;
-            Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
-        })
-        .await
-        .unwrap();
+    network_one(inst).await;
     let chunk = tokio::time::timeout(PATIENCE, tokio_stream::StreamExt::next(&mut events))
         .await
         .expect("the page is told")

@@ -46,6 +46,7 @@ fn counts_of(s: &crate::figures::Stats) -> Counts {
 
 pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     let store = common.open().await?;
+    super::refresh_rollup(&store).await?;
     write(&store, &a).await?;
     println!("wrote {} to {}", a.table, a.out.display());
     Ok(())

@@ -225,26 +225,10 @@ pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
     Ok(())
 }
 
-/// peer, relation, connected, last sync, disconnected at, bytes sent, bytes received, last error.
-type PeerRow = (
-    String,
-    String,
-    bool,
-    Option<String>,
-    Option<String>,
-    i64,
-    i64,
-    Option<String>,
-);
-
 pub async fn status(common: &Common, json: bool) -> Result<()> {
     let store = common.open().await?;
     let parent = store.meta("parent_unit").await?;
-    let peers: Vec<PeerRow> = sqlx::query_as(
-        "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error FROM peers ORDER BY peer",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let peers = store.peers().await?;
     let children: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT unit, role, revoked_at FROM children ORDER BY unit")
             .fetch_all(store.pool())
@@ -256,10 +240,7 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
         let v = serde_json::json!({
             "unit": store.unit().as_str(),
             "parent": parent,
-            "peers": peers.iter().map(|p| serde_json::json!({
-                "peer": p.0, "relation": p.1, "connected": p.2, "last_sync_at": p.3,
-                "disconnected_at": p.4, "bytes_sent": p.5, "bytes_received": p.6, "last_error": p.7,
-            })).collect::<Vec<_>>(),
+            "peers": peers,
             "children": children.iter().map(|c| serde_json::json!({
                 "unit": c.0, "role": c.1, "revoked_at": c.2,
             })).collect::<Vec<_>>(),
@@ -278,13 +259,14 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
     for p in &peers {
         println!(
             "  {} {:<12} {}  last sync {}  sent {} B  received {} B{}",
-            p.1,
-            p.0,
-            if p.2 { "connected" } else { "offline" },
-            p.3.as_deref().unwrap_or("never"),
-            p.5,
-            p.6,
-            p.7.as_deref()
+            p.relation,
+            p.peer,
+            if p.connected { "connected" } else { "offline" },
+            p.last_sync_at.as_deref().unwrap_or("never"),
+            p.bytes_sent,
+            p.bytes_received,
+            p.last_error
+                .as_deref()
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default()
         );

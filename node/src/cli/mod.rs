@@ -220,6 +220,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
+            refresh_rollup(&store).await?;
             let s = match &a.as_of {
                 Some(d) => {
                     let date = chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
@@ -404,7 +405,8 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
 }
 
 /// The figures of this unit, or of a unit of its subtree: a hub's object covers its whole
-/// subtree with one row per direct child (from its rollup); a unit whose ledger is held here
+/// subtree with one row per direct child (from its rollup, which the daemon keeps current; a
+/// command run beside no daemon calls `refresh_rollup` first); a unit whose ledger is held here
 /// (a leaf child) answers from that replica.
 pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::figures::Stats> {
     let me = store.unit().clone();
@@ -412,10 +414,6 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
         Some(u) => UnitCode::parse(u)?,
         None => me.clone(),
     };
-    if store.identity().role == "hub" {
-        // Bring this hub's own rollup up to date with what the store holds.
-        crate::rollup::recompute(store).await?;
-    }
     // The unit's subtree row, from whichever rollup holds it (its own totals, or its parent's row).
     let own_rows = store.rollup_rows(unit.as_str()).await?;
     let mut found = own_rows.iter().find(|r| r.unit == unit.as_str()).cloned();
@@ -473,6 +471,15 @@ pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::f
         }
     }
     Ok(s)
+}
+
+/// Brings a hub's own rollup up to date with what its store holds (for a command that may run
+/// while no daemon keeps it current); a leaf has none.
+pub async fn refresh_rollup(store: &Store) -> Result<()> {
+    if store.identity().role == "hub" {
+        crate::rollup::recompute(store).await?;
+    }
+    Ok(())
 }
 
 /// The figures of this unit (or of a unit of its subtree) as of the end of `date` (Beijing time),
