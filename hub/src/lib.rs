@@ -2,6 +2,7 @@
 //! `yl-node`, enrolls and revokes children, and serves them the `Sync` service.
 
 pub mod bench;
+pub mod demo;
 pub mod local;
 
 pub use yinglian_node::cli::{Command, Common};
@@ -14,6 +15,9 @@ pub enum HubCommand {
     Unit(Command),
     /// The benchmark: figures of a federation on this machine, as a table or JSON.
     Bench(bench::BenchArgs),
+    /// The whole federation on this machine (city, its districts, institutions), with a simulated
+    /// campaign and the dashboards live; Ctrl-C stops, running again resumes.
+    Demo(demo::DemoArgs),
 }
 
 /// `yl-hub`: the commands of a hub unit.
@@ -34,11 +38,16 @@ pub struct Cli {
 pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
     yinglian_node::pki::install_crypto();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     match cli.command {
-        HubCommand::Unit(c) => {
-            yinglian_node::cli::init_tracing(matches!(c, Command::Serve(_)));
+        HubCommand::Unit(mut c) => {
+            let log = yinglian_node::cli::prepare(&mut cli.common, &mut c)?;
+            yinglian_node::cli::init_tracing_with(matches!(c, Command::Serve(_)), log.as_ref());
             yinglian_node::cli::run(&cli.common, c, "hub").await
+        }
+        HubCommand::Demo(a) => {
+            yinglian_node::cli::init_tracing(false);
+            demo::run(a).await
         }
         HubCommand::Bench(a) => {
             yinglian_node::cli::init_tracing(false);

@@ -28,6 +28,8 @@ pub struct LocalUnit {
     pub engine: Option<Arc<Engine>>,
     /// Where a hub accepts its children.
     pub addr: Option<SocketAddr>,
+    /// Where the unit's web pages are served (while running, after `serve_web`).
+    pub web: Option<SocketAddr>,
     listener: Option<TcpListener>,
     stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
@@ -61,6 +63,7 @@ impl LocalUnit {
             store: Arc::new(store),
             engine: None,
             addr,
+            web: None,
             listener,
             stop: None,
             tasks: Vec::new(),
@@ -77,6 +80,7 @@ impl LocalUnit {
             store: Arc::new(store),
             engine: None,
             addr,
+            web: None,
             listener: None,
             stop: None,
             tasks: Vec::new(),
@@ -180,6 +184,28 @@ impl LocalUnit {
         Ok(())
     }
 
+    /// Serves the unit's web pages on `at` (a free loopback port when `None`) until the daemon
+    /// stops; the daemon must be running.
+    pub async fn serve_web(&mut self, at: Option<SocketAddr>) -> Result<SocketAddr> {
+        let stop = self
+            .stop
+            .as_ref()
+            .context("start the unit before its web pages")?
+            .subscribe();
+        let listener = TcpListener::bind(at.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()))
+            .await
+            .context("binding the web port")?;
+        let addr = listener.local_addr()?;
+        let store = self.store.clone();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = yinglian_node::web::serve(store, listener, stop).await {
+                tracing::error!(error = %err, "web pages stopped");
+            }
+        }));
+        self.web = Some(addr);
+        Ok(addr)
+    }
+
     /// Stops the daemon and waits for its tasks.
     pub async fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -189,6 +215,7 @@ impl LocalUnit {
             let _ = t.await;
         }
         self.engine = None;
+        self.web = None;
     }
 
     /// The heads of a document here (empty when not held).
@@ -203,6 +230,23 @@ impl LocalUnit {
         yinglian_node::import::import_file(&self.store, &sheet, "generator").await?;
         std::fs::remove_file(&sheet).ok();
         Ok(())
+    }
+}
+
+/// Lets this process open as many files as the system allows (each unit holds a store and
+/// connections; a city's federation is thousands of them).
+pub fn raise_fd_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
     }
 }
 
@@ -320,6 +364,13 @@ impl Federation {
             }
         }
         Ok(())
+    }
+
+    /// Every unit: the city, the districts, the institutions.
+    pub fn all(&self) -> impl Iterator<Item = &LocalUnit> {
+        std::iter::once(&self.city)
+            .chain(&self.districts)
+            .chain(self.institutions.iter().flatten())
     }
 
     pub async fn stop_all(&mut self) {

@@ -187,6 +187,28 @@ impl FeedService {
     }
 }
 
+/// Counts a streaming subscriber in the store's live counters while it lives.
+struct Subscribed(Arc<Store>);
+
+impl Subscribed {
+    fn new(store: Arc<Store>) -> Self {
+        store
+            .live()
+            .feed_subscribers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Subscribed(store)
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0
+            .live()
+            .feed_subscribers
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 async fn max_seq(store: &Store) -> Result<u64, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed_events")
         .fetch_one(store.pool())
@@ -205,6 +227,7 @@ pub async fn pump(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut changes = store.subscribe();
+    let _counted = Subscribed::new(store.clone());
     let mut scope = Scope {
         root: scope,
         known: HashMap::new(),

@@ -141,6 +141,14 @@ pub struct Store {
     identity: Identity,
     cache: Mutex<HashMap<String, Cached>>,
     changes: broadcast::Sender<DocId>,
+    live: Live,
+}
+
+/// Live counters of the running daemon, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Feed subscribers streaming now.
+    pub feed_subscribers: std::sync::atomic::AtomicI64,
 }
 
 async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
@@ -214,6 +222,7 @@ impl Store {
             },
             cache: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
+            live: Live::default(),
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -274,7 +283,13 @@ impl Store {
             },
             cache: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
+            live: Live::default(),
         })
+    }
+
+    /// Live counters of the running daemon.
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     pub fn identity(&self) -> &Identity {
@@ -872,6 +887,28 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// After a restore: new changes are written under a new Automerge actor (the old one may
+    /// have written changes after the backup that peers still hold), and every peer's sync
+    /// state is forgotten so that the first sync compares everything. Takes effect when the
+    /// store is opened again.
+    pub async fn rotate_actor(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'actor'")
+            .bind(ActorId::random().to_hex_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sync_states")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// This store's Automerge actor (who its changes are by).
+    pub fn actor(&self) -> String {
+        self.actor.to_hex_string()
     }
 
     pub async fn close(self) {

@@ -17,8 +17,16 @@ use crate::accounts::{self, AccountError, Session};
 use crate::figures::show_rate;
 use crate::store::Store;
 
-const SESSION_COOKIE: &str = "yl_session";
-const SIGNIN_COOKIE: &str = "yl_signin";
+/// The session cookie of `unit`'s pages. Named per unit, so that several units' pages on one
+/// host (a demo, a bureau's server) keep their sessions apart: cookies ignore the port.
+pub fn session_cookie(unit: &crate::unit::UnitCode) -> String {
+    format!("yl_session_{unit}")
+}
+
+/// The sign-in form's CSRF cookie of `unit`'s pages.
+pub fn signin_cookie(unit: &crate::unit::UnitCode) -> String {
+    format!("yl_signin_{unit}")
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -91,7 +99,7 @@ fn refused(s: &Session, csrf: Option<&str>) -> Option<Response> {
 }
 
 async fn current(web: &Web, headers: &HeaderMap) -> Option<Session> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+    let token = cookie(headers, &session_cookie(web.store.unit()))?;
     accounts::session(&web.store, &token).await.ok().flatten()
 }
 
@@ -135,9 +143,9 @@ async fn signin_page(State(web): State<Web>, headers: HeaderMap) -> Response {
     if current(&web, &headers).await.is_some() {
         return Redirect::to("/").into_response();
     }
-    let csrf = cookie(&headers, SIGNIN_COOKIE).unwrap_or_else(new_token);
+    let csrf = cookie(&headers, &signin_cookie(web.store.unit())).unwrap_or_else(new_token);
     let mut r = page("登录", signin_form(&csrf, "", None)).into_response();
-    set_cookie(&mut r, SIGNIN_COOKIE, &csrf);
+    set_cookie(&mut r, &signin_cookie(web.store.unit()), &csrf);
     r
 }
 
@@ -162,7 +170,7 @@ struct SignIn {
 }
 
 async fn signin(State(web): State<Web>, headers: HeaderMap, Form(f): Form<SignIn>) -> Response {
-    let expected = cookie(&headers, SIGNIN_COOKIE);
+    let expected = cookie(&headers, &signin_cookie(web.store.unit()));
     if expected.as_deref() != Some(f.csrf.as_str()) {
         return (
             StatusCode::FORBIDDEN,
@@ -180,7 +188,7 @@ async fn signin(State(web): State<Web>, headers: HeaderMap, Form(f): Form<SignIn
     match accounts::sign_in(&web.store, &f.user, &f.password).await {
         Ok((token, _)) => {
             let mut r = Redirect::to("/").into_response();
-            set_cookie(&mut r, SESSION_COOKIE, &token);
+            set_cookie(&mut r, &session_cookie(web.store.unit()), &token);
             r
         }
         Err(e @ (AccountError::Wrong | AccountError::Locked(_))) => (
@@ -204,13 +212,24 @@ async fn signout(State(web): State<Web>, headers: HeaderMap, Form(f): Form<Csrf>
     if s.csrf != f.csrf {
         return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
     }
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(token) = cookie(&headers, &session_cookie(web.store.unit())) {
         let _ = accounts::end_session(&web.store, &token).await;
     }
     Redirect::to("/signin").into_response()
 }
 
 /// The figures table of this unit's subtree (a row for the unit, one per direct child).
+/// A milestone's standing, in Chinese.
+fn standing(status: &str) -> &str {
+    match status {
+        "met" => "已达成",
+        "on-track" => "按计划推进",
+        "behind" => "进度落后",
+        "overdue" => "已逾期",
+        other => other,
+    }
+}
+
 fn figures_table(stats: &crate::figures::Stats) -> Markup {
     let row = |st: &crate::figures::Stats| {
         html! {
@@ -219,7 +238,7 @@ fn figures_table(stats: &crate::figures::Stats) -> Markup {
                 td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
                 td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
                 td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
-                td.l { (st.milestone.as_ref().map(|m| m.status.as_str()).unwrap_or("")) }
+                td.l { (st.milestone.as_ref().map(|m| standing(&m.status)).unwrap_or("")) }
             }
         }
     };
@@ -258,7 +277,7 @@ async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
         }
         h1 { (stats.name) " · 视频监控联网整合" }
         @if let Some(m) = &stats.milestone {
-            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status) }
+            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (standing(&m.status)) }
         }
         div #figures { (figures_table(&stats)) }
         @if !offline.is_empty() {
@@ -862,7 +881,7 @@ async fn import_preview(
             let body = match e {
                 crate::import::ImportError::Rows { errors, .. } => html! {
                     (import_form(&s.csrf))
-                    p.err { (name) "：" (errors.len()) " 行有错误，一行也没有导入。" }
+                    p.err { (name) "：" (errors.iter().map(|r| r.row).collect::<std::collections::BTreeSet<_>>().len()) " 行有错误（共 " (errors.len()) " 处），一行也没有导入。" }
                     table {
                         tr { th { "行" } th.l { "列" } th.l { "原因" } }
                         @for r in &errors { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason) } } }
@@ -925,11 +944,13 @@ async fn chart(State(web): State<Web>, _signed: Signed) -> Response {
     let mut points = Vec::new();
     for i in 0..=12i64 {
         let d = today - chrono::Duration::days(7 * (12 - i));
-        let rate = crate::cli::stats_as_of(&web.store, None, d)
-            .await
-            .ok()
-            .and_then(|s| s.networking_rate)
-            .unwrap_or(0.0);
+        // Weekly end-of-day figures, and the last point is now.
+        let stats = if i == 12 {
+            crate::cli::subtree_stats(&web.store, None).await
+        } else {
+            crate::cli::stats_as_of(&web.store, None, d).await
+        };
+        let rate = stats.ok().and_then(|s| s.networking_rate).unwrap_or(0.0);
         points.push((d, rate));
     }
     let targets: Vec<(String, f64)> = match crate::campaign::held(&web.store).await {
@@ -1172,6 +1193,9 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
+
+    const SESSION_COOKIE: &str = "yl_session_500103-0001";
+    const SIGNIN_COOKIE: &str = "yl_signin_500103-0001";
 
     async fn store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().unwrap();

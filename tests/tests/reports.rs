@@ -81,7 +81,10 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
         .unwrap();
     let app = yinglian_node::web::router(city.store.clone());
     let req = axum::http::Request::get(format!("/unit/{}/cameras", inst.code))
-        .header(axum::http::header::COOKIE, format!("yl_session={token}"))
+        .header(
+            axum::http::header::COOKIE,
+            format!("{}={token}", yinglian_node::web::session_cookie(&city.code)),
+        )
         .body(axum::body::Body::empty())
         .unwrap();
     let r = tower::ServiceExt::oneshot(app, req).await.unwrap();

@@ -43,7 +43,10 @@ async fn the_district_dashboard_moves_by_itself() {
     let (token, _) = accounts::sign_in(&district.store, "bureau", "district pw")
         .await
         .unwrap();
-    let cookie = format!("yl_session={token}");
+    let cookie = format!(
+        "{}={token}",
+        yinglian_node::web::session_cookie(&district.code)
+    );
     let app = yinglian_node::web::router(district.store.clone());
 
     let (st, page) = get(&app, "/", &cookie).await;

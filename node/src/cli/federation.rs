@@ -66,6 +66,30 @@ pub struct ServeArgs {
     /// ledgers stop here and the parent sees figures only).
     #[arg(long)]
     pub forward_ledgers: Option<bool>,
+    /// Where to serve /metrics (Prometheus) and /healthz for the operator, without sign-in.
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// A TOML file with these options (see deploy/config/); options given here win.
+    #[arg(long, env = "YL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Takes from `c` every option not given on the command line.
+    pub fn merge(&mut self, c: &crate::config::ServeConfig) {
+        let take = |mine: &mut Option<String>, theirs: &Option<String>| {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        };
+        take(&mut self.listen, &c.listen);
+        take(&mut self.advertise, &c.advertise);
+        take(&mut self.http, &c.http);
+        take(&mut self.metrics, &c.metrics);
+        if self.forward_ledgers.is_none() {
+            self.forward_ledgers = c.forward_ledgers;
+        }
+    }
 }
 
 fn hub_only(role: &str, what: &str) -> Result<()> {
@@ -331,6 +355,22 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             if let Err(err) = crate::web::serve(st, listener, s).await {
                 tracing::error!(error = %err, "the web server stopped");
+            }
+        }));
+    }
+    if let Some(m) = &a.metrics {
+        let listener = tokio::net::TcpListener::bind(m)
+            .await
+            .with_context(|| format!("cannot listen on {m} for /metrics"))?;
+        println!(
+            "{} metrics on http://{}/metrics",
+            engine.me,
+            listener.local_addr()?
+        );
+        let (st, s) = (store.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(err) = crate::ops::serve(st, listener, s).await {
+                tracing::error!(error = %err, "the metrics server stopped");
             }
         }));
     }

@@ -18,7 +18,7 @@ use crate::unit::{UnitCode, UnitKind};
 #[derive(Debug, clap::Args, Clone)]
 pub struct Common {
     /// The unit's data folder.
-    #[arg(long, env = "YL_DATA", global = true, default_value = "./yl-data")]
+    #[arg(long, env = "YL_DATA", global = true, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// Who is making the change, for the audit log.
     #[arg(long = "user", env = "YL_USER", global = true)]
@@ -113,6 +113,20 @@ pub enum Command {
     /// Accounts of this unit's web pages.
     #[command(subcommand)]
     User(UserCmd),
+    /// A consistent snapshot of this unit (store, keys, certificates) into a new folder, while
+    /// the daemon runs.
+    Backup {
+        /// The folder to create (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into the (empty) data folder; the daemon must be stopped. Edits made after
+    /// the backup come back from the parent on the first sync.
+    Restore {
+        /// The folder `backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Sync status: the parent, the peers, when each last synced, refusals.
     Status {
         #[arg(long)]
@@ -312,6 +326,26 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Revoke { unit } => federation::revoke(common, unit, role).await,
         Command::Serve(a) => federation::serve(common, a, role).await,
         Command::Status { json } => federation::status(common, json).await,
+        Command::Backup { out } => {
+            let store = common.open().await?;
+            let b = crate::ops::backup(&store, &out).await?;
+            println!(
+                "backup of {} in {}: store {} bytes, {} files (it holds the unit's private key: keep it safe)",
+                store.unit(),
+                b.dir.display(),
+                b.store_bytes,
+                b.files
+            );
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let unit = crate::ops::restore(&from, &common.data).await?;
+            println!(
+                "unit {unit} restored into {}; start the daemon: what changed after the backup comes back from the parent",
+                common.data.display()
+            );
+            Ok(())
+        }
         Command::User(UserCmd::Add {
             name,
             role,
@@ -542,21 +576,59 @@ pub async fn stats_as_of(
 /// Entry point of `yl-node`.
 pub async fn main_node() -> Result<()> {
     crate::pki::install_crypto();
-    let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let mut cli = Cli::parse();
+    let log = prepare(&mut cli.common, &mut cli.command)?;
+    init_tracing_with(matches!(cli.command, Command::Serve(_)), log.as_ref());
     run(&cli.common, cli.command, "node").await
 }
+
+/// Reads `serve --config FILE`: its options fill what the command line left out (the data
+/// folder only when neither `--data` nor `YL_DATA` gave one). Returns the log settings.
+pub fn prepare(
+    common: &mut Common,
+    command: &mut Command,
+) -> Result<Option<crate::config::LogConfig>> {
+    let Command::Serve(a) = command else {
+        return Ok(None);
+    };
+    let Some(path) = a.config.clone() else {
+        return Ok(None);
+    };
+    let c = crate::config::Config::load(&path)?;
+    a.merge(&c.serve);
+    if let Some(d) = &c.data
+        && std::env::var_os("YL_DATA").is_none()
+        && common.data == std::path::Path::new(DEFAULT_DATA)
+    {
+        common.data = d.clone();
+    }
+    Ok(Some(c.log))
+}
+
+/// The data folder when none is given.
+pub const DEFAULT_DATA: &str = "./yl-data";
 
 /// Logs to stderr: `info` for the daemon, `warn` otherwise; `RUST_LOG` overrides; JSON lines when
 /// `YL_LOG_FORMAT=json`.
 pub fn init_tracing(daemon: bool) {
+    init_tracing_with(daemon, None)
+}
+
+/// `init_tracing` with the `[log]` settings of a configuration file (the environment wins).
+pub fn init_tracing_with(daemon: bool, log: Option<&crate::config::LogConfig>) {
     use tracing_subscriber::EnvFilter;
-    let default = if daemon { "info" } else { "warn" };
+    let default = log
+        .and_then(|l| l.level.clone())
+        .unwrap_or_else(|| if daemon { "info" } else { "warn" }.to_string());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if std::env::var("YL_LOG_FORMAT").as_deref() == Ok("json") {
+    let json = match std::env::var("YL_LOG_FORMAT") {
+        Ok(f) => f == "json",
+        Err(_) => log.and_then(|l| l.format.as_deref()) == Some("json"),
+    };
+    let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -1,0 +1,402 @@
+//! `yl-hub demo`: the whole federation on this machine. A city hub, the city's real district-level
+//! units (project data) and institutions with generated but plausible ledgers, each with its own
+//! folder, keys and SQLite store, talking mTLS gRPC on loopback. The campaign is simulated
+//! (cameras registered and networked over time, institutions going offline and coming back) while
+//! the dashboards move. Ctrl-C stops everything cleanly; running it again resumes from the folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use yinglian_node::accounts::{self, Role as AccountRole};
+use yinglian_node::camera::{Camera, Field};
+use yinglian_node::device_code::DeviceCode;
+use yinglian_node::document::DocId;
+use yinglian_node::pki::Role;
+
+use crate::local::{Federation, LocalUnit, districts, raise_fd_limit};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The demo's folder: one sub-folder per unit. Run again with the same folder to resume.
+    #[arg(long, default_value = "./yl-demo")]
+    pub dir: PathBuf,
+    /// Institutions under each district (first run only).
+    #[arg(long, default_value_t = 3)]
+    pub institutions: usize,
+    /// About how many cameras each institution starts with (first run only).
+    #[arg(long, default_value_t = 40)]
+    pub cameras: usize,
+    /// How many of the city's district-level units take part (first run only; all 41 by default).
+    #[arg(long)]
+    pub districts: Option<usize>,
+    /// The city dashboard's address; the first district's pages are on the next port and its
+    /// first institution's on the one after.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Milliseconds between two simulated events.
+    #[arg(long, default_value_t = 300)]
+    pub pace_ms: u64,
+    /// Stop by itself after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+/// What the folder remembers between runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    /// Hub unit code → the loopback address its children dial (fixed at enrollment).
+    hubs: Vec<(String, SocketAddr)>,
+    /// District code → its institutions' codes.
+    institutions: Vec<(String, Vec<String>)>,
+    /// The demo accounts' password (a demo folder only: real units make their own).
+    password: String,
+    /// The next generated device code's serial.
+    next_serial: u64,
+}
+
+const STATE: &str = "demo.json";
+
+pub async fn run(a: DemoArgs) -> Result<()> {
+    raise_fd_limit();
+    std::fs::create_dir_all(&a.dir)
+        .with_context(|| format!("cannot create the demo folder {}", a.dir.display()))?;
+    let state_path = a.dir.join(STATE);
+    let (mut fed, mut state) = if state_path.exists() {
+        println!("resuming the demo in {}", a.dir.display());
+        resume(&a.dir, &state_path).await?
+    } else {
+        if std::fs::read_dir(&a.dir)?.next().is_some() {
+            bail!(
+                "{} is not empty and holds no {STATE}: give a new folder with --dir",
+                a.dir.display()
+            );
+        }
+        create(&a).await?
+    };
+    save(&state_path, &state)?;
+
+    fed.start_all().await?;
+    let web = [a.http, next_port(a.http, 1), next_port(a.http, 2)];
+    let city_web = fed.city.serve_web(Some(web[0])).await.with_context(|| {
+        format!(
+            "the city dashboard cannot use {}: choose another with --http",
+            web[0]
+        )
+    })?;
+    let district_web = fed.districts[0].serve_web(Some(web[1])).await?;
+    let inst_web = fed.institutions[0][0].serve_web(Some(web[2])).await?;
+    let units = 1 + fed.districts.len() + fed.institutions.iter().map(Vec::len).sum::<usize>();
+    println!();
+    println!(
+        "应联 demo: {units} units on this machine, each with its own store under {}",
+        a.dir.display()
+    );
+    println!("  city dashboard (重庆市卫生健康委员会):  http://{city_web}/");
+    println!(
+        "  district {} pages:               http://{district_web}/",
+        fed.districts[0].code
+    );
+    println!(
+        "  institution {} (clerk) pages:  http://{inst_web}/",
+        fed.institutions[0][0].code
+    );
+    println!(
+        "  sign in as \"demo\" with password \"{}\" (the same on all three)",
+        state.password
+    );
+    println!(
+        "  Ctrl-C stops everything; `yl-hub demo --dir {}` resumes.",
+        a.dir.display()
+    );
+    println!();
+
+    let stop = async {
+        match a.seconds {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    tokio::pin!(stop);
+    let mut sim = Simulation::new(&fed);
+    let mut tick = tokio::time::interval(Duration::from_millis(a.pace_ms.max(10)));
+    let mut summary = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                if let Err(e) = sim.step(&mut fed, &mut state).await {
+                    tracing::warn!(error = %e, "simulated event failed");
+                }
+            }
+            _ = summary.tick() => {
+                println!("{}", sim.summary(&fed).await);
+            }
+        }
+    }
+    println!("stopping every unit…");
+    save(&state_path, &state)?;
+    fed.stop_all().await;
+    for u in fed.all() {
+        u.store.checkpoint().await.ok();
+    }
+    println!(
+        "stopped. Run `yl-hub demo --dir {}` to resume.",
+        a.dir.display()
+    );
+    Ok(())
+}
+
+fn next_port(a: SocketAddr, n: u16) -> SocketAddr {
+    SocketAddr::new(a.ip(), a.port().saturating_add(n))
+}
+
+fn save(path: &Path, s: &State) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(s)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn password() -> String {
+    const WORDS: [&str; 8] = ["lian", "wang", "shi", "pin", "an", "kang", "jian", "yun"];
+    let mut r = rand::rng();
+    format!(
+        "{}-{}-{}",
+        WORDS[r.random_range(0..8)],
+        WORDS[r.random_range(0..8)],
+        r.random_range(1000..9999)
+    )
+}
+
+async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
+    let all = districts();
+    let d = a.districts.unwrap_or(all.len()).clamp(1, all.len());
+    println!(
+        "building the demo federation in {}: the city, {d} districts, {} institutions (keys, certificates, stores)…",
+        a.dir.display(),
+        d * a.institutions.max(1)
+    );
+    let started = Instant::now();
+    let fed = Federation::build(&a.dir, d, a.institutions.max(1)).await?;
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut done = 0;
+    for (di, list) in fed.institutions.iter().enumerate() {
+        for (ii, inst) in list.iter().enumerate() {
+            let n = rng.random_range(a.cameras / 2..=a.cameras * 3 / 2).max(1);
+            inst.generate_cameras(
+                &fed.districts[di].code.as_str()[..6],
+                n,
+                (di * 10 + ii) as u64,
+            )
+            .await?;
+            done += n;
+        }
+    }
+    let password = password();
+    for u in [&fed.city, &fed.districts[0], &fed.institutions[0][0]] {
+        accounts::add_user(&u.store, "demo", AccountRole::Editor, &password).await?;
+    }
+    println!(
+        "  {done} generated cameras, ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let state = State {
+        hubs: std::iter::once(&fed.city)
+            .chain(&fed.districts)
+            .map(|h| (h.code.to_string(), h.addr.expect("a hub has an address")))
+            .collect(),
+        institutions: fed
+            .districts
+            .iter()
+            .zip(&fed.institutions)
+            .map(|(d, l)| {
+                (
+                    d.code.to_string(),
+                    l.iter().map(|i| i.code.to_string()).collect(),
+                )
+            })
+            .collect(),
+        password,
+        next_serial: 1,
+    };
+    Ok((fed, state))
+}
+
+async fn resume(dir: &Path, state_path: &Path) -> Result<(Federation, State)> {
+    let state: State = serde_json::from_slice(&std::fs::read(state_path)?)
+        .with_context(|| format!("{} is damaged", state_path.display()))?;
+    let addr = |code: &str| {
+        state
+            .hubs
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, a)| *a)
+            .with_context(|| format!("{STATE} has no address for hub {code}"))
+    };
+    let (root, _) = state.hubs.first().context("no city in the demo state")?;
+    let city = LocalUnit::open(&dir.join(root), Role::Hub, Some(addr(root)?)).await?;
+    let mut districts = Vec::new();
+    let mut institutions = Vec::new();
+    for (d, list) in &state.institutions {
+        districts.push(LocalUnit::open(&dir.join(d), Role::Hub, Some(addr(d)?)).await?);
+        let mut mine = Vec::new();
+        for i in list {
+            mine.push(LocalUnit::open(&dir.join(i), Role::Node, None).await?);
+        }
+        institutions.push(mine);
+    }
+    Ok((
+        Federation {
+            city,
+            districts,
+            institutions,
+        },
+        state,
+    ))
+}
+
+/// The simulated campaign: clerks register and network cameras; some institutions drop off the
+/// network for a while.
+struct Simulation {
+    rng: StdRng,
+    /// (district index, institution index) → when it comes back.
+    offline: Vec<((usize, usize), Instant)>,
+    events: u64,
+    started: Instant,
+}
+
+impl Simulation {
+    fn new(_fed: &Federation) -> Simulation {
+        Simulation {
+            rng: StdRng::from_os_rng(),
+            offline: Vec::new(),
+            events: 0,
+            started: Instant::now(),
+        }
+    }
+
+    async fn step(&mut self, fed: &mut Federation, state: &mut State) -> Result<()> {
+        // Institutions whose outage is over come back.
+        let now = Instant::now();
+        let mut back = Vec::new();
+        self.offline.retain(|(at, until)| {
+            if *until <= now {
+                back.push(*at);
+                false
+            } else {
+                true
+            }
+        });
+        for (d, i) in back {
+            fed.institutions[d][i].start().await?;
+            println!("  {} is back online", fed.institutions[d][i].code);
+        }
+        let d = self.rng.random_range(0..fed.institutions.len());
+        let i = self.rng.random_range(0..fed.institutions[d].len());
+        let roll = self.rng.random_range(0..100);
+        self.events += 1;
+        if roll < 3 && (d, i) != (0, 0) && !self.offline.iter().any(|(at, _)| *at == (d, i)) {
+            // An outage of 15 to 60 s; the clerk keeps working offline.
+            let secs = self.rng.random_range(15..60);
+            fed.institutions[d][i].stop().await;
+            self.offline
+                .push(((d, i), Instant::now() + Duration::from_secs(secs)));
+            println!(
+                "  {} goes offline for {secs} s (keeps working; syncs when back)",
+                fed.institutions[d][i].code
+            );
+            return Ok(());
+        }
+        let inst = &fed.institutions[d][i];
+        if roll < 25 {
+            let district = &fed.districts[d].code.as_str()[..6];
+            let code = DeviceCode::parse(&format!("{district}9909132{:07}", state.next_serial))?;
+            state.next_serial += 1;
+            let mut cam = Camera::new(code.clone());
+            let class = ["1", "2", "2", "3"][self.rng.random_range(0..4)];
+            for (f, v) in [
+                (Field::Name, format!("新增点位{}", state.next_serial)),
+                (Field::Address, "门诊楼".to_string()),
+                (Field::PointClass, class.to_string()),
+                (Field::Networked, "否".to_string()),
+            ] {
+                if let Some(v) = f.parse_value(&v)? {
+                    cam.fields.insert(f, v);
+                }
+            }
+            inst.store
+                .edit(
+                    &DocId::ledger(&inst.code),
+                    "demo",
+                    &format!("add camera {code}"),
+                    |doc| {
+                        yinglian_node::ledger::add_camera(doc, &cam)?;
+                        Ok(())
+                    },
+                )
+                .await?;
+        } else {
+            network_one(inst).await?;
+        }
+        Ok(())
+    }
+
+    async fn summary(&self, fed: &Federation) -> String {
+        let st = match yinglian_node::cli::subtree_stats(&fed.city.store, None).await {
+            Ok(s) => s,
+            Err(e) => return format!("city figures not ready: {e}"),
+        };
+        let total: usize = fed.institutions.iter().map(Vec::len).sum();
+        format!(
+            "{:>5} s  city: 已建 {} · 应联网 {} · 已联网 {} · 联网率 {} · institutions online {}/{} · events {}",
+            self.started.elapsed().as_secs(),
+            st.built,
+            st.must_network,
+            st.networked,
+            st.networking_rate
+                .map(|r| format!("{:.2}%", r * 100.0))
+                .unwrap_or_else(|| "—".into()),
+            total - self.offline.len(),
+            total,
+            self.events
+        )
+    }
+}
+
+/// Networks one camera that must be and is not yet (nothing when all are).
+async fn network_one(inst: &LocalUnit) -> Result<()> {
+    let (rows, _) = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await?;
+    let Some(cam) = rows.iter().find(|r| {
+        let f = yinglian_node::figures::CameraFlags::of(&r.camera);
+        f.built && f.must_network && !f.networked
+    }) else {
+        return Ok(());
+    };
+    let code = cam.camera.device_code.to_string();
+    let v = Field::Networked.parse_value("是")?;
+    inst.store
+        .edit(
+            &DocId::ledger(&inst.code),
+            "demo",
+            "network a camera",
+            |d| {
+                Ok(yinglian_node::ledger::set_fields(
+                    d,
+                    &code,
+                    &[(Field::Networked, v)],
+                )?)
+            },
+        )
+        .await?;
+    Ok(())
+}
