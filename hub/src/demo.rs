@@ -361,7 +361,7 @@ impl Simulation {
             st.must_network,
             st.networked,
             st.networking_rate
-                .map(|r| format!("{:.2}%", r * 100.0))
+                .map(|r| format!("{r:.2}%"))
                 .unwrap_or_else(|| "—".into()),
             total - self.offline.len(),
             total,

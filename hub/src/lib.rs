@@ -41,6 +41,9 @@ pub async fn main_hub() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     match cli.command {
         HubCommand::Unit(mut c) => {
+            if !c.is_long_running() {
+                yinglian_node::cli::restore_sigpipe();
+            }
             let log = yinglian_node::cli::prepare(&mut cli.common, &mut c)?;
             yinglian_node::cli::init_tracing_with(matches!(c, Command::Serve(_)), log.as_ref());
             yinglian_node::cli::run(&cli.common, c, "hub").await

@@ -2,7 +2,6 @@
 
 #[tokio::main]
 async fn main() {
-    yinglian_node::cli::restore_sigpipe();
     if let Err(e) = yinglian_hub::main_hub().await {
         eprintln!("yl-hub: {e:#}");
         std::process::exit(1);

@@ -181,16 +181,28 @@ pub fn access(
 #[error("{0}")]
 pub struct Refusal(pub String);
 
-/// Checks the effect of what a peer wrote (the document now, against `before`).
+/// Checks the effect of what a peer wrote (the document now, against `before`). `own_past` are
+/// the Automerge actors this unit wrote under before it was restored from a backup: changes all
+/// by them are the unit's own history coming back from its parent, whatever fields they touch.
 pub fn check_effect(
     doc: &mut AutoCommit,
     before: &[ChangeHash],
     write: Write,
     doc_id: &DocId,
+    own_past: &[automerge::ActorId],
 ) -> Result<(), Refusal> {
     match write {
         Write::Any => Ok(()),
         Write::None => Err(Refusal(format!("the peer may not change {doc_id}"))),
+        Write::Supervision
+            if !own_past.is_empty()
+                && doc
+                    .get_changes(before)
+                    .iter()
+                    .all(|c| own_past.contains(c.actor_id())) =>
+        {
+            Ok(())
+        }
         Write::Supervision => {
             // A full diff, not the index: a write that loses to a concurrent one changes no
             // visible value, but it still may not touch a field the ancestor does not own.

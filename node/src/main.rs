@@ -2,7 +2,6 @@
 
 #[tokio::main]
 async fn main() {
-    yinglian_node::cli::restore_sigpipe();
     if let Err(e) = yinglian_node::cli::main_node().await {
         eprintln!("yl-node: {e:#}");
         std::process::exit(1);

@@ -894,9 +894,16 @@ impl Store {
     /// state is forgotten so that the first sync compares everything. Takes effect when the
     /// store is opened again.
     pub async fn rotate_actor(&self) -> Result<(), StoreError> {
+        let mut past = self.past_actors().await?;
+        past.push(self.actor.clone());
+        let past: Vec<String> = past.iter().map(|a| a.to_hex_string()).collect();
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE meta SET value = ? WHERE key = 'actor'")
             .bind(ActorId::random().to_hex_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ('past_actors', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(serde_json::to_string(&past).expect("strings"))
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM sync_states")
@@ -904,6 +911,16 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The actors this store wrote under before it was restored from backups.
+    pub async fn past_actors(&self) -> Result<Vec<ActorId>, StoreError> {
+        let v = self.meta("past_actors").await?.unwrap_or_default();
+        let list: Vec<String> = serde_json::from_str(&v).unwrap_or_default();
+        Ok(list
+            .iter()
+            .filter_map(|h| hex_decode(h).map(ActorId::from))
+            .collect())
     }
 
     /// This store's Automerge actor (who its changes are by).

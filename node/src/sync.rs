@@ -85,6 +85,8 @@ pub struct Engine {
     pub parent: Option<UnitCode>,
     /// Whether children's camera ledgers travel on to the parent (meta `forward_ledgers`).
     pub forward_ledgers: bool,
+    /// The actors this unit wrote under before a restore (meta `past_actors`).
+    pub past_actors: Vec<automerge::ActorId>,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
     /// Units refused from now on (revoked); open sessions of these end.
     revoked: watch::Sender<BTreeSet<String>>,
@@ -115,8 +117,10 @@ impl Engine {
             .await?
             .and_then(|p| UnitCode::parse(&p).ok());
         let forward_ledgers = store.meta("forward_ledgers").await?.as_deref() == Some("true");
+        let past_actors = store.past_actors().await?;
         let engine = Arc::new(Engine {
             forward_ledgers,
+            past_actors,
             me: store.unit().clone(),
             store,
             data: data.to_path_buf(),
@@ -672,6 +676,11 @@ impl Session {
                 let entry = self.docs.get_mut(&doc).expect("inserted above");
                 let write = entry.access.write;
                 let before_shared = entry.state.shared_heads.clone();
+                let own_past: &[automerge::ActorId] = if doc == DocId::ledger(&self.engine.me) {
+                    &self.engine.past_actors
+                } else {
+                    &[]
+                };
                 let result = self
                     .engine
                     .store
@@ -682,7 +691,7 @@ impl Session {
                         &mut entry.state,
                         message,
                         |am, before| {
-                            authz::check_effect(am, before, write, &doc)
+                            authz::check_effect(am, before, write, &doc, own_past)
                                 .map_err(|r| StoreError::Refused(r.0))
                         },
                     )

@@ -577,9 +577,20 @@ pub async fn stats_as_of(
 pub async fn main_node() -> Result<()> {
     crate::pki::install_crypto();
     let mut cli = Cli::parse();
+    if !cli.command.is_long_running() {
+        restore_sigpipe();
+    }
     let log = prepare(&mut cli.common, &mut cli.command)?;
     init_tracing_with(matches!(cli.command, Command::Serve(_)), log.as_ref());
     run(&cli.common, cli.command, "node").await
+}
+
+impl Command {
+    /// The daemon and the feed: they talk on sockets, where a peer that goes away must be an
+    /// error to handle, never a signal that kills the process.
+    pub fn is_long_running(&self) -> bool {
+        matches!(self, Command::Serve(_) | Command::Subscribe { .. })
+    }
 }
 
 /// Reads `serve --config FILE`: its options fill what the command line left out (the data
@@ -636,7 +647,8 @@ pub fn init_tracing_with(daemon: bool, log: Option<&crate::config::LogConfig>) {
 }
 
 /// Lets a command whose output goes to a closed pipe (`yl-node camera list | head`) end quietly,
-/// as command-line tools do, instead of failing on the write.
+/// as command-line tools do, instead of failing on the write. Never for a process with network
+/// connections: a socket written after its peer left would kill it.
 pub fn restore_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called once at the start of `main`, before any thread writes to a pipe.
