@@ -19,9 +19,10 @@ use crate::local::LocalUnit;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// sync: one ledger between an institution and its district hub; feed: edit-to-city-feed
-    /// latency in a city ← districts ← institutions federation.
-    #[arg(long, default_value = "sync")]
+    /// federation: the whole federation at the given size (cold start, latency, reconnects,
+    /// memory, floor); sync: one ledger between an institution and its district hub; feed:
+    /// edit-to-city-feed latency only.
+    #[arg(long, default_value = "federation")]
     pub scenario: String,
     /// Cameras in the institution's ledger (sync), or in each institution's (feed).
     #[arg(long, default_value_t = 5000)]
@@ -35,6 +36,12 @@ pub struct BenchArgs {
     /// Offline edits (one change each) before the second reconnect.
     #[arg(long, default_value_t = 1000)]
     pub edits: usize,
+    /// Edits made by an institution while offline before it reconnects (federation).
+    #[arg(long, default_value_t = 100)]
+    pub offline_edits: usize,
+    /// Where to build the federation (a temporary folder inside it; default: the system's).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
     /// Print JSON only.
     #[arg(long)]
     pub json: bool,
@@ -56,7 +63,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     match a.scenario.as_str() {
         "sync" => {}
         "feed" => return feed_scenario(&a).await,
-        other => bail!("unknown scenario \"{other}\": use sync or feed"),
+        "federation" => return crate::scale::run(&a).await,
+        other => bail!("unknown scenario \"{other}\": use federation, sync or feed"),
     }
     let steps = sync_scenario(a.cameras, a.edits).await?;
     let out = serde_json::json!({
@@ -85,7 +93,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -178,7 +186,7 @@ async fn sync_scenario(cameras: usize, edits: usize) -> Result<Vec<Step>> {
 
 /// Starts `inst`, waits until its session reports every document in sync with the district and
 /// `done` holds, and returns the time and the bytes of that session.
-async fn measure<'a, F, Fut>(
+pub(crate) async fn measure<'a, F, Fut>(
     inst: &'a mut LocalUnit,
     district: &'a LocalUnit,
     step: &str,
@@ -229,11 +237,10 @@ where
 /// another marks a camera networked (or not); the time from the edit's commit at the institution
 /// to the city's changed totals arriving on the subscriber's stream, for every edit.
 async fn feed_scenario(a: &BenchArgs) -> Result<()> {
-    use yinglian_node::figures::CameraFlags;
     use yinglian_node::pki::{TlsMaterial, Validity};
     use yinglian_node::unit::UnitCode;
+    use yinglian_proto::v1::SubscribeRequest;
     use yinglian_proto::v1::feed_client::FeedClient;
-    use yinglian_proto::v1::{SubscribeRequest, feed_event};
 
     yinglian_node::pki::install_crypto();
     let tmp = tempfile::tempdir()?;
@@ -245,13 +252,7 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
     let mut want = 0;
     for (d, list) in fed.institutions.iter().enumerate() {
         for (i, inst) in list.iter().enumerate() {
-            let district =
-                &fed.districts[d].code.as_str()[..6.min(fed.districts[d].code.as_str().len())];
-            let district = if district.chars().all(|c| c.is_ascii_digit()) && district.len() == 6 {
-                district.to_string()
-            } else {
-                "500000".to_string()
-            };
+            let district = crate::local::area_code(&fed.districts[d].code);
             inst.generate_cameras(&district, a.cameras, (d * 100 + i + 1) as u64)
                 .await?;
             want += inst.store.counts(inst.code.as_str()).await?.0.built;
@@ -300,6 +301,57 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
         })
         .await?
         .into_inner();
+    let mut latencies = feed_latencies(&fed, &mut stream, a.edits).await?;
+    latencies.sort_by(|x, y| x.total_cmp(y));
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    let out = serde_json::json!({
+        "scenario": "feed",
+        "districts": a.districts,
+        "institutions": a.institutions,
+        "cameras_per_institution": a.cameras,
+        "cameras": want,
+        "edits": latencies.len(),
+        "machine": machine(),
+        "cold_start_ms": cold.as_secs_f64() * 1000.0,
+        "latency_ms": { "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0) },
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "scenario feed: city ← {} districts ← {} institutions each, {} cameras, mTLS on loopback",
+            a.districts, a.institutions, want
+        );
+        println!("| edits | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |");
+        println!("| ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            latencies.len(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+    fed.stop_all().await;
+    Ok(())
+}
+
+/// The city's feed stream as a subscriber receives it.
+pub(crate) type FeedStream = tonic::Streaming<yinglian_proto::v1::FeedEvent>;
+
+/// Reads the snapshot of a fresh city feed, then makes `edits` edits (one institution after
+/// another marks a camera networked or not) and returns, for each, the milliseconds from its
+/// commit at the institution to the city's changed totals on the stream.
+pub(crate) async fn feed_latencies(
+    fed: &crate::local::Federation,
+    stream: &mut FeedStream,
+    edits: usize,
+) -> Result<Vec<f64>> {
+    use yinglian_node::figures::CameraFlags;
+    use yinglian_proto::v1::feed_event;
+    let city = &fed.city;
+    let a_edits = edits;
     let mut networked = 0;
     loop {
         let e = stream
@@ -336,8 +388,8 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
             targets.push((inst, cams));
         }
     }
-    let mut latencies = Vec::with_capacity(a.edits);
-    for k in 0..a.edits {
+    let mut latencies = Vec::with_capacity(a_edits);
+    for k in 0..a_edits {
         let n = targets.len();
         let (inst, cams) = &mut targets[k % n];
         let idx = (k / n) % cams.len().max(1);
@@ -373,37 +425,5 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
         networked = expected;
     }
-    latencies.sort_by(|x, y| x.total_cmp(y));
-    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
-    let out = serde_json::json!({
-        "scenario": "feed",
-        "districts": a.districts,
-        "institutions": a.institutions,
-        "cameras_per_institution": a.cameras,
-        "cameras": want,
-        "edits": latencies.len(),
-        "machine": machine(),
-        "cold_start_ms": cold.as_secs_f64() * 1000.0,
-        "latency_ms": { "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0) },
-    });
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "scenario feed: city ← {} districts ← {} institutions each, {} cameras, mTLS on loopback",
-            a.districts, a.institutions, want
-        );
-        println!("| edits | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |");
-        println!("| ---: | ---: | ---: | ---: | ---: |");
-        println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            latencies.len(),
-            pct(0.5),
-            pct(0.9),
-            pct(0.99),
-            pct(1.0)
-        );
-    }
-    fed.stop_all().await;
-    Ok(())
+    Ok(latencies)
 }

@@ -18,7 +18,7 @@ use yinglian_node::device_code::DeviceCode;
 use yinglian_node::document::DocId;
 use yinglian_node::pki::Role;
 
-use crate::local::{Federation, LocalUnit, districts, raise_fd_limit};
+use crate::local::{Federation, LocalUnit, area_code, districts, raise_fd_limit};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -191,7 +191,7 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
         for (ii, inst) in list.iter().enumerate() {
             let n = rng.random_range(a.cameras / 2..=a.cameras * 3 / 2).max(1);
             inst.generate_cameras(
-                &fed.districts[di].code.as_str()[..6],
+                &area_code(&fed.districts[di].code),
                 n,
                 (di * 10 + ii) as u64,
             )
@@ -316,7 +316,7 @@ impl Simulation {
         }
         let inst = &fed.institutions[d][i];
         if roll < 25 {
-            let district = &fed.districts[d].code.as_str()[..6];
+            let district = area_code(&fed.districts[d].code);
             let code = DeviceCode::parse(&format!("{district}9909132{:07}", state.next_serial))?;
             state.next_serial += 1;
             let mut cam = Camera::new(code.clone());

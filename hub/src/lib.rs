@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod demo;
 pub mod local;
+pub mod scale;
 
 pub use yinglian_node::cli::{Command, Common};
 

@@ -268,6 +268,17 @@ where
     }
 }
 
+/// The administrative area code that device codes of `unit`'s cameras begin with: a district's
+/// or county's own six digits; the city's (500000) for a development zone, whose code is not one.
+pub fn area_code(unit: &UnitCode) -> String {
+    let head: String = unit.as_str().chars().take(6).collect();
+    if head.len() == 6 && head.chars().all(|c| c.is_ascii_digit()) {
+        head
+    } else {
+        "500000".to_string()
+    }
+}
+
 /// The city's district-level units (code, name, kind), as project data.
 pub const DISTRICTS_CSV: &str = include_str!("../data/chongqing-districts.csv");
 

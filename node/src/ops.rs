@@ -36,7 +36,7 @@ pub async fn render(store: &Store) -> Result<String> {
         ("version".into(), env!("CARGO_PKG_VERSION").into()),
     ])
     .set(1);
-    reg.register("unit", "This unit (labels say which)", info);
+    reg.register("unit_info", "This unit (the labels say which)", info);
 
     let peers = store.peers().await?;
     let connected = Gauge::<i64>::default();
@@ -181,13 +181,9 @@ async fn healthz(State(store): State<Arc<Store>>) -> Response {
 pub async fn serve(
     store: Arc<Store>,
     listener: tokio::net::TcpListener,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store))
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await
+    crate::web::serve_router(router(store), listener, shutdown).await
 }
 
 /// What a backup holds.
@@ -224,20 +220,10 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
         .execute(store.pool())
         .await
         .context("snapshot of the store")?;
-    let mut files = 1;
-    let tls = store.dir().join(crate::pki::TLS_DIR);
-    if tls.is_dir() {
-        let to = tmp.path().join(crate::pki::TLS_DIR);
-        std::fs::create_dir_all(&to)?;
-        for e in std::fs::read_dir(&tls)? {
-            let e = e?;
-            if e.file_type()?.is_file() {
-                std::fs::copy(e.path(), to.join(e.file_name()))
-                    .with_context(|| format!("copying {}", e.path().display()))?;
-                files += 1;
-            }
-        }
-    }
+    let files = 1 + copy_files(
+        &store.dir().join(crate::pki::TLS_DIR),
+        &tmp.path().join(crate::pki::TLS_DIR),
+    )?;
     let store_bytes = std::fs::metadata(&snapshot)?.len();
     let kept = tmp.keep();
     std::fs::rename(&kept, out)
@@ -247,6 +233,24 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
         store_bytes,
         files,
     })
+}
+
+/// Copies the files of the folder `from` (if it exists) into `to`; returns how many.
+fn copy_files(from: &Path, to: &Path) -> Result<usize> {
+    if !from.is_dir() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(to)?;
+    let mut n = 0;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name()))
+                .with_context(|| format!("copying {}", e.path().display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Restores a backup into the empty data folder `data`. The restored unit writes under a new
@@ -272,15 +276,10 @@ pub async fn restore(from: &Path, data: &Path) -> Result<crate::unit::UnitCode> 
         .prefix(".yl-restore-")
         .tempdir_in(parent)?;
     std::fs::copy(from.join(STORE_FILE), tmp.path().join(STORE_FILE))?;
-    let tls = from.join(crate::pki::TLS_DIR);
-    if tls.is_dir() {
-        let to = tmp.path().join(crate::pki::TLS_DIR);
-        std::fs::create_dir_all(&to)?;
-        for e in std::fs::read_dir(&tls)? {
-            let e = e?;
-            std::fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
+    copy_files(
+        &from.join(crate::pki::TLS_DIR),
+        &tmp.path().join(crate::pki::TLS_DIR),
+    )?;
     let unit = {
         let store = Store::open(tmp.path())
             .await

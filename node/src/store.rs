@@ -151,6 +151,16 @@ pub struct Live {
     pub feed_subscribers: std::sync::atomic::AtomicI64,
 }
 
+/// SQLite connections per store (each is a thread and three file descriptors).
+static CONNECTIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(4);
+
+/// Sets the connections of the stores opened from now on in this process (default 4). A process
+/// that holds thousands of stores (the benchmark's institutions) lowers it to stay within its
+/// file descriptors.
+pub fn set_connections_per_store(n: u32) {
+    CONNECTIONS.store(n.max(2), std::sync::atomic::Ordering::Relaxed);
+}
+
 async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
     let opts = SqliteConnectOptions::new()
         .filename(path)
@@ -160,7 +170,7 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed))
         .connect_with(opts)
         .await?;
     Ok(pool)

@@ -32,10 +32,20 @@ pub fn signin_cookie(unit: &crate::unit::UnitCode) -> String {
 #[derive(Clone)]
 pub struct Web {
     pub store: Arc<Store>,
+    /// Turns true when the server stops: open event streams end then, so that a dashboard left
+    /// open never holds up a shutdown.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// The pages of a unit.
 pub fn router(store: Arc<Store>) -> Router {
+    pages(Web {
+        store,
+        shutdown: None,
+    })
+}
+
+fn pages(web: Web) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/signin", get(signin_page).post(signin))
@@ -56,7 +66,7 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/cameras/new", get(new_camera_page).post(new_camera))
         .route("/cameras/{code}", get(edit_camera_page).post(edit_camera))
         .fallback(fallback)
-        .with_state(Web { store })
+        .with_state(web)
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -304,19 +314,48 @@ async fn figures(State(web): State<Web>, _signed: Signed) -> Response {
 async fn events(State(web): State<Web>, _signed: Signed) -> Response {
     use crate::document::DocKind;
     use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
     let me = web.store.unit().clone();
-    let changes = tokio_stream::wrappers::BroadcastStream::new(web.store.subscribe());
-    let stream = tokio_stream::StreamExt::filter_map(changes, move |c| match c {
-        Ok(doc)
-            if doc.kind == DocKind::Rollup || (doc.kind == DocKind::Ledger && doc.unit == me) =>
-        {
-            Some(Ok::<_, std::convert::Infallible>(
-                Event::default().event("figures").data(doc.to_string()),
-            ))
+    let mut changes = web.store.subscribe();
+    let mut shutdown = web.shutdown.clone();
+    // A task forwards the store's changes until the page goes away or the server stops; when it
+    // ends, the stream ends with it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
+    tokio::spawn(async move {
+        let stopping = async move {
+            match shutdown.as_mut() {
+                Some(s) => {
+                    let _ = s.wait_for(|stop| *stop).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(stopping);
+        loop {
+            let data = tokio::select! {
+                _ = &mut stopping => return,
+                _ = tx.closed() => return,
+                c = changes.recv() => match c {
+                    Ok(doc) if doc.kind == DocKind::Rollup
+                        || (doc.kind == DocKind::Ledger && doc.unit == me) => doc.to_string(),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => "lagged".to_string(),
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            if tx
+                .send(Event::default().event("figures").data(data))
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
-        Ok(_) => None,
-        Err(_) => Some(Ok(Event::default().event("figures").data("lagged"))),
     });
+    let stream = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+        Ok::<_, std::convert::Infallible>,
+    );
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -1178,9 +1217,23 @@ async fn fallback(_signed: Signed) -> Response {
 pub async fn serve(
     store: Arc<Store>,
     listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = pages(Web {
+        store,
+        shutdown: Some(shutdown.clone()),
+    });
+    serve_router(app, listener, shutdown).await
+}
+
+/// Serves `app` on `listener`; stops taking requests when `shutdown` turns true and ends once
+/// those in flight are answered.
+pub async fn serve_router(
+    app: Router,
+    listener: tokio::net::TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })

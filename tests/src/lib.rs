@@ -107,3 +107,14 @@ pub async fn network_one(inst: &local::LocalUnit) {
         .await
         .unwrap();
 }
+
+/// A child process of a test (a hub, chromedriver, the demo), killed when the test ends however
+/// it ends.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

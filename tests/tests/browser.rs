@@ -9,25 +9,15 @@
 //! them the test fails and says so, unless `YL_SKIP_BROWSER=1` is set on purpose.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use yinglian_hub::local::wait_until;
 use yinglian_node::accounts::{self, Role};
 use yinglian_node::document::DocId;
-use yinglian_tests::{PATIENCE, federation};
+use yinglian_tests::{PATIENCE, Process, federation};
 
-/// chromedriver, killed when the test ends however it ends.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_driver() -> (Driver, u16) {
+async fn start_driver() -> (Process, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +30,7 @@ async fn start_driver() -> (Driver, u16) {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver: install Debian's chromium-driver (scripts/test.sh does)");
-    let driver = Driver(child);
+    let driver = Process(child);
     wait_until(PATIENCE, "chromedriver listens", || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -481,8 +471,12 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
         "the read-only account changed nothing"
     );
 
-    c.close().await.unwrap();
     assert!(shots.n >= 20, "{} screenshots", shots.n);
     eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
-    fed.stop_all().await;
+    // The city's dashboard is still open in its window, its event stream too: the servers stop
+    // all the same.
+    tokio::time::timeout(PATIENCE, fed.stop_all())
+        .await
+        .expect("an open dashboard does not hold up a shutdown");
+    c.close().await.unwrap();
 }

@@ -2,7 +2,7 @@
 //! hub killed with SIGKILL in the middle of a sync resumes without re-sending whole histories
 //! and without losing an acknowledged edit.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -10,22 +10,12 @@ use yinglian_hub::local::wait_until;
 use yinglian_node::camera::{Field, Value};
 use yinglian_node::document::DocId;
 use yinglian_node::ledger;
-use yinglian_tests::{PATIENCE, federation};
+use yinglian_tests::{PATIENCE, Process, federation};
 
 const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");
 
-/// The hub process, killed when the test ends however it ends.
-struct HubProcess(Child);
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_hub(dir: &std::path::Path, addr: std::net::SocketAddr) -> HubProcess {
-    HubProcess(
+fn spawn_hub(dir: &std::path::Path, addr: std::net::SocketAddr) -> Process {
+    Process(
         Command::new(HUB)
             .arg("--data")
             .arg(dir)

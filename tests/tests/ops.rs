@@ -3,24 +3,15 @@
 //! backup taken while a unit runs restores, and the restored unit gets back from its parent what
 //! it wrote after the backup, then goes on writing.
 
-use std::process::{Child, Command};
+use std::process::Command;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::document::DocId;
 use yinglian_node::pki::Role;
-use yinglian_tests::{PATIENCE, converge, federation, network_one};
+use yinglian_tests::{PATIENCE, Process, converge, federation, network_one};
 
 const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");
-
-struct HubProcess(Child);
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,7 +60,7 @@ async fn a_configured_hub_reports_metrics_and_stops_cleanly_on_sigterm() {
     .unwrap();
     let log = fed.tmp.path().join("hub.log");
     let out = fed.tmp.path().join("hub.out");
-    let mut hub = HubProcess(
+    let mut hub = Process(
         Command::new(HUB)
             .args(["serve", "--config"])
             .arg(&config)
