@@ -64,22 +64,71 @@ pub fn read_camera(doc: &AutoCommit, code: &str) -> Result<Option<CameraState>, 
     let Some(obj) = camera_obj(doc, &cams, code)? else {
         return Ok(None);
     };
+    read_camera_obj(doc, &obj, code)
+}
+
+/// Reads the cameras `codes` (`None` for one the ledger no longer has). Many at once (a whole
+/// ledger arriving at its district) are found in one pass over the cameras map instead of one
+/// lookup each.
+pub fn read_cameras(
+    doc: &AutoCommit,
+    codes: &[String],
+) -> Result<Vec<(String, Option<CameraState>)>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    if codes.len() <= 16 {
+        return codes
+            .iter()
+            .map(|c| {
+                Ok((
+                    c.clone(),
+                    match camera_obj(doc, &cams, c)? {
+                        Some(obj) => read_camera_obj(doc, &obj, c)?,
+                        None => None,
+                    },
+                ))
+            })
+            .collect();
+    }
+    let objs: std::collections::HashMap<String, ObjId> = doc
+        .map_range(&cams, ..)
+        .filter(|i| matches!(i.value, automerge::ValueRef::Object(ObjType::Map)))
+        .map(|i| (i.key.to_string(), i.id()))
+        .collect();
+    codes
+        .iter()
+        .map(|c| {
+            Ok((
+                c.clone(),
+                match objs.get(c) {
+                    Some(obj) => read_camera_obj(doc, obj, c)?,
+                    None => None,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One camera's record from its map: every field's winning value in one pass; the values of a
+/// field in conflict are read only for that field.
+fn read_camera_obj(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    code: &str,
+) -> Result<Option<CameraState>, LedgerError> {
     let Ok(device_code) = DeviceCode::parse(code) else {
         return Ok(None);
     };
     let mut camera = Camera::new(device_code);
     let mut conflicts = BTreeMap::new();
-    for key in doc.keys(&obj) {
-        let Some(field) = Field::ALL.into_iter().find(|f| f.key() == key) else {
+    for item in doc.map_range(obj, ..) {
+        let Some(field) = Field::ALL.into_iter().find(|f| f.key() == item.key) else {
             continue; // a field from a newer schema: kept in the document, not shown
         };
-        let all = doc.get_all(&obj, key.as_str())?;
-        if let Some((v, _)) = doc.get(&obj, key.as_str())?
-            && let Some(v) = value_of(&v)
-        {
+        if let Some(v) = value_of(&automerge::Value::from(item.value)) {
             camera.fields.insert(field, v);
         }
-        if all.len() > 1 {
+        if item.conflict {
+            let all = doc.get_all(obj, field.key())?;
             let mut values: Vec<Value> = all.iter().filter_map(|(v, _)| value_of(v)).collect();
             values.dedup();
             if values.len() > 1 {

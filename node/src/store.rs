@@ -592,8 +592,8 @@ impl Store {
                 let after = doc.get_heads();
                 let codes = touched_cameras(doc, before, &after);
                 let n = codes.len();
-                for code in codes {
-                    let state = ledger::read_camera(doc, &code)?;
+                let codes: Vec<String> = codes.into_iter().collect();
+                for (code, state) in ledger::read_cameras(doc, &codes)? {
                     project_camera(conn, doc_id, &code, state, who).await?;
                 }
                 refresh_stats(conn, doc_id.unit.as_str()).await?;
