@@ -35,6 +35,14 @@ pub struct Cli {
     pub command: HubCommand,
 }
 
+/// Warnings, without sqlx's notices of slow statements (`RUST_LOG` still overrides).
+fn quiet_sqlx() -> yinglian_node::config::LogConfig {
+    yinglian_node::config::LogConfig {
+        format: None,
+        level: Some("warn,sqlx=error".into()),
+    }
+}
+
 /// Entry point of `yl-hub`.
 pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
@@ -50,11 +58,13 @@ pub async fn main_hub() -> anyhow::Result<()> {
             yinglian_node::cli::run(&cli.common, c, "hub").await
         }
         HubCommand::Demo(a) => {
-            yinglian_node::cli::init_tracing(false);
+            // A hundred and sixty units share two cores: SQLite's slow-statement notices say
+            // nothing to someone watching the demo.
+            yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
             demo::run(a).await
         }
         HubCommand::Bench(a) => {
-            yinglian_node::cli::init_tracing(false);
+            yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
             bench::run(a).await
         }
     }
