@@ -594,7 +594,7 @@ impl Store {
                 let n = codes.len();
                 let codes: Vec<String> = codes.into_iter().collect();
                 for (code, state) in ledger::read_cameras(doc, &codes)? {
-                    project_camera(conn, doc_id, &code, state, who).await?;
+                    project_camera(conn, doc_id, &code, state, who, before.is_empty()).await?;
                 }
                 refresh_stats(conn, doc_id.unit.as_str()).await?;
                 Ok(n)
@@ -1013,20 +1013,26 @@ fn fields_json(c: &Camera, fields: &[Field]) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
+/// Projects one camera and audits the change. `first` says the document held nothing before this
+/// change (a replica arriving whole): there is no earlier record to read.
 async fn project_camera(
     conn: &mut SqliteConnection,
     doc_id: &DocId,
     code: &str,
     state: Option<CameraState>,
     who: &str,
+    first: bool,
 ) -> Result<(), StoreError> {
     let unit = doc_id.unit.as_str();
-    let old: Option<String> =
+    let old: Option<String> = if first {
+        None
+    } else {
         sqlx::query_scalar("SELECT record FROM cameras WHERE unit = ? AND device_code = ?")
             .bind(unit)
             .bind(code)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await?
+    };
     let old: Option<Camera> = old.and_then(|s| serde_json::from_str(&s).ok());
     let at = now();
     let (action, changed, old_json, new_json) = match (&old, &state) {
