@@ -237,8 +237,7 @@ where
 /// another marks a camera networked (or not); the time from the edit's commit at the institution
 /// to the city's changed totals arriving on the subscriber's stream, for every edit.
 async fn feed_scenario(a: &BenchArgs) -> Result<()> {
-    use yinglian_node::pki::{TlsMaterial, Validity};
-    use yinglian_node::unit::UnitCode;
+    use yinglian_node::pki::TlsMaterial;
     use yinglian_proto::v1::SubscribeRequest;
     use yinglian_proto::v1::feed_client::FeedClient;
 
@@ -258,21 +257,7 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
             want += inst.store.counts(inst.code.as_str()).await?.0.built;
         }
     }
-    // The subscriber (public security) at the city.
-    let sub_dir = tmp.path().join("GA-500000");
-    let sub = UnitCode::parse("GA-500000")?;
-    let request = yinglian_node::pki::make_request(&sub_dir, &sub, false)?;
-    let bundle = fed
-        .city
-        .issue(
-            &request,
-            &sub,
-            Role::Subscriber,
-            Some(fed.city.code.clone()),
-            Validity::days(30),
-        )
-        .await?;
-    yinglian_node::pki::join(&sub_dir, &sub, &bundle)?;
+    let sub_dir = city_subscriber(&fed, tmp.path()).await?;
     fed.start_all().await?;
     let started = Instant::now();
     let city = &fed.city;
@@ -426,4 +411,29 @@ pub(crate) async fn feed_latencies(
         networked = expected;
     }
     Ok(latencies)
+}
+
+/// Enrolls the public security's subscriber (`GA-500000`, scope: the city) at the city, in a
+/// folder under `root`; returns the folder.
+pub(crate) async fn city_subscriber(
+    fed: &crate::local::Federation,
+    root: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    use yinglian_node::pki::Validity;
+    use yinglian_node::unit::UnitCode;
+    let dir = root.join("GA-500000");
+    let sub = UnitCode::parse("GA-500000")?;
+    let request = yinglian_node::pki::make_request(&dir, &sub, false)?;
+    let bundle = fed
+        .city
+        .issue(
+            &request,
+            &sub,
+            Role::Subscriber,
+            Some(fed.city.code.clone()),
+            Validity::days(30),
+        )
+        .await?;
+    yinglian_node::pki::join(&dir, &sub, &bundle)?;
+    Ok(dir)
 }

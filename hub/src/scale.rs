@@ -18,9 +18,8 @@ use yinglian_node::camera::Field;
 use yinglian_node::document::DocId;
 use yinglian_node::figures::Counts;
 use yinglian_node::ledger;
-use yinglian_node::pki::{Role, TlsMaterial, Validity};
+use yinglian_node::pki::TlsMaterial;
 use yinglian_node::store::Store;
-use yinglian_node::unit::UnitCode;
 
 use crate::bench::{BenchArgs, feed_latencies, machine};
 use crate::local::{Federation, LocalUnit, area_code, raise_fd_limit, wait_until};
@@ -218,21 +217,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         want.add(&inst.store.counts(inst.code.as_str()).await?.0);
         documents += 1;
     }
-    // The public security's subscriber at the city.
-    let sub_dir = base.path().join("GA-500000");
-    let sub = UnitCode::parse("GA-500000")?;
-    let request = yinglian_node::pki::make_request(&sub_dir, &sub, false)?;
-    let bundle = fed
-        .city
-        .issue(
-            &request,
-            &sub,
-            Role::Subscriber,
-            Some(fed.city.code.clone()),
-            Validity::days(30),
-        )
-        .await?;
-    yinglian_node::pki::join(&sub_dir, &sub, &bundle)?;
+    let sub_dir = crate::bench::city_subscriber(&fed, base.path()).await?;
     let built_in = t0.elapsed();
 
     // The floor: every ledger synced in memory into an empty document.

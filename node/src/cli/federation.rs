@@ -343,9 +343,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
     }
     if let Some(http) = &a.http {
-        let listener = tokio::net::TcpListener::bind(http)
-            .await
-            .with_context(|| format!("cannot listen on {http} for the web pages"))?;
+        let listener = bind_http(http, "the web pages").await?;
         println!(
             "{} web pages on http://{}",
             engine.me,
@@ -359,9 +357,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         }));
     }
     if let Some(m) = &a.metrics {
-        let listener = tokio::net::TcpListener::bind(m)
-            .await
-            .with_context(|| format!("cannot listen on {m} for /metrics"))?;
+        let listener = bind_http(m, "/metrics").await?;
         println!(
             "{} metrics on http://{}/metrics",
             engine.me,
@@ -407,6 +403,12 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
     store.checkpoint().await?;
     println!("stopped");
     Ok(())
+}
+
+async fn bind_http(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {what}"))
 }
 
 /// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor.
