@@ -336,7 +336,6 @@ pub(crate) async fn feed_latencies(
     use yinglian_node::figures::CameraFlags;
     use yinglian_proto::v1::feed_event;
     let city = &fed.city;
-    let a_edits = edits;
     let mut networked = 0;
     loop {
         let e = stream
@@ -373,8 +372,8 @@ pub(crate) async fn feed_latencies(
             targets.push((inst, cams));
         }
     }
-    let mut latencies = Vec::with_capacity(a_edits);
-    for k in 0..a_edits {
+    let mut latencies = Vec::with_capacity(edits);
+    for k in 0..edits {
         let n = targets.len();
         let (inst, cams) = &mut targets[k % n];
         let idx = (k / n) % cams.len().max(1);

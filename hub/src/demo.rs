@@ -124,7 +124,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         }
     };
     tokio::pin!(stop);
-    let mut sim = Simulation::new(&fed);
+    let mut sim = Simulation::new();
     let mut tick = tokio::time::interval(Duration::from_millis(a.pace_ms.max(10)));
     let mut summary = tokio::time::interval(Duration::from_secs(3));
     loop {
@@ -273,7 +273,7 @@ struct Simulation {
 }
 
 impl Simulation {
-    fn new(_fed: &Federation) -> Simulation {
+    fn new() -> Simulation {
         Simulation {
             rng: StdRng::from_os_rng(),
             offline: Vec::new(),

@@ -204,16 +204,7 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
             out.display()
         );
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".yl-backup-")
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    let tmp = staging(out, ".yl-backup-")?;
     let snapshot = tmp.path().join(STORE_FILE);
     sqlx::query("VACUUM INTO ?")
         .bind(snapshot.to_string_lossy().to_string())
@@ -233,6 +224,20 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
         store_bytes,
         files,
     })
+}
+
+/// A temporary folder beside `target` (same file system), to fill and then rename into place.
+fn staging(target: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))
 }
 
 /// Copies the files of the folder `from` (if it exists) into `to`; returns how many.
@@ -267,14 +272,7 @@ pub async fn restore(from: &Path, data: &Path) -> Result<crate::unit::UnitCode> 
             data.display()
         );
     }
-    let parent = data
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".yl-restore-")
-        .tempdir_in(parent)?;
+    let tmp = staging(data, ".yl-restore-")?;
     std::fs::copy(from.join(STORE_FILE), tmp.path().join(STORE_FILE))?;
     copy_files(
         &from.join(crate::pki::TLS_DIR),
