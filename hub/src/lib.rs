@@ -47,6 +47,7 @@ fn quiet_sqlx() -> yinglian_node::config::LogConfig {
 pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
     yinglian_node::pki::install_crypto();
+    yinglian_node::store::private_umask();
     let mut cli = Cli::parse();
     match cli.command {
         HubCommand::Unit(mut c) => {

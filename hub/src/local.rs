@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use yinglian_node::cli::federation::{join_bundle, register_child};
+use yinglian_node::cli::federation::{enroll_child, join_bundle};
 use yinglian_node::document::DocId;
 use yinglian_node::pki::{self, Bundle, Enrollment, Role, Validity};
 use yinglian_node::store::Store;
@@ -30,6 +30,8 @@ pub struct LocalUnit {
     pub addr: Option<SocketAddr>,
     /// Where the unit's web pages are served (while running, after `serve_web`).
     pub web: Option<SocketAddr>,
+    /// What one peer may cost this unit (set before `start`).
+    pub limits: yinglian_node::admission::Limits,
     listener: Option<TcpListener>,
     stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
@@ -57,6 +59,7 @@ impl LocalUnit {
             (None, None)
         };
         Ok(LocalUnit {
+            limits: Default::default(),
             code,
             dir: dir.to_path_buf(),
             role,
@@ -74,6 +77,7 @@ impl LocalUnit {
     pub async fn open(dir: &Path, role: Role, addr: Option<SocketAddr>) -> Result<LocalUnit> {
         let store = Store::open(dir).await?;
         Ok(LocalUnit {
+            limits: Default::default(),
             code: store.unit().clone(),
             dir: dir.to_path_buf(),
             role,
@@ -125,9 +129,9 @@ impl LocalUnit {
         scope: Option<UnitCode>,
         validity: Validity,
     ) -> Result<Bundle> {
-        let bundle = pki::enroll(
+        enroll_child(
+            &self.store,
             &self.dir,
-            &self.code,
             request,
             &Enrollment {
                 unit: unit.clone(),
@@ -136,9 +140,8 @@ impl LocalUnit {
                 advertise: self.url(),
                 validity,
             },
-        )?;
-        register_child(&self.store, &bundle).await?;
-        Ok(bundle)
+        )
+        .await
     }
 
     /// Starts the daemon: a hub serves its children; a joined unit syncs with its parent.
@@ -146,7 +149,7 @@ impl LocalUnit {
         if self.stop.is_some() {
             return Ok(());
         }
-        let engine = Engine::new(self.store.clone(), &self.dir).await?;
+        let engine = Engine::with_limits(self.store.clone(), &self.dir, self.limits).await?;
         let (stop_tx, stop) = watch::channel(false);
         if self.role == Role::Hub {
             yinglian_node::reports::publish_endpoint(&self.store, &self.url()).await?;

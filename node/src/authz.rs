@@ -155,12 +155,11 @@ pub fn access(
                     write: Write::None,
                 },
                 // A hub child speaks for its own subtree's profiles (and forwarded ledgers):
-                // units this unit did not enroll itself, that are not this unit or its parent,
-                // and that no other child brought first.
+                // units of its namespace (the codes its CA may sign), that this unit did not
+                // enroll itself, and that no other child brought first.
                 DocKind::Profile | DocKind::Ledger
                     if peer.role == Role::Hub
-                        && owner != me
-                        && Some(owner) != parent
+                        && owner.is_under(child)
                         && !k.is_my_child
                         && k.origin.is_none_or(|o| o == child.as_str()) =>
                 {

@@ -17,6 +17,9 @@ pub struct Config {
     pub serve: ServeConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// `[limits]`: what one authenticated peer may cost a hub (see `admission::Limits`).
+    #[serde(default)]
+    pub limits: crate::admission::Limits,
 }
 
 /// `[serve]`: what the daemon listens on.
@@ -96,6 +99,9 @@ impl Config {
         {
             bail!("data must be a folder, not empty");
         }
+        self.limits
+            .validate()
+            .map_err(|e| anyhow::anyhow!("limits: {e}"))?;
         Ok(())
     }
 }

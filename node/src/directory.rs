@@ -9,9 +9,9 @@ use serde::Serialize;
 use tonic::{Request, Response, Status};
 use yinglian_proto::v1 as pb;
 
+use crate::admission::{Caller, Gate, Service};
 use crate::contacts::{Contact, ContactRole};
 use crate::net::ConnInfo;
-use crate::pki::Role;
 use crate::store::{Store, StoreError};
 
 /// One unit in the directory.
@@ -107,8 +107,10 @@ fn contact(c: &Option<Contact>) -> Option<pb::Contact> {
     })
 }
 
-/// The `Directory` service of a hub.
+/// The `Directory` service of a hub: a child sees its own subtree and this unit, a subscriber
+/// its scope.
 pub struct DirectoryService {
+    pub gate: std::sync::Arc<Gate>,
     pub store: std::sync::Arc<Store>,
 }
 
@@ -118,38 +120,26 @@ impl pb::directory_server::Directory for DirectoryService {
         &self,
         request: Request<pb::LookupRequest>,
     ) -> Result<Response<pb::LookupReply>, Status> {
-        let cert = request
-            .extensions()
-            .get::<ConnInfo>()
-            .and_then(|i| i.peer.clone())
-            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        let admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Directory,
+                |c| match c {
+                    Caller::Parent { unit } => Err(format!(
+                        "hub {unit} is the parent of {}: it holds the directory of its own subtree",
+                        self.store.unit()
+                    )),
+                    _ => Ok(()),
+                },
+            )
+            .await?;
         let internal = |e: StoreError| Status::unavailable(e.to_string());
-        let row: Option<(String, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT role, scope, revoked_at FROM children WHERE unit = ?")
-                .bind(cert.unit.as_str())
-                .fetch_optional(self.store.pool())
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-        let (root, extra) = match row {
-            Some((role, _, None))
-                if role == cert.role.as_str() && cert.role != Role::Subscriber =>
-            {
-                // A child: its own subtree, and this unit (whom it reports to).
-                (cert.unit.to_string(), vec![self.store.unit().to_string()])
-            }
-            Some((role, Some(scope), None))
-                if role == "subscriber" && cert.role == Role::Subscriber =>
-            {
-                (scope, vec![])
-            }
-            _ => {
-                let reason = format!(
-                    "{cert} is not a child or subscriber of {}",
-                    self.store.unit()
-                );
-                tracing::warn!(peer = %cert, reason, "directory refused");
-                return Err(Status::permission_denied(reason));
-            }
+        let (root, extra) = match &admission.caller {
+            // A child: its own subtree, and this unit (whom it reports to).
+            Caller::Child { unit, .. } => (unit.to_string(), vec![self.store.unit().to_string()]),
+            Caller::Subscriber { scope, .. } => (scope.to_string(), vec![]),
+            Caller::Parent { .. } => unreachable!("refused above"),
         };
         let q = request.get_ref().query.clone();
         let list = entries(&self.store, &root, &extra, Some(&q))

@@ -17,9 +17,9 @@ use tracing::{info, warn};
 use yinglian_proto::v1::feed_server::Feed;
 use yinglian_proto::v1::{FeedEvent, FigureRow, SubscribeRequest, feed_event};
 
+use crate::admission::{Admission, Caller, Gate, Service};
 use crate::document::DocKind;
 use crate::net::ConnInfo;
-use crate::pki::Role;
 use crate::store::Store;
 use crate::unit::UnitCode;
 
@@ -116,57 +116,43 @@ impl Stream for FeedStream {
     }
 }
 
-/// The `Feed` service of a hub.
+/// The `Feed` service of a hub: the subscribers it enrolled, each within its scope.
 pub struct FeedService {
+    pub gate: Arc<Gate>,
     pub store: Arc<Store>,
     pub shutdown: watch::Receiver<bool>,
     pub queue: usize,
 }
 
 impl FeedService {
-    /// The scope the caller may watch: a subscriber enrolled here, and a scope inside its own.
-    async fn admit(&self, info: Option<&ConnInfo>, scope: &str) -> Result<String, Status> {
-        let Some(cert) = info.and_then(|i| i.peer.clone()) else {
-            return Err(Status::unauthenticated("no client certificate"));
+    /// Admits a subscriber enrolled here, for a scope inside its own (its own when empty).
+    async fn admit(
+        &self,
+        info: Option<&ConnInfo>,
+        asked: &str,
+    ) -> Result<(Admission, String), Status> {
+        let admission = self
+            .gate
+            .admit(info, Service::Feed, |c| match c {
+                Caller::Subscriber { .. } => Ok(()),
+                Caller::Child { unit, role } => Err(format!(
+                    "{} is not a subscriber",
+                    crate::pki::identity_uri(role.as_str(), unit)
+                )),
+                Caller::Parent { unit } => Err(format!("hub {unit} is not a subscriber")),
+            })
+            .await?;
+        let Caller::Subscriber {
+            scope: enrolled, ..
+        } = &admission.caller
+        else {
+            unreachable!("admitted as a subscriber")
         };
-        let who = cert.to_string();
-        let refuse = |reason: String| async move {
-            warn!(peer = %who, reason, "feed refused");
-            let _ = sqlx::query(
-                "INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, NULL, ?)",
-            )
-            .bind(chrono::Utc::now().to_rfc3339())
-            .bind(&who)
-            .bind(&reason)
-            .execute(self.store.pool())
-            .await;
-            Err(Status::permission_denied(reason))
-        };
-        if cert.role != Role::Subscriber {
-            return refuse(format!("{cert} is not a subscriber")).await;
-        }
-        let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT scope, revoked_at FROM children WHERE unit = ? AND role = 'subscriber'",
-        )
-        .bind(cert.unit.as_str())
-        .fetch_optional(self.store.pool())
-        .await
-        .map_err(|e| Status::unavailable(e.to_string()))?;
-        let enrolled = match row {
-            None => {
-                return refuse(format!(
-                    "{cert} is not a subscriber of {}",
-                    self.store.unit()
-                ))
-                .await;
-            }
-            Some((_, Some(at))) => return refuse(format!("{cert} was revoked at {at}")).await,
-            Some((scope, None)) => scope.unwrap_or_default(),
-        };
-        let scope = if scope.is_empty() {
+        let enrolled = enrolled.to_string();
+        let scope = if asked.is_empty() {
             enrolled.clone()
         } else {
-            scope.to_string()
+            asked.to_string()
         };
         if UnitCode::parse(&scope).is_err() {
             return Err(Status::invalid_argument(format!(
@@ -178,12 +164,12 @@ impl FeedService {
             known: HashMap::new(),
         };
         if !inside.contains(&self.store, &scope).await {
-            return refuse(format!(
-                "{cert} may watch {enrolled} and its subtree, not {scope}"
-            ))
-            .await;
+            let who = admission.cert.to_string();
+            let reason = format!("{who} may watch {enrolled} and its subtree, not {scope}");
+            self.gate.refuse(&who, &reason).await;
+            return Err(Status::permission_denied(reason));
         }
-        Ok(scope)
+        Ok((admission, scope))
     }
 }
 
@@ -344,7 +330,7 @@ impl Feed for FeedService {
     ) -> Result<Response<FeedStream>, Status> {
         let info = request.extensions().get::<ConnInfo>().cloned();
         let req = request.into_inner();
-        let scope = self.admit(info.as_ref(), &req.scope).await?;
+        let (admission, scope) = self.admit(info.as_ref(), &req.scope).await?;
         let newest = max_seq(&self.store)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -364,26 +350,24 @@ impl Feed for FeedService {
         let (store, cut2) = (self.store.clone(), cut.clone());
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            pump(
-                store.clone(),
-                who.clone(),
-                scope,
-                req.cursor,
-                tx,
-                cut2.clone(),
-                shutdown,
-            )
-            .await;
-            if cut2.lock().expect("feed status").is_some() {
-                let _ = sqlx::query(
-                    "INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, NULL, ?)",
-                )
-                .bind(chrono::Utc::now().to_rfc3339())
-                .bind(&who)
-                .bind("feed subscriber too slow: cut off")
-                .execute(store.pool())
-                .await;
+            let mut revoked = admission.cut();
+            // Held until the reason is set, so the subscriber sees the reason, not a plain end.
+            let keep = tx.clone();
+            tokio::select! {
+                _ = pump(store.clone(), who.clone(), scope, req.cursor, tx, cut2.clone(), shutdown) => {
+                    if cut2.lock().expect("feed status").is_some() {
+                        store.record_refusal(&who, None, "feed subscriber too slow: cut off").await;
+                    }
+                }
+                // The subscriber's enrollment no longer holds: its open stream ends now.
+                why = revoked.fired() => {
+                    let reason = format!("open feed ended: {why}");
+                    *cut2.lock().expect("feed status") = Some(Status::permission_denied(reason.clone()));
+                    store.record_refusal(&who, None, &reason).await;
+                }
             }
+            drop(keep);
+            drop(admission);
         });
         Ok(Response::new(FeedStream { rx, cut }))
     }

@@ -2,6 +2,7 @@
 //! figures, the official tables, spreadsheet import and the `yl-node` command.
 
 pub mod accounts;
+pub mod admission;
 pub mod authz;
 pub mod camera;
 pub mod campaign;

@@ -26,8 +26,9 @@ use yinglian_proto::v1::feed_server::FeedServer;
 use yinglian_proto::v1::sync_client::SyncClient;
 use yinglian_proto::v1::sync_server::{Sync, SyncServer};
 
+use crate::admission::{Caller, Gate, Service};
 use crate::authz::{Peer, Relation};
-use crate::pki::{self, PeerCert, Role, TlsMaterial};
+use crate::pki::{self, PeerCert, Role, TlsMaterial, identity_uri};
 use crate::sync::{Engine, MAX_FRAME_BYTES, SessionEnd};
 use crate::unit::UnitCode;
 
@@ -44,6 +45,9 @@ pub enum NetError {
     #[error("{0}")]
     Config(String),
 }
+
+/// HTTP/2 streams one connection may have open at once (the gate bounds each identity further).
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
 /// What the server knows of a connection once TLS is done.
 #[derive(Debug, Clone)]
@@ -103,84 +107,11 @@ impl AsyncWrite for TlsConn {
     }
 }
 
-/// The `Sync` service of a hub.
+/// The `Sync` service of a hub: its direct children (nodes and hubs) only.
 pub struct SyncService {
     engine: Arc<Engine>,
-    own_ca: Vec<u8>,
+    gate: Arc<Gate>,
     shutdown: watch::Receiver<bool>,
-}
-
-impl SyncService {
-    /// Checks that the caller is a direct, enrolled, unrevoked child of this hub.
-    async fn admit(&self, info: Option<&ConnInfo>) -> Result<Peer, Status> {
-        let addr = info
-            .and_then(|i| i.remote)
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "unknown address".into());
-        let Some(cert) = info.and_then(|i| i.peer.clone()) else {
-            let why = info
-                .and_then(|i| i.problem.clone())
-                .unwrap_or_else(|| "no client certificate".into());
-            self.engine.refuse(&addr, None, &why).await;
-            return Err(Status::unauthenticated(why));
-        };
-        let who = cert.to_string();
-        let deny = |reason: String| async move {
-            self.engine.refuse(&who, None, &reason).await;
-            Err(Status::permission_denied(reason))
-        };
-        if cert.role == Role::Subscriber {
-            return deny(format!(
-                "{cert} is a subscriber: subscribers read feeds and may not sync"
-            ))
-            .await;
-        }
-        if cert.issuer_key_id != self.own_ca {
-            return deny(format!(
-                "{cert} was not enrolled by {} (its certificate is issued by another CA): connect to your own parent",
-                self.engine.me
-            ))
-            .await;
-        }
-        let row: Option<(String, String, Option<String>)> =
-            sqlx::query_as("SELECT role, serial, revoked_at FROM children WHERE unit = ?")
-                .bind(cert.unit.as_str())
-                .fetch_optional(self.engine.store.pool())
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-        match row {
-            None => {
-                deny(format!(
-                    "unit {} is not a child of {}",
-                    cert.unit, self.engine.me
-                ))
-                .await
-            }
-            Some((_, _, Some(at))) => deny(format!("unit {} was revoked at {at}", cert.unit)).await,
-            Some((role, serial, None)) => {
-                if role != cert.role.as_str() {
-                    return deny(format!(
-                        "unit {} was enrolled as {role}, not {}",
-                        cert.unit, cert.role
-                    ))
-                    .await;
-                }
-                let norm = |s: &str| s.trim_start_matches('0').to_ascii_lowercase();
-                if norm(&serial) != norm(&cert.serial) {
-                    return deny(format!(
-                        "the certificate of unit {} (serial {}) has been replaced by a newer enrollment",
-                        cert.unit, cert.serial
-                    ))
-                    .await;
-                }
-                Ok(Peer {
-                    unit: cert.unit,
-                    role: cert.role,
-                    relation: Relation::Child,
-                })
-            }
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -191,14 +122,44 @@ impl Sync for SyncService {
         &self,
         request: Request<Streaming<SyncFrame>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
-        let peer = self.admit(request.extensions().get::<ConnInfo>()).await?;
+        let me = self.engine.me.clone();
+        let admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Sync,
+                |c| match c {
+                    Caller::Child { .. } => Ok(()),
+                    Caller::Subscriber { unit, .. } => Err(format!(
+                        "{} is a subscriber: subscribers read feeds and may not sync",
+                        identity_uri("subscriber", unit)
+                    )),
+                    Caller::Parent { unit } => Err(format!(
+                        "{unit} is the parent of {me}: a parent does not sync to its child's server"
+                    )),
+                },
+            )
+            .await?;
+        let Caller::Child { unit, role } = admission.caller.clone() else {
+            unreachable!("admitted as a child")
+        };
+        let peer = Peer {
+            unit,
+            role,
+            relation: Relation::Child,
+        };
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(1024);
         let engine = self.engine.clone();
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let unit = peer.unit.clone();
-            if let Err(e) = engine.run_session(peer, inbound, tx, shutdown).await
+            let cut = admission.cut();
+            let end = engine
+                .run_session(peer, inbound, tx, shutdown, Some(cut))
+                .await;
+            drop(admission);
+            if let Err(e) = end
                 && !matches!(e, SessionEnd::Closed | SessionEnd::Shutdown)
             {
                 warn!(peer = %unit, error = %e, "child session ended");
@@ -216,9 +177,11 @@ pub async fn serve(
 ) -> Result<(), NetError> {
     let tls = TlsMaterial::load(&engine.data)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls.server_config()?));
-    let own_ca = pki::own_ca_key_id(&engine.data)?;
+    let gate = Gate::new(engine.store.clone(), &engine.data, engine.limits)
+        .await
+        .map_err(|e| NetError::Config(e.to_string()))?;
     let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
-    let accept_engine = engine.clone();
+    let accept_gate = gate.clone();
     let mut accept_stop = shutdown.clone();
     let accept = tokio::spawn(async move {
         loop {
@@ -231,7 +194,7 @@ pub async fn serve(
             };
             let acceptor = acceptor.clone();
             let conn_tx = conn_tx.clone();
-            let engine = accept_engine.clone();
+            let gate = accept_gate.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
                 match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
@@ -253,40 +216,23 @@ pub async fn serve(
                         };
                         let _ = conn_tx.send(Ok(TlsConn { inner: tls, info })).await;
                     }
-                    Ok(Err(e)) => {
-                        engine
-                            .refuse(
-                                &remote.to_string(),
-                                None,
-                                &format!("TLS handshake refused: {e}"),
-                            )
-                            .await;
-                    }
+                    Ok(Err(e)) => match pki::Claimed::of(&e) {
+                        Some(c) => {
+                            gate.handshake_failed(remote, Some(c.who.clone()), &c.to_string())
+                                .await
+                        }
+                        None => gate.handshake_failed(remote, None, &e.to_string()).await,
+                    },
                     Err(_) => {
-                        engine
-                            .refuse(
-                                &remote.to_string(),
-                                None,
-                                "TLS handshake not finished within 15 s",
-                            )
-                            .await;
+                        gate.handshake_failed(remote, None, "not finished within 15 s")
+                            .await
                     }
                 }
             });
         }
     });
-    // Revocations written by `yl-hub revoke` (another process) reach open sessions within a second.
-    let poll_engine = engine.clone();
-    let mut poll_stop = shutdown.clone();
-    let poller = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => { let _ = poll_engine.refresh_revoked().await; }
-                _ = poll_stop.changed() => break,
-            }
-        }
-    });
+    // Revocations written by `yl-hub revoke` (another process) reach open streams within a second.
+    let poller = tokio::spawn(gate.clone().maintain(shutdown.clone()));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SyncServer<SyncService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -295,10 +241,11 @@ pub async fn serve(
         .map_err(|e| NetError::Config(format!("reflection: {e}")))?;
     let service = SyncService {
         engine: engine.clone(),
-        own_ca,
+        gate: gate.clone(),
         shutdown: shutdown.clone(),
     };
     let feed = crate::feed::FeedService {
+        gate: gate.clone(),
         store: engine.store.clone(),
         shutdown: shutdown.clone(),
         queue: engine
@@ -317,6 +264,7 @@ pub async fn serve(
     info!(unit = %engine.me, "serving Sync, Feed, health and reflection");
     let result = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(
             SyncServer::new(service)
                 .max_decoding_message_size(MAX_FRAME_BYTES)
@@ -325,11 +273,13 @@ pub async fn serve(
         .add_service(FeedServer::new(feed))
         .add_service(yinglian_proto::v1::reports_server::ReportsServer::new(
             crate::reports::ReportsService {
+                gate: gate.clone(),
                 store: engine.store.clone(),
             },
         ))
         .add_service(yinglian_proto::v1::directory_server::DirectoryServer::new(
             crate::directory::DirectoryService {
+                gate: gate.clone(),
                 store: engine.store.clone(),
             },
         ))
@@ -340,7 +290,7 @@ pub async fn serve(
         })
         .await;
     accept.abort();
-    poller.abort();
+    let _ = poller.await;
     result.map_err(NetError::from)
 }
 
@@ -371,6 +321,10 @@ pub async fn connect_with_window(
         .to_string();
     let port = uri.port_u16().unwrap_or(443);
     let connector = TlsConnector::from(Arc::new(tls.client_config()?));
+    let pin = tls
+        .parent_key
+        .clone()
+        .filter(|_| tls.parent_unit.as_ref() == Some(server_unit));
     let name = rustls::pki_types::ServerName::try_from(pki::unit_dns(server_unit))
         .map_err(|e| NetError::Config(format!("server name: {e}")))?;
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}:{port}"))
@@ -384,10 +338,23 @@ pub async fn connect_with_window(
             let connector = connector.clone();
             let name = name.clone();
             let addr = format!("{host}:{port}");
+            let pin = pin.clone();
             async move {
                 let tcp = TcpStream::connect(addr).await?;
                 tcp.set_nodelay(true)?;
                 let tls = connector.connect(name, tcp).await?;
+                // The parent is the holder of the key pinned at `join`, not any holder of a
+                // certificate with its name.
+                if let Some(pin) = pin {
+                    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+                    let key = leaf.and_then(|l| pki::key_hash(l).ok());
+                    if key.as_deref() != Some(pin.as_str()) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            "the server's key is not the parent's key pinned at join",
+                        ));
+                    }
+                }
                 Ok::<_, std::io::Error>(TokioIo::new(tls))
             }
         }))
@@ -425,7 +392,7 @@ pub async fn sync_once(
         role: Role::Hub,
         relation: Relation::Parent,
     };
-    match engine.run_session(peer, inbound, tx, shutdown).await {
+    match engine.run_session(peer, inbound, tx, shutdown, None).await {
         Ok(()) | Err(SessionEnd::Shutdown) => Ok(()),
         Err(SessionEnd::Stream(s)) => Err(NetError::Status(s)),
         Err(e) => Err(NetError::Config(e.to_string())),

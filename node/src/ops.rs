@@ -131,6 +131,13 @@ pub async fn render(store: &Store) -> Result<String> {
         "Connections and changes refused (recorded with the peer and the reason)",
         refused,
     );
+    let handshakes = Counter::<u64>::default();
+    handshakes.inc_by(store.live().handshakes_refused.load(Ordering::Relaxed));
+    reg.register(
+        "handshakes_refused",
+        "TLS handshakes refused since the daemon started (recorded per source and minute)",
+        handshakes,
+    );
     let subscribers = Gauge::<i64>::default();
     subscribers.set(store.live().feed_subscribers.load(Ordering::Relaxed));
     reg.register(
@@ -216,6 +223,7 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
         &tmp.path().join(crate::pki::TLS_DIR),
     )?;
     let store_bytes = std::fs::metadata(&snapshot)?.len();
+    private_tree(tmp.path())?;
     let kept = tmp.keep();
     std::fs::rename(&kept, out)
         .with_context(|| format!("cannot move the backup into {}", out.display()))?;
@@ -238,6 +246,25 @@ fn staging(target: &Path, prefix: &str) -> Result<tempfile::TempDir> {
         .prefix(prefix)
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}", parent.display()))
+}
+
+/// Makes a folder and everything in it its owner's alone (folders 0700, files 0600): a backup
+/// holds the store (accounts, sessions) and the unit's private keys.
+fn private_tree(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                private_tree(&p)?;
+            } else {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies the files of the folder `from` (if it exists) into `to`; returns how many.
@@ -297,6 +324,7 @@ pub async fn restore(from: &Path, data: &Path) -> Result<crate::unit::UnitCode> 
         }
         std::fs::remove_dir(data)?;
     }
+    private_tree(tmp.path())?;
     let kept = tmp.keep();
     std::fs::rename(&kept, data)
         .with_context(|| format!("cannot move the restored unit into {}", data.display()))?;

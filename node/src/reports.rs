@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use yinglian_proto::v1 as pb;
 
+use crate::admission::{Caller, Gate, Service};
 use crate::document::{DocId, root_text};
 use crate::net::ConnInfo;
-use crate::pki::{Role, TlsMaterial};
+use crate::pki::{TlsMaterial, identity_uri};
 use crate::store::{CameraQuery, Store, StoreError};
 use crate::unit::UnitCode;
 
@@ -51,8 +52,9 @@ pub async fn cameras_json(
     Ok((total as u64, list))
 }
 
-/// The `Reports` service of a hub.
+/// The `Reports` service of a hub: camera-level detail, to the parent it joined only.
 pub struct ReportsService {
+    pub gate: Arc<Gate>,
     pub store: Arc<Store>,
 }
 
@@ -62,24 +64,25 @@ impl pb::reports_server::Reports for ReportsService {
         &self,
         request: Request<pb::CamerasRequest>,
     ) -> Result<Response<pb::CamerasReply>, Status> {
-        let cert = request
-            .extensions()
-            .get::<ConnInfo>()
-            .and_then(|i| i.peer.clone())
-            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let parent = self
-            .store
-            .meta("parent_unit")
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        if cert.role != Role::Hub || parent.as_deref() != Some(cert.unit.as_str()) {
-            let reason = format!(
-                "{cert} is not the parent of {}: camera details are answered to the parent only",
-                self.store.unit()
-            );
-            tracing::warn!(peer = %cert, reason, "report refused");
-            return Err(Status::permission_denied(reason));
-        }
+        let me = self.store.unit().clone();
+        let _admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Reports,
+                |c| match c {
+                    Caller::Parent { .. } => Ok(()),
+                    Caller::Child { unit, role } => Err(format!(
+                        "{} is not the parent of {me}: camera details are answered to the parent only",
+                        identity_uri(role.as_str(), unit)
+                    )),
+                    Caller::Subscriber { unit, .. } => Err(format!(
+                        "{} is not the parent of {me}: camera details are answered to the parent only",
+                        identity_uri("subscriber", unit)
+                    )),
+                },
+            )
+            .await?;
         let r = request.into_inner();
         let unit = UnitCode::parse(&r.unit).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let held = self

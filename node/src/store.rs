@@ -149,6 +149,8 @@ pub struct Store {
 pub struct Live {
     /// Feed subscribers streaming now.
     pub feed_subscribers: std::sync::atomic::AtomicI64,
+    /// TLS handshakes refused since the process started (recorded per source and minute).
+    pub handshakes_refused: std::sync::atomic::AtomicU64,
 }
 
 /// SQLite connections per store (each is a thread and three file descriptors).
@@ -161,7 +163,44 @@ pub fn set_connections_per_store(n: u32) {
     CONNECTIONS.store(n.max(2), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Files this process creates are its owner's alone (mode 0600, folders 0700), whatever the
+/// umask it was started with: a unit's store holds its ledger, accounts and sessions.
+pub fn private_umask() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+        ONCE.call_once(|| unsafe {
+            libc::umask(0o077);
+        });
+    }
+}
+
+/// Restricts a data folder to its owner (0700) and the store's files in it to 0600, for a
+/// folder made before the umask was set, or by hand.
+pub fn restrict(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| StoreError::Io(p.to_path_buf(), e))
+        };
+        if dir.is_dir() {
+            set(dir, 0o700)?;
+        }
+        for s in ["", "-wal", "-shm"] {
+            let f = dir.join(format!("{STORE_FILE}{s}"));
+            if f.exists() {
+                set(&f, 0o600)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
+    private_umask();
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(create)
@@ -173,6 +212,9 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
         .max_connections(CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed))
         .connect_with(opts)
         .await?;
+    if let Some(dir) = path.parent() {
+        restrict(dir)?;
+    }
     Ok(pool)
 }
 
@@ -252,6 +294,21 @@ impl Store {
             )
             .await?;
         Ok(store)
+    }
+
+    /// Records a refusal with the peer's identity (or address), and logs it.
+    pub async fn record_refusal(&self, peer: &str, doc: Option<&DocId>, reason: &str) {
+        tracing::warn!(peer, doc = doc.map(|d| d.to_string()), reason, "refused");
+        let r = sqlx::query("INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, ?, ?)")
+            .bind(now())
+            .bind(peer)
+            .bind(doc.map(|d| d.to_string()))
+            .bind(reason)
+            .execute(self.pool())
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "could not record a refusal");
+        }
     }
 
     /// Opens the store in `dir`.

@@ -22,7 +22,8 @@ use tonic::Status;
 use tracing::{debug, info, warn};
 use yinglian_proto::v1::{DocHeads, DocSync, Hello, SyncError, SyncFrame, sync_error, sync_frame};
 
-use crate::authz::{self, Access, Known, Peer, Relation, Write};
+use crate::admission::{Cut, Limits};
+use crate::authz::{self, Access, Known, Peer, Write};
 use crate::document::DocId;
 use crate::pki::identity_uri;
 use crate::store::{Store, StoreError};
@@ -48,6 +49,8 @@ pub struct PeerStats {
     pub synced: AtomicU64,
     /// Woken whenever `synced` grows.
     pub synced_notify: tokio::sync::Notify,
+    /// The current minute (Unix minutes) and the bytes received in it.
+    minute: std::sync::Mutex<(i64, u64)>,
 }
 
 impl PeerStats {
@@ -88,8 +91,8 @@ pub struct Engine {
     /// The actors this unit wrote under before a restore (meta `past_actors`).
     pub past_actors: Vec<automerge::ActorId>,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
-    /// Units refused from now on (revoked); open sessions of these end.
-    revoked: watch::Sender<BTreeSet<String>>,
+    /// What one peer may cost (documents per hello, bytes per minute).
+    pub limits: Limits,
 }
 
 fn now() -> String {
@@ -112,6 +115,15 @@ fn heads_of(bytes: &[Vec<u8>]) -> Option<Vec<ChangeHash>> {
 
 impl Engine {
     pub async fn new(store: Arc<Store>, data: &Path) -> Result<Arc<Engine>, StoreError> {
+        Engine::with_limits(store, data, Limits::default()).await
+    }
+
+    /// An engine whose peers are bounded by `limits`.
+    pub async fn with_limits(
+        store: Arc<Store>,
+        data: &Path,
+        limits: Limits,
+    ) -> Result<Arc<Engine>, StoreError> {
         let parent = store
             .meta("parent_unit")
             .await?
@@ -126,9 +138,8 @@ impl Engine {
             data: data.to_path_buf(),
             parent,
             peers: Default::default(),
-            revoked: watch::channel(BTreeSet::new()).0,
+            limits,
         });
-        engine.refresh_revoked().await?;
         Ok(engine)
     }
 
@@ -142,38 +153,9 @@ impl Engine {
             .clone()
     }
 
-    /// Re-reads the revoked children; open sessions of a newly revoked unit end.
-    pub async fn refresh_revoked(&self) -> Result<(), StoreError> {
-        let units: BTreeSet<String> =
-            sqlx::query_scalar("SELECT unit FROM children WHERE revoked_at IS NOT NULL")
-                .fetch_all(self.store.pool())
-                .await?
-                .into_iter()
-                .collect();
-        self.revoked.send_if_modified(|r| {
-            if *r != units {
-                *r = units;
-                true
-            } else {
-                false
-            }
-        });
-        Ok(())
-    }
-
     /// Records a refusal with the peer's identity, and logs it.
     pub async fn refuse(&self, peer: &str, doc: Option<&DocId>, reason: &str) {
-        warn!(peer, doc = doc.map(|d| d.to_string()), reason, "refused");
-        let r = sqlx::query("INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, ?, ?)")
-            .bind(now())
-            .bind(peer)
-            .bind(doc.map(|d| d.to_string()))
-            .bind(reason)
-            .execute(self.store.pool())
-            .await;
-        if let Err(e) = r {
-            warn!(error = %e, "could not record a refusal");
-        }
+        self.store.record_refusal(peer, doc, reason).await;
     }
 
     async fn known(&self, doc: &DocId) -> Result<(bool, Option<String>, bool), StoreError> {
@@ -284,13 +266,15 @@ impl Engine {
     }
 
     /// Runs one session with `peer` until either side ends it. `inbound` is the peer's frames,
-    /// `out` carries this unit's frames (and, last, the status a refusal ends the stream with).
+    /// `out` carries this unit's frames (and, last, the status a refusal ends the stream with);
+    /// `cut` (the admission of a child) ends it when the child's enrollment no longer holds.
     pub async fn run_session(
         self: &Arc<Self>,
         peer: Peer,
         inbound: impl Stream<Item = Result<SyncFrame, Status>> + Unpin,
         out: mpsc::Sender<Result<SyncFrame, Status>>,
         shutdown: watch::Receiver<bool>,
+        cut: Option<Cut>,
     ) -> Result<(), SessionEnd> {
         let stats = self.peer_stats(peer.unit.as_str());
         stats.sessions.fetch_add(1, Ordering::Relaxed);
@@ -305,7 +289,7 @@ impl Engine {
             docs: HashMap::new(),
             refused: BTreeSet::new(),
         };
-        let result = s.run(inbound, shutdown).await;
+        let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
         let err = match &result {
             Ok(()) => None,
@@ -414,9 +398,9 @@ impl Session {
         &mut self,
         mut inbound: impl Stream<Item = Result<SyncFrame, Status>> + Unpin,
         mut shutdown: watch::Receiver<bool>,
+        mut cut: Option<Cut>,
     ) -> Result<(), SessionEnd> {
         let mut changes = self.engine.store.subscribe();
-        let mut revoked = self.engine.revoked.subscribe();
         tracing::debug!(me = %self.engine.me, peer = %self.who, "session starting");
         let hello = self.hello().await?;
         tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
@@ -442,7 +426,7 @@ impl Session {
             Ok(None) => return Err(SessionEnd::Closed),
             Ok(Some(Err(status))) => return Err(self.stream_error(status).await),
             Ok(Some(Ok(frame))) => {
-                self.count_in(&frame);
+                self.count_in(&frame).await?;
                 match frame.kind {
                     Some(sync_frame::Kind::Hello(h)) => h,
                     Some(sync_frame::Kind::Error(e)) => {
@@ -460,6 +444,19 @@ impl Session {
                 }
             }
         };
+        if theirs.docs.len() > self.engine.limits.docs_per_hello {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::TooLarge,
+                    format!(
+                        "the hello announces {} documents, over the limit of {} per hello",
+                        theirs.docs.len(),
+                        self.engine.limits.docs_per_hello
+                    ),
+                )
+                .await);
+        }
         if theirs.unit != self.peer.unit.as_str() {
             return Err(self
                 .refuse(
@@ -546,7 +543,7 @@ impl Session {
                     None => return Err(SessionEnd::Closed),
                     Some(Err(status)) => return Err(self.stream_error(status).await),
                     Some(Ok(frame)) => {
-                        self.count_in(&frame);
+                        self.count_in(&frame).await?;
                         self.handle(frame).await?;
                     }
                 },
@@ -560,27 +557,43 @@ impl Session {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Err(SessionEnd::Shutdown),
                 },
-                r = revoked.changed() => {
-                    if r.is_err() {
-                        return Err(SessionEnd::Shutdown);
-                    }
-                    let gone = revoked.borrow_and_update().contains(self.peer.unit.as_str());
-                    if gone && self.peer.relation == Relation::Child {
-                        return Err(self
-                            .refuse(None, sync_error::Code::PermissionDenied, format!("unit {} has been revoked", self.peer.unit))
-                            .await);
-                    }
+                why = async { match cut.as_mut() { Some(c) => c.fired().await, None => std::future::pending().await } } => {
+                    return Err(self
+                        .refuse(None, sync_error::Code::PermissionDenied, format!("unit {} has been revoked or enrolled anew, the session ends: {why}", self.peer.unit))
+                        .await);
                 }
                 _ = shutdown.changed() => return Err(SessionEnd::Shutdown),
             }
         }
     }
 
-    fn count_in(&self, frame: &SyncFrame) {
-        self.stats
-            .bytes_received
-            .fetch_add(frame.encoded_len() as u64, Ordering::Relaxed);
+    /// Counts a frame received; a peer over its bytes per minute is refused.
+    async fn count_in(&self, frame: &SyncFrame) -> Result<(), SessionEnd> {
+        let n = frame.encoded_len() as u64;
+        self.stats.bytes_received.fetch_add(n, Ordering::Relaxed);
         self.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let in_minute = {
+            let mut w = self.stats.minute.lock().expect("peer minute");
+            if w.0 != minute {
+                *w = (minute, 0);
+            }
+            w.1 += n;
+            w.1
+        };
+        if in_minute > self.engine.limits.bytes_per_minute {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::TooLarge,
+                    format!(
+                        "{} sent {in_minute} bytes this minute, over the limit of {} bytes per minute",
+                        self.who, self.engine.limits.bytes_per_minute
+                    ),
+                )
+                .await);
+        }
+        Ok(())
     }
 
     async fn stream_error(&self, status: Status) -> SessionEnd {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
     #[error(
-        "unit code \"{0}\" is not valid: use 1 to 40 letters, digits, '-' or '_' (for example 500103 or 500103-0001)"
+        "unit code \"{0}\" is not valid: use 1 to 40 letters, digits, '-' or '_', with '-' only between parts (for example 500103 or 500103-0001)"
     )]
     Code(String),
     #[error(
@@ -30,7 +30,8 @@ impl UnitCode {
         let ok = !t.is_empty()
             && t.len() <= 40
             && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && t.split('-').all(|part| !part.is_empty());
         if ok {
             Ok(UnitCode(t.to_string()))
         } else {
@@ -40,6 +41,15 @@ impl UnitCode {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this code lies in the namespace of `ancestor`: it continues the ancestor's code
+    /// with '-' (500103-0001 and 500103-0001-02 lie under 500103; 5001030 and 500103 do not).
+    /// A hub's intermediate CA signs only codes of its own namespace.
+    pub fn is_under(&self, ancestor: &UnitCode) -> bool {
+        self.0
+            .strip_prefix(ancestor.as_str())
+            .is_some_and(|rest| rest.starts_with('-'))
     }
 }
 
@@ -151,6 +161,18 @@ mod tests {
         assert!(UnitCode::parse("").is_err());
         assert!(UnitCode::parse("a/b").is_err());
         assert!(UnitCode::parse("渝中").is_err());
+        assert!(UnitCode::parse("500103--1").is_err());
+        assert!(UnitCode::parse("-500103").is_err());
+        assert!(UnitCode::parse("500103-").is_err());
+        let (d, i) = (
+            UnitCode::parse("500103").unwrap(),
+            UnitCode::parse("500103-0001").unwrap(),
+        );
+        assert!(i.is_under(&d));
+        assert!(!d.is_under(&d));
+        assert!(!d.is_under(&i));
+        assert!(!UnitCode::parse("5001030").unwrap().is_under(&d));
+        assert!(!UnitCode::parse("500104-0001").unwrap().is_under(&d));
         assert_eq!("区".parse::<UnitKind>().unwrap(), UnitKind::District);
         assert!("planet".parse::<UnitKind>().is_err());
     }

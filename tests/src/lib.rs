@@ -118,3 +118,119 @@ impl Drop for Process {
         let _ = self.0.wait();
     }
 }
+
+/// What the hostile and refusal tests share: a started federation, units issued by a hub, raw
+/// Sync streams, and the refusals a unit recorded.
+pub mod hostile {
+    use tonic::Status;
+    use yinglian_hub::local::{LocalUnit, wait_until};
+    use yinglian_node::document::DocId;
+    use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
+    use yinglian_node::unit::UnitCode;
+    use yinglian_proto::v1::sync_client::SyncClient;
+    use yinglian_proto::v1::{DocSync, Hello, SyncFrame, sync_frame};
+
+    use crate::{Fed, PATIENCE, federation};
+
+    /// Refusals recorded at `unit` whose reason contains `text`.
+    pub async fn refusals(unit: &LocalUnit, text: &str) -> Vec<(String, String)> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT peer, reason FROM refusals ORDER BY id")
+                .fetch_all(unit.store.pool())
+                .await
+                .unwrap();
+        rows.into_iter().filter(|(_, r)| r.contains(text)).collect()
+    }
+
+    pub async fn wait_refusal(unit: &LocalUnit, text: &str) -> (String, String) {
+        wait_until(
+            PATIENCE,
+            &format!("a refusal \"{text}\" is recorded at {}", unit.code),
+            || async { !refusals(unit, text).await.is_empty() },
+        )
+        .await
+        .unwrap();
+        refusals(unit, text).await.remove(0)
+    }
+
+    pub fn hello(unit: &str) -> SyncFrame {
+        SyncFrame {
+            kind: Some(sync_frame::Kind::Hello(Hello {
+                unit: unit.into(),
+                protocol: 1,
+                docs: vec![],
+            })),
+        }
+    }
+
+    pub fn doc_frame(doc: &DocId, message: Vec<u8>) -> SyncFrame {
+        SyncFrame {
+            kind: Some(sync_frame::Kind::Doc(DocSync {
+                doc_id: doc.to_string(),
+                message,
+            })),
+        }
+    }
+
+    /// Opens a Sync stream to `hub` with `tls`, sends `frames`, and returns what came back: the
+    /// frames, then the status the stream ended with (if it ended with one).
+    pub async fn raw(
+        tls: &TlsMaterial,
+        hub: &LocalUnit,
+        frames: Vec<SyncFrame>,
+    ) -> Result<(Vec<SyncFrame>, Option<Status>), Status> {
+        let channel = yinglian_node::net::connect(tls, &hub.url(), &hub.code)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut client = SyncClient::new(channel)
+            .max_encoding_message_size(64 << 20)
+            .max_decoding_message_size(64 << 20);
+        let mut inbound = client.sync(tokio_stream::iter(frames)).await?.into_inner();
+        let mut got = Vec::new();
+        let end = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match inbound.message().await {
+                    Ok(Some(f)) => got.push(f),
+                    Ok(None) => return None,
+                    Err(s) => return Some(s),
+                }
+            }
+        })
+        .await
+        .expect("the hub answers");
+        Ok((got, end))
+    }
+
+    pub async fn started(districts: usize, institutions: usize) -> Fed {
+        let mut fed = federation(districts, institutions).await.unwrap();
+        for (d, list) in fed.institutions.iter().enumerate() {
+            for (i, inst) in list.iter().enumerate() {
+                inst.generate_cameras(fed.districts[d].code.as_str(), 4, (d * 10 + i + 1) as u64)
+                    .await
+                    .unwrap();
+            }
+        }
+        fed.start_all().await.unwrap();
+        fed
+    }
+
+    /// A unit with its own key whose certificate `issuer` signs (registering it there).
+    pub async fn issued_by(
+        fed: &Fed,
+        issuer: &LocalUnit,
+        code: &str,
+        role: Role,
+        validity: Validity,
+    ) -> tempfile::TempDir {
+        let dir = tempfile::tempdir_in(fed.tmp.path()).unwrap();
+        let unit = UnitCode::parse(code).unwrap();
+        let request = pki::make_request(dir.path(), &unit, false).unwrap();
+        let scope = (role == Role::Subscriber).then(|| issuer.code.clone());
+        let bundle = issuer
+            .issue(&request, &unit, role, scope, validity)
+            .await
+            .unwrap();
+        pki::join(dir.path(), &unit, &bundle).unwrap();
+        dir
+    }
+}

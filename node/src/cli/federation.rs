@@ -12,7 +12,7 @@ use super::Common;
 use crate::document::DocId;
 use crate::pki::{self, Bundle, Enrollment, Role, Validity};
 use crate::profile;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::sync::Engine;
 use crate::unit::UnitCode;
 
@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// A TOML file with these options (see deploy/config/); options given here win.
     #[arg(long, env = "YL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// What one peer may cost (the `[limits]` table of the config file).
+    #[arg(skip)]
+    pub limits: crate::admission::Limits,
 }
 
 impl ServeArgs {
@@ -139,9 +142,9 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
     }
     let request = std::fs::read_to_string(&a.csr)
         .with_context(|| format!("cannot read the request {}", a.csr.display()))?;
-    let bundle = pki::enroll(
+    let bundle = enroll_child(
+        &store,
         &common.data,
-        store.unit(),
         &request,
         &Enrollment {
             unit: unit.clone(),
@@ -151,8 +154,8 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
             validity: Validity::days(a.days),
         },
     )
+    .await
     .with_context(|| format!("{}", a.csr.display()))?;
-    register_child(&store, &bundle).await?;
     let text = serde_json::to_string_pretty(&bundle)?;
     std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
     println!(
@@ -166,19 +169,70 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
     Ok(())
 }
 
-/// Registers (or re-registers, replacing an older certificate) a child this hub enrolled.
-pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<(), StoreError> {
+/// Signs a child's request and registers the child: the one path of `enroll`, the demo and the
+/// tests. Beyond the PKI's namespace rule, refuses a code this hub knows to be enrolled elsewhere
+/// in the tree (a profile with another parent), or one in the namespace of a hub child of its
+/// own (which that hub enrolls).
+pub async fn enroll_child(
+    store: &Store,
+    data: &std::path::Path,
+    request: &str,
+    e: &Enrollment,
+) -> Result<Bundle> {
+    let me = store.unit();
+    let mine: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+        .bind(e.unit.as_str())
+        .fetch_one(store.pool())
+        .await?;
+    if !mine {
+        let elsewhere: Option<Option<String>> =
+            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+                .bind(e.unit.as_str())
+                .fetch_optional(store.pool())
+                .await?;
+        if let Some(Some(p)) = elsewhere
+            && p != me.as_str()
+        {
+            bail!(
+                "单位 {} 已登记在 {p} 之下：同一单位编码在全市只能登记一次，请核对编码",
+                e.unit
+            );
+        }
+        let hubs: Vec<String> = sqlx::query_scalar(
+            "SELECT unit FROM children WHERE role = 'hub' AND revoked_at IS NULL",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        if let Some(h) = hubs
+            .iter()
+            .find(|h| UnitCode::parse(h).is_ok_and(|h| e.unit.is_under(&h)))
+        {
+            bail!(
+                "单位 {} 属于下级枢纽 {h} 的编码空间，须由 {h} 签发证书",
+                e.unit
+            );
+        }
+    }
+    let bundle = pki::enroll(data, me, request, e)?;
+    register_child(store, &bundle).await?;
+    Ok(bundle)
+}
+
+/// Registers (or re-registers, replacing an older certificate) a child this hub enrolled: its
+/// exact certificate, so that every earlier one of the unit stays refused.
+pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<()> {
     sqlx::query(
-        "INSERT INTO children (unit, role, scope, serial, not_after, enrolled_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, NULL)
+        "INSERT INTO children (unit, role, scope, serial, fingerprint, not_after, enrolled_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
          ON CONFLICT (unit) DO UPDATE SET role = excluded.role, scope = excluded.scope,
-           serial = excluded.serial, not_after = excluded.not_after,
-           enrolled_at = excluded.enrolled_at, revoked_at = NULL",
+           serial = excluded.serial, fingerprint = excluded.fingerprint,
+           not_after = excluded.not_after, enrolled_at = excluded.enrolled_at, revoked_at = NULL",
     )
     .bind(&bundle.unit)
     .bind(bundle.role.as_str())
     .bind(&bundle.scope)
     .bind(&bundle.serial)
+    .bind(bundle.fingerprint()?)
     .bind(&bundle.not_after)
     .bind(chrono::Utc::now().to_rfc3339())
     .execute(store.pool())
@@ -318,7 +372,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
             .set_meta("forward_ledgers", if f { "true" } else { "false" })
             .await?;
     }
-    let engine = Engine::new(store.clone(), &common.data).await?;
+    let engine = Engine::with_limits(store.clone(), &common.data, a.limits).await?;
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = Vec::new();
     if let Some(listen) = &a.listen {

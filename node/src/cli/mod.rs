@@ -576,6 +576,7 @@ pub async fn stats_as_of(
 /// Entry point of `yl-node`.
 pub async fn main_node() -> Result<()> {
     crate::pki::install_crypto();
+    crate::store::private_umask();
     let mut cli = Cli::parse();
     if !cli.command.is_long_running() {
         restore_sigpipe();
@@ -607,6 +608,7 @@ pub fn prepare(
     };
     let c = crate::config::Config::load(&path)?;
     a.merge(&c.serve);
+    a.limits = c.limits;
     if let Some(d) = &c.data
         && std::env::var_os("YL_DATA").is_none()
         && common.data == std::path::Path::new(DEFAULT_DATA)

@@ -1,0 +1,521 @@
+//! The one admission gate of every gRPC service (Sync, Feed, Directory, Reports, and any added
+//! later). The chain TLS verified gives the claimed identity; the gate then proves where it stands:
+//! a unit this hub enrolled (its leaf verifies under this hub's own CA, and its exact certificate
+//! is the one registered, not revoked, not superseded), or the parent this unit joined (its key
+//! pinned from the bundle). Nothing the presenter wrote into its certificate beyond that proof is
+//! believed. The caller's place in the tree then gives its rights, each service saying which
+//! places it serves. Every refusal is recorded with the caller's identity. The gate also bounds
+//! what one identity costs (concurrent streams), watches revocations so that open streams end
+//! within a second, and counts failed TLS handshakes per source and minute instead of writing a
+//! row per attempt.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tonic::Status;
+use tracing::warn;
+
+use crate::net::ConnInfo;
+use crate::pki::{self, PeerCert, Role};
+use crate::store::{Store, StoreError};
+use crate::unit::UnitCode;
+
+/// What one authenticated peer may cost this hub. Each has a default sound for a city of a few
+/// thousand units; an operator sets them in the `[limits]` table of the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Documents one hello may announce (a district with a thousand institutions announces
+    /// about two thousand).
+    pub docs_per_hello: usize,
+    /// Streams (Sync, Feed, Directory, Reports calls) one identity may have open at once.
+    pub streams_per_peer: usize,
+    /// Bytes one peer may send in a minute, over all its streams.
+    pub bytes_per_minute: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            docs_per_hello: 20_000,
+            streams_per_peer: 8,
+            bytes_per_minute: 512 << 20,
+        }
+    }
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.docs_per_hello == 0 || self.streams_per_peer == 0 || self.bytes_per_minute == 0 {
+            return Err("every limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Who a caller is to this unit, as proved by the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A node or hub this unit enrolled.
+    Child { unit: UnitCode, role: Role },
+    /// A subscriber this unit enrolled, and the subtree it may watch.
+    Subscriber { unit: UnitCode, scope: UnitCode },
+    /// The parent this unit joined.
+    Parent { unit: UnitCode },
+}
+
+/// The services behind the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sync,
+    Feed,
+    Directory,
+    Reports,
+}
+
+impl Service {
+    fn as_str(self) -> &'static str {
+        match self {
+            Service::Sync => "Sync",
+            Service::Feed => "Feed",
+            Service::Directory => "Directory",
+            Service::Reports => "Reports",
+        }
+    }
+}
+
+/// An enrollment as registered in `children`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    role: String,
+    scope: Option<String>,
+    serial: String,
+    fingerprint: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl Record {
+    /// Why `cert` is not (or no longer) the enrolled identity, if it is not.
+    fn mismatch(&self, cert: &PeerCert) -> Option<String> {
+        if let Some(at) = &self.revoked_at {
+            return Some(format!("unit {} was revoked at {at}", cert.unit));
+        }
+        if self.role != cert.role.as_str() {
+            return Some(format!(
+                "unit {} was enrolled as {}, not {}",
+                cert.unit, self.role, cert.role
+            ));
+        }
+        let norm = |s: &str| s.trim_start_matches('0').to_ascii_lowercase();
+        let same = match &self.fingerprint {
+            Some(f) => *f == cert.fingerprint,
+            None => norm(&self.serial) == norm(&cert.serial),
+        };
+        (!same).then(|| {
+            format!(
+                "the certificate of unit {} (serial {}) has been replaced by a newer enrollment",
+                cert.unit, cert.serial
+            )
+        })
+    }
+}
+
+type Registry = Arc<HashMap<String, Record>>;
+
+/// Failed handshakes of one source and claimed identity in the current minute.
+#[derive(Debug, Default)]
+struct Source {
+    count: u64,
+    reason: String,
+}
+
+#[derive(Debug, Default)]
+struct Handshakes {
+    minute: i64,
+    /// By source address and the identity the refused certificate claimed (none: anonymous).
+    sources: HashMap<(IpAddr, Option<String>), Source>,
+    /// Failures beyond the table's bound, this minute.
+    overflow: u64,
+}
+
+/// (source, claimed identity) pairs tracked per minute; beyond, failures are counted together.
+const MAX_SOURCES: usize = 1024;
+
+/// The gate of one hub.
+pub struct Gate {
+    store: Arc<Store>,
+    me: UnitCode,
+    own_ca: Option<CertificateDer<'static>>,
+    parent: Option<(UnitCode, String)>,
+    pub limits: Limits,
+    streams: Mutex<HashMap<String, usize>>,
+    registry: watch::Sender<Registry>,
+    handshakes: Mutex<Handshakes>,
+}
+
+impl Gate {
+    /// The gate of the unit whose store and data folder these are.
+    pub async fn new(
+        store: Arc<Store>,
+        data: &std::path::Path,
+        limits: Limits,
+    ) -> Result<Arc<Gate>, StoreError> {
+        let own_ca = pki::own_ca(data).ok();
+        let parent = match (
+            store.meta("parent_unit").await?,
+            pki::parent_key(data).ok().flatten(),
+        ) {
+            (Some(p), Some(key)) => UnitCode::parse(&p).ok().map(|p| (p, key)),
+            _ => None,
+        };
+        let gate = Arc::new(Gate {
+            me: store.unit().clone(),
+            store,
+            own_ca,
+            parent,
+            limits,
+            streams: Mutex::new(HashMap::new()),
+            registry: watch::channel(Arc::new(HashMap::new())).0,
+            handshakes: Mutex::new(Handshakes::default()),
+        });
+        gate.refresh().await?;
+        Ok(gate)
+    }
+
+    async fn records(&self) -> Result<HashMap<String, Record>, StoreError> {
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(unit, role, scope, serial, fingerprint, revoked_at)| {
+                (
+                    unit,
+                    Record {
+                        role,
+                        scope,
+                        serial,
+                        fingerprint,
+                        revoked_at,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
+    /// them); open streams of an identity no longer valid end.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let now = self.records().await?;
+        self.publish(now);
+        Ok(())
+    }
+
+    /// Makes `now` the enrollments open streams are checked against.
+    fn publish(&self, now: HashMap<String, Record>) {
+        self.registry.send_if_modified(|r| {
+            if **r != now {
+                *r = Arc::new(now);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Keeps the enrollments current (every 500 ms) and writes the handshake summaries when a
+    /// minute ends, until `shutdown`.
+    pub async fn maintain(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.refresh().await {
+                        warn!(error = %e, "could not re-read the enrollments");
+                    }
+                    self.summarise_handshakes(false).await;
+                }
+                _ = shutdown.changed() => {
+                    self.summarise_handshakes(true).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Records a refusal with the caller's identity.
+    pub async fn refuse(&self, who: &str, reason: &str) {
+        self.store.record_refusal(who, None, reason).await;
+    }
+
+    /// Admits a caller of `service` whose place is one `allow` accepts (it says why not
+    /// otherwise). The returned admission holds one of the identity's stream slots until dropped.
+    pub async fn admit(
+        self: &Arc<Self>,
+        info: Option<&ConnInfo>,
+        service: Service,
+        allow: impl FnOnce(&Caller) -> Result<(), String>,
+    ) -> Result<Admission, Status> {
+        let addr = info
+            .and_then(|i| i.remote)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown address".into());
+        let Some(cert) = info.and_then(|i| i.peer.clone()) else {
+            let why = info
+                .and_then(|i| i.problem.clone())
+                .unwrap_or_else(|| "no client certificate".into());
+            self.refuse(&addr, &format!("{}: {why}", service.as_str()))
+                .await;
+            return Err(Status::unauthenticated(why));
+        };
+        let who = cert.to_string();
+        let caller = match self.identify(&cert).await {
+            Ok(c) => c,
+            Err(Denied::Store(e)) => return Err(Status::unavailable(e.to_string())),
+            Err(Denied::Reason(reason)) => {
+                self.refuse(&who, &reason).await;
+                return Err(Status::permission_denied(reason));
+            }
+        };
+        if let Err(reason) = allow(&caller) {
+            self.refuse(&who, &reason).await;
+            return Err(Status::permission_denied(reason));
+        }
+        let key = format!("{who}#{}", cert.fingerprint);
+        let full = {
+            let mut open = self.streams.lock().expect("stream table");
+            let n = open.entry(key.clone()).or_default();
+            let full = *n >= self.limits.streams_per_peer;
+            if !full {
+                *n += 1;
+            }
+            full
+        };
+        if full {
+            let reason = format!(
+                "{who} already has {} streams open, the limit per peer ({} refused)",
+                self.limits.streams_per_peer,
+                service.as_str()
+            );
+            self.refuse(&who, &reason).await;
+            return Err(Status::resource_exhausted(reason));
+        }
+        Ok(Admission {
+            caller,
+            cert,
+            key,
+            gate: self.clone(),
+        })
+    }
+
+    async fn identify(&self, cert: &PeerCert) -> Result<Caller, Denied> {
+        let issued_here = self
+            .own_ca
+            .as_ref()
+            .is_some_and(|ca| pki::verify_issued_by(ca, &cert.leaf).is_ok());
+        if issued_here {
+            let records = self.records().await.map_err(Denied::Store)?;
+            let record = records.get(cert.unit.as_str()).cloned();
+            // What the stream admitted now will be checked against is at least this fresh.
+            self.publish(records);
+            let Some(r) = record else {
+                return Err(Denied::Reason(format!(
+                    "unit {} is not a child of {} (no enrollment is registered for it)",
+                    cert.unit, self.me
+                )));
+            };
+            if let Some(why) = r.mismatch(cert) {
+                return Err(Denied::Reason(why));
+            }
+            return Ok(match cert.role {
+                Role::Subscriber => Caller::Subscriber {
+                    unit: cert.unit.clone(),
+                    scope: r
+                        .scope
+                        .as_deref()
+                        .and_then(|s| UnitCode::parse(s).ok())
+                        .unwrap_or_else(|| self.me.clone()),
+                },
+                role => Caller::Child {
+                    unit: cert.unit.clone(),
+                    role,
+                },
+            });
+        }
+        if let Some((parent, key)) = &self.parent
+            && cert.unit == *parent
+            && cert.role == Role::Hub
+            && cert.key == *key
+        {
+            return Ok(Caller::Parent {
+                unit: parent.clone(),
+            });
+        }
+        Err(Denied::Reason(format!(
+            "{cert} was not enrolled by {} (its certificate is not issued by this unit's CA) and is not the parent it joined",
+            self.me
+        )))
+    }
+
+    /// Counts a failed TLS handshake from `source` (whose certificate claimed `claim`): the
+    /// first of a source and claim in a minute is recorded at once, the rest in one summary
+    /// row when the minute ends, so that a flood writes a bounded number of rows and log lines.
+    pub async fn handshake_failed(
+        &self,
+        source: std::net::SocketAddr,
+        claim: Option<String>,
+        reason: &str,
+    ) {
+        self.store
+            .live()
+            .handshakes_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.summarise_handshakes(false).await;
+        let key = (source.ip(), claim);
+        let first = {
+            let mut h = self.handshakes.lock().expect("handshake table");
+            let tracked = h.sources.len() < MAX_SOURCES || h.sources.contains_key(&key);
+            if tracked {
+                let s = h.sources.entry(key.clone()).or_default();
+                s.count += 1;
+                if s.count == 1 {
+                    s.reason = reason.to_string();
+                }
+                s.count == 1
+            } else {
+                h.overflow += 1;
+                false
+            }
+        };
+        if first {
+            let who = key.1.unwrap_or_else(|| source.to_string());
+            self.refuse(
+                &who,
+                &format!("TLS handshake refused from {source}: {reason}"),
+            )
+            .await;
+        }
+    }
+
+    /// Writes one row and one log line per source whose failures of the past minute were not
+    /// recorded one by one (`now`: whatever minute it is, at shutdown).
+    async fn summarise_handshakes(&self, now: bool) {
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let (ended, overflow, start) = {
+            let mut h = self.handshakes.lock().expect("handshake table");
+            if h.minute == minute && !now {
+                return;
+            }
+            let start = h.minute;
+            h.minute = minute;
+            (
+                std::mem::take(&mut h.sources),
+                std::mem::take(&mut h.overflow),
+                start,
+            )
+        };
+        let at = chrono::DateTime::from_timestamp(start * 60, 0)
+            .map(|t| t.format("%H:%M UTC").to_string())
+            .unwrap_or_default();
+        for ((ip, claim), s) in ended {
+            if s.count > 1 {
+                let reason = format!(
+                    "{} more TLS handshakes refused from {ip} in the minute from {at} ({} in all; the first: {})",
+                    s.count - 1,
+                    s.count,
+                    s.reason
+                );
+                self.refuse(claim.as_deref().unwrap_or(&ip.to_string()), &reason)
+                    .await;
+            }
+        }
+        if overflow > 0 {
+            let reason = format!(
+                "{overflow} TLS handshakes refused from sources beyond the first {MAX_SOURCES} in the minute from {at}"
+            );
+            self.refuse("many sources", &reason).await;
+        }
+    }
+}
+
+enum Denied {
+    Reason(String),
+    Store(StoreError),
+}
+
+/// An admitted caller: who it is, and a stream slot held until this is dropped.
+pub struct Admission {
+    pub caller: Caller,
+    pub cert: PeerCert,
+    key: String,
+    gate: Arc<Gate>,
+}
+
+impl Admission {
+    /// Resolves, with the reason, once the caller's enrollment no longer holds (revoked,
+    /// superseded, removed); never for the parent. Noticed within a second.
+    pub fn cut(&self) -> Cut {
+        Cut {
+            registry: self.gate.registry.subscribe(),
+            cert: self.cert.clone(),
+            watched: !matches!(self.caller, Caller::Parent { .. }),
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self.gate.streams.lock().expect("stream table");
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Watches one admitted identity's enrollment.
+pub struct Cut {
+    registry: watch::Receiver<Registry>,
+    cert: PeerCert,
+    watched: bool,
+}
+
+impl Cut {
+    /// Waits until the enrollment no longer holds; returns why.
+    pub async fn fired(&mut self) -> String {
+        if !self.watched {
+            return std::future::pending().await;
+        }
+        loop {
+            let why = {
+                let r = self.registry.borrow_and_update();
+                match r.get(self.cert.unit.as_str()) {
+                    None => Some(format!("unit {} is no longer enrolled", self.cert.unit)),
+                    Some(rec) => rec.mismatch(&self.cert),
+                }
+            };
+            if let Some(why) = why {
+                return why;
+            }
+            if self.registry.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+}
