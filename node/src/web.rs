@@ -322,7 +322,8 @@ async fn signin(
             .into_response();
     }
     if let Err(wait) = web.throttle.check(from, &f.user, std::time::Instant::now()) {
-        tracing::info!(source = %from, user = %f.user, wait_s = wait.seconds, "sign-in refused: too early after failures");
+        // Debug only: a flood of early attempts costs nothing and must not fill the log.
+        tracing::debug!(source = %from, user = ?f.user, wait_s = wait.seconds, "sign-in refused: too early after failures");
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
             page(
@@ -345,7 +346,7 @@ async fn signin(
         Err(e @ AccountError::Wrong) => {
             web.throttle
                 .failed(from, &f.user, std::time::Instant::now());
-            tracing::info!(source = %from, user = %f.user, "sign-in failed: wrong user name or password");
+            tracing::info!(source = %from, user = ?f.user, "sign-in failed: wrong user name or password");
             (
                 StatusCode::UNAUTHORIZED,
                 page("登录", signin_form(&f.csrf, &f.user, Some(&e.to_string()))),
