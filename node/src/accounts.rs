@@ -1,5 +1,7 @@
 //! Local accounts of a unit's web pages: argon2-hashed passwords created with the CLI, editor and
-//! read-only roles, sessions with their CSRF token, and a lock-out after repeated failures.
+//! read-only roles, and sessions with their CSRF token. The store keeps only the SHA-256 of a
+//! session's token, so that a copy of the store or a backup signs nobody in. Repeated failures
+//! are slowed down by the web server (`crate::signin`), not by locking the account.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -7,10 +9,6 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::store::{Store, StoreError};
 
-/// Failed sign-ins in a row that lock an account.
-pub const MAX_FAILURES: i64 = 5;
-/// How long a locked account stays locked.
-pub const LOCK_MINUTES: i64 = 15;
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 8;
 
@@ -44,8 +42,6 @@ pub enum AccountError {
     Invalid(String),
     #[error("用户名或密码错误 (wrong user name or password)")]
     Wrong,
-    #[error("账户已锁定，请于 {0} 后再试 (locked after repeated failures until {0})")]
-    Locked(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -70,7 +66,16 @@ fn salt() -> SaltString {
 
 fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the `sessions` table keeps of a session's token: its SHA-256, lowercase hex.
+pub fn token_hash(token: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
 /// Creates (or replaces the password and role of) an account.
@@ -97,7 +102,7 @@ pub async fn add_user(
         .to_string();
     sqlx::query(
         "INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, failures = 0, locked_until = NULL",
+         ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash",
     )
     .bind(name)
     .bind(role.as_str())
@@ -109,41 +114,29 @@ pub async fn add_user(
 }
 
 /// The accounts: name and role.
-pub async fn users(store: &Store) -> Result<Vec<(String, String, Option<String>)>, AccountError> {
-    Ok(
-        sqlx::query_as("SELECT name, role, locked_until FROM users ORDER BY name")
-            .fetch_all(store.pool())
-            .await?,
-    )
+pub async fn users(store: &Store) -> Result<Vec<(String, String)>, AccountError> {
+    Ok(sqlx::query_as("SELECT name, role FROM users ORDER BY name")
+        .fetch_all(store.pool())
+        .await?)
 }
 
-/// Checks a password; counts failures and locks the account after `MAX_FAILURES`. On success,
-/// opens a session.
+/// Checks a password and, when it is right, opens a session: returns the session's token (for
+/// the cookie; the store keeps only its hash) and the session.
 pub async fn sign_in(
     store: &Store,
     name: &str,
     password: &str,
 ) -> Result<(String, Session), AccountError> {
-    let row: Option<(String, String, i64, Option<String>)> =
-        sqlx::query_as("SELECT role, hash, failures, locked_until FROM users WHERE name = ?")
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT role, hash FROM users WHERE name = ?")
             .bind(name.trim())
             .fetch_optional(store.pool())
             .await?;
-    let Some((role, hash, failures, locked)) = row else {
+    let Some((role, hash)) = row else {
         // Spend the same effort as for a real account.
         let _ = Argon2::default().hash_password(password.as_bytes(), &salt());
         return Err(AccountError::Wrong);
     };
-    let now = Utc::now();
-    if let Some(until) = locked
-        .as_deref()
-        .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
-        && until > now
-    {
-        return Err(AccountError::Locked(
-            until.format("%Y-%m-%d %H:%M").to_string(),
-        ));
-    }
     let ok = PasswordHash::new(&hash)
         .map(|h| {
             Argon2::default()
@@ -152,32 +145,17 @@ pub async fn sign_in(
         })
         .unwrap_or(false);
     if !ok {
-        let failures = failures + 1;
-        let lock = (failures >= MAX_FAILURES)
-            .then(|| (now + Duration::minutes(LOCK_MINUTES)).to_rfc3339());
-        sqlx::query("UPDATE users SET failures = ?, locked_until = ? WHERE name = ?")
-            .bind(if lock.is_some() { 0 } else { failures })
-            .bind(&lock)
-            .bind(name.trim())
-            .execute(store.pool())
-            .await?;
-        return Err(match lock {
-            Some(_) => AccountError::Locked(
-                (now + Duration::minutes(LOCK_MINUTES))
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string(),
-            ),
-            None => AccountError::Wrong,
-        });
+        return Err(AccountError::Wrong);
     }
-    sqlx::query("UPDATE users SET failures = 0, locked_until = NULL WHERE name = ?")
-        .bind(name.trim())
+    let now = Utc::now();
+    sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+        .bind(now.to_rfc3339())
         .execute(store.pool())
         .await?;
     let token = random_token();
     let csrf = random_token();
-    sqlx::query("INSERT INTO sessions (token, user, csrf, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(&token)
+    sqlx::query("INSERT INTO sessions (token_hash, user, csrf, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(token_hash(&token))
         .bind(name.trim())
         .bind(&csrf)
         .bind((now + Duration::hours(SESSION_HOURS)).to_rfc3339())
@@ -196,9 +174,9 @@ pub async fn sign_in(
 /// The session of a token, if it is open.
 pub async fn session(store: &Store, token: &str) -> Result<Option<Session>, AccountError> {
     let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT s.user, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.name = s.user WHERE s.token = ?",
+        "SELECT s.user, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.name = s.user WHERE s.token_hash = ?",
     )
-    .bind(token)
+    .bind(token_hash(token))
     .fetch_optional(store.pool())
     .await?;
     let Some((user, role, csrf, expires)) = row else {
@@ -216,9 +194,10 @@ pub async fn session(store: &Store, token: &str) -> Result<Option<Session>, Acco
     }))
 }
 
+/// Ends the session of a token.
 pub async fn end_session(store: &Store, token: &str) -> Result<(), AccountError> {
-    sqlx::query("DELETE FROM sessions WHERE token = ?")
-        .bind(token)
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(token_hash(token))
         .execute(store.pool())
         .await?;
     Ok(())

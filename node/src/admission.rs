@@ -188,29 +188,22 @@ impl Gate {
     }
 
     async fn records(&self) -> Result<HashMap<String, Record>, StoreError> {
-        let rows: Vec<(
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
-            "SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        use sqlx::Row;
+        let rows =
+            sqlx::query("SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children")
+                .fetch_all(self.store.pool())
+                .await?;
         Ok(rows
-            .into_iter()
-            .map(|(unit, role, scope, serial, fingerprint, revoked_at)| {
+            .iter()
+            .map(|r| {
                 (
-                    unit,
+                    r.get::<String, _>(0),
                     Record {
-                        role,
-                        scope,
-                        serial,
-                        fingerprint,
-                        revoked_at,
+                        role: r.get(1),
+                        scope: r.get(2),
+                        serial: r.get(3),
+                        fingerprint: r.get(4),
+                        revoked_at: r.get(5),
                     },
                 )
             })

@@ -32,6 +32,10 @@ pub struct ServeConfig {
     pub advertise: Option<String>,
     /// The web pages (sign-in required), host:port.
     pub http: Option<String>,
+    /// Serve the web pages over TLS with this certificate chain (PEM, the server's first).
+    pub https_cert: Option<PathBuf>,
+    /// The private key (PEM) of `https_cert`.
+    pub https_key: Option<PathBuf>,
     /// `/metrics` and `/healthz` for the operator (no sign-in), host:port.
     pub metrics: Option<String>,
     /// A hub: whether its children's camera ledgers travel on to its parent.
@@ -83,6 +87,15 @@ impl Config {
             if s.listen.is_none() {
                 bail!("serve.advertise is a hub's address: give serve.listen too");
             }
+        }
+        match (&s.https_cert, &s.https_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("serve.https_cert and serve.https_key go together: give both or neither")
+            }
+            (Some(_), Some(_)) if s.http.is_none() => {
+                bail!("serve.https_cert is for the web pages: give serve.http too")
+            }
+            _ => {}
         }
         if let Some(f) = &self.log.format
             && f != "text"
@@ -152,6 +165,18 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_over_https_take_a_certificate_and_its_key() {
+        let c = parse(
+            "[serve]\nhttp = \"0.0.0.0:8443\"\nhttps_cert = \"/etc/yl/web.crt\"\nhttps_key = \"/etc/yl/web.key\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.serve.https_key.as_deref(),
+            Some(Path::new("/etc/yl/web.key"))
+        );
+    }
+
+    #[test]
     fn bad_options_are_refused_with_the_key() {
         for (text, says) in [
             ("[serve]\nlisten = \"7443\"", "serve.listen"),
@@ -167,6 +192,14 @@ mod tests {
             ("[log]\nlevel = \"info,[[\"", "log.level"),
             ("[serve]\nlisen = \"0.0.0.0:7443\"", "lisen"),
             ("data = 3", "data"),
+            (
+                "[serve]\nhttp = \"0.0.0.0:8443\"\nhttps_cert = \"/etc/yl/web.crt\"",
+                "go together",
+            ),
+            (
+                "[serve]\nhttps_cert = \"/etc/yl/web.crt\"\nhttps_key = \"/etc/yl/web.key\"",
+                "give serve.http",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(says), "{text}: {e}");

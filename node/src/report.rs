@@ -1,5 +1,7 @@
 //! The official tables: Attachment 1 (联系人信息) and Attachment 2 (联网整合统计表), as XLSX in the
 //! layout of the campaign document (title, header fields, columns, total row, A4) or as CSV.
+//! Every CSV the project writes goes through `csv_bytes`, which keeps a spreadsheet from running
+//! a cell as a formula (`csv_cell`); XLSX cells are written as strings or numbers, never formulas.
 
 use std::path::Path;
 
@@ -40,6 +42,52 @@ pub const A2_COLUMNS: [&str; 8] = [
     "联网率（%）",
     "联系人及电话",
 ];
+
+/// A CSV cell as a spreadsheet must show it: a cell that Excel, WPS or LibreOffice would run as a
+/// formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so
+/// that it is shown as the text it is (OWASP's advice against CSV injection): a contact called
+/// `=HYPERLINK("http://x","y")` stays that text. A plain number, such as a figure `-3` or
+/// `-1.25`, is left alone: it is a value, not a formula, and a spreadsheet reads it as a number.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// `-12`, `-0.5`: an optional minus, digits, at most one decimal point between digits.
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix('-').unwrap_or(cell);
+    let mut parts = digits.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && parts.next().is_none_or(all_digits)
+}
+
+/// A CSV table as the project writes every CSV: UTF-8 with a byte-order mark (Excel then reads
+/// Chinese right), every cell through `csv_cell`.
+pub fn csv_bytes<R, C>(records: R) -> anyhow::Result<Vec<u8>>
+where
+    R: IntoIterator,
+    R::Item: IntoIterator<Item = C>,
+    C: AsRef<str>,
+{
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        for record in records {
+            w.write_record(
+                record
+                    .into_iter()
+                    .map(|c| csv_cell(c.as_ref()).into_owned()),
+            )?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
 
 fn is_xlsx(path: &Path) -> bool {
     path.extension()
@@ -90,16 +138,16 @@ pub fn write_attachment2(
         String::new(),
     ];
     if !is_xlsx(path) {
-        let mut out = b"\xEF\xBB\xBF".to_vec();
-        {
-            let mut w = csv::Writer::from_writer(&mut out);
-            w.write_record(A2_COLUMNS)?;
-            for (i, r) in rows.iter().enumerate() {
-                w.write_record(line((i + 1).to_string(), r))?;
-            }
-            w.write_record(&total_line)?;
-            w.flush()?;
-        }
+        let header = A2_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let out = csv_bytes(
+            std::iter::once(header)
+                .chain(
+                    rows.iter()
+                        .enumerate()
+                        .map(|(i, r)| line((i + 1).to_string(), r)),
+                )
+                .chain(std::iter::once(total_line)),
+        )?;
         return write_atomically(path, &out);
     }
     let mut wb = Workbook::new();
@@ -178,15 +226,8 @@ pub fn write_attachment1(path: &Path, units: &[Profile]) -> anyhow::Result<()> {
     }
     let columns = ["", "单位名称", "姓名", "职务", "联系电话", "备注"];
     if !is_xlsx(path) {
-        let mut out = b"\xEF\xBB\xBF".to_vec();
-        {
-            let mut w = csv::Writer::from_writer(&mut out);
-            w.write_record(columns)?;
-            for l in &lines {
-                w.write_record(l)?;
-            }
-            w.flush()?;
-        }
+        let header = columns.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let out = csv_bytes(std::iter::once(header).chain(lines))?;
         return write_atomically(path, &out);
     }
     let mut wb = Workbook::new();
@@ -228,4 +269,142 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contacts::Contact;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_is_written_as_text() {
+        for (cell, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+86 138 0000 0000", "'+86 138 0000 0000"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-", "'-"),
+            ("-1e5", "'-1e5"),
+            // Numbers are values, not formulas; ordinary text stays as it is.
+            ("-3", "-3"),
+            ("-12.50", "-12.50"),
+            ("87.50", "87.50"),
+            ("张敏", "张敏"),
+            ("023-63811234", "023-63811234"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), written, "{cell:?}");
+        }
+    }
+
+    /// The store of a hospital whose liaison is called like a formula.
+    async fn hospital_with_a_formula_contact() -> (tempfile::TempDir, crate::store::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = crate::unit::UnitCode::parse("500103-0001").unwrap();
+        let store = crate::store::Store::init(
+            dir.path(),
+            &unit,
+            "重庆市渝中区人民医院",
+            crate::unit::UnitKind::Institution,
+            "node",
+        )
+        .await
+        .unwrap();
+        let liaison = Contact {
+            name: "=HYPERLINK(\"http://x\",\"y\")".into(),
+            position: "@科长".into(),
+            phone: "+86 023 6381 1234".into(),
+            remarks: String::new(),
+        };
+        liaison.validate().unwrap();
+        store
+            .edit(
+                &crate::document::DocId::profile(&unit),
+                "test",
+                "contacts",
+                |d| {
+                    Ok(crate::profile::set_contact(
+                        d,
+                        ContactRole::Liaison,
+                        &liaison,
+                    )?)
+                },
+            )
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    fn export_args(out: std::path::PathBuf, table: &str) -> crate::cli::export::ExportArgs {
+        crate::cli::export::ExportArgs {
+            table: table.into(),
+            out,
+            reviewer: String::new(),
+            filler: None,
+            position: None,
+            phone: None,
+            date: None,
+            as_of: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_contact_called_like_a_formula_is_exported_as_text() {
+        let (dir, store) = hospital_with_a_formula_contact().await;
+        // CSV: the cell starts with a quote, so a spreadsheet shows it and runs nothing.
+        let csv_path = dir.path().join("attachment1.csv");
+        crate::cli::export::write(&store, &export_args(csv_path.clone(), "attachment1"))
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&csv_path).unwrap();
+        let mut rows = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let liaison = rows
+            .records()
+            .map(|r| r.unwrap())
+            .find(|r| r.get(0) == Some(ContactRole::Liaison.chinese()))
+            .unwrap();
+        assert_eq!(&liaison[2], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(&liaison[3], "'@科长");
+        assert_eq!(&liaison[4], "'+86 023 6381 1234");
+        assert_eq!(&liaison[1], "重庆市渝中区人民医院");
+
+        // Attachment 2's CSV: the liaison's cell is text, the figures stay numbers.
+        let a2 = dir.path().join("attachment2.csv");
+        crate::cli::export::write(&store, &export_args(a2.clone(), "attachment2"))
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&a2).unwrap();
+        assert!(
+            text.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\") +86 023 6381 1234\""),
+            "{text}"
+        );
+        assert!(text.contains("合计,,,0,0,0,,"), "{text}");
+
+        // XLSX: the same text in a string cell, and no formula anywhere.
+        use calamine::Reader;
+        let xlsx = dir.path().join("attachment1.xlsx");
+        crate::cli::export::write(&store, &export_args(xlsx.clone(), "attachment1"))
+            .await
+            .unwrap();
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+        let sheet = wb.sheet_names()[0].clone();
+        let cells = wb.worksheet_range(&sheet).unwrap();
+        assert!(
+            cells
+                .used_cells()
+                .any(|(_, _, v)| v
+                    == &calamine::Data::String("=HYPERLINK(\"http://x\",\"y\")".into())),
+            "{cells:?}"
+        );
+        let formulas = wb.worksheet_formula(&sheet).unwrap();
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "{formulas:?}"
+        );
+    }
 }

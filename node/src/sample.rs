@@ -108,7 +108,8 @@ pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Writes a generated sheet as UTF-8 CSV (with a BOM, as Excel does) or XLSX, by extension.
+/// Writes a generated sheet as UTF-8 CSV (with a BOM, as Excel does; through the one CSV writer,
+/// `crate::report::csv_bytes`) or XLSX, by extension.
 pub fn write_sheet(path: &Path, district: &str, n: usize, seed: u64) -> anyhow::Result<()> {
     let data = rows(district, n, seed);
     let is_xlsx = path
@@ -127,16 +128,10 @@ pub fn write_sheet(path: &Path, district: &str, n: usize, seed: u64) -> anyhow::
         }
         wb.save(path)?;
     } else {
-        let mut out = b"\xEF\xBB\xBF".to_vec();
-        {
-            let mut w = csv::Writer::from_writer(&mut out);
-            w.write_record(header())?;
-            for row in &data {
-                w.write_record(row)?;
-            }
-            w.flush()?;
-        }
-        std::fs::write(path, out)?;
+        std::fs::write(
+            path,
+            crate::report::csv_bytes(std::iter::once(header()).chain(data))?,
+        )?;
     }
     Ok(())
 }

@@ -1,11 +1,17 @@
 //! The unit's web pages (axum, HTML from maud, Chinese first): sign-in with local accounts, the
-//! unit's figures, and `/healthz`. No page but sign-in and the health check is open: without a
-//! session a page redirects to sign-in. Every form carries a CSRF token (the session's; before
-//! sign-in a cookie-bound one), and a read-only account cannot change anything.
+//! unit's figures, and `/healthz`. No page but sign-in, its style sheet and the health check is
+//! open: without a session a page redirects to sign-in. Every form carries a CSRF token (the
+//! session's; before sign-in a cookie-bound one), and a read-only account cannot change anything.
+//! Failed sign-ins slow down their source and account (`crate::signin`). Every response carries
+//! the security headers (`security_headers`): the pages have no inline script or style, so the
+//! Content-Security-Policy allows only this origin's. Over TLS (`crate::https`) the cookies are
+//! `Secure`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -15,6 +21,7 @@ use serde::Deserialize;
 
 use crate::accounts::{self, AccountError, Session};
 use crate::figures::show_rate;
+use crate::signin::Throttle;
 use crate::store::Store;
 
 /// The session cookie of `unit`'s pages. Named per unit, so that several units' pages on one
@@ -35,19 +42,79 @@ pub struct Web {
     /// Turns true when the server stops: open event streams end then, so that a dashboard left
     /// open never holds up a shutdown.
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The sign-in backoff of this server.
+    pub throttle: Arc<Throttle>,
+    /// The pages are served over TLS: cookies are `Secure`.
+    pub tls: bool,
+}
+
+impl Web {
+    fn new(store: Arc<Store>) -> Web {
+        Web {
+            store,
+            shutdown: None,
+            throttle: Arc::default(),
+            tls: false,
+        }
+    }
 }
 
 /// The pages of a unit.
 pub fn router(store: Arc<Store>) -> Router {
-    pages(Web {
-        store,
-        shutdown: None,
-    })
+    pages(Web::new(store))
+}
+
+/// The Content-Security-Policy of every response: scripts, styles, images and connections
+/// (the live figures' event stream and fetch) only from this origin; no frames, no plugins.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to a response (of every route, the fallback and redirects).
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    r
+}
+
+/// The style sheet of every page.
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// The script of the home page: when the server says the figures changed, the table is fetched
+/// again (no reload).
+const LIVE_JS: &str = "new EventSource('/events').addEventListener('figures',function(){fetch('/figures').then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});\n";
+
+async fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        LIVE_JS,
+    )
+        .into_response()
 }
 
 fn pages(web: Web) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/assets/yl.css", get(style))
+        .route("/assets/live.js", get(live_script))
         .route("/signin", get(signin_page).post(signin))
         .route("/signout", post(signout))
         .route("/", get(home))
@@ -67,6 +134,58 @@ fn pages(web: Web) -> Router {
         .route("/cameras/{code}", get(edit_camera_page).post(edit_camera))
         .fallback(fallback)
         .with_state(web)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The address of the client of a connection, plain or TLS (axum's `ConnectInfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(*s.remote_addr())
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, crate::https::TlsListener>> for ClientAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, crate::https::TlsListener>) -> Self {
+        ClientAddr(*s.remote_addr())
+    }
+}
+
+/// The source of a request, as the sign-in backoff counts it: the connection's peer; behind a
+/// reverse proxy on this machine (a loopback peer), the address the proxy appended last to
+/// `X-Forwarded-For`. Unknown (a request made in-process) is `0.0.0.0`.
+fn source(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
+    let peer = parts_ext
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|c| c.0.0.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if peer.is_loopback()
+        && let Some(fwd) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|a| a.trim().parse::<IpAddr>().ok())
+    {
+        return fwd;
+    }
+    peer
+}
+
+/// The source of a sign-in request.
+struct Source(IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Source(source(&parts.extensions, &parts.headers)))
+    }
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -122,7 +241,7 @@ fn page(title: &str, body: Markup) -> Html<String> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · 应联" }
-                    style { (maud::PreEscaped(CSS)) }
+                    link rel="stylesheet" href="/assets/yl.css";
                 }
                 body { (body) }
             }
@@ -155,7 +274,7 @@ async fn signin_page(State(web): State<Web>, headers: HeaderMap) -> Response {
     }
     let csrf = cookie(&headers, &signin_cookie(web.store.unit())).unwrap_or_else(new_token);
     let mut r = page("登录", signin_form(&csrf, "", None)).into_response();
-    set_cookie(&mut r, &signin_cookie(web.store.unit()), &csrf);
+    set_cookie(&mut r, &signin_cookie(web.store.unit()), &csrf, web.tls);
     r
 }
 
@@ -164,9 +283,11 @@ fn new_token() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn set_cookie(r: &mut Response, name: &str, value: &str) {
+/// Sets a session-long cookie, `Secure` when the pages are served over TLS.
+fn set_cookie(r: &mut Response, name: &str, value: &str, secure: bool) {
+    let secure = if secure { "; Secure" } else { "" };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict"
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}"
     )) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -179,7 +300,12 @@ struct SignIn {
     password: String,
 }
 
-async fn signin(State(web): State<Web>, headers: HeaderMap, Form(f): Form<SignIn>) -> Response {
+async fn signin(
+    State(web): State<Web>,
+    Source(from): Source,
+    headers: HeaderMap,
+    Form(f): Form<SignIn>,
+) -> Response {
     let expected = cookie(&headers, &signin_cookie(web.store.unit()));
     if expected.as_deref() != Some(f.csrf.as_str()) {
         return (
@@ -195,17 +321,38 @@ async fn signin(State(web): State<Web>, headers: HeaderMap, Form(f): Form<SignIn
         )
             .into_response();
     }
+    if let Err(wait) = web.throttle.check(from, &f.user, std::time::Instant::now()) {
+        // Debug only: a flood of early attempts costs nothing and must not fill the log.
+        tracing::debug!(source = %from, user = ?f.user, wait_s = wait.seconds, "sign-in refused: too early after failures");
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            page(
+                "登录",
+                signin_form(&f.csrf, &f.user, Some(&wait.to_string())),
+            ),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds));
+        return r;
+    }
     match accounts::sign_in(&web.store, &f.user, &f.password).await {
         Ok((token, _)) => {
+            web.throttle.succeeded(from, &f.user);
             let mut r = Redirect::to("/").into_response();
-            set_cookie(&mut r, &session_cookie(web.store.unit()), &token);
+            set_cookie(&mut r, &session_cookie(web.store.unit()), &token, web.tls);
             r
         }
-        Err(e @ (AccountError::Wrong | AccountError::Locked(_))) => (
-            StatusCode::UNAUTHORIZED,
-            page("登录", signin_form(&f.csrf, &f.user, Some(&e.to_string()))),
-        )
-            .into_response(),
+        Err(e @ AccountError::Wrong) => {
+            web.throttle
+                .failed(from, &f.user, std::time::Instant::now());
+            tracing::info!(source = %from, user = ?f.user, "sign-in failed: wrong user name or password");
+            (
+                StatusCode::UNAUTHORIZED,
+                page("登录", signin_form(&f.csrf, &f.user, Some(&e.to_string()))),
+            )
+                .into_response()
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -297,7 +444,7 @@ async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
         h2 { "联网率走势（近 12 周）与阶段目标" }
         img src="/chart.svg" width="720" height="260" alt="联网率走势";
         // Live: the server says when the figures changed; the table is fetched again.
-        script { (maud::PreEscaped("new EventSource('/events').addEventListener('figures',function(){fetch('/figures').then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});")) }
+        script src="/assets/live.js" defer {}
     };
     page(&stats.name, body).into_response()
 }
@@ -1213,31 +1360,57 @@ async fn fallback(_signed: Signed) -> Response {
         .into_response()
 }
 
-/// Serves the pages on `listener` until `shutdown` turns true.
+/// Serves the pages over plain HTTP on `listener` until `shutdown` turns true.
 pub async fn serve(
     store: Arc<Store>,
     listener: tokio::net::TcpListener,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = pages(Web {
-        store,
-        shutdown: Some(shutdown.clone()),
-    });
-    serve_router(app, listener, shutdown).await
+    serve_with(store, listener, None, shutdown).await
 }
 
-/// Serves `app` on `listener`; stops taking requests when `shutdown` turns true and ends once
-/// those in flight are answered.
+/// Serves the pages on `listener` until `shutdown` turns true: over TLS with `tls` (see
+/// `crate::https::server_config`), with `Secure` cookies; otherwise plain HTTP.
+pub async fn serve_with(
+    store: Arc<Store>,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = pages(Web {
+        shutdown: Some(shutdown.clone()),
+        tls: tls.is_some(),
+        ..Web::new(store)
+    });
+    let Some(tls) = tls else {
+        return serve_router(app, listener, shutdown).await;
+    };
+    let listener = crate::https::TlsListener::new(listener, tls);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await
+}
+
+/// Serves `app` on `listener` (plain HTTP); stops taking requests when `shutdown` turns true and
+/// ends once those in flight are answered.
 pub async fn serve_router(
     app: Router,
     listener: tokio::net::TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -1292,7 +1465,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pages_need_a_session_and_sign_in_locks_after_failures() {
+    async fn pages_need_a_session_and_forms_check_their_input() {
         let (_dir, s) = store().await;
         accounts::add_user(&s, "zhang", accounts::Role::Editor, "correct horse")
             .await
@@ -1673,20 +1846,94 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         assert_eq!(send(&app, req).await.0, StatusCode::NOT_FOUND);
+    }
 
-        // Five failures in a row lock the account, even for the right password.
-        for _ in 0..accounts::MAX_FAILURES {
-            send(
-                &app,
+    /// The sign-in form's CSRF token and its cookie.
+    async fn signin_form_token(app: &Router) -> (String, String) {
+        let (_, h, _) = send(app, Request::get("/signin").body(Body::empty()).unwrap()).await;
+        let token = set_cookie_value(&h, SIGNIN_COOKIE).unwrap();
+        let cookie = format!("{SIGNIN_COOKIE}={token}");
+        (token, cookie)
+    }
+
+    /// `req` as if it came over a connection from `addr`.
+    fn from(addr: &str, mut req: Request<Body>) -> Request<Body> {
+        req.extensions_mut()
+            .insert(ConnectInfo(ClientAddr(addr.parse().unwrap())));
+        req
+    }
+
+    #[tokio::test]
+    async fn six_wrong_passwords_from_one_source_do_not_keep_the_administrator_out() {
+        let (_dir, s) = store().await;
+        accounts::add_user(&s, "admin", accounts::Role::Editor, "correct horse")
+            .await
+            .unwrap();
+        // Waits long enough that this test never races the clock.
+        let throttle = Throttle::new(crate::signin::Backoff {
+            base: std::time::Duration::from_secs(600),
+            cap: std::time::Duration::from_secs(600),
+            ..Default::default()
+        });
+        let app = pages(Web {
+            throttle: Arc::new(throttle),
+            ..Web::new(s.clone())
+        });
+        let (token, cookie) = signin_form_token(&app).await;
+        let attempt = |from_addr: &'static str, password: &'static str| {
+            from(
+                from_addr,
                 form(
                     "/signin",
                     &cookie,
-                    format!("csrf={token}&user=zhang&password=nope"),
+                    format!("csrf={token}&user=admin&password={password}"),
                 ),
             )
-            .await;
+        };
+        // The attack of issue 11: six wrong passwords for the administrator from one source.
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let (st, h, body) = send(&app, attempt("10.0.0.66:40000", "guess")).await;
+            if st == StatusCode::TOO_MANY_REQUESTS {
+                assert!(body.contains("秒后再试"), "{body}");
+                assert!(h.contains_key(header::RETRY_AFTER));
+            } else {
+                assert!(body.contains("用户名或密码错误"), "{body}");
+            }
+            seen.push(st.as_u16());
         }
-        let (st, _, body) = send(
+        // Three free failures, a fourth that costs a wait, then that source is slowed down.
+        assert_eq!(seen, [401, 401, 401, 401, 429, 429]);
+        // Even the right password does not help that source before its wait is over.
+        let (st, _, body) = send(&app, attempt("10.0.0.66:40001", "correct+horse")).await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+        assert!(body.contains("请 600 秒后再试"), "{body}");
+        // The administrator, from their own desk, signs in at once.
+        let (st, h, _) = send(&app, attempt("10.0.0.1:50000", "correct+horse")).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(h[header::LOCATION], "/");
+        assert!(set_cookie_value(&h, SESSION_COOKIE).is_some());
+        // Behind a reverse proxy on this machine, the forwarded client is the source.
+        let mut proxied = attempt("127.0.0.1:50001", "correct+horse");
+        proxied
+            .headers_mut()
+            .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.66"));
+        assert_eq!(send(&app, proxied).await.0, StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn the_store_keeps_only_the_hash_of_a_session_token() {
+        assert_eq!(
+            accounts::token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let (dir, s) = store().await;
+        accounts::add_user(&s, "zhang", accounts::Role::Editor, "correct horse")
+            .await
+            .unwrap();
+        let app = router(s.clone());
+        let (token, cookie) = signin_form_token(&app).await;
+        let (st, h, _) = send(
             &app,
             form(
                 "/signin",
@@ -1695,7 +1942,178 @@ mod tests {
             ),
         )
         .await;
-        assert_eq!(st, StatusCode::UNAUTHORIZED);
-        assert!(body.contains("账户已锁定"), "{body}");
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        let session = set_cookie_value(&h, SESSION_COOKIE).unwrap();
+        let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, [accounts::token_hash(&session)]);
+        assert_ne!(stored[0], session);
+        // Nowhere in the store's files (database and write-ahead log).
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let path = f.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes
+                        .windows(session.len())
+                        .any(|w| w == session.as_bytes()),
+                    "{} holds the token",
+                    path.display()
+                );
+            }
+        }
+        // The cookie still opens the session, and signing out ends it.
+        let c = format!("{SESSION_COOKIE}={session}");
+        let req = Request::get("/")
+            .header(header::COOKIE, &c)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, req).await.0, StatusCode::OK);
+        let csrf = accounts::session(&s, &session).await.unwrap().unwrap().csrf;
+        send(&app, form("/signout", &c, format!("csrf={csrf}"))).await;
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    fn assert_security_headers(what: &str, h: &HeaderMap) {
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP, "{what}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{what}");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{what}");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{what}");
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_the_security_headers() {
+        let (_dir, s) = store().await;
+        accounts::add_user(&s, "zhang", accounts::Role::Editor, "correct horse")
+            .await
+            .unwrap();
+        let (session, _) = accounts::sign_in(&s, "zhang", "correct horse")
+            .await
+            .unwrap();
+        let c = format!("{SESSION_COOKIE}={session}");
+        let app = router(s.clone());
+        let get = |path: &str, cookie: &str| {
+            Request::get(path)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap()
+        };
+        // The health check, a redirect to sign-in, the sign-in page, a page, the style sheet, a
+        // download, a page that is not there.
+        for (path, cookie, status) in [
+            ("/healthz", "", StatusCode::OK),
+            ("/", "", StatusCode::SEE_OTHER),
+            ("/signin", "", StatusCode::OK),
+            ("/", c.as_str(), StatusCode::OK),
+            ("/cameras", c.as_str(), StatusCode::OK),
+            ("/assets/yl.css", "", StatusCode::OK),
+            ("/download/attachment1", c.as_str(), StatusCode::OK),
+            ("/nothing-here", c.as_str(), StatusCode::NOT_FOUND),
+        ] {
+            let (st, h, _) = send(&app, get(path, cookie)).await;
+            assert_eq!(st, status, "{path}");
+            assert_security_headers(path, &h);
+        }
+        // The pages hold no inline script or style, which the policy would block: the home
+        // page's live figures come from this origin's script.
+        let (_, _, home) = send(&app, get("/", &c)).await;
+        assert!(
+            home.contains("<script src=\"/assets/live.js\" defer>"),
+            "{home}"
+        );
+        assert!(
+            !home.contains("<style") && !home.contains("<script>"),
+            "{home}"
+        );
+        let (_, h, js) = send(&app, get("/assets/live.js", "")).await;
+        assert!(
+            h[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        assert!(js.contains("new EventSource('/events')"), "{js}");
+    }
+
+    #[tokio::test]
+    async fn the_pages_over_tls_with_secure_cookies_and_a_silent_client_holds_up_no_one() {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (dir, s) = store().await;
+        // A CA of the test's own, and the server's certificate for localhost from it.
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let (cert_file, key_file) = (dir.path().join("web.crt"), dir.path().join("web.key"));
+        std::fs::write(&cert_file, leaf.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let tls = crate::https::server_config(&cert_file, &key_file).unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(serve_with(s.clone(), listener, Some(tls), stop));
+
+        // A client that connects and says nothing.
+        let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+
+        // A browser that trusts the test's CA.
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            connector.connect(name, tcp),
+        )
+        .await
+        .expect("the handshake is not held up by the silent client")
+        .unwrap();
+        tls.write_all(b"GET /signin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(answer.contains("登录"), "{answer}");
+        let cookie = answer
+            .lines()
+            .find(|l| l.starts_with("set-cookie: yl_signin_"))
+            .unwrap_or_else(|| panic!("a sign-in cookie: {answer}"));
+        assert!(cookie.contains("; secure"), "{cookie}");
+        assert!(answer.contains("x-frame-options: deny"), "{answer}");
+
+        // Plain HTTP on that port gets no page.
+        let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+        plain
+            .write_all(b"GET /signin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = plain.read_to_end(&mut buf).await;
+        assert!(!String::from_utf8_lossy(&buf).contains("登录"));
+
+        stop_tx.send(true).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

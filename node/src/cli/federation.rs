@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// Where to serve the web pages (sign-in with the accounts of `user add`) and /healthz.
     #[arg(long)]
     pub http: Option<String>,
+    /// Serve the web pages over HTTPS with this certificate chain (PEM, the server's first).
+    #[arg(long, requires = "https_key")]
+    pub https_cert: Option<PathBuf>,
+    /// The private key (PEM) of --https-cert.
+    #[arg(long, requires = "https_cert")]
+    pub https_key: Option<PathBuf>,
     /// Forward the children's camera ledgers to this hub's parent (remembered; by default
     /// ledgers stop here and the parent sees figures only).
     #[arg(long)]
@@ -89,6 +95,10 @@ impl ServeArgs {
         take(&mut self.advertise, &c.advertise);
         take(&mut self.http, &c.http);
         take(&mut self.metrics, &c.metrics);
+        if self.https_cert.is_none() && self.https_key.is_none() {
+            self.https_cert.clone_from(&c.https_cert);
+            self.https_key.clone_from(&c.https_key);
+        }
         if self.forward_ledgers.is_none() {
             self.forward_ledgers = c.forward_ledgers;
         }
@@ -397,15 +407,20 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
     }
     if let Some(http) = &a.http {
+        let tls = match (&a.https_cert, &a.https_key) {
+            (Some(cert), Some(key)) => Some(crate::https::server_config(cert, key)?),
+            _ => None,
+        };
         let listener = bind_http(http, "the web pages").await?;
         println!(
-            "{} web pages on http://{}",
+            "{} web pages on {}://{}",
             engine.me,
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?
         );
         let (st, s) = (store.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::web::serve(st, listener, s).await {
+            if let Err(err) = crate::web::serve_with(st, listener, tls, s).await {
                 tracing::error!(error = %err, "the web server stopped");
             }
         }));

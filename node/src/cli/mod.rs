@@ -159,7 +159,7 @@ pub enum UserCmd {
         #[arg(long, env = "YL_PASSWORD", hide_env_values = true)]
         password: String,
     },
-    /// The accounts and whether they are locked.
+    /// The accounts and their roles.
     List,
 }
 
@@ -359,13 +359,8 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         }
         Command::User(UserCmd::List) => {
             let store = common.open().await?;
-            for (name, role, locked) in crate::accounts::users(&store).await? {
-                println!(
-                    "{name}  {role}{}",
-                    locked
-                        .map(|l| format!("  locked until {l}"))
-                        .unwrap_or_default()
-                );
+            for (name, role) in crate::accounts::users(&store).await? {
+                println!("{name}  {role}");
             }
             Ok(())
         }
