@@ -94,7 +94,11 @@ fn read_sheet(path: &Path) -> Result<Sheet, ImportError> {
     }
 }
 
-/// Decodes CSV bytes: UTF-8 (a BOM is dropped) or, failing that, GB18030 (which covers GBK).
+/// Decodes CSV bytes: UTF-8 (a BOM is dropped) or, failing that, GB18030 (which covers GBK) —
+/// but only when the bytes read as Chinese text. Any Latin-1 or Windows-1252 text also decodes
+/// as GB18030 without error ("Médicale" becomes "M閐icale"), so the bytes must look like what
+/// Chinese Excel and WPS write: nearly every two-byte character in the GB2312 range (both bytes
+/// 0xA1–0xFE), where an accented Latin letter followed by an ASCII one is not.
 pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
     let b = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Ok(s) = std::str::from_utf8(b) {
@@ -106,11 +110,61 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
                 .into(),
         );
     }
+    let tried = "tried UTF-8 and GB18030/GBK; save it in WPS or Excel as CSV (UTF-8) or as an Excel workbook";
     let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(b);
     if had_errors {
-        return Err("the file is neither UTF-8 nor GB18030/GBK text".into());
+        return Err(format!("the file's text encoding is not known ({tried})"));
+    }
+    if !looks_chinese(b) {
+        let sample = first_non_ascii_word(&text);
+        return Err(format!(
+            "the file is not UTF-8, and read as GB18030/GBK it is not Chinese text (it would read \"{sample}\"): it may be Latin-1 or Windows-1252 ({tried})"
+        ));
     }
     Ok(text.into_owned())
+}
+
+/// Whether GB18030 bytes look like Chinese text: at least 95 % of the multi-byte characters are
+/// GB2312 characters (lead 0xA1–0xF7, trail 0xA1–0xFE), where common Chinese lies.
+fn looks_chinese(b: &[u8]) -> bool {
+    let (mut common, mut other) = (0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        let lead = b[i];
+        if lead < 0x80 {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(t) if (0x30..=0x39).contains(t) => {
+                other += 1;
+                i += 4;
+            }
+            Some(&t) => {
+                if (0xA1..=0xF7).contains(&lead) && (0xA1..=0xFE).contains(&t) {
+                    common += 1;
+                } else {
+                    other += 1;
+                }
+                i += 2;
+            }
+            None => {
+                other += 1;
+                i += 1;
+            }
+        }
+    }
+    common > 0 && other * 20 <= common
+}
+
+/// The first word with a character outside ASCII, cut to 20 characters: what a person would see.
+fn first_non_ascii_word(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '"')
+        .find(|w| !w.is_ascii())
+        .unwrap_or("")
+        .chars()
+        .take(20)
+        .collect()
 }
 
 fn read_csv(path: &Path) -> Result<Sheet, ImportError> {

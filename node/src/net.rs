@@ -46,6 +46,11 @@ pub enum NetError {
     Config(String),
 }
 
+/// How often either side pings an idle connection, and how long it waits for the answer: a dead
+/// or black-holed link is noticed within about five seconds.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// HTTP/2 streams one connection may have open at once (the gate bounds each identity further).
 const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
@@ -235,9 +240,15 @@ pub async fn serve(
     let poller = tokio::spawn(gate.clone().maintain(shutdown.clone()));
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SyncServer<SyncService>>().await;
+    // Server reflection in both versions: grpcurl speaks v1, Python's grpcio and older tools
+    // know only v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(yinglian_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
+        .map_err(|e| NetError::Config(format!("reflection: {e}")))?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(yinglian_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
         .map_err(|e| NetError::Config(format!("reflection: {e}")))?;
     let service = SyncService {
         engine: engine.clone(),
@@ -263,7 +274,9 @@ pub async fn serve(
     let mut stop = shutdown.clone();
     info!(unit = %engine.me, "serving Sync, Feed, health and reflection");
     let result = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE))
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(
             SyncServer::new(service)
@@ -285,6 +298,7 @@ pub async fn serve(
         ))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
             let _ = stop.wait_for(|s| *s).await;
         })
@@ -329,8 +343,9 @@ pub async fn connect_with_window(
         .map_err(|e| NetError::Config(format!("server name: {e}")))?;
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{host}:{port}"))
         .map_err(|e| NetError::Config(e.to_string()))?
-        .connect_timeout(Duration::from_secs(10))
-        .http2_keep_alive_interval(Duration::from_secs(20))
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
         .initial_stream_window_size(window);
     let channel = endpoint
@@ -399,26 +414,37 @@ pub async fn sync_once(
     }
 }
 
+/// The first reconnection delay, and the longest: short, so that a link that comes back is used
+/// within seconds (a hub that is down costs its children nothing but a TCP connect).
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(4);
+
 /// Keeps a session with the parent open until `shutdown`: reconnects with exponential backoff
-/// (0.5 s doubling to 60 s) and ±50 % jitter; a session that lasted a minute resets the delay.
+/// (0.25 s doubling to 4 s, each wait drawn between half and all of it); a session that got in
+/// sync resets the delay, however short it lived.
 pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
-    let mut delay = Duration::from_millis(500);
+    let mut delay = BACKOFF_MIN;
+    let parent = engine
+        .parent
+        .as_ref()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let started = std::time::Instant::now();
+        let stats = engine.peer_stats(&parent);
+        let synced = stats.synced.load(std::sync::atomic::Ordering::Relaxed);
         match sync_once(&engine, shutdown.clone()).await {
             Ok(()) if *shutdown.borrow() => return,
             Ok(()) => info!("the parent closed the session; reconnecting"),
             Err(e) => warn!(error = %e, "sync with the parent failed"),
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            delay = Duration::from_millis(500);
+        if stats.synced.load(std::sync::atomic::Ordering::Relaxed) > synced {
+            delay = BACKOFF_MIN;
         }
-        let jitter = 0.5 + rand::random::<f64>();
-        let wait = delay.mul_f64(jitter);
-        delay = (delay * 2).min(Duration::from_secs(60));
+        let wait = delay.mul_f64(0.5 + 0.5 * rand::random::<f64>());
+        delay = (delay * 2).min(BACKOFF_MAX);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,

@@ -205,7 +205,9 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
         .filename(path)
         .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // FULL: a commit returns only after the WAL is flushed to stable storage, so whatever is
+        // acknowledged (to a clerk, a page, a peer) survives a power cut, not only a crash.
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()

@@ -348,8 +348,24 @@ fn an_import_with_bad_rows_reports_every_one_and_imports_nothing() {
     let binary = n.file("junk.csv", &[0x81, 0x30, 0xff, 0x00, 0x81]);
     assert!(
         n.refused(&["camera", "import", binary.to_str().unwrap()])
-            .contains("neither UTF-8 nor GB18030")
+            .contains("tried UTF-8 and GB18030/GBK")
     );
+    // Latin-1 decodes as GB18030 without error ("Médicale" → "M閐icale"): refused, not taken as
+    // Chinese, with the encodings that were tried.
+    let latin1: Vec<u8> = "设备编码,点位名称\n50010312091320000001,Clinique Médicale\n"
+        .replace("设备编码", "device_code")
+        .replace("点位名称", "name")
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+    let f = n.file("latin1.csv", &latin1);
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    assert!(
+        err.contains("not Chinese text") && err.contains("M閐icale"),
+        "{err}"
+    );
+    assert!(err.contains("tried UTF-8 and GB18030/GBK"), "{err}");
+    assert_eq!(n.stats()["built"], 0);
     let pdf = n.file("sheet.pdf", b"%PDF");
     assert!(
         n.refused(&["camera", "import", pdf.to_str().unwrap()])

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use yinglian_node::cli::federation::revoke_unit;
 use yinglian_node::document::{DocId, DocKind};
@@ -224,7 +226,10 @@ async fn an_institution_forges_figures_through_its_own_rollup() {
     let sib_stats = yinglian_node::cli::subtree_stats(&district.store, Some(sib.code.as_str()))
         .await
         .unwrap();
-    eprintln!("district's figures for the sibling: built {}", sib_stats.built);
+    eprintln!(
+        "district's figures for the sibling: built {}",
+        sib_stats.built
+    );
     assert!(
         rows.iter()
             .any(|(h, u, b)| h == inst.code.as_str() && u == sib.code.as_str() && *b == 999)
