@@ -10,7 +10,6 @@
 //! row per attempt.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,28 +29,35 @@ use crate::unit::UnitCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Documents one hello may announce (a district with a thousand institutions announces
-    /// about two thousand).
-    pub docs_per_hello: usize,
+    /// Documents one sync session may open, announced in its hello or not (a district with a
+    /// thousand institutions shares about two thousand with the city).
+    pub docs_per_session: usize,
     /// Streams (Sync, Feed, Directory, Reports calls) one identity may have open at once.
     pub streams_per_peer: usize,
     /// Bytes one peer may send in a minute, over all its streams.
     pub bytes_per_minute: u64,
+    /// Calls (a stream opened, a lookup, a report) one identity may make in a minute.
+    pub calls_per_minute: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            docs_per_hello: 20_000,
+            docs_per_session: 20_000,
             streams_per_peer: 8,
             bytes_per_minute: 512 << 20,
+            calls_per_minute: 600,
         }
     }
 }
 
 impl Limits {
     pub fn validate(&self) -> Result<(), String> {
-        if self.docs_per_hello == 0 || self.streams_per_peer == 0 || self.bytes_per_minute == 0 {
+        if self.docs_per_session == 0
+            || self.streams_per_peer == 0
+            || self.bytes_per_minute == 0
+            || self.calls_per_minute == 0
+        {
             return Err("every limit must be at least 1".into());
         }
         Ok(())
@@ -127,25 +133,6 @@ impl Record {
 
 type Registry = Arc<HashMap<String, Record>>;
 
-/// Failed handshakes of one source and claimed identity in the current minute.
-#[derive(Debug, Default)]
-struct Source {
-    count: u64,
-    reason: String,
-}
-
-#[derive(Debug, Default)]
-struct Handshakes {
-    minute: i64,
-    /// By source address and the identity the refused certificate claimed (none: anonymous).
-    sources: HashMap<(IpAddr, Option<String>), Source>,
-    /// Failures beyond the table's bound, this minute.
-    overflow: u64,
-}
-
-/// (source, claimed identity) pairs tracked per minute; beyond, failures are counted together.
-const MAX_SOURCES: usize = 1024;
-
 /// The gate of one hub.
 pub struct Gate {
     store: Arc<Store>,
@@ -154,8 +141,9 @@ pub struct Gate {
     parent: Option<(UnitCode, String)>,
     pub limits: Limits,
     streams: Mutex<HashMap<String, usize>>,
+    /// Calls per identity in the current minute.
+    calls: Mutex<(i64, HashMap<String, u32>)>,
     registry: watch::Sender<Registry>,
-    handshakes: Mutex<Handshakes>,
 }
 
 impl Gate {
@@ -180,8 +168,8 @@ impl Gate {
             parent,
             limits,
             streams: Mutex::new(HashMap::new()),
+            calls: Mutex::new((0, HashMap::new())),
             registry: watch::channel(Arc::new(HashMap::new())).0,
-            handshakes: Mutex::new(Handshakes::default()),
         });
         gate.refresh().await?;
         Ok(gate)
@@ -230,7 +218,7 @@ impl Gate {
         });
     }
 
-    /// Keeps the enrollments current (every 500 ms) and writes the handshake summaries when a
+    /// Keeps the enrollments current (every 500 ms) and writes the refusal summaries when a
     /// minute ends, until `shutdown`.
     pub async fn maintain(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -240,10 +228,10 @@ impl Gate {
                     if let Err(e) = self.refresh().await {
                         warn!(error = %e, "could not re-read the enrollments");
                     }
-                    self.summarise_handshakes(false).await;
+                    self.store.flush_refusals(false).await;
                 }
                 _ = shutdown.changed() => {
-                    self.summarise_handshakes(true).await;
+                    self.store.flush_refusals(true).await;
                     return;
                 }
             }
@@ -253,6 +241,14 @@ impl Gate {
     /// Records a refusal with the caller's identity.
     pub async fn refuse(&self, who: &str, reason: &str) {
         self.store.record_refusal(who, None, reason).await;
+    }
+
+    /// Records a refusal of a caller not identified, counted under its source address.
+    async fn refuse_source(&self, source: Option<std::net::SocketAddr>, who: &str, reason: &str) {
+        let bucket = source.map(|a| a.ip().to_string());
+        self.store
+            .record_refusal_from(bucket.as_deref().unwrap_or(who), who, None, reason)
+            .await;
     }
 
     /// Admits a caller of `service` whose place is one `allow` accepts (it says why not
@@ -265,14 +261,18 @@ impl Gate {
     ) -> Result<Admission, Status> {
         let addr = info
             .and_then(|i| i.remote)
-            .map(|a| a.to_string())
+            .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "unknown address".into());
         let Some(cert) = info.and_then(|i| i.peer.clone()) else {
             let why = info
                 .and_then(|i| i.problem.clone())
                 .unwrap_or_else(|| "no client certificate".into());
-            self.refuse(&addr, &format!("{}: {why}", service.as_str()))
-                .await;
+            self.refuse_source(
+                info.and_then(|i| i.remote),
+                &addr,
+                &format!("{}: {why}", service.as_str()),
+            )
+            .await;
             return Err(Status::unauthenticated(why));
         };
         let who = cert.to_string();
@@ -289,6 +289,25 @@ impl Gate {
             return Err(Status::permission_denied(reason));
         }
         let key = format!("{who}#{}", cert.fingerprint);
+        let calls = {
+            let minute = chrono::Utc::now().timestamp() / 60;
+            let mut c = self.calls.lock().expect("call table");
+            if c.0 != minute {
+                *c = (minute, HashMap::new());
+            }
+            let n = c.1.entry(key.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if calls > self.limits.calls_per_minute {
+            let reason = format!(
+                "{who} made more than {} calls this minute, the limit per peer ({} refused)",
+                self.limits.calls_per_minute,
+                service.as_str()
+            );
+            self.refuse(&who, &reason).await;
+            return Err(Status::resource_exhausted(reason));
+        }
         let full = {
             let mut open = self.streams.lock().expect("stream table");
             let n = open.entry(key.clone()).or_default();
@@ -341,7 +360,12 @@ impl Gate {
                         .scope
                         .as_deref()
                         .and_then(|s| UnitCode::parse(s).ok())
-                        .unwrap_or_else(|| self.me.clone()),
+                        .ok_or_else(|| {
+                            Denied::Reason(format!(
+                                "subscriber {} was enrolled without a scope: enroll it again with --scope",
+                                cert.unit
+                            ))
+                        })?,
                 },
                 role => Caller::Child {
                     unit: cert.unit.clone(),
@@ -364,9 +388,9 @@ impl Gate {
         )))
     }
 
-    /// Counts a failed TLS handshake from `source` (whose certificate claimed `claim`): the
-    /// first of a source and claim in a minute is recorded at once, the rest in one summary
-    /// row when the minute ends, so that a flood writes a bounded number of rows and log lines.
+    /// Counts a failed TLS handshake from `source`, whose certificate claimed `claim` (an
+    /// identity nothing verified: only a well-formed unit code is kept, for the record). The
+    /// refusal log bounds what a flood writes, under the source address.
     pub async fn handshake_failed(
         &self,
         source: std::net::SocketAddr,
@@ -377,71 +401,18 @@ impl Gate {
             .live()
             .handshakes_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.summarise_handshakes(false).await;
-        let key = (source.ip(), claim);
-        let first = {
-            let mut h = self.handshakes.lock().expect("handshake table");
-            let tracked = h.sources.len() < MAX_SOURCES || h.sources.contains_key(&key);
-            if tracked {
-                let s = h.sources.entry(key.clone()).or_default();
-                s.count += 1;
-                if s.count == 1 {
-                    s.reason = reason.to_string();
-                }
-                s.count == 1
-            } else {
-                h.overflow += 1;
-                false
-            }
-        };
-        if first {
-            let who = key.1.unwrap_or_else(|| source.to_string());
-            self.refuse(
-                &who,
-                &format!("TLS handshake refused from {source}: {reason}"),
-            )
-            .await;
-        }
-    }
-
-    /// Writes one row and one log line per source whose failures of the past minute were not
-    /// recorded one by one (`now`: whatever minute it is, at shutdown).
-    async fn summarise_handshakes(&self, now: bool) {
-        let minute = chrono::Utc::now().timestamp() / 60;
-        let (ended, overflow, start) = {
-            let mut h = self.handshakes.lock().expect("handshake table");
-            if h.minute == minute && !now {
-                return;
-            }
-            let start = h.minute;
-            h.minute = minute;
-            (
-                std::mem::take(&mut h.sources),
-                std::mem::take(&mut h.overflow),
-                start,
-            )
-        };
-        let at = chrono::DateTime::from_timestamp(start * 60, 0)
-            .map(|t| t.format("%H:%M UTC").to_string())
-            .unwrap_or_default();
-        for ((ip, claim), s) in ended {
-            if s.count > 1 {
-                let reason = format!(
-                    "{} more TLS handshakes refused from {ip} in the minute from {at} ({} in all; the first: {})",
-                    s.count - 1,
-                    s.count,
-                    s.reason
-                );
-                self.refuse(claim.as_deref().unwrap_or(&ip.to_string()), &reason)
-                    .await;
-            }
-        }
-        if overflow > 0 {
-            let reason = format!(
-                "{overflow} TLS handshakes refused from sources beyond the first {MAX_SOURCES} in the minute from {at}"
-            );
-            self.refuse("many sources", &reason).await;
-        }
+        let claim = claim.filter(|c| {
+            c.strip_prefix("urn:yinglian:")
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(role, unit)| role.len() <= 10 && UnitCode::parse(unit).is_ok())
+        });
+        let who = claim.unwrap_or_else(|| source.ip().to_string());
+        self.refuse_source(
+            Some(source),
+            &who,
+            &format!("TLS handshake refused from {source}: {reason}"),
+        )
+        .await;
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Known<'a> {
     /// This unit forwards its children's camera ledgers to its parent (off by default: ledgers
     /// stop at the parent).
     pub forward_ledgers: bool,
+    /// The root of the federation: its campaign is the one that flows down.
+    pub root: Option<&'a UnitCode>,
 }
 
 /// The rules of the contract, for a unit `me` whose parent is `parent`.
@@ -129,7 +131,7 @@ pub fn access(
                 send: false,
                 write: Write::Any,
             },
-            DocKind::Campaign => Access {
+            DocKind::Campaign if k.root == Some(owner) => Access {
                 send: false,
                 write: Write::Any,
             },
@@ -142,7 +144,12 @@ pub fn access(
                     send: true,
                     write: Write::Any,
                 },
-                DocKind::Profile | DocKind::Rollup if owner == child => Access {
+                DocKind::Profile if owner == child => Access {
+                    send: false,
+                    write: Write::Any,
+                },
+                // Only a hub has a rollup: a leaf's figures come from its ledger.
+                DocKind::Rollup if owner == child && peer.role == Role::Hub => Access {
                     send: false,
                     write: Write::Any,
                 },
@@ -236,5 +243,64 @@ pub fn check_effect(
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> UnitCode {
+        UnitCode::parse(s).unwrap()
+    }
+
+    fn peer(unit: &str, role: Role, relation: Relation) -> Peer {
+        Peer {
+            unit: u(unit),
+            role,
+            relation,
+        }
+    }
+
+    #[test]
+    fn what_a_compromised_neighbour_may_bring() {
+        let (city, x) = (u("500000"), u("500103"));
+        let k = Known {
+            root: Some(&city),
+            ..Known::default()
+        };
+        // A hub child brings its own namespace only.
+        let district = peer("500103", Role::Hub, Relation::Child);
+        for (doc, ok) in [
+            (DocId::profile(&u("500103-0001")), true),
+            (DocId::profile(&u("500104-0001")), false),
+            (DocId::profile(&u("5001030")), false),
+            (DocId::profile(&city), false),
+            (DocId::ledger(&u("500104")), false),
+        ] {
+            let a = access(&city, None, &district, &doc, k);
+            assert_eq!(a.write != Write::None, ok, "{doc}");
+        }
+        // A leaf has no rollup to bring; a hub has.
+        let inst = peer("500103-0001", Role::Node, Relation::Child);
+        let rollup: DocId = "rollup/500103-0001".parse().unwrap();
+        assert_eq!(
+            access(&x, Some(&city), &inst, &rollup, k).write,
+            Write::None
+        );
+        let rollup: DocId = "rollup/500103".parse().unwrap();
+        assert_eq!(access(&city, None, &district, &rollup, k).write, Write::Any);
+        // From the parent, only the root's campaign flows down.
+        let parent = peer("500000", Role::Hub, Relation::Parent);
+        let me = u("500103-0001");
+        let campaign = |c: &str| format!("campaign/{c}").parse::<DocId>().unwrap();
+        assert_eq!(
+            access(&me, Some(&x), &parent, &campaign("500000"), k).write,
+            Write::Any
+        );
+        assert_eq!(
+            access(&me, Some(&x), &parent, &campaign("500103"), k).write,
+            Write::None
+        );
     }
 }

@@ -51,6 +51,12 @@ pub enum NetError {
 const KEEPALIVE: Duration = Duration::from_secs(2);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// TLS handshakes in progress at once, and from one source address: slow or silent clients
+/// cannot take every slot.
+const MAX_HANDSHAKES: usize = 256;
+const HANDSHAKES_PER_SOURCE: usize = 32;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// HTTP/2 streams one connection may have open at once (the gate bounds each identity further).
 const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
@@ -188,21 +194,70 @@ pub async fn serve(
     let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
     let accept_gate = gate.clone();
     let mut accept_stop = shutdown.clone();
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Default::default();
     let accept = tokio::spawn(async move {
         loop {
+            // A handshake slot first: a flood of connections waits in the kernel's backlog.
+            let slot = tokio::select! {
+                s = handshakes.clone().acquire_owned() => match s { Ok(s) => s, Err(_) => break },
+                _ = accept_stop.changed() => break,
+            };
             let (tcp, remote) = tokio::select! {
                 r = listener.accept() => match r {
                     Ok(x) => x,
-                    Err(e) => { warn!(error = %e, "accept failed"); continue; }
+                    Err(e) => {
+                        // Out of file descriptors, typically: pause instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 },
                 _ = accept_stop.changed() => break,
             };
+            // One source may hold a few handshakes at once, not every slot.
+            let admitted = {
+                let mut m = per_source.lock().expect("handshakes per source");
+                let n = m.entry(remote.ip()).or_default();
+                *n += 1;
+                *n <= HANDSHAKES_PER_SOURCE
+            };
+            let release = {
+                let per_source = per_source.clone();
+                move || {
+                    let mut m = per_source.lock().expect("handshakes per source");
+                    if let Some(n) = m.get_mut(&remote.ip()) {
+                        *n -= 1;
+                        if *n == 0 {
+                            m.remove(&remote.ip());
+                        }
+                    }
+                }
+            };
+            if !admitted {
+                release();
+                drop(tcp);
+                accept_gate
+                    .handshake_failed(
+                        remote,
+                        None,
+                        &format!(
+                            "over {HANDSHAKES_PER_SOURCE} handshakes at once from this source"
+                        ),
+                    )
+                    .await;
+                continue;
+            }
             let acceptor = acceptor.clone();
             let conn_tx = conn_tx.clone();
             let gate = accept_gate.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let _ = tcp.set_nodelay(true);
-                match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
+                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                release();
+                match handshake {
                     Ok(Ok(tls)) => {
                         let chain = tls
                             .get_ref()
@@ -229,7 +284,7 @@ pub async fn serve(
                         None => gate.handshake_failed(remote, None, &e.to_string()).await,
                     },
                     Err(_) => {
-                        gate.handshake_failed(remote, None, "not finished within 15 s")
+                        gate.handshake_failed(remote, None, "not finished within 10 s")
                             .await
                     }
                 }

@@ -670,6 +670,15 @@ pub fn own_ca(data: &Path) -> Result<CertificateDer<'static>, PkiError> {
     first_cert(&read(&Paths::new(data).ca_chain())?)
 }
 
+/// The unit of the federation's root (its trust root names it), once this unit joined.
+pub fn root_unit(data: &Path) -> Option<UnitCode> {
+    let root = first_cert(&read(&Paths::new(data).root()).ok()?).ok()?;
+    let (role, unit) = yinglian_uri(&parse(&root).ok()?)?;
+    (role == "ca")
+        .then(|| UnitCode::parse(&unit).ok())
+        .flatten()
+}
+
 /// The key hash of the parent this unit joined, pinned from the bundle (`None` before a join,
 /// or for a bundle from before parents were pinned).
 pub fn parent_key(data: &Path) -> Result<Option<String>, PkiError> {

@@ -131,7 +131,13 @@ pub struct CameraQuery {
 struct Cached {
     doc: AutoCommit,
     seq: i64,
+    /// When it was last used (a counter): the least recently used copy goes first.
+    used: u64,
 }
+
+/// Documents kept in memory at most; beyond, the least recently used copy is dropped (it is
+/// read back from the database when next needed). A city holds about two thousand.
+const MAX_CACHED: usize = 4096;
 
 /// One node's store.
 pub struct Store {
@@ -140,6 +146,8 @@ pub struct Store {
     actor: ActorId,
     identity: Identity,
     cache: Mutex<HashMap<String, Cached>>,
+    cache_clock: std::sync::atomic::AtomicU64,
+    refusal_log: RefusalLog,
     changes: broadcast::Sender<DocId>,
     live: Live,
 }
@@ -151,6 +159,132 @@ pub struct Live {
     pub feed_subscribers: std::sync::atomic::AtomicI64,
     /// TLS handshakes refused since the process started (recorded per source and minute).
     pub handshakes_refused: std::sync::atomic::AtomicU64,
+    /// Refusals of any kind since the process started, recorded one by one or not.
+    pub refusals_seen: std::sync::atomic::AtomicU64,
+}
+
+/// Rows the `refusals` table keeps (the oldest go first).
+const MAX_REFUSAL_ROWS: i64 = 100_000;
+/// Distinct refusals (peer, document, kind of reason) recorded one by one per bucket and minute.
+const KEYS_PER_BUCKET: usize = 32;
+/// Buckets (sources or identities) tracked per minute.
+const BUCKETS_PER_MINUTE: usize = 512;
+/// Rows written one by one per minute over every bucket.
+const ROWS_PER_MINUTE: usize = 300;
+
+/// Text cut to `max` characters (peers write some of it: a hello's unit, a document name).
+fn clip(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Bounds what refusals write: per minute, each bucket (a source address, or an identity) has
+/// its first refusal of each kind recorded one by one (at most 32 kinds), the rest counted and
+/// summarised in one row when the minute ends; at most 512 buckets and 300 rows a minute, and
+/// the table keeps the last 100,000 rows. A flood cannot fill the disk or the log.
+#[derive(Default)]
+pub struct RefusalLog {
+    window: std::sync::Mutex<RefusalWindow>,
+}
+
+#[derive(Default)]
+struct RefusalWindow {
+    minute: i64,
+    buckets: HashMap<String, RefusalBucket>,
+    rows: usize,
+    overflow: u64,
+}
+
+#[derive(Default)]
+struct RefusalBucket {
+    kinds: std::collections::HashSet<String>,
+    suppressed: u64,
+    first: Option<String>,
+}
+
+/// What a minute that ended leaves to summarise: (bucket, refusals not recorded, the first).
+pub struct EndedMinute {
+    minute: i64,
+    suppressed: Vec<(String, u64, String)>,
+    overflow: u64,
+}
+
+impl RefusalLog {
+    /// Whether this refusal gets its own row, and the minute that just ended, if one did.
+    fn admit(
+        &self,
+        bucket: &str,
+        peer: &str,
+        doc: Option<&str>,
+        reason: &str,
+    ) -> (bool, Option<EndedMinute>) {
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let mut w = self.window.lock().expect("refusal log");
+        let ended = (w.minute != minute).then(|| Self::end(&mut w, minute));
+        // The kind of a reason: without the numbers (ports, counts, times) that vary.
+        let reason_kind: String = reason
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(160)
+            .collect();
+        let kind = format!("{peer}|{}|{reason_kind}", doc.unwrap_or(""));
+        let full = w.rows >= ROWS_PER_MINUTE;
+        let buckets = w.buckets.len();
+        let write = match w.buckets.get_mut(bucket) {
+            Some(b) if b.kinds.contains(&kind) || b.kinds.len() >= KEYS_PER_BUCKET || full => {
+                b.suppressed += 1;
+                b.first.get_or_insert_with(|| reason.to_string());
+                false
+            }
+            Some(b) => {
+                b.kinds.insert(kind);
+                true
+            }
+            None if buckets >= BUCKETS_PER_MINUTE => {
+                w.overflow += 1;
+                false
+            }
+            None => {
+                let mut b = RefusalBucket::default();
+                if full {
+                    b.suppressed = 1;
+                    b.first = Some(reason.to_string());
+                } else {
+                    b.kinds.insert(kind);
+                }
+                w.buckets.insert(bucket.chars().take(128).collect(), b);
+                !full
+            }
+        };
+        if write {
+            w.rows += 1;
+        }
+        (write, ended)
+    }
+
+    fn take_ended(&self, now: bool) -> Option<EndedMinute> {
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let mut w = self.window.lock().expect("refusal log");
+        (now || w.minute != minute).then(|| Self::end(&mut w, minute))
+    }
+
+    fn end(w: &mut RefusalWindow, minute: i64) -> EndedMinute {
+        let old = std::mem::take(w);
+        w.minute = minute;
+        EndedMinute {
+            minute: old.minute,
+            suppressed: old
+                .buckets
+                .into_iter()
+                .filter(|(_, b)| b.suppressed > 0)
+                .map(|(k, b)| (k, b.suppressed, b.first.unwrap_or_default()))
+                .collect(),
+            overflow: old.overflow,
+        }
+    }
 }
 
 /// SQLite connections per store (each is a thread and three file descriptors).
@@ -275,6 +409,8 @@ impl Store {
                 role: role.to_string(),
             },
             cache: Mutex::new(HashMap::new()),
+            cache_clock: Default::default(),
+            refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
         };
@@ -298,13 +434,79 @@ impl Store {
         Ok(store)
     }
 
-    /// Records a refusal with the peer's identity (or address), and logs it.
+    /// Records a refusal with the peer's identity, and logs it (within the bounds of
+    /// [`RefusalLog`]: a flood of refusals writes a bounded number of rows and log lines).
     pub async fn record_refusal(&self, peer: &str, doc: Option<&DocId>, reason: &str) {
-        tracing::warn!(peer, doc = doc.map(|d| d.to_string()), reason, "refused");
+        self.record_refusal_from(peer, peer, doc, reason).await
+    }
+
+    /// `record_refusal`, counted under `bucket` (the source address for a caller not yet
+    /// identified, the identity otherwise).
+    pub async fn record_refusal_from(
+        &self,
+        bucket: &str,
+        peer: &str,
+        doc: Option<&DocId>,
+        reason: &str,
+    ) {
+        self.live
+            .refusals_seen
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let peer = clip(peer, 128);
+        let reason = clip(reason, 500);
+        let doc = doc.map(|d| clip(&d.to_string(), 128));
+        let (write, ended) = self
+            .refusal_log
+            .admit(bucket, &peer, doc.as_deref(), &reason);
+        if let Some(ended) = ended {
+            self.write_summaries(ended).await;
+        }
+        if write {
+            self.write_refusal(&peer, doc.as_deref(), &reason).await;
+        }
+    }
+
+    /// Writes the summaries of a minute that ended, if it has (or whatever minute it is, with
+    /// `now`: at shutdown).
+    pub async fn flush_refusals(&self, now: bool) {
+        if let Some(ended) = self.refusal_log.take_ended(now) {
+            self.write_summaries(ended).await;
+        }
+    }
+
+    async fn write_summaries(&self, ended: EndedMinute) {
+        let at = chrono::DateTime::from_timestamp(ended.minute * 60, 0)
+            .map(|t| t.format("%H:%M UTC").to_string())
+            .unwrap_or_default();
+        for (bucket, n, first) in ended.suppressed {
+            let reason = clip(
+                &format!(
+                    "{n} more refusals in the minute from {at}, counted but not recorded one by one (the first: {first})"
+                ),
+                600,
+            );
+            self.write_refusal(&bucket, None, &reason).await;
+        }
+        if ended.overflow > 0 {
+            let reason = format!(
+                "{} more refusals in the minute from {at} from sources beyond the log's bounds",
+                ended.overflow
+            );
+            self.write_refusal("many sources", None, &reason).await;
+        }
+        // The table keeps the most recent rows only.
+        let _ = sqlx::query("DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?")
+            .bind(MAX_REFUSAL_ROWS)
+            .execute(self.pool())
+            .await;
+    }
+
+    async fn write_refusal(&self, peer: &str, doc: Option<&str>, reason: &str) {
+        tracing::warn!(peer, doc, reason, "refused");
         let r = sqlx::query("INSERT INTO refusals (at, peer, doc_id, reason) VALUES (?, ?, ?, ?)")
             .bind(now())
             .bind(peer)
-            .bind(doc.map(|d| d.to_string()))
+            .bind(doc)
             .bind(reason)
             .execute(self.pool())
             .await;
@@ -351,6 +553,8 @@ impl Store {
                 role: get("role")?,
             },
             cache: Mutex::new(HashMap::new()),
+            cache_clock: Default::default(),
+            refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
         })
@@ -448,6 +652,15 @@ impl Store {
         doc_id: &DocId,
     ) -> Result<&'c mut Cached, StoreError> {
         let key = doc_id.to_string();
+        if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
+            let oldest = cache
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                cache.remove(&k);
+            }
+        }
         let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
         let rows = sqlx::query(
             "SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
@@ -459,7 +672,11 @@ impl Store {
         let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
             doc: AutoCommit::new().with_actor(self.actor.clone()),
             seq: -1,
+            used: 0,
         });
+        entry.used = self
+            .cache_clock
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for r in rows {
             let seq: i64 = r.get(0);
             let data: Vec<u8> = r.get(1);
@@ -659,12 +876,23 @@ impl Store {
                 Ok(n)
             }
             DocKind::Profile => {
-                let p = profile::read_profile(doc)?;
+                let mut p = profile::read_profile(doc)?;
+                p.parent = believed_parent(conn, self.unit(), doc_id, p.parent.take()).await?;
                 project_profile(conn, doc_id, &p, who).await?;
                 Ok(1)
             }
             DocKind::Rollup => {
-                let r = crate::rollup::read(doc);
+                let mut r = crate::rollup::read(doc);
+                if doc_id.unit != *self.unit() {
+                    // A child hub's rollup speaks for its own namespace only, and its totals for
+                    // itself, whatever it wrote.
+                    r.children.retain(|unit, _| {
+                        UnitCode::parse(unit).is_ok_and(|u| u.is_under(&doc_id.unit))
+                    });
+                    if let Some(t) = r.totals.as_mut() {
+                        t.unit = doc_id.unit.to_string();
+                    }
+                }
                 project_rollup(conn, doc_id.unit.as_str(), &r).await
             }
             DocKind::Campaign => Ok(0),
@@ -983,6 +1211,14 @@ impl Store {
     }
 
     /// The actors this store wrote under before it was restored from backups.
+    /// Ends the window in which the unit takes back its pre-restore changes (see `sync`).
+    pub async fn forget_past_actors(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM meta WHERE key = 'past_actors'")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn past_actors(&self) -> Result<Vec<ActorId>, StoreError> {
         let v = self.meta("past_actors").await?.unwrap_or_default();
         let list: Vec<String> = serde_json::from_str(&v).unwrap_or_default();
@@ -1317,6 +1553,32 @@ async fn project_rollup(
         }
     }
     Ok(n)
+}
+
+/// The parent a profile names, as far as this unit believes it: its own profile's parent; a
+/// unit of the parent's namespace (`500103-0001` under `500103`); or this unit, for a unit it
+/// enrolled. Otherwise none: a profile a child brought cannot place a unit in another subtree.
+async fn believed_parent(
+    conn: &mut SqliteConnection,
+    me: &UnitCode,
+    doc_id: &DocId,
+    parent: Option<String>,
+) -> Result<Option<String>, StoreError> {
+    let Some(p) = parent else { return Ok(None) };
+    let unit = &doc_id.unit;
+    if unit == me || UnitCode::parse(&p).is_ok_and(|p| unit.is_under(&p)) {
+        return Ok(Some(p));
+    }
+    if p == me.as_str() {
+        let enrolled: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+            .bind(unit.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+        if enrolled {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 async fn project_profile(

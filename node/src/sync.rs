@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use yinglian_proto::v1::{DocHeads, DocSync, Hello, SyncError, SyncFrame, sync_error, sync_frame};
 
 use crate::admission::{Cut, Limits};
-use crate::authz::{self, Access, Known, Peer, Write};
+use crate::authz::{self, Access, Known, Peer, Relation, Write};
 use crate::document::DocId;
 use crate::pki::identity_uri;
 use crate::store::{Store, StoreError};
@@ -33,6 +33,18 @@ use crate::unit::UnitCode;
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// The protocol version in the hello.
 pub const PROTOCOL: u32 = 1;
+/// Documents refused in one session before the session ends.
+const MAX_REFUSED_DOCS: usize = 16;
+
+/// A peer's text (a document name, an error message) cut to what a log line or a record needs.
+fn clip(text: &str) -> String {
+    let mut out: String = text.chars().take(200).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// How long a peer has to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,8 +100,13 @@ pub struct Engine {
     pub parent: Option<UnitCode>,
     /// Whether children's camera ledgers travel on to the parent (meta `forward_ledgers`).
     pub forward_ledgers: bool,
-    /// The actors this unit wrote under before a restore (meta `past_actors`).
-    pub past_actors: Vec<automerge::ActorId>,
+    /// The actors this unit wrote under before a restore (meta `past_actors`), accepted from the
+    /// parent until the first session with it gets in sync: the window in which the unit takes
+    /// back its own pre-restore changes. After it, a change under those actors is judged as any
+    /// other (a parent could otherwise write as the unit's past self).
+    pub past_actors: std::sync::RwLock<Vec<automerge::ActorId>>,
+    /// The root of the federation (from the trust root): the only campaign this unit takes.
+    pub root: Option<UnitCode>,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
     /// What one peer may cost (documents per hello, bytes per minute).
     pub limits: Limits,
@@ -132,7 +149,8 @@ impl Engine {
         let past_actors = store.past_actors().await?;
         let engine = Arc::new(Engine {
             forward_ledgers,
-            past_actors,
+            past_actors: std::sync::RwLock::new(past_actors),
+            root: crate::pki::root_unit(data),
             me: store.unit().clone(),
             store,
             data: data.to_path_buf(),
@@ -185,6 +203,7 @@ impl Engine {
                 origin: origin.as_deref(),
                 is_my_child,
                 forward_ledgers: self.forward_ledgers,
+                root: self.root.as_ref(),
             },
         ))
     }
@@ -251,6 +270,12 @@ impl Engine {
     }
 
     async fn mark_synced(&self, peer: &Peer) {
+        if peer.relation == Relation::Parent {
+            let had = std::mem::take(&mut *self.past_actors.write().expect("past actors"));
+            if !had.is_empty() {
+                let _ = self.store.forget_past_actors().await;
+            }
+        }
         let stats = self.peer_stats(peer.unit.as_str());
         stats.synced.fetch_add(1, Ordering::Relaxed);
         stats.synced_notify.notify_waiters();
@@ -430,7 +455,7 @@ impl Session {
                 match frame.kind {
                     Some(sync_frame::Kind::Hello(h)) => h,
                     Some(sync_frame::Kind::Error(e)) => {
-                        return Err(SessionEnd::PeerRefused(e.message));
+                        return Err(SessionEnd::PeerRefused(clip(&e.message)));
                     }
                     _ => {
                         return Err(self
@@ -444,15 +469,15 @@ impl Session {
                 }
             }
         };
-        if theirs.docs.len() > self.engine.limits.docs_per_hello {
+        if theirs.docs.len() > self.engine.limits.docs_per_session {
             return Err(self
                 .refuse(
                     None,
                     sync_error::Code::TooLarge,
                     format!(
-                        "the hello announces {} documents, over the limit of {} per hello",
+                        "the hello announces {} documents, over the limit of {} per session",
                         theirs.docs.len(),
-                        self.engine.limits.docs_per_hello
+                        self.engine.limits.docs_per_session
                     ),
                 )
                 .await);
@@ -464,7 +489,8 @@ impl Session {
                     sync_error::Code::PermissionDenied,
                     format!(
                         "the hello names unit {} but the certificate is of {}",
-                        theirs.unit, self.peer.unit
+                        clip(&theirs.unit),
+                        self.peer.unit
                     ),
                 )
                 .await);
@@ -658,7 +684,7 @@ impl Session {
                         .refuse(
                             None,
                             sync_error::Code::Malformed,
-                            format!("\"{}\" is not a document name", d.doc_id),
+                            format!("\"{}\" is not a document name", clip(&d.doc_id)),
                         )
                         .await);
                 };
@@ -666,9 +692,29 @@ impl Session {
                     return Ok(());
                 }
                 if !self.docs.contains_key(&doc) {
+                    // One session opens a bounded number of documents, announced or not.
+                    let limit = self.engine.limits.docs_per_session;
+                    if self.docs.len() + self.refused.len() >= limit {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::TooLarge,
+                                format!("the session opens more than {limit} documents, the limit per session"),
+                            )
+                            .await);
+                    }
                     let access = self.engine.access(&self.peer, &doc).await?;
                     if !access.shared() {
                         let reason = format!("{} may not read or write {doc}", self.who);
+                        if self.refused.len() >= MAX_REFUSED_DOCS {
+                            return Err(self
+                                .refuse(
+                                    Some(&doc),
+                                    sync_error::Code::PermissionDenied,
+                                    format!("{reason}; the session ends after {MAX_REFUSED_DOCS} refused documents"),
+                                )
+                                .await);
+                        }
                         return self.refuse_doc(&doc, reason).await;
                     }
                     let state = self.engine.load_state(&self.peer.unit, &doc).await?;
@@ -689,11 +735,12 @@ impl Session {
                 let entry = self.docs.get_mut(&doc).expect("inserted above");
                 let write = entry.access.write;
                 let before_shared = entry.state.shared_heads.clone();
-                let own_past: &[automerge::ActorId] = if doc == DocId::ledger(&self.engine.me) {
-                    &self.engine.past_actors
+                let own_past: Vec<automerge::ActorId> = if doc == DocId::ledger(&self.engine.me) {
+                    self.engine.past_actors.read().expect("past actors").clone()
                 } else {
-                    &[]
+                    Vec::new()
                 };
+                let own_past = own_past.as_slice();
                 let result = self
                     .engine
                     .store
@@ -744,14 +791,14 @@ impl Session {
                 Ok(())
             }
             Some(sync_frame::Kind::Error(e)) => {
-                warn!(peer = %self.who, doc = e.doc_id, reason = e.message, "the peer refused");
+                warn!(peer = %self.who, doc = clip(&e.doc_id), reason = clip(&e.message), "the peer refused");
                 match e.doc_id.parse::<DocId>() {
                     Ok(doc) if e.code == sync_error::Code::PermissionDenied as i32 => {
                         self.docs.remove(&doc);
                         self.refused.insert(doc);
                         Ok(())
                     }
-                    _ => Err(SessionEnd::PeerRefused(e.message)),
+                    _ => Err(SessionEnd::PeerRefused(clip(&e.message))),
                 }
             }
             Some(sync_frame::Kind::Hello(_)) | None => Err(self

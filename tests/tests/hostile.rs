@@ -439,15 +439,13 @@ async fn a_forged_issuer_with_a_real_serial_gets_no_session() {
         rows.iter().any(|r| r.contains("not enrolled by 500000")),
         "{rows:?}"
     );
-    // The real district's session is untouched.
-    assert!(
-        y.engine
-            .as_ref()
-            .unwrap()
-            .peer_stats("500000")
-            .connected
-            .load(std::sync::atomic::Ordering::Relaxed)
-    );
+    // The real district's session goes on.
+    let stats = y.engine.as_ref().unwrap().peer_stats("500000");
+    wait_until(PATIENCE, "district Y is connected to the city", || async {
+        stats.connected.load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await
+    .unwrap();
     fed.stop_all().await;
 }
 
@@ -527,9 +525,7 @@ async fn the_old_certificate_is_dead_after_revocation_and_re_enrollment() {
     let rows = refused_as(city, "urn:yinglian:subscriber:GA-500000").await;
     assert!(
         rows.iter()
-            .filter(|r| r.contains("replaced by a newer enrollment"))
-            .count()
-            >= 2,
+            .any(|r| r.contains("replaced by a newer enrollment")),
         "{rows:?}"
     );
 
@@ -683,7 +679,7 @@ async fn a_hello_of_100000_documents_is_refused() {
     let rows = wait_refused_as(district, &format!("urn:yinglian:node:{}", inst.code)).await;
     assert!(
         rows.iter()
-            .any(|r| r.contains("100000 documents, over the limit of 20000")),
+            .any(|r| r.contains("100000 documents, over the limit of 20000 per session")),
         "{rows:?}"
     );
     let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
@@ -742,12 +738,27 @@ async fn a_thousand_streams_from_one_peer_are_bounded() {
     );
     assert_eq!(open + exhausted + capped, 1000);
     assert!(exhausted > 0, "the gate refused none");
+    // Every refusal is counted; the log records the first of each kind one by one and the
+    // rest in a summary when the minute ends.
+    let seen = district
+        .store
+        .live()
+        .refusals_seen
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        seen >= exhausted as u64,
+        "{seen} refusals counted, {exhausted} refused"
+    );
     let rows = refused_as(district, &format!("urn:yinglian:node:{code}")).await;
-    let recorded = rows
-        .iter()
-        .filter(|r| r.contains("the limit per peer"))
-        .count();
-    assert_eq!(recorded, exhausted, "every refusal of the gate is recorded");
+    assert!(
+        rows.iter().any(|r| r.contains("the limit per peer")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.len() <= 4,
+        "{} rows for {exhausted} refusals",
+        rows.len()
+    );
     fed.stop_all().await;
 }
 
@@ -951,4 +962,252 @@ fn data_folders_and_backups_are_private_whatever_the_umask() {
             assert_eq!(mode, want, "{} {path}: {mode:o}", root.display());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_calling_in_a_loop_writes_a_bounded_number_of_rows() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    revoke_unit(&district.store, &inst.code).await.unwrap();
+    let before = refusals(district, "").await.len();
+    let channel = yinglian_node::net::connect(&tls, &district.url(), &district.code)
+        .await
+        .unwrap();
+    for _ in 0..3000 {
+        let r = DirectoryClient::new(channel.clone())
+            .lookup(LookupRequest {
+                query: String::new(),
+            })
+            .await;
+        assert_eq!(r.unwrap_err().code(), tonic::Code::PermissionDenied);
+    }
+    let rows = refusals(district, "").await.len() - before;
+    assert!(rows <= 40, "{rows} rows for 3000 refused calls");
+    assert!(
+        district
+            .store
+            .live()
+            .refusals_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3000
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_claiming_ever_new_identities_write_bounded_rows() {
+    let mut fed = started(1, 0).await;
+    let district = &fed.districts[0];
+    let before = refusals(district, "").await.len();
+    // Self-signed certificates, each claiming another long identity.
+    for i in 0..200 {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        let claim = format!("urn:yinglian:hub:{}{i}", "X".repeat(20_000));
+        p.subject_alt_names = vec![SanType::URI(claim.try_into().unwrap())];
+        let cert = p.self_signed(&key).unwrap();
+        let tls = material(district, cert.der().clone(), &key, &[]);
+        assert!(
+            raw(&tls, district, vec![hello("500103-0001")])
+                .await
+                .is_err()
+        );
+    }
+    let rows = refusals(district, "").await;
+    let new = &rows[before..];
+    assert!(new.len() <= 33, "{} rows for 200 handshakes", new.len());
+    for (peer, reason) in new {
+        assert!(
+            peer.len() <= 200 && reason.len() <= 2000,
+            "{} / {}",
+            peer.len(),
+            reason.len()
+        );
+    }
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_peer_writes_into_a_refusal_is_cut_short() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let huge = "Y".repeat(30 << 20);
+    let err = raw(&tls, district, vec![hello(&huge)]).await;
+    let rows = wait_refused_as(district, &format!("urn:yinglian:node:{}", inst.code)).await;
+    assert!(!rows.is_empty(), "{err:?}");
+    for r in &rows {
+        assert!(r.len() < 2000, "a refusal row of {} bytes", r.len());
+    }
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_opened_after_the_hello_count_against_the_session() {
+    let mut fed = federation(1, 0).await.unwrap();
+    fed.city.limits = Limits {
+        docs_per_session: 20,
+        ..Limits::default()
+    };
+    fed.start_all().await.unwrap();
+    let (city, x) = (&fed.city, &fed.districts[0]);
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM documents")
+            .fetch_one(city.store.pool())
+            .await
+            .unwrap()
+    };
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let mut frames = vec![hello(x.code.as_str())];
+    for i in 0..100 {
+        let unit = UnitCode::parse(&format!("500103-{i:05}")).unwrap();
+        let mut doc = DocId::profile(&unit).genesis();
+        yinglian_node::profile::set_text(&mut doc, "name", Some("批量")).unwrap();
+        doc.commit();
+        let mut state = automerge::sync::State::new();
+        state.their_heads = Some(vec![]);
+        state.their_need = Some(vec![]);
+        state.their_have = Some(vec![Default::default()]);
+        use automerge::sync::SyncDoc;
+        let msg = doc
+            .sync()
+            .generate_sync_message(&mut state)
+            .unwrap()
+            .encode();
+        frames.push(doc_frame(&DocId::profile(&unit), msg));
+    }
+    let before = held().await;
+    let (got, end) = raw(&tls, city, frames).await.unwrap();
+    assert_eq!(
+        end.as_ref().map(|e| e.code()),
+        Some(tonic::Code::ResourceExhausted),
+        "{} frames back, {} documents held, refusals {:?}",
+        got.len(),
+        held().await,
+        refusals(city, "").await
+    );
+    assert!(
+        held().await - before <= 20,
+        "{} documents kept",
+        held().await - before
+    );
+    let rows = wait_refused_as(city, "urn:yinglian:hub:500103").await;
+    assert!(
+        rows.iter().any(|r| r.contains("the limit per session")),
+        "{rows:?}"
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_cannot_forge_figures_through_a_rollup() {
+    let mut fed = started(1, 2).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let rollup: DocId = format!("rollup/{}", inst.code).parse().unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    use automerge::transaction::Transactable;
+    let totals = doc
+        .put_object(automerge::ROOT, "totals", automerge::ObjType::Map)
+        .unwrap();
+    doc.put(&totals, "built", 999_u64).unwrap();
+    doc.commit();
+    let mut state = automerge::sync::State::new();
+    state.their_heads = Some(vec![]);
+    state.their_need = Some(vec![]);
+    state.their_have = Some(vec![Default::default()]);
+    use automerge::sync::SyncDoc;
+    let msg = doc
+        .sync()
+        .generate_sync_message(&mut state)
+        .unwrap()
+        .encode();
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let _ = raw(
+        &tls,
+        district,
+        vec![hello(inst.code.as_str()), doc_frame(&rollup, msg)],
+    )
+    .await;
+    let (peer, _) = wait_refusal(district, &rollup.to_string()).await;
+    assert_eq!(peer, format!("urn:yinglian:node:{}", inst.code));
+    assert!(district.heads(&rollup).await.is_empty());
+    let forged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollup_rows WHERE hub = ?")
+        .bind(inst.code.as_str())
+        .fetch_one(district.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(forged, 0);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_cannot_place_a_unit_in_another_subtree() {
+    let mut fed = started(2, 0).await;
+    let (city, x) = (&fed.city, &fed.districts[0]);
+    // District X brings a unit of its own namespace that says it belongs to district Y.
+    let unit = UnitCode::parse("500103-7777").unwrap();
+    let mut doc = DocId::profile(&unit).genesis();
+    yinglian_node::profile::set_text(&mut doc, "name", Some("假冒联系人")).unwrap();
+    yinglian_node::profile::set_text(&mut doc, "parent", Some("500104")).unwrap();
+    doc.commit();
+    let mut state = automerge::sync::State::new();
+    state.their_heads = Some(vec![]);
+    state.their_need = Some(vec![]);
+    state.their_have = Some(vec![Default::default()]);
+    use automerge::sync::SyncDoc;
+    let msg = doc
+        .sync()
+        .generate_sync_message(&mut state)
+        .unwrap()
+        .encode();
+    let id = DocId::profile(&unit);
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let hello = SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: x.code.to_string(),
+            protocol: 1,
+            docs: vec![DocHeads {
+                doc_id: id.to_string(),
+                heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+            }],
+        })),
+    };
+    let _ = raw(&tls, city, vec![hello, doc_frame(&id, msg)]).await;
+    wait_until(PATIENCE, "the city holds the profile", || async {
+        !city.heads(&id).await.is_empty()
+    })
+    .await
+    .unwrap();
+    let parent: Option<Option<String>> =
+        sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+            .bind(unit.as_str())
+            .fetch_optional(city.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        parent,
+        Some(None),
+        "the claimed parent 500104 is not believed"
+    );
+    let y_subtree = yinglian_node::directory::subtree(&city.store, "500104")
+        .await
+        .unwrap();
+    assert!(!y_subtree.contains(unit.as_str()), "{y_subtree:?}");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_needs_a_scope() {
+    let mut fed = federation(1, 0).await.unwrap();
+    let city = &fed.city;
+    let dir = tempfile::tempdir_in(fed.tmp.path()).unwrap();
+    let unit = UnitCode::parse("GA-500000").unwrap();
+    let request = pki::make_request(dir.path(), &unit, false).unwrap();
+    let err = city
+        .issue(&request, &unit, Role::Subscriber, None, Validity::days(30))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("needs a scope"), "{err:#}");
+    fed.stop_all().await;
 }

@@ -190,6 +190,9 @@ pub async fn enroll_child(
     e: &Enrollment,
 ) -> Result<Bundle> {
     let me = store.unit();
+    if e.role == Role::Subscriber && e.scope.is_none() {
+        bail!("a subscriber needs a scope: the subtree it may see (--scope CODE)");
+    }
     let mine: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
         .bind(e.unit.as_str())
         .fetch_one(store.pool())
