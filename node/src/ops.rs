@@ -50,6 +50,7 @@ pub async fn render(store: &Store) -> Result<String> {
     let lag = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     let sent = Family::<Labels, Counter>::default();
     let received = Family::<Labels, Counter>::default();
+    let stuck = Family::<Labels, Gauge>::default();
     let now = chrono::Utc::now();
     for p in &peers {
         let l = vec![
@@ -57,6 +58,7 @@ pub async fn render(store: &Store) -> Result<String> {
             ("relation".to_string(), p.relation.clone()),
         ];
         up.get_or_create(&l).set(p.connected as i64);
+        stuck.get_or_create(&l).set(p.stuck_since.is_some() as i64);
         if let Some(at) = p
             .last_sync_at
             .as_deref()
@@ -71,6 +73,11 @@ pub async fn render(store: &Store) -> Result<String> {
             .inc_by(p.bytes_received.max(0) as u64);
     }
     reg.register("peer_connected", "1 while the peer is connected", up);
+    reg.register(
+        "peer_stuck",
+        "1 while a document cannot make progress with the peer (`status` says since when and why)",
+        stuck,
+    );
     reg.register(
         "sync_lag_seconds",
         "Seconds since the last sync exchange with the peer",

@@ -100,6 +100,9 @@ pub struct PeerStatus {
     pub bytes_sent: i64,
     pub bytes_received: i64,
     pub last_error: Option<String>,
+    /// Since when a document cannot be sent to or taken from this peer (`None`: making progress).
+    pub stuck_since: Option<String>,
+    pub stuck_reason: Option<String>,
 }
 
 /// A document held by this store.
@@ -612,10 +615,36 @@ impl Store {
         Ok(())
     }
 
+    /// Records that a document cannot make progress with `peer` (kept since the first time, until
+    /// the peer is next in sync).
+    pub async fn set_stuck(&self, peer: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peers SET stuck_since = COALESCE(stuck_since, ?), stuck_reason = ? WHERE peer = ?",
+        )
+        .bind(now())
+        .bind(clip(reason, 500))
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The peer is making progress again.
+    pub async fn clear_stuck(&self, peer: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peers SET stuck_since = NULL, stuck_reason = NULL WHERE peer = ? AND stuck_since IS NOT NULL",
+        )
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The peers this unit syncs with, the parent first.
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error
+            "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error,
+                    stuck_since, stuck_reason
              FROM peers ORDER BY relation DESC, peer",
         )
         .fetch_all(&self.pool)
@@ -947,6 +976,17 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(entry.doc.save()))
+    }
+
+    /// The bytes a document takes here (its saved chunks; 0 when not held).
+    pub async fn document_bytes(&self, doc_id: &DocId) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT bytes FROM documents WHERE doc_id = ?")
+                .bind(doc_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
     }
 
     /// The heads of a document as saved here (empty when this store does not hold it).

@@ -33,6 +33,49 @@ use crate::unit::UnitCode;
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// The protocol version in the hello.
 pub const PROTOCOL: u32 = 1;
+/// What one sync frame carries at most: a backlog larger than this goes as several frames, each
+/// a sync message with some of the changes (the receiver applies each as it comes, so a cut
+/// loses nothing received; the next session sends only what is still missing).
+pub const FRAME_BUDGET: usize = 4 * 1024 * 1024;
+
+/// Splits a sync message into messages of at most `FRAME_BUDGET` bytes of changes each (the
+/// same heads, needs and haves, a share of the changes); `Err(size)` for a change too large to
+/// travel in any frame.
+fn split(m: Message) -> Vec<Result<Vec<u8>, usize>> {
+    let total: usize = m.changes.iter().map(<[u8]>::len).sum();
+    if total <= FRAME_BUDGET {
+        return vec![Ok(m.encode())];
+    }
+    let mut out = Vec::new();
+    let mut group: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    let chunks: Vec<Vec<u8>> = m.changes.iter().map(<[u8]>::to_vec).collect();
+    let piece = |changes: Vec<Vec<u8>>| Message {
+        heads: m.heads.clone(),
+        need: m.need.clone(),
+        have: m.have.clone(),
+        changes: changes.into(),
+        flags: m.flags,
+        version: m.version.clone(),
+    };
+    for c in chunks {
+        if c.len() + 1024 > MAX_FRAME_BYTES {
+            out.push(Err(c.len()));
+            continue;
+        }
+        if size + c.len() > FRAME_BUDGET && !group.is_empty() {
+            out.push(Ok(piece(std::mem::take(&mut group)).encode()));
+            size = 0;
+        }
+        size += c.len();
+        group.push(c);
+    }
+    if !group.is_empty() {
+        out.push(Ok(piece(group).encode()));
+    }
+    out
+}
+
 /// Documents refused in one session before the session ends.
 const MAX_REFUSED_DOCS: usize = 16;
 
@@ -85,6 +128,7 @@ pub enum SessionEnd {
     Refused(String),
     #[error("the peer refused: {0}")]
     PeerRefused(String),
+
     #[error("stream error: {0}")]
     Stream(Status),
     #[error("{0}")]
@@ -277,6 +321,7 @@ impl Engine {
             }
         }
         let stats = self.peer_stats(peer.unit.as_str());
+        let _ = self.store.clear_stuck(peer.unit.as_str()).await;
         stats.synced.fetch_add(1, Ordering::Relaxed);
         stats.synced_notify.notify_waiters();
         let _ = sqlx::query(
@@ -549,7 +594,11 @@ impl Session {
                     state.their_heads = Some(Vec::new());
                     state.their_need = Some(Vec::new());
                     state.their_have = Some(vec![Have::default()]);
-                    state.their_capabilities = Some(vec![Capability::MessageV2]);
+                    // Whole and compressed when it fits a frame; as its changes, in frames of
+                    // a bounded size, when it does not.
+                    let bytes = self.engine.store.document_bytes(&doc).await?;
+                    state.their_capabilities =
+                        (bytes < FRAME_BUDGET as i64).then(|| vec![Capability::MessageV2]);
                     self.docs.insert(doc.clone(), DocState { state, access });
                     self.push(&doc).await?;
                 }
@@ -650,13 +699,32 @@ impl Session {
         let msg = self.engine.store.generate_sync(doc, &mut d.state).await?;
         if let Some(m) = msg {
             tracing::trace!(peer = %self.who, %doc, heads = m.heads.len(), changes = m.changes.len(), "sync message");
-            self.send(SyncFrame {
-                kind: Some(sync_frame::Kind::Doc(DocSync {
-                    doc_id: doc.to_string(),
-                    message: m.encode(),
-                })),
-            })
-            .await?;
+            for message in split(m) {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(size) => {
+                        // This document cannot go to this peer; the others still do.
+                        let reason = format!(
+                            "{doc} holds a change of {size} bytes, over the {MAX_FRAME_BYTES}-byte frame limit: it cannot be sent"
+                        );
+                        warn!(peer = %self.who, %doc, reason, "stuck");
+                        self.engine
+                            .store
+                            .set_stuck(self.peer.unit.as_str(), &reason)
+                            .await?;
+                        self.docs.remove(doc);
+                        self.refused.insert(doc.clone());
+                        return Ok(());
+                    }
+                };
+                self.send(SyncFrame {
+                    kind: Some(sync_frame::Kind::Doc(DocSync {
+                        doc_id: doc.to_string(),
+                        message,
+                    })),
+                })
+                .await?;
+            }
         }
         Ok(())
     }
@@ -809,5 +877,45 @@ impl Session {
                 )
                 .await),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(chunks: Vec<Vec<u8>>) -> Message {
+        Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![Have::default()],
+            changes: chunks.into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        }
+    }
+
+    #[test]
+    fn a_backlog_travels_in_frames_of_a_bounded_size() {
+        // Small: one frame, as generated.
+        let small = split(message(vec![vec![1; 1000], vec![2; 1000]]));
+        assert_eq!(small.len(), 1);
+        // Six changes of 1.5 MB: three frames of two, each under the budget, each a whole
+        // message carrying its share of the changes in order.
+        let big: Vec<Vec<u8>> = (0..6).map(|i| vec![i as u8; 1_500_000]).collect();
+        let frames = split(message(big.clone()));
+        assert_eq!(frames.len(), 3);
+        let mut back = Vec::new();
+        for f in frames {
+            let f = f.unwrap();
+            assert!(f.len() <= FRAME_BUDGET + 1024, "{}", f.len());
+            let m = Message::decode(&f).unwrap();
+            back.extend(m.changes.iter().map(<[u8]>::to_vec));
+        }
+        assert_eq!(back, big);
+        // A change larger than any frame is reported, not sent; the others still are.
+        let frames = split(message(vec![vec![0; MAX_FRAME_BYTES], vec![1; 10]]));
+        assert!(matches!(frames[0], Err(n) if n == MAX_FRAME_BYTES));
+        assert!(frames[1].is_ok());
     }
 }

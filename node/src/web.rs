@@ -716,7 +716,13 @@ async fn status(State(web): State<Web>, _signed: Signed) -> Response {
                     td.l { (p.last_sync_at.clone().unwrap_or_else(|| "从未".into())) }
                     td.l { (p.disconnected_at.clone().unwrap_or_default()) }
                     td { (p.bytes_sent) } td { (p.bytes_received) }
-                    td.l { (p.last_error.clone().unwrap_or_default()) }
+                    td.l {
+                        @if let Some(since) = &p.stuck_since {
+                            strong { "停滞（自 " (since) " 起）：" (p.stuck_reason.clone().unwrap_or_default()) }
+                            br;
+                        }
+                        (p.last_error.clone().unwrap_or_default())
+                    }
                 }
             }
         }

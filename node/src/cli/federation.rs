@@ -361,6 +361,12 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default()
         );
+        if let Some(since) = &p.stuck_since {
+            println!(
+                "    STUCK since {since}: {}",
+                p.stuck_reason.as_deref().unwrap_or("")
+            );
+        }
     }
     for c in &children {
         println!(
