@@ -35,11 +35,89 @@ impl fmt::Display for RowError {
     }
 }
 
+/// What an import may cost: checked before and while the file is read, so that a damaged or
+/// hostile file is refused without taking the machine's memory. Each can be raised on the
+/// command line (`camera import --max-rows …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportLimits {
+    /// The largest file accepted, in bytes (default 64 MiB).
+    #[arg(long = "max-file-bytes", default_value_t = ImportLimits::DEFAULT.max_file_bytes)]
+    pub max_file_bytes: u64,
+    /// Rows one import may hold (default 250,000).
+    #[arg(long = "max-rows", default_value_t = ImportLimits::DEFAULT.max_rows)]
+    pub max_rows: usize,
+    /// Characters one cell may hold (default 2,000).
+    #[arg(long = "max-cell-chars", default_value_t = ImportLimits::DEFAULT.max_cell_chars)]
+    pub max_cell_chars: usize,
+    /// Distinct texts an XLSX workbook may declare in its shared-strings table (default 2,000,000).
+    #[arg(long = "max-shared-strings", default_value_t = ImportLimits::DEFAULT.max_shared_strings)]
+    pub max_shared_strings: u64,
+    /// What an XLSX workbook may unpack to, in bytes (default 512 MiB).
+    #[arg(long = "max-unpacked-bytes", default_value_t = ImportLimits::DEFAULT.max_unpacked_bytes)]
+    pub max_unpacked_bytes: u64,
+}
+
+impl ImportLimits {
+    pub const DEFAULT: ImportLimits = ImportLimits {
+        max_file_bytes: 64 << 20,
+        max_rows: 250_000,
+        max_cell_chars: 2_000,
+        max_shared_strings: 2_000_000,
+        max_unpacked_bytes: 512 << 20,
+    };
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A reason that quotes a long cell: its head and its tail, not the whole cell.
+fn shorten(reason: String) -> String {
+    let n = reason.chars().count();
+    if n <= 200 {
+        return reason;
+    }
+    let head: String = reason.chars().take(120).collect();
+    let tail: String = reason.chars().skip(n - 60).collect();
+    format!("{head}…{tail}")
+}
+
+/// Bad rows listed one by one in a refusal; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// The first characters of a cell, as a refusal quotes it.
+pub fn quote(cell: &str) -> String {
+    let mut q: String = cell.chars().take(40).collect();
+    if q.len() < cell.len() {
+        q.push('…');
+    }
+    q
+}
+
+fn listed(errors: &[RowError]) -> String {
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .map(|e| format!("  {e}"))
+        .collect();
+    if errors.len() > MAX_LISTED_ERRORS {
+        lines.push(format!(
+            "  … and {} more (the first {MAX_LISTED_ERRORS} of {} are listed)",
+            errors.len() - MAX_LISTED_ERRORS,
+            errors.len()
+        ));
+    }
+    lines.join("\n")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{0}: {1}")]
     File(PathBuf, String),
-    #[error("{file}: {} bad row(s), nothing was imported:\n{}", errors.len(), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{file}: {} bad row(s), nothing was imported:\n{}", errors.len(), listed(errors))]
     Rows {
         file: PathBuf,
         errors: Vec<RowError>,
@@ -70,23 +148,44 @@ struct Sheet {
 
 /// Reads and checks every row of `path`; returns the cameras or every error found.
 pub fn read_cameras(path: &Path) -> Result<Vec<Camera>, ImportError> {
-    let sheet = read_sheet(path)?;
-    parse_rows(path, &sheet)
+    read_cameras_with(path, &ImportLimits::default())
+}
+
+/// `read_cameras` within `limits`.
+pub fn read_cameras_with(path: &Path, limits: &ImportLimits) -> Result<Vec<Camera>, ImportError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| file_err(path, format!("cannot read: {e}")))?
+        .len();
+    if size > limits.max_file_bytes {
+        return Err(file_err(
+            path,
+            format!(
+                "the file is {size} bytes, over the limit of {} bytes (--max-file-bytes); split it into several files",
+                limits.max_file_bytes
+            ),
+        ));
+    }
+    let sheet = read_sheet(path, limits)?;
+    parse_rows(path, &sheet, limits)
 }
 
 fn file_err(path: &Path, why: impl Into<String>) -> ImportError {
     ImportError::File(path.to_path_buf(), why.into())
 }
 
-fn read_sheet(path: &Path) -> Result<Sheet, ImportError> {
+fn read_sheet(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "csv" | "txt" => read_csv(path),
-        "xlsx" | "xlsm" | "xls" | "ods" => read_workbook(path),
+        "csv" | "txt" => read_csv(path, limits),
+        "xlsx" | "xlsm" | "ods" => {
+            check_archive(path, limits)?;
+            read_workbook(path, limits)
+        }
+        "xls" => read_workbook(path, limits),
         _ => Err(file_err(
             path,
             "unknown file type: give a .csv or .xlsx file (in WPS or Excel: Save As → CSV or Excel Workbook)",
@@ -167,19 +266,93 @@ fn first_non_ascii_word(text: &str) -> String {
         .collect()
 }
 
-fn read_csv(path: &Path) -> Result<Sheet, ImportError> {
+fn too_many_rows(path: &Path, limits: &ImportLimits) -> ImportError {
+    file_err(
+        path,
+        format!(
+            "the sheet has more than {} rows, the limit of one import (--max-rows); split it into several files",
+            limits.max_rows
+        ),
+    )
+}
+
+fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
     let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
     let text = decode_text(&bytes).map_err(|e| file_err(path, e))?;
+    drop(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| file_err(path, format!("row {}: {e}", i + 1)))?;
-        rows.push((i + 1, rec.iter().map(|s| s.to_string()).collect()));
+    let mut rec = csv::StringRecord::new();
+    let mut i = 0;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(file_err(path, format!("row {}: {e}", i + 1))),
+        }
+        i += 1;
+        // The header and title rows above it count too: a little slack.
+        if rows.len() > limits.max_rows + 20 {
+            return Err(too_many_rows(path, limits));
+        }
+        rows.push((i, rec.iter().map(str::to_string).collect()));
     }
     Ok(Sheet { rows })
+}
+
+/// Refuses a workbook that would unpack to more than the limits allow (a "zip bomb"), reading
+/// only the archive's directory and the head of its shared-strings table.
+fn check_archive(path: &Path, limits: &ImportLimits) -> Result<(), ImportError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let mut zip = zip::ZipArchive::new(f)
+        .map_err(|e| file_err(path, format!("not an Excel workbook (.xlsx): {e}")))?;
+    let mut unpacked: u64 = 0;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+        unpacked = unpacked.saturating_add(entry.size());
+    }
+    if unpacked > limits.max_unpacked_bytes {
+        return Err(file_err(
+            path,
+            format!(
+                "the workbook unpacks to {unpacked} bytes, over the limit of {} (--max-unpacked-bytes)",
+                limits.max_unpacked_bytes
+            ),
+        ));
+    }
+    if let Ok(entry) = zip.by_name("xl/sharedStrings.xml") {
+        let mut head = Vec::new();
+        entry
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+        let head = String::from_utf8_lossy(&head);
+        for attr in ["uniqueCount=\"", "count=\""] {
+            let n = head
+                .split(attr)
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(n) = n
+                && n > limits.max_shared_strings
+            {
+                return Err(file_err(
+                    path,
+                    format!(
+                        "the workbook declares {n} shared texts, over the limit of {} (--max-shared-strings)",
+                        limits.max_shared_strings
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn cell_text(c: &Data) -> String {
@@ -208,7 +381,7 @@ fn cell_text(c: &Data) -> String {
     }
 }
 
-fn read_workbook(path: &Path) -> Result<Sheet, ImportError> {
+fn read_workbook(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
     let mut wb = calamine::open_workbook_auto(path)
         .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
     let first = wb
@@ -220,6 +393,9 @@ fn read_workbook(path: &Path) -> Result<Sheet, ImportError> {
         .worksheet_range(&first)
         .map_err(|e| file_err(path, format!("cannot read sheet {first}: {e}")))?;
     let (row0, col0) = range.start().unwrap_or((0, 0));
+    if range.height() > limits.max_rows + 20 {
+        return Err(too_many_rows(path, limits));
+    }
     let rows = range
         .rows()
         .enumerate()
@@ -248,7 +424,11 @@ enum Column {
     Ignored,
 }
 
-fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
+fn parse_rows(
+    path: &Path,
+    sheet: &Sheet,
+    limits: &ImportLimits,
+) -> Result<Vec<Camera>, ImportError> {
     // The header row is the first row naming the device code column (titles may stand above it).
     let header_at = sheet
         .rows
@@ -317,6 +497,26 @@ fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
         let mut cam: Option<Camera> = None;
         let mut fields = Vec::new();
         let mut row_ok = true;
+        if let Some((i, long)) = cells
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.chars().count() > limits.max_cell_chars)
+        {
+            errors.push(RowError {
+                row: *row,
+                column: headers
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("#{}", i + 1)),
+                reason: format!(
+                    "the cell holds {} characters, over the limit of {} (it begins \"{}\")",
+                    long.chars().count(),
+                    limits.max_cell_chars,
+                    quote(long)
+                ),
+            });
+            continue;
+        }
         for (i, header, col) in &columns {
             match col {
                 Column::Code => match DeviceCode::parse(cell(*i)) {
@@ -339,7 +539,7 @@ fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
                         errors.push(RowError {
                             row: *row,
                             column: header.clone(),
-                            reason: e.to_string(),
+                            reason: shorten(e.to_string()),
                         });
                         row_ok = false;
                     }
@@ -351,7 +551,7 @@ fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
                         errors.push(RowError {
                             row: *row,
                             column: header.clone(),
-                            reason: e.to_string(),
+                            reason: shorten(e.to_string()),
                         });
                         row_ok = false;
                     }
@@ -379,7 +579,7 @@ fn parse_rows(path: &Path, sheet: &Sheet) -> Result<Vec<Camera>, ImportError> {
             errors.push(RowError {
                 row: *row,
                 column,
-                reason: e.to_string(),
+                reason: shorten(e.to_string()),
             });
             row_ok = false;
         }
@@ -417,7 +617,17 @@ pub async fn import_file(
     path: &Path,
     who: &str,
 ) -> Result<ImportReport, ImportError> {
-    let cameras = read_cameras(path)?;
+    import_file_with(store, path, who, &ImportLimits::default()).await
+}
+
+/// `import_file` within `limits`.
+pub async fn import_file_with(
+    store: &Store,
+    path: &Path,
+    who: &str,
+    limits: &ImportLimits,
+) -> Result<ImportReport, ImportError> {
+    let cameras = read_cameras_with(path, limits)?;
     let bar = if std::io::stderr().is_terminal() && cameras.len() > 500 {
         let b = indicatif::ProgressBar::new(cameras.len() as u64);
         b.set_style(

@@ -1076,7 +1076,10 @@ async fn import_preview(
                     p.err { (name) "：" (errors.iter().map(|r| r.row).collect::<std::collections::BTreeSet<_>>().len()) " 行有错误（共 " (errors.len()) " 处），一行也没有导入。" }
                     table {
                         tr { th { "行" } th.l { "列" } th.l { "原因" } }
-                        @for r in &errors { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason) } } }
+                        @for r in errors.iter().take(crate::import::MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason) } } }
+                    }
+                    @if errors.len() > crate::import::MAX_LISTED_ERRORS {
+                        p.err { "只列出前 " (crate::import::MAX_LISTED_ERRORS) " 处错误，共 " (errors.len()) " 处。" }
                     }
                 },
                 other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.to_string()) } },

@@ -475,3 +475,87 @@ fn exchange(a: &Node, b: &Node) {
     a.ok(&["ledger", "merge", fb.to_str().unwrap()]);
     b.ok(&["ledger", "merge", fa.to_str().unwrap()]);
 }
+
+#[test]
+fn an_import_is_bounded_before_it_costs_memory() {
+    let n = Node::init("500103-0001");
+    // More rows than allowed.
+    let mut csv = String::from("设备编码,点位名称\n");
+    for i in 0..150 {
+        csv.push_str(&format!("50010312091320{i:06},点位{i}\n"));
+    }
+    let f = n.file("many.csv", csv.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap(), "--max-rows", "100"]);
+    assert!(
+        err.contains("more than 100 rows") && err.contains("--max-rows"),
+        "{err}"
+    );
+    assert_eq!(n.stats()["built"], 0);
+    // The same file within a raised limit.
+    let out = n.ok(&["camera", "import", f.to_str().unwrap(), "--max-rows", "200"]);
+    assert!(out.contains("150 added"), "{out}");
+
+    // A 10 MB cell is refused, quoted by its first characters only.
+    let n = Node::init("500103-0002");
+    let huge = "长".repeat(10_000_000 / 3);
+    let f = n.file(
+        "cell.csv",
+        format!("设备编码,点位名称\n50010312091320000001,{huge}\n").as_bytes(),
+    );
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    assert!(
+        err.contains("over the limit of 2000"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 2_000, "the refusal is {} bytes long", err.len());
+
+    // Fifty thousand bad rows: the first hundred are listed, the rest counted.
+    let mut csv = String::from("设备编码,点位名称\n");
+    for i in 0..50_000 {
+        csv.push_str(&format!("bad{i},点位\n"));
+    }
+    let f = n.file("bad.csv", csv.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    assert!(err.contains("50000 bad row(s)"), "{}", &err[..300]);
+    assert!(
+        err.contains("and 49900 more"),
+        "{}",
+        &err[err.len() - 300..]
+    );
+    assert!(err.lines().count() < 110, "{} lines", err.lines().count());
+
+    // A workbook whose shared-strings table declares thirty million texts, and one that
+    // unpacks to more than allowed: refused before it is parsed.
+    let bomb = {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("xl/sharedStrings.xml", opts).unwrap();
+        z.write_all(
+            b"<?xml version=\"1.0\"?><sst xmlns=\"x\" count=\"30000000\" uniqueCount=\"30000000\">",
+        )
+        .unwrap();
+        z.write_all(&b"<si><t/></si>".repeat(100_000)).unwrap();
+        z.write_all(b"</sst>").unwrap();
+        z.finish().unwrap();
+        buf.into_inner()
+    };
+    let f = n.file("bomb.xlsx", &bomb);
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    assert!(err.contains("30000000 shared texts"), "{err}");
+    let err = n.refused(&[
+        "camera",
+        "import",
+        f.to_str().unwrap(),
+        "--max-unpacked-bytes",
+        "100000",
+    ]);
+    assert!(
+        err.contains("unpacks to") && err.contains("--max-unpacked-bytes"),
+        "{err}"
+    );
+    assert_eq!(n.stats()["built"], 0);
+}

@@ -68,6 +68,8 @@ pub enum CameraCmd {
         file: std::path::PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: crate::import::ImportLimits,
     },
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
@@ -393,8 +395,8 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
                 println!("{} of {total} camera(s)", rows.len());
             }
         }
-        CameraCmd::Import { file, json } => {
-            let r = crate::import::import_file(&store, &file, &who).await?;
+        CameraCmd::Import { file, json, limits } => {
+            let r = crate::import::import_file_with(&store, &file, &who, &limits).await?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
