@@ -143,7 +143,9 @@ pub struct ImportReport {
 
 /// A sheet read into text cells, with the spreadsheet row number of each row.
 struct Sheet {
-    rows: Vec<(usize, Vec<String>)>,
+    /// Each row's cells in one buffer (a `StringRecord`): a sheet of 200,000 rows costs its text
+    /// and little more.
+    rows: Vec<(usize, csv::StringRecord)>,
 }
 
 /// Reads and checks every row of `path`; returns the cameras or every error found.
@@ -298,7 +300,7 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
         if rows.len() > limits.max_rows + 20 {
             return Err(too_many_rows(path, limits));
         }
-        rows.push((i, rec.iter().map(str::to_string).collect()));
+        rows.push((i, rec.clone()));
     }
     Ok(Sheet { rows })
 }
@@ -400,8 +402,13 @@ fn read_workbook(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportErro
         .rows()
         .enumerate()
         .map(|(i, r)| {
-            let mut cells = vec![String::new(); col0 as usize];
-            cells.extend(r.iter().map(cell_text));
+            let mut cells = csv::StringRecord::new();
+            for _ in 0..col0 {
+                cells.push_field("");
+            }
+            for c in r {
+                cells.push_field(&cell_text(c));
+            }
             (row0 as usize + i + 1, cells)
         })
         .collect();
@@ -493,7 +500,7 @@ fn parse_rows(
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let cell = |i: usize| cells.get(i).map(String::as_str).unwrap_or("");
+        let cell = |i: usize| cells.get(i).unwrap_or("");
         let mut cam: Option<Camera> = None;
         let mut fields = Vec::new();
         let mut row_ok = true;
@@ -506,7 +513,7 @@ fn parse_rows(
                 row: *row,
                 column: headers
                     .get(i)
-                    .cloned()
+                    .map(str::to_string)
                     .unwrap_or_else(|| format!("#{}", i + 1)),
                 reason: format!(
                     "the cell holds {} characters, over the limit of {} (it begins \"{}\")",
@@ -643,39 +650,44 @@ pub async fn import_file_with(
     let doc = DocId::ledger(store.unit());
     let n = cameras.len();
     let msg = format!("import {} rows from {}", n, path.display());
+    let codes: Vec<String> = cameras.iter().map(|c| c.device_code.to_string()).collect();
     let (report, _) = store
-        .edit(&doc, who, &msg, |d| {
-            let mut r = ImportReport {
-                rows: n,
-                ..Default::default()
-            };
-            for (i, cam) in cameras.iter().enumerate() {
-                match ledger::upsert_camera(d, cam)? {
-                    (true, _) => r.added += 1,
-                    (false, 0) => r.unchanged += 1,
-                    (false, _) => r.updated += 1,
+        .edit_cameras(&doc, who, &msg, &codes, {
+            let (msg, bar) = (&msg, &bar);
+            move |d| {
+                let mut r = ImportReport {
+                    rows: n,
+                    ..Default::default()
+                };
+                // Each record is dropped once written: the projection that follows has the memory.
+                for (i, cam) in cameras.into_iter().enumerate() {
+                    match ledger::upsert_camera(d, &cam)? {
+                        (true, _) => r.added += 1,
+                        (false, 0) => r.unchanged += 1,
+                        (false, _) => r.updated += 1,
+                    }
+                    // Several changes of bounded size (a few MB each), all saved in the one
+                    // transaction of this edit: all rows or none, and each change travels within a
+                    // sync frame.
+                    if (i + 1) % ROWS_PER_CHANGE == 0 && i + 1 < n {
+                        d.commit_with(crate::document::commit_now(&format!(
+                            "{msg} (rows {}-{})",
+                            i + 2 - ROWS_PER_CHANGE,
+                            i + 1
+                        )));
+                    }
+                    if let Some(b) = &bar
+                        && i % 256 == 0
+                    {
+                        b.set_position(i as u64);
+                    }
                 }
-                // Several changes of bounded size (a few MB each), all saved in the one
-                // transaction of this edit: all rows or none, and each change travels within a
-                // sync frame.
-                if (i + 1) % ROWS_PER_CHANGE == 0 && i + 1 < n {
-                    d.commit_with(crate::document::commit_now(&format!(
-                        "{msg} (rows {}-{})",
-                        i + 2 - ROWS_PER_CHANGE,
-                        i + 1
-                    )));
+                if let Some(b) = &bar {
+                    b.set_message("saving");
+                    b.set_position(n as u64);
                 }
-                if let Some(b) = &bar
-                    && i % 256 == 0
-                {
-                    b.set_position(i as u64);
-                }
+                Ok(r)
             }
-            if let Some(b) = &bar {
-                b.set_message("saving");
-                b.set_position(n as u64);
-            }
-            Ok(r)
         })
         .await?;
     if let Some(b) = bar {

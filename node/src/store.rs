@@ -764,11 +764,52 @@ impl Store {
         Ok(w)
     }
 
+    /// `edit` of a ledger whose touched cameras the caller knows (an import): their records are
+    /// projected without indexing every operation of the change, which for a large import would
+    /// hold millions of patches in memory.
+    pub async fn edit_cameras<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        message: &str,
+        codes: &[String],
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        self.write_hinted(doc_id, who, None, Some(codes), |doc| {
+            if doc.get_heads().is_empty() {
+                doc.merge(&mut doc_id.genesis())
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+            }
+            match f(doc) {
+                Ok(v) => {
+                    doc.commit_with(commit_now(message));
+                    Ok(v)
+                }
+                Err(e) => {
+                    doc.rollback();
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
     async fn write<T>(
         &self,
         doc_id: &DocId,
         who: &str,
         origin: Option<&str>,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        self.write_hinted(doc_id, who, origin, None, f).await
+    }
+
+    async fn write_hinted<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        origin: Option<&str>,
+        touched: Option<&[String]>,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
@@ -777,7 +818,10 @@ impl Store {
         let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
         // Index what `f` changes, so that projecting and authorizing it costs the size of the
         // change rather than a scan of the whole document.
-        entry.doc.update_diff_cursor();
+        match touched {
+            None => entry.doc.update_diff_cursor(),
+            Some(_) => entry.doc.reset_diff_cursor(),
+        }
         let before = entry.doc.get_heads();
         let value = match f(&mut entry.doc) {
             Ok(v) => v,
@@ -804,7 +848,7 @@ impl Store {
             let data = entry.doc.save_after(&before);
             let seq = entry.seq + 1;
             let records = self
-                .project(&mut tx, doc_id, &mut entry.doc, &before, who)
+                .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
                 .await?;
             sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
                 .bind(&key)
@@ -891,15 +935,21 @@ impl Store {
         doc: &mut AutoCommit,
         before: &[ChangeHash],
         who: &str,
+        touched: Option<&[String]>,
     ) -> Result<usize, StoreError> {
         match doc_id.kind {
             DocKind::Ledger => {
                 let after = doc.get_heads();
-                let codes = touched_cameras(doc, before, &after);
+                let codes: Vec<String> = match touched {
+                    Some(t) => t.to_vec(),
+                    None => touched_cameras(doc, before, &after).into_iter().collect(),
+                };
                 let n = codes.len();
-                let codes: Vec<String> = codes.into_iter().collect();
-                for (code, state) in ledger::read_cameras(doc, &codes)? {
-                    project_camera(conn, doc_id, &code, state, who, before.is_empty()).await?;
+                // In batches: a large import's records are not all held at once.
+                for batch in codes.chunks(2_000) {
+                    for (code, state) in ledger::read_cameras(doc, batch)? {
+                        project_camera(conn, doc_id, &code, state, who, before.is_empty()).await?;
+                    }
                 }
                 refresh_stats(conn, doc_id.unit.as_str()).await?;
                 Ok(n)
