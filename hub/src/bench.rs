@@ -45,6 +45,10 @@ pub struct BenchArgs {
     /// Print JSON only.
     #[arg(long)]
     pub json: bool,
+    /// Measure as if acknowledgements did not wait for stable storage (SQLite synchronous =
+    /// NORMAL), to see what durability costs; never the setting of a real unit.
+    #[arg(long)]
+    pub without_fsync: bool,
 }
 
 /// One measured step.
@@ -60,6 +64,9 @@ pub struct Step {
 const PATIENCE: Duration = Duration::from_secs(600);
 
 pub async fn run(a: BenchArgs) -> Result<()> {
+    if a.without_fsync {
+        yinglian_node::store::set_synchronous_full(false);
+    }
     match a.scenario.as_str() {
         "sync" => {}
         "feed" => return feed_scenario(&a).await,
@@ -148,6 +155,7 @@ async fn sync_scenario(cameras: usize, edits: usize) -> Result<Vec<Step>> {
         )
         .await?;
     eprintln!("making {} offline edits ...", rows.len().min(edits));
+    let edits_started = Instant::now();
     for (i, r) in rows.iter().enumerate() {
         let code = r.camera.device_code.to_string();
         inst.store
@@ -157,6 +165,22 @@ async fn sync_scenario(cameras: usize, edits: usize) -> Result<Vec<Step>> {
             })
             .await?;
     }
+    // Each edit is acknowledged only once on stable storage: what that costs.
+    steps.push(Step {
+        step: format!(
+            "{} edits, each acknowledged (synchronous={})",
+            rows.len(),
+            if yinglian_node::store::synchronous_full() {
+                "FULL"
+            } else {
+                "NORMAL"
+            }
+        ),
+        millis: edits_started.elapsed().as_secs_f64() * 1000.0,
+        bytes_sent: 0,
+        bytes_received: 0,
+        frames: 0,
+    });
     let s = measure(
         &mut inst,
         &district,

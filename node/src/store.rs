@@ -300,6 +300,19 @@ pub fn set_connections_per_store(n: u32) {
     CONNECTIONS.store(n.max(2), std::sync::atomic::Ordering::Relaxed);
 }
 
+static SYNCHRONOUS_FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether stores opened from now on wait for stable storage before a commit returns (always,
+/// except in the benchmark's comparison: `yl-hub bench --without-fsync`).
+pub fn synchronous_full() -> bool {
+    SYNCHRONOUS_FULL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets `synchronous_full` for the stores opened from now on (the benchmark only).
+pub fn set_synchronous_full(full: bool) {
+    SYNCHRONOUS_FULL.store(full, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Files this process creates are its owner's alone (mode 0600, folders 0700), whatever the
 /// umask it was started with: a unit's store holds its ledger, accounts and sessions.
 pub fn private_umask() {
@@ -344,7 +357,11 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: a commit returns only after the WAL is flushed to stable storage, so whatever is
         // acknowledged (to a clerk, a page, a peer) survives a power cut, not only a crash.
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(if synchronous_full() {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
