@@ -744,23 +744,8 @@ impl Store {
         message: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write(doc_id, who, None, |doc| {
-            if doc.get_heads().is_empty() {
-                doc.merge(&mut doc_id.genesis())
-                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
-            }
-            match f(doc) {
-                Ok(v) => {
-                    doc.commit_with(commit_now(message));
-                    Ok(v)
-                }
-                Err(e) => {
-                    doc.rollback();
-                    Err(e)
-                }
-            }
-        })
-        .await
+        self.write_hinted(doc_id, who, None, None, one_change(doc_id, message, f))
+            .await
     }
 
     /// Merges changes made elsewhere (a saved document, a sync message's changes) into the local
@@ -792,22 +777,13 @@ impl Store {
         codes: &[String],
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write_hinted(doc_id, who, None, Some(codes), |doc| {
-            if doc.get_heads().is_empty() {
-                doc.merge(&mut doc_id.genesis())
-                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
-            }
-            match f(doc) {
-                Ok(v) => {
-                    doc.commit_with(commit_now(message));
-                    Ok(v)
-                }
-                Err(e) => {
-                    doc.rollback();
-                    Err(e)
-                }
-            }
-        })
+        self.write_hinted(
+            doc_id,
+            who,
+            None,
+            Some(codes),
+            one_change(doc_id, message, f),
+        )
         .await
     }
 
@@ -1369,6 +1345,31 @@ fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
 }
 
 /// Device codes whose records changed between `before` and `after`.
+/// `f` as one change of this replica (from the document's genesis if it is new); an error from
+/// `f` rolls it back.
+fn one_change<'a, T>(
+    doc_id: &'a DocId,
+    message: &'a str,
+    f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError> + 'a,
+) -> impl FnOnce(&mut AutoCommit) -> Result<T, StoreError> + 'a {
+    move |doc| {
+        if doc.get_heads().is_empty() {
+            doc.merge(&mut doc_id.genesis())
+                .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+        }
+        match f(doc) {
+            Ok(v) => {
+                doc.commit_with(commit_now(message));
+                Ok(v)
+            }
+            Err(e) => {
+                doc.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
 fn touched_cameras(
     doc: &mut AutoCommit,
     before: &[ChangeHash],

@@ -275,6 +275,33 @@ async fn wait_refused_as(unit: &LocalUnit, peer: &str) -> Vec<String> {
     refused_as(unit, peer).await
 }
 
+/// A sync message that hands `doc` whole to a peer that holds none of it.
+fn whole(doc: &mut automerge::AutoCommit) -> Vec<u8> {
+    use automerge::sync::SyncDoc;
+    let mut state = automerge::sync::State::new();
+    state.their_heads = Some(vec![]);
+    state.their_need = Some(vec![]);
+    state.their_have = Some(vec![Default::default()]);
+    doc.sync()
+        .generate_sync_message(&mut state)
+        .unwrap()
+        .encode()
+}
+
+/// A hello from `unit` that announces `doc` as `id`.
+fn hello_offering(unit: &str, id: &DocId, doc: &mut automerge::AutoCommit) -> SyncFrame {
+    SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: unit.to_string(),
+            protocol: 1,
+            docs: vec![DocHeads {
+                doc_id: id.to_string(),
+                heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+            }],
+        })),
+    }
+}
+
 // ---- the cases ------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -619,28 +646,10 @@ async fn a_hub_child_cannot_squat_a_unit_outside_its_subtree() {
     yinglian_node::profile::set_text(&mut doc, "name", Some("冒名医院")).unwrap();
     yinglian_node::profile::set_text(&mut doc, "parent", Some("500103")).unwrap();
     doc.commit();
-    let mut state = automerge::sync::State::new();
-    state.their_heads = Some(vec![]);
-    state.their_need = Some(vec![]);
-    state.their_have = Some(vec![Default::default()]);
-    use automerge::sync::SyncDoc;
-    let msg = doc
-        .sync()
-        .generate_sync_message(&mut state)
-        .unwrap()
-        .encode();
+    let msg = whole(&mut doc);
     let id = DocId::profile(&squatted);
     let tls = TlsMaterial::load(&x.dir).unwrap();
-    let hello = SyncFrame {
-        kind: Some(sync_frame::Kind::Hello(Hello {
-            unit: x.code.to_string(),
-            protocol: 1,
-            docs: vec![DocHeads {
-                doc_id: id.to_string(),
-                heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
-            }],
-        })),
-    };
+    let hello = hello_offering(x.code.as_str(), &id, &mut doc);
     let _ = raw(&tls, city, vec![hello, doc_frame(&id, msg)]).await;
     let (peer, reason) = wait_refusal(city, &id.to_string()).await;
     assert_eq!(peer, "urn:yinglian:hub:500103");
@@ -1065,16 +1074,7 @@ async fn documents_opened_after_the_hello_count_against_the_session() {
         let mut doc = DocId::profile(&unit).genesis();
         yinglian_node::profile::set_text(&mut doc, "name", Some("批量")).unwrap();
         doc.commit();
-        let mut state = automerge::sync::State::new();
-        state.their_heads = Some(vec![]);
-        state.their_need = Some(vec![]);
-        state.their_have = Some(vec![Default::default()]);
-        use automerge::sync::SyncDoc;
-        let msg = doc
-            .sync()
-            .generate_sync_message(&mut state)
-            .unwrap()
-            .encode();
+        let msg = whole(&mut doc);
         frames.push(doc_frame(&DocId::profile(&unit), msg));
     }
     let before = held().await;
@@ -1112,16 +1112,7 @@ async fn an_institution_cannot_forge_figures_through_a_rollup() {
         .unwrap();
     doc.put(&totals, "built", 999_u64).unwrap();
     doc.commit();
-    let mut state = automerge::sync::State::new();
-    state.their_heads = Some(vec![]);
-    state.their_need = Some(vec![]);
-    state.their_have = Some(vec![Default::default()]);
-    use automerge::sync::SyncDoc;
-    let msg = doc
-        .sync()
-        .generate_sync_message(&mut state)
-        .unwrap()
-        .encode();
+    let msg = whole(&mut doc);
     let tls = TlsMaterial::load(&inst.dir).unwrap();
     let _ = raw(
         &tls,
@@ -1151,28 +1142,10 @@ async fn a_profile_cannot_place_a_unit_in_another_subtree() {
     yinglian_node::profile::set_text(&mut doc, "name", Some("假冒联系人")).unwrap();
     yinglian_node::profile::set_text(&mut doc, "parent", Some("500104")).unwrap();
     doc.commit();
-    let mut state = automerge::sync::State::new();
-    state.their_heads = Some(vec![]);
-    state.their_need = Some(vec![]);
-    state.their_have = Some(vec![Default::default()]);
-    use automerge::sync::SyncDoc;
-    let msg = doc
-        .sync()
-        .generate_sync_message(&mut state)
-        .unwrap()
-        .encode();
+    let msg = whole(&mut doc);
     let id = DocId::profile(&unit);
     let tls = TlsMaterial::load(&x.dir).unwrap();
-    let hello = SyncFrame {
-        kind: Some(sync_frame::Kind::Hello(Hello {
-            unit: x.code.to_string(),
-            protocol: 1,
-            docs: vec![DocHeads {
-                doc_id: id.to_string(),
-                heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
-            }],
-        })),
-    };
+    let hello = hello_offering(x.code.as_str(), &id, &mut doc);
     let _ = raw(&tls, city, vec![hello, doc_frame(&id, msg)]).await;
     wait_until(PATIENCE, "the city holds the profile", || async {
         !city.heads(&id).await.is_empty()
