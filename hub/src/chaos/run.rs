@@ -82,6 +82,8 @@ pub struct ChaosReport {
     pub edits_by_kind: BTreeMap<String, u64>,
     /// Edits whose command failed (not acknowledged, so not required to survive).
     pub edits_not_acknowledged: u64,
+    /// Imports whose command was killed (SIGKILL) before it ended.
+    pub killed_imports: u64,
     /// Acknowledged edits missing (or overwritten by an older value) at their institution or district.
     pub lost: u64,
     pub lost_edits: Vec<String>,
@@ -117,12 +119,13 @@ impl ChaosReport {
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
         let mut s = format!(
-            "chaos seed {}: {} units, {} rounds in {:.0} s\n  kills {}\n  faults {} ({}); {} connections through the proxies, {} refused\n  edits checked {} ({}); {} not acknowledged\n  lost {}\n  heal → converged p50 {:.2} s, p95 {:.2} s, max {:.2} s ({} rounds, {} over the bound)\n",
+            "chaos seed {}: {} units, {} rounds in {:.0} s\n  kills {} (and {} imports killed mid-way)\n  faults {} ({}); {} connections through the proxies, {} refused\n  edits checked {} ({}); {} not acknowledged\n  lost {}\n  heal → converged p50 {:.2} s, p95 {:.2} s, max {:.2} s ({} rounds, {} over the bound)\n",
             self.seed,
             self.units,
             self.rounds,
             self.seconds,
             self.kills,
+            self.killed_imports,
             self.faults,
             kinds.join(", "),
             self.proxied_connections,
@@ -302,6 +305,11 @@ impl Run {
 
     /// Runs one command of unit `u`'s executable on its folder: stdout on exit 0, else the reason.
     async fn cli(&self, u: usize, args: &[&str]) -> Result<String, String> {
+        self.cli_within(u, args, Duration::from_secs(60)).await
+    }
+
+    /// [`Self::cli`], with the command killed (SIGKILL) if it has not ended within `limit`.
+    async fn cli_within(&self, u: usize, args: &[&str], limit: Duration) -> Result<String, String> {
         let mut c = std::process::Command::new(self.bin(u));
         c.arg("--data")
             .arg(&self.units[u].dir)
@@ -315,11 +323,11 @@ impl Run {
         let child = c.spawn().map_err(|e| format!("cannot run: {e}"))?;
         let pid = child.id();
         let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
-        let out = match tokio::time::timeout(Duration::from_secs(60), waiting).await {
+        let out = match tokio::time::timeout(limit, waiting).await {
             Err(_) => {
                 // SAFETY: kill(2) of our own child, not yet reaped (its waiter still waits).
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                return Err("no answer within 60 s (killed)".into());
+                return Err(format!("killed after {} ms", limit.as_millis()));
             }
             Ok(Err(e)) => return Err(format!("cannot wait: {e}")),
             Ok(Ok(Err(e))) => return Err(format!("cannot wait: {e}")),
@@ -647,9 +655,16 @@ impl Run {
             match self.rng.random_range(0..100) {
                 0..25 => self.add(i).await,
                 25..65 => self.edit(i).await,
-                65..75 => {
+                65..72 => {
                     let n = self.rng.random_range(2..=6);
                     self.import(i, n).await
+                }
+                72..75 => {
+                    // A larger sheet, its command killed part of the way (or not, if it was quick).
+                    let n = self.rng.random_range(1000..=3000);
+                    let ms = self.rng.random_range(20..300);
+                    self.import_killed(i, n, Some(Duration::from_millis(ms)))
+                        .await
                 }
                 _ => self.supervise(i).await,
             }
@@ -706,7 +721,7 @@ impl Run {
             }
             Err(why) => {
                 self.report.edits_not_acknowledged += 1;
-                if self.report.notes.len() < 10 {
+                if self.report.notes.len() < 10 && !why.starts_with("killed after") {
                     self.report.notes.push(format!(
                         "not acknowledged: {kind} at {}: {why}",
                         self.units[at].code
@@ -808,6 +823,12 @@ impl Run {
     }
 
     async fn import(&mut self, i: usize, rows: usize) {
+        self.import_killed(i, rows, None).await
+    }
+
+    /// A sheet of `rows` new cameras imported at institution `i`; with `kill`, the command is
+    /// killed (SIGKILL) after that long if it has not ended (then it is not acknowledged).
+    async fn import_killed(&mut self, i: usize, rows: usize, kill: Option<Duration>) {
         let id = self.edits.len();
         let mut csv = String::from("\u{feff}设备编码,点位名称,是否已联网,设备状态\n");
         let mut adds = Vec::new();
@@ -839,8 +860,14 @@ impl Run {
         let file = self.cfg.dir.join("pki").join(format!("import-{id}.csv"));
         let out = match std::fs::write(&file, csv) {
             Ok(()) => {
-                self.cli(i, &["camera", "import", &file.to_string_lossy()])
-                    .await
+                let limit = kill.unwrap_or(Duration::from_secs(60));
+                let r = self
+                    .cli_within(i, &["camera", "import", &file.to_string_lossy()], limit)
+                    .await;
+                if kill.is_some() && r.as_ref().is_err_and(|e| e.starts_with("killed after")) {
+                    self.report.killed_imports += 1;
+                }
+                r
             }
             Err(e) => Err(format!("cannot write {}: {e}", file.display())),
         };
@@ -911,39 +938,7 @@ impl Run {
         place: &str,
         seen: &BTreeMap<String, Json>,
     ) -> BTreeMap<usize, String> {
-        let mut lost = BTreeMap::new();
-        for ((inst, code), e) in &self.expect {
-            if *inst != i {
-                continue;
-            }
-            let rec = seen.get(code);
-            if let Some(id) = e.added
-                && rec.is_none()
-            {
-                lost.entry(id).or_insert_with(|| {
-                    format!(
-                        "camera {code} of {} is missing at {place}",
-                        self.units[i].code
-                    )
-                });
-            }
-            for (field, f) in &e.fields {
-                let Some((id, want)) = &f.last else { continue };
-                let got = rec
-                    .and_then(|r| r.get(*field))
-                    .cloned()
-                    .unwrap_or(Json::Null);
-                if got != *want && !f.maybe.contains(&got) {
-                    lost.entry(*id).or_insert_with(|| {
-                        format!(
-                            "camera {code} of {} at {place}: {field} is {got}, the acknowledged edit wrote {want}",
-                            self.units[i].code
-                        )
-                    });
-                }
-            }
-        }
-        lost
+        missing(&self.expect, i, &self.units[i].code, place, seen)
     }
 
     /// The records of institution `i` held at unit `at`, from its projection.
@@ -1192,6 +1187,46 @@ impl Run {
     }
 }
 
+/// The acknowledged edits of institution `i` (`unit`) that the records seen at `place` lack: a
+/// record created by one is missing, or a field holds neither the last acknowledged value nor one
+/// a later, failed command may have written.
+fn missing(
+    expect: &BTreeMap<(usize, String), CameraExpect>,
+    i: usize,
+    unit: &str,
+    place: &str,
+    seen: &BTreeMap<String, Json>,
+) -> BTreeMap<usize, String> {
+    let mut lost = BTreeMap::new();
+    for ((inst, code), e) in expect {
+        if *inst != i {
+            continue;
+        }
+        let rec = seen.get(code);
+        if let Some(id) = e.added
+            && rec.is_none()
+        {
+            lost.entry(id)
+                .or_insert_with(|| format!("camera {code} of {unit} is missing at {place}"));
+        }
+        for (field, f) in &e.fields {
+            let Some((id, want)) = &f.last else { continue };
+            let got = rec
+                .and_then(|r| r.get(*field))
+                .cloned()
+                .unwrap_or(Json::Null);
+            if got != *want && !f.maybe.contains(&got) {
+                lost.entry(*id).or_insert_with(|| {
+                    format!(
+                        "camera {code} of {unit} at {place}: {field} is {got}, the acknowledged edit wrote {want}"
+                    )
+                });
+            }
+        }
+    }
+    lost
+}
+
 /// The count fields of a `stats --json` object.
 fn counts_of(s: &Json) -> BTreeMap<String, u64> {
     COUNT_KEYS
@@ -1217,4 +1252,45 @@ fn die_with_parent(c: &mut std::process::Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = c;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_sees_a_lost_edit() {
+        let mut expect: BTreeMap<(usize, String), CameraExpect> = BTreeMap::new();
+        let code = "50010301091320000001".to_string();
+        let e = expect.entry((3, code.clone())).or_default();
+        e.added = Some(0);
+        let f = e.fields.entry("name").or_default();
+        f.last = Some((4, Json::String("new".into())));
+        f.maybe.push(Json::String("failed later".into()));
+        let seen = |name: &str| {
+            BTreeMap::from([(
+                code.clone(),
+                serde_json::json!({"device_code": code, "name": name}),
+            )])
+        };
+        assert!(missing(&expect, 3, "u", "p", &seen("new")).is_empty());
+        assert!(missing(&expect, 3, "u", "p", &seen("failed later")).is_empty());
+        assert_eq!(
+            missing(&expect, 3, "u", "p", &seen("old"))
+                .keys()
+                .collect::<Vec<_>>(),
+            [&4]
+        );
+        let gone = missing(&expect, 3, "u", "p", &BTreeMap::new());
+        assert!(gone[&0].contains("missing"), "{gone:?}");
+        assert!(missing(&expect, 2, "u", "p", &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn percentiles() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 0.5), 5);
+        assert_eq!(percentile(&v, 0.95), 10);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
 }
