@@ -315,6 +315,7 @@ impl Run {
             .arg(&self.units[u].dir)
             .args(args)
             .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .env_remove("YL_DATA")
             .env_remove("YL_CONFIG")
             .stdin(Stdio::null())
@@ -497,6 +498,7 @@ impl Run {
             c.args(["--listen", &l.to_string()]);
         }
         c.env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .env_remove("YL_DATA")
             .env_remove("YL_CONFIG")
             .stdin(Stdio::null())
