@@ -2,6 +2,7 @@
 //! `yl-node`, enrolls and revokes children, and serves them the `Sync` service.
 
 pub mod bench;
+pub mod chaos;
 pub mod demo;
 pub mod local;
 pub mod scale;
@@ -19,6 +20,9 @@ pub enum HubCommand {
     /// The whole federation on this machine (city, its districts, institutions), with a simulated
     /// campaign and the dashboards live; Ctrl-C stops, running again resumes.
     Demo(demo::DemoArgs),
+    /// A federation of real processes on this machine through random SIGKILLs, link faults and
+    /// edits, then healed and checked: kills, faults, edits checked, lost, convergence times.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// `yl-hub`: the commands of a hub unit.
@@ -63,6 +67,10 @@ pub async fn main_hub() -> anyhow::Result<()> {
             // nothing to someone watching the demo.
             yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
             demo::run(a).await
+        }
+        HubCommand::Chaos(a) => {
+            yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
+            chaos::main(a).await
         }
         HubCommand::Bench(a) => {
             yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
