@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub https_cert: Option<PathBuf>,
     /// The private key (PEM) of `https_cert`.
     pub https_key: Option<PathBuf>,
+    /// Reverse proxies in front of the pages whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
     /// `/metrics` and `/healthz` for the operator (no sign-in), host:port.
     pub metrics: Option<String>,
     /// A hub: whether its children's camera ledgers travel on to its parent.

@@ -46,6 +46,9 @@ pub struct Web {
     pub throttle: Arc<Throttle>,
     /// The pages are served over TLS: cookies are `Secure`.
     pub tls: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`[serve] trusted_proxies`);
+    /// from any other peer the header is ignored.
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
 }
 
 impl Web {
@@ -55,6 +58,7 @@ impl Web {
             shutdown: None,
             throttle: Arc::default(),
             tls: false,
+            trusted_proxies: Arc::default(),
         }
     }
 }
@@ -154,14 +158,14 @@ impl Connected<axum::serve::IncomingStream<'_, crate::https::TlsListener>> for C
 }
 
 /// The source of a request, as the sign-in backoff counts it: the connection's peer; behind a
-/// reverse proxy on this machine (a loopback peer), the address the proxy appended last to
+/// reverse proxy the operator named as trusted, the address the proxy appended last to
 /// `X-Forwarded-For`. Unknown (a request made in-process) is `0.0.0.0`.
-fn source(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
+fn source(parts_ext: &axum::http::Extensions, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     let peer = parts_ext
         .get::<ConnectInfo<ClientAddr>>()
         .map(|c| c.0.0.ip())
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    if peer.is_loopback()
+    if trusted.contains(&peer)
         && let Some(fwd) = headers
             .get_all("x-forwarded-for")
             .iter()
@@ -178,13 +182,17 @@ fn source(parts_ext: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
 /// The source of a sign-in request.
 struct Source(IpAddr);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+impl axum::extract::FromRequestParts<Web> for Source {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        web: &Web,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Source(source(&parts.extensions, &parts.headers)))
+        Ok(Source(source(
+            &parts.extensions,
+            &parts.headers,
+            &web.trusted_proxies,
+        )))
     }
 }
 
@@ -1375,7 +1383,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    serve_with(store, listener, None, shutdown).await
+    serve_with(store, listener, None, Vec::new(), shutdown).await
 }
 
 /// Serves the pages on `listener` until `shutdown` turns true: over TLS with `tls` (see
@@ -1384,11 +1392,13 @@ pub async fn serve_with(
     store: Arc<Store>,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    trusted_proxies: Vec<IpAddr>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = pages(Web {
         shutdown: Some(shutdown.clone()),
         tls: tls.is_some(),
+        trusted_proxies: Arc::new(trusted_proxies),
         ..Web::new(store)
     });
     let Some(tls) = tls else {
@@ -1922,12 +1932,42 @@ mod tests {
         assert_eq!(st, StatusCode::SEE_OTHER);
         assert_eq!(h[header::LOCATION], "/");
         assert!(set_cookie_value(&h, SESSION_COOKIE).is_some());
-        // Behind a reverse proxy on this machine, the forwarded client is the source.
+        // A forwarded-for header from a peer nobody named as a proxy is ignored: the attacker
+        // cannot pose as fresh sources.
+        let forged = |peer: &'static str| {
+            let mut r = attempt(peer, "guess");
+            r.headers_mut()
+                .insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
+            r
+        };
+        for _ in 0..4 {
+            send(&app, forged("10.0.0.77:1")).await;
+        }
+        assert_eq!(
+            send(&app, forged("10.0.0.77:2")).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // Behind a reverse proxy the operator trusts, the forwarded client is the source.
+        let trusting = pages(Web {
+            trusted_proxies: Arc::new(vec!["127.0.0.1".parse().unwrap()]),
+            throttle: Arc::new(Throttle::new(crate::signin::Backoff {
+                base: std::time::Duration::from_secs(600),
+                cap: std::time::Duration::from_secs(600),
+                ..Default::default()
+            })),
+            ..Web::new(s.clone())
+        });
+        for _ in 0..4 {
+            send(&trusting, attempt("10.0.0.66:40000", "guess")).await;
+        }
         let mut proxied = attempt("127.0.0.1:50001", "correct+horse");
         proxied
             .headers_mut()
             .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.66"));
-        assert_eq!(send(&app, proxied).await.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            send(&trusting, proxied).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 
     #[tokio::test]
@@ -2072,7 +2112,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(serve_with(s.clone(), listener, Some(tls), stop));
+        let server = tokio::spawn(serve_with(s.clone(), listener, Some(tls), Vec::new(), stop));
 
         // A client that connects and says nothing.
         let _silent = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// The private key (PEM) of --https-cert.
     #[arg(long, requires = "https_cert")]
     pub https_key: Option<PathBuf>,
+    /// A reverse proxy in front of the web pages whose X-Forwarded-For names the client (the
+    /// sign-in backoff counts that client); repeat for several. Without it the header is ignored.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Forward the children's camera ledgers to this hub's parent (remembered; by default
     /// ledgers stop here and the parent sees figures only).
     #[arg(long)]
@@ -95,6 +99,9 @@ impl ServeArgs {
         take(&mut self.advertise, &c.advertise);
         take(&mut self.http, &c.http);
         take(&mut self.metrics, &c.metrics);
+        if self.trusted_proxies.is_empty() {
+            self.trusted_proxies = c.trusted_proxies.clone().unwrap_or_default();
+        }
         if self.https_cert.is_none() && self.https_key.is_none() {
             self.https_cert.clone_from(&c.https_cert);
             self.https_key.clone_from(&c.https_key);
@@ -427,9 +434,9 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
             if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?
         );
-        let (st, s) = (store.clone(), stop.clone());
+        let (st, s, proxies) = (store.clone(), stop.clone(), a.trusted_proxies.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::web::serve_with(st, listener, tls, s).await {
+            if let Err(err) = crate::web::serve_with(st, listener, tls, proxies, s).await {
                 tracing::error!(error = %err, "the web server stopped");
             }
         }));
