@@ -82,6 +82,8 @@ pub enum Service {
     Feed,
     Directory,
     Reports,
+    /// `grpc.health.v1` and server reflection.
+    Plumbing,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ impl Service {
             Service::Feed => "Feed",
             Service::Directory => "Directory",
             Service::Reports => "Reports",
+            Service::Plumbing => "health/reflection",
         }
     }
 }
@@ -481,5 +484,58 @@ impl Cut {
                 return std::future::pending().await;
             }
         }
+    }
+}
+
+/// A service of the plumbing (health, reflection) behind the gate: any admitted place may call
+/// it, within the calls and streams of its identity; anyone else is refused and recorded.
+#[derive(Clone)]
+pub struct Gated<S> {
+    pub inner: S,
+    pub gate: Arc<Gate>,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for Gated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Gated<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The ready clone serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            let info = req.extensions().get::<ConnInfo>().cloned();
+            match gate
+                .admit(info.as_ref(), Service::Plumbing, |_| Ok(()))
+                .await
+            {
+                Ok(_admitted) => inner.call(req).await,
+                Err(status) => Ok(status.into_http()),
+            }
+        })
     }
 }

@@ -26,7 +26,7 @@ use yinglian_proto::v1::feed_server::FeedServer;
 use yinglian_proto::v1::sync_client::SyncClient;
 use yinglian_proto::v1::sync_server::{Sync, SyncServer};
 
-use crate::admission::{Caller, Gate, Service};
+use crate::admission::{Caller, Gate, Gated, Service};
 use crate::authz::{Peer, Relation};
 use crate::pki::{self, PeerCert, Role, TlsMaterial, identity_uri};
 use crate::sync::{Engine, MAX_FRAME_BYTES, SessionEnd};
@@ -351,9 +351,18 @@ pub async fn serve(
                 store: engine.store.clone(),
             },
         ))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+        .add_service(Gated {
+            inner: health_service,
+            gate: gate.clone(),
+        })
+        .add_service(Gated {
+            inner: reflection,
+            gate: gate.clone(),
+        })
+        .add_service(Gated {
+            inner: reflection_alpha,
+            gate: gate.clone(),
+        })
         .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
             let _ = stop.wait_for(|s| *s).await;
         })

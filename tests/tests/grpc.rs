@@ -65,5 +65,19 @@ async fn a_hub_serves_reflection_v1_and_v1alpha_and_health() {
         health.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
+    // Health and reflection sit behind the same gate: a revoked unit is refused there too.
+    yinglian_node::cli::federation::revoke_unit(&city.store, &district.code)
+        .await
+        .unwrap();
+    let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code)
+        .await
+        .unwrap();
+    let err = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     fed.stop_all().await;
 }
