@@ -22,6 +22,7 @@ pub mod net;
 pub mod ops;
 pub mod pki;
 pub mod profile;
+pub mod refusal_log;
 pub mod report;
 pub mod reports;
 pub mod rollup;
