@@ -302,6 +302,18 @@ fn hello_offering(unit: &str, id: &DocId, doc: &mut automerge::AutoCommit) -> Sy
     }
 }
 
+/// The city's police subscriber (`GA-500000`, the whole city in scope), enrolled for real.
+async fn police(fed: &yinglian_tests::Fed) -> tempfile::TempDir {
+    issued_by(
+        fed,
+        &fed.city,
+        "GA-500000",
+        Role::Subscriber,
+        Validity::days(30),
+    )
+    .await
+}
+
 // ---- the cases ------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,14 +382,7 @@ async fn enroll_at_a_district_refuses_codes_outside_its_namespace() {
 async fn a_district_ca_cannot_speak_for_the_city_a_sibling_a_hospital_or_the_police() {
     let mut fed = started(2, 1).await;
     // The police subscriber the city really enrolled.
-    let police = issued_by(
-        &fed,
-        &fed.city,
-        "GA-500000",
-        Role::Subscriber,
-        Validity::days(30),
-    )
-    .await;
+    let police = police(&fed).await;
     let police_tls = TlsMaterial::load(police.path()).unwrap();
     assert!(answered(&police_tls, &fed.city, "").await.contains(&"Feed"));
 
@@ -518,14 +523,7 @@ async fn an_intermediate_is_bounded_to_its_namespace() {
 async fn the_old_certificate_is_dead_after_revocation_and_re_enrollment() {
     let mut fed = started(1, 1).await;
     let city = &fed.city;
-    let police = issued_by(
-        &fed,
-        city,
-        "GA-500000",
-        Role::Subscriber,
-        Validity::days(30),
-    )
-    .await;
+    let police = police(&fed).await;
     let old = TlsMaterial::load(police.path()).unwrap();
     assert!(answered(&old, city, "").await.contains(&"Directory"));
     revoke_unit(&city.store, &UnitCode::parse("GA-500000").unwrap())
@@ -585,14 +583,7 @@ async fn next(stream: &mut tonic::Streaming<FeedEvent>) -> Result<Option<FeedEve
 async fn an_open_feed_ends_within_a_second_of_revocation() {
     let mut fed = started(1, 1).await;
     let city = &fed.city;
-    let police = issued_by(
-        &fed,
-        city,
-        "GA-500000",
-        Role::Subscriber,
-        Validity::days(30),
-    )
-    .await;
+    let police = police(&fed).await;
     let tls = TlsMaterial::load(police.path()).unwrap();
     let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code)
         .await
