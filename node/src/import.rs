@@ -654,7 +654,7 @@ pub async fn import_file_with(
     let (report, _) = store
         .edit_cameras(&doc, who, &msg, &codes, {
             let (msg, bar) = (&msg, &bar);
-            move |d| {
+            move |d, saved| {
                 let mut r = ImportReport {
                     rows: n,
                     ..Default::default()
@@ -670,11 +670,10 @@ pub async fn import_file_with(
                     // transaction of this edit: all rows or none, and each change travels within a
                     // sync frame.
                     if (i + 1) % ROWS_PER_CHANGE == 0 && i + 1 < n {
-                        d.commit_with(crate::document::commit_now(&format!(
-                            "{msg} (rows {}-{})",
-                            i + 2 - ROWS_PER_CHANGE,
-                            i + 1
-                        )));
+                        saved.commit(
+                            d,
+                            &format!("{msg} (rows {}-{})", i + 2 - ROWS_PER_CHANGE, i + 1),
+                        );
                     }
                     if let Some(b) = &bar
                         && i % 256 == 0

@@ -649,22 +649,26 @@ impl Store {
     /// `edit` of a ledger whose touched cameras the caller knows (an import): their records are
     /// projected without indexing every operation of the change, which for a large import would
     /// hold millions of patches in memory.
+    /// `f` may commit intermediate changes with [`Saved::commit`]: each is encoded as it is
+    /// made, so that a large import is never encoded at once (all are still saved in the one
+    /// transaction).
     pub async fn edit_cameras<T>(
         &self,
         doc_id: &DocId,
         who: &str,
         message: &str,
         codes: &[String],
-        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut AutoCommit, &mut Saved) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write_hinted(
-            doc_id,
-            who,
-            None,
-            Some(codes),
-            one_change(doc_id, message, f),
-        )
-        .await
+        let saved = std::sync::Mutex::new(Saved::default());
+        let run = |doc: &mut AutoCommit| {
+            saved.lock().expect("saved changes").heads = doc.get_heads();
+            one_change(doc_id, message, |d| {
+                f(d, &mut saved.lock().expect("saved changes"))
+            })(doc)
+        };
+        self.write_hinted(doc_id, who, None, Some((codes, &saved)), run)
+            .await
     }
 
     async fn write<T>(
@@ -682,10 +686,11 @@ impl Store {
         doc_id: &DocId,
         who: &str,
         origin: Option<&str>,
-        touched: Option<&[String]>,
+        hint: Option<(&[String], &std::sync::Mutex<Saved>)>,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
+        let touched = hint.map(|h| h.0);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut cache = self.cache.lock().await;
         let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
@@ -718,7 +723,16 @@ impl Store {
         }
         // From here on the cached document is ahead of the database until the commit succeeds.
         let result = async {
-            let data = entry.doc.save_after(&before);
+            let data = match hint {
+                // What `f` saved as it went, and the rest.
+                Some((_, saved)) => {
+                    let mut saved = saved.lock().expect("saved changes");
+                    let mut data = std::mem::take(&mut saved.bytes);
+                    data.extend(entry.doc.save_after(&saved.heads));
+                    data
+                }
+                None => entry.doc.save_after(&before),
+            };
             let seq = entry.seq + 1;
             let records = self
                 .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
@@ -1225,6 +1239,22 @@ fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
 }
 
 /// Device codes whose records changed between `before` and `after`.
+/// Changes committed and encoded while an edit runs ([`Store::edit_cameras`]).
+#[derive(Default)]
+pub struct Saved {
+    bytes: Vec<u8>,
+    heads: Vec<ChangeHash>,
+}
+
+impl Saved {
+    /// Commits what was done so far as one change and encodes it now.
+    pub fn commit(&mut self, doc: &mut AutoCommit, message: &str) {
+        doc.commit_with(commit_now(message));
+        self.bytes.extend(doc.save_after(&self.heads));
+        self.heads = doc.get_heads();
+    }
+}
+
 /// `f` as one change of this replica (from the document's genesis if it is new); an error from
 /// `f` rolls it back.
 fn one_change<'a, T>(
