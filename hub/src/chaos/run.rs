@@ -757,20 +757,7 @@ impl Run {
                 ],
             )
             .await;
-        let assigns = vec![
-            Assign {
-                inst: i,
-                code: code.clone(),
-                field: "name",
-                value: Json::String(name),
-            },
-            Assign {
-                inst: i,
-                code: code.clone(),
-                field: "networked",
-                value: v,
-            },
-        ];
+        let assigns = name_and_networked(i, &code, name, v);
         self.record(
             "add",
             i,
@@ -807,20 +794,7 @@ impl Run {
                 &["camera", "edit", &code, "--name", &name, "--networked", yn],
             )
             .await;
-        let assigns = vec![
-            Assign {
-                inst: i,
-                code: code.clone(),
-                field: "name",
-                value: Json::String(name),
-            },
-            Assign {
-                inst: i,
-                code: code.clone(),
-                field: "networked",
-                value: v,
-            },
-        ];
+        let assigns = name_and_networked(i, &code, name, v);
         self.record("edit", i, format!("camera edit {code}"), out, &[], assigns);
     }
 
@@ -1254,6 +1228,24 @@ fn die_with_parent(c: &mut std::process::Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = c;
+}
+
+/// What `camera add` and `camera edit --name … --networked …` assign to camera `code`.
+fn name_and_networked(inst: usize, code: &str, name: String, networked: Json) -> Vec<Assign> {
+    vec![
+        Assign {
+            inst,
+            code: code.to_string(),
+            field: "name",
+            value: Json::String(name),
+        },
+        Assign {
+            inst,
+            code: code.to_string(),
+            field: "networked",
+            value: networked,
+        },
+    ]
 }
 
 #[cfg(test)]
