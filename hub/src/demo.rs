@@ -12,11 +12,11 @@ use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use yinglian_node::accounts::{self, Role as AccountRole};
-use yinglian_node::camera::{Camera, Field};
-use yinglian_node::device_code::DeviceCode;
-use yinglian_node::document::DocId;
-use yinglian_node::pki::Role;
+use yinglian_node::app::accounts::{self, Role as AccountRole};
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::camera::{Camera, Field};
+use yinglian_node::domain::device_code::DeviceCode;
+use yinglian_node::federation::pki::Role;
 
 use crate::local::{Federation, LocalUnit, area_code, districts, raise_fd_limit};
 
@@ -337,7 +337,7 @@ impl Simulation {
                     "demo",
                     &format!("add camera {code}"),
                     |doc| {
-                        yinglian_node::ledger::add_camera(doc, &cam)?;
+                        yinglian_node::docs::ledger::add_camera(doc, &cam)?;
                         Ok(())
                     },
                 )
@@ -349,7 +349,7 @@ impl Simulation {
     }
 
     async fn summary(&self, fed: &Federation) -> String {
-        let st = match yinglian_node::cli::subtree_stats(&fed.city.store, None).await {
+        let st = match yinglian_node::app::figures::subtree_stats(&fed.city.store, None).await {
             Ok(s) => s,
             Err(e) => return format!("city figures not ready: {e}"),
         };
@@ -377,7 +377,7 @@ async fn network_one(inst: &LocalUnit) -> Result<()> {
         .cameras(inst.code.as_str(), &Default::default())
         .await?;
     let Some(cam) = rows.iter().find(|r| {
-        let f = yinglian_node::figures::CameraFlags::of(&r.camera);
+        let f = yinglian_node::domain::figures::CameraFlags::of(&r.camera);
         f.built && f.must_network && !f.networked
     }) else {
         return Ok(());
@@ -390,7 +390,7 @@ async fn network_one(inst: &LocalUnit) -> Result<()> {
             "demo",
             "network a camera",
             |d| {
-                Ok(yinglian_node::ledger::set_fields(
+                Ok(yinglian_node::docs::ledger::set_fields(
                     d,
                     &code,
                     &[(Field::Networked, v)],

@@ -5,7 +5,6 @@ pub mod bench;
 pub mod chaos;
 pub mod demo;
 pub mod local;
-pub mod scale;
 
 pub use yinglian_node::cli::{Command, Common};
 
@@ -40,8 +39,8 @@ pub struct Cli {
 }
 
 /// Warnings, without sqlx's notices of slow statements (`RUST_LOG` still overrides).
-fn quiet_sqlx() -> yinglian_node::config::LogConfig {
-    yinglian_node::config::LogConfig {
+fn quiet_sqlx() -> yinglian_node::daemon::config::LogConfig {
+    yinglian_node::daemon::config::LogConfig {
         format: None,
         level: Some("warn,sqlx=error".into()),
     }
@@ -50,7 +49,7 @@ fn quiet_sqlx() -> yinglian_node::config::LogConfig {
 /// Entry point of `yl-hub`.
 pub async fn main_hub() -> anyhow::Result<()> {
     use clap::Parser;
-    yinglian_node::pki::install_crypto();
+    yinglian_node::federation::pki::install_crypto();
     yinglian_node::store::private_umask();
     let mut cli = Cli::parse();
     match cli.command {

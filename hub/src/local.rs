@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use yinglian_node::cli::federation::{enroll_child, join_bundle};
-use yinglian_node::document::DocId;
-use yinglian_node::pki::{self, Bundle, Enrollment, Role, Validity};
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::unit::{UnitCode, UnitKind};
+use yinglian_node::federation::pki::{self, Bundle, Enrollment, Role, Validity};
+use yinglian_node::federation::sync::Engine;
 use yinglian_node::store::Store;
-use yinglian_node::sync::Engine;
-use yinglian_node::unit::{UnitCode, UnitKind};
 
 /// One unit of a local federation.
 pub struct LocalUnit {
@@ -31,7 +31,7 @@ pub struct LocalUnit {
     /// Where the unit's web pages are served (while running, after `serve_web`).
     pub web: Option<SocketAddr>,
     /// What one peer may cost this unit (set before `start`).
-    pub limits: yinglian_node::admission::Limits,
+    pub limits: yinglian_node::federation::admission::Limits,
     listener: Option<TcpListener>,
     stop: Option<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
@@ -100,8 +100,11 @@ impl LocalUnit {
     pub async fn init_root(&self) -> Result<()> {
         pki::init_root(&self.dir, &self.code, 3650)?;
         self.store.set_meta("root", self.code.as_str()).await?;
-        yinglian_node::campaign::publish(&self.store, &yinglian_node::campaign::Campaign::seed())
-            .await?;
+        yinglian_node::app::campaign::publish(
+            &self.store,
+            &yinglian_node::domain::campaign::Campaign::seed(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -152,7 +155,7 @@ impl LocalUnit {
         let engine = Engine::with_limits(self.store.clone(), &self.dir, self.limits).await?;
         let (stop_tx, stop) = watch::channel(false);
         if self.role == Role::Hub {
-            yinglian_node::reports::publish_endpoint(&self.store, &self.url()).await?;
+            yinglian_node::federation::reports::publish_endpoint(&self.store, &self.url()).await?;
         }
         if self.role == Role::Hub {
             let listener = match self.listener.take() {
@@ -163,21 +166,21 @@ impl LocalUnit {
             };
             let (e, s) = (engine.clone(), stop.clone());
             self.tasks.push(tokio::spawn(async move {
-                if let Err(err) = yinglian_node::net::serve(e, listener, s).await {
+                if let Err(err) = yinglian_node::federation::net::serve(e, listener, s).await {
                     tracing::error!(error = %err, "server stopped");
                 }
             }));
         }
         if self.role == Role::Hub {
             self.tasks
-                .push(tokio::spawn(yinglian_node::rollup::maintain(
+                .push(tokio::spawn(yinglian_node::app::rollup::maintain(
                     self.store.clone(),
                     stop.clone(),
                 )));
         }
         if engine.parent.is_some() {
             self.tasks
-                .push(tokio::spawn(yinglian_node::net::run_upstream(
+                .push(tokio::spawn(yinglian_node::federation::net::run_upstream(
                     engine.clone(),
                     stop.clone(),
                 )));
@@ -201,7 +204,7 @@ impl LocalUnit {
         let addr = listener.local_addr()?;
         let store = self.store.clone();
         self.tasks.push(tokio::spawn(async move {
-            if let Err(err) = yinglian_node::web::serve(store, listener, stop).await {
+            if let Err(err) = yinglian_node::http::serve(store, listener, stop).await {
                 tracing::error!(error = %err, "web pages stopped");
             }
         }));
@@ -229,8 +232,8 @@ impl LocalUnit {
     /// Imports `n` generated cameras (device codes from `seed`) into the unit's own ledger.
     pub async fn generate_cameras(&self, district: &str, n: usize, seed: u64) -> Result<()> {
         let sheet = self.dir.join(format!("generated-{seed}.csv"));
-        yinglian_node::sample::write_sheet(&sheet, district, n, seed)?;
-        yinglian_node::import::import_file(&self.store, &sheet, "generator").await?;
+        yinglian_node::app::sample::write_sheet(&sheet, district, n, seed)?;
+        yinglian_node::app::import::import_file(&self.store, &sheet, "generator").await?;
         std::fs::remove_file(&sheet).ok();
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use yinglian_node::sample;
+use yinglian_node::app::sample;
 
 fn yl(data: &std::path::Path, args: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_yl-node"))

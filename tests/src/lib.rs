@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::document::DocId;
-use yinglian_node::unit::UnitKind;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::unit::UnitKind;
 
 pub use yinglian_hub::local;
 
@@ -38,7 +38,7 @@ pub const DISTRICTS: [&str; 4] = ["500103", "500104", "500105", "500106"];
 
 /// Builds and enrolls (but does not start) a federation.
 pub async fn federation(districts: usize, institutions: usize) -> Result<Fed> {
-    yinglian_node::pki::install_crypto();
+    yinglian_node::federation::pki::install_crypto();
     let tmp = tempfile::tempdir()?;
     let list: Vec<_> = DISTRICTS
         .iter()
@@ -85,7 +85,7 @@ pub async fn network_one(inst: &local::LocalUnit) {
     let cam = rows
         .iter()
         .find(|r| {
-            let f = yinglian_node::figures::CameraFlags::of(&r.camera);
+            let f = yinglian_node::domain::figures::CameraFlags::of(&r.camera);
             f.built && f.must_network && !f.networked
         })
         .expect("a camera to network");
@@ -96,11 +96,11 @@ pub async fn network_one(inst: &local::LocalUnit) {
             "test",
             "network a camera",
             |d| {
-                let v = yinglian_node::camera::Field::Networked.parse_value("是")?;
-                Ok(yinglian_node::ledger::set_fields(
+                let v = yinglian_node::domain::camera::Field::Networked.parse_value("是")?;
+                Ok(yinglian_node::docs::ledger::set_fields(
                     d,
                     &code,
-                    &[(yinglian_node::camera::Field::Networked, v)],
+                    &[(yinglian_node::domain::camera::Field::Networked, v)],
                 )?)
             },
         )
@@ -124,9 +124,9 @@ impl Drop for Process {
 pub mod hostile {
     use tonic::Status;
     use yinglian_hub::local::{LocalUnit, wait_until};
-    use yinglian_node::document::DocId;
-    use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
-    use yinglian_node::unit::UnitCode;
+    use yinglian_node::docs::document::DocId;
+    use yinglian_node::domain::unit::UnitCode;
+    use yinglian_node::federation::pki::{self, Role, TlsMaterial, Validity};
     use yinglian_proto::v1::sync_client::SyncClient;
     use yinglian_proto::v1::{DocSync, Hello, SyncFrame, sync_frame};
 
@@ -179,7 +179,7 @@ pub mod hostile {
         hub: &LocalUnit,
         frames: Vec<SyncFrame>,
     ) -> Result<(Vec<SyncFrame>, Option<Status>), Status> {
-        let channel = yinglian_node::net::connect(tls, &hub.url(), &hub.code)
+        let channel = yinglian_node::federation::net::connect(tls, &hub.url(), &hub.code)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let mut client = SyncClient::new(channel)

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use yinglian_hub::local::wait_until;
-use yinglian_node::accounts::{self, Role};
-use yinglian_node::document::DocId;
+use yinglian_node::app::accounts::{self, Role};
+use yinglian_node::docs::document::DocId;
 use yinglian_tests::{PATIENCE, Process, federation};
 
 async fn start_driver() -> (Process, u16) {
@@ -229,7 +229,7 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
         || {
             let store = fed.city.store.clone();
             async move {
-                yinglian_node::cli::subtree_stats(&store, None)
+                yinglian_node::app::figures::subtree_stats(&store, None)
                     .await
                     .map(|s| s.networked == start && s.built > 0)
                     .unwrap_or(false)

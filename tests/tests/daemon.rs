@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use yinglian_hub::local::wait_until;
-use yinglian_node::camera::{Field, Value};
-use yinglian_node::document::DocId;
-use yinglian_node::ledger;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger;
+use yinglian_node::domain::camera::{Field, Value};
 use yinglian_tests::{PATIENCE, Process, federation};
 
 const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");

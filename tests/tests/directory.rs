@@ -1,15 +1,15 @@
 //! The liaison directory at every level, locally and over the `Directory` service.
 
-use yinglian_node::contacts::{Contact, ContactRole};
-use yinglian_node::directory::entries;
-use yinglian_node::document::DocId;
-use yinglian_node::pki::TlsMaterial;
-use yinglian_node::profile;
+use yinglian_node::app::directory::entries;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::profile;
+use yinglian_node::domain::contacts::{Contact, ContactRole};
+use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_proto::v1::LookupRequest;
 use yinglian_proto::v1::directory_client::DirectoryClient;
 use yinglian_tests::{converge, federation};
 
-fn units(list: &[yinglian_node::directory::Entry]) -> Vec<String> {
+fn units(list: &[yinglian_node::app::directory::Entry]) -> Vec<String> {
     list.iter().map(|e| e.unit.clone()).collect()
 }
 
@@ -73,7 +73,7 @@ async fn every_level_finds_whom_to_call() {
     // Over gRPC: an institution asks its district: itself and the district.
     let inst = &fed.institutions[0][0];
     let tls = TlsMaterial::load(&inst.dir).unwrap();
-    let ch = yinglian_node::net::connect(&tls, &d.url(), &d.code)
+    let ch = yinglian_node::federation::net::connect(&tls, &d.url(), &d.code)
         .await
         .unwrap();
     let reply = DirectoryClient::new(ch)
@@ -87,7 +87,7 @@ async fn every_level_finds_whom_to_call() {
     assert_eq!(got, vec!["500103", "500103-0001"]);
     // ... and is refused by a district it does not belong to.
     let y = &fed.districts[1];
-    let ch = yinglian_node::net::connect(&tls, &y.url(), &y.code)
+    let ch = yinglian_node::federation::net::connect(&tls, &y.url(), &y.code)
         .await
         .unwrap();
     let err = DirectoryClient::new(ch)

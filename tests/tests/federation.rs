@@ -1,11 +1,11 @@
 //! Federation: every replica converges after offline work, and concurrent edits at two levels
 //! merge with nothing lost.
 
-use yinglian_node::camera::{Field, Value};
-use yinglian_node::contacts::{Contact, ContactRole};
-use yinglian_node::document::DocId;
-use yinglian_node::ledger;
-use yinglian_node::profile;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger;
+use yinglian_node::docs::profile;
+use yinglian_node::domain::camera::{Field, Value};
+use yinglian_node::domain::contacts::{Contact, ContactRole};
 use yinglian_node::store::{Store, StoreError};
 use yinglian_tests::{converge, federation};
 
@@ -282,7 +282,7 @@ async fn the_same_supervision_field_from_two_levels_is_kept_as_a_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_roll_up_to_the_city_and_drill_down() {
-    use yinglian_node::cli::subtree_stats;
+    use yinglian_node::app::figures::subtree_stats;
     let mut fed = federation(2, 3).await.unwrap();
     for (d, list) in fed.institutions.iter().enumerate() {
         for (i, inst) in list.iter().enumerate() {
@@ -301,7 +301,7 @@ async fn figures_roll_up_to_the_city_and_drill_down() {
     }
     fed.city.generate_cameras("500000", 2, 99).await.unwrap();
     // What the figures must be, straight from every ledger.
-    let mut want_city = yinglian_node::figures::Counts::default();
+    let mut want_city = yinglian_node::domain::figures::Counts::default();
     let mut want_district = Vec::new();
     for (d, list) in fed.institutions.iter().enumerate() {
         let mut c = fed.districts[d]
@@ -366,7 +366,7 @@ async fn figures_roll_up_to_the_city_and_drill_down() {
 async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
     let mut fed = federation(1, 1).await.unwrap();
     let campaign = DocId {
-        kind: yinglian_node::document::DocKind::Campaign,
+        kind: yinglian_node::docs::document::DocKind::Campaign,
         unit: fed.city.code.clone(),
     };
     fed.institutions[0][0]
@@ -378,7 +378,7 @@ async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
     converge(&fed.city, &[district, inst], &campaign)
         .await
         .unwrap();
-    let s = yinglian_node::cli::subtree_stats(&inst.store, None)
+    let s = yinglian_node::app::figures::subtree_stats(&inst.store, None)
         .await
         .unwrap();
     let m = s.milestone.expect("a standing");
@@ -400,7 +400,7 @@ async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
         })
         .await
         .unwrap();
-    let s = yinglian_node::cli::subtree_stats(&inst.store, None)
+    let s = yinglian_node::app::figures::subtree_stats(&inst.store, None)
         .await
         .unwrap();
     assert_ne!(s.milestone.unwrap().title, "报送联络人（附件1）");
@@ -409,7 +409,7 @@ async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_as_of_a_past_date_come_from_history() {
-    use yinglian_node::cli::{stats_as_of, subtree_stats};
+    use yinglian_node::app::figures::{stats_as_of, subtree_stats};
     let mut fed = federation(1, 1).await.unwrap();
     fed.institutions[0][0]
         .generate_cameras("500103", 8, 4)

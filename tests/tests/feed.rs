@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::cli::subtree_stats;
-use yinglian_node::figures::rate;
-use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
-use yinglian_node::unit::UnitCode;
+use yinglian_node::app::figures::subtree_stats;
+use yinglian_node::domain::figures::rate;
+use yinglian_node::domain::unit::UnitCode;
+use yinglian_node::federation::pki::{self, Role, TlsMaterial, Validity};
 use yinglian_proto::v1::feed_client::FeedClient;
 use yinglian_proto::v1::{FeedEvent, SubscribeRequest, feed_event};
 use yinglian_tests::{Fed, PATIENCE, federation, network_one};
@@ -66,7 +66,7 @@ async fn subscribe(
     scope: &str,
     cursor: u64,
 ) -> Result<tonic::Streaming<FeedEvent>, tonic::Status> {
-    let channel = yinglian_node::net::connect(tls, &city.url(), &city.code)
+    let channel = yinglian_node::federation::net::connect(tls, &city.url(), &city.code)
         .await
         .unwrap();
     Ok(FeedClient::new(channel)
@@ -257,7 +257,7 @@ async fn a_slow_subscriber_is_cut_off_with_a_bounded_queue() {
     let cut = std::sync::Arc::new(std::sync::Mutex::new(None));
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     // The hub's own pump behind one subscription, with a queue of four that nobody reads.
-    let pump = tokio::spawn(yinglian_node::feed::pump(
+    let pump = tokio::spawn(yinglian_node::federation::feed::pump(
         city.clone(),
         "urn:yinglian:subscriber:GA-slow".into(),
         "500000".into(),
@@ -271,7 +271,7 @@ async fn a_slow_subscriber_is_cut_off_with_a_bounded_queue() {
         .await
         .expect("the pump gives up")
         .unwrap();
-    let mut stream = yinglian_node::feed::FeedStream { rx, cut };
+    let mut stream = yinglian_node::federation::feed::FeedStream { rx, cut };
     let mut delivered = 0;
     let status = loop {
         match stream.next().await {

@@ -2,7 +2,7 @@
 //! server reflection, in both reflection versions (`grpcurl` uses v1; Python's grpcio and older
 //! tools know only v1alpha).
 
-use yinglian_node::pki::TlsMaterial;
+use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_tests::federation;
 
 macro_rules! list_services {
@@ -36,7 +36,7 @@ async fn a_hub_serves_reflection_v1_and_v1alpha_and_health() {
     fed.start_all().await.unwrap();
     let (city, district) = (&fed.city, &fed.districts[0]);
     let tls = TlsMaterial::load(&district.dir).unwrap();
-    let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code)
+    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
         .await
         .unwrap();
     let want = [
@@ -69,7 +69,7 @@ async fn a_hub_serves_reflection_v1_and_v1alpha_and_health() {
     yinglian_node::cli::federation::revoke_unit(&city.store, &district.code)
         .await
         .unwrap();
-    let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code)
+    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
         .await
         .unwrap();
     let err = tonic_health::pb::health_client::HealthClient::new(channel)

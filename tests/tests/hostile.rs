@@ -14,11 +14,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tonic::Status;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::admission::Limits;
 use yinglian_node::cli::federation::revoke_unit;
-use yinglian_node::document::DocId;
-use yinglian_node::pki::{self, Enrollment, Role, TlsMaterial, Validity, unit_dns};
-use yinglian_node::unit::UnitCode;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::unit::UnitCode;
+use yinglian_node::federation::admission::Limits;
+use yinglian_node::federation::pki::{self, Enrollment, Role, TlsMaterial, Validity, unit_dns};
 use yinglian_proto::v1::directory_client::DirectoryClient;
 use yinglian_proto::v1::feed_client::FeedClient;
 use yinglian_proto::v1::reports_client::ReportsClient;
@@ -199,7 +199,8 @@ fn unconstrained_intermediate(city: &LocalUnit, code: &str) -> Ca {
 /// for `about`.
 async fn answered(tls: &TlsMaterial, hub: &LocalUnit, about: &str) -> Vec<&'static str> {
     let mut yes = Vec::new();
-    let Ok(channel) = yinglian_node::net::connect(tls, &hub.url(), &hub.code).await else {
+    let Ok(channel) = yinglian_node::federation::net::connect(tls, &hub.url(), &hub.code).await
+    else {
         return yes;
     };
     if DirectoryClient::new(channel.clone())
@@ -585,7 +586,7 @@ async fn an_open_feed_ends_within_a_second_of_revocation() {
     let city = &fed.city;
     let police = police(&fed).await;
     let tls = TlsMaterial::load(police.path()).unwrap();
-    let channel = yinglian_node::net::connect(&tls, &city.url(), &city.code)
+    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
         .await
         .unwrap();
     let mut stream = FeedClient::new(channel)
@@ -634,8 +635,8 @@ async fn a_hub_child_cannot_squat_a_unit_outside_its_subtree() {
     // District X brings the profile of a unit of district Y's namespace, saying it is its own.
     let squatted = UnitCode::parse("500104-0077").unwrap();
     let mut doc = automerge::AutoCommit::new();
-    yinglian_node::profile::set_text(&mut doc, "name", Some("冒名医院")).unwrap();
-    yinglian_node::profile::set_text(&mut doc, "parent", Some("500103")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("冒名医院")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "parent", Some("500103")).unwrap();
     doc.commit();
     let msg = whole(&mut doc);
     let id = DocId::profile(&squatted);
@@ -695,7 +696,7 @@ async fn a_thousand_streams_from_one_peer_are_bounded() {
     let mut fed = started(1, 1).await;
     let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
     let tls = TlsMaterial::load(&inst.dir).unwrap();
-    let channel = yinglian_node::net::connect(&tls, &district.url(), &district.code)
+    let channel = yinglian_node::federation::net::connect(&tls, &district.url(), &district.code)
         .await
         .unwrap();
     let code = inst.code.to_string();
@@ -971,7 +972,7 @@ async fn a_revoked_certificate_calling_in_a_loop_writes_a_bounded_number_of_rows
     let tls = TlsMaterial::load(&inst.dir).unwrap();
     revoke_unit(&district.store, &inst.code).await.unwrap();
     let before = refusals(district, "").await.len();
-    let channel = yinglian_node::net::connect(&tls, &district.url(), &district.code)
+    let channel = yinglian_node::federation::net::connect(&tls, &district.url(), &district.code)
         .await
         .unwrap();
     for _ in 0..3000 {
@@ -1063,7 +1064,7 @@ async fn documents_opened_after_the_hello_count_against_the_session() {
     for i in 0..100 {
         let unit = UnitCode::parse(&format!("500103-{i:05}")).unwrap();
         let mut doc = DocId::profile(&unit).genesis();
-        yinglian_node::profile::set_text(&mut doc, "name", Some("批量")).unwrap();
+        yinglian_node::docs::profile::set_text(&mut doc, "name", Some("批量")).unwrap();
         doc.commit();
         let msg = whole(&mut doc);
         frames.push(doc_frame(&DocId::profile(&unit), msg));
@@ -1130,8 +1131,8 @@ async fn a_profile_cannot_place_a_unit_in_another_subtree() {
     // District X brings a unit of its own namespace that says it belongs to district Y.
     let unit = UnitCode::parse("500103-7777").unwrap();
     let mut doc = DocId::profile(&unit).genesis();
-    yinglian_node::profile::set_text(&mut doc, "name", Some("假冒联系人")).unwrap();
-    yinglian_node::profile::set_text(&mut doc, "parent", Some("500104")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("假冒联系人")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "parent", Some("500104")).unwrap();
     doc.commit();
     let msg = whole(&mut doc);
     let id = DocId::profile(&unit);
@@ -1154,7 +1155,7 @@ async fn a_profile_cannot_place_a_unit_in_another_subtree() {
         Some(None),
         "the claimed parent 500104 is not believed"
     );
-    let y_subtree = yinglian_node::directory::subtree(&city.store, "500104")
+    let y_subtree = yinglian_node::app::directory::subtree(&city.store, "500104")
         .await
         .unwrap();
     assert!(!y_subtree.contains(unit.as_str()), "{y_subtree:?}");

@@ -2,8 +2,8 @@
 //! changes of bounded size and reaches the district (the ledger) and the city (the figures).
 
 use yinglian_hub::local::wait_until;
-use yinglian_node::cli::subtree_stats;
-use yinglian_node::document::DocId;
+use yinglian_node::app::figures::subtree_stats;
+use yinglian_node::docs::document::DocId;
 use yinglian_tests::{PATIENCE, converge, federation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,7 +11,7 @@ async fn a_large_import_reaches_the_district_and_the_city() {
     let mut fed = federation(1, 1).await.unwrap();
     fed.start_all().await.unwrap();
     let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
-    let rows = 3 * yinglian_node::import::ROWS_PER_CHANGE + 10;
+    let rows = 3 * yinglian_node::app::import::ROWS_PER_CHANGE + 10;
     let mut csv = String::from("设备编码,点位名称,点位类别,是否已联网,安装地址\n");
     for i in 0..rows {
         csv.push_str(&format!(
@@ -22,7 +22,7 @@ async fn a_large_import_reaches_the_district_and_the_city() {
     }
     let file = fed.tmp.path().join("large.csv");
     std::fs::write(&file, csv).unwrap();
-    let report = yinglian_node::import::import_file(&inst.store, &file, "clerk")
+    let report = yinglian_node::app::import::import_file(&inst.store, &file, "clerk")
         .await
         .unwrap();
     assert_eq!(report.added, rows);
@@ -43,7 +43,7 @@ async fn a_large_import_reaches_the_district_and_the_city() {
     assert!(
         changes
             .iter()
-            .all(|n| *n < yinglian_node::sync::FRAME_BUDGET),
+            .all(|n| *n < yinglian_node::federation::sync::FRAME_BUDGET),
         "{changes:?}"
     );
     converge(inst, &[district], &ledger).await.unwrap();

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::document::DocId;
-use yinglian_node::pki::Role;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::federation::pki::Role;
 use yinglian_tests::{PATIENCE, Process, converge, federation, network_one};
 
 const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");
@@ -203,11 +203,11 @@ async fn a_backup_restores_and_gets_back_later_edits_from_the_parent() {
 
     // The backup is taken while the unit runs; the target must be new.
     let backup = fed.tmp.path().join("backups/500103-0001");
-    let b = yinglian_node::ops::backup(&fed.institutions[0][0].store, &backup)
+    let b = yinglian_node::app::backup::backup(&fed.institutions[0][0].store, &backup)
         .await
         .unwrap();
     assert!(b.store_bytes > 0 && b.files >= 4, "{b:?}");
-    let again = yinglian_node::ops::backup(&fed.institutions[0][0].store, &backup)
+    let again = yinglian_node::app::backup::backup(&fed.institutions[0][0].store, &backup)
         .await
         .unwrap_err();
     assert!(again.to_string().contains("already exists"), "{again}");
@@ -224,17 +224,17 @@ async fn a_backup_restores_and_gets_back_later_edits_from_the_parent() {
 
     // A restore refuses a folder that holds a unit, and a folder that is not a backup.
     let old_dir = fed.institutions[0][0].dir.clone();
-    let e = yinglian_node::ops::restore(&backup, &old_dir)
+    let e = yinglian_node::app::backup::restore(&backup, &old_dir)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("already holds a unit"), "{e}");
-    let e = yinglian_node::ops::restore(fed.tmp.path(), &fed.tmp.path().join("x"))
+    let e = yinglian_node::app::backup::restore(fed.tmp.path(), &fed.tmp.path().join("x"))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("is not a backup"), "{e}");
 
     let new_dir = fed.tmp.path().join("restored");
-    let unit = yinglian_node::ops::restore(&backup, &new_dir)
+    let unit = yinglian_node::app::backup::restore(&backup, &new_dir)
         .await
         .unwrap();
     assert_eq!(unit, code);

@@ -4,12 +4,12 @@
 
 use proptest::prelude::*;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::camera::{Camera, Field};
-use yinglian_node::cli::subtree_stats;
-use yinglian_node::device_code::DeviceCode;
-use yinglian_node::document::DocId;
-use yinglian_node::figures::Counts;
-use yinglian_node::ledger;
+use yinglian_node::app::figures::subtree_stats;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger;
+use yinglian_node::domain::camera::{Camera, Field};
+use yinglian_node::domain::device_code::DeviceCode;
+use yinglian_node::domain::figures::Counts;
 use yinglian_tests::{Fed, PATIENCE, federation};
 
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ async fn own(u: &LocalUnit) -> Counts {
     u.store.counts(u.code.as_str()).await.unwrap().0
 }
 
-fn same(s: &yinglian_node::figures::Stats, c: &Counts) -> bool {
+fn same(s: &yinglian_node::domain::figures::Stats, c: &Counts) -> bool {
     (
         s.built,
         s.must_network,

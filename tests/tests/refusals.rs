@@ -4,11 +4,11 @@
 use automerge::sync::{State, SyncDoc};
 use automerge::transaction::Transactable;
 use yinglian_hub::local::{LocalUnit, wait_until};
-use yinglian_node::camera::Field;
-use yinglian_node::document::DocId;
-use yinglian_node::ledger;
-use yinglian_node::pki::{self, Role, TlsMaterial, Validity};
-use yinglian_node::unit::UnitKind;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger;
+use yinglian_node::domain::camera::Field;
+use yinglian_node::domain::unit::UnitKind;
+use yinglian_node::federation::pki::{self, Role, TlsMaterial, Validity};
 use yinglian_proto::v1::{SyncFrame, sync_error, sync_frame};
 use yinglian_tests::hostile::{doc_frame, hello, issued_by, raw, refusals, started, wait_refusal};
 use yinglian_tests::{PATIENCE, converge};
@@ -342,7 +342,7 @@ async fn an_oversized_frame_is_refused() {
     converge(inst, &[district], &ledger).await.unwrap();
     let before = district.heads(&ledger).await;
     let tls = TlsMaterial::load(&inst.dir).unwrap();
-    let huge = vec![7u8; yinglian_node::sync::MAX_FRAME_BYTES + 1024];
+    let huge = vec![7u8; yinglian_node::federation::sync::MAX_FRAME_BYTES + 1024];
     let outcome = raw(
         &tls,
         district,

@@ -2,8 +2,8 @@
 //! district hub, which answers its parent only.
 
 use yinglian_hub::local::wait_until;
-use yinglian_node::document::DocId;
-use yinglian_node::pki::TlsMaterial;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_node::store::CameraQuery;
 use yinglian_proto::v1::CamerasRequest;
 use yinglian_proto::v1::reports_client::ReportsClient;
@@ -43,15 +43,20 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
         PATIENCE,
         "the city gets the cameras from the district",
         || async {
-            yinglian_node::reports::forward_cameras(&city.store, &city.dir, &inst.code, &q)
-                .await
-                .is_ok()
+            yinglian_node::federation::reports::forward_cameras(
+                &city.store,
+                &city.dir,
+                &inst.code,
+                &q,
+            )
+            .await
+            .is_ok()
         },
     )
     .await
     .unwrap();
     let (total, list) =
-        yinglian_node::reports::forward_cameras(&city.store, &city.dir, &inst.code, &q)
+        yinglian_node::federation::reports::forward_cameras(&city.store, &city.dir, &inst.code, &q)
             .await
             .unwrap();
     assert_eq!(total, want);
@@ -68,22 +73,25 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
     assert!(city.heads(&DocId::ledger(&inst.code)).await.is_empty());
 
     // The city's pages show the same detail, asked of the district.
-    yinglian_node::accounts::add_user(
+    yinglian_node::app::accounts::add_user(
         &city.store,
         "wjw",
-        yinglian_node::accounts::Role::ReadOnly,
+        yinglian_node::app::accounts::Role::ReadOnly,
         "city password",
     )
     .await
     .unwrap();
-    let (token, _) = yinglian_node::accounts::sign_in(&city.store, "wjw", "city password")
+    let (token, _) = yinglian_node::app::accounts::sign_in(&city.store, "wjw", "city password")
         .await
         .unwrap();
-    let app = yinglian_node::web::router(city.store.clone());
+    let app = yinglian_node::http::router(city.store.clone());
     let req = axum::http::Request::get(format!("/unit/{}/cameras", inst.code))
         .header(
             axum::http::header::COOKIE,
-            format!("{}={token}", yinglian_node::web::session_cookie(&city.code)),
+            format!(
+                "{}={token}",
+                yinglian_node::http::session_cookie(&city.code)
+            ),
         )
         .body(axum::body::Body::empty())
         .unwrap();
@@ -103,7 +111,7 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
 
     // The district answers its parent only: an institution is refused.
     let tls = TlsMaterial::load(&fed.institutions[0][0].dir).unwrap();
-    let ch = yinglian_node::net::connect(&tls, &district.url(), &district.code)
+    let ch = yinglian_node::federation::net::connect(&tls, &district.url(), &district.code)
         .await
         .unwrap();
     let err = ReportsClient::new(ch)

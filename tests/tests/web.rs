@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use yinglian_hub::local::wait_until;
-use yinglian_node::accounts::{self, Role};
-use yinglian_node::document::DocId;
+use yinglian_node::app::accounts::{self, Role};
+use yinglian_node::docs::document::DocId;
 use yinglian_tests::{PATIENCE, federation, network_one};
 
 async fn get(app: &axum::Router, path: &str, cookie: &str) -> (StatusCode, String) {
@@ -46,9 +46,9 @@ async fn the_district_dashboard_moves_by_itself() {
         .unwrap();
     let cookie = format!(
         "{}={token}",
-        yinglian_node::web::session_cookie(&district.code)
+        yinglian_node::http::session_cookie(&district.code)
     );
-    let app = yinglian_node::web::router(district.store.clone());
+    let app = yinglian_node::http::router(district.store.clone());
 
     let (st, page) = get(&app, "/", &cookie).await;
     assert_eq!(st, StatusCode::OK);
@@ -204,7 +204,7 @@ async fn a_hub_serves_its_pages_over_https_as_its_config_file_says() {
         page.starts_with("http/1.1 200") && page.contains("登录"),
         "{page}"
     );
-    let signin = yinglian_node::web::signin_cookie(&fed.city.code).to_lowercase();
+    let signin = yinglian_node::http::signin_cookie(&fed.city.code).to_lowercase();
     let csrf_cookie = cookie_of(&page, &signin);
     assert!(csrf_cookie.ends_with("; secure"), "{csrf_cookie}");
     // Sign in: the session cookie is Secure too, and opens the dashboard.
@@ -221,7 +221,7 @@ async fn a_hub_serves_its_pages_over_https_as_its_config_file_says() {
     .await
     .unwrap();
     assert!(answer.starts_with("http/1.1 303"), "{answer}");
-    let session_name = yinglian_node::web::session_cookie(&fed.city.code).to_lowercase();
+    let session_name = yinglian_node::http::session_cookie(&fed.city.code).to_lowercase();
     let session = cookie_of(&answer, &session_name);
     assert!(session.ends_with("; secure"), "{session}");
     let token = session.split(';').next().unwrap();

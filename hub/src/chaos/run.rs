@@ -14,10 +14,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::Value as Json;
-use yinglian_node::document::DocId;
-use yinglian_node::figures::Counts;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::figures::Counts;
+use yinglian_node::domain::unit::UnitCode;
 use yinglian_node::store::{CameraQuery, Store};
-use yinglian_node::unit::UnitCode;
 
 use super::proxy::{Fault, FaultProxy};
 

@@ -4,13 +4,13 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use super::Common;
-use crate::camera::{Camera, Field, FieldError, Value};
-use crate::device_code::DeviceCode;
-use crate::document::DocId;
-use crate::figures::CameraFlags;
-use crate::ledger;
+use crate::docs::document::DocId;
+use crate::docs::ledger;
+use crate::domain::camera::{Camera, Field, FieldError, Value};
+use crate::domain::device_code::DeviceCode;
+use crate::domain::figures::CameraFlags;
+use crate::domain::unit::UnitCode;
 use crate::store::{CameraQuery, StoreError};
-use crate::unit::UnitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum CameraCmd {
@@ -69,7 +69,7 @@ pub enum CameraCmd {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        limits: crate::import::ImportLimits,
+        limits: crate::app::import::ImportLimits,
     },
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
@@ -305,7 +305,8 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
                     ..Default::default()
                 };
                 let (total, list) =
-                    crate::reports::forward_cameras(&store, &common.data, &target, &q).await?;
+                    crate::federation::reports::forward_cameras(&store, &common.data, &target, &q)
+                        .await?;
                 if json {
                     println!(
                         "{}",
@@ -329,7 +330,7 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             let unit = held_unit(&store, of).await?;
             let state = state
                 .map(|s| {
-                    s.parse::<crate::camera::State>()
+                    s.parse::<crate::domain::camera::State>()
                         .map(|s| s.as_str().to_string())
                 })
                 .transpose()
@@ -396,7 +397,7 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             }
         }
         CameraCmd::Import { file, json, limits } => {
-            let r = crate::import::import_file_with(&store, &file, &who, &limits).await?;
+            let r = crate::app::import::import_file_with(&store, &file, &who, &limits).await?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

@@ -4,9 +4,9 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::Common;
-use crate::contacts::{Contact, ContactRole};
-use crate::document::DocId;
-use crate::profile;
+use crate::docs::document::DocId;
+use crate::docs::profile;
+use crate::domain::contacts::{Contact, ContactRole};
 
 #[derive(Debug, Subcommand)]
 pub enum ContactsCmd {

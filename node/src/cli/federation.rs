@@ -9,12 +9,12 @@ use clap::Subcommand;
 use tokio::sync::watch;
 
 use super::Common;
-use crate::document::DocId;
-use crate::pki::{self, Bundle, Enrollment, Role, Validity};
-use crate::profile;
+use crate::docs::document::DocId;
+use crate::docs::profile;
+use crate::domain::unit::UnitCode;
+use crate::federation::pki::{self, Bundle, Enrollment, Role, Validity};
+use crate::federation::sync::Engine;
 use crate::store::Store;
-use crate::sync::Engine;
-use crate::unit::UnitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum PkiCmd {
@@ -84,12 +84,12 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// What one peer may cost (the `[limits]` table of the config file).
     #[arg(skip)]
-    pub limits: crate::admission::Limits,
+    pub limits: crate::federation::admission::Limits,
 }
 
 impl ServeArgs {
     /// Takes from `c` every option not given on the command line.
-    pub fn merge(&mut self, c: &crate::config::ServeConfig) {
+    pub fn merge(&mut self, c: &crate::daemon::config::ServeConfig) {
         let take = |mine: &mut Option<String>, theirs: &Option<String>| {
             if mine.is_none() {
                 mine.clone_from(theirs);
@@ -129,7 +129,8 @@ pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
             }
             pki::init_root(&common.data, store.unit(), days)?;
             store.set_meta("root", store.unit().as_str()).await?;
-            crate::campaign::publish(&store, &crate::campaign::Campaign::seed()).await?;
+            crate::app::campaign::publish(&store, &crate::domain::campaign::Campaign::seed())
+                .await?;
             let paths = pki::Paths::new(&common.data);
             println!(
                 "root CA of {} created: trust root {}, this unit's certificate {}",
@@ -412,10 +413,10 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
             .advertise
             .clone()
             .unwrap_or_else(|| format!("https://{bound}"));
-        crate::reports::publish_endpoint(&store, &url).await?;
+        crate::federation::reports::publish_endpoint(&store, &url).await?;
         let (e, s) = (engine.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::net::serve(e, listener, s).await {
+            if let Err(err) = crate::federation::net::serve(e, listener, s).await {
                 tracing::error!(error = %err, "the server stopped");
             }
         }));
@@ -424,7 +425,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
     }
     if let Some(http) = &a.http {
         let tls = match (&a.https_cert, &a.https_key) {
-            (Some(cert), Some(key)) => Some(crate::https::server_config(cert, key)?),
+            (Some(cert), Some(key)) => Some(crate::http::https::server_config(cert, key)?),
             _ => None,
         };
         let listener = bind_http(http, "the web pages").await?;
@@ -436,7 +437,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         );
         let (st, s, proxies) = (store.clone(), stop.clone(), a.trusted_proxies.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::web::serve_with(st, listener, tls, proxies, s).await {
+            if let Err(err) = crate::http::serve_with(st, listener, tls, proxies, s).await {
                 tracing::error!(error = %err, "the web server stopped");
             }
         }));
@@ -450,7 +451,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         );
         let (st, s) = (store.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::ops::serve(st, listener, s).await {
+            if let Err(err) = crate::http::metrics::serve(st, listener, s).await {
                 tracing::error!(error = %err, "the metrics server stopped");
             }
         }));
@@ -461,19 +462,19 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
             engine.me,
             engine.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
         );
-        tasks.push(tokio::spawn(crate::net::run_upstream(
+        tasks.push(tokio::spawn(crate::federation::net::run_upstream(
             engine.clone(),
             stop.clone(),
         )));
     } else if a.listen.is_none() {
         bail!("this unit has not joined a parent: run `join --bundle FILE` first");
     }
-    tasks.push(tokio::spawn(crate::net::watch_other_writers(
+    tasks.push(tokio::spawn(crate::federation::net::watch_other_writers(
         engine.clone(),
         stop.clone(),
     )));
     if role == "hub" {
-        tasks.push(tokio::spawn(crate::rollup::maintain(
+        tasks.push(tokio::spawn(crate::app::rollup::maintain(
             store.clone(),
             stop.clone(),
         )));
@@ -521,7 +522,7 @@ pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool)
     let mut delay = std::time::Duration::from_millis(500);
     loop {
         let outcome: Result<(), anyhow::Error> = async {
-            let channel = crate::net::connect(&tls, &url, &parent).await?;
+            let channel = crate::federation::net::connect(&tls, &url, &parent).await?;
             let mut client = FeedClient::new(channel);
             let mut stream = client
                 .subscribe(SubscribeRequest {

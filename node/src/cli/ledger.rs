@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use super::Common;
-use crate::document::DocId;
+use crate::docs::document::DocId;
 
 /// Magic line that starts a saved ledger file.
 const MAGIC: &[u8] = b"yinglian-ledger-v1\n";

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::domain::unit::{UnitCode, UnitKind};
 use crate::store::Store;
-use crate::unit::{UnitCode, UnitKind};
 
 /// Options every command takes.
 #[derive(Debug, clap::Args, Clone)]
@@ -211,7 +211,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
             // A hub asks for a CA too; a subscriber (run with yl-hub) never issues anything.
             let issues = role == "hub" && kind != UnitKind::Subscriber;
-            let request = crate::pki::make_request(&common.data, &unit, issues)?;
+            let request = crate::federation::pki::make_request(&common.data, &unit, issues)?;
             println!(
                 "initialised unit {} ({}) in {}",
                 unit,
@@ -234,20 +234,20 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Export(a) => export::run(common, a).await,
         Command::Stats(a) => {
             let store = common.open().await?;
-            refresh_rollup(&store).await?;
+            crate::app::figures::refresh_rollup(&store).await?;
             let s = match &a.as_of {
                 Some(d) => {
                     let date = chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
                         anyhow::anyhow!("--as-of \"{d}\" is not a date: write it as YYYY-MM-DD, e.g. 2021-12-31")
                     })?;
-                    stats_as_of(&store, a.unit.as_deref(), date).await?
+                    crate::app::figures::stats_as_of(&store, a.unit.as_deref(), date).await?
                 }
-                None => subtree_stats(&store, a.unit.as_deref()).await?,
+                None => crate::app::figures::subtree_stats(&store, a.unit.as_deref()).await?,
             };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                use crate::figures::show_rate;
+                use crate::domain::figures::show_rate;
                 println!("{} {}", s.unit, s.name);
                 println!("  已建 built               {}", s.built);
                 println!("  应联网 must network      {}", s.must_network);
@@ -316,7 +316,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             district,
             seed,
         } => {
-            crate::sample::write_sheet(&out, &district, rows, seed)?;
+            crate::app::sample::write_sheet(&out, &district, rows, seed)?;
             println!("wrote {rows} generated camera rows to {}", out.display());
             Ok(())
         }
@@ -328,7 +328,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         Command::Status { json } => federation::status(common, json).await,
         Command::Backup { out } => {
             let store = common.open().await?;
-            let b = crate::ops::backup(&store, &out).await?;
+            let b = crate::app::backup::backup(&store, &out).await?;
             println!(
                 "backup of {} in {}: store {} bytes, {} files (it holds the unit's private key: keep it safe)",
                 store.unit(),
@@ -339,7 +339,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             Ok(())
         }
         Command::Restore { from } => {
-            let unit = crate::ops::restore(&from, &common.data).await?;
+            let unit = crate::app::backup::restore(&from, &common.data).await?;
             println!(
                 "unit {unit} restored into {}; start the daemon: what changed after the backup comes back from the parent",
                 common.data.display()
@@ -352,14 +352,14 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
             password,
         }) => {
             let store = common.open().await?;
-            let role = crate::accounts::Role::parse(&role)?;
-            crate::accounts::add_user(&store, &name, role, &password).await?;
+            let role = crate::app::accounts::Role::parse(&role)?;
+            crate::app::accounts::add_user(&store, &name, role, &password).await?;
             println!("account {} ({}) ready", name.trim(), role.as_str());
             Ok(())
         }
         Command::User(UserCmd::List) => {
             let store = common.open().await?;
-            for (name, role) in crate::accounts::users(&store).await? {
+            for (name, role) in crate::app::accounts::users(&store).await? {
                 println!("{name}  {role}");
             }
             Ok(())
@@ -371,9 +371,13 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
         } => {
             let store = common.open().await?;
             let parent: Vec<String> = store.meta("parent_unit").await?.into_iter().collect();
-            let mut list =
-                crate::directory::entries(&store, store.unit().as_str(), &parent, query.as_deref())
-                    .await?;
+            let mut list = crate::app::directory::entries(
+                &store,
+                store.unit().as_str(),
+                &parent,
+                query.as_deref(),
+            )
+            .await?;
             if missing {
                 list.retain(|e| !e.missing.is_empty());
             }
@@ -388,7 +392,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
                     "分管领导 leader",
                     "联络员 liaison",
                 ]);
-                let show = |c: &Option<crate::contacts::Contact>| match c {
+                let show = |c: &Option<crate::domain::contacts::Contact>| match c {
                     Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
                     None => "（未报送 missing）".to_string(),
                 };
@@ -433,144 +437,9 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
     }
 }
 
-/// The figures of this unit, or of a unit of its subtree: a hub's object covers its whole
-/// subtree with one row per direct child (from its rollup, which the daemon keeps current; a
-/// command run beside no daemon calls `refresh_rollup` first); a unit whose ledger is held here
-/// (a leaf child) answers from that replica.
-pub async fn subtree_stats(store: &Store, unit: Option<&str>) -> Result<crate::figures::Stats> {
-    let me = store.unit().clone();
-    let unit = match unit {
-        Some(u) => UnitCode::parse(u)?,
-        None => me.clone(),
-    };
-    // The unit's subtree row, from whichever rollup holds it (its own totals, or its parent's row).
-    let own_rows = store.rollup_rows(unit.as_str()).await?;
-    let mut found = own_rows.iter().find(|r| r.unit == unit.as_str()).cloned();
-    if found.is_none() && unit != me {
-        let row: Option<String> =
-            sqlx::query_scalar("SELECT hub FROM rollup_rows WHERE unit = ? LIMIT 1")
-                .bind(unit.as_str())
-                .fetch_optional(store.pool())
-                .await?;
-        if let Some(hub) = row {
-            found = store
-                .rollup_rows(&hub)
-                .await?
-                .into_iter()
-                .find(|r| r.unit == unit.as_str());
-        }
-    }
-    let mut s = match found {
-        Some(row) => {
-            let mut s = row.stats();
-            s.children = own_rows
-                .iter()
-                .filter(|r| r.unit != unit.as_str())
-                .map(|r| r.stats())
-                .collect();
-            s
-        }
-        None => {
-            if unit != me
-                && store
-                    .heads(&crate::document::DocId::ledger(&unit))
-                    .await?
-                    .is_empty()
-            {
-                anyhow::bail!(
-                    "unit {unit} is not in the subtree of {me}, or it has not synced yet"
-                );
-            }
-            store.stats(unit.as_str()).await?
-        }
-    };
-    if let Some(c) = crate::campaign::held(store).await? {
-        let today = chrono::Utc::now().date_naive();
-        let complete = |p: Option<crate::profile::Profile>| {
-            p.is_some_and(|p| {
-                p.contact(crate::contacts::ContactRole::Leader).is_some()
-                    && p.contact(crate::contacts::ContactRole::Liaison).is_some()
-            })
-        };
-        let mine = complete(store.profile(&s.unit).await?);
-        s.milestone = crate::campaign::standing(&c, &s, mine, today);
-        for child in &mut s.children {
-            let theirs = complete(store.profile(&child.unit).await?);
-            child.milestone = crate::campaign::standing(&c, child, theirs, today);
-        }
-    }
-    Ok(s)
-}
-
-/// Brings a hub's own rollup up to date with what its store holds (for a command that may run
-/// while no daemon keeps it current); a leaf has none.
-pub async fn refresh_rollup(store: &Store) -> Result<()> {
-    if store.identity().role == "hub" {
-        crate::rollup::recompute(store).await?;
-    }
-    Ok(())
-}
-
-/// The figures of this unit (or of a unit of its subtree) as of the end of `date` (Beijing time),
-/// from the documents' history: a hub's rollup as it stood then, or a ledger as it stood then.
-pub async fn stats_as_of(
-    store: &Store,
-    unit: Option<&str>,
-    date: chrono::NaiveDate,
-) -> Result<crate::figures::Stats> {
-    use crate::document::{DocId, DocKind};
-    use crate::figures::Stats;
-    let unit = match unit {
-        Some(u) => UnitCode::parse(u)?,
-        None => store.unit().clone(),
-    };
-    let t = crate::history::end_of_day(date);
-    let label = date.to_string();
-    let rollup_doc = DocId {
-        kind: DocKind::Rollup,
-        unit: unit.clone(),
-    };
-    if !store.heads(&rollup_doc).await?.is_empty() {
-        let r = crate::history::rollup_at(store, &unit, t).await?;
-        let name = store.unit_name(unit.as_str()).await?;
-        let counts = r.totals.as_ref().map(|t| t.counts).unwrap_or_default();
-        let mut s = Stats::from_counts(unit.as_str(), &name, &counts, label.clone());
-        s.children = r
-            .children
-            .values()
-            .map(|row| Stats::from_counts(&row.unit, &row.name, &row.counts, label.clone()))
-            .collect();
-        return Ok(s);
-    }
-    let hub: Option<String> =
-        sqlx::query_scalar("SELECT hub FROM rollup_rows WHERE unit = ? AND hub != unit LIMIT 1")
-            .bind(unit.as_str())
-            .fetch_optional(store.pool())
-            .await?;
-    if let Some(hub) = hub {
-        let r = crate::history::rollup_at(store, &UnitCode::parse(&hub)?, t).await?;
-        let name = store.unit_name(unit.as_str()).await?;
-        let counts = r
-            .children
-            .get(unit.as_str())
-            .map(|row| row.counts)
-            .unwrap_or_default();
-        return Ok(Stats::from_counts(unit.as_str(), &name, &counts, label));
-    }
-    if store.heads(&DocId::ledger(&unit)).await?.is_empty() {
-        anyhow::bail!(
-            "unit {unit} is not in the subtree of {}, or it has not synced yet",
-            store.unit()
-        );
-    }
-    let counts = crate::history::ledger_counts_at(store, &unit, t).await?;
-    let name = store.unit_name(unit.as_str()).await?;
-    Ok(Stats::from_counts(unit.as_str(), &name, &counts, label))
-}
-
 /// Entry point of `yl-node`.
 pub async fn main_node() -> Result<()> {
-    crate::pki::install_crypto();
+    crate::federation::pki::install_crypto();
     crate::store::private_umask();
     let mut cli = Cli::parse();
     if !cli.command.is_long_running() {
@@ -594,14 +463,14 @@ impl Command {
 pub fn prepare(
     common: &mut Common,
     command: &mut Command,
-) -> Result<Option<crate::config::LogConfig>> {
+) -> Result<Option<crate::daemon::config::LogConfig>> {
     let Command::Serve(a) = command else {
         return Ok(None);
     };
     let Some(path) = a.config.clone() else {
         return Ok(None);
     };
-    let c = crate::config::Config::load(&path)?;
+    let c = crate::daemon::config::Config::load(&path)?;
     a.merge(&c.serve);
     a.limits = c.limits;
     if let Some(d) = &c.data
@@ -623,7 +492,7 @@ pub fn init_tracing(daemon: bool) {
 }
 
 /// `init_tracing` with the `[log]` settings of a configuration file (the environment wins).
-pub fn init_tracing_with(daemon: bool, log: Option<&crate::config::LogConfig>) {
+pub fn init_tracing_with(daemon: bool, log: Option<&crate::daemon::config::LogConfig>) {
     use tracing_subscriber::EnvFilter;
     let default = log
         .and_then(|l| l.level.clone())

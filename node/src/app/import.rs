@@ -1,0 +1,696 @@
+//! Spreadsheet import of camera records: CSV as Chinese Excel and WPS write it (UTF-8 with or
+//! without BOM, GB18030/GBK) and XLSX, Chinese or English headers. All rows or none: every bad row
+//! is reported with its row number, column and reason, and nothing is saved.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use calamine::{Data, Reader};
+
+use crate::docs::document::DocId;
+use crate::docs::ledger;
+use crate::domain::camera::{Camera, Field};
+use crate::domain::device_code::DeviceCode;
+use crate::store::{Store, StoreError};
+
+/// One refusal: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The row number as the spreadsheet program shows it (1-based, the header row included).
+    pub row: usize,
+    /// The column header as written in the file.
+    pub column: String,
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "row {}, column {}: {}",
+            self.row, self.column, self.reason
+        )
+    }
+}
+
+/// What an import may cost: checked before and while the file is read, so that a damaged or
+/// hostile file is refused without taking the machine's memory. Each can be raised on the
+/// command line (`camera import --max-rows …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportLimits {
+    /// The largest file accepted, in bytes (default 64 MiB).
+    #[arg(long = "max-file-bytes", default_value_t = ImportLimits::DEFAULT.max_file_bytes)]
+    pub max_file_bytes: u64,
+    /// Rows one import may hold (default 250,000).
+    #[arg(long = "max-rows", default_value_t = ImportLimits::DEFAULT.max_rows)]
+    pub max_rows: usize,
+    /// Characters one cell may hold (default 2,000).
+    #[arg(long = "max-cell-chars", default_value_t = ImportLimits::DEFAULT.max_cell_chars)]
+    pub max_cell_chars: usize,
+    /// Distinct texts an XLSX workbook may declare in its shared-strings table (default 2,000,000).
+    #[arg(long = "max-shared-strings", default_value_t = ImportLimits::DEFAULT.max_shared_strings)]
+    pub max_shared_strings: u64,
+    /// What an XLSX workbook may unpack to, in bytes (default 512 MiB).
+    #[arg(long = "max-unpacked-bytes", default_value_t = ImportLimits::DEFAULT.max_unpacked_bytes)]
+    pub max_unpacked_bytes: u64,
+}
+
+impl ImportLimits {
+    pub const DEFAULT: ImportLimits = ImportLimits {
+        max_file_bytes: 64 << 20,
+        max_rows: 250_000,
+        max_cell_chars: 2_000,
+        max_shared_strings: 2_000_000,
+        max_unpacked_bytes: 512 << 20,
+    };
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A reason that quotes a long cell: its head and its tail, not the whole cell.
+fn shorten(reason: String) -> String {
+    let n = reason.chars().count();
+    if n <= 200 {
+        return reason;
+    }
+    let head: String = reason.chars().take(120).collect();
+    let tail: String = reason.chars().skip(n - 60).collect();
+    format!("{head}…{tail}")
+}
+
+/// Bad rows listed one by one in a refusal; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// The first characters of a cell, as a refusal quotes it.
+pub fn quote(cell: &str) -> String {
+    let mut q: String = cell.chars().take(40).collect();
+    if q.len() < cell.len() {
+        q.push('…');
+    }
+    q
+}
+
+fn listed(errors: &[RowError]) -> String {
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .map(|e| format!("  {e}"))
+        .collect();
+    if errors.len() > MAX_LISTED_ERRORS {
+        lines.push(format!(
+            "  … and {} more (the first {MAX_LISTED_ERRORS} of {} are listed)",
+            errors.len() - MAX_LISTED_ERRORS,
+            errors.len()
+        ));
+    }
+    lines.join("\n")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}: {1}")]
+    File(PathBuf, String),
+    #[error("{file}: {} bad row(s), nothing was imported:\n{}", errors.len(), listed(errors))]
+    Rows {
+        file: PathBuf,
+        errors: Vec<RowError>,
+    },
+    #[error("{0}")]
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for ImportError {
+    fn from(e: StoreError) -> Self {
+        ImportError::Store(Box::new(e))
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// A sheet read into text cells, with the spreadsheet row number of each row.
+struct Sheet {
+    /// Each row's cells in one buffer (a `StringRecord`): a sheet of 200,000 rows costs its text
+    /// and little more.
+    rows: Vec<(usize, csv::StringRecord)>,
+}
+
+/// Reads and checks every row of `path`; returns the cameras or every error found.
+pub fn read_cameras(path: &Path) -> Result<Vec<Camera>, ImportError> {
+    read_cameras_with(path, &ImportLimits::default())
+}
+
+/// `read_cameras` within `limits`.
+pub fn read_cameras_with(path: &Path, limits: &ImportLimits) -> Result<Vec<Camera>, ImportError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| file_err(path, format!("cannot read: {e}")))?
+        .len();
+    if size > limits.max_file_bytes {
+        return Err(file_err(
+            path,
+            format!(
+                "the file is {size} bytes, over the limit of {} bytes (--max-file-bytes); split it into several files",
+                limits.max_file_bytes
+            ),
+        ));
+    }
+    let sheet = read_sheet(path, limits)?;
+    parse_rows(path, &sheet, limits)
+}
+
+fn file_err(path: &Path, why: impl Into<String>) -> ImportError {
+    ImportError::File(path.to_path_buf(), why.into())
+}
+
+fn read_sheet(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "txt" => read_csv(path, limits),
+        "xlsx" | "xlsm" | "ods" => {
+            check_archive(path, limits)?;
+            read_workbook(path, limits)
+        }
+        "xls" => read_workbook(path, limits),
+        _ => Err(file_err(
+            path,
+            "unknown file type: give a .csv or .xlsx file (in WPS or Excel: Save As → CSV or Excel Workbook)",
+        )),
+    }
+}
+
+/// Decodes CSV bytes: UTF-8 (a BOM is dropped) or, failing that, GB18030 (which covers GBK) —
+/// but only when the bytes read as Chinese text. Any Latin-1 or Windows-1252 text also decodes
+/// as GB18030 without error ("Médicale" becomes "M閐icale"), so the bytes must look like what
+/// Chinese Excel and WPS write: nearly every two-byte character in the GB2312 range (both bytes
+/// 0xA1–0xFE), where an accented Latin letter followed by an ASCII one is not.
+pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
+    let b = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(s) = std::str::from_utf8(b) {
+        return Ok(s.to_string());
+    }
+    if b.starts_with(b"\xFF\xFE") || b.starts_with(b"\xFE\xFF") {
+        return Err(
+            "the file is UTF-16 text (\"Unicode text\"); save it as CSV (UTF-8) or as an Excel workbook"
+                .into(),
+        );
+    }
+    let tried = "tried UTF-8 and GB18030/GBK; save it in WPS or Excel as CSV (UTF-8) or as an Excel workbook";
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(b);
+    if had_errors {
+        return Err(format!("the file's text encoding is not known ({tried})"));
+    }
+    if !looks_chinese(b) {
+        let sample = first_non_ascii_word(&text);
+        return Err(format!(
+            "the file is not UTF-8, and read as GB18030/GBK it is not Chinese text (it would read \"{sample}\"): it may be Latin-1 or Windows-1252 ({tried})"
+        ));
+    }
+    Ok(text.into_owned())
+}
+
+/// Whether GB18030 bytes look like Chinese text: at least 95 % of the multi-byte characters are
+/// GB2312 characters (lead 0xA1–0xF7, trail 0xA1–0xFE), where common Chinese lies.
+fn looks_chinese(b: &[u8]) -> bool {
+    let (mut common, mut other) = (0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        let lead = b[i];
+        if lead < 0x80 {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(t) if (0x30..=0x39).contains(t) => {
+                other += 1;
+                i += 4;
+            }
+            Some(&t) => {
+                if (0xA1..=0xF7).contains(&lead) && (0xA1..=0xFE).contains(&t) {
+                    common += 1;
+                } else {
+                    other += 1;
+                }
+                i += 2;
+            }
+            None => {
+                other += 1;
+                i += 1;
+            }
+        }
+    }
+    common > 0 && other * 20 <= common
+}
+
+/// The first word with a character outside ASCII, cut to 20 characters: what a person would see.
+fn first_non_ascii_word(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '"')
+        .find(|w| !w.is_ascii())
+        .unwrap_or("")
+        .chars()
+        .take(20)
+        .collect()
+}
+
+fn too_many_rows(path: &Path, limits: &ImportLimits) -> ImportError {
+    file_err(
+        path,
+        format!(
+            "the sheet has more than {} rows, the limit of one import (--max-rows); split it into several files",
+            limits.max_rows
+        ),
+    )
+}
+
+fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let text = decode_text(&bytes).map_err(|e| file_err(path, e))?;
+    drop(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    let mut i = 0;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(file_err(path, format!("row {}: {e}", i + 1))),
+        }
+        i += 1;
+        // The header and title rows above it count too: a little slack.
+        if rows.len() > limits.max_rows + 20 {
+            return Err(too_many_rows(path, limits));
+        }
+        rows.push((i, rec.clone()));
+    }
+    Ok(Sheet { rows })
+}
+
+/// Refuses a workbook that would unpack to more than the limits allow (a "zip bomb"), reading
+/// only the archive's directory and the head of its shared-strings table.
+fn check_archive(path: &Path, limits: &ImportLimits) -> Result<(), ImportError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let mut zip = zip::ZipArchive::new(f)
+        .map_err(|e| file_err(path, format!("not an Excel workbook (.xlsx): {e}")))?;
+    let mut unpacked: u64 = 0;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+        unpacked = unpacked.saturating_add(entry.size());
+    }
+    if unpacked > limits.max_unpacked_bytes {
+        return Err(file_err(
+            path,
+            format!(
+                "the workbook unpacks to {unpacked} bytes, over the limit of {} (--max-unpacked-bytes)",
+                limits.max_unpacked_bytes
+            ),
+        ));
+    }
+    if let Ok(entry) = zip.by_name("xl/sharedStrings.xml") {
+        let mut head = Vec::new();
+        entry
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+        let head = String::from_utf8_lossy(&head);
+        for attr in ["uniqueCount=\"", "count=\""] {
+            let n = head
+                .split(attr)
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(n) = n
+                && n > limits.max_shared_strings
+            {
+                return Err(file_err(
+                    path,
+                    format!(
+                        "the workbook declares {n} shared texts, over the limit of {} (--max-shared-strings)",
+                        limits.max_shared_strings
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(n) => n.to_string(),
+        Data::Float(x) => {
+            if x.fract() == 0.0 && x.abs() < 1e15 {
+                format!("{}", *x as i64)
+            } else if x.abs() >= 1e15 {
+                // A long code stored as a number: its last digits are gone. Keep it recognisable.
+                format!("{x:e}")
+            } else {
+                x.to_string()
+            }
+        }
+        Data::Bool(b) => if *b { "是" } else { "否" }.into(),
+        Data::DateTime(d) => {
+            let days = d.as_f64().floor() as i64;
+            let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("valid date");
+            (base + chrono::Duration::days(days)).to_string()
+        }
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+fn read_workbook(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
+    let mut wb = calamine::open_workbook_auto(path)
+        .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
+    let first = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| file_err(path, "the workbook has no sheet"))?;
+    let range = wb
+        .worksheet_range(&first)
+        .map_err(|e| file_err(path, format!("cannot read sheet {first}: {e}")))?;
+    let (row0, col0) = range.start().unwrap_or((0, 0));
+    if range.height() > limits.max_rows + 20 {
+        return Err(too_many_rows(path, limits));
+    }
+    let rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells = csv::StringRecord::new();
+            for _ in 0..col0 {
+                cells.push_field("");
+            }
+            for c in r {
+                cells.push_field(&cell_text(c));
+            }
+            (row0 as usize + i + 1, cells)
+        })
+        .collect();
+    Ok(Sheet { rows })
+}
+
+/// The device code column accepts these headers besides `device_code` and 设备编码.
+const CODE_HEADERS: &[&str] = &[
+    "device_code",
+    "设备编码",
+    "设备目录编码",
+    "国标编码",
+    "编码",
+    "code",
+];
+
+enum Column {
+    Code,
+    Field(Field),
+    Ignored,
+}
+
+fn parse_rows(
+    path: &Path,
+    sheet: &Sheet,
+    limits: &ImportLimits,
+) -> Result<Vec<Camera>, ImportError> {
+    // The header row is the first row naming the device code column (titles may stand above it).
+    let header_at = sheet
+        .rows
+        .iter()
+        .take(20)
+        .position(|(_, cells)| {
+            cells
+                .iter()
+                .any(|c| CODE_HEADERS.contains(&c.trim().trim_start_matches('\u{feff}').to_lowercase().as_str()))
+        })
+        .ok_or_else(|| {
+            file_err(
+                path,
+                "no header row with a device code column (设备编码 or device_code) in the first 20 rows",
+            )
+        })?;
+    let headers = &sheet.rows[header_at].1;
+    let mut columns = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().trim_start_matches('\u{feff}');
+        let col = if CODE_HEADERS.contains(&h.to_lowercase().as_str()) {
+            Column::Code
+        } else if let Some(f) = Field::lookup(h) {
+            if f.is_supervision() {
+                return Err(file_err(
+                    path,
+                    format!(
+                        "column \"{h}\" is a supervision field, written by the supervising level, not imported"
+                    ),
+                ));
+            }
+            Column::Field(f)
+        } else {
+            Column::Ignored
+        };
+        let key = match &col {
+            Column::Code => "device_code".to_string(),
+            Column::Field(f) => f.key().to_string(),
+            Column::Ignored => continue,
+        };
+        if let Some(other) = seen.insert(key.clone(), i) {
+            return Err(file_err(
+                path,
+                format!(
+                    "columns {} and {} both hold {key}",
+                    headers[other].trim(),
+                    h
+                ),
+            ));
+        }
+        columns.push((i, h.to_string(), col));
+    }
+    if !seen.contains_key("name") {
+        return Err(file_err(path, "no point name column (点位名称 or name)"));
+    }
+
+    let mut errors = Vec::new();
+    let mut cameras = Vec::new();
+    let mut first_row_of: HashMap<String, usize> = HashMap::new();
+    for (row, cells) in &sheet.rows[header_at + 1..] {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let cell = |i: usize| cells.get(i).unwrap_or("");
+        let mut cam: Option<Camera> = None;
+        let mut fields = Vec::new();
+        let mut row_ok = true;
+        if let Some((i, long)) = cells
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.chars().count() > limits.max_cell_chars)
+        {
+            errors.push(RowError {
+                row: *row,
+                column: headers
+                    .get(i)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("#{}", i + 1)),
+                reason: format!(
+                    "the cell holds {} characters, over the limit of {} (it begins \"{}\")",
+                    long.chars().count(),
+                    limits.max_cell_chars,
+                    quote(long)
+                ),
+            });
+            continue;
+        }
+        for (i, header, col) in &columns {
+            match col {
+                Column::Code => match DeviceCode::parse(cell(*i)) {
+                    Ok(code) => {
+                        if let Some(first) = first_row_of.get(code.as_str()) {
+                            errors.push(RowError {
+                                row: *row,
+                                column: header.clone(),
+                                reason: format!(
+                                    "duplicate device code {code}: already on row {first}"
+                                ),
+                            });
+                            row_ok = false;
+                        } else {
+                            first_row_of.insert(code.to_string(), *row);
+                            cam = Some(Camera::new(code));
+                        }
+                    }
+                    Err(e) => {
+                        errors.push(RowError {
+                            row: *row,
+                            column: header.clone(),
+                            reason: shorten(e.to_string()),
+                        });
+                        row_ok = false;
+                    }
+                },
+                Column::Field(f) => match f.parse_value(cell(*i)) {
+                    Ok(Some(v)) => fields.push((*f, v)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        errors.push(RowError {
+                            row: *row,
+                            column: header.clone(),
+                            reason: shorten(e.to_string()),
+                        });
+                        row_ok = false;
+                    }
+                },
+                Column::Ignored => {}
+            }
+        }
+        let Some(mut cam) = cam else { continue };
+        cam.fields.extend(fields);
+        if !row_ok {
+            continue;
+        }
+        if let Err(e) = cam.validate() {
+            let column = match &e {
+                crate::domain::camera::FieldError::OneCoordinate(which) => {
+                    let f = if *which == "longitude" {
+                        Field::Latitude
+                    } else {
+                        Field::Longitude
+                    };
+                    header_of(&columns, f).unwrap_or_else(|| f.chinese().to_string())
+                }
+                _ => header_of(&columns, Field::Name).unwrap_or_else(|| "点位名称".into()),
+            };
+            errors.push(RowError {
+                row: *row,
+                column,
+                reason: shorten(e.to_string()),
+            });
+            row_ok = false;
+        }
+        if row_ok {
+            cameras.push(cam);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Rows {
+            file: path.to_path_buf(),
+            errors,
+        });
+    }
+    if cameras.is_empty() {
+        return Err(file_err(path, "no camera rows below the header row"));
+    }
+    Ok(cameras)
+}
+
+fn header_of(columns: &[(usize, String, Column)], f: Field) -> Option<String> {
+    columns.iter().find_map(|(_, h, c)| match c {
+        Column::Field(g) if *g == f => Some(h.clone()),
+        _ => None,
+    })
+}
+
+/// Rows written per Automerge change by an import (about 300 bytes each: a change stays near
+/// 1.5 MB, far below a sync frame).
+pub const ROWS_PER_CHANGE: usize = 5_000;
+
+/// Imports `path` into the store's own ledger in one transaction (all rows or none), as changes
+/// of at most `ROWS_PER_CHANGE` rows.
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    who: &str,
+) -> Result<ImportReport, ImportError> {
+    import_file_with(store, path, who, &ImportLimits::default()).await
+}
+
+/// `import_file` within `limits`.
+pub async fn import_file_with(
+    store: &Store,
+    path: &Path,
+    who: &str,
+    limits: &ImportLimits,
+) -> Result<ImportReport, ImportError> {
+    let cameras = read_cameras_with(path, limits)?;
+    let bar = if std::io::stderr().is_terminal() && cameras.len() > 500 {
+        let b = indicatif::ProgressBar::new(cameras.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        b.set_message("importing");
+        Some(b)
+    } else {
+        None
+    };
+    let doc = DocId::ledger(store.unit());
+    let n = cameras.len();
+    let msg = format!("import {} rows from {}", n, path.display());
+    let codes: Vec<String> = cameras.iter().map(|c| c.device_code.to_string()).collect();
+    let (report, _) = store
+        .edit_cameras(&doc, who, &msg, &codes, {
+            let (msg, bar) = (&msg, &bar);
+            move |d, saved| {
+                let mut r = ImportReport {
+                    rows: n,
+                    ..Default::default()
+                };
+                // Each record is dropped once written: the projection that follows has the memory.
+                for (i, cam) in cameras.into_iter().enumerate() {
+                    match ledger::upsert_camera(d, &cam)? {
+                        (true, _) => r.added += 1,
+                        (false, 0) => r.unchanged += 1,
+                        (false, _) => r.updated += 1,
+                    }
+                    // Several changes of bounded size (a few MB each), all saved in the one
+                    // transaction of this edit: all rows or none, and each change travels within a
+                    // sync frame.
+                    if (i + 1) % ROWS_PER_CHANGE == 0 && i + 1 < n {
+                        saved.commit(
+                            d,
+                            &format!("{msg} (rows {}-{})", i + 2 - ROWS_PER_CHANGE, i + 1),
+                        );
+                    }
+                    if let Some(b) = &bar
+                        && i % 256 == 0
+                    {
+                        b.set_position(i as u64);
+                    }
+                }
+                if let Some(b) = &bar {
+                    b.set_message("saving");
+                    b.set_position(n as u64);
+                }
+                Ok(r)
+            }
+        })
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
+}

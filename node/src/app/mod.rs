@@ -1,0 +1,14 @@
+//! The use cases, each written once and called by the command line, the web pages and the
+//! daemon alike: cameras, import, figures, rollups, the campaign, history, backups, accounts and
+//! the official tables.
+
+pub mod accounts;
+pub mod backup;
+pub mod campaign;
+pub mod directory;
+pub mod figures;
+pub mod history;
+pub mod import;
+pub mod report;
+pub mod rollup;
+pub mod sample;

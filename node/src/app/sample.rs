@@ -1,0 +1,137 @@
+//! Plausible generated camera inventories, for demos, training, tests and the benchmark: the same
+//! seed always gives the same sheet.
+
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::domain::camera::Field;
+
+const PLACES: &[&str] = &[
+    "门诊大厅",
+    "急诊入口",
+    "住院部电梯厅",
+    "药房窗口",
+    "收费处",
+    "停车场出口",
+    "东门岗亭",
+    "西门通道",
+    "地下车库",
+    "发热门诊",
+    "检验科走廊",
+    "行政楼大厅",
+    "食堂",
+    "配电房",
+    "围墙周界",
+];
+const TYPES: &[&str] = &["球机", "半球", "固定枪机", "遥控枪机", "遥控半球", "其他"];
+const AREAS: &[&str] = &["重点公共区域", "重点行业领域公共区域", "其他"];
+
+/// The header row of a generated sheet (Chinese, as clerks' sheets have it).
+pub fn header() -> Vec<String> {
+    let mut h = vec!["设备编码".to_string()];
+    h.extend(
+        [
+            Field::Name,
+            Field::Address,
+            Field::CameraType,
+            Field::PointClass,
+            Field::Area,
+            Field::InstallDate,
+            Field::Longitude,
+            Field::Latitude,
+            Field::Networked,
+            Field::State,
+            Field::Network,
+            Field::Platform,
+        ]
+        .iter()
+        .map(|f| f.chinese().to_string()),
+    );
+    h
+}
+
+/// `rows` generated rows for a unit in district `district` (6 digits), from `seed`.
+pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..rows)
+        .map(|i| {
+            let code = format!(
+                "{district}{:02}09{}{}{:06}",
+                (seed % 100),
+                if rng.random_bool(0.7) { 132 } else { 131 },
+                0,
+                i + 1
+            );
+            let class = match rng.random_range(0..10) {
+                0..=2 => "一类",
+                3..=6 => "二类",
+                _ => "三类",
+            };
+            let complete = rng.random_bool(0.85);
+            let geo = rng.random_bool(0.8);
+            let (lon, lat) = (
+                106.3 + rng.random_range(0.0..0.8),
+                29.3 + rng.random_range(0.0..0.6),
+            );
+            let opt = |b: bool, s: String| if b { s } else { String::new() };
+            vec![
+                code,
+                format!("{}{}号", PLACES[i % PLACES.len()], i / PLACES.len() + 1),
+                opt(complete, format!("{}栋{}楼", i % 7 + 1, i % 12 + 1)),
+                TYPES[rng.random_range(0..TYPES.len())].to_string(),
+                class.to_string(),
+                AREAS[rng.random_range(0..AREAS.len())].to_string(),
+                opt(
+                    complete,
+                    format!(
+                        "20{:02}-{:02}-{:02}",
+                        rng.random_range(12..21),
+                        rng.random_range(1..13),
+                        rng.random_range(1..29)
+                    ),
+                ),
+                opt(geo, format!("{lon:.6}")),
+                opt(geo, format!("{lat:.6}")),
+                if rng.random_bool(0.6) { "是" } else { "否" }.to_string(),
+                match rng.random_range(0..20) {
+                    0 => "故障",
+                    1 => "已撤除",
+                    _ => "在用",
+                }
+                .to_string(),
+                "视频专网".to_string(),
+                "区公安视频共享平台".to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Writes a generated sheet as UTF-8 CSV (with a BOM, as Excel does; through the one CSV writer,
+/// `crate::app::report::csv_bytes`) or XLSX, by extension.
+pub fn write_sheet(path: &Path, district: &str, n: usize, seed: u64) -> anyhow::Result<()> {
+    let data = rows(district, n, seed);
+    let is_xlsx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    if is_xlsx {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        for (c, h) in header().iter().enumerate() {
+            ws.write_string(0, c as u16, h)?;
+        }
+        for (r, row) in data.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                ws.write_string(r as u32 + 1, c as u16, v)?;
+            }
+        }
+        wb.save(path)?;
+    } else {
+        std::fs::write(
+            path,
+            crate::app::report::csv_bytes(std::iter::once(header()).chain(data))?,
+        )?;
+    }
+    Ok(())
+}

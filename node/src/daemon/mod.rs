@@ -1,0 +1,3 @@
+//! One running unit: its configuration file and the start-up every caller shares.
+
+pub mod config;

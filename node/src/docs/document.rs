@@ -1,0 +1,214 @@
+//! Document identities (`ledger/<unit>`, `profile/<unit>`, …) and their deterministic genesis, so
+//! that every replica of one document, wherever it was first created, shares the same root objects.
+
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
+
+use crate::domain::camera::Value;
+use crate::domain::unit::UnitCode;
+
+/// The kinds of document the federation carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKind {
+    Ledger,
+    Profile,
+    Rollup,
+    Campaign,
+}
+
+impl DocKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Ledger => "ledger",
+            DocKind::Profile => "profile",
+            DocKind::Rollup => "rollup",
+            DocKind::Campaign => "campaign",
+        }
+    }
+}
+
+/// `<kind>/<unit>`: the name of one document, owned by one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocId {
+    pub kind: DocKind,
+    pub unit: UnitCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>)"
+)]
+pub struct DocIdError(pub String);
+
+impl DocId {
+    pub fn ledger(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Ledger,
+            unit: unit.clone(),
+        }
+    }
+
+    pub fn profile(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Profile,
+            unit: unit.clone(),
+        }
+    }
+
+    /// The document as it exists before anyone writes to it: the same bytes on every replica.
+    pub fn genesis(&self) -> AutoCommit {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(b"yinglian-genesis"));
+        let put = |doc: &mut AutoCommit, k: &str, v: &str| {
+            doc.put(ROOT, k, v).expect("genesis put");
+        };
+        put(&mut doc, "kind", self.kind.as_str());
+        put(&mut doc, "unit", self.unit.as_str());
+        doc.put(ROOT, "schema", 1_i64).expect("genesis put");
+        match self.kind {
+            DocKind::Ledger => {
+                doc.put_object(ROOT, "cameras", ObjType::Map)
+                    .expect("genesis");
+                doc.put_object(ROOT, "events", ObjType::List)
+                    .expect("genesis");
+            }
+            DocKind::Profile => {
+                let contacts = doc
+                    .put_object(ROOT, "contacts", ObjType::Map)
+                    .expect("genesis");
+                doc.put_object(&contacts, "leader", ObjType::Map)
+                    .expect("genesis");
+                doc.put_object(&contacts, "liaison", ObjType::Map)
+                    .expect("genesis");
+            }
+            DocKind::Rollup => {
+                doc.put_object(ROOT, "children", ObjType::Map)
+                    .expect("genesis");
+            }
+            DocKind::Campaign => {
+                doc.put_object(ROOT, "milestones", ObjType::List)
+                    .expect("genesis");
+            }
+        }
+        doc.commit_with(
+            CommitOptions::default()
+                .with_time(0)
+                .with_message(format!("genesis {self}")),
+        );
+        doc
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind.as_str(), self.unit)
+    }
+}
+
+impl FromStr for DocId {
+    type Err = DocIdError;
+    fn from_str(s: &str) -> Result<Self, DocIdError> {
+        let err = || DocIdError(s.to_string());
+        let (k, u) = s.split_once('/').ok_or_else(err)?;
+        let kind = match k {
+            "ledger" => DocKind::Ledger,
+            "profile" => DocKind::Profile,
+            "rollup" => DocKind::Rollup,
+            "campaign" => DocKind::Campaign,
+            _ => return Err(err()),
+        };
+        Ok(DocId {
+            kind,
+            unit: UnitCode::parse(u).map_err(|_| err())?,
+        })
+    }
+}
+
+/// Commit options for a change made now by this replica.
+pub fn commit_now(message: &str) -> CommitOptions {
+    CommitOptions::default()
+        .with_time(chrono::Utc::now().timestamp_millis())
+        .with_message(message.to_string())
+}
+
+/// A document value as one of ours; objects and unknown scalars are not field values.
+pub fn value_of(v: &automerge::Value<'_>) -> Option<Value> {
+    match v {
+        automerge::Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(t) => Some(Value::Text(t.to_string())),
+            ScalarValue::Int(n) => Some(Value::Int(*n)),
+            ScalarValue::Uint(n) => Some(Value::Int(*n as i64)),
+            ScalarValue::F64(x) => Some(Value::Float(*x)),
+            ScalarValue::Boolean(b) => Some(Value::Bool(*b)),
+            _ => None,
+        },
+        automerge::Value::Object(_) => None,
+    }
+}
+
+/// One of our values as an Automerge scalar.
+pub fn scalar_of(v: &Value) -> ScalarValue {
+    match v {
+        Value::Text(t) => ScalarValue::Str(t.as_str().into()),
+        Value::Int(n) => ScalarValue::Int(*n),
+        Value::Float(x) => ScalarValue::F64(*x),
+        Value::Bool(b) => ScalarValue::Boolean(*b),
+    }
+}
+
+/// Reads a text at `key` of the root.
+pub fn root_text(doc: &AutoCommit, key: &str) -> Option<String> {
+    match doc.get(ROOT, key).ok().flatten() {
+        Some((v, _)) => match value_of(&v) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        },
+        None => None,
+    }
+}
+
+/// Hex form of the heads, for storage and display.
+pub fn heads_hex(heads: &[automerge::ChangeHash]) -> Vec<String> {
+    heads.iter().map(|h| h.to_string()).collect()
+}
+
+/// What changed in `doc` since `before`, as patches. Uses the document's diff index when the
+/// caller set it (`update_diff_cursor` at `before`); a change whose only effect is to resolve a
+/// conflict leaves no indexed patch, so an empty indexed result is checked by a full diff.
+pub fn diff_since(doc: &mut AutoCommit, before: &[automerge::ChangeHash]) -> Vec<automerge::Patch> {
+    let after = doc.get_heads();
+    if before == after.as_slice() {
+        return Vec::new();
+    }
+    let patches = doc.diff(before, &after);
+    if !patches.is_empty() {
+        return patches;
+    }
+    // Automerge caches the last diff by range, so the full diff is asked for backwards: the same
+    // keys change, and the empty indexed answer is not returned again.
+    doc.reset_diff_cursor();
+    doc.diff(&after, before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_is_the_same_everywhere() {
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let mut a = DocId::ledger(&unit).genesis();
+        let mut b = DocId::ledger(&unit).genesis();
+        assert_eq!(a.get_heads(), b.get_heads());
+        let mut other = DocId::ledger(&UnitCode::parse("500103-0002").unwrap()).genesis();
+        assert_ne!(a.get_heads(), other.get_heads());
+        assert_eq!(
+            "profile/LJXQ".parse::<DocId>().unwrap(),
+            DocId::profile(&UnitCode::parse("LJXQ").unwrap())
+        );
+        assert!("ledger/a/b".parse::<DocId>().is_err());
+        assert!("bogus/x".parse::<DocId>().is_err());
+    }
+}

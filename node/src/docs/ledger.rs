@@ -1,0 +1,322 @@
+//! The camera ledger document (`ledger/<unit>`): camera records keyed by device code, one map of
+//! scalar fields each, so that replicas edited apart merge field by field; concurrent writes of one
+//! field are kept and reported as conflicts; maintenance events (filing, removal) are appended.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+
+use crate::docs::document::{scalar_of, value_of};
+use crate::domain::camera::{Camera, Field, Value};
+use crate::domain::device_code::DeviceCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the document is not a camera ledger (no cameras map)")]
+    NotALedger,
+    #[error("camera {0} is already in the ledger; use `camera edit` to change it")]
+    Exists(String),
+    #[error("camera {0} is not in the ledger")]
+    NotFound(String),
+    #[error("document error: {0}")]
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<automerge::AutomergeError> for LedgerError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        LedgerError::Automerge(Box::new(e))
+    }
+}
+
+/// A camera as the document holds it: the winning value of every field, plus every field that two
+/// replicas wrote concurrently with different values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraState {
+    pub camera: Camera,
+    pub conflicts: BTreeMap<Field, Vec<Value>>,
+}
+
+/// The map that holds the cameras.
+pub fn cameras_obj(doc: &AutoCommit) -> Result<ObjId, LedgerError> {
+    match doc.get(ROOT, "cameras")? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(LedgerError::NotALedger),
+    }
+}
+
+fn camera_obj(doc: &AutoCommit, cams: &ObjId, code: &str) -> Result<Option<ObjId>, LedgerError> {
+    Ok(match doc.get(cams, code)? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Some(id),
+        _ => None,
+    })
+}
+
+/// Every device code in the ledger.
+pub fn camera_codes(doc: &AutoCommit) -> Result<Vec<String>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    Ok(doc.keys(&cams).collect())
+}
+
+/// Reads one camera; `None` when the ledger has no such record.
+pub fn read_camera(doc: &AutoCommit, code: &str) -> Result<Option<CameraState>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    let Some(obj) = camera_obj(doc, &cams, code)? else {
+        return Ok(None);
+    };
+    read_camera_obj(doc, &obj, code)
+}
+
+/// Reads the cameras `codes` (`None` for one the ledger no longer has). Many at once (a whole
+/// ledger arriving at its district) are found in one pass over the cameras map instead of one
+/// lookup each.
+pub fn read_cameras(
+    doc: &AutoCommit,
+    codes: &[String],
+) -> Result<Vec<(String, Option<CameraState>)>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    if codes.len() <= 16 {
+        return codes
+            .iter()
+            .map(|c| {
+                Ok((
+                    c.clone(),
+                    match camera_obj(doc, &cams, c)? {
+                        Some(obj) => read_camera_obj(doc, &obj, c)?,
+                        None => None,
+                    },
+                ))
+            })
+            .collect();
+    }
+    let objs: std::collections::HashMap<String, ObjId> = doc
+        .map_range(&cams, ..)
+        .filter(|i| matches!(i.value, automerge::ValueRef::Object(ObjType::Map)))
+        .map(|i| (i.key.to_string(), i.id()))
+        .collect();
+    codes
+        .iter()
+        .map(|c| {
+            Ok((
+                c.clone(),
+                match objs.get(c) {
+                    Some(obj) => read_camera_obj(doc, obj, c)?,
+                    None => None,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One camera's record from its map: every field's winning value in one pass; the values of a
+/// field in conflict are read only for that field.
+fn read_camera_obj(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    code: &str,
+) -> Result<Option<CameraState>, LedgerError> {
+    let Ok(device_code) = DeviceCode::parse(code) else {
+        return Ok(None);
+    };
+    let mut camera = Camera::new(device_code);
+    let mut conflicts = BTreeMap::new();
+    for item in doc.map_range(obj, ..) {
+        let Some(field) = Field::ALL.into_iter().find(|f| f.key() == item.key) else {
+            continue; // a field from a newer schema: kept in the document, not shown
+        };
+        if let Some(v) = value_of(&automerge::Value::from(item.value)) {
+            camera.fields.insert(field, v);
+        }
+        if item.conflict {
+            let all = doc.get_all(obj, field.key())?;
+            let mut values: Vec<Value> = all.iter().filter_map(|(v, _)| value_of(v)).collect();
+            values.dedup();
+            if values.len() > 1 {
+                conflicts.insert(field, values);
+            }
+        }
+    }
+    Ok(Some(CameraState { camera, conflicts }))
+}
+
+/// Adds a new camera record. Refused when the device code is already there.
+pub fn add_camera(doc: &mut AutoCommit, cam: &Camera) -> Result<(), LedgerError> {
+    let cams = cameras_obj(doc)?;
+    if camera_obj(doc, &cams, cam.device_code.as_str())?.is_some() {
+        return Err(LedgerError::Exists(cam.device_code.to_string()));
+    }
+    let obj = doc.put_object(&cams, cam.device_code.as_str(), ObjType::Map)?;
+    for (f, v) in &cam.fields {
+        doc.put(&obj, f.key(), scalar_of(v))?;
+    }
+    Ok(())
+}
+
+/// Sets (`Some`) or clears (`None`) fields of an existing camera. A field is written only when its
+/// value changes or when it is in conflict (writing it resolves the conflict). Returns how many
+/// fields were written.
+pub fn set_fields(
+    doc: &mut AutoCommit,
+    code: &str,
+    changes: &[(Field, Option<Value>)],
+) -> Result<usize, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    let obj = camera_obj(doc, &cams, code)?.ok_or_else(|| LedgerError::NotFound(code.into()))?;
+    let mut written = 0;
+    for (f, new) in changes {
+        let key = f.key();
+        let all = doc.get_all(&obj, key)?;
+        let current = doc.get(&obj, key)?.and_then(|(v, _)| value_of(&v));
+        if all.len() <= 1 && current.as_ref() == new.as_ref() {
+            continue;
+        }
+        match new {
+            Some(v) => doc.put(&obj, key, scalar_of(v))?,
+            None => doc.delete(&obj, key)?,
+        }
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Adds the camera or, when present, writes the given fields into it (an import of an updated
+/// sheet). Returns whether the record was new and how many fields were written.
+pub fn upsert_camera(doc: &mut AutoCommit, cam: &Camera) -> Result<(bool, usize), LedgerError> {
+    let cams = cameras_obj(doc)?;
+    if camera_obj(doc, &cams, cam.device_code.as_str())?.is_none() {
+        add_camera(doc, cam)?;
+        return Ok((true, cam.fields.len()));
+    }
+    let changes: Vec<(Field, Option<Value>)> = cam
+        .fields
+        .iter()
+        .map(|(f, v)| (*f, Some(v.clone())))
+        .collect();
+    Ok((false, set_fields(doc, cam.device_code.as_str(), &changes)?))
+}
+
+/// Deletes a record entered by mistake (a removed camera keeps its record with state removed).
+pub fn purge_camera(doc: &mut AutoCommit, code: &str) -> Result<(), LedgerError> {
+    let cams = cameras_obj(doc)?;
+    if camera_obj(doc, &cams, code)?.is_none() {
+        return Err(LedgerError::NotFound(code.into()));
+    }
+    doc.delete(&cams, code)?;
+    Ok(())
+}
+
+/// A maintenance event (建设备案, 撤除报告, 故障恢复 …) appended to the ledger.
+pub fn append_event(
+    doc: &mut AutoCommit,
+    kind: &str,
+    code: &str,
+    note: &str,
+    by: &str,
+) -> Result<(), LedgerError> {
+    let events = match doc.get(ROOT, "events")? {
+        Some((automerge::Value::Object(ObjType::List), id)) => id,
+        _ => return Err(LedgerError::NotALedger),
+    };
+    let at = doc.length(&events);
+    let ev = doc.insert_object(&events, at, ObjType::Map)?;
+    doc.put(&ev, "at", chrono::Utc::now().to_rfc3339())?;
+    doc.put(&ev, "kind", kind)?;
+    doc.put(&ev, "device_code", code)?;
+    doc.put(&ev, "note", note)?;
+    doc.put(&ev, "by", by)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::document::DocId;
+    use crate::domain::unit::UnitCode;
+
+    fn code() -> DeviceCode {
+        DeviceCode::parse("50010312091320000001").unwrap()
+    }
+
+    fn ledger() -> AutoCommit {
+        DocId::ledger(&UnitCode::parse("500103-0001").unwrap()).genesis()
+    }
+
+    #[test]
+    fn replicas_edited_apart_merge_field_by_field() {
+        let mut a = ledger().with_actor(automerge::ActorId::random());
+        let mut cam = Camera::new(code());
+        cam.fields
+            .insert(Field::Name, Value::Text("门诊大厅".into()));
+        add_camera(&mut a, &cam).unwrap();
+        a.commit();
+        let mut b = a.fork().with_actor(automerge::ActorId::random());
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Address, Some(Value::Text("一楼".into())))],
+        )
+        .unwrap();
+        set_fields(
+            &mut b,
+            code().as_str(),
+            &[(Field::Networked, Some(Value::Bool(true)))],
+        )
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        assert_eq!(a.get_heads(), b.get_heads());
+        let ca = read_camera(&a, code().as_str()).unwrap().unwrap();
+        assert_eq!(ca.camera.text(Field::Address), Some("一楼"));
+        assert!(ca.camera.is_networked());
+        assert!(ca.conflicts.is_empty());
+
+        // The same field written on both sides: kept as a conflict, identical on both replicas.
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("东门".into())))],
+        )
+        .unwrap();
+        set_fields(
+            &mut b,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("西门".into())))],
+        )
+        .unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        let ca = read_camera(&a, code().as_str()).unwrap().unwrap();
+        let cb = read_camera(&b, code().as_str()).unwrap().unwrap();
+        assert_eq!(ca, cb);
+        assert_eq!(ca.conflicts[&Field::Name].len(), 2);
+
+        // Writing the field again resolves it.
+        set_fields(
+            &mut a,
+            code().as_str(),
+            &[(Field::Name, Some(Value::Text("东门".into())))],
+        )
+        .unwrap();
+        assert!(
+            read_camera(&a, code().as_str())
+                .unwrap()
+                .unwrap()
+                .conflicts
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn add_twice_is_refused() {
+        let mut a = ledger();
+        let mut cam = Camera::new(code());
+        cam.fields.insert(Field::Name, Value::Text("x".into()));
+        add_camera(&mut a, &cam).unwrap();
+        assert!(matches!(
+            add_camera(&mut a, &cam),
+            Err(LedgerError::Exists(_))
+        ));
+        purge_camera(&mut a, code().as_str()).unwrap();
+        assert!(read_camera(&a, code().as_str()).unwrap().is_none());
+    }
+}

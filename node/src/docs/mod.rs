@@ -1,0 +1,8 @@
+//! The Automerge documents and their schemas: document identities and genesis, the camera
+//! ledger, the unit profile, the rollup and the campaign. Pure functions over `AutoCommit`.
+
+pub mod campaign;
+pub mod document;
+pub mod ledger;
+pub mod profile;
+pub mod rollup;

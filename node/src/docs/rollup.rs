@@ -1,0 +1,267 @@
+//! Rollups: `rollup/<hub>` holds one row per direct child (that child's whole subtree: the
+//! Attachment 2 row and the further rates' counts), the hub's totals (its own ledger plus every
+//! row) and the as-of time. Only the hub writes it, computed from the replicas it holds (a leaf
+//! child's ledger, a hub child's own rollup); it syncs up, so each level reads the level below
+//! from rollups and never copies camera ledgers city-wide.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+
+use crate::domain::figures::{Counts, Stats};
+
+/// One row of a rollup: whose figures, and the counts they are computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub unit: String,
+    pub name: String,
+    pub counts: Counts,
+    /// When these figures last changed.
+    pub as_of: String,
+}
+
+impl Row {
+    pub fn stats(&self) -> Stats {
+        Stats::from_counts(&self.unit, &self.name, &self.counts, self.as_of.clone())
+    }
+}
+
+/// A hub's rollup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollup {
+    pub children: BTreeMap<String, Row>,
+    pub totals: Option<Row>,
+}
+
+const COUNT_KEYS: [&str; 10] = [
+    "built",
+    "must_network",
+    "networked",
+    "archived",
+    "geo_tagged",
+    "in_service",
+    "key_public_built",
+    "key_public_in_service",
+    "key_industry_built",
+    "key_industry_in_service",
+];
+
+fn counts_as_array(c: &Counts) -> [u64; 10] {
+    [
+        c.built,
+        c.must_network,
+        c.networked,
+        c.archived,
+        c.geo_tagged,
+        c.in_service,
+        c.key_public_built,
+        c.key_public_in_service,
+        c.key_industry_built,
+        c.key_industry_in_service,
+    ]
+}
+
+fn counts_from_array(a: [u64; 10]) -> Counts {
+    Counts {
+        built: a[0],
+        must_network: a[1],
+        networked: a[2],
+        archived: a[3],
+        geo_tagged: a[4],
+        in_service: a[5],
+        key_public_built: a[6],
+        key_public_in_service: a[7],
+        key_industry_built: a[8],
+        key_industry_in_service: a[9],
+    }
+}
+
+fn map_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Some(id),
+        _ => None,
+    }
+}
+
+fn text(doc: &AutoCommit, obj: &ObjId, key: &str) -> String {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) => t.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+fn uint(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Uint(n) => *n,
+            automerge::ScalarValue::Int(n) => (*n).max(0) as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
+    let mut a = [0u64; 10];
+    for (i, k) in COUNT_KEYS.iter().enumerate() {
+        a[i] = uint(doc, obj, k);
+    }
+    Row {
+        unit: unit.to_string(),
+        name: text(doc, obj, "name"),
+        counts: counts_from_array(a),
+        as_of: text(doc, obj, "as_of"),
+    }
+}
+
+/// Reads a rollup document.
+pub fn read(doc: &AutoCommit) -> Rollup {
+    let mut r = Rollup::default();
+    if let Some(children) = map_at(doc, &ROOT, "children") {
+        for unit in doc.keys(&children).collect::<Vec<_>>() {
+            if let Some(obj) = map_at(doc, &children, &unit) {
+                r.children.insert(unit.clone(), read_row(doc, &obj, &unit));
+            }
+        }
+    }
+    if let Some(t) = map_at(doc, &ROOT, "totals") {
+        let unit = text(doc, &ROOT, "unit");
+        r.totals = Some(read_row(doc, &t, &unit));
+    }
+    r
+}
+
+fn write_row(
+    doc: &mut AutoCommit,
+    parent: &ObjId,
+    key: &str,
+    row: &Row,
+) -> Result<(), automerge::AutomergeError> {
+    let obj = match map_at(doc, parent, key) {
+        Some(o) => o,
+        None => doc.put_object(parent, key, ObjType::Map)?,
+    };
+    if text(doc, &obj, "name") != row.name {
+        doc.put(&obj, "name", row.name.as_str())?;
+    }
+    for (k, v) in COUNT_KEYS.iter().zip(counts_as_array(&row.counts)) {
+        if doc.get(&obj, *k)?.is_none() || uint(doc, &obj, k) != v {
+            doc.put(&obj, *k, v)?;
+        }
+    }
+    if text(doc, &obj, "as_of") != row.as_of {
+        doc.put(&obj, "as_of", row.as_of.as_str())?;
+    }
+    Ok(())
+}
+
+/// Writes `next` over the document, touching only what differs; a row whose counts and name are
+/// unchanged keeps its as-of time. Returns the units whose rows changed.
+pub fn write(
+    doc: &mut AutoCommit,
+    next: &Rollup,
+    now: &str,
+) -> Result<Vec<String>, automerge::AutomergeError> {
+    let current = read(doc);
+    let mut changed = Vec::new();
+    let children = match map_at(doc, &ROOT, "children") {
+        Some(c) => c,
+        None => doc.put_object(ROOT, "children", ObjType::Map)?,
+    };
+    for (unit, row) in &next.children {
+        let same = current
+            .children
+            .get(unit)
+            .is_some_and(|c| c.counts == row.counts && c.name == row.name);
+        if !same {
+            let mut r = row.clone();
+            r.as_of = now.to_string();
+            write_row(doc, &children, unit, &r)?;
+            changed.push(unit.clone());
+        }
+    }
+    for unit in current.children.keys() {
+        if !next.children.contains_key(unit) {
+            doc.delete(&children, unit.as_str())?;
+            changed.push(unit.clone());
+        }
+    }
+    if let Some(t) = &next.totals {
+        let same = current
+            .totals
+            .as_ref()
+            .is_some_and(|c| c.counts == t.counts && c.name == t.name);
+        if !same {
+            let mut r = t.clone();
+            r.as_of = now.to_string();
+            write_row(doc, &ROOT, "totals", &r)?;
+            doc.put(ROOT, "as_of", now)?;
+            changed.push(t.unit.clone());
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::unit::UnitCode;
+
+    fn row(unit: &str, built: u64, networked: u64) -> Row {
+        Row {
+            unit: unit.into(),
+            name: format!("{unit} name"),
+            counts: Counts {
+                built,
+                must_network: built,
+                networked,
+                ..Default::default()
+            },
+            as_of: String::new(),
+        }
+    }
+
+    #[test]
+    fn rows_are_written_only_when_they_change() {
+        let hub = UnitCode::parse("500103").unwrap();
+        let mut doc = crate::docs::document::DocId {
+            kind: crate::docs::document::DocKind::Rollup,
+            unit: hub,
+        }
+        .genesis();
+        let mut next = Rollup::default();
+        next.children.insert("a".into(), row("a", 10, 5));
+        next.children.insert("b".into(), row("b", 4, 4));
+        next.totals = Some(row("500103", 14, 9));
+        let changed = write(&mut doc, &next, "t1").unwrap();
+        assert_eq!(changed, vec!["a", "b", "500103"]);
+        doc.commit();
+        let back = read(&doc);
+        assert_eq!(back.children["a"].counts.networked, 5);
+        assert_eq!(back.children["a"].as_of, "t1");
+
+        // Only b changes: a keeps its as-of time.
+        next.children.insert("b".into(), row("b", 4, 3));
+        next.totals = Some(row("500103", 14, 8));
+        let changed = write(&mut doc, &next, "t2").unwrap();
+        assert_eq!(changed, vec!["b", "500103"]);
+        let back = read(&doc);
+        assert_eq!(
+            (
+                back.children["a"].as_of.as_str(),
+                back.children["b"].as_of.as_str()
+            ),
+            ("t1", "t2")
+        );
+        doc.commit();
+        // Nothing changed: no operation at all.
+        let heads = doc.get_heads();
+        assert!(write(&mut doc, &next, "t3").unwrap().is_empty());
+        assert_eq!(doc.commit(), None);
+        assert_eq!(doc.get_heads(), heads);
+    }
+}

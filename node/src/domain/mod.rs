@@ -1,0 +1,9 @@
+//! The campaign's words, with no I/O: units and their codes, device codes, the camera record,
+//! liaison contacts, the figures and the campaign's milestones.
+
+pub mod camera;
+pub mod campaign;
+pub mod contacts;
+pub mod device_code;
+pub mod figures;
+pub mod unit;

@@ -1,0 +1,541 @@
+//! The one admission gate of every gRPC service (Sync, Feed, Directory, Reports, and any added
+//! later). The chain TLS verified gives the claimed identity; the gate then proves where it stands:
+//! a unit this hub enrolled (its leaf verifies under this hub's own CA, and its exact certificate
+//! is the one registered, not revoked, not superseded), or the parent this unit joined (its key
+//! pinned from the bundle). Nothing the presenter wrote into its certificate beyond that proof is
+//! believed. The caller's place in the tree then gives its rights, each service saying which
+//! places it serves. Every refusal is recorded with the caller's identity. The gate also bounds
+//! what one identity costs (concurrent streams), watches revocations so that open streams end
+//! within a second, and counts failed TLS handshakes per source and minute instead of writing a
+//! row per attempt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tonic::Status;
+use tracing::warn;
+
+use crate::domain::unit::UnitCode;
+use crate::federation::net::ConnInfo;
+use crate::federation::pki::{self, PeerCert, Role};
+use crate::store::{Store, StoreError};
+
+/// What one authenticated peer may cost this hub. Each has a default sound for a city of a few
+/// thousand units; an operator sets them in the `[limits]` table of the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Documents one sync session may open, announced in its hello or not (a district with a
+    /// thousand institutions shares about two thousand with the city).
+    pub docs_per_session: usize,
+    /// Streams (Sync, Feed, Directory, Reports calls) one identity may have open at once.
+    pub streams_per_peer: usize,
+    /// Bytes one peer may send in a minute, over all its streams.
+    pub bytes_per_minute: u64,
+    /// Calls (a stream opened, a lookup, a report) one identity may make in a minute.
+    pub calls_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            docs_per_session: 20_000,
+            streams_per_peer: 8,
+            bytes_per_minute: 512 << 20,
+            calls_per_minute: 600,
+        }
+    }
+}
+
+impl Limits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.docs_per_session == 0
+            || self.streams_per_peer == 0
+            || self.bytes_per_minute == 0
+            || self.calls_per_minute == 0
+        {
+            return Err("every limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Who a caller is to this unit, as proved by the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A node or hub this unit enrolled.
+    Child { unit: UnitCode, role: Role },
+    /// A subscriber this unit enrolled, and the subtree it may watch.
+    Subscriber { unit: UnitCode, scope: UnitCode },
+    /// The parent this unit joined.
+    Parent { unit: UnitCode },
+}
+
+/// The services behind the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sync,
+    Feed,
+    Directory,
+    Reports,
+    /// `grpc.health.v1` and server reflection.
+    Plumbing,
+}
+
+impl Service {
+    fn as_str(self) -> &'static str {
+        match self {
+            Service::Sync => "Sync",
+            Service::Feed => "Feed",
+            Service::Directory => "Directory",
+            Service::Reports => "Reports",
+            Service::Plumbing => "health/reflection",
+        }
+    }
+}
+
+/// An enrollment as registered in `children`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    role: String,
+    scope: Option<String>,
+    serial: String,
+    fingerprint: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl Record {
+    /// Why `cert` is not (or no longer) the enrolled identity, if it is not.
+    fn mismatch(&self, cert: &PeerCert) -> Option<String> {
+        if let Some(at) = &self.revoked_at {
+            return Some(format!("unit {} was revoked at {at}", cert.unit));
+        }
+        if self.role != cert.role.as_str() {
+            return Some(format!(
+                "unit {} was enrolled as {}, not {}",
+                cert.unit, self.role, cert.role
+            ));
+        }
+        let norm = |s: &str| s.trim_start_matches('0').to_ascii_lowercase();
+        let same = match &self.fingerprint {
+            Some(f) => *f == cert.fingerprint,
+            None => norm(&self.serial) == norm(&cert.serial),
+        };
+        (!same).then(|| {
+            format!(
+                "the certificate of unit {} (serial {}) has been replaced by a newer enrollment",
+                cert.unit, cert.serial
+            )
+        })
+    }
+}
+
+type Registry = Arc<HashMap<String, Record>>;
+
+/// The gate of one hub.
+pub struct Gate {
+    store: Arc<Store>,
+    me: UnitCode,
+    own_ca: Option<CertificateDer<'static>>,
+    parent: Option<(UnitCode, String)>,
+    pub limits: Limits,
+    streams: Mutex<HashMap<String, usize>>,
+    /// Calls per identity in the current minute.
+    calls: Mutex<(i64, HashMap<String, u32>)>,
+    registry: watch::Sender<Registry>,
+}
+
+impl Gate {
+    /// The gate of the unit whose store and data folder these are.
+    pub async fn new(
+        store: Arc<Store>,
+        data: &std::path::Path,
+        limits: Limits,
+    ) -> Result<Arc<Gate>, StoreError> {
+        let own_ca = pki::own_ca(data).ok();
+        let parent = match (
+            store.meta("parent_unit").await?,
+            pki::parent_key(data).ok().flatten(),
+        ) {
+            (Some(p), Some(key)) => UnitCode::parse(&p).ok().map(|p| (p, key)),
+            _ => None,
+        };
+        let gate = Arc::new(Gate {
+            me: store.unit().clone(),
+            store,
+            own_ca,
+            parent,
+            limits,
+            streams: Mutex::new(HashMap::new()),
+            calls: Mutex::new((0, HashMap::new())),
+            registry: watch::channel(Arc::new(HashMap::new())).0,
+        });
+        gate.refresh().await?;
+        Ok(gate)
+    }
+
+    async fn records(&self) -> Result<HashMap<String, Record>, StoreError> {
+        use sqlx::Row;
+        let rows =
+            sqlx::query("SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children")
+                .fetch_all(self.store.pool())
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    Record {
+                        role: r.get(1),
+                        scope: r.get(2),
+                        serial: r.get(3),
+                        fingerprint: r.get(4),
+                        revoked_at: r.get(5),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
+    /// them); open streams of an identity no longer valid end.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let now = self.records().await?;
+        self.publish(now);
+        Ok(())
+    }
+
+    /// Makes `now` the enrollments open streams are checked against.
+    fn publish(&self, now: HashMap<String, Record>) {
+        self.registry.send_if_modified(|r| {
+            if **r != now {
+                *r = Arc::new(now);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Keeps the enrollments current (every 500 ms) and writes the refusal summaries when a
+    /// minute ends, until `shutdown`.
+    pub async fn maintain(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.refresh().await {
+                        warn!(error = %e, "could not re-read the enrollments");
+                    }
+                    self.store.flush_refusals(false).await;
+                }
+                _ = shutdown.changed() => {
+                    self.store.flush_refusals(true).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Records a refusal with the caller's identity.
+    pub async fn refuse(&self, who: &str, reason: &str) {
+        self.store.record_refusal(who, None, reason).await;
+    }
+
+    /// Records a refusal of a caller not identified, counted under its source address.
+    async fn refuse_source(&self, source: Option<std::net::SocketAddr>, who: &str, reason: &str) {
+        let bucket = source.map(|a| a.ip().to_string());
+        self.store
+            .record_refusal_from(bucket.as_deref().unwrap_or(who), who, None, reason)
+            .await;
+    }
+
+    /// Admits a caller of `service` whose place is one `allow` accepts (it says why not
+    /// otherwise). The returned admission holds one of the identity's stream slots until dropped.
+    pub async fn admit(
+        self: &Arc<Self>,
+        info: Option<&ConnInfo>,
+        service: Service,
+        allow: impl FnOnce(&Caller) -> Result<(), String>,
+    ) -> Result<Admission, Status> {
+        let addr = info
+            .and_then(|i| i.remote)
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown address".into());
+        let Some(cert) = info.and_then(|i| i.peer.clone()) else {
+            let why = info
+                .and_then(|i| i.problem.clone())
+                .unwrap_or_else(|| "no client certificate".into());
+            self.refuse_source(
+                info.and_then(|i| i.remote),
+                &addr,
+                &format!("{}: {why}", service.as_str()),
+            )
+            .await;
+            return Err(Status::unauthenticated(why));
+        };
+        let who = cert.to_string();
+        let caller = match self.identify(&cert).await {
+            Ok(c) => c,
+            Err(Denied::Store(e)) => return Err(Status::unavailable(e.to_string())),
+            Err(Denied::Reason(reason)) => {
+                self.refuse(&who, &reason).await;
+                return Err(Status::permission_denied(reason));
+            }
+        };
+        if let Err(reason) = allow(&caller) {
+            self.refuse(&who, &reason).await;
+            return Err(Status::permission_denied(reason));
+        }
+        let key = format!("{who}#{}", cert.fingerprint);
+        let calls = {
+            let minute = chrono::Utc::now().timestamp() / 60;
+            let mut c = self.calls.lock().expect("call table");
+            if c.0 != minute {
+                *c = (minute, HashMap::new());
+            }
+            let n = c.1.entry(key.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if calls > self.limits.calls_per_minute {
+            let reason = format!(
+                "{who} made more than {} calls this minute, the limit per peer ({} refused)",
+                self.limits.calls_per_minute,
+                service.as_str()
+            );
+            self.refuse(&who, &reason).await;
+            return Err(Status::resource_exhausted(reason));
+        }
+        let full = {
+            let mut open = self.streams.lock().expect("stream table");
+            let n = open.entry(key.clone()).or_default();
+            let full = *n >= self.limits.streams_per_peer;
+            if !full {
+                *n += 1;
+            }
+            full
+        };
+        if full {
+            let reason = format!(
+                "{who} already has {} streams open, the limit per peer ({} refused)",
+                self.limits.streams_per_peer,
+                service.as_str()
+            );
+            self.refuse(&who, &reason).await;
+            return Err(Status::resource_exhausted(reason));
+        }
+        Ok(Admission {
+            caller,
+            cert,
+            key,
+            gate: self.clone(),
+        })
+    }
+
+    async fn identify(&self, cert: &PeerCert) -> Result<Caller, Denied> {
+        let issued_here = self
+            .own_ca
+            .as_ref()
+            .is_some_and(|ca| pki::verify_issued_by(ca, &cert.leaf).is_ok());
+        if issued_here {
+            let records = self.records().await.map_err(Denied::Store)?;
+            let record = records.get(cert.unit.as_str()).cloned();
+            // What the stream admitted now will be checked against is at least this fresh.
+            self.publish(records);
+            let Some(r) = record else {
+                return Err(Denied::Reason(format!(
+                    "unit {} is not a child of {} (no enrollment is registered for it)",
+                    cert.unit, self.me
+                )));
+            };
+            if let Some(why) = r.mismatch(cert) {
+                return Err(Denied::Reason(why));
+            }
+            return Ok(match cert.role {
+                Role::Subscriber => Caller::Subscriber {
+                    unit: cert.unit.clone(),
+                    scope: r
+                        .scope
+                        .as_deref()
+                        .and_then(|s| UnitCode::parse(s).ok())
+                        .ok_or_else(|| {
+                            Denied::Reason(format!(
+                                "subscriber {} was enrolled without a scope: enroll it again with --scope",
+                                cert.unit
+                            ))
+                        })?,
+                },
+                role => Caller::Child {
+                    unit: cert.unit.clone(),
+                    role,
+                },
+            });
+        }
+        if let Some((parent, key)) = &self.parent
+            && cert.unit == *parent
+            && cert.role == Role::Hub
+            && cert.key == *key
+        {
+            return Ok(Caller::Parent {
+                unit: parent.clone(),
+            });
+        }
+        Err(Denied::Reason(format!(
+            "{cert} was not enrolled by {} (its certificate is not issued by this unit's CA) and is not the parent it joined",
+            self.me
+        )))
+    }
+
+    /// Counts a failed TLS handshake from `source`, whose certificate claimed `claim` (an
+    /// identity nothing verified: only a well-formed unit code is kept, for the record). The
+    /// refusal log bounds what a flood writes, under the source address.
+    pub async fn handshake_failed(
+        &self,
+        source: std::net::SocketAddr,
+        claim: Option<String>,
+        reason: &str,
+    ) {
+        self.store
+            .live()
+            .handshakes_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claim = claim.filter(|c| {
+            c.strip_prefix("urn:yinglian:")
+                .and_then(|r| r.split_once(':'))
+                .is_some_and(|(role, unit)| role.len() <= 10 && UnitCode::parse(unit).is_ok())
+        });
+        let who = claim.unwrap_or_else(|| source.ip().to_string());
+        self.refuse_source(
+            Some(source),
+            &who,
+            &format!("TLS handshake refused from {source}: {reason}"),
+        )
+        .await;
+    }
+}
+
+enum Denied {
+    Reason(String),
+    Store(StoreError),
+}
+
+/// An admitted caller: who it is, and a stream slot held until this is dropped.
+pub struct Admission {
+    pub caller: Caller,
+    pub cert: PeerCert,
+    key: String,
+    gate: Arc<Gate>,
+}
+
+impl Admission {
+    /// Resolves, with the reason, once the caller's enrollment no longer holds (revoked,
+    /// superseded, removed); never for the parent. Noticed within a second.
+    pub fn cut(&self) -> Cut {
+        Cut {
+            registry: self.gate.registry.subscribe(),
+            cert: self.cert.clone(),
+            watched: !matches!(self.caller, Caller::Parent { .. }),
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self.gate.streams.lock().expect("stream table");
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Watches one admitted identity's enrollment.
+pub struct Cut {
+    registry: watch::Receiver<Registry>,
+    cert: PeerCert,
+    watched: bool,
+}
+
+impl Cut {
+    /// Waits until the enrollment no longer holds; returns why.
+    pub async fn fired(&mut self) -> String {
+        if !self.watched {
+            return std::future::pending().await;
+        }
+        loop {
+            let why = {
+                let r = self.registry.borrow_and_update();
+                match r.get(self.cert.unit.as_str()) {
+                    None => Some(format!("unit {} is no longer enrolled", self.cert.unit)),
+                    Some(rec) => rec.mismatch(&self.cert),
+                }
+            };
+            if let Some(why) = why {
+                return why;
+            }
+            if self.registry.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// A service of the plumbing (health, reflection) behind the gate: any admitted place may call
+/// it, within the calls and streams of its identity; anyone else is refused and recorded.
+#[derive(Clone)]
+pub struct Gated<S> {
+    pub inner: S,
+    pub gate: Arc<Gate>,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for Gated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Gated<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The ready clone serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            let info = req.extensions().get::<ConnInfo>().cloned();
+            match gate
+                .admit(info.as_ref(), Service::Plumbing, |_| Ok(()))
+                .await
+            {
+                Ok(_admitted) => inner.call(req).await,
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}

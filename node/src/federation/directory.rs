@@ -1,0 +1,75 @@
+//! The `Directory` gRPC service: the liaison directory (`app::directory`) as a child or a
+//! subscriber may see it.
+
+use tonic::{Request, Response, Status};
+use yinglian_proto::v1 as pb;
+
+use crate::domain::contacts::Contact;
+use crate::federation::admission::{Caller, Gate, Service};
+use crate::federation::net::ConnInfo;
+use crate::store::{Store, StoreError};
+
+use crate::app::directory::entries;
+
+fn contact(c: &Option<Contact>) -> Option<pb::Contact> {
+    c.as_ref().map(|c| pb::Contact {
+        name: c.name.clone(),
+        position: c.position.clone(),
+        phone: c.phone.clone(),
+    })
+}
+
+/// The `Directory` service of a hub: a child sees its own subtree and this unit, a subscriber
+/// its scope.
+pub struct DirectoryService {
+    pub gate: std::sync::Arc<Gate>,
+    pub store: std::sync::Arc<Store>,
+}
+
+#[tonic::async_trait]
+impl pb::directory_server::Directory for DirectoryService {
+    async fn lookup(
+        &self,
+        request: Request<pb::LookupRequest>,
+    ) -> Result<Response<pb::LookupReply>, Status> {
+        let admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Directory,
+                |c| match c {
+                    Caller::Parent { unit } => Err(format!(
+                        "hub {unit} is the parent of {}: it holds the directory of its own subtree",
+                        self.store.unit()
+                    )),
+                    _ => Ok(()),
+                },
+            )
+            .await?;
+        let internal = |e: StoreError| Status::unavailable(e.to_string());
+        let (root, extra) = match &admission.caller {
+            // A child: its own subtree, and this unit (whom it reports to).
+            Caller::Child { unit, .. } => (unit.to_string(), vec![self.store.unit().to_string()]),
+            Caller::Subscriber { scope, .. } => (scope.to_string(), vec![]),
+            Caller::Parent { .. } => unreachable!("refused above"),
+        };
+        let q = request.get_ref().query.clone();
+        let list = entries(&self.store, &root, &extra, Some(&q))
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::LookupReply {
+            entries: list
+                .into_iter()
+                .map(|e| pb::DirectoryEntry {
+                    unit: e.unit,
+                    name: e.name,
+                    kind: e.kind.unwrap_or_default(),
+                    parent: e.parent.unwrap_or_default(),
+                    leader: contact(&e.leader),
+                    liaison: contact(&e.liaison),
+                    missing: e.missing,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,374 @@
+//! The Feed service: a subscriber's live view of a subtree's figures. The events are the rollup
+//! rows' changes, written to `feed_events` in the same transaction as the rollup they come from,
+//! so the cursor (their sequence number) is durable: a subscriber that reconnects with its cursor
+//! resumes with no gap and no duplicate, even across a hub restart. Each subscriber has a bounded
+//! queue; one too slow to keep up is cut off with RESOURCE_EXHAUSTED instead of growing the hub.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use sqlx::Row;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+use yinglian_proto::v1::feed_server::Feed;
+use yinglian_proto::v1::{FeedEvent, FigureRow, SubscribeRequest, feed_event};
+
+use crate::docs::document::DocKind;
+use crate::domain::unit::UnitCode;
+use crate::federation::admission::{Admission, Caller, Gate, Service};
+use crate::federation::net::ConnInfo;
+use crate::store::Store;
+
+/// Events a subscriber may have waiting before it is cut off.
+pub const DEFAULT_QUEUE: usize = 256;
+
+/// Turns a row of the stats contract (as JSON) into the wire row.
+pub fn figure_row(v: &serde_json::Value) -> FigureRow {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let r = |k: &str| v[k].as_f64();
+    FigureRow {
+        unit: s("unit"),
+        name: s("name"),
+        hub: s("hub"),
+        built: n("built"),
+        must_network: n("must_network"),
+        networked: n("networked"),
+        networking_rate: r("networking_rate"),
+        archived: n("archived"),
+        archive_rate: r("archive_rate"),
+        geo_tagged: n("geo_tagged"),
+        geo_rate: r("geo_rate"),
+        in_service: n("in_service"),
+        intact_rate: r("intact_rate"),
+        intact_rate_key_public: r("intact_rate_key_public"),
+        intact_rate_key_industry: r("intact_rate_key_industry"),
+        as_of: s("as_of"),
+    }
+}
+
+/// Which units lie in a scope: the scope itself and every unit whose parent chain reaches it
+/// (from the profiles this hub holds), remembered per subscription.
+struct Scope {
+    root: String,
+    known: HashMap<String, bool>,
+}
+
+impl Scope {
+    /// Whether a row belongs to the scope: its unit and its rollup's hub both inside, and a
+    /// hub's own totals only for the scope's root (elsewhere its parent's row says the same).
+    async fn shows(&mut self, store: &Store, row: &FigureRow) -> bool {
+        (row.hub != row.unit || row.unit == self.root)
+            && self.contains(store, &row.unit).await
+            && self.contains(store, &row.hub).await
+    }
+
+    async fn contains(&mut self, store: &Store, unit: &str) -> bool {
+        if unit == self.root {
+            return true;
+        }
+        if let Some(v) = self.known.get(unit) {
+            return *v;
+        }
+        let mut cur = unit.to_string();
+        let mut inside = false;
+        for _ in 0..16 {
+            let parent: Option<Option<String>> =
+                sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+                    .bind(&cur)
+                    .fetch_optional(store.pool())
+                    .await
+                    .ok()
+                    .flatten();
+            match parent.flatten() {
+                Some(p) if p == self.root => {
+                    inside = true;
+                    break;
+                }
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        self.known.insert(unit.to_string(), inside);
+        inside
+    }
+}
+
+/// The stream a subscriber reads: queued events, then the status it was cut off with.
+pub struct FeedStream {
+    pub rx: mpsc::Receiver<FeedEvent>,
+    pub cut: Arc<Mutex<Option<Status>>>,
+}
+
+impl Stream for FeedStream {
+    type Item = Result<FeedEvent, Status>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(e)) => Poll::Ready(Some(Ok(e))),
+            // What was queued is delivered; then the reason it ended, if it was cut off.
+            Poll::Ready(None) => Poll::Ready(self.cut.lock().expect("feed status").take().map(Err)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The `Feed` service of a hub: the subscribers it enrolled, each within its scope.
+pub struct FeedService {
+    pub gate: Arc<Gate>,
+    pub store: Arc<Store>,
+    pub shutdown: watch::Receiver<bool>,
+    pub queue: usize,
+}
+
+impl FeedService {
+    /// Admits a subscriber enrolled here, for a scope inside its own (its own when empty).
+    async fn admit(
+        &self,
+        info: Option<&ConnInfo>,
+        asked: &str,
+    ) -> Result<(Admission, String), Status> {
+        let admission = self
+            .gate
+            .admit(info, Service::Feed, |c| match c {
+                Caller::Subscriber { .. } => Ok(()),
+                Caller::Child { unit, role } => Err(format!(
+                    "{} is not a subscriber",
+                    crate::federation::pki::identity_uri(role.as_str(), unit)
+                )),
+                Caller::Parent { unit } => Err(format!("hub {unit} is not a subscriber")),
+            })
+            .await?;
+        let Caller::Subscriber {
+            scope: enrolled, ..
+        } = &admission.caller
+        else {
+            unreachable!("admitted as a subscriber")
+        };
+        let enrolled = enrolled.to_string();
+        let scope = if asked.is_empty() {
+            enrolled.clone()
+        } else {
+            asked.to_string()
+        };
+        if UnitCode::parse(&scope).is_err() {
+            return Err(Status::invalid_argument(format!(
+                "\"{scope}\" is not a unit code"
+            )));
+        }
+        let mut inside = Scope {
+            root: enrolled.clone(),
+            known: HashMap::new(),
+        };
+        if !inside.contains(&self.store, &scope).await {
+            let who = admission.cert.to_string();
+            let reason = format!("{who} may watch {enrolled} and its subtree, not {scope}");
+            self.gate.refuse(&who, &reason).await;
+            return Err(Status::permission_denied(reason));
+        }
+        Ok((admission, scope))
+    }
+}
+
+/// Counts a streaming subscriber in the store's live counters while it lives.
+struct Subscribed(Arc<Store>);
+
+impl Subscribed {
+    fn new(store: Arc<Store>) -> Self {
+        store
+            .live()
+            .feed_subscribers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Subscribed(store)
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0
+            .live()
+            .feed_subscribers
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+async fn max_seq(store: &Store) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed_events")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(n as u64)
+}
+
+/// Streams events of `scope` after `cursor` (a snapshot first when `cursor` is 0) into `tx`.
+pub async fn pump(
+    store: Arc<Store>,
+    who: String,
+    scope: String,
+    cursor: u64,
+    tx: mpsc::Sender<FeedEvent>,
+    cut: Arc<Mutex<Option<Status>>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut changes = store.subscribe();
+    let _counted = Subscribed::new(store.clone());
+    let mut scope = Scope {
+        root: scope,
+        known: HashMap::new(),
+    };
+    let give = |e: FeedEvent| match tx.try_send(e) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(true),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
+    };
+    let cut_off = |last: u64| {
+        warn!(peer = %who, last, "feed subscriber too slow: cut off");
+        *cut.lock().expect("feed status") = Some(Status::resource_exhausted(format!(
+            "the subscriber did not keep up and was cut off after cursor {last}; resume from the last cursor received"
+        )));
+    };
+    let mut last = cursor;
+    if cursor == 0 {
+        let Ok(at) = max_seq(&store).await else {
+            return;
+        };
+        let rows = sqlx::query("SELECT row FROM feed_events WHERE seq IN (SELECT MAX(seq) FROM feed_events GROUP BY hub, unit) ORDER BY hub, unit")
+            .fetch_all(store.pool())
+            .await
+            .unwrap_or_default();
+        for r in rows {
+            let v: serde_json::Value =
+                serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default();
+            let row = figure_row(&v);
+            if !scope.shows(&store, &row).await {
+                continue;
+            }
+            let e = FeedEvent {
+                kind: feed_event::Kind::Snapshot as i32,
+                cursor: at,
+                row: Some(row),
+            };
+            if let Err(full) = give(e) {
+                if full {
+                    cut_off(0);
+                }
+                return;
+            }
+        }
+        let end = FeedEvent {
+            kind: feed_event::Kind::SnapshotEnd as i32,
+            cursor: at,
+            row: None,
+        };
+        if let Err(full) = give(end) {
+            if full {
+                cut_off(0);
+            }
+            return;
+        }
+        last = at;
+    }
+    loop {
+        // Everything after `last`, in order.
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, row FROM feed_events WHERE seq > ? ORDER BY seq LIMIT 500",
+            )
+            .bind(last as i64)
+            .fetch_all(store.pool())
+            .await
+            .unwrap_or_default();
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let seq = r.get::<i64, _>(0) as u64;
+                let v: serde_json::Value =
+                    serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default();
+                let row = figure_row(&v);
+                if scope.shows(&store, &row).await {
+                    let e = FeedEvent {
+                        kind: feed_event::Kind::Change as i32,
+                        cursor: seq,
+                        row: Some(row),
+                    };
+                    if let Err(full) = give(e) {
+                        if full {
+                            cut_off(last);
+                        }
+                        return;
+                    }
+                }
+                last = seq;
+            }
+        }
+        // Wait for a rollup to change (this hub's, or a replica of a child's).
+        loop {
+            tokio::select! {
+                c = changes.recv() => match c {
+                    Ok(doc) if doc.kind == DocKind::Rollup => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => return,
+                },
+                _ = tx.closed() => return,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Feed for FeedService {
+    type SubscribeStream = FeedStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<FeedStream>, Status> {
+        let info = request.extensions().get::<ConnInfo>().cloned();
+        let req = request.into_inner();
+        let (admission, scope) = self.admit(info.as_ref(), &req.scope).await?;
+        let newest = max_seq(&self.store)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        if req.cursor > newest {
+            return Err(Status::out_of_range(format!(
+                "cursor {} is ahead of this hub's feed (last event {newest}): subscribe with cursor 0",
+                req.cursor
+            )));
+        }
+        info!(peer = ?info.as_ref().and_then(|i| i.peer.as_ref()).map(|p| p.to_string()), scope, cursor = req.cursor, "feed subscribed");
+        let (tx, rx) = mpsc::channel(self.queue.max(2));
+        let cut = Arc::new(Mutex::new(None));
+        let who = info
+            .and_then(|i| i.peer)
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let (store, cut2) = (self.store.clone(), cut.clone());
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut revoked = admission.cut();
+            // Held until the reason is set, so the subscriber sees the reason, not a plain end.
+            let keep = tx.clone();
+            tokio::select! {
+                _ = pump(store.clone(), who.clone(), scope, req.cursor, tx, cut2.clone(), shutdown) => {
+                    if cut2.lock().expect("feed status").is_some() {
+                        store.record_refusal(&who, None, "feed subscriber too slow: cut off").await;
+                    }
+                }
+                // The subscriber's enrollment no longer holds: its open stream ends now.
+                why = revoked.fired() => {
+                    let reason = format!("open feed ended: {why}");
+                    *cut2.lock().expect("feed status") = Some(Status::permission_denied(reason.clone()));
+                    store.record_refusal(&who, None, &reason).await;
+                }
+            }
+            drop(keep);
+            drop(admission);
+        });
+        Ok(Response::new(FeedStream { rx, cut }))
+    }
+}

@@ -1,0 +1,11 @@
+//! The federation: PKI, the one admission gate, authorization by place in the tree, the wire
+//! (mutual TLS under tonic), and the services: Sync, Feed, Directory and Reports.
+
+pub mod admission;
+pub mod authz;
+pub mod directory;
+pub mod feed;
+pub mod net;
+pub mod pki;
+pub mod reports;
+pub mod sync;

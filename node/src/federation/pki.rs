@@ -1,0 +1,973 @@
+//! The federation's PKI: each unit's key and certificate request made on its own machine, the
+//! root CA, a parent signing its children's requests (a hub child also gets an intermediate CA),
+//! the bundle a child installs with `join`, and reading a peer's identity from its certificate
+//! chain. Identity is the URI SAN `urn:yinglian:<role>:<unit>`; CA certificates carry
+//! `urn:yinglian:ca:<unit>`. Every certificate also names its unit as a DNS name whose labels are
+//! the parts of its code, nearest last (`0001.500103.unit.yinglian` for 500103-0001), which is
+//! what a child checks its parent's server certificate against and what X.509 name constraints
+//! can bound: the root CA signs intermediates for the units it enrolls as hubs, each intermediate
+//! has path length 0 (it signs leaves only) and is constrained to its own unit's DNS subtree, that
+//! is the codes of its namespace (`<hub>-…`).
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    NameConstraints, SanType, SerialNumber,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+use crate::domain::unit::UnitCode;
+
+pub use crate::store::TLS_DIR;
+/// The bundle format written by `enroll`.
+pub const BUNDLE_FORMAT: &str = "yinglian-bundle/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("certificate error: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "this unit has no CA key ({0}); only the root (after `pki init-root`) or a hub that joined with an intermediate CA can enroll children"
+    )]
+    NotACa(PathBuf),
+    #[error("this unit has not joined a federation yet: {0} is missing (run `join --bundle FILE`)")]
+    NotJoined(PathBuf),
+}
+
+/// What a certificate lets its holder be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A leaf unit (`yl-node`).
+    Node,
+    /// A unit with children (`yl-hub`).
+    Hub,
+    /// A read-only feed consumer (public security).
+    Subscriber,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Hub => "hub",
+            Role::Subscriber => "subscriber",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = PkiError;
+    fn from_str(s: &str) -> Result<Self, PkiError> {
+        match s {
+            "node" => Ok(Role::Node),
+            "hub" => Ok(Role::Hub),
+            "subscriber" => Ok(Role::Subscriber),
+            _ => Err(PkiError::Invalid(format!(
+                "role \"{s}\" is not known: use node, hub or subscriber"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `urn:yinglian:<role>:<unit>`.
+pub fn identity_uri(role: &str, unit: &UnitCode) -> String {
+    format!("urn:yinglian:{role}:{unit}")
+}
+
+/// The DNS name a unit's certificate carries, used as the TLS server name of a hub: the parts
+/// of the code, nearest last, under `unit.yinglian` (500103-0001 → `0001.500103.unit.yinglian`),
+/// so that the namespace of a hub (`500103-…`) is the DNS subtree of its own name.
+pub fn unit_dns(unit: &UnitCode) -> String {
+    let mut labels: Vec<String> = unit
+        .as_str()
+        .split('-')
+        .map(|p| p.to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    labels.reverse();
+    format!("{}.unit.yinglian", labels.join("."))
+}
+
+/// Where a unit keeps its keys and certificates.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(data: &Path) -> Self {
+        Paths {
+            dir: data.join(TLS_DIR),
+        }
+    }
+    /// The unit's private key (PKCS#8 PEM); never leaves this machine.
+    pub fn unit_key(&self) -> PathBuf {
+        self.dir.join("unit.key")
+    }
+    /// The unit's certificate request (and, for a hub, its CA's request after it).
+    pub fn request(&self) -> PathBuf {
+        self.dir.join("request.csr")
+    }
+    /// The unit's certificate followed by the CA certificates up to (not including) the root.
+    pub fn unit_chain(&self) -> PathBuf {
+        self.dir.join("unit.crt")
+    }
+    /// A hub's CA key.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca.key")
+    }
+    /// A hub's CA certificate followed by the CA certificates above it (not the root).
+    pub fn ca_chain(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+    /// The federation's trust root.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root.crt")
+    }
+    /// The certificate of the parent this unit joined (from the bundle): the only caller this
+    /// unit answers camera-level detail to is the holder of its key.
+    pub fn parent(&self) -> PathBuf {
+        self.dir.join("parent.crt")
+    }
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(|e| PkiError::Io(path.to_path_buf(), e))
+}
+
+fn write(path: &Path, text: &str, private: bool) -> Result<(), PkiError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| PkiError::Io(dir.to_path_buf(), e))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| PkiError::Io(tmp.clone(), e))?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| PkiError::Io(tmp.clone(), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    std::fs::rename(&tmp, path).map_err(|e| PkiError::Io(path.to_path_buf(), e))
+}
+
+fn ca_name(unit: &UnitCode) -> String {
+    format!("yinglian CA {unit}")
+}
+
+fn dn(cn: &str) -> DistinguishedName {
+    let mut d = DistinguishedName::new();
+    d.push(DnType::OrganizationName, "yinglian");
+    d.push(DnType::CommonName, cn);
+    d
+}
+
+fn random_serial() -> (SerialNumber, String) {
+    let mut bytes: [u8; 16] = rand::random();
+    // A positive INTEGER with no leading zero byte, so that its DER form is these 16 bytes and
+    // every reader prints the same serial.
+    bytes[0] = 0x10 + (bytes[0] % 0x70);
+    let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    (SerialNumber::from_slice(&bytes), hex)
+}
+
+/// Makes the unit's key (and a hub's CA key) in `data/tls/` and returns the certificate request
+/// to hand to the parent: one PEM request, two for a hub (the unit's, then its CA's). An existing
+/// key is kept: asking again gives a request for the same key.
+pub fn make_request(data: &Path, unit: &UnitCode, hub: bool) -> Result<String, PkiError> {
+    let paths = Paths::new(data);
+    let mut out = String::new();
+    let mut keys = vec![(paths.unit_key(), unit.to_string())];
+    if hub {
+        keys.push((paths.ca_key(), ca_name(unit)));
+    }
+    for (key_path, cn) in keys {
+        let key = if key_path.exists() {
+            KeyPair::from_pem(&read(&key_path)?)?
+        } else {
+            let k = KeyPair::generate()?;
+            write(&key_path, &k.serialize_pem(), true)?;
+            k
+        };
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn(&cn);
+        out.push_str(&params.serialize_request(&key)?.pem()?);
+    }
+    write(&paths.request(), &out, false)?;
+    Ok(out)
+}
+
+/// How long and from when an issued certificate is valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// From an hour ago (clock skew) for `days` days.
+    pub fn days(days: i64) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Validity {
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(days),
+        }
+    }
+}
+
+fn leaf_params(
+    role: &str,
+    unit: &UnitCode,
+    validity: Validity,
+) -> Result<(CertificateParams, String), PkiError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(unit.as_str());
+    p.subject_alt_names = vec![
+        SanType::URI(identity_uri(role, unit).try_into()?),
+        SanType::DnsName(unit_dns(unit).try_into()?),
+    ];
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.not_before = validity.not_before;
+    p.not_after = validity.not_after;
+    p.use_authority_key_identifier_extension = true;
+    let (serial, hex) = random_serial();
+    p.serial_number = Some(serial);
+    Ok((p, hex))
+}
+
+/// A CA certificate's parameters: the root's may sign one level of intermediates; an
+/// intermediate (`root == false`) signs leaves only, and only names of its unit's DNS subtree.
+fn ca_params(
+    unit: &UnitCode,
+    validity: Validity,
+    root: bool,
+) -> Result<CertificateParams, PkiError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(&ca_name(unit));
+    p.subject_alt_names = vec![SanType::URI(identity_uri("ca", unit).try_into()?)];
+    if root {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    } else {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName(unit_dns(unit))],
+            excluded_subtrees: vec![],
+        });
+    }
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = validity.not_before;
+    p.not_after = validity.not_after;
+    p.use_authority_key_identifier_extension = true;
+    p.serial_number = Some(random_serial().0);
+    Ok(p)
+}
+
+/// On the root hub: creates the root CA (its key stays in `tls/ca.key`) and the root unit's own
+/// certificate, and installs both.
+pub fn init_root(data: &Path, unit: &UnitCode, days: i64) -> Result<(), PkiError> {
+    let paths = Paths::new(data);
+    if paths.root().exists() {
+        return Err(PkiError::Invalid(format!(
+            "{} already exists: this unit already has a trust root",
+            paths.root().display()
+        )));
+    }
+    make_request(data, unit, true)?;
+    let ca_key = KeyPair::from_pem(&read(&paths.ca_key())?)?;
+    let root = ca_params(unit, Validity::days(days), true)?.self_signed(&ca_key)?;
+    let issuer = Issuer::from_ca_cert_der(root.der(), ca_key)?;
+    let unit_key = KeyPair::from_pem(&read(&paths.unit_key())?)?;
+    let (leaf, _) = leaf_params("hub", unit, Validity::days(days))?;
+    let leaf = leaf.signed_by(&unit_key, &issuer)?;
+    write(&paths.root(), &root.pem(), false)?;
+    write(&paths.ca_chain(), &root.pem(), false)?;
+    write(&paths.unit_chain(), &leaf.pem(), false)?;
+    Ok(())
+}
+
+/// What a parent decides when it enrolls a child.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub unit: UnitCode,
+    pub role: Role,
+    /// The subtree a subscriber may see.
+    pub scope: Option<UnitCode>,
+    /// The parent's address as the child should dial it (`https://host:port`).
+    pub advertise: String,
+    pub validity: Validity,
+}
+
+/// What `enroll` hands to the child: everything it needs to join, nothing secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub format: String,
+    pub unit: String,
+    pub role: Role,
+    pub scope: Option<String>,
+    pub parent_unit: String,
+    pub parent_url: String,
+    /// The child's certificate, then the CA certificates above it (not the root), PEM.
+    pub chain_pem: String,
+    /// A hub child's intermediate CA certificate, then the CA certificates above it, PEM.
+    pub ca_chain_pem: Option<String>,
+    pub root_pem: String,
+    pub serial: String,
+    pub not_after: String,
+    /// The parent's own certificate, PEM: the child pins its key and answers camera-level
+    /// detail to that key only.
+    #[serde(default)]
+    pub parent_cert_pem: Option<String>,
+}
+
+impl Bundle {
+    /// The SHA-256 fingerprint (hex) of the child's certificate: what the parent registers.
+    pub fn fingerprint(&self) -> Result<String, PkiError> {
+        Ok(fingerprint(&first_cert(&self.chain_pem)?))
+    }
+}
+
+fn requests(pem: &str) -> Result<Vec<CertificateSigningRequestParams>, PkiError> {
+    let ders: Vec<CertificateSigningRequestDer<'static>> =
+        CertificateSigningRequestDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| PkiError::Invalid(format!("the request is not valid PEM: {e}")))?;
+    if ders.is_empty() {
+        return Err(PkiError::Invalid(
+            "the file holds no CERTIFICATE REQUEST; give the file `init --csr-out` wrote".into(),
+        ));
+    }
+    ders.iter()
+        .map(|d| {
+            CertificateSigningRequestParams::from_der(d).map_err(|e| {
+                PkiError::Invalid(format!("a certificate request is damaged or forged: {e}"))
+            })
+        })
+        .collect()
+}
+
+fn common_name(p: &CertificateParams) -> Option<String> {
+    match p.distinguished_name.get(&DnType::CommonName)? {
+        rcgen::DnValue::Utf8String(s) => Some(s.clone()),
+        rcgen::DnValue::PrintableString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// Signs a child's request with this unit's CA (in `data/tls`). The names in the certificate are
+/// the parent's decision (`e.unit`, `e.role`); the request only proves the child holds its key.
+pub fn enroll(
+    data: &Path,
+    parent: &UnitCode,
+    request_pem: &str,
+    e: &Enrollment,
+) -> Result<Bundle, PkiError> {
+    let paths = Paths::new(data);
+    if !paths.ca_key().exists() || !paths.ca_chain().exists() {
+        return Err(PkiError::NotACa(paths.ca_key()));
+    }
+    if e.unit == *parent {
+        return Err(PkiError::Invalid(format!(
+            "unit {} is this unit itself, not a child",
+            e.unit
+        )));
+    }
+    let root_pem = read(&paths.root())?;
+    let ca_chain = read(&paths.ca_chain())?;
+    let is_root = ca_chain.trim() == root_pem.trim();
+    namespace(parent, is_root, e)?;
+    let reqs = requests(request_pem)?;
+    let want = if e.role == Role::Hub { 2 } else { 1 };
+    if reqs.len() != want {
+        return Err(PkiError::Invalid(format!(
+            "a {} needs {} certificate request(s) in the file, found {}; make it with `{} init --unit {} --csr-out FILE`",
+            e.role,
+            want,
+            reqs.len(),
+            if e.role == Role::Hub {
+                "yl-hub"
+            } else {
+                "yl-node"
+            },
+            e.unit
+        )));
+    }
+    if common_name(&reqs[0].params).as_deref() != Some(e.unit.as_str()) {
+        return Err(PkiError::Invalid(format!(
+            "the request was made by unit {}, not {}",
+            common_name(&reqs[0].params).unwrap_or_else(|| "(unnamed)".into()),
+            e.unit
+        )));
+    }
+    let ca_first = CertificateDer::pem_slice_iter(ca_chain.as_bytes())
+        .next()
+        .ok_or_else(|| PkiError::Invalid(format!("{} is empty", paths.ca_chain().display())))?
+        .map_err(|e| PkiError::Invalid(format!("{}: {e}", paths.ca_chain().display())))?;
+    let ca_cert = parse(&ca_first)?;
+    let ca_end = ca_cert.validity().not_after.to_datetime();
+    let mut validity = e.validity;
+    if validity.not_after > ca_end {
+        validity.not_after = ca_end;
+    }
+    let issuer = Issuer::from_ca_cert_der(&ca_first, KeyPair::from_pem(&read(&paths.ca_key())?)?)?;
+    // The CA certificates above the child, without the root.
+    let above: String = if is_root {
+        String::new()
+    } else {
+        ca_chain.clone()
+    };
+    let (mut leaf, serial) = leaf_params(e.role.as_str(), &e.unit, validity)?;
+    leaf.not_after = validity.not_after;
+    let mut req = reqs[0].clone();
+    req.params = leaf;
+    let cert = req.signed_by(&issuer)?;
+    let ca_chain_pem = if e.role == Role::Hub {
+        let mut creq = reqs[1].clone();
+        creq.params = ca_params(&e.unit, validity, false)?;
+        let c = creq.signed_by(&issuer)?;
+        Some(format!("{}{}", c.pem(), above))
+    } else {
+        None
+    };
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        unit: e.unit.to_string(),
+        role: e.role,
+        scope: e.scope.as_ref().map(|s| s.to_string()),
+        parent_unit: parent.to_string(),
+        parent_url: e.advertise.clone(),
+        chain_pem: format!("{}{}", cert.pem(), above),
+        ca_chain_pem,
+        root_pem,
+        serial,
+        not_after: validity
+            .not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        parent_cert_pem: Some(first_pem(&read(&paths.unit_chain())?)?),
+    })
+}
+
+/// The namespace rule: the root enrolls any unit but itself; an intermediate (a district's CA)
+/// enrolls only units of its own namespace (`<hub>-…`), and only leaves and subscribers, since
+/// its CA has path length 0. The chain verification enforces the same through the certificates'
+/// constraints, and the admission gate checks it once more on every call.
+fn namespace(parent: &UnitCode, is_root: bool, e: &Enrollment) -> Result<(), PkiError> {
+    if is_root {
+        return Ok(());
+    }
+    if !e.unit.is_under(parent) {
+        return Err(PkiError::Invalid(format!(
+            "单位编码 {} 不在本单位 {parent} 的编码空间内：本单位只能为 {parent}-… 形式的下级单位签发证书（上级、同级或其他区县的单位须由其所属上级签发）",
+            e.unit
+        )));
+    }
+    if e.role == Role::Hub {
+        return Err(PkiError::Invalid(format!(
+            "本单位 {parent} 的中间证书只能签发终端证书，不能为 {} 签发下级 CA：三级以下的枢纽须由根（市级）签发",
+            e.unit
+        )));
+    }
+    if let Some(scope) = &e.scope
+        && scope != parent
+        && !scope.is_under(parent)
+    {
+        return Err(PkiError::Invalid(format!(
+            "订阅范围 {scope} 不在本单位 {parent} 的下级范围内"
+        )));
+    }
+    Ok(())
+}
+
+/// The first certificate of a PEM text, as PEM.
+fn first_pem(pem: &str) -> Result<String, PkiError> {
+    first_cert(pem)?;
+    const END: &str = "-----END CERTIFICATE-----";
+    let end = pem
+        .find(END)
+        .ok_or_else(|| PkiError::Invalid("no certificate in the PEM text".into()))?;
+    Ok(format!("{}\n", &pem[..end + END.len()]))
+}
+
+/// Installs a bundle in `data/tls` after checking it is for this unit and this unit's key.
+pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiError> {
+    if bundle.format != BUNDLE_FORMAT {
+        return Err(PkiError::Invalid(format!(
+            "the bundle's format is \"{}\", expected {BUNDLE_FORMAT}",
+            bundle.format
+        )));
+    }
+    if bundle.unit != unit.as_str() {
+        return Err(PkiError::Invalid(format!(
+            "the bundle is for unit {}, but this is unit {unit}",
+            bundle.unit
+        )));
+    }
+    let paths = Paths::new(data);
+    let key = KeyPair::from_pem(&read(&paths.unit_key())?)?;
+    let leaf = first_cert(&bundle.chain_pem)?;
+    let cert = parse(&leaf)?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        return Err(PkiError::Invalid(
+            "the bundle's certificate is not for this unit's key: was the request made in another data folder?".into(),
+        ));
+    }
+    if let Some(ca) = &bundle.ca_chain_pem {
+        let ca_key = KeyPair::from_pem(&read(&paths.ca_key())?)?;
+        let c = first_cert(ca)?;
+        if parse(&c)?.public_key().subject_public_key.data.as_ref() != ca_key.public_key_raw() {
+            return Err(PkiError::Invalid(
+                "the bundle's CA certificate is not for this hub's CA key".into(),
+            ));
+        }
+        write(&paths.ca_chain(), ca, false)?;
+    }
+    if let Some(parent) = &bundle.parent_cert_pem {
+        let der = first_cert(parent)?;
+        let who = peer_cert(std::slice::from_ref(&der))?;
+        if who.unit.as_str() != bundle.parent_unit || who.role != Role::Hub {
+            return Err(PkiError::Invalid(format!(
+                "the bundle's parent certificate is of {who}, not of hub {}",
+                bundle.parent_unit
+            )));
+        }
+        write(&paths.parent(), parent, false)?;
+    }
+    write(&paths.unit_chain(), &bundle.chain_pem, false)?;
+    write(&paths.root(), &bundle.root_pem, false)?;
+    Ok(())
+}
+
+fn first_cert(pem: &str) -> Result<CertificateDer<'static>, PkiError> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .ok_or_else(|| PkiError::Invalid("no certificate in the PEM text".into()))?
+        .map_err(|e| PkiError::Invalid(format!("a certificate is not valid PEM: {e}")))
+}
+
+fn parse<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>, PkiError> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c)
+        .map_err(|e| PkiError::Invalid(format!("a certificate cannot be read: {e}")))
+}
+
+/// The identity a certificate chain claims (TLS verified the chain to the root; which CA issued
+/// the leaf is for the admission gate to prove, see [`verify_issued_by`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCert {
+    pub role: Role,
+    pub unit: UnitCode,
+    /// The leaf's serial number, lowercase hex.
+    pub serial: String,
+    /// SHA-256 of the leaf certificate, hex: the exact certificate.
+    pub fingerprint: String,
+    /// SHA-256 of the leaf's public key (SubjectPublicKeyInfo), hex.
+    pub key: String,
+    /// The leaf certificate itself.
+    pub leaf: CertificateDer<'static>,
+}
+
+impl std::fmt::Display for PeerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", identity_uri(self.role.as_str(), &self.unit))
+    }
+}
+
+fn yinglian_uri(cert: &X509Certificate<'_>) -> Option<(String, String)> {
+    let san = cert.subject_alternative_name().ok().flatten()?;
+    san.value.general_names.iter().find_map(|n| match n {
+        GeneralName::URI(u) => {
+            let rest = u.strip_prefix("urn:yinglian:")?;
+            let (role, unit) = rest.split_once(':')?;
+            Some((role.to_string(), unit.to_string()))
+        }
+        _ => None,
+    })
+}
+
+fn dns_names<'a>(cert: &'a X509Certificate<'_>) -> Vec<&'a str> {
+    let Some(san) = cert.subject_alternative_name().ok().flatten() else {
+        return vec![];
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(*d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of a certificate, hex.
+pub fn fingerprint(der: &CertificateDer<'_>) -> String {
+    sha256_hex(der.as_ref())
+}
+
+/// SHA-256 of a certificate's public key (its SubjectPublicKeyInfo), hex.
+pub fn key_hash(der: &CertificateDer<'_>) -> Result<String, PkiError> {
+    Ok(sha256_hex(parse(der)?.public_key().raw))
+}
+
+/// Proves that `ca` issued `leaf` for client authentication, now: the leaf's signature verifies
+/// under `ca`'s key, within both validities and within `ca`'s name constraints. Nothing the
+/// presenter wrote (issuer names, key identifiers, extra certificates) takes part.
+pub fn verify_issued_by(ca: &CertificateDer<'_>, leaf: &CertificateDer<'_>) -> Result<(), String> {
+    let anchor = webpki::anchor_from_trusted_cert(ca).map_err(|e| format!("own CA: {e}"))?;
+    let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| e.to_string())?;
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    ee.verify_for_usage(
+        algs,
+        &[anchor],
+        &[],
+        rustls::pki_types::UnixTime::now(),
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// This hub's own CA certificate: its direct children's certificates are issued by it.
+pub fn own_ca(data: &Path) -> Result<CertificateDer<'static>, PkiError> {
+    first_cert(&read(&Paths::new(data).ca_chain())?)
+}
+
+/// The unit of the federation's root (its trust root names it), once this unit joined.
+pub fn root_unit(data: &Path) -> Option<UnitCode> {
+    let root = first_cert(&read(&Paths::new(data).root()).ok()?).ok()?;
+    let (role, unit) = yinglian_uri(&parse(&root).ok()?)?;
+    (role == "ca")
+        .then(|| UnitCode::parse(&unit).ok())
+        .flatten()
+}
+
+/// The key hash of the parent this unit joined, pinned from the bundle (`None` before a join,
+/// or for a bundle from before parents were pinned).
+pub fn parent_key(data: &Path) -> Result<Option<String>, PkiError> {
+    let path = Paths::new(data).parent();
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(key_hash(&first_cert(&read(&path)?)?)?))
+}
+
+/// Reads who a verified chain (leaf first) belongs to.
+pub fn peer_cert(chain: &[CertificateDer<'_>]) -> Result<PeerCert, PkiError> {
+    let leaf = chain
+        .first()
+        .ok_or_else(|| PkiError::Invalid("no client certificate".into()))?;
+    let cert = parse(leaf)?;
+    let (role, unit) = yinglian_uri(&cert).ok_or_else(|| {
+        PkiError::Invalid("the certificate has no urn:yinglian:<role>:<unit> name".into())
+    })?;
+    let role: Role = role.parse()?;
+    let unit = UnitCode::parse(&unit).map_err(|e| PkiError::Invalid(e.to_string()))?;
+    // The URI names the unit; the DNS name, which name constraints bound, must name the same.
+    if dns_names(&cert) != [unit_dns(&unit).as_str()] {
+        return Err(PkiError::Invalid(format!(
+            "the certificate of {} does not name its unit as the DNS name {} (issued before namespaces were enforced?)",
+            identity_uri(role.as_str(), &unit),
+            unit_dns(&unit)
+        )));
+    }
+    Ok(PeerCert {
+        role,
+        unit,
+        serial: cert.raw_serial_as_string().replace(':', ""),
+        fingerprint: fingerprint(leaf),
+        key: sha256_hex(cert.public_key().raw),
+        leaf: leaf.clone().into_owned(),
+    })
+}
+
+/// The unit's TLS material, loaded from `data/tls`.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    pub root: CertificateDer<'static>,
+    /// The parent this unit joined and the hash of its key (pinned from the bundle).
+    pub parent_unit: Option<UnitCode>,
+    pub parent_key: Option<String>,
+}
+
+impl TlsMaterial {
+    pub fn load(data: &Path) -> Result<Self, PkiError> {
+        let paths = Paths::new(data);
+        for p in [paths.unit_chain(), paths.root()] {
+            if !p.exists() {
+                return Err(PkiError::NotJoined(p));
+            }
+        }
+        let chain_pem = read(&paths.unit_chain())?;
+        let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PkiError::Invalid(format!("{}: {e}", paths.unit_chain().display())))?;
+        let key = PrivateKeyDer::from_pem_slice(read(&paths.unit_key())?.as_bytes())
+            .map_err(|e| PkiError::Invalid(format!("{}: {e}", paths.unit_key().display())))?;
+        let root = first_cert(&read(&paths.root())?)?;
+        let (parent_unit, parent_key) = if paths.parent().exists() {
+            let der = first_cert(&read(&paths.parent())?)?;
+            (
+                Some(peer_cert(std::slice::from_ref(&der))?.unit),
+                Some(key_hash(&der)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(TlsMaterial {
+            chain,
+            key,
+            root,
+            parent_unit,
+            parent_key,
+        })
+    }
+
+    fn roots(&self) -> Result<rustls::RootCertStore, PkiError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.root.clone())
+            .map_err(|e| PkiError::Invalid(format!("the trust root is not usable: {e}")))?;
+        Ok(roots)
+    }
+
+    /// The server side: this unit's chain; every client must present a chain to the root.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, PkiError> {
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(self.roots()?))
+                .build()
+                .map_err(|e| PkiError::Invalid(format!("client verifier: {e}")))?;
+        let mut cfg = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(std::sync::Arc::new(Claiming(verifier)))
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| PkiError::Invalid(format!("this unit's certificate: {e}")))?;
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(cfg)
+    }
+
+    /// The client side: present this unit's chain; trust the root only.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, PkiError> {
+        let mut cfg = rustls::ClientConfig::builder()
+            .with_root_certificates(self.roots()?)
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| PkiError::Invalid(format!("this unit's certificate: {e}")))?;
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(cfg)
+    }
+}
+
+/// A client certificate that the chain verification refused, and whom it claimed to be: the
+/// refusal is recorded under that name (an attacker's forged identity is worth seeing).
+#[derive(Debug)]
+pub struct Claimed {
+    pub who: String,
+    pub error: rustls::Error,
+}
+
+impl std::fmt::Display for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the certificate claiming {} was refused: {}",
+            self.who, self.error
+        )
+    }
+}
+
+impl std::error::Error for Claimed {}
+
+impl Claimed {
+    /// The claim inside a failed TLS accept, if the client presented a certificate.
+    pub fn of(e: &std::io::Error) -> Option<&Claimed> {
+        match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o)) => {
+                o.0.downcast_ref::<Claimed>()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The root's chain verification, with the refused certificate's claimed identity kept.
+#[derive(Debug)]
+struct Claiming(std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+impl rustls::server::danger::ClientCertVerifier for Claiming {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        self.0
+            .verify_client_cert(end_entity, intermediates, now)
+            .map_err(|error| {
+                let claim = parse(end_entity).ok().and_then(|c| yinglian_uri(&c));
+                match claim {
+                    Some((role, unit)) => {
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                            rustls::OtherError(std::sync::Arc::new(Claimed {
+                                who: format!("urn:yinglian:{role}:{unit}"),
+                                error,
+                            })),
+                        ))
+                    }
+                    None => error,
+                }
+            })
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Installs the ring crypto provider for rustls, once per process (the first call wins).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> UnitCode {
+        UnitCode::parse(s).unwrap()
+    }
+
+    fn chain(pem: &str) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_three_level_tree_of_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (city, district, inst) = (
+            dir.path().join("city"),
+            dir.path().join("district"),
+            dir.path().join("inst"),
+        );
+        init_root(&city, &u("500000"), 365).unwrap();
+        let req = make_request(&district, &u("500103"), true).unwrap();
+        let e = Enrollment {
+            unit: u("500103"),
+            role: Role::Hub,
+            scope: None,
+            advertise: "https://127.0.0.1:1".into(),
+            validity: Validity::days(30),
+        };
+        let bundle = enroll(&city, &u("500000"), &req, &e).unwrap();
+        join(&district, &u("500103"), &bundle).unwrap();
+        let d = peer_cert(&chain(&bundle.chain_pem)).unwrap();
+        assert_eq!((d.role, d.unit.as_str()), (Role::Hub, "500103"));
+        verify_issued_by(&own_ca(&city).unwrap(), &d.leaf).unwrap();
+
+        // The district's intermediate CA signs its institution.
+        let req = make_request(&inst, &u("500103-0001"), false).unwrap();
+        let e = Enrollment {
+            unit: u("500103-0001"),
+            role: Role::Node,
+            ..e
+        };
+        let bundle = enroll(&district, &u("500103"), &req, &e).unwrap();
+        join(&inst, &u("500103-0001"), &bundle).unwrap();
+        let i = peer_cert(&chain(&bundle.chain_pem)).unwrap();
+        verify_issued_by(&own_ca(&district).unwrap(), &i.leaf).unwrap();
+        assert!(verify_issued_by(&own_ca(&city).unwrap(), &i.leaf).is_err());
+
+        // A request is for the unit that made it, and a bundle for the key that asked.
+        let wrong = Enrollment {
+            unit: u("500103-0002"),
+            ..e.clone()
+        };
+        let err = enroll(&district, &u("500103"), &req, &wrong).unwrap_err();
+        assert!(
+            err.to_string().contains("made by unit 500103-0001"),
+            "{err}"
+        );
+        let other = dir.path().join("other");
+        make_request(&other, &u("500103-0001"), false).unwrap();
+        let err = join(&other, &u("500103-0001"), &bundle).unwrap_err();
+        assert!(err.to_string().contains("not for this unit's key"), "{err}");
+        // A leaf cannot enroll anybody.
+        let err = enroll(&inst, &u("500103-0001"), &req, &e).unwrap_err();
+        assert!(matches!(err, PkiError::NotACa(_)), "{err}");
+        // The serial the parent registers is the serial a peer's certificate shows, every time.
+        for _ in 0..200 {
+            let b = enroll(&district, &u("500103"), &req, &e).unwrap();
+            assert_eq!(peer_cert(&chain(&b.chain_pem)).unwrap().serial, b.serial);
+        }
+        // A tampered request is refused.
+        let mut lines: Vec<String> = req.lines().map(String::from).collect();
+        let body = &mut lines[2];
+        let mid = body.len() / 2;
+        let c = if &body[mid..mid + 1] == "A" { "B" } else { "A" };
+        body.replace_range(mid..mid + 1, c);
+        let bad = lines.join("\n");
+        assert!(enroll(&district, &u("500103"), &bad, &e).is_err());
+    }
+}

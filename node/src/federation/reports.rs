@@ -1,0 +1,168 @@
+//! Camera-level detail as a federated query (the `Reports` service). Ledgers stop at the parent,
+//! so a higher level asks the hub below, which answers from the replica it holds, and only to its
+//! own parent. A hub publishes where it can be reached as the `endpoint` of its profile.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use yinglian_proto::v1 as pb;
+
+use crate::docs::document::{DocId, root_text};
+use crate::domain::unit::UnitCode;
+use crate::federation::admission::{Caller, Gate, Service};
+use crate::federation::net::ConnInfo;
+use crate::federation::pki::{TlsMaterial, identity_uri};
+use crate::store::{CameraQuery, Store, StoreError};
+
+/// Records where this hub can be reached, in its profile (which travels to its parent).
+pub async fn publish_endpoint(store: &Store, url: &str) -> Result<(), StoreError> {
+    let me = store.unit().clone();
+    let url = url.to_string();
+    store
+        .edit(
+            &DocId::profile(&me),
+            "serve",
+            "publish the hub's address",
+            |d| {
+                if root_text(d, "endpoint").as_deref() != Some(url.as_str()) {
+                    crate::docs::profile::set_text(d, "endpoint", Some(&url))?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The camera records of `unit` as JSON, from this store's projection.
+pub async fn cameras_json(
+    store: &Store,
+    unit: &str,
+    q: &CameraQuery,
+) -> Result<(u64, Vec<serde_json::Value>), StoreError> {
+    let (rows, total) = store.cameras(unit, q).await?;
+    let list = rows
+        .iter()
+        .map(|r| {
+            let mut j = r.camera.to_json();
+            j["conflicts"] = serde_json::to_value(&r.conflicts).unwrap_or_default();
+            j
+        })
+        .collect();
+    Ok((total as u64, list))
+}
+
+/// The `Reports` service of a hub: camera-level detail, to the parent it joined only.
+pub struct ReportsService {
+    pub gate: Arc<Gate>,
+    pub store: Arc<Store>,
+}
+
+#[tonic::async_trait]
+impl pb::reports_server::Reports for ReportsService {
+    async fn cameras(
+        &self,
+        request: Request<pb::CamerasRequest>,
+    ) -> Result<Response<pb::CamerasReply>, Status> {
+        let me = self.store.unit().clone();
+        let _admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Reports,
+                |c| match c {
+                    Caller::Parent { .. } => Ok(()),
+                    Caller::Child { unit, role } => Err(format!(
+                        "{} is not the parent of {me}: camera details are answered to the parent only",
+                        identity_uri(role.as_str(), unit)
+                    )),
+                    Caller::Subscriber { unit, .. } => Err(format!(
+                        "{} is not the parent of {me}: camera details are answered to the parent only",
+                        identity_uri("subscriber", unit)
+                    )),
+                },
+            )
+            .await?;
+        let r = request.into_inner();
+        let unit = UnitCode::parse(&r.unit).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let held = self
+            .store
+            .heads(&DocId::ledger(&unit))
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        if held.is_empty() {
+            return Err(Status::not_found(format!(
+                "no ledger of unit {unit} is held by {}",
+                self.store.unit()
+            )));
+        }
+        let q = CameraQuery {
+            search: (!r.search.is_empty()).then_some(r.search),
+            limit: (r.limit > 0).then_some(r.limit as i64),
+            offset: r.offset as i64,
+            ..Default::default()
+        };
+        let (total, list) = cameras_json(&self.store, unit.as_str(), &q)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::CamerasReply {
+            total,
+            cameras_json: list.iter().map(|j| j.to_string()).collect(),
+        }))
+    }
+}
+
+/// Asks the child hub under which `unit` lies for its camera records.
+pub async fn forward_cameras(
+    store: &Store,
+    data: &std::path::Path,
+    unit: &UnitCode,
+    q: &CameraQuery,
+) -> anyhow::Result<(u64, Vec<serde_json::Value>)> {
+    // Walk up from the unit to the direct child of this hub.
+    let mut cur = unit.to_string();
+    let mut child = None;
+    for _ in 0..16 {
+        let parent: Option<Option<String>> =
+            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+                .bind(&cur)
+                .fetch_optional(store.pool())
+                .await?;
+        match parent.flatten() {
+            Some(p) if p == store.unit().as_str() => {
+                child = Some(cur.clone());
+                break;
+            }
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    let child = child
+        .ok_or_else(|| anyhow::anyhow!("unit {unit} is not in the subtree of {}", store.unit()))?;
+    let child = UnitCode::parse(&child)?;
+    let endpoint = store
+        .read_document(&DocId::profile(&child), |d| root_text(d, "endpoint"))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "hub {child} has not published its address yet (it publishes it when it serves)"
+            )
+        })?;
+    let tls = TlsMaterial::load(data)?;
+    let channel = crate::federation::net::connect(&tls, &endpoint, &child).await?;
+    let reply = pb::reports_client::ReportsClient::new(channel)
+        .cameras(pb::CamerasRequest {
+            unit: unit.to_string(),
+            search: q.search.clone().unwrap_or_default(),
+            limit: q.limit.unwrap_or(0).max(0) as u32,
+            offset: q.offset.max(0) as u32,
+        })
+        .await?
+        .into_inner();
+    let list = reply
+        .cameras_json
+        .iter()
+        .map(|s| serde_json::from_str(s))
+        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+    Ok((reply.total, list))
+}

@@ -1,0 +1,191 @@
+//! The architecture, kept honest: each top-level module of `node/` and `hub/` may use only the
+//! modules its row of `LAYERS` names (the layers below it). A `use crate::…` (or a path through
+//! `crate::`) into any other module fails this test, naming the file, the line and the module.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which top-level modules each top-level module of a crate may use. Written once; the crate
+/// docs (`node/src/lib.rs`) and the README draw the same picture.
+const LAYERS: &[(&str, &str, &[&str])] = &[
+    // crate, module, the modules it may use
+    ("node", "domain", &[]),
+    ("node", "docs", &["domain"]),
+    ("node", "store", &["domain", "docs"]),
+    ("node", "app", &["domain", "docs", "store"]),
+    ("node", "federation", &["domain", "docs", "store", "app"]),
+    (
+        "node",
+        "http",
+        &["domain", "docs", "store", "app", "federation"],
+    ),
+    (
+        "node",
+        "daemon",
+        &["domain", "docs", "store", "app", "federation", "http"],
+    ),
+    (
+        "node",
+        "cli",
+        &[
+            "domain",
+            "docs",
+            "store",
+            "app",
+            "federation",
+            "http",
+            "daemon",
+        ],
+    ),
+    ("hub", "local", &[]),
+    ("hub", "bench", &["local"]),
+    ("hub", "demo", &["local"]),
+    ("hub", "chaos", &["local"]),
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace")
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The code of a line: without a `//` comment (doc comments included), outside string literals
+/// as far as a line can tell.
+fn code(line: &str) -> &str {
+    let t = line.trim_start();
+    if t.starts_with("//") {
+        return "";
+    }
+    match line.find("//") {
+        Some(i) if !line[..i].contains('"') => &line[..i],
+        _ => line,
+    }
+}
+
+/// The top-level modules of `crate::` paths in `line`, including those inside a
+/// `use crate::{a::…, b::…}` group.
+fn crate_paths(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("crate::") {
+        let before = &rest[..i];
+        rest = &rest[i + "crate::".len()..];
+        if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue; // `yinglian_node::…` in another crate's words, or part of a name
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for part in group[..end].split(',') {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push(name);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_module_uses_a_layer_above_it() {
+    let mut broken = Vec::new();
+    let mut seen: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for krate in ["node", "hub"] {
+        let src = workspace().join(krate).join("src");
+        let allowed: BTreeMap<&str, &[&str]> = LAYERS
+            .iter()
+            .filter(|(c, _, _)| *c == krate)
+            .map(|(_, m, deps)| (*m, *deps))
+            .collect();
+        for file in sources(&src) {
+            let rel = file.strip_prefix(&src).unwrap();
+            let top = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            if top == "lib" || top == "main" {
+                continue; // the crate root declares the modules and may use them all
+            }
+            let Some((module, deps)) = allowed.get_key_value(top.as_str()) else {
+                broken.push(format!(
+                    "{krate}/src/{}: top-level module `{top}` has no row in LAYERS",
+                    rel.display()
+                ));
+                continue;
+            };
+            *seen.entry((krate, module)).or_default() += 1;
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for used in crate_paths(code(line)) {
+                    if used == top || used == "self" || used == "super" {
+                        continue;
+                    }
+                    if allowed.contains_key(used.as_str()) && !deps.contains(&used.as_str()) {
+                        broken.push(format!(
+                            "{krate}/src/{}:{}: `{top}` uses `{used}`, which is not below it",
+                            rel.display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // The table names no module that does not exist.
+    for (krate, module, _) in LAYERS {
+        assert!(
+            seen.contains_key(&(*krate, *module)),
+            "LAYERS names {krate}::{module}, which has no source file"
+        );
+    }
+    assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_checker_sees_what_it_must() {
+    assert_eq!(crate_paths("use crate::store::Store;"), ["store"]);
+    assert_eq!(
+        crate_paths("use crate::{domain::unit::UnitCode, docs::ledger};"),
+        ["domain", "docs"]
+    );
+    assert_eq!(crate_paths("let x = crate::app::figures::f(&s);"), ["app"]);
+    assert!(crate_paths("use yinglian_node::store::Store;").is_empty());
+    assert_eq!(code("/// see `crate::http`"), "");
+    assert_eq!(
+        code("use crate::app::x; // crate::http"),
+        "use crate::app::x; "
+    );
+}
