@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod backup;
+pub mod cameras;
 pub mod campaign;
 pub mod directory;
 pub mod figures;

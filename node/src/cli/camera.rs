@@ -4,13 +4,13 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use super::Common;
+use crate::app::cameras;
 use crate::docs::document::DocId;
-use crate::docs::ledger;
-use crate::domain::camera::{Camera, Field, FieldError, Value};
+use crate::domain::camera::{Field, FieldError, Value};
 use crate::domain::device_code::DeviceCode;
 use crate::domain::figures::CameraFlags;
 use crate::domain::unit::UnitCode;
-use crate::store::{CameraQuery, StoreError};
+use crate::store::{CameraQuery, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum CameraCmd {
@@ -172,7 +172,7 @@ impl FieldArgs {
 }
 
 /// The unit whose ledger a read is about: this unit, or one whose replica is held here.
-async fn held_unit(store: &crate::store::Store, unit: Option<String>) -> Result<UnitCode> {
+async fn held_unit(store: &Store, unit: Option<String>) -> Result<UnitCode> {
     let Some(u) = unit else {
         return Ok(store.unit().clone());
     };
@@ -188,102 +188,21 @@ async fn held_unit(store: &crate::store::Store, unit: Option<String>) -> Result<
 
 pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
     let store = common.open().await?;
-    let unit = store.unit().clone();
-    let doc = DocId::ledger(&unit);
     let who = common.who();
     match cmd {
-        CameraCmd::Add { code, fields } => {
-            let code = DeviceCode::parse(&code)?;
-            let mut cam = Camera::new(code.clone());
-            cam.fields.extend(fields.values()?);
-            cam.validate()?;
-            store
-                .edit(&doc, &who, &format!("add camera {code}"), |d| {
-                    ledger::add_camera(d, &cam)?;
-                    ledger::append_event(d, "filing", code.as_str(), "", &who)?;
-                    Ok(())
-                })
-                .await?;
-            println!("added camera {code} {}", cam.name());
-        }
+        CameraCmd::Add { code, fields } => add(&store, &who, &code, &fields).await,
         CameraCmd::Edit {
             code,
             fields,
             clear,
-        } => {
-            let code = DeviceCode::parse(&code)?;
-            let mut changes: Vec<(Field, Option<Value>)> = fields
-                .values()?
-                .into_iter()
-                .map(|(f, v)| (f, Some(v)))
-                .collect();
-            for c in &clear {
-                let f = Field::lookup(c).ok_or_else(|| FieldError::Unknown(c.clone()))?;
-                if f == Field::Name {
-                    bail!("name is required and cannot be cleared");
-                }
-                changes.push((f, None));
-            }
-            if changes.is_empty() {
-                bail!("nothing to change: give at least one field, e.g. --networked 是");
-            }
-            if let Some((f, _)) = changes.iter().find(|(f, _)| f.is_supervision()) {
-                return Err(FieldError::Supervision(f.key()).into());
-            }
-            let Some(current) = store.camera(unit.as_str(), code.as_str()).await? else {
-                bail!("camera {code} is not in the ledger of {unit}");
-            };
-            let mut next = current.camera.clone();
-            for (f, v) in &changes {
-                match v {
-                    Some(v) => next.fields.insert(*f, v.clone()),
-                    None => next.fields.remove(f),
-                };
-            }
-            next.validate()?;
-            let (n, w) = store
-                .edit(&doc, &who, &format!("edit camera {code}"), |d| {
-                    Ok(ledger::set_fields(d, code.as_str(), &changes)?)
-                })
-                .await?;
-            if w.changed {
-                println!("camera {code}: {n} field(s) changed");
-            } else {
-                println!("camera {code}: nothing changed");
-            }
-        }
+        } => edit(&store, &who, &code, &fields, &clear).await,
         CameraCmd::Remove {
             code,
             reason,
             purge,
-        } => {
-            let code = DeviceCode::parse(&code)?;
-            if store.camera(unit.as_str(), code.as_str()).await?.is_none() {
-                bail!("camera {code} is not in the ledger of {unit}");
-            }
-            store
-                .edit(&doc, &who, &format!("remove camera {code}"), |d| {
-                    if purge {
-                        ledger::purge_camera(d, code.as_str())?;
-                    } else {
-                        ledger::set_fields(
-                            d,
-                            code.as_str(),
-                            &[(Field::State, Some(Value::Text("removed".into())))],
-                        )?;
-                        ledger::append_event(d, "removal", code.as_str(), &reason, &who)?;
-                    }
-                    Ok::<_, StoreError>(())
-                })
-                .await?;
-            if purge {
-                println!("deleted record {code}");
-            } else {
-                println!("camera {code} reported removed (已撤除)");
-            }
-        }
+        } => remove(&store, &who, &code, &reason, purge).await,
         CameraCmd::List {
-            unit: of,
+            unit,
             search,
             state,
             conflicts,
@@ -292,228 +211,289 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             offset,
             json,
         } => {
-            // A unit deeper than this hub's children: ask the child hub that holds its ledger.
-            if let Some(u) = &of
-                && store.identity().role == "hub"
-                && held_unit(&store, Some(u.clone())).await.is_err()
-            {
-                let target = UnitCode::parse(u)?;
-                let q = CameraQuery {
-                    search,
-                    limit,
-                    offset,
-                    ..Default::default()
-                };
-                let (total, list) =
-                    crate::federation::reports::forward_cameras(&store, &common.data, &target, &q)
-                        .await?;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(
-                            &serde_json::json!({"total": total, "cameras": list})
-                        )?
-                    );
-                } else {
-                    for c in &list {
-                        println!(
-                            "{}  {}  {}",
-                            c["device_code"].as_str().unwrap_or(""),
-                            c["name"].as_str().unwrap_or(""),
-                            c["state"].as_str().unwrap_or("")
-                        );
-                    }
-                    println!("{total} camera(s) of {target}, from the hub that holds its ledger");
-                }
-                return Ok(());
-            }
-            let unit = held_unit(&store, of).await?;
-            let state = state
-                .map(|s| {
-                    s.parse::<crate::domain::camera::State>()
-                        .map(|s| s.as_str().to_string())
-                })
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
             let q = CameraQuery {
                 search,
-                state,
                 conflicts_only: conflicts,
                 sort,
                 limit,
                 offset,
                 ..Default::default()
             };
-            let (rows, total) = store.cameras(unit.as_str(), &q).await?;
-            if json {
-                let list: Vec<_> = rows
-                    .iter()
-                    .map(|r| {
-                        let mut j = r.camera.to_json();
-                        j["conflicts"] = serde_json::to_value(&r.conflicts).unwrap_or_default();
-                        j
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"total": total, "cameras": list})
-                    )?
-                );
-            } else {
-                let mut t = comfy_table::Table::new();
-                t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-                t.set_header([
-                    "设备编码",
-                    "点位名称",
-                    "类别",
-                    "状态",
-                    "应联网",
-                    "已联网",
-                    "冲突",
-                ]);
-                for r in &rows {
-                    let c = &r.camera;
-                    let f = CameraFlags::of(c);
-                    t.add_row([
-                        c.device_code.to_string(),
-                        c.name().to_string(),
-                        c.point_class()
-                            .map(|p| p.chinese())
-                            .unwrap_or("—")
-                            .to_string(),
-                        c.state().chinese().to_string(),
-                        yes(f.must_network),
-                        yes(f.networked),
-                        if r.conflicts.is_empty() {
-                            String::new()
-                        } else {
-                            "⚠".into()
-                        },
-                    ]);
-                }
-                println!("{t}");
-                println!("{} of {total} camera(s)", rows.len());
-            }
+            list(common, &store, unit, state, q, json).await
         }
         CameraCmd::Import { file, json, limits } => {
-            let r = crate::app::import::import_file_with(&store, &file, &who, &limits).await?;
-            if json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
-                    "imported {} row(s) from {}: {} added, {} updated, {} unchanged",
-                    r.rows,
-                    file.display(),
-                    r.added,
-                    r.updated,
-                    r.unchanged
-                );
-            }
+            import(&store, &who, &file, &limits, json).await
         }
         CameraCmd::Supervise {
-            unit: of,
+            unit,
             code,
             networked_confirmed,
             point_class_ruled,
             note,
         } => {
-            let child = UnitCode::parse(&of)?;
-            if child == unit {
-                bail!(
-                    "supervision fields are written by a supervising level, not by {unit} itself"
-                );
-            }
-            let child = held_unit(&store, Some(of)).await?;
-            let code = DeviceCode::parse(&code)?;
-            let mut changes = Vec::new();
-            for (f, v) in [
-                (Field::NetworkedConfirmed, &networked_confirmed),
-                (Field::PointClassRuled, &point_class_ruled),
-                (Field::SupervisionNote, &note),
-            ] {
-                if let Some(text) = v {
-                    changes.push((f, f.parse_value(text)?));
-                }
-            }
-            if changes.is_empty() {
-                bail!(
-                    "nothing to write: give --networked-confirmed, --point-class-ruled or --note"
-                );
-            }
-            if store.camera(child.as_str(), code.as_str()).await?.is_none() {
-                bail!("camera {code} is not in the ledger of {child}");
-            }
-            let (n, _) = store
-                .edit(
-                    &DocId::ledger(&child),
-                    &who,
-                    &format!("supervise camera {code} of {child}"),
-                    |d| Ok(ledger::set_fields(d, code.as_str(), &changes)?),
-                )
-                .await?;
-            println!("camera {code} of {child}: {n} supervision field(s) written");
+            let given = [
+                (Field::NetworkedConfirmed, networked_confirmed),
+                (Field::PointClassRuled, point_class_ruled),
+                (Field::SupervisionNote, note),
+            ];
+            supervise(&store, &who, unit, &code, given).await
         }
-        CameraCmd::Show {
-            code,
-            unit: of,
-            json,
-        } => {
-            let unit = held_unit(&store, of).await?;
-            let code = DeviceCode::parse(&code)?;
-            let Some(r) = store.camera(unit.as_str(), code.as_str()).await? else {
-                bail!("camera {code} is not in the ledger of {unit}");
-            };
-            let f = CameraFlags::of(&r.camera);
-            if json {
+        CameraCmd::Show { code, unit, json } => show(&store, &code, unit, json).await,
+    }
+}
+
+async fn add(store: &Store, who: &str, code: &str, fields: &FieldArgs) -> Result<()> {
+    let code = DeviceCode::parse(code)?;
+    let cam = cameras::add(store, who, code.clone(), fields.values()?).await?;
+    println!("added camera {code} {}", cam.name());
+    Ok(())
+}
+
+async fn edit(
+    store: &Store,
+    who: &str,
+    code: &str,
+    fields: &FieldArgs,
+    clear: &[String],
+) -> Result<()> {
+    let code = DeviceCode::parse(code)?;
+    let mut changes: Vec<(Field, Option<Value>)> = fields
+        .values()?
+        .into_iter()
+        .map(|(f, v)| (f, Some(v)))
+        .collect();
+    for c in clear {
+        let f = Field::lookup(c).ok_or_else(|| FieldError::Unknown(c.clone()))?;
+        changes.push((f, None));
+    }
+    let done = cameras::edit(store, who, &code, &changes).await?;
+    if done.changed {
+        println!("camera {code}: {} field(s) changed", done.fields);
+    } else {
+        println!("camera {code}: nothing changed");
+    }
+    Ok(())
+}
+
+async fn remove(store: &Store, who: &str, code: &str, reason: &str, purge: bool) -> Result<()> {
+    let code = DeviceCode::parse(code)?;
+    cameras::remove(store, who, &code, reason, purge).await?;
+    if purge {
+        println!("deleted record {code}");
+    } else {
+        println!("camera {code} reported removed (已撤除)");
+    }
+    Ok(())
+}
+
+async fn list(
+    common: &Common,
+    store: &Store,
+    of: Option<String>,
+    state: Option<String>,
+    q: CameraQuery,
+    json: bool,
+) -> Result<()> {
+    // A unit deeper than this hub's children: ask the child hub that holds its ledger.
+    if let Some(u) = &of
+        && store.identity().role == "hub"
+        && held_unit(store, Some(u.clone())).await.is_err()
+    {
+        let target = UnitCode::parse(u)?;
+        let q = CameraQuery {
+            sort: None,
+            conflicts_only: false,
+            ..q
+        };
+        return list_forwarded(common, store, &target, &q, json).await;
+    }
+    let unit = held_unit(store, of).await?;
+    let state = state
+        .map(|s| {
+            s.parse::<crate::domain::camera::State>()
+                .map(|s| s.as_str().to_string())
+        })
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let q = CameraQuery { state, ..q };
+    let (rows, total) = store.cameras(unit.as_str(), &q).await?;
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|r| {
                 let mut j = r.camera.to_json();
-                j["decoded"] = serde_json::to_value(code.decode())?;
-                j["conflicts"] = serde_json::to_value(&r.conflicts)?;
-                j["counts"] = serde_json::json!({
-                    "built": f.built, "must_network": f.must_network, "networked": f.networked,
-                    "archived": f.archived, "geo_tagged": f.geo_tagged, "in_service": f.in_service,
-                });
-                j["updated_at"] = r.updated_at.clone().into();
-                println!("{}", serde_json::to_string_pretty(&j)?);
+                j["conflicts"] = serde_json::to_value(&r.conflicts).unwrap_or_default();
+                j
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"total": total, "cameras": list}))?
+        );
+        return Ok(());
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header([
+        "设备编码",
+        "点位名称",
+        "类别",
+        "状态",
+        "应联网",
+        "已联网",
+        "冲突",
+    ]);
+    for r in &rows {
+        let c = &r.camera;
+        let f = CameraFlags::of(c);
+        t.add_row([
+            c.device_code.to_string(),
+            c.name().to_string(),
+            c.point_class()
+                .map(|p| p.chinese())
+                .unwrap_or("—")
+                .to_string(),
+            c.state().chinese().to_string(),
+            yes(f.must_network),
+            yes(f.networked),
+            if r.conflicts.is_empty() {
+                String::new()
             } else {
-                let d = code.decode();
-                println!("设备编码 device_code   {code}");
-                println!(
-                    "  division {} · industry {:02} {} · type {} {} · network {} {} · serial {}",
-                    d.division,
-                    d.industry,
-                    d.industry_name,
-                    d.type_code,
-                    d.type_name,
-                    d.network,
-                    d.network_name,
-                    d.serial
-                );
-                for field in Field::ALL {
-                    if let Some(v) = r.camera.get(field) {
-                        println!("{} {:<20} {}", field.chinese(), field.key(), v);
-                    }
-                }
-                println!(
-                    "counts: built {} · must network {} · networked {} · archived {} · geo {} · in service {}",
-                    yes(f.built),
-                    yes(f.must_network),
-                    yes(f.networked),
-                    yes(f.archived),
-                    yes(f.geo_tagged),
-                    yes(f.in_service)
-                );
-                for (field, values) in &r.conflicts {
-                    let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-                    println!(
-                        "⚠ conflict: {} ({}) was written concurrently: {} — edit the field to resolve",
-                        field.key(),
-                        field.chinese(),
-                        shown.join(" | ")
-                    );
-                }
-            }
+                "⚠".into()
+            },
+        ]);
+    }
+    println!("{t}");
+    println!("{} of {total} camera(s)", rows.len());
+    Ok(())
+}
+
+/// The cameras of a unit below a child hub, asked of the hub that holds its ledger.
+async fn list_forwarded(
+    common: &Common,
+    store: &Store,
+    target: &UnitCode,
+    q: &CameraQuery,
+    json: bool,
+) -> Result<()> {
+    let (total, list) =
+        crate::federation::reports::forward_cameras(store, &common.data, target, q).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"total": total, "cameras": list}))?
+        );
+    } else {
+        for c in &list {
+            println!(
+                "{}  {}  {}",
+                c["device_code"].as_str().unwrap_or(""),
+                c["name"].as_str().unwrap_or(""),
+                c["state"].as_str().unwrap_or("")
+            );
         }
+        println!("{total} camera(s) of {target}, from the hub that holds its ledger");
+    }
+    Ok(())
+}
+
+async fn import(
+    store: &Store,
+    who: &str,
+    file: &std::path::Path,
+    limits: &crate::app::import::ImportLimits,
+    json: bool,
+) -> Result<()> {
+    let r = crate::app::import::import_file_with(store, file, who, limits).await?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "imported {} row(s) from {}: {} added, {} updated, {} unchanged",
+            r.rows,
+            file.display(),
+            r.added,
+            r.updated,
+            r.unchanged
+        );
+    }
+    Ok(())
+}
+
+async fn supervise(
+    store: &Store,
+    who: &str,
+    of: String,
+    code: &str,
+    given: [(Field, Option<String>); 3],
+) -> Result<()> {
+    let child = held_unit(store, Some(of)).await?;
+    let code = DeviceCode::parse(code)?;
+    let mut changes = Vec::new();
+    for (f, v) in given {
+        if let Some(text) = v {
+            changes.push((f, f.parse_value(&text)?));
+        }
+    }
+    let n = cameras::supervise(store, who, &child, &code, &changes).await?;
+    println!("camera {code} of {child}: {n} supervision field(s) written");
+    Ok(())
+}
+
+async fn show(store: &Store, code: &str, of: Option<String>, json: bool) -> Result<()> {
+    let unit = held_unit(store, of).await?;
+    let code = DeviceCode::parse(code)?;
+    let Some(r) = store.camera(unit.as_str(), code.as_str()).await? else {
+        bail!("camera {code} is not in the ledger of {unit}");
+    };
+    let f = CameraFlags::of(&r.camera);
+    if json {
+        let mut j = r.camera.to_json();
+        j["decoded"] = serde_json::to_value(code.decode())?;
+        j["conflicts"] = serde_json::to_value(&r.conflicts)?;
+        j["counts"] = serde_json::json!({
+            "built": f.built, "must_network": f.must_network, "networked": f.networked,
+            "archived": f.archived, "geo_tagged": f.geo_tagged, "in_service": f.in_service,
+        });
+        j["updated_at"] = r.updated_at.clone().into();
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    let d = code.decode();
+    println!("设备编码 device_code   {code}");
+    println!(
+        "  division {} · industry {:02} {} · type {} {} · network {} {} · serial {}",
+        d.division,
+        d.industry,
+        d.industry_name,
+        d.type_code,
+        d.type_name,
+        d.network,
+        d.network_name,
+        d.serial
+    );
+    for field in Field::ALL {
+        if let Some(v) = r.camera.get(field) {
+            println!("{} {:<20} {}", field.chinese(), field.key(), v);
+        }
+    }
+    println!(
+        "counts: built {} · must network {} · networked {} · archived {} · geo {} · in service {}",
+        yes(f.built),
+        yes(f.must_network),
+        yes(f.networked),
+        yes(f.archived),
+        yes(f.geo_tagged),
+        yes(f.in_service)
+    );
+    for (field, values) in &r.conflicts {
+        let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        println!(
+            "⚠ conflict: {} ({}) was written concurrently: {} — edit the field to resolve",
+            field.key(),
+            field.chinese(),
+            shown.join(" | ")
+        );
     }
     Ok(())
 }
