@@ -1,14 +1,23 @@
-//! The hub's pages in a running federation: the district's dashboard shows its institutions'
-//! figures, moves when an institution networks a camera (server-sent events, no reload), and
-//! lists the children that are offline. A hub started with its config file's `https_cert` and
-//! `https_key` serves its pages over HTTPS, with `Secure` cookies.
+//! The pages as a person meets them, each behaviour its own test (the pages' own unit tests are
+//! beside them in `node/src/http/`): the district's dashboard in a running federation shows its
+//! institutions' figures, moves when an institution networks a camera (server-sent events, no
+//! reload), and lists the children that are offline; a hub started with its config file's
+//! `https_cert` and `https_key` serves its pages over HTTPS, with `Secure` cookies; the store
+//! keeps only the hash of a session token; the edit page shows a conflict between two replicas
+//! and saving resolves it only when the person picks a value.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use yinglian_hub::local::wait_until;
 use yinglian_node::app::accounts::{self, Role};
+use yinglian_node::app::cameras;
 use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger;
+use yinglian_node::domain::camera::{Field, Value};
+use yinglian_node::domain::device_code::DeviceCode;
+use yinglian_node::domain::unit::{UnitCode, UnitKind};
+use yinglian_node::store::Store;
 use yinglian_tests::{PATIENCE, federation, network_one};
 
 async fn get(app: &axum::Router, path: &str, cookie: &str) -> (StatusCode, String) {
@@ -232,4 +241,238 @@ async fn a_hub_serves_its_pages_over_https_as_its_config_file_says() {
         home.starts_with("http/1.1 200") && home.contains("已建"),
         "{home}"
     );
+}
+
+const CAM1: &str = "50010312091320000001";
+
+/// A hospital's store, alone.
+async fn hospital() -> (tempfile::TempDir, std::sync::Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = UnitCode::parse("500103-0001").unwrap();
+    let s = Store::init(
+        dir.path(),
+        &unit,
+        "重庆市渝中区人民医院",
+        UnitKind::Institution,
+        "node",
+    )
+    .await
+    .unwrap();
+    (dir, std::sync::Arc::new(s))
+}
+
+/// A form posted to `path` with `cookie`: its status, `Location` and body.
+async fn post(
+    app: &axum::Router,
+    path: &str,
+    cookie: &str,
+    body: String,
+) -> (StatusCode, Option<String>, String) {
+    let req = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap();
+    let r = app.clone().oneshot(req).await.unwrap();
+    let st = r.status();
+    let location = r
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string());
+    let set_cookie = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let b = axum::body::to_bytes(r.into_body(), 1 << 22).await.unwrap();
+    let body = String::from_utf8_lossy(&b).into_owned();
+    (st, location, format!("{set_cookie}\n{body}"))
+}
+
+/// Percent-encodes a form value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_store_keeps_only_the_hash_of_a_session_token() {
+    assert_eq!(
+        accounts::token_hash("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let (dir, s) = hospital().await;
+    accounts::add_user(&s, "zhang", Role::Editor, "correct horse")
+        .await
+        .unwrap();
+    let app = yinglian_node::http::router(s.clone());
+    let signin_name = yinglian_node::http::signin_cookie(s.unit());
+    let session_name = yinglian_node::http::session_cookie(s.unit());
+    // The sign-in form's token, from its cookie.
+    let r = app
+        .clone()
+        .oneshot(Request::get("/signin").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let token = r.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .strip_prefix(&format!("{signin_name}="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (st, _, answer) = post(
+        &app,
+        "/signin",
+        &format!("{signin_name}={token}"),
+        format!("csrf={token}&user=zhang&password=correct+horse"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let session = answer
+        .split(&format!("{session_name}="))
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, [accounts::token_hash(&session)]);
+    assert_ne!(stored[0], session);
+    // Nowhere in the store's files (database and write-ahead log).
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let path = f.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(session.len())
+                    .any(|w| w == session.as_bytes()),
+                "{} holds the token",
+                path.display()
+            );
+        }
+    }
+    // The cookie still opens the session, and signing out ends it.
+    let c = format!("{session_name}={session}");
+    assert_eq!(get(&app, "/", &c).await.0, StatusCode::OK);
+    let csrf = accounts::session(&s, &session).await.unwrap().unwrap().csrf;
+    post(&app, "/signout", &c, format!("csrf={csrf}")).await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(get(&app, "/", &c).await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_edit_page_shows_a_conflict_and_saving_resolves_it_only_when_one_is_picked() {
+    let (_dir, s) = hospital().await;
+    let code = DeviceCode::parse(CAM1).unwrap();
+    let name = |n: &str| vec![(Field::Name, Value::Text(n.into()))];
+    cameras::add(&s, "clerk", code.clone(), name("门诊"))
+        .await
+        .unwrap();
+    // A second replica of the ledger renames the camera 西门 while this one renames it 东门;
+    // then the two are merged: Automerge keeps both values.
+    let doc = DocId::ledger(s.unit());
+    let saved = s.save_document(&doc).await.unwrap().unwrap();
+    let mut other = automerge::AutoCommit::load(&saved)
+        .unwrap()
+        .with_actor(automerge::ActorId::random());
+    ledger::set_fields(
+        &mut other,
+        CAM1,
+        &[(Field::Name, Some(Value::Text("西门".into())))],
+    )
+    .unwrap();
+    other.commit();
+    let here = [(Field::Name, Some(Value::Text("东门".into())))];
+    cameras::edit(&s, "clerk", &code, &here).await.unwrap();
+    s.merge_bytes(&doc, "sync", &other.save()).await.unwrap();
+    let row = s.camera("500103-0001", CAM1).await.unwrap().unwrap();
+    assert_eq!(row.conflicts[&Field::Name].len(), 2);
+    let shown = row.camera.name().to_string();
+    let other_value = if shown == "东门" {
+        "西门"
+    } else {
+        "东门"
+    };
+
+    accounts::add_user(&s, "zhang", Role::Editor, "correct horse")
+        .await
+        .unwrap();
+    let (token, session) = accounts::sign_in(&s, "zhang", "correct horse")
+        .await
+        .unwrap();
+    let c = format!("{}={token}", yinglian_node::http::session_cookie(s.unit()));
+    let app = yinglian_node::http::router(s.clone());
+    let path = format!("/cameras/{CAM1}");
+
+    // The page shows both values, each to pick.
+    let (st, page) = get(&app, &path, &c).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        page.contains("冲突：点位名称")
+            && page.contains("name=\"pick_name\" value=\"东门\"")
+            && page.contains("name=\"pick_name\" value=\"西门\"")
+            && page.contains("采用：东门")
+            && page.contains("采用：西门"),
+        "{page}"
+    );
+    let (_, list) = get(&app, "/cameras?conflicts=1", &c).await;
+    assert!(list.contains(CAM1) && list.contains("有冲突"), "{list}");
+
+    // Saving another field leaves the conflict as it is.
+    let form = |extra: &str| {
+        format!(
+            "csrf={}&name={}&shown_name={}&address=%E4%B8%80%E6%A5%BC&shown_address={extra}",
+            session.csrf,
+            enc(&shown),
+            enc(&shown)
+        )
+    };
+    let (st, to, body) = post(&app, &path, &c, form("")).await;
+    assert_eq!(
+        (st, to.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/cameras")),
+        "{body}"
+    );
+    let row = s.camera("500103-0001", CAM1).await.unwrap().unwrap();
+    assert_eq!(row.camera.text(Field::Address), Some("一楼"));
+    assert_eq!(row.conflicts[&Field::Name].len(), 2, "the conflict stays");
+    let (_, page) = get(&app, &path, &c).await;
+    assert!(
+        page.contains("采用：东门") && page.contains("采用：西门"),
+        "{page}"
+    );
+
+    // Picking one resolves it, with the value picked.
+    let picked = format!("{}&pick_name={}", form(&enc("一楼")), enc(other_value));
+    let (st, to, body) = post(&app, &path, &c, picked).await;
+    assert_eq!(
+        (st, to.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/cameras")),
+        "{body}"
+    );
+    let row = s.camera("500103-0001", CAM1).await.unwrap().unwrap();
+    assert!(row.conflicts.is_empty(), "{:?}", row.conflicts);
+    assert_eq!(row.camera.name(), other_value);
+    let (_, page) = get(&app, &path, &c).await;
+    assert!(!page.contains("采用："), "{page}");
+    let (_, list) = get(&app, "/cameras?conflicts=1", &c).await;
+    assert!(!list.contains(CAM1), "{list}");
 }
