@@ -1,11 +1,12 @@
 //! The use cases, each written once and called by the command line, the web pages and the
-//! daemon alike: cameras, import, figures, rollups, the campaign, history, backups, accounts and
-//! the official tables.
+//! daemon alike: cameras, contacts, import, figures, rollups, the campaign, history, backups,
+//! accounts and the official tables.
 
 pub mod accounts;
 pub mod backup;
 pub mod cameras;
 pub mod campaign;
+pub mod contacts;
 pub mod directory;
 pub mod figures;
 pub mod history;

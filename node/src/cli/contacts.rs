@@ -4,8 +4,6 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::Common;
-use crate::docs::document::DocId;
-use crate::docs::profile;
 use crate::domain::contacts::{Contact, ContactRole};
 
 #[derive(Debug, Subcommand)]
@@ -49,15 +47,7 @@ pub async fn run(common: &Common, cmd: ContactsCmd) -> Result<()> {
                 phone: phone.trim().into(),
                 remarks: remarks.trim().into(),
             };
-            c.validate()?;
-            store
-                .edit(
-                    &DocId::profile(&unit),
-                    &common.who(),
-                    &format!("set {role}"),
-                    |d| Ok(profile::set_contact(d, role, &c)?),
-                )
-                .await?;
+            crate::app::contacts::set(&store, &common.who(), &[(role, c.clone())]).await?;
             println!(
                 "{} ({}) of {unit}: {} {}",
                 role.chinese(),

@@ -105,17 +105,7 @@ async fn save_contacts(
     }
     if errors.is_empty() {
         let who = format!("web:{}", s.user);
-        let doc = crate::docs::document::DocId::profile(web.store.unit());
-        let r = web
-            .store
-            .edit(&doc, &who, "set contacts", |d| {
-                for (role, c) in &good {
-                    crate::docs::profile::set_contact(d, *role, c)?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = r {
+        if let Err(e) = crate::app::contacts::set(&web.store, &who, &good).await {
             return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
         }
         return page(
