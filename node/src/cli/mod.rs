@@ -301,7 +301,7 @@ pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
                             show_rate(c.intact_rate),
                             c.milestone
                                 .as_ref()
-                                .map(|m| m.status.clone())
+                                .map(|m| m.status.to_string())
                                 .unwrap_or_default(),
                         ]);
                     }

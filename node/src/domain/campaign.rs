@@ -110,6 +110,48 @@ impl Campaign {
     }
 }
 
+/// How a unit stands against a milestone (JSON: `met`, `on-track`, `behind`, `overdue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every milestone is met.
+    Met,
+    /// At or above the straight line from the campaign's start to the deadline.
+    OnTrack,
+    /// Below that line, before the deadline.
+    Behind,
+    /// The deadline has passed and the target is not met.
+    Overdue,
+}
+
+impl Status {
+    /// The English word the JSON and the command line use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Met => "met",
+            Status::OnTrack => "on-track",
+            Status::Behind => "behind",
+            Status::Overdue => "overdue",
+        }
+    }
+
+    /// What a person reads.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Status::Met => "已达成",
+            Status::OnTrack => "按计划推进",
+            Status::Behind => "进度落后",
+            Status::Overdue => "已逾期",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a unit stands against its next milestone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standing {
@@ -119,8 +161,7 @@ pub struct Standing {
     pub target: f64,
     /// The unit's figure now (percent).
     pub current: f64,
-    /// `met` (every milestone is met), `on-track`, `behind` or `overdue`.
-    pub status: String,
+    pub status: Status,
 }
 
 /// The next milestone the unit has not met, and where it stands. `contacts_complete` says
@@ -161,19 +202,19 @@ pub fn standing(
             figure: last.figure,
             target: last.target,
             current: value(last.figure),
-            status: "met".into(),
+            status: Status::Met,
         });
     };
     let current = value(m.figure);
     let status = if today > m.deadline {
-        "overdue"
+        Status::Overdue
     } else {
         let total = (m.deadline - c.start).num_days().max(1) as f64;
         let elapsed = (today - c.start).num_days().clamp(0, total as i64) as f64;
         if current >= m.target * elapsed / total {
-            "on-track"
+            Status::OnTrack
         } else {
-            "behind"
+            Status::Behind
         }
     };
     Some(Standing {
@@ -182,7 +223,7 @@ pub fn standing(
         figure: m.figure,
         target: m.target,
         current,
-        status: status.into(),
+        status,
     })
 }
 
@@ -211,19 +252,16 @@ mod tests {
         let mid = d(2021, 10, 1);
         let st = standing(&c, &s, true, mid).unwrap();
         assert_eq!(
-            (st.title.as_str(), st.status.as_str()),
-            ("第二阶段：联网率80%", "on-track")
+            (st.title.as_str(), st.status),
+            ("第二阶段：联网率80%", Status::OnTrack)
         );
         let st = standing(&c, &stats(10, 10, 1, 10), true, mid).unwrap();
-        assert_eq!(st.status, "behind");
+        assert_eq!(st.status, Status::Behind);
         // Contacts missing: the first milestone, long overdue.
         let st = standing(&c, &s, false, mid).unwrap();
-        assert_eq!(
-            (st.figure, st.status.as_str()),
-            (Figure::Contacts, "overdue")
-        );
+        assert_eq!((st.figure, st.status), (Figure::Contacts, Status::Overdue));
         // All networked: every milestone met.
         let st = standing(&c, &stats(10, 10, 10, 10), true, d(2026, 11, 24)).unwrap();
-        assert_eq!(st.status, "met");
+        assert_eq!(st.status, Status::Met);
     }
 }

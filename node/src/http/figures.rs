@@ -24,17 +24,6 @@ pub(super) fn routes() -> Router<Web> {
         .route("/unit/{code}", get(unit_page))
 }
 
-/// A milestone's standing, in Chinese.
-fn standing(status: &str) -> &str {
-    match status {
-        "met" => "已达成",
-        "on-track" => "按计划推进",
-        "behind" => "进度落后",
-        "overdue" => "已逾期",
-        other => other,
-    }
-}
-
 /// The figures table of a subtree: a row for its unit, one per direct child.
 fn figures_table(stats: &Stats) -> Markup {
     let row = |st: &Stats| {
@@ -44,7 +33,7 @@ fn figures_table(stats: &Stats) -> Markup {
                 td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
                 td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
                 td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
-                td.l { (st.milestone.as_ref().map(|m| standing(&m.status)).unwrap_or("")) }
+                td.l { (st.milestone.as_ref().map(|m| m.status.chinese()).unwrap_or("")) }
             }
         }
     };
@@ -77,7 +66,7 @@ async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
         }
         h1 { (stats.name) " · 视频监控联网整合" }
         @if let Some(m) = &stats.milestone {
-            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (standing(&m.status)) }
+            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status.chinese()) }
         }
         div #figures { (figures_table(&stats)) }
         @if !offline.is_empty() {
