@@ -15,7 +15,6 @@ use std::time::Duration;
 use automerge::ChangeHash;
 use automerge::sync::{Capability, Have, Message, State};
 use prost::Message as _;
-use sqlx::Row;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
@@ -27,7 +26,7 @@ use crate::domain::unit::UnitCode;
 use crate::federation::admission::{Cut, Limits};
 use crate::federation::authz::{self, Access, Known, Peer, Relation, Write};
 use crate::federation::pki::identity_uri;
-use crate::store::{Store, StoreError};
+use crate::store::{PeerSeen, Store, StoreError};
 
 /// The largest frame a peer may send (a whole compressed ledger of a large unit fits).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
@@ -156,10 +155,6 @@ pub struct Engine {
     pub limits: Limits,
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 fn heads_bytes(hex: &[String]) -> Vec<Vec<u8>> {
     hex.iter()
         .filter_map(|h| h.parse::<ChangeHash>().ok())
@@ -220,23 +215,13 @@ impl Engine {
         self.store.record_refusal(peer, doc, reason).await;
     }
 
-    async fn known(&self, doc: &DocId) -> Result<(bool, Option<String>, bool), StoreError> {
-        let row = sqlx::query("SELECT origin FROM documents WHERE doc_id = ?")
-            .bind(doc.to_string())
-            .fetch_optional(self.store.pool())
-            .await?;
-        let is_child: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
-            .bind(doc.unit.as_str())
-            .fetch_one(self.store.pool())
-            .await?;
-        Ok(match row {
-            Some(r) => (true, r.get(0), is_child),
-            None => (false, None, is_child),
-        })
-    }
-
     async fn access(&self, peer: &Peer, doc: &DocId) -> Result<Access, StoreError> {
-        let (held, origin, is_my_child) = self.known(doc).await?;
+        let replica = self.store.replica_origin(doc).await?;
+        let is_my_child = self.store.is_child(doc.unit.as_str()).await?;
+        let (held, origin) = match replica {
+            Some(origin) => (true, origin),
+            None => (false, None),
+        };
         Ok(authz::access(
             &self.me,
             self.parent.as_ref(),
@@ -253,15 +238,7 @@ impl Engine {
     }
 
     async fn load_state(&self, peer: &UnitCode, doc: &DocId) -> Result<State, StoreError> {
-        let bytes: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT state FROM sync_states WHERE peer = ? AND doc_id = ?")
-                .bind(peer.as_str())
-                .bind(doc.to_string())
-                .fetch_optional(self.store.pool())
-                .await?;
-        Ok(bytes
-            .and_then(|b| State::decode(&b).ok())
-            .unwrap_or_default())
+        self.store.sync_state(peer.as_str(), doc).await
     }
 
     async fn save_state(
@@ -270,17 +247,7 @@ impl Engine {
         doc: &DocId,
         state: &State,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(peer.as_str())
-        .bind(doc.to_string())
-        .bind(state.encode())
-        .bind(now())
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
+        self.store.save_sync_state(peer.as_str(), doc, state).await
     }
 
     async fn record_peer(
@@ -290,24 +257,17 @@ impl Engine {
         stats: &PeerStats,
         error: Option<&str>,
     ) {
-        let r = sqlx::query(
-            "INSERT INTO peers (peer, relation, connected, connected_at, disconnected_at, bytes_sent, bytes_received, last_error)
-             VALUES (?1, ?2, ?3, CASE WHEN ?3 THEN ?4 END, CASE WHEN ?3 THEN NULL ELSE ?4 END, ?5, ?6, ?7)
-             ON CONFLICT (peer) DO UPDATE SET relation = excluded.relation, connected = excluded.connected,
-               connected_at = COALESCE(excluded.connected_at, peers.connected_at),
-               disconnected_at = excluded.disconnected_at,
-               bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received,
-               last_error = COALESCE(excluded.last_error, peers.last_error)",
-        )
-        .bind(peer.unit.as_str())
-        .bind(peer.relation.as_str())
-        .bind(connected)
-        .bind(now())
-        .bind(stats.sent() as i64)
-        .bind(stats.received() as i64)
-        .bind(error)
-        .execute(self.store.pool())
-        .await;
+        let r = self
+            .store
+            .record_peer(&PeerSeen {
+                peer: peer.unit.as_str(),
+                relation: peer.relation.as_str(),
+                connected,
+                bytes_sent: stats.sent(),
+                bytes_received: stats.received(),
+                error,
+            })
+            .await;
         if let Err(e) = r {
             warn!(error = %e, "could not record the peer's state");
         }
@@ -324,15 +284,10 @@ impl Engine {
         let _ = self.store.clear_stuck(peer.unit.as_str()).await;
         stats.synced.fetch_add(1, Ordering::Relaxed);
         stats.synced_notify.notify_waiters();
-        let _ = sqlx::query(
-            "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
-        )
-        .bind(now())
-        .bind(stats.sent() as i64)
-        .bind(stats.received() as i64)
-        .bind(peer.unit.as_str())
-        .execute(self.store.pool())
-        .await;
+        let _ = self
+            .store
+            .record_synced(peer.unit.as_str(), stats.sent(), stats.received())
+            .await;
     }
 
     /// Runs one session with `peer` until either side ends it. `inbound` is the peer's frames,

@@ -7,9 +7,14 @@
 //!
 //! This file opens and creates the store (identity, `meta`, file modes, maintenance); the rest is
 //! by job: `write` (the edit path, saving, compaction), `project` (projections and audit rows),
-//! `query` (reading the projections), `audit`, `peers`, `refusals`.
+//! `query` (reading the projections), `audit`, `peers` (sync states, enrollments), `refusals`,
+//! `accounts` (the web pages' users and sessions), `feed` (the feed's events), `counts` (the ten
+//! counts as SQL columns).
 
+mod accounts;
 mod audit;
+mod counts;
+mod feed;
 mod peers;
 mod project;
 mod query;
@@ -17,6 +22,8 @@ pub mod refusal_log;
 mod refusals;
 mod write;
 
+pub use accounts::*;
+pub use feed::*;
 pub use peers::*;
 pub use query::*;
 pub use write::*;
@@ -391,6 +398,24 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the whole database to `file` (SQLite's `VACUUM INTO`: one read
+    /// transaction, so every write is either wholly in or wholly out), while the store is in use.
+    pub async fn vacuum_into(&self, file: &Path) -> Result<(), StoreError> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(file.to_string_lossy().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
             .await?;
         Ok(())
     }

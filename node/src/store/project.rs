@@ -2,6 +2,7 @@
 //! contacts, rollup rows and their feed events) and the audit rows, inside the write's transaction.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use automerge::patches::PatchAction;
 use automerge::{AutoCommit, ChangeHash, Prop};
@@ -15,6 +16,8 @@ use crate::domain::camera::{Camera, Field};
 use crate::domain::contacts::ContactRole;
 use crate::domain::figures::{CameraFlags, Counts};
 use crate::domain::unit::UnitCode;
+use crate::store::counts::{ASSIGN_EXCLUDED, COLUMNS, PLACEHOLDERS, SUMS, bind_counts, counts_at};
+use crate::store::feed::append_feed;
 use crate::store::{Store, StoreError, now};
 
 impl Store {
@@ -237,46 +240,22 @@ async fn project_camera(
 }
 
 async fn refresh_stats(conn: &mut SqliteConnection, unit: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO stats (unit, built, must_network, networked, archived, geo_tagged, in_service,
-            key_public_built, key_public_in_service, key_industry_built, key_industry_in_service, as_of)
-         SELECT ?1, COALESCE(SUM(built), 0), COALESCE(SUM(must_network), 0), COALESCE(SUM(networked), 0),
-            COALESCE(SUM(archived), 0), COALESCE(SUM(geo_tagged), 0), COALESCE(SUM(in_service), 0),
-            COALESCE(SUM(built AND area = 'key-public'), 0),
-            COALESCE(SUM(in_service AND area = 'key-public'), 0),
-            COALESCE(SUM(built AND area = 'key-industry'), 0),
-            COALESCE(SUM(in_service AND area = 'key-industry'), 0),
-            ?2
-         FROM cameras WHERE unit = ?1
-         ON CONFLICT (unit) DO UPDATE SET built = excluded.built, must_network = excluded.must_network,
-            networked = excluded.networked, archived = excluded.archived, geo_tagged = excluded.geo_tagged,
-            in_service = excluded.in_service, key_public_built = excluded.key_public_built,
-            key_public_in_service = excluded.key_public_in_service,
-            key_industry_built = excluded.key_industry_built,
-            key_industry_in_service = excluded.key_industry_in_service, as_of = excluded.as_of",
-    )
-    .bind(unit)
-    .bind(now())
-    .execute(&mut *conn)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO stats (unit, {COLUMNS}, as_of)
+             SELECT ?1, {SUMS}, ?2 FROM cameras WHERE unit = ?1
+             ON CONFLICT (unit) DO UPDATE SET {ASSIGN_EXCLUDED}, as_of = excluded.as_of",
+            COLUMNS = *COLUMNS,
+            SUMS = *SUMS,
+            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
+        )
+    });
+    sqlx::query(SQL.as_str())
+        .bind(unit)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
-}
-
-/// Ten count columns starting at `from`, in the order of `Counts`.
-pub(super) fn counts_at(r: &sqlx::sqlite::SqliteRow, from: usize) -> Counts {
-    let g = |i: usize| r.get::<i64, _>(from + i).max(0) as u64;
-    Counts {
-        built: g(0),
-        must_network: g(1),
-        networked: g(2),
-        archived: g(3),
-        geo_tagged: g(4),
-        in_service: g(5),
-        key_public_built: g(6),
-        key_public_in_service: g(7),
-        key_industry_built: g(8),
-        key_industry_in_service: g(9),
-    }
 }
 
 /// Rewrites the rows of one rollup that differ, with a feed event for each.
@@ -285,14 +264,26 @@ async fn project_rollup(
     hub: &str,
     r: &crate::docs::rollup::Rollup,
 ) -> Result<usize, StoreError> {
-    let old = sqlx::query(
-        "SELECT unit, name, built, must_network, networked, archived, geo_tagged, in_service,
-                key_public_built, key_public_in_service, key_industry_built, key_industry_in_service
-         FROM rollup_rows WHERE hub = ?",
-    )
-    .bind(hub)
-    .fetch_all(&mut *conn)
-    .await?;
+    static OLD: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT unit, name, {} FROM rollup_rows WHERE hub = ?",
+            *COLUMNS
+        )
+    });
+    static PUT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of) VALUES (?, ?, ?, {PLACEHOLDERS}, ?)
+             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, {ASSIGN_EXCLUDED},
+                as_of = excluded.as_of",
+            COLUMNS = *COLUMNS,
+            PLACEHOLDERS = *PLACEHOLDERS,
+            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
+        )
+    });
+    let old = sqlx::query(OLD.as_str())
+        .bind(hub)
+        .fetch_all(&mut *conn)
+        .await?;
     let old: HashMap<String, (String, Counts)> = old
         .iter()
         .map(|r| (r.get(0), (r.get(1), counts_at(r, 2))))
@@ -310,44 +301,15 @@ async fn project_rollup(
         {
             continue;
         }
-        let c = &row.counts;
-        sqlx::query(
-            "INSERT INTO rollup_rows (hub, unit, name, built, must_network, networked, archived, geo_tagged,
-                in_service, key_public_built, key_public_in_service, key_industry_built,
-                key_industry_in_service, as_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, built = excluded.built,
-                must_network = excluded.must_network, networked = excluded.networked,
-                archived = excluded.archived, geo_tagged = excluded.geo_tagged,
-                in_service = excluded.in_service, key_public_built = excluded.key_public_built,
-                key_public_in_service = excluded.key_public_in_service,
-                key_industry_built = excluded.key_industry_built,
-                key_industry_in_service = excluded.key_industry_in_service, as_of = excluded.as_of",
-        )
-        .bind(hub)
-        .bind(&row.unit)
-        .bind(&row.name)
-        .bind(c.built as i64)
-        .bind(c.must_network as i64)
-        .bind(c.networked as i64)
-        .bind(c.archived as i64)
-        .bind(c.geo_tagged as i64)
-        .bind(c.in_service as i64)
-        .bind(c.key_public_built as i64)
-        .bind(c.key_public_in_service as i64)
-        .bind(c.key_industry_built as i64)
-        .bind(c.key_industry_in_service as i64)
-        .bind(&row.as_of)
-        .execute(&mut *conn)
-        .await?;
-        let mut event = serde_json::to_value(row.stats()).unwrap_or_default();
-        event["hub"] = hub.into();
-        sqlx::query("INSERT INTO feed_events (hub, unit, row, at) VALUES (?, ?, ?, ?)")
+        let q = sqlx::query(PUT.as_str())
             .bind(hub)
             .bind(&row.unit)
-            .bind(event.to_string())
-            .bind(&at)
+            .bind(&row.name);
+        bind_counts(q, &row.counts)
+            .bind(&row.as_of)
             .execute(&mut *conn)
             .await?;
+        append_feed(conn, hub, row, &at).await?;
         n += 1;
     }
     for unit in old.keys() {

@@ -2,6 +2,7 @@
 //! documents held here.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use sqlx::Row;
 
@@ -9,7 +10,7 @@ use crate::docs::document::DocId;
 use crate::docs::profile::Profile;
 use crate::domain::camera::{Camera, Field, Value};
 use crate::domain::figures::{Counts, Stats};
-use crate::store::project::counts_at;
+use crate::store::counts::{COLUMNS, counts_at};
 use crate::store::{Store, StoreError, now};
 
 /// A camera as the projection holds it.
@@ -32,6 +33,15 @@ pub struct DocumentRow {
     pub version: i64,
 }
 
+/// The documents of one kind held here (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentKind {
+    /// `ledger`, `profile`, `rollup`, `campaign`.
+    pub kind: String,
+    pub documents: i64,
+    pub bytes: i64,
+}
+
 /// How to list cameras.
 #[derive(Debug, Clone, Default)]
 pub struct CameraQuery {
@@ -48,6 +58,71 @@ pub struct CameraQuery {
 }
 
 impl Store {
+    /// Whether this store holds `doc` and, if it does, the peer its replica first came from
+    /// (`Some(None)`: held, and this unit's own).
+    pub async fn replica_origin(&self, doc: &DocId) -> Result<Option<Option<String>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT origin FROM documents WHERE doc_id = ?")
+                .bind(doc.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The newest document version written here (0 before any).
+    pub async fn newest_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM documents")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The documents written after version `after` (by this process or another), and the newest
+    /// version among them (`after` when there is none).
+    pub async fn changed_since(&self, after: i64) -> Result<(Vec<DocId>, i64), StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT doc_id, version FROM documents WHERE version > ?")
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+        let newest = rows.iter().map(|r| r.1).fold(after, i64::max);
+        Ok((
+            rows.into_iter()
+                .filter_map(|(d, _)| d.parse().ok())
+                .collect(),
+            newest,
+        ))
+    }
+
+    /// How many documents of each kind are held here, and their saved bytes, by kind.
+    pub async fn document_kinds(&self) -> Result<Vec<DocumentKind>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT substr(doc_id, 1, instr(doc_id, '/') - 1) AS kind, COUNT(*), COALESCE(SUM(bytes), 0)
+             FROM documents GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, documents, bytes)| DocumentKind {
+                kind,
+                documents,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// The parent a unit's profile names, as projected here (`None`: no profile, or no parent).
+    pub async fn parent_of(&self, unit: &str) -> Result<Option<String>, StoreError> {
+        let parent: Option<Option<String>> =
+            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+                .bind(unit)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(parent.flatten())
+    }
+
     /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
     pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
         let rows =
@@ -148,30 +223,14 @@ impl Store {
 
     /// The counts of one unit's own ledger, and when they last changed.
     pub async fn counts(&self, unit: &str) -> Result<(Counts, String), StoreError> {
-        let row = sqlx::query(
-            "SELECT built, must_network, networked, archived, geo_tagged, in_service,
-                    key_public_built, key_public_in_service, key_industry_built,
-                    key_industry_in_service, as_of FROM stats WHERE unit = ?",
-        )
-        .bind(unit)
-        .fetch_optional(&self.pool)
-        .await?;
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {}, as_of FROM stats WHERE unit = ?", *COLUMNS));
+        let row = sqlx::query(SQL.as_str())
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(match row {
-            Some(r) => (
-                Counts {
-                    built: r.get::<i64, _>(0) as u64,
-                    must_network: r.get::<i64, _>(1) as u64,
-                    networked: r.get::<i64, _>(2) as u64,
-                    archived: r.get::<i64, _>(3) as u64,
-                    geo_tagged: r.get::<i64, _>(4) as u64,
-                    in_service: r.get::<i64, _>(5) as u64,
-                    key_public_built: r.get::<i64, _>(6) as u64,
-                    key_public_in_service: r.get::<i64, _>(7) as u64,
-                    key_industry_built: r.get::<i64, _>(8) as u64,
-                    key_industry_in_service: r.get::<i64, _>(9) as u64,
-                },
-                r.get::<String, _>(10),
-            ),
+            Some(r) => (counts_at(&r, 0), r.get::<String, _>(10)),
             None => (Counts::default(), now()),
         })
     }
@@ -222,15 +281,17 @@ impl Store {
         &self,
         hub: &str,
     ) -> Result<Vec<crate::docs::rollup::Row>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT unit, name, built, must_network, networked, archived, geo_tagged, in_service,
-                key_public_built, key_public_in_service, key_industry_built, key_industry_in_service, as_of
-             FROM rollup_rows WHERE hub = ? ORDER BY unit = ?, unit",
-        )
-        .bind(hub)
-        .bind(hub)
-        .fetch_all(&self.pool)
-        .await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT unit, name, {}, as_of FROM rollup_rows WHERE hub = ? ORDER BY unit = ?, unit",
+                *COLUMNS
+            )
+        });
+        let rows = sqlx::query(SQL.as_str())
+            .bind(hub)
+            .bind(hub)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(|r| crate::docs::rollup::Row {

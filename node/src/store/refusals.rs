@@ -3,7 +3,7 @@
 
 use crate::docs::document::DocId;
 use crate::store::refusal_log::{EndedMinute, clip};
-use crate::store::{Store, now};
+use crate::store::{Store, StoreError, now};
 
 /// Rows the `refusals` table keeps (the oldest go first).
 const MAX_REFUSAL_ROWS: i64 = 100_000;
@@ -88,5 +88,12 @@ impl Store {
         if let Err(e) = r {
             tracing::warn!(error = %e, "could not record a refusal");
         }
+    }
+
+    /// The refusals the `refusals` table holds now.
+    pub async fn refusal_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
