@@ -345,3 +345,45 @@ impl Feed for FeedService {
         Ok(Response::new(FeedStream { rx, cut }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::rollup::Row;
+    use crate::domain::figures::Counts;
+
+    #[test]
+    fn a_wire_row_says_what_the_stats_contract_says() {
+        let event = FeedRow {
+            seq: 7,
+            hub: "500000".into(),
+            row: Row {
+                unit: "500103".into(),
+                name: "渝中区".into(),
+                counts: Counts {
+                    built: 3,
+                    must_network: 2,
+                    networked: 1,
+                    in_service: 3,
+                    key_public_built: 3,
+                    key_public_in_service: 2,
+                    ..Default::default()
+                },
+                as_of: "2026-12-01T00:00:00.000Z".into(),
+            },
+        };
+        // `subscribe` prints the wire row's fields: each is the stats contract's, by name.
+        let wire = serde_json::to_value(FigureRow::from(&event)).unwrap();
+        let mut stats = serde_json::to_value(event.row.stats()).unwrap();
+        stats["hub"] = "500000".into();
+        let wire = wire.as_object().unwrap();
+        assert_eq!(wire.len(), 16);
+        for (k, v) in wire {
+            assert_eq!(&stats[k], v, "{k}");
+        }
+        assert_eq!(wire["networking_rate"], 50.0);
+        assert!(wire["archive_rate"].as_f64() == Some(0.0));
+        assert_eq!(wire["intact_rate_key_public"], 66.67);
+        assert!(wire["intact_rate_key_industry"].is_null());
+    }
+}
