@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A feed row prints as the stats contract's JSON (`yl-node subscribe`), field for field.
+        .type_attribute("yinglian.v1.FigureRow", "#[derive(serde::Serialize)]")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The architecture, kept honest: each top-level module of `node/` and `hub/` may use only the
 //! modules its row of `LAYERS` names (the layers below it). A `use crate::…` (or a path through
 //! `crate::`) into any other module fails this test, naming the file, the line and the module.
+//! And SQL stays in the store: `sqlx` in code outside `node/src/store/` fails
+//! `sql_only_in_the_store`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,8 +176,62 @@ fn no_module_uses_a_layer_above_it() {
     assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
 }
 
+/// Whether the code of a line uses the `sqlx` crate (a path through it, or an import of it).
+fn uses_sqlx(code: &str) -> bool {
+    code.match_indices("sqlx").any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = &code[i + "sqlx".len()..];
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && (after.starts_with("::")
+                || code[..i].trim_end().ends_with("use")
+                || code[..i].trim_end().ends_with("crate"))
+    })
+}
+
+/// SQL is the store's: no file of `node/` outside `node/src/store/`, and none of `hub/`, uses
+/// `sqlx` (they call the store's typed methods).
+#[test]
+#[ignore = "passes once every lane has merged"]
+fn sql_only_in_the_store() {
+    let mut found = Vec::new();
+    for krate in ["node", "hub"] {
+        let src = workspace().join(krate).join("src");
+        for file in sources(&src) {
+            let rel = file.strip_prefix(&src).unwrap();
+            if krate == "node" && rel.starts_with("store") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if uses_sqlx(code(line)) {
+                    found.push(format!(
+                        "{krate}/src/{}:{}: {}",
+                        rel.display(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "SQL outside node/src/store (give the store a typed method instead):\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn the_checker_sees_what_it_must() {
+    assert!(uses_sqlx("use sqlx::Row;"));
+    assert!(uses_sqlx(
+        "    let n: i64 = sqlx::query_scalar(\"SELECT 1\")"
+    ));
+    assert!(uses_sqlx("#[derive(sqlx::FromRow)]"));
+    assert!(uses_sqlx("use sqlx;"));
+    assert!(!uses_sqlx(code("/// not sqlx::query, a comment")));
+    assert!(!uses_sqlx("fn quiet_sqlx() -> LogConfig {"));
+    assert!(!uses_sqlx("level: Some(\"warn,sqlx=error\".into()),"));
     assert_eq!(crate_paths("use crate::store::Store;"), ["store"]);
     assert_eq!(
         crate_paths("use crate::{domain::unit::UnitCode, docs::ledger};"),

@@ -46,12 +46,6 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for AccountError {
-    fn from(e: sqlx::Error) -> Self {
-        AccountError::Store(StoreError::Sql(e))
-    }
-}
-
 /// Who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -100,24 +94,13 @@ pub async fn add_user(
         .hash_password(password.as_bytes(), &salt())
         .map_err(|e| AccountError::Invalid(format!("cannot hash the password: {e}")))?
         .to_string();
-    sqlx::query(
-        "INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(Utc::now().to_rfc3339())
-    .execute(store.pool())
-    .await?;
+    store.put_user(name, role.as_str(), &hash).await?;
     Ok(())
 }
 
 /// The accounts: name and role.
 pub async fn users(store: &Store) -> Result<Vec<(String, String)>, AccountError> {
-    Ok(sqlx::query_as("SELECT name, role FROM users ORDER BY name")
-        .fetch_all(store.pool())
-        .await?)
+    Ok(store.users().await?)
 }
 
 /// Checks a password and, when it is right, opens a session: returns the session's token (for
@@ -127,12 +110,7 @@ pub async fn sign_in(
     name: &str,
     password: &str,
 ) -> Result<(String, Session), AccountError> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT role, hash FROM users WHERE name = ?")
-            .bind(name.trim())
-            .fetch_optional(store.pool())
-            .await?;
-    let Some((role, hash)) = row else {
+    let Some((role, hash)) = store.user_credentials(name.trim()).await? else {
         // Spend the same effort as for a real account.
         let _ = Argon2::default().hash_password(password.as_bytes(), &salt());
         return Err(AccountError::Wrong);
@@ -148,18 +126,16 @@ pub async fn sign_in(
         return Err(AccountError::Wrong);
     }
     let now = Utc::now();
-    sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
-        .bind(now.to_rfc3339())
-        .execute(store.pool())
-        .await?;
     let token = random_token();
     let csrf = random_token();
-    sqlx::query("INSERT INTO sessions (token_hash, user, csrf, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(token_hash(&token))
-        .bind(name.trim())
-        .bind(&csrf)
-        .bind((now + Duration::hours(SESSION_HOURS)).to_rfc3339())
-        .execute(store.pool())
+    store
+        .open_session(
+            &token_hash(&token),
+            name.trim(),
+            &csrf,
+            &(now + Duration::hours(SESSION_HOURS)).to_rfc3339(),
+            &now.to_rfc3339(),
+        )
         .await?;
     Ok((
         token,
@@ -173,32 +149,23 @@ pub async fn sign_in(
 
 /// The session of a token, if it is open.
 pub async fn session(store: &Store, token: &str) -> Result<Option<Session>, AccountError> {
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT s.user, u.role, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.name = s.user WHERE s.token_hash = ?",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(store.pool())
-    .await?;
-    let Some((user, role, csrf, expires)) = row else {
+    let Some(row) = store.session_row(&token_hash(token)).await? else {
         return Ok(None);
     };
-    let live = DateTime::parse_from_rfc3339(&expires).is_ok_and(|e| e > Utc::now());
+    let live = DateTime::parse_from_rfc3339(&row.expires_at).is_ok_and(|e| e > Utc::now());
     if !live {
         end_session(store, token).await?;
         return Ok(None);
     }
     Ok(Some(Session {
-        user,
-        role: Role::parse(&role)?,
-        csrf,
+        user: row.user,
+        role: Role::parse(&row.role)?,
+        csrf: row.csrf,
     }))
 }
 
 /// Ends the session of a token.
 pub async fn end_session(store: &Store, token: &str) -> Result<(), AccountError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-        .bind(token_hash(token))
-        .execute(store.pool())
-        .await?;
+    store.end_session(&token_hash(token)).await?;
     Ok(())
 }

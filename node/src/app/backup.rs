@@ -26,9 +26,8 @@ pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
     }
     let tmp = staging(out, ".yl-backup-")?;
     let snapshot = tmp.path().join(STORE_FILE);
-    sqlx::query("VACUUM INTO ?")
-        .bind(snapshot.to_string_lossy().to_string())
-        .execute(store.pool())
+    store
+        .vacuum_into(&snapshot)
         .await
         .context("snapshot of the store")?;
     let files = 1 + copy_files(&store.dir().join(TLS_DIR), &tmp.path().join(TLS_DIR))?;

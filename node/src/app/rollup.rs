@@ -9,10 +9,7 @@ pub async fn recompute(
     store: &crate::store::Store,
 ) -> Result<Vec<String>, crate::store::StoreError> {
     let me = store.unit().clone();
-    let children: Vec<String> =
-        sqlx::query_scalar("SELECT unit FROM children WHERE role != 'subscriber' ORDER BY unit")
-            .fetch_all(store.pool())
-            .await?;
+    let children = store.syncing_children().await?;
     let mut next = Rollup::default();
     let (own, _) = store.counts(me.as_str()).await?;
     let mut totals = own;

@@ -501,6 +501,15 @@ async fn bind_http(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
 pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool) -> Result<()> {
     use yinglian_proto::v1::feed_client::FeedClient;
     use yinglian_proto::v1::{SubscribeRequest, feed_event};
+    /// One line of output: the event's cursor and kind, then the row's fields (the stats
+    /// contract, with the rollup's hub), as the wire row names them.
+    #[derive(serde::Serialize)]
+    struct Line {
+        cursor: u64,
+        kind: &'static str,
+        #[serde(flatten)]
+        row: Option<yinglian_proto::v1::FigureRow>,
+    }
     let store = common.open().await?;
     let parent = store.meta("parent_unit").await?.ok_or_else(|| {
         anyhow::anyhow!("this unit has not joined a hub: run `join --bundle FILE` first")
@@ -537,35 +546,12 @@ pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool)
                     Ok(feed_event::Kind::SnapshotEnd) => "snapshot_end",
                     _ => "change",
                 };
-                let mut line = serde_json::json!({ "cursor": e.cursor, "kind": kind });
-                if let Some(r) = e.row {
-                    for (k, v) in [
-                        ("unit", serde_json::json!(r.unit)),
-                        ("name", serde_json::json!(r.name)),
-                        ("hub", serde_json::json!(r.hub)),
-                        ("built", serde_json::json!(r.built)),
-                        ("must_network", serde_json::json!(r.must_network)),
-                        ("networked", serde_json::json!(r.networked)),
-                        ("networking_rate", serde_json::json!(r.networking_rate)),
-                        ("archived", serde_json::json!(r.archived)),
-                        ("archive_rate", serde_json::json!(r.archive_rate)),
-                        ("geo_tagged", serde_json::json!(r.geo_tagged)),
-                        ("geo_rate", serde_json::json!(r.geo_rate)),
-                        ("in_service", serde_json::json!(r.in_service)),
-                        ("intact_rate", serde_json::json!(r.intact_rate)),
-                        (
-                            "intact_rate_key_public",
-                            serde_json::json!(r.intact_rate_key_public),
-                        ),
-                        (
-                            "intact_rate_key_industry",
-                            serde_json::json!(r.intact_rate_key_industry),
-                        ),
-                        ("as_of", serde_json::json!(r.as_of)),
-                    ] {
-                        line[k] = v;
-                    }
-                }
+                // Through a JSON value: the keys come out in the same (sorted) order as ever.
+                let line = serde_json::to_value(Line {
+                    cursor: e.cursor,
+                    kind,
+                    row: e.row,
+                })?;
                 println!("{line}");
                 if kind != "snapshot" {
                     cursor = e.cursor;

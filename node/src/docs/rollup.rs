@@ -34,49 +34,6 @@ pub struct Rollup {
     pub totals: Option<Row>,
 }
 
-const COUNT_KEYS: [&str; 10] = [
-    "built",
-    "must_network",
-    "networked",
-    "archived",
-    "geo_tagged",
-    "in_service",
-    "key_public_built",
-    "key_public_in_service",
-    "key_industry_built",
-    "key_industry_in_service",
-];
-
-fn counts_as_array(c: &Counts) -> [u64; 10] {
-    [
-        c.built,
-        c.must_network,
-        c.networked,
-        c.archived,
-        c.geo_tagged,
-        c.in_service,
-        c.key_public_built,
-        c.key_public_in_service,
-        c.key_industry_built,
-        c.key_industry_in_service,
-    ]
-}
-
-fn counts_from_array(a: [u64; 10]) -> Counts {
-    Counts {
-        built: a[0],
-        must_network: a[1],
-        networked: a[2],
-        archived: a[3],
-        geo_tagged: a[4],
-        in_service: a[5],
-        key_public_built: a[6],
-        key_public_in_service: a[7],
-        key_industry_built: a[8],
-        key_industry_in_service: a[9],
-    }
-}
-
 fn map_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ObjId> {
     match doc.get(obj, key).ok().flatten() {
         Some((automerge::Value::Object(ObjType::Map), id)) => Some(id),
@@ -106,14 +63,10 @@ fn uint(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
 }
 
 fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
-    let mut a = [0u64; 10];
-    for (i, k) in COUNT_KEYS.iter().enumerate() {
-        a[i] = uint(doc, obj, k);
-    }
     Row {
         unit: unit.to_string(),
         name: text(doc, obj, "name"),
-        counts: counts_from_array(a),
+        counts: Counts::from_array(Counts::FIELDS.map(|k| uint(doc, obj, k))),
         as_of: text(doc, obj, "as_of"),
     }
 }
@@ -148,9 +101,9 @@ fn write_row(
     if text(doc, &obj, "name") != row.name {
         doc.put(&obj, "name", row.name.as_str())?;
     }
-    for (k, v) in COUNT_KEYS.iter().zip(counts_as_array(&row.counts)) {
-        if doc.get(&obj, *k)?.is_none() || uint(doc, &obj, k) != v {
-            doc.put(&obj, *k, v)?;
+    for (k, v) in row.counts.iter() {
+        if doc.get(&obj, k)?.is_none() || uint(doc, &obj, k) != v {
+            doc.put(&obj, k, v)?;
         }
     }
     if text(doc, &obj, "as_of") != row.as_of {

@@ -22,6 +22,70 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The keys of the ten counts, in order: the rollup document's keys, the columns of the
+    /// `stats`, `rollup_rows` and `feed_events` tables, and the JSON fields of the stats contract.
+    pub const FIELDS: [&'static str; 10] = [
+        "built",
+        "must_network",
+        "networked",
+        "archived",
+        "geo_tagged",
+        "in_service",
+        "key_public_built",
+        "key_public_in_service",
+        "key_industry_built",
+        "key_industry_in_service",
+    ];
+
+    /// The ten counts in the order of [`Counts::FIELDS`].
+    pub fn to_array(&self) -> [u64; 10] {
+        [
+            self.built,
+            self.must_network,
+            self.networked,
+            self.archived,
+            self.geo_tagged,
+            self.in_service,
+            self.key_public_built,
+            self.key_public_in_service,
+            self.key_industry_built,
+            self.key_industry_in_service,
+        ]
+    }
+
+    /// The counts from ten numbers in the order of [`Counts::FIELDS`].
+    pub fn from_array(a: [u64; 10]) -> Counts {
+        let [
+            built,
+            must_network,
+            networked,
+            archived,
+            geo_tagged,
+            in_service,
+            key_public_built,
+            key_public_in_service,
+            key_industry_built,
+            key_industry_in_service,
+        ] = a;
+        Counts {
+            built,
+            must_network,
+            networked,
+            archived,
+            geo_tagged,
+            in_service,
+            key_public_built,
+            key_public_in_service,
+            key_industry_built,
+            key_industry_in_service,
+        }
+    }
+
+    /// Each count with its key, in the order of [`Counts::FIELDS`].
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        Counts::FIELDS.into_iter().zip(self.to_array())
+    }
+
     /// Counts one record.
     pub fn add_camera(&mut self, c: &Camera) {
         let f = CameraFlags::of(c);
@@ -52,16 +116,8 @@ impl Counts {
     }
 
     pub fn add(&mut self, o: &Counts) {
-        self.built += o.built;
-        self.must_network += o.must_network;
-        self.networked += o.networked;
-        self.archived += o.archived;
-        self.geo_tagged += o.geo_tagged;
-        self.in_service += o.in_service;
-        self.key_public_built += o.key_public_built;
-        self.key_public_in_service += o.key_public_in_service;
-        self.key_industry_built += o.key_industry_built;
-        self.key_industry_in_service += o.key_industry_in_service;
+        let (a, b) = (self.to_array(), o.to_array());
+        *self = Counts::from_array(std::array::from_fn(|i| a[i] + b[i]));
     }
 
     pub fn of<'a>(cameras: impl IntoIterator<Item = &'a Camera>) -> Counts {
@@ -203,6 +259,20 @@ mod tests {
         assert!(j["networking_rate"].is_null());
         assert!(j["intact_rate_key_public"].is_null());
         assert_eq!(j["built"], 0);
+    }
+
+    #[test]
+    fn the_ten_counts_are_named_once_and_in_order() {
+        let c = Counts::from_array(std::array::from_fn(|i| i as u64 + 1));
+        let json = serde_json::to_value(c).unwrap();
+        for (key, n) in c.iter() {
+            assert_eq!(json[key], n, "{key}");
+        }
+        assert_eq!(json.as_object().unwrap().len(), Counts::FIELDS.len());
+        assert_eq!(Counts::from_array(c.to_array()), c);
+        let mut twice = c;
+        twice.add(&c);
+        assert_eq!(twice.to_array(), c.to_array().map(|n| 2 * n));
     }
 
     #[test]

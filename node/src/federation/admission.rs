@@ -179,22 +179,20 @@ impl Gate {
     }
 
     async fn records(&self) -> Result<HashMap<String, Record>, StoreError> {
-        use sqlx::Row;
-        let rows =
-            sqlx::query("SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children")
-                .fetch_all(self.store.pool())
-                .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
+        Ok(self
+            .store
+            .enrollments()
+            .await?
+            .into_iter()
+            .map(|e| {
                 (
-                    r.get::<String, _>(0),
+                    e.unit,
                     Record {
-                        role: r.get(1),
-                        scope: r.get(2),
-                        serial: r.get(3),
-                        fingerprint: r.get(4),
-                        revoked_at: r.get(5),
+                        role: e.role,
+                        scope: e.scope,
+                        serial: e.serial,
+                        fingerprint: e.fingerprint,
+                        revoked_at: e.revoked_at,
                     },
                 )
             })

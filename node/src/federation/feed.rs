@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use sqlx::Row;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -21,33 +20,33 @@ use crate::docs::document::DocKind;
 use crate::domain::unit::UnitCode;
 use crate::federation::admission::{Admission, Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
-use crate::store::Store;
+use crate::store::{FeedRow, Store};
 
 /// Events a subscriber may have waiting before it is cut off.
 pub const DEFAULT_QUEUE: usize = 256;
 
-/// Turns a row of the stats contract (as JSON) into the wire row.
-pub fn figure_row(v: &serde_json::Value) -> FigureRow {
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    let r = |k: &str| v[k].as_f64();
-    FigureRow {
-        unit: s("unit"),
-        name: s("name"),
-        hub: s("hub"),
-        built: n("built"),
-        must_network: n("must_network"),
-        networked: n("networked"),
-        networking_rate: r("networking_rate"),
-        archived: n("archived"),
-        archive_rate: r("archive_rate"),
-        geo_tagged: n("geo_tagged"),
-        geo_rate: r("geo_rate"),
-        in_service: n("in_service"),
-        intact_rate: r("intact_rate"),
-        intact_rate_key_public: r("intact_rate_key_public"),
-        intact_rate_key_industry: r("intact_rate_key_industry"),
-        as_of: s("as_of"),
+impl From<&FeedRow> for FigureRow {
+    /// The wire row of a feed event: the stats contract of its counts, with the rollup's hub.
+    fn from(e: &FeedRow) -> FigureRow {
+        let s = e.row.stats();
+        FigureRow {
+            unit: s.unit,
+            name: s.name,
+            hub: e.hub.clone(),
+            built: s.built,
+            must_network: s.must_network,
+            networked: s.networked,
+            networking_rate: s.networking_rate,
+            archived: s.archived,
+            archive_rate: s.archive_rate,
+            geo_tagged: s.geo_tagged,
+            geo_rate: s.geo_rate,
+            in_service: s.in_service,
+            intact_rate: s.intact_rate,
+            intact_rate_key_public: s.intact_rate_key_public,
+            intact_rate_key_industry: s.intact_rate_key_industry,
+            as_of: s.as_of,
+        }
     }
 }
 
@@ -77,14 +76,7 @@ impl Scope {
         let mut cur = unit.to_string();
         let mut inside = false;
         for _ in 0..16 {
-            let parent: Option<Option<String>> =
-                sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
-                    .bind(&cur)
-                    .fetch_optional(store.pool())
-                    .await
-                    .ok()
-                    .flatten();
-            match parent.flatten() {
+            match store.parent_of(&cur).await.ok().flatten() {
                 Some(p) if p == self.root => {
                     inside = true;
                     break;
@@ -195,13 +187,6 @@ impl Drop for Subscribed {
     }
 }
 
-async fn max_seq(store: &Store) -> Result<u64, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM feed_events")
-        .fetch_one(store.pool())
-        .await?;
-    Ok(n as u64)
-}
-
 /// Streams events of `scope` after `cursor` (a snapshot first when `cursor` is 0) into `tx`.
 pub async fn pump(
     store: Arc<Store>,
@@ -231,17 +216,11 @@ pub async fn pump(
     };
     let mut last = cursor;
     if cursor == 0 {
-        let Ok(at) = max_seq(&store).await else {
+        let Ok(at) = store.feed_cursor().await else {
             return;
         };
-        let rows = sqlx::query("SELECT row FROM feed_events WHERE seq IN (SELECT MAX(seq) FROM feed_events GROUP BY hub, unit) ORDER BY hub, unit")
-            .fetch_all(store.pool())
-            .await
-            .unwrap_or_default();
-        for r in rows {
-            let v: serde_json::Value =
-                serde_json::from_str(&r.get::<String, _>(0)).unwrap_or_default();
-            let row = figure_row(&v);
+        for event in store.feed_latest().await.unwrap_or_default() {
+            let row = FigureRow::from(&event);
             if !scope.shows(&store, &row).await {
                 continue;
             }
@@ -273,21 +252,13 @@ pub async fn pump(
     loop {
         // Everything after `last`, in order.
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, row FROM feed_events WHERE seq > ? ORDER BY seq LIMIT 500",
-            )
-            .bind(last as i64)
-            .fetch_all(store.pool())
-            .await
-            .unwrap_or_default();
-            if rows.is_empty() {
+            let events = store.feed_after(last, 500).await.unwrap_or_default();
+            if events.is_empty() {
                 break;
             }
-            for r in rows {
-                let seq = r.get::<i64, _>(0) as u64;
-                let v: serde_json::Value =
-                    serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default();
-                let row = figure_row(&v);
+            for event in events {
+                let seq = event.seq;
+                let row = FigureRow::from(&event);
                 if scope.shows(&store, &row).await {
                     let e = FeedEvent {
                         kind: feed_event::Kind::Change as i32,
@@ -331,7 +302,9 @@ impl Feed for FeedService {
         let info = request.extensions().get::<ConnInfo>().cloned();
         let req = request.into_inner();
         let (admission, scope) = self.admit(info.as_ref(), &req.scope).await?;
-        let newest = max_seq(&self.store)
+        let newest = self
+            .store
+            .feed_cursor()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         if req.cursor > newest {
@@ -370,5 +343,47 @@ impl Feed for FeedService {
             drop(admission);
         });
         Ok(Response::new(FeedStream { rx, cut }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::rollup::Row;
+    use crate::domain::figures::Counts;
+
+    #[test]
+    fn a_wire_row_says_what_the_stats_contract_says() {
+        let event = FeedRow {
+            seq: 7,
+            hub: "500000".into(),
+            row: Row {
+                unit: "500103".into(),
+                name: "渝中区".into(),
+                counts: Counts {
+                    built: 3,
+                    must_network: 2,
+                    networked: 1,
+                    in_service: 3,
+                    key_public_built: 3,
+                    key_public_in_service: 2,
+                    ..Default::default()
+                },
+                as_of: "2026-12-01T00:00:00.000Z".into(),
+            },
+        };
+        // `subscribe` prints the wire row's fields: each is the stats contract's, by name.
+        let wire = serde_json::to_value(FigureRow::from(&event)).unwrap();
+        let mut stats = serde_json::to_value(event.row.stats()).unwrap();
+        stats["hub"] = "500000".into();
+        let wire = wire.as_object().unwrap();
+        assert_eq!(wire.len(), 16);
+        for (k, v) in wire {
+            assert_eq!(&stats[k], v, "{k}");
+        }
+        assert_eq!(wire["networking_rate"], 50.0);
+        assert!(wire["archive_rate"].as_f64() == Some(0.0));
+        assert_eq!(wire["intact_rate_key_public"], 66.67);
+        assert!(wire["intact_rate_key_industry"].is_null());
     }
 }

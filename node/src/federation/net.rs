@@ -519,33 +519,23 @@ pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<boo
 /// Tells this process's sessions about writes made by other processes (the CLI beside the
 /// daemon): polls the documents' version counter every 250 ms.
 pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
-    let mut last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM documents")
-        .fetch_one(engine.store.pool())
-        .await
-        .unwrap_or(0);
+    let mut last = engine.store.newest_version().await.unwrap_or(0);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let rows: Vec<(String, i64)> =
-            match sqlx::query_as("SELECT doc_id, version FROM documents WHERE version > ?")
-                .bind(last)
-                .fetch_all(engine.store.pool())
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    warn!(error = %e, "could not poll for changes");
-                    continue;
-                }
-            };
-        for (doc, version) in rows {
-            last = last.max(version);
-            if let Ok(d) = doc.parse() {
-                engine.store.notify(d);
+        let (docs, newest) = match engine.store.changed_since(last).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "could not poll for changes");
+                continue;
             }
+        };
+        last = newest;
+        for doc in docs {
+            engine.store.notify(doc);
         }
     }
 }

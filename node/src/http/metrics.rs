@@ -15,9 +15,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sqlx::Row;
 
-use crate::store::{STORE_FILE, Store};
+use crate::store::{STORE_FILE, Store, StoreError};
 
 type Labels = Vec<(String, String)>;
 
@@ -91,16 +90,10 @@ pub async fn render(store: &Store) -> Result<String> {
 
     let docs = Family::<Labels, Gauge>::default();
     let doc_bytes = Family::<Labels, Gauge>::default();
-    for r in sqlx::query(
-        "SELECT substr(doc_id, 1, instr(doc_id, '/') - 1) AS kind, COUNT(*), COALESCE(SUM(bytes), 0)
-         FROM documents GROUP BY kind ORDER BY kind",
-    )
-    .fetch_all(store.pool())
-    .await?
-    {
-        let l = vec![("kind".to_string(), r.get::<String, _>(0))];
-        docs.get_or_create(&l).set(r.get::<i64, _>(1));
-        doc_bytes.get_or_create(&l).set(r.get::<i64, _>(2));
+    for k in store.document_kinds().await? {
+        let l = vec![("kind".to_string(), k.kind)];
+        docs.get_or_create(&l).set(k.documents);
+        doc_bytes.get_or_create(&l).set(k.bytes);
     }
     reg.register(
         "documents",
@@ -127,9 +120,7 @@ pub async fn render(store: &Store) -> Result<String> {
         store_bytes,
     );
 
-    let refusals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
-        .fetch_one(store.pool())
-        .await?;
+    let refusals = store.refusal_count().await?;
     let refused = Counter::<u64>::default();
     refused.inc_by(refusals as u64);
     reg.register(
@@ -181,11 +172,12 @@ async fn metrics(State(store): State<Arc<Store>>) -> Response {
 
 /// Healthy when the store answers.
 async fn healthz(State(store): State<Arc<Store>>) -> Response {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(store.pool())
-        .await
-    {
-        Ok(_) => "ok\n".into_response(),
+    match store.ping().await {
+        Ok(()) => "ok\n".into_response(),
+        // The database's own words, as before the store answered for it.
+        Err(StoreError::Sql(e)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response()
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
     }
 }

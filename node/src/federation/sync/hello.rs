@@ -1,0 +1,187 @@
+//! Opening a session: each side's hello with the heads of the documents it shares with the other,
+//! then every shared document started (nothing more to say for one already equal, the whole
+//! document for a peer that holds none of it).
+
+use std::collections::HashMap;
+
+use automerge::sync::{Capability, Have};
+use tokio_stream::{Stream, StreamExt};
+use tonic::Status;
+use tracing::debug;
+use yinglian_proto::v1::{DocHeads, Hello, SyncFrame, sync_error, sync_frame};
+
+use super::frames::{clip, heads_bytes, heads_of};
+use super::{DocState, FRAME_BUDGET, HELLO_TIMEOUT, PROTOCOL, Session, SessionEnd};
+use crate::docs::document::DocId;
+use crate::federation::authz::Write;
+
+impl Session {
+    /// This unit's hello: the heads of every document it shares with the peer.
+    async fn hello(&self) -> Result<SyncFrame, SessionEnd> {
+        let mut docs = Vec::new();
+        for row in self.engine.store.documents().await? {
+            if self.engine.access(&self.peer, &row.doc_id).await?.shared() {
+                docs.push(DocHeads {
+                    doc_id: row.doc_id.to_string(),
+                    heads: heads_bytes(&row.heads),
+                });
+            }
+        }
+        Ok(SyncFrame {
+            kind: Some(sync_frame::Kind::Hello(Hello {
+                unit: self.engine.me.to_string(),
+                protocol: PROTOCOL,
+                docs,
+            })),
+        })
+    }
+
+    /// Exchanges the hellos and starts every shared document: this unit's, and those the peer
+    /// offers that this unit takes.
+    pub(super) async fn open(
+        &mut self,
+        inbound: &mut (impl Stream<Item = Result<SyncFrame, Status>> + Unpin),
+    ) -> Result<(), SessionEnd> {
+        let hello = self.hello().await?;
+        tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
+        let mine: HashMap<String, Vec<Vec<u8>>> = match &hello.kind {
+            Some(sync_frame::Kind::Hello(h)) => h
+                .docs
+                .iter()
+                .map(|d| (d.doc_id.clone(), d.heads.clone()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        self.send(hello).await?;
+        let theirs = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {
+            Err(_) => {
+                return Err(self
+                    .refuse(
+                        None,
+                        sync_error::Code::Malformed,
+                        "no hello within 30 s".into(),
+                    )
+                    .await);
+            }
+            Ok(None) => return Err(SessionEnd::Closed),
+            Ok(Some(Err(status))) => return Err(self.stream_error(status).await),
+            Ok(Some(Ok(frame))) => {
+                self.count_in(&frame).await?;
+                match frame.kind {
+                    Some(sync_frame::Kind::Hello(h)) => h,
+                    Some(sync_frame::Kind::Error(e)) => {
+                        return Err(SessionEnd::PeerRefused(clip(&e.message)));
+                    }
+                    _ => {
+                        return Err(self
+                            .refuse(
+                                None,
+                                sync_error::Code::Malformed,
+                                "the first frame must be a hello".into(),
+                            )
+                            .await);
+                    }
+                }
+            }
+        };
+        if theirs.docs.len() > self.engine.limits.docs_per_session {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::TooLarge,
+                    format!(
+                        "the hello announces {} documents, over the limit of {} per session",
+                        theirs.docs.len(),
+                        self.engine.limits.docs_per_session
+                    ),
+                )
+                .await);
+        }
+        if theirs.unit != self.peer.unit.as_str() {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::PermissionDenied,
+                    format!(
+                        "the hello names unit {} but the certificate is of {}",
+                        clip(&theirs.unit),
+                        self.peer.unit
+                    ),
+                )
+                .await);
+        }
+        // Start every shared document: mine, and those the peer offers that I take.
+        let mut order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = Vec::new();
+        for id in mine.keys() {
+            if let Ok(doc) = id.parse::<DocId>() {
+                let their = theirs
+                    .docs
+                    .iter()
+                    .find(|d| &d.doc_id == id)
+                    .map(|d| d.heads.clone());
+                order.push((doc, their));
+            }
+        }
+        for d in &theirs.docs {
+            if mine.contains_key(&d.doc_id) {
+                continue;
+            }
+            let Ok(doc) = d.doc_id.parse::<DocId>() else {
+                continue;
+            };
+            if self.engine.access(&self.peer, &doc).await?.write != Write::None {
+                order.push((doc, Some(d.heads.clone())));
+            }
+        }
+        let mut in_sync = 0usize;
+        for (doc, their) in order {
+            let access = self.engine.access(&self.peer, &doc).await?;
+            let mut state = self.engine.load_state(&self.peer.unit, &doc).await?;
+            let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
+            // A peer that did not announce the document holds none of it.
+            let their_h = their.as_ref().and_then(|t| heads_of(t)).unwrap_or_default();
+            match their_h {
+                h if !h.is_empty() && their.as_ref() == Some(&my_heads) => {
+                    // Already equal: nothing to say until one side changes.
+                    state.shared_heads = h.clone();
+                    state.last_sent_heads = h.clone();
+                    state.their_heads = Some(h.clone());
+                    state.their_need = Some(Vec::new());
+                    state.their_have = Some(vec![Have {
+                        last_sync: h,
+                        bloom: Default::default(),
+                    }]);
+                    state.have_responded = true;
+                    in_sync += 1;
+                    self.docs.insert(doc, DocState { state, access });
+                }
+                // I hold none of it: the peer sends it whole; nothing to say first.
+                _ if my_heads.is_empty() => {
+                    self.docs.insert(doc, DocState { state, access });
+                }
+                // The peer holds none of it: send it whole, compressed, at once.
+                h if h.is_empty() => {
+                    state.their_heads = Some(Vec::new());
+                    state.their_need = Some(Vec::new());
+                    state.their_have = Some(vec![Have::default()]);
+                    // Whole and compressed when it fits a frame; as its changes, in frames of
+                    // a bounded size, when it does not.
+                    let bytes = self.engine.store.document_bytes(&doc).await?;
+                    state.their_capabilities =
+                        (bytes < FRAME_BUDGET as i64).then(|| vec![Capability::MessageV2]);
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                    self.push(&doc).await?;
+                }
+                _ => {
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                    self.push(&doc).await?;
+                }
+            }
+        }
+        debug!(peer = %self.who, docs = self.docs.len(), in_sync, "hello exchanged");
+        if in_sync == self.docs.len() {
+            self.engine.mark_synced(&self.peer).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! One sync session with a peer: its frames in and out, each authorized before anything of it is
+//! kept, the changes of this unit pushed as they happen, refusals recorded and answered.
+
+use std::sync::atomic::Ordering;
+
+use automerge::sync::Message;
+use prost::Message as _;
+use tokio::sync::{broadcast, watch};
+use tokio_stream::{Stream, StreamExt};
+use tonic::Status;
+use tracing::warn;
+use yinglian_proto::v1::{DocSync, SyncError, SyncFrame, sync_error, sync_frame};
+
+use super::frames::{clip, split};
+use super::{DocState, MAX_FRAME_BYTES, Session, SessionEnd};
+use crate::docs::document::DocId;
+use crate::federation::admission::Cut;
+use crate::federation::authz;
+use crate::store::StoreError;
+
+/// Documents refused in one session before the session ends.
+const MAX_REFUSED_DOCS: usize = 16;
+
+impl Session {
+    /// Refuses one document's frame: recorded, answered with a PERMISSION_DENIED error frame,
+    /// nothing of it kept, and the document left out of the rest of the session. The session
+    /// goes on for the other documents.
+    pub(super) async fn refuse_doc(
+        &mut self,
+        doc: &DocId,
+        reason: String,
+    ) -> Result<(), SessionEnd> {
+        self.engine.refuse(&self.who, Some(doc), &reason).await;
+        self.docs.remove(doc);
+        self.refused.insert(doc.clone());
+        self.send(SyncFrame {
+            kind: Some(sync_frame::Kind::Error(SyncError {
+                code: sync_error::Code::PermissionDenied as i32,
+                doc_id: doc.to_string(),
+                message: reason,
+            })),
+        })
+        .await
+    }
+
+    pub(super) async fn send(&self, frame: SyncFrame) -> Result<(), SessionEnd> {
+        let n = frame.encoded_len() as u64;
+        self.out
+            .send(Ok(frame))
+            .await
+            .map_err(|_| SessionEnd::Closed)?;
+        self.stats.bytes_sent.fetch_add(n, Ordering::Relaxed);
+        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refuses: records it, tells the peer with an error frame and a PERMISSION_DENIED status.
+    pub(super) async fn refuse(
+        &self,
+        doc: Option<&DocId>,
+        code: sync_error::Code,
+        reason: String,
+    ) -> SessionEnd {
+        self.engine.refuse(&self.who, doc, &reason).await;
+        let frame = SyncFrame {
+            kind: Some(sync_frame::Kind::Error(SyncError {
+                code: code as i32,
+                doc_id: doc.map(|d| d.to_string()).unwrap_or_default(),
+                message: reason.clone(),
+            })),
+        };
+        let _ = self.out.send(Ok(frame)).await;
+        let status = match code {
+            sync_error::Code::Malformed => Status::invalid_argument(reason.clone()),
+            sync_error::Code::TooLarge => Status::resource_exhausted(reason.clone()),
+            _ => Status::permission_denied(reason.clone()),
+        };
+        let _ = self.out.send(Err(status)).await;
+        SessionEnd::Refused(reason)
+    }
+
+    pub(super) async fn run(
+        &mut self,
+        mut inbound: impl Stream<Item = Result<SyncFrame, Status>> + Unpin,
+        mut shutdown: watch::Receiver<bool>,
+        mut cut: Option<Cut>,
+    ) -> Result<(), SessionEnd> {
+        let mut changes = self.engine.store.subscribe();
+        tracing::debug!(me = %self.engine.me, peer = %self.who, "session starting");
+        self.open(&mut inbound).await?;
+        loop {
+            tokio::select! {
+                frame = inbound.next() => match frame {
+                    None => return Err(SessionEnd::Closed),
+                    Some(Err(status)) => return Err(self.stream_error(status).await),
+                    Some(Ok(frame)) => {
+                        self.count_in(&frame).await?;
+                        self.handle(frame).await?;
+                    }
+                },
+                changed = changes.recv() => match changed {
+                    Ok(doc) => self.changed(&doc).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let all: Vec<DocId> = self.docs.keys().cloned().collect();
+                        for doc in all {
+                            self.push(&doc).await?;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Err(SessionEnd::Shutdown),
+                },
+                why = async { match cut.as_mut() { Some(c) => c.fired().await, None => std::future::pending().await } } => {
+                    return Err(self
+                        .refuse(None, sync_error::Code::PermissionDenied, format!("unit {} has been revoked or enrolled anew, the session ends: {why}", self.peer.unit))
+                        .await);
+                }
+                _ = shutdown.changed() => return Err(SessionEnd::Shutdown),
+            }
+        }
+    }
+
+    /// Counts a frame received; a peer over its bytes per minute is refused.
+    pub(super) async fn count_in(&self, frame: &SyncFrame) -> Result<(), SessionEnd> {
+        let n = frame.encoded_len() as u64;
+        self.stats.bytes_received.fetch_add(n, Ordering::Relaxed);
+        self.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let in_minute = {
+            let mut w = self.stats.minute.lock().expect("peer minute");
+            if w.0 != minute {
+                *w = (minute, 0);
+            }
+            w.1 += n;
+            w.1
+        };
+        if in_minute > self.engine.limits.bytes_per_minute {
+            return Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::TooLarge,
+                    format!(
+                        "{} sent {in_minute} bytes this minute, over the limit of {} bytes per minute",
+                        self.who, self.engine.limits.bytes_per_minute
+                    ),
+                )
+                .await);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn stream_error(&self, status: Status) -> SessionEnd {
+        let msg = status.message().to_string();
+        if status.code() == tonic::Code::ResourceExhausted
+            || status.code() == tonic::Code::OutOfRange
+            || msg.contains("message length too large")
+        {
+            let reason = format!("frame over the {MAX_FRAME_BYTES}-byte limit: {msg}");
+            self.engine.refuse(&self.who, None, &reason).await;
+            let _ = self.out.send(Err(Status::resource_exhausted(reason))).await;
+        }
+        SessionEnd::Stream(status)
+    }
+
+    /// Sends the next sync message of `doc`, if there is one.
+    pub(super) async fn push(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        let Some(d) = self.docs.get_mut(doc) else {
+            return Ok(());
+        };
+        // A whole compressed document only for a peer that has none of it. Automerge would also
+        // send the whole document whenever over a third of the changes are missing, counting
+        // changes, not bytes: after a thousand small edits to one large import it would resend
+        // everything, so otherwise the peer gets just the changes it lacks.
+        if d.state.their_heads.as_deref() != Some(&[]) || !d.state.sent_hashes.is_empty() {
+            d.state.their_capabilities = None;
+        }
+        let msg = self.engine.store.generate_sync(doc, &mut d.state).await?;
+        if let Some(m) = msg {
+            tracing::trace!(peer = %self.who, %doc, heads = m.heads.len(), changes = m.changes.len(), "sync message");
+            for message in split(m) {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(size) => {
+                        // This document cannot go to this peer; the others still do.
+                        let reason = format!(
+                            "{doc} holds a change of {size} bytes, over the {MAX_FRAME_BYTES}-byte frame limit: it cannot be sent"
+                        );
+                        warn!(peer = %self.who, %doc, reason, "stuck");
+                        self.engine
+                            .store
+                            .set_stuck(self.peer.unit.as_str(), &reason)
+                            .await?;
+                        self.docs.remove(doc);
+                        self.refused.insert(doc.clone());
+                        return Ok(());
+                    }
+                };
+                self.send(SyncFrame {
+                    kind: Some(sync_frame::Kind::Doc(DocSync {
+                        doc_id: doc.to_string(),
+                        message,
+                    })),
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn changed(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if self.refused.contains(doc) {
+            return Ok(());
+        }
+        if !self.docs.contains_key(doc) {
+            let access = self.engine.access(&self.peer, doc).await?;
+            if !access.send {
+                return Ok(());
+            }
+            let state = self.engine.load_state(&self.peer.unit, doc).await?;
+            self.docs.insert(doc.clone(), DocState { state, access });
+        }
+        self.push(doc).await
+    }
+
+    pub(super) async fn handle(&mut self, frame: SyncFrame) -> Result<(), SessionEnd> {
+        match frame.kind {
+            Some(sync_frame::Kind::Doc(d)) => {
+                let Ok(doc) = d.doc_id.parse::<DocId>() else {
+                    return Err(self
+                        .refuse(
+                            None,
+                            sync_error::Code::Malformed,
+                            format!("\"{}\" is not a document name", clip(&d.doc_id)),
+                        )
+                        .await);
+                };
+                if self.refused.contains(&doc) {
+                    return Ok(());
+                }
+                if !self.docs.contains_key(&doc) {
+                    // One session opens a bounded number of documents, announced or not.
+                    let limit = self.engine.limits.docs_per_session;
+                    if self.docs.len() + self.refused.len() >= limit {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::TooLarge,
+                                format!("the session opens more than {limit} documents, the limit per session"),
+                            )
+                            .await);
+                    }
+                    let access = self.engine.access(&self.peer, &doc).await?;
+                    if !access.shared() {
+                        let reason = format!("{} may not read or write {doc}", self.who);
+                        if self.refused.len() >= MAX_REFUSED_DOCS {
+                            return Err(self
+                                .refuse(
+                                    Some(&doc),
+                                    sync_error::Code::PermissionDenied,
+                                    format!("{reason}; the session ends after {MAX_REFUSED_DOCS} refused documents"),
+                                )
+                                .await);
+                        }
+                        return self.refuse_doc(&doc, reason).await;
+                    }
+                    let state = self.engine.load_state(&self.peer.unit, &doc).await?;
+                    self.docs.insert(doc.clone(), DocState { state, access });
+                }
+                let message = match Message::decode(&d.message) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::Malformed,
+                                format!("the sync message for {doc} is malformed: {e}"),
+                            )
+                            .await);
+                    }
+                };
+                let entry = self.docs.get_mut(&doc).expect("inserted above");
+                let write = entry.access.write;
+                let before_shared = entry.state.shared_heads.clone();
+                let own_past: Vec<automerge::ActorId> = if doc == DocId::ledger(&self.engine.me) {
+                    self.engine.past_actors.read().expect("past actors").clone()
+                } else {
+                    Vec::new()
+                };
+                let own_past = own_past.as_slice();
+                let result = self
+                    .engine
+                    .store
+                    .receive_sync(
+                        &doc,
+                        &self.who,
+                        self.peer.unit.as_str(),
+                        &mut entry.state,
+                        message,
+                        |am, before| {
+                            authz::check_effect(am, before, write, &doc, own_past)
+                                .map_err(|r| StoreError::Refused(r.0))
+                        },
+                    )
+                    .await;
+                match result {
+                    // The replica's origin was written with the change, in its transaction.
+                    Ok(_) => {
+                        let shared = entry.state.shared_heads.clone();
+                        if shared != before_shared {
+                            self.engine
+                                .save_state(&self.peer.unit, &doc, &entry.state)
+                                .await?;
+                        }
+                    }
+                    Err(StoreError::Refused(reason)) => {
+                        return self.refuse_doc(&doc, reason).await;
+                    }
+                    Err(StoreError::Damaged(_, e)) => {
+                        return Err(self
+                            .refuse(
+                                Some(&doc),
+                                sync_error::Code::Malformed,
+                                format!("the changes for {doc} cannot be applied: {e}"),
+                            )
+                            .await);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                self.push(&doc).await?;
+                if self
+                    .docs
+                    .values()
+                    .all(|d| d.state.their_heads.as_ref() == Some(&d.state.shared_heads))
+                {
+                    self.engine.mark_synced(&self.peer).await;
+                }
+                Ok(())
+            }
+            Some(sync_frame::Kind::Error(e)) => {
+                warn!(peer = %self.who, doc = clip(&e.doc_id), reason = clip(&e.message), "the peer refused");
+                match e.doc_id.parse::<DocId>() {
+                    Ok(doc) if e.code == sync_error::Code::PermissionDenied as i32 => {
+                        self.docs.remove(&doc);
+                        self.refused.insert(doc);
+                        Ok(())
+                    }
+                    _ => Err(SessionEnd::PeerRefused(clip(&e.message))),
+                }
+            }
+            Some(sync_frame::Kind::Hello(_)) | None => Err(self
+                .refuse(
+                    None,
+                    sync_error::Code::Malformed,
+                    "unexpected frame: a second hello or an empty frame".into(),
+                )
+                .await),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The peers this unit syncs with: their connection figures, whether they are stuck, the
+//! Automerge sync state of each shared document, and the identities this hub enrolled.
+
+use automerge::sync::State;
+
+use crate::docs::document::DocId;
+use crate::store::refusal_log::clip;
+use crate::store::{Store, StoreError, now};
+
+/// One peer this unit syncs with, as the `peers` table keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct PeerStatus {
+    pub peer: String,
+    /// `parent` or `child`.
+    pub relation: String,
+    pub connected: bool,
+    pub last_sync_at: Option<String>,
+    pub disconnected_at: Option<String>,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+    pub last_error: Option<String>,
+    /// Since when a document cannot be sent to or taken from this peer (`None`: making progress).
+    pub stuck_since: Option<String>,
+    pub stuck_reason: Option<String>,
+}
+
+impl Store {
+    /// Records that a document cannot make progress with `peer` (kept since the first time, until
+    /// the peer is next in sync).
+    pub async fn set_stuck(&self, peer: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peers SET stuck_since = COALESCE(stuck_since, ?), stuck_reason = ? WHERE peer = ?",
+        )
+        .bind(now())
+        .bind(clip(reason, 500))
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The peer is making progress again.
+    pub async fn clear_stuck(&self, peer: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peers SET stuck_since = NULL, stuck_reason = NULL WHERE peer = ? AND stuck_since IS NOT NULL",
+        )
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The peers this unit syncs with, the parent first.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT peer, relation, connected, last_sync_at, disconnected_at, bytes_sent, bytes_received, last_error,
+                    stuck_since, stuck_reason
+             FROM peers ORDER BY relation DESC, peer",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// One identity this hub enrolled, as the `children` table keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Enrollment {
+    pub unit: String,
+    /// `node`, `hub` or `subscriber`.
+    pub role: String,
+    /// The subtree a subscriber may watch.
+    pub scope: Option<String>,
+    pub serial: String,
+    /// SHA-256 of the certificate's DER (enrollments before the admission gate have none).
+    pub fingerprint: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl Store {
+    /// Every enrollment of this hub, revoked ones included.
+    pub async fn enrollments(&self) -> Result<Vec<Enrollment>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether this hub enrolled `unit` (as a node, a hub or a subscriber).
+    pub async fn is_child(&self, unit: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+                .bind(unit)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The children that sync with this hub (nodes and hubs, not subscribers), in order.
+    pub async fn syncing_children(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT unit FROM children WHERE role != 'subscriber' ORDER BY unit",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    /// The Automerge sync state last saved with `peer` for `doc` (a fresh one when none is, or
+    /// when it cannot be read back).
+    pub async fn sync_state(&self, peer: &str, doc: &DocId) -> Result<State, StoreError> {
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT state FROM sync_states WHERE peer = ? AND doc_id = ?")
+                .bind(peer)
+                .bind(doc.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(bytes
+            .and_then(|b| State::decode(&b).ok())
+            .unwrap_or_default())
+    }
+
+    /// Saves the sync state with `peer` for `doc`, so that a reconnect starts from it.
+    pub async fn save_sync_state(
+        &self,
+        peer: &str,
+        doc: &DocId,
+        state: &State,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(peer)
+        .bind(doc.to_string())
+        .bind(state.encode())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a session with `peer` starting (`connected`) or ending, with the bytes exchanged
+    /// so far and, at the end, why it ended.
+    pub async fn record_peer(&self, peer: &PeerSeen<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO peers (peer, relation, connected, connected_at, disconnected_at, bytes_sent, bytes_received, last_error)
+             VALUES (?1, ?2, ?3, CASE WHEN ?3 THEN ?4 END, CASE WHEN ?3 THEN NULL ELSE ?4 END, ?5, ?6, ?7)
+             ON CONFLICT (peer) DO UPDATE SET relation = excluded.relation, connected = excluded.connected,
+               connected_at = COALESCE(excluded.connected_at, peers.connected_at),
+               disconnected_at = excluded.disconnected_at,
+               bytes_sent = excluded.bytes_sent, bytes_received = excluded.bytes_received,
+               last_error = COALESCE(excluded.last_error, peers.last_error)",
+        )
+        .bind(peer.peer)
+        .bind(peer.relation)
+        .bind(peer.connected)
+        .bind(now())
+        .bind(peer.bytes_sent as i64)
+        .bind(peer.bytes_received as i64)
+        .bind(peer.error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that every shared document was in sync with `peer` now.
+    pub async fn record_synced(
+        &self,
+        peer: &str,
+        bytes_sent: u64,
+        bytes_received: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
+        )
+        .bind(now())
+        .bind(bytes_sent as i64)
+        .bind(bytes_received as i64)
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// A session with a peer starting or ending (see [`Store::record_peer`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSeen<'a> {
+    pub peer: &'a str,
+    /// `parent` or `child`.
+    pub relation: &'a str,
+    pub connected: bool,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub error: Option<&'a str>,
+}

@@ -1,0 +1,460 @@
+//! The projections: what a document change does to the SQL tables (cameras and stats, units and
+//! contacts, rollup rows and their feed events) and the audit rows, inside the write's transaction.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use automerge::patches::PatchAction;
+use automerge::{AutoCommit, ChangeHash, Prop};
+use serde_json::json;
+use sqlx::{Row, SqliteConnection};
+
+use crate::docs::document::{DocId, DocKind};
+use crate::docs::ledger::{self, CameraState};
+use crate::docs::profile::{self, Profile};
+use crate::domain::camera::{Camera, Field};
+use crate::domain::contacts::ContactRole;
+use crate::domain::figures::{CameraFlags, Counts};
+use crate::domain::unit::UnitCode;
+use crate::store::counts::{ASSIGN_EXCLUDED, COLUMNS, PLACEHOLDERS, SUMS, bind_counts, counts_at};
+use crate::store::feed::append_feed;
+use crate::store::{Store, StoreError, now};
+
+impl Store {
+    /// Rewrites the projections of what changed in `doc` since `before`, with audit rows.
+    pub(super) async fn project(
+        &self,
+        conn: &mut SqliteConnection,
+        doc_id: &DocId,
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        who: &str,
+        touched: Option<&[String]>,
+    ) -> Result<usize, StoreError> {
+        match doc_id.kind {
+            DocKind::Ledger => {
+                let after = doc.get_heads();
+                let codes: Vec<String> = match touched {
+                    Some(t) => t.to_vec(),
+                    None => touched_cameras(doc, before, &after).into_iter().collect(),
+                };
+                let n = codes.len();
+                // In batches: a large import's records are not all held at once.
+                for batch in codes.chunks(2_000) {
+                    for (code, state) in ledger::read_cameras(doc, batch)? {
+                        project_camera(conn, doc_id, &code, state, who, before.is_empty()).await?;
+                    }
+                }
+                refresh_stats(conn, doc_id.unit.as_str()).await?;
+                Ok(n)
+            }
+            DocKind::Profile => {
+                let mut p = profile::read_profile(doc)?;
+                p.parent = believed_parent(conn, self.unit(), doc_id, p.parent.take()).await?;
+                project_profile(conn, doc_id, &p, who).await?;
+                Ok(1)
+            }
+            DocKind::Rollup => {
+                let mut r = crate::docs::rollup::read(doc);
+                if doc_id.unit != *self.unit() {
+                    // A child hub's rollup speaks for its own namespace only, and its totals for
+                    // itself, whatever it wrote.
+                    r.children.retain(|unit, _| {
+                        UnitCode::parse(unit).is_ok_and(|u| u.is_under(&doc_id.unit))
+                    });
+                    if let Some(t) = r.totals.as_mut() {
+                        t.unit = doc_id.unit.to_string();
+                    }
+                }
+                project_rollup(conn, doc_id.unit.as_str(), &r).await
+            }
+            DocKind::Campaign => Ok(0),
+        }
+    }
+}
+
+/// Device codes whose records changed between `before` and `after`.
+fn touched_cameras(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    after: &[ChangeHash],
+) -> BTreeSet<String> {
+    let mut codes = BTreeSet::new();
+    debug_assert_eq!(doc.get_heads(), after);
+    for p in crate::docs::document::diff_since(doc, before) {
+        let in_cameras = matches!(p.path.first(), Some((_, Prop::Map(k))) if k == "cameras");
+        if !in_cameras {
+            continue;
+        }
+        if let Some((_, Prop::Map(code))) = p.path.get(1) {
+            codes.insert(code.clone());
+        } else if p.path.len() == 1 {
+            match &p.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    codes.insert(key.clone());
+                }
+                PatchAction::Conflict {
+                    prop: Prop::Map(key),
+                } => {
+                    codes.insert(key.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    codes
+}
+
+fn fields_json(c: &Camera, fields: &[Field]) -> String {
+    let m: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .filter_map(|f| {
+            c.get(*f).map(|v| {
+                (
+                    f.key().to_string(),
+                    serde_json::to_value(v).unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Projects one camera and audits the change. `first` says the document held nothing before this
+/// change (a replica arriving whole): there is no earlier record to read.
+async fn project_camera(
+    conn: &mut SqliteConnection,
+    doc_id: &DocId,
+    code: &str,
+    state: Option<CameraState>,
+    who: &str,
+    first: bool,
+) -> Result<(), StoreError> {
+    let unit = doc_id.unit.as_str();
+    let old: Option<String> = if first {
+        None
+    } else {
+        sqlx::query_scalar("SELECT record FROM cameras WHERE unit = ? AND device_code = ?")
+            .bind(unit)
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?
+    };
+    let old: Option<Camera> = old.and_then(|s| serde_json::from_str(&s).ok());
+    let at = now();
+    let (action, changed, old_json, new_json) = match (&old, &state) {
+        (None, None) => return Ok(()),
+        (None, Some(s)) => {
+            let fields: Vec<Field> = s.camera.fields.keys().copied().collect();
+            (
+                "add",
+                fields.clone(),
+                None,
+                Some(fields_json(&s.camera, &fields)),
+            )
+        }
+        (Some(o), None) => {
+            let fields: Vec<Field> = o.fields.keys().copied().collect();
+            (
+                "remove",
+                fields.clone(),
+                Some(fields_json(o, &fields)),
+                None,
+            )
+        }
+        (Some(o), Some(s)) => {
+            let fields: Vec<Field> = Field::ALL
+                .into_iter()
+                .filter(|f| o.get(*f) != s.camera.get(*f))
+                .collect();
+            (
+                "edit",
+                fields.clone(),
+                Some(fields_json(o, &fields)),
+                Some(fields_json(&s.camera, &fields)),
+            )
+        }
+    };
+    if !changed.is_empty() || action != "edit" {
+        let names: Vec<&str> = changed.iter().map(|f| f.key()).collect();
+        sqlx::query(
+            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&at)
+        .bind(who)
+        .bind(doc_id.to_string())
+        .bind(code)
+        .bind(action)
+        .bind(names.join(","))
+        .bind(old_json)
+        .bind(new_json)
+        .execute(&mut *conn)
+        .await?;
+    }
+    match state {
+        None => {
+            sqlx::query("DELETE FROM cameras WHERE unit = ? AND device_code = ?")
+                .bind(unit)
+                .bind(code)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(s) => {
+            let c = &s.camera;
+            let f = CameraFlags::of(c);
+            let conflicts = (!s.conflicts.is_empty())
+                .then(|| serde_json::to_string(&s.conflicts).unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO cameras (unit, device_code, name, address, point_class, area, state, built,
+                    must_network, networked, archived, geo_tagged, in_service, record, conflicts, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (unit, device_code) DO UPDATE SET name = excluded.name,
+                    address = excluded.address, point_class = excluded.point_class, area = excluded.area,
+                    state = excluded.state, built = excluded.built, must_network = excluded.must_network,
+                    networked = excluded.networked, archived = excluded.archived,
+                    geo_tagged = excluded.geo_tagged, in_service = excluded.in_service,
+                    record = excluded.record, conflicts = excluded.conflicts, updated_at = excluded.updated_at",
+            )
+            .bind(unit)
+            .bind(code)
+            .bind(c.name())
+            .bind(c.text(Field::Address))
+            .bind(c.point_class().map(|p| p as i64))
+            .bind(c.area().map(|a| a.as_str()))
+            .bind(c.state().as_str())
+            .bind(f.built)
+            .bind(f.must_network)
+            .bind(f.networked)
+            .bind(f.archived)
+            .bind(f.geo_tagged)
+            .bind(f.in_service)
+            .bind(serde_json::to_string(c).unwrap_or_default())
+            .bind(conflicts)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn refresh_stats(conn: &mut SqliteConnection, unit: &str) -> Result<(), StoreError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO stats (unit, {COLUMNS}, as_of)
+             SELECT ?1, {SUMS}, ?2 FROM cameras WHERE unit = ?1
+             ON CONFLICT (unit) DO UPDATE SET {ASSIGN_EXCLUDED}, as_of = excluded.as_of",
+            COLUMNS = *COLUMNS,
+            SUMS = *SUMS,
+            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
+        )
+    });
+    sqlx::query(SQL.as_str())
+        .bind(unit)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites the rows of one rollup that differ, with a feed event for each.
+async fn project_rollup(
+    conn: &mut SqliteConnection,
+    hub: &str,
+    r: &crate::docs::rollup::Rollup,
+) -> Result<usize, StoreError> {
+    static OLD: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT unit, name, {} FROM rollup_rows WHERE hub = ?",
+            *COLUMNS
+        )
+    });
+    static PUT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of) VALUES (?, ?, ?, {PLACEHOLDERS}, ?)
+             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, {ASSIGN_EXCLUDED},
+                as_of = excluded.as_of",
+            COLUMNS = *COLUMNS,
+            PLACEHOLDERS = *PLACEHOLDERS,
+            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
+        )
+    });
+    let old = sqlx::query(OLD.as_str())
+        .bind(hub)
+        .fetch_all(&mut *conn)
+        .await?;
+    let old: HashMap<String, (String, Counts)> = old
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), counts_at(r, 2))))
+        .collect();
+    let mut rows: Vec<&crate::docs::rollup::Row> = r.children.values().collect();
+    if let Some(t) = &r.totals {
+        rows.push(t);
+    }
+    let mut n = 0;
+    let at = now();
+    for row in &rows {
+        if old
+            .get(&row.unit)
+            .is_some_and(|(name, c)| *name == row.name && *c == row.counts)
+        {
+            continue;
+        }
+        let q = sqlx::query(PUT.as_str())
+            .bind(hub)
+            .bind(&row.unit)
+            .bind(&row.name);
+        bind_counts(q, &row.counts)
+            .bind(&row.as_of)
+            .execute(&mut *conn)
+            .await?;
+        append_feed(conn, hub, row, &at).await?;
+        n += 1;
+    }
+    for unit in old.keys() {
+        let kept = rows.iter().any(|r| &r.unit == unit);
+        if !kept {
+            sqlx::query("DELETE FROM rollup_rows WHERE hub = ? AND unit = ?")
+                .bind(hub)
+                .bind(unit)
+                .execute(&mut *conn)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The parent a profile names, as far as this unit believes it: its own profile's parent; a
+/// unit of the parent's namespace (`500103-0001` under `500103`); or this unit, for a unit it
+/// enrolled. Otherwise none: a profile a child brought cannot place a unit in another subtree.
+async fn believed_parent(
+    conn: &mut SqliteConnection,
+    me: &UnitCode,
+    doc_id: &DocId,
+    parent: Option<String>,
+) -> Result<Option<String>, StoreError> {
+    let Some(p) = parent else { return Ok(None) };
+    let unit = &doc_id.unit;
+    if unit == me || UnitCode::parse(&p).is_ok_and(|p| unit.is_under(&p)) {
+        return Ok(Some(p));
+    }
+    if p == me.as_str() {
+        let enrolled: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
+            .bind(unit.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+        if enrolled {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+async fn project_profile(
+    conn: &mut SqliteConnection,
+    doc_id: &DocId,
+    p: &Profile,
+    who: &str,
+) -> Result<(), StoreError> {
+    let unit = doc_id.unit.as_str();
+    let old = sqlx::query("SELECT name, kind, address, parent FROM units WHERE unit = ?")
+        .bind(unit)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let mut old_map = serde_json::Map::new();
+    let mut new_map = serde_json::Map::new();
+    let olds: [Option<String>; 4] = match &old {
+        Some(r) => [Some(r.get(0)), r.get(1), r.get(2), r.get(3)],
+        None => [None, None, None, None],
+    };
+    let news = [
+        Some(p.name.clone()),
+        p.kind.clone(),
+        p.address.clone(),
+        p.parent.clone(),
+    ];
+    for (i, k) in ["name", "kind", "address", "parent"].iter().enumerate() {
+        if olds[i] != news[i] {
+            old_map.insert(k.to_string(), json!(olds[i]));
+            new_map.insert(k.to_string(), json!(news[i]));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO units (unit, name, kind, address, parent, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (unit) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+            address = excluded.address, parent = excluded.parent, updated_at = excluded.updated_at",
+    )
+    .bind(unit)
+    .bind(&p.name)
+    .bind(&p.kind)
+    .bind(&p.address)
+    .bind(&p.parent)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    for role in ContactRole::ALL {
+        let old = sqlx::query(
+            "SELECT name, position, phone, remarks FROM contacts WHERE unit = ? AND role = ?",
+        )
+        .bind(unit)
+        .bind(role.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| crate::domain::contacts::Contact {
+            name: r.get(0),
+            position: r.get(1),
+            phone: r.get(2),
+            remarks: r.get(3),
+        });
+        let new = p.contact(role).cloned();
+        if old == new {
+            continue;
+        }
+        old_map.insert(role.as_str().into(), json!(old));
+        new_map.insert(role.as_str().into(), json!(new));
+        match new {
+            Some(c) => {
+                sqlx::query(
+                    "INSERT INTO contacts (unit, role, name, position, phone, remarks) VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (unit, role) DO UPDATE SET name = excluded.name,
+                        position = excluded.position, phone = excluded.phone, remarks = excluded.remarks",
+                )
+                .bind(unit)
+                .bind(role.as_str())
+                .bind(&c.name)
+                .bind(&c.position)
+                .bind(&c.phone)
+                .bind(&c.remarks)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM contacts WHERE unit = ? AND role = ?")
+                    .bind(unit)
+                    .bind(role.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    if !new_map.is_empty() {
+        let fields: Vec<String> = new_map.keys().cloned().collect();
+        sqlx::query(
+            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(now())
+        .bind(who)
+        .bind(doc_id.to_string())
+        .bind(unit)
+        .bind(if old.is_some() { "edit" } else { "add" })
+        .bind(fields.join(","))
+        .bind(serde_json::Value::Object(old_map).to_string())
+        .bind(serde_json::Value::Object(new_map).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Reading the projections: cameras, figures, units and their profiles, rollup rows, and the
+//! documents held here.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use sqlx::Row;
+
+use crate::docs::document::DocId;
+use crate::docs::profile::Profile;
+use crate::domain::camera::{Camera, Field, Value};
+use crate::domain::figures::{Counts, Stats};
+use crate::store::counts::{COLUMNS, counts_at};
+use crate::store::{Store, StoreError, now};
+
+/// A camera as the projection holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraRow {
+    pub unit: String,
+    pub camera: Camera,
+    pub conflicts: BTreeMap<Field, Vec<Value>>,
+    pub updated_at: String,
+}
+
+/// A document held by this store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRow {
+    pub doc_id: DocId,
+    pub heads: Vec<String>,
+    /// The peer the replica first came from; `None` for this unit's own documents.
+    pub origin: Option<String>,
+    /// Grows with every write, across all documents.
+    pub version: i64,
+}
+
+/// The documents of one kind held here (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentKind {
+    /// `ledger`, `profile`, `rollup`, `campaign`.
+    pub kind: String,
+    pub documents: i64,
+    pub bytes: i64,
+}
+
+/// How to list cameras.
+#[derive(Debug, Clone, Default)]
+pub struct CameraQuery {
+    /// Matches the device code, name or address.
+    pub search: Option<String>,
+    pub state: Option<String>,
+    pub networked: Option<bool>,
+    pub point_class: Option<i64>,
+    pub conflicts_only: bool,
+    /// `code` (default), `name`, `updated`.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+impl Store {
+    /// Whether this store holds `doc` and, if it does, the peer its replica first came from
+    /// (`Some(None)`: held, and this unit's own).
+    pub async fn replica_origin(&self, doc: &DocId) -> Result<Option<Option<String>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT origin FROM documents WHERE doc_id = ?")
+                .bind(doc.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The newest document version written here (0 before any).
+    pub async fn newest_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM documents")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The documents written after version `after` (by this process or another), and the newest
+    /// version among them (`after` when there is none).
+    pub async fn changed_since(&self, after: i64) -> Result<(Vec<DocId>, i64), StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT doc_id, version FROM documents WHERE version > ?")
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+        let newest = rows.iter().map(|r| r.1).fold(after, i64::max);
+        Ok((
+            rows.into_iter()
+                .filter_map(|(d, _)| d.parse().ok())
+                .collect(),
+            newest,
+        ))
+    }
+
+    /// How many documents of each kind are held here, and their saved bytes, by kind.
+    pub async fn document_kinds(&self) -> Result<Vec<DocumentKind>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT substr(doc_id, 1, instr(doc_id, '/') - 1) AS kind, COUNT(*), COALESCE(SUM(bytes), 0)
+             FROM documents GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, documents, bytes)| DocumentKind {
+                kind,
+                documents,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// The parent a unit's profile names, as projected here (`None`: no profile, or no parent).
+    pub async fn parent_of(&self, unit: &str) -> Result<Option<String>, StoreError> {
+        let parent: Option<Option<String>> =
+            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+                .bind(unit)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(parent.flatten())
+    }
+
+    /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
+    pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
+        let rows =
+            sqlx::query("SELECT doc_id, heads, origin, version FROM documents ORDER BY doc_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let id: String = r.get(0);
+                let heads: String = r.get(1);
+                Some(DocumentRow {
+                    doc_id: id.parse().ok()?,
+                    heads: serde_json::from_str(&heads).unwrap_or_default(),
+                    origin: r.get(2),
+                    version: r.get(3),
+                })
+            })
+            .collect())
+    }
+
+    /// The bytes a document takes here (its saved chunks; 0 when not held).
+    pub async fn document_bytes(&self, doc_id: &DocId) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT bytes FROM documents WHERE doc_id = ?")
+                .bind(doc_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// The heads of a document as saved here (empty when this store does not hold it).
+    pub async fn heads(&self, doc_id: &DocId) -> Result<Vec<String>, StoreError> {
+        let h: Option<String> = sqlx::query_scalar("SELECT heads FROM documents WHERE doc_id = ?")
+            .bind(doc_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(h.and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default())
+    }
+
+    /// One camera from the projection.
+    pub async fn camera(&self, unit: &str, code: &str) -> Result<Option<CameraRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT unit, record, conflicts, updated_at FROM cameras WHERE unit = ? AND device_code = ?",
+        )
+        .bind(unit)
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| camera_row(&r)).transpose()
+    }
+
+    /// Cameras of a unit matching the query, and how many match in all.
+    pub async fn cameras(
+        &self,
+        unit: &str,
+        q: &CameraQuery,
+    ) -> Result<(Vec<CameraRow>, i64), StoreError> {
+        let like = q.search.as_ref().map(|s| format!("%{}%", s.trim()));
+        let order = match q.sort.as_deref() {
+            Some("name") => "ORDER BY name, device_code",
+            Some("updated") => "ORDER BY updated_at DESC, device_code",
+            _ => "ORDER BY device_code",
+        };
+        const WHERE: &str = " FROM cameras WHERE unit = ?1
+            AND (?2 IS NULL OR device_code LIKE ?2 OR name LIKE ?2 OR address LIKE ?2)
+            AND (?3 IS NULL OR state = ?3)
+            AND (?4 IS NULL OR networked = ?4)
+            AND (?5 IS NULL OR point_class = ?5)
+            AND (?6 = 0 OR conflicts IS NOT NULL) ";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*){WHERE}")))
+            .bind(unit)
+            .bind(&like)
+            .bind(&q.state)
+            .bind(q.networked)
+            .bind(q.point_class)
+            .bind(q.conflicts_only)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT unit, record, conflicts, updated_at{WHERE}{order} LIMIT ?7 OFFSET ?8"
+        )))
+        .bind(unit)
+        .bind(&like)
+        .bind(&q.state)
+        .bind(q.networked)
+        .bind(q.point_class)
+        .bind(q.conflicts_only)
+        .bind(q.limit.unwrap_or(-1))
+        .bind(q.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let list = rows.iter().map(camera_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((list, total))
+    }
+
+    /// The counts of one unit's own ledger, and when they last changed.
+    pub async fn counts(&self, unit: &str) -> Result<(Counts, String), StoreError> {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {}, as_of FROM stats WHERE unit = ?", *COLUMNS));
+        let row = sqlx::query(SQL.as_str())
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => (counts_at(&r, 0), r.get::<String, _>(10)),
+            None => (Counts::default(), now()),
+        })
+    }
+
+    /// The name of a unit, as its profile gives it.
+    pub async fn unit_name(&self, unit: &str) -> Result<String, StoreError> {
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM units WHERE unit = ?")
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(name.unwrap_or_default())
+    }
+
+    /// The figures of one unit's own ledger.
+    pub async fn stats(&self, unit: &str) -> Result<Stats, StoreError> {
+        let name = self.unit_name(unit).await?;
+        let (counts, as_of) = self.counts(unit).await?;
+        Ok(Stats::from_counts(unit, &name, &counts, as_of))
+    }
+
+    /// Every unit this store holds a profile of, with the parent it reports.
+    pub async fn unit_parents(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as("SELECT unit, parent FROM units")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The hub whose rollup has a row for `unit`: any (`with_own`, its own totals included) or
+    /// another hub's row (its parent's).
+    pub async fn rollup_holding(
+        &self,
+        unit: &str,
+        with_own: bool,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = if with_own {
+            "SELECT hub FROM rollup_rows WHERE unit = ? LIMIT 1"
+        } else {
+            "SELECT hub FROM rollup_rows WHERE unit = ? AND hub != unit LIMIT 1"
+        };
+        Ok(sqlx::query_scalar(sql)
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The rows of a rollup held here (`hub`'s children, then `hub` itself for its totals).
+    pub async fn rollup_rows(
+        &self,
+        hub: &str,
+    ) -> Result<Vec<crate::docs::rollup::Row>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT unit, name, {}, as_of FROM rollup_rows WHERE hub = ? ORDER BY unit = ?, unit",
+                *COLUMNS
+            )
+        });
+        let rows = sqlx::query(SQL.as_str())
+            .bind(hub)
+            .bind(hub)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::docs::rollup::Row {
+                unit: r.get(0),
+                name: r.get(1),
+                counts: counts_at(r, 2),
+                as_of: r.get(12),
+            })
+            .collect())
+    }
+
+    /// The profile of a unit from the projection.
+    pub async fn profile(&self, unit: &str) -> Result<Option<Profile>, StoreError> {
+        let row = sqlx::query("SELECT name, kind, address, parent FROM units WHERE unit = ?")
+            .bind(unit)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mut p = Profile {
+            unit: unit.to_string(),
+            name: r.get(0),
+            kind: r.get(1),
+            address: r.get(2),
+            parent: r.get(3),
+            leader: None,
+            liaison: None,
+        };
+        let rows =
+            sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
+                .bind(unit)
+                .fetch_all(&self.pool)
+                .await?;
+        for r in rows {
+            let c = crate::domain::contacts::Contact {
+                name: r.get(1),
+                position: r.get(2),
+                phone: r.get(3),
+                remarks: r.get(4),
+            };
+            match r.get::<String, _>(0).as_str() {
+                "leader" => p.leader = Some(c),
+                _ => p.liaison = Some(c),
+            }
+        }
+        Ok(Some(p))
+    }
+}
+
+fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
+    let record: String = r.get(1);
+    let camera: Camera = serde_json::from_str(&record)
+        .map_err(|e| StoreError::Refused(format!("damaged camera projection: {e}")))?;
+    let conflicts: Option<String> = r.get(2);
+    let conflicts = conflicts
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    Ok(CameraRow {
+        unit: r.get(0),
+        camera,
+        conflicts,
+        updated_at: r.get(3),
+    })
+}

@@ -1,0 +1,495 @@
+//! The write path: a document change, its saved chunk and its projections in one `BEGIN
+//! IMMEDIATE` transaction (compacting the chunks into a snapshot when they grow many), and the
+//! in-memory copies of the documents, caught up with what other processes saved.
+
+use std::collections::HashMap;
+
+use automerge::{AutoCommit, ChangeHash};
+use sqlx::{Row, SqliteConnection};
+
+use crate::docs::document::{DocId, commit_now, heads_hex};
+use crate::store::{Store, StoreError, now};
+
+/// After this many incremental chunks a document is rewritten as one compact snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 32;
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    /// False when the change turned out to be no change at all.
+    pub changed: bool,
+    pub heads: Vec<String>,
+    /// Records whose projection was rewritten.
+    pub records: usize,
+}
+
+pub(super) struct Cached {
+    doc: AutoCommit,
+    seq: i64,
+    /// When it was last used (a counter): the least recently used copy goes first.
+    used: u64,
+}
+
+/// Documents kept in memory at most; beyond, the least recently used copy is dropped (it is
+/// read back from the database when next needed). A city holds about two thousand.
+const MAX_CACHED: usize = 4096;
+
+impl Store {
+    /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's
+    /// transaction). A document with nothing saved starts from its genesis.
+    async fn catch_up<'c>(
+        &self,
+        conn: &mut SqliteConnection,
+        cache: &'c mut HashMap<String, Cached>,
+        doc_id: &DocId,
+    ) -> Result<&'c mut Cached, StoreError> {
+        let key = doc_id.to_string();
+        if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
+            let oldest = cache
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                cache.remove(&k);
+            }
+        }
+        let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
+        let rows = sqlx::query(
+            "SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(&key)
+        .bind(from)
+        .fetch_all(&mut *conn)
+        .await?;
+        let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
+            doc: AutoCommit::new().with_actor(self.actor.clone()),
+            seq: -1,
+            used: 0,
+        });
+        entry.used = self
+            .cache_clock
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let data: Vec<u8> = r.get(1);
+            entry
+                .doc
+                .load_incremental(&data)
+                .map_err(|e| StoreError::Damaged(key.clone(), Box::new(e)))?;
+            entry.seq = seq;
+        }
+        Ok(entry)
+    }
+
+    /// Applies `f` to the document as one change by this replica, saves it and rewrites its
+    /// projections, all in one transaction. An error from `f` changes nothing.
+    pub async fn edit<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        message: &str,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        self.write_hinted(doc_id, who, None, None, one_change(doc_id, message, f))
+            .await
+    }
+
+    /// Merges changes made elsewhere (a saved document, a sync message's changes) into the local
+    /// replica of `doc_id`, and projects what they changed.
+    pub async fn merge_bytes(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        bytes: &[u8],
+    ) -> Result<Written, StoreError> {
+        let (_, w) = self
+            .write(doc_id, who, None, |doc| {
+                doc.load_incremental(bytes)
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+                Ok(())
+            })
+            .await?;
+        Ok(w)
+    }
+
+    /// `edit` of a ledger whose touched cameras the caller knows (an import): their records are
+    /// projected without indexing every operation of the change, which for a large import would
+    /// hold millions of patches in memory.
+    /// `f` may commit intermediate changes with [`Saved::commit`]: each is encoded as it is
+    /// made, so that a large import is never encoded at once (all are still saved in the one
+    /// transaction).
+    pub async fn edit_cameras<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        message: &str,
+        codes: &[String],
+        f: impl FnOnce(&mut AutoCommit, &mut Saved) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        let saved = std::sync::Mutex::new(Saved::default());
+        let run = |doc: &mut AutoCommit| {
+            saved.lock().expect("saved changes").heads = doc.get_heads();
+            one_change(doc_id, message, |d| {
+                f(d, &mut saved.lock().expect("saved changes"))
+            })(doc)
+        };
+        self.write_hinted(doc_id, who, None, Some((codes, &saved)), run)
+            .await
+    }
+
+    async fn write<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        origin: Option<&str>,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        self.write_hinted(doc_id, who, origin, None, f).await
+    }
+
+    async fn write_hinted<T>(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        origin: Option<&str>,
+        hint: Option<(&[String], &std::sync::Mutex<Saved>)>,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
+    ) -> Result<(T, Written), StoreError> {
+        let key = doc_id.to_string();
+        let touched = hint.map(|h| h.0);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
+        // Index what `f` changes, so that projecting and authorizing it costs the size of the
+        // change rather than a scan of the whole document.
+        match touched {
+            None => entry.doc.update_diff_cursor(),
+            Some(_) => entry.doc.reset_diff_cursor(),
+        }
+        let before = entry.doc.get_heads();
+        let value = match f(&mut entry.doc) {
+            Ok(v) => v,
+            Err(e) => {
+                // Whatever `f` did to the cached copy is not saved: drop the copy.
+                cache.remove(&key);
+                return Err(e);
+            }
+        };
+        let after = entry.doc.get_heads();
+        if before == after {
+            tx.rollback().await?;
+            return Ok((
+                value,
+                Written {
+                    changed: false,
+                    heads: heads_hex(&after),
+                    records: 0,
+                },
+            ));
+        }
+        // From here on the cached document is ahead of the database until the commit succeeds.
+        let result = async {
+            let data = match hint {
+                // What `f` saved as it went, and the rest.
+                Some((_, saved)) => {
+                    let mut saved = saved.lock().expect("saved changes");
+                    let mut data = std::mem::take(&mut saved.bytes);
+                    data.extend(entry.doc.save_after(&saved.heads));
+                    data
+                }
+                None => entry.doc.save_after(&before),
+            };
+            let seq = entry.seq + 1;
+            let records = self
+                .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
+                .await?;
+            sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
+                .bind(&key)
+                .bind(seq)
+                .bind(&data)
+                .execute(&mut *tx)
+                .await?;
+            let (chunks, mut bytes): (i64, i64) = {
+                let r = sqlx::query(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_chunks WHERE doc_id = ?",
+                )
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await?;
+                (r.get(0), r.get(1))
+            };
+            let mut final_seq = seq;
+            let mut final_chunks = chunks;
+            if chunks > COMPACT_AFTER_CHUNKS {
+                let snapshot = entry.doc.save();
+                final_seq = seq + 1;
+                sqlx::query("DELETE FROM doc_chunks WHERE doc_id = ?")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'snapshot', ?)")
+                    .bind(&key)
+                    .bind(final_seq)
+                    .bind(&snapshot)
+                    .execute(&mut *tx)
+                    .await?;
+                bytes = snapshot.len() as i64;
+                final_chunks = 1;
+            }
+            let heads = heads_hex(&after);
+            sqlx::query(
+                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
+                 VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
+                 ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
+                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
+                 origin = COALESCE(documents.origin, excluded.origin)",
+            )
+            .bind(&key)
+            .bind(serde_json::to_string(&heads).unwrap_or_default())
+            .bind(final_chunks)
+            .bind(bytes)
+            .bind(now())
+            .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, StoreError>((final_seq, heads, records))
+        }
+        .await;
+        let outcome = match result {
+            Ok(ok) => tx.commit().await.map(|_| ok).map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((seq, heads, records)) => {
+                entry.seq = seq;
+                // Nobody listening is fine: the sync loop subscribes only while it runs.
+                let _ = self.changes.send(doc_id.clone());
+                Ok((
+                    value,
+                    Written {
+                        changed: true,
+                        heads,
+                        records,
+                    },
+                ))
+            }
+            Err(e) => {
+                cache.remove(&key);
+                Err(e)
+            }
+        }
+    }
+
+    /// Receives one Automerge sync message from a peer into the local replica of `doc_id`. The
+    /// change is applied to the cached copy, `authorize` judges its effect (the document before,
+    /// as heads, and after), and only then is it saved and projected; a refusal keeps nothing.
+    pub async fn receive_sync(
+        &self,
+        doc_id: &DocId,
+        who: &str,
+        peer: &str,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+        authorize: impl FnOnce(&mut AutoCommit, &[ChangeHash]) -> Result<(), StoreError>,
+    ) -> Result<Written, StoreError> {
+        use automerge::sync::SyncDoc;
+        let (_, w) = self
+            .write(doc_id, who, Some(peer), |doc| {
+                let before = doc.get_heads();
+                doc.sync()
+                    .receive_sync_message(state, message)
+                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+                if doc.get_heads() != before {
+                    authorize(doc, &before)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(w)
+    }
+
+    /// The next sync message for a peer whose state is `state`, if there is anything to say.
+    pub async fn generate_sync(
+        &self,
+        doc_id: &DocId,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<automerge::sync::Message>, StoreError> {
+        use automerge::sync::SyncDoc;
+        self.read_document(doc_id, |doc| doc.sync().generate_sync_message(state))
+            .await
+    }
+
+    /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
+    pub async fn save_document(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        if entry.doc.get_heads().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(entry.doc.save()))
+    }
+
+    /// Runs `f` on an up-to-date copy of the document, read-only.
+    pub async fn read_document<T>(
+        &self,
+        doc_id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut cache = self.cache.lock().await;
+        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        Ok(f(&mut entry.doc))
+    }
+}
+
+/// Changes committed and encoded while an edit runs ([`Store::edit_cameras`]).
+#[derive(Default)]
+pub struct Saved {
+    bytes: Vec<u8>,
+    heads: Vec<ChangeHash>,
+}
+
+impl Saved {
+    /// Commits what was done so far as one change and encodes it now.
+    pub fn commit(&mut self, doc: &mut AutoCommit, message: &str) {
+        doc.commit_with(commit_now(message));
+        self.bytes.extend(doc.save_after(&self.heads));
+        self.heads = doc.get_heads();
+    }
+}
+
+/// `f` as one change of this replica (from the document's genesis if it is new); an error from
+/// `f` rolls it back.
+fn one_change<'a, T>(
+    doc_id: &'a DocId,
+    message: &'a str,
+    f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError> + 'a,
+) -> impl FnOnce(&mut AutoCommit) -> Result<T, StoreError> + 'a {
+    move |doc| {
+        if doc.get_heads().is_empty() {
+            doc.merge(&mut doc_id.genesis())
+                .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+        }
+        match f(doc) {
+            Ok(v) => {
+                doc.commit_with(commit_now(message));
+                Ok(v)
+            }
+            Err(e) => {
+                doc.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::ledger;
+    use crate::domain::camera::{Camera, Field, Value};
+    use crate::domain::device_code::DeviceCode;
+    use crate::domain::unit::{UnitCode, UnitKind};
+
+    #[tokio::test]
+    async fn edits_are_compacted_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+            .await
+            .unwrap();
+        let doc = DocId::ledger(&unit);
+        let code = DeviceCode::parse("50010312091320000001").unwrap();
+        let mut cam = Camera::new(code.clone());
+        cam.fields.insert(Field::Name, Value::Text("门诊".into()));
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        for i in 0..40 {
+            store
+                .edit(&doc, "t", "edit", |d| {
+                    Ok(ledger::set_fields(
+                        d,
+                        code.as_str(),
+                        &[(Field::RecordDays, Some(Value::Int(i)))],
+                    )?)
+                })
+                .await
+                .unwrap();
+        }
+        let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM doc_chunks WHERE doc_id = ?")
+            .bind(doc.to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(chunks <= COMPACT_AFTER_CHUNKS, "compacted: {chunks} chunks");
+        let heads = store.heads(&doc).await.unwrap();
+        store.close().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.heads(&doc).await.unwrap(), heads);
+        let from_doc = store
+            .read_document(&doc, |d| {
+                ledger::read_camera(d, code.as_str()).unwrap().unwrap()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            from_doc.camera.get(Field::RecordDays),
+            Some(&Value::Int(39))
+        );
+        let row = store
+            .camera(unit.as_str(), code.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.camera, from_doc.camera, "projection and document agree");
+        let audit = store.audit(Some(code.as_str()), 100).await.unwrap();
+        assert_eq!(audit.len(), 41);
+    }
+
+    #[tokio::test]
+    async fn a_refused_edit_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+            .await
+            .unwrap();
+        let doc = DocId::ledger(&unit);
+        let heads = store.heads(&doc).await.unwrap();
+        let code = DeviceCode::parse("50010312091320000001").unwrap();
+        let mut cam = Camera::new(code.clone());
+        cam.fields.insert(Field::Name, Value::Text("门诊".into()));
+        let r = store
+            .edit(&doc, "t", "half", |d| {
+                ledger::add_camera(d, &cam)?;
+                Err::<(), _>(StoreError::Refused("stop half-way".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(store.heads(&doc).await.unwrap(), heads);
+        assert!(
+            store
+                .camera(unit.as_str(), code.as_str())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The next edit starts from what is saved, not from the abandoned half.
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .camera(unit.as_str(), code.as_str())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let err = Store::init(dir.path(), &unit, "again", UnitKind::Institution, "node").await;
+        assert!(matches!(err, Err(StoreError::AlreadyInitialised(..))));
+    }
+}
