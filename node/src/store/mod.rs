@@ -6,6 +6,7 @@
 //! with any chunk another process (the CLI beside the daemon) saved, so writers never lose changes.
 
 pub mod refusal_log;
+mod reports;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
