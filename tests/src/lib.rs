@@ -10,6 +10,8 @@ use yinglian_node::domain::unit::UnitKind;
 
 pub use yinglian_hub::local;
 
+pub mod attacker;
+
 /// How long a test waits for convergence before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 

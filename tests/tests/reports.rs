@@ -3,6 +3,7 @@
 
 use yinglian_hub::local::wait_until;
 use yinglian_node::docs::document::DocId;
+use yinglian_node::docs::ledger::CameraState;
 use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_node::store::CameraQuery;
 use yinglian_proto::v1::CamerasRequest;
@@ -62,12 +63,22 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
     assert_eq!(total, want);
     assert_eq!(list.len(), 10);
     assert!(
-        list[0]["device_code"]
-            .as_str()
-            .unwrap()
-            .starts_with("500103"),
-        "{}",
+        list[0].camera.device_code.as_str().starts_with("500103"),
+        "{:?}",
         list[0]
+    );
+    // Each record arrives typed, field for field as the institution holds it, and prints as the
+    // same JSON (`camera list --json`).
+    let (_, held) =
+        yinglian_node::federation::reports::held_cameras(&inst.store, inst.code.as_str(), &q)
+            .await
+            .unwrap();
+    assert_eq!(list, held);
+    let json = |l: &[CameraState]| l.iter().map(CameraState::to_json).collect::<Vec<_>>();
+    assert_eq!(json(&list), json(&held));
+    assert!(
+        held.iter().any(|c| c.camera.fields.len() > 5),
+        "records with their fields: {held:?}"
     );
     // The city keeps no copy of the camera ledger.
     assert!(city.heads(&DocId::ledger(&inst.code)).await.is_empty());
@@ -106,6 +117,13 @@ async fn the_city_drills_down_to_cameras_through_the_district() {
     .unwrap();
     assert!(
         html.contains(&format!("（{want} 条，由下级枢纽提供）")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<td class=\"l\">{}</td>",
+            list[0].camera.device_code
+        )),
         "{html}"
     );
 

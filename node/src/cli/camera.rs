@@ -378,6 +378,10 @@ async fn list_forwarded(
 ) -> Result<()> {
     let (total, list) =
         crate::federation::reports::forward_cameras(store, &common.data, target, q).await?;
+    let list: Vec<serde_json::Value> = list
+        .iter()
+        .map(crate::docs::ledger::CameraState::to_json)
+        .collect();
     if json {
         println!(
             "{}",

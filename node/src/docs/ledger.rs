@@ -37,6 +37,16 @@ pub struct CameraState {
     pub conflicts: BTreeMap<Field, Vec<Value>>,
 }
 
+impl CameraState {
+    /// The record as `camera list --json` prints it: the camera's JSON (English keys, typed
+    /// values) with `conflicts`, each field in conflict with every value written.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut j = self.camera.to_json();
+        j["conflicts"] = serde_json::to_value(&self.conflicts).unwrap_or_default();
+        j
+    }
+}
+
 /// The map that holds the cameras.
 pub fn cameras_obj(doc: &AutoCommit) -> Result<ObjId, LedgerError> {
     match doc.get(ROOT, "cameras")? {

@@ -213,7 +213,7 @@ async fn unit_cameras(
         .unwrap_or_default()
         .is_empty();
     let result = if held {
-        crate::federation::reports::cameras_json(&web.store, unit.as_str(), &q)
+        crate::federation::reports::held_cameras(&web.store, unit.as_str(), &q)
             .await
             .map_err(|e| e.to_string())
     } else {
@@ -222,7 +222,12 @@ async fn unit_cameras(
             .map_err(|e| format!("{e:#}"))
     };
     let (total, list) = match result {
-        Ok(r) => r,
+        Ok((total, list)) => (
+            total,
+            list.iter()
+                .map(crate::docs::ledger::CameraState::to_json)
+                .collect::<Vec<_>>(),
+        ),
         Err(e) => {
             return (StatusCode::NOT_FOUND, page("未找到", html! { h1 { "无法取得 " (unit) " 的摄像机明细" } p.err { (e) } p { a href="/" { "返回首页" } } })).into_response();
         }

@@ -21,6 +21,7 @@ mod project;
 mod query;
 pub mod refusal_log;
 mod refusals;
+mod reports;
 mod write;
 
 pub use accounts::*;

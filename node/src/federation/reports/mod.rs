@@ -1,6 +1,9 @@
 //! Camera-level detail as a federated query (the `Reports` service). Ledgers stop at the parent,
 //! so a higher level asks the hub below, which answers from the replica it holds, and only to its
-//! own parent. A hub publishes where it can be reached as the `endpoint` of its profile.
+//! own parent. A hub publishes where it can be reached as the `endpoint` of its profile. Records
+//! travel typed (`record`).
+
+mod record;
 
 use std::sync::Arc;
 
@@ -8,6 +11,7 @@ use tonic::{Request, Response, Status};
 use yinglian_proto::v1 as pb;
 
 use crate::docs::document::{DocId, root_text};
+use crate::docs::ledger::CameraState;
 use crate::domain::unit::UnitCode;
 use crate::federation::admission::{Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
@@ -34,19 +38,18 @@ pub async fn publish_endpoint(store: &Store, url: &str) -> Result<(), StoreError
     Ok(())
 }
 
-/// The camera records of `unit` as JSON, from this store's projection.
-pub async fn cameras_json(
+/// The camera records of `unit` held here (from this store's projection), and how many match.
+pub async fn held_cameras(
     store: &Store,
     unit: &str,
     q: &CameraQuery,
-) -> Result<(u64, Vec<serde_json::Value>), StoreError> {
+) -> Result<(u64, Vec<CameraState>), StoreError> {
     let (rows, total) = store.cameras(unit, q).await?;
     let list = rows
-        .iter()
-        .map(|r| {
-            let mut j = r.camera.to_json();
-            j["conflicts"] = serde_json::to_value(&r.conflicts).unwrap_or_default();
-            j
+        .into_iter()
+        .map(|r| CameraState {
+            camera: r.camera,
+            conflicts: r.conflicts,
         })
         .collect();
     Ok((total as u64, list))
@@ -102,12 +105,12 @@ impl pb::reports_server::Reports for ReportsService {
             offset: r.offset as i64,
             ..Default::default()
         };
-        let (total, list) = cameras_json(&self.store, unit.as_str(), &q)
+        let (total, list) = held_cameras(&self.store, unit.as_str(), &q)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(pb::CamerasReply {
             total,
-            cameras_json: list.iter().map(|j| j.to_string()).collect(),
+            cameras: list.iter().map(pb::CameraRecord::from).collect(),
         }))
     }
 }
@@ -118,28 +121,11 @@ pub async fn forward_cameras(
     data: &std::path::Path,
     unit: &UnitCode,
     q: &CameraQuery,
-) -> anyhow::Result<(u64, Vec<serde_json::Value>)> {
-    // Walk up from the unit to the direct child of this hub.
-    let mut cur = unit.to_string();
-    let mut child = None;
-    for _ in 0..16 {
-        let parent: Option<Option<String>> =
-            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
-                .bind(&cur)
-                .fetch_optional(store.pool())
-                .await?;
-        match parent.flatten() {
-            Some(p) if p == store.unit().as_str() => {
-                child = Some(cur.clone());
-                break;
-            }
-            Some(p) => cur = p,
-            None => break,
-        }
-    }
-    let child = child
+) -> anyhow::Result<(u64, Vec<CameraState>)> {
+    let child = store
+        .child_toward(unit)
+        .await?
         .ok_or_else(|| anyhow::anyhow!("unit {unit} is not in the subtree of {}", store.unit()))?;
-    let child = UnitCode::parse(&child)?;
     let endpoint = store
         .read_document(&DocId::profile(&child), |d| root_text(d, "endpoint"))
         .await?
@@ -160,9 +146,9 @@ pub async fn forward_cameras(
         .await?
         .into_inner();
     let list = reply
-        .cameras_json
-        .iter()
-        .map(|s| serde_json::from_str(s))
-        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+        .cameras
+        .into_iter()
+        .map(CameraState::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((reply.total, list))
 }

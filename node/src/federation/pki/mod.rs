@@ -8,6 +8,9 @@
 //! can bound: the root CA signs intermediates for the units it enrolls as hubs, each intermediate
 //! has path length 0 (it signs leaves only) and is constrained to its own unit's DNS subtree, that
 //! is the codes of its namespace (`<hub>-…`).
+//!
+//! Here: keys, requests, the root, enrollment and the bundle. `verify`: reading and proving
+//! certificates. `tls`: the unit's TLS material and its rustls configurations.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -18,14 +21,24 @@ use rcgen::{
     NameConstraints, SanType, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::domain::unit::UnitCode;
 
+mod tls;
+mod verify;
+
+pub use tls::{Claimed, TlsMaterial, install_crypto};
+pub use verify::{
+    PeerCert, fingerprint, key_hash, own_ca, parent_key, peer_cert, root_unit, verify_issued_by,
+};
+
+use verify::{first_cert, parse};
+
 pub use crate::store::TLS_DIR;
+
 /// The bundle format written by `enroll`.
 pub const BUNDLE_FORMAT: &str = "yinglian-bundle/1";
 
@@ -561,332 +574,6 @@ pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiErro
     write(&paths.unit_chain(), &bundle.chain_pem, false)?;
     write(&paths.root(), &bundle.root_pem, false)?;
     Ok(())
-}
-
-fn first_cert(pem: &str) -> Result<CertificateDer<'static>, PkiError> {
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()
-        .ok_or_else(|| PkiError::Invalid("no certificate in the PEM text".into()))?
-        .map_err(|e| PkiError::Invalid(format!("a certificate is not valid PEM: {e}")))
-}
-
-fn parse<'a>(der: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>, PkiError> {
-    X509Certificate::from_der(der)
-        .map(|(_, c)| c)
-        .map_err(|e| PkiError::Invalid(format!("a certificate cannot be read: {e}")))
-}
-
-/// The identity a certificate chain claims (TLS verified the chain to the root; which CA issued
-/// the leaf is for the admission gate to prove, see [`verify_issued_by`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerCert {
-    pub role: Role,
-    pub unit: UnitCode,
-    /// The leaf's serial number, lowercase hex.
-    pub serial: String,
-    /// SHA-256 of the leaf certificate, hex: the exact certificate.
-    pub fingerprint: String,
-    /// SHA-256 of the leaf's public key (SubjectPublicKeyInfo), hex.
-    pub key: String,
-    /// The leaf certificate itself.
-    pub leaf: CertificateDer<'static>,
-}
-
-impl std::fmt::Display for PeerCert {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", identity_uri(self.role.as_str(), &self.unit))
-    }
-}
-
-fn yinglian_uri(cert: &X509Certificate<'_>) -> Option<(String, String)> {
-    let san = cert.subject_alternative_name().ok().flatten()?;
-    san.value.general_names.iter().find_map(|n| match n {
-        GeneralName::URI(u) => {
-            let rest = u.strip_prefix("urn:yinglian:")?;
-            let (role, unit) = rest.split_once(':')?;
-            Some((role.to_string(), unit.to_string()))
-        }
-        _ => None,
-    })
-}
-
-fn dns_names<'a>(cert: &'a X509Certificate<'_>) -> Vec<&'a str> {
-    let Some(san) = cert.subject_alternative_name().ok().flatten() else {
-        return vec![];
-    };
-    san.value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            GeneralName::DNSName(d) => Some(*d),
-            _ => None,
-        })
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// SHA-256 of a certificate, hex.
-pub fn fingerprint(der: &CertificateDer<'_>) -> String {
-    sha256_hex(der.as_ref())
-}
-
-/// SHA-256 of a certificate's public key (its SubjectPublicKeyInfo), hex.
-pub fn key_hash(der: &CertificateDer<'_>) -> Result<String, PkiError> {
-    Ok(sha256_hex(parse(der)?.public_key().raw))
-}
-
-/// Proves that `ca` issued `leaf` for client authentication, now: the leaf's signature verifies
-/// under `ca`'s key, within both validities and within `ca`'s name constraints. Nothing the
-/// presenter wrote (issuer names, key identifiers, extra certificates) takes part.
-pub fn verify_issued_by(ca: &CertificateDer<'_>, leaf: &CertificateDer<'_>) -> Result<(), String> {
-    let anchor = webpki::anchor_from_trusted_cert(ca).map_err(|e| format!("own CA: {e}"))?;
-    let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| e.to_string())?;
-    let algs = rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all;
-    ee.verify_for_usage(
-        algs,
-        &[anchor],
-        &[],
-        rustls::pki_types::UnixTime::now(),
-        webpki::KeyUsage::client_auth(),
-        None,
-        None,
-    )
-    .map(|_| ())
-    .map_err(|e| e.to_string())
-}
-
-/// This hub's own CA certificate: its direct children's certificates are issued by it.
-pub fn own_ca(data: &Path) -> Result<CertificateDer<'static>, PkiError> {
-    first_cert(&read(&Paths::new(data).ca_chain())?)
-}
-
-/// The unit of the federation's root (its trust root names it), once this unit joined.
-pub fn root_unit(data: &Path) -> Option<UnitCode> {
-    let root = first_cert(&read(&Paths::new(data).root()).ok()?).ok()?;
-    let (role, unit) = yinglian_uri(&parse(&root).ok()?)?;
-    (role == "ca")
-        .then(|| UnitCode::parse(&unit).ok())
-        .flatten()
-}
-
-/// The key hash of the parent this unit joined, pinned from the bundle (`None` before a join,
-/// or for a bundle from before parents were pinned).
-pub fn parent_key(data: &Path) -> Result<Option<String>, PkiError> {
-    let path = Paths::new(data).parent();
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(key_hash(&first_cert(&read(&path)?)?)?))
-}
-
-/// Reads who a verified chain (leaf first) belongs to.
-pub fn peer_cert(chain: &[CertificateDer<'_>]) -> Result<PeerCert, PkiError> {
-    let leaf = chain
-        .first()
-        .ok_or_else(|| PkiError::Invalid("no client certificate".into()))?;
-    let cert = parse(leaf)?;
-    let (role, unit) = yinglian_uri(&cert).ok_or_else(|| {
-        PkiError::Invalid("the certificate has no urn:yinglian:<role>:<unit> name".into())
-    })?;
-    let role: Role = role.parse()?;
-    let unit = UnitCode::parse(&unit).map_err(|e| PkiError::Invalid(e.to_string()))?;
-    // The URI names the unit; the DNS name, which name constraints bound, must name the same.
-    if dns_names(&cert) != [unit_dns(&unit).as_str()] {
-        return Err(PkiError::Invalid(format!(
-            "the certificate of {} does not name its unit as the DNS name {} (issued before namespaces were enforced?)",
-            identity_uri(role.as_str(), &unit),
-            unit_dns(&unit)
-        )));
-    }
-    Ok(PeerCert {
-        role,
-        unit,
-        serial: cert.raw_serial_as_string().replace(':', ""),
-        fingerprint: fingerprint(leaf),
-        key: sha256_hex(cert.public_key().raw),
-        leaf: leaf.clone().into_owned(),
-    })
-}
-
-/// The unit's TLS material, loaded from `data/tls`.
-#[derive(Debug)]
-pub struct TlsMaterial {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
-    pub root: CertificateDer<'static>,
-    /// The parent this unit joined and the hash of its key (pinned from the bundle).
-    pub parent_unit: Option<UnitCode>,
-    pub parent_key: Option<String>,
-}
-
-impl TlsMaterial {
-    pub fn load(data: &Path) -> Result<Self, PkiError> {
-        let paths = Paths::new(data);
-        for p in [paths.unit_chain(), paths.root()] {
-            if !p.exists() {
-                return Err(PkiError::NotJoined(p));
-            }
-        }
-        let chain_pem = read(&paths.unit_chain())?;
-        let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PkiError::Invalid(format!("{}: {e}", paths.unit_chain().display())))?;
-        let key = PrivateKeyDer::from_pem_slice(read(&paths.unit_key())?.as_bytes())
-            .map_err(|e| PkiError::Invalid(format!("{}: {e}", paths.unit_key().display())))?;
-        let root = first_cert(&read(&paths.root())?)?;
-        let (parent_unit, parent_key) = if paths.parent().exists() {
-            let der = first_cert(&read(&paths.parent())?)?;
-            (
-                Some(peer_cert(std::slice::from_ref(&der))?.unit),
-                Some(key_hash(&der)?),
-            )
-        } else {
-            (None, None)
-        };
-        Ok(TlsMaterial {
-            chain,
-            key,
-            root,
-            parent_unit,
-            parent_key,
-        })
-    }
-
-    fn roots(&self) -> Result<rustls::RootCertStore, PkiError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(self.root.clone())
-            .map_err(|e| PkiError::Invalid(format!("the trust root is not usable: {e}")))?;
-        Ok(roots)
-    }
-
-    /// The server side: this unit's chain; every client must present a chain to the root.
-    pub fn server_config(&self) -> Result<rustls::ServerConfig, PkiError> {
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(self.roots()?))
-                .build()
-                .map_err(|e| PkiError::Invalid(format!("client verifier: {e}")))?;
-        let mut cfg = rustls::ServerConfig::builder()
-            .with_client_cert_verifier(std::sync::Arc::new(Claiming(verifier)))
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| PkiError::Invalid(format!("this unit's certificate: {e}")))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(cfg)
-    }
-
-    /// The client side: present this unit's chain; trust the root only.
-    pub fn client_config(&self) -> Result<rustls::ClientConfig, PkiError> {
-        let mut cfg = rustls::ClientConfig::builder()
-            .with_root_certificates(self.roots()?)
-            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| PkiError::Invalid(format!("this unit's certificate: {e}")))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(cfg)
-    }
-}
-
-/// A client certificate that the chain verification refused, and whom it claimed to be: the
-/// refusal is recorded under that name (an attacker's forged identity is worth seeing).
-#[derive(Debug)]
-pub struct Claimed {
-    pub who: String,
-    pub error: rustls::Error,
-}
-
-impl std::fmt::Display for Claimed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the certificate claiming {} was refused: {}",
-            self.who, self.error
-        )
-    }
-}
-
-impl std::error::Error for Claimed {}
-
-impl Claimed {
-    /// The claim inside a failed TLS accept, if the client presented a certificate.
-    pub fn of(e: &std::io::Error) -> Option<&Claimed> {
-        match e.get_ref()?.downcast_ref::<rustls::Error>()? {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o)) => {
-                o.0.downcast_ref::<Claimed>()
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The root's chain verification, with the refused certificate's claimed identity kept.
-#[derive(Debug)]
-struct Claiming(std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>);
-
-impl rustls::server::danger::ClientCertVerifier for Claiming {
-    fn offer_client_auth(&self) -> bool {
-        self.0.offer_client_auth()
-    }
-    fn client_auth_mandatory(&self) -> bool {
-        self.0.client_auth_mandatory()
-    }
-    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
-        self.0.root_hint_subjects()
-    }
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
-        self.0
-            .verify_client_cert(end_entity, intermediates, now)
-            .map_err(|error| {
-                let claim = parse(end_entity).ok().and_then(|c| yinglian_uri(&c));
-                match claim {
-                    Some((role, unit)) => {
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
-                            rustls::OtherError(std::sync::Arc::new(Claimed {
-                                who: format!("urn:yinglian:{role}:{unit}"),
-                                error,
-                            })),
-                        ))
-                    }
-                    None => error,
-                }
-            })
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// Installs the ring crypto provider for rustls, once per process (the first call wins).
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]

@@ -304,3 +304,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod table;

@@ -1,0 +1,221 @@
+//! The federation against a compromised unit, its documents: a hub child that brings a profile of
+//! another subtree or a unit placed elsewhere, an institution forging a rollup, and sessions that
+//! open more documents than allowed. Each is refused and recorded, and nothing of it is kept.
+
+use yinglian_hub::local::wait_until;
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::unit::UnitCode;
+use yinglian_node::federation::admission::Limits;
+use yinglian_node::federation::pki::TlsMaterial;
+use yinglian_proto::v1::{DocHeads, Hello, SyncFrame, sync_frame};
+use yinglian_tests::attacker::wait_refused_as;
+use yinglian_tests::hostile::{doc_frame, hello, raw, refusals, started, wait_refusal};
+use yinglian_tests::{PATIENCE, federation};
+
+/// A sync message that hands `doc` whole to a peer that holds none of it.
+fn whole(doc: &mut automerge::AutoCommit) -> Vec<u8> {
+    use automerge::sync::SyncDoc;
+    let mut state = automerge::sync::State::new();
+    state.their_heads = Some(vec![]);
+    state.their_need = Some(vec![]);
+    state.their_have = Some(vec![Default::default()]);
+    doc.sync()
+        .generate_sync_message(&mut state)
+        .unwrap()
+        .encode()
+}
+
+/// A hello from `unit` that announces `doc` as `id`.
+fn hello_offering(unit: &str, id: &DocId, doc: &mut automerge::AutoCommit) -> SyncFrame {
+    SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: unit.to_string(),
+            protocol: 1,
+            docs: vec![DocHeads {
+                doc_id: id.to_string(),
+                heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+            }],
+        })),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_child_cannot_squat_a_unit_outside_its_subtree() {
+    let mut fed = started(2, 1).await;
+    let (city, x) = (&fed.city, &fed.districts[0]);
+    // District X brings the profile of a unit of district Y's namespace, saying it is its own.
+    let squatted = UnitCode::parse("500104-0077").unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("冒名医院")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "parent", Some("500103")).unwrap();
+    doc.commit();
+    let msg = whole(&mut doc);
+    let id = DocId::profile(&squatted);
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let hello = hello_offering(x.code.as_str(), &id, &mut doc);
+    let _ = raw(&tls, city, vec![hello, doc_frame(&id, msg)]).await;
+    let (peer, reason) = wait_refusal(city, &id.to_string()).await;
+    assert_eq!(peer, "urn:yinglian:hub:500103");
+    assert!(!reason.is_empty());
+    assert!(city.heads(&id).await.is_empty(), "nothing of it is kept");
+    let known: Option<String> = sqlx::query_scalar("SELECT name FROM units WHERE unit = ?")
+        .bind(squatted.as_str())
+        .fetch_optional(city.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(known, None);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_cannot_place_a_unit_in_another_subtree() {
+    let mut fed = started(2, 0).await;
+    let (city, x) = (&fed.city, &fed.districts[0]);
+    // District X brings a unit of its own namespace that says it belongs to district Y.
+    let unit = UnitCode::parse("500103-7777").unwrap();
+    let mut doc = DocId::profile(&unit).genesis();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("假冒联系人")).unwrap();
+    yinglian_node::docs::profile::set_text(&mut doc, "parent", Some("500104")).unwrap();
+    doc.commit();
+    let msg = whole(&mut doc);
+    let id = DocId::profile(&unit);
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let hello = hello_offering(x.code.as_str(), &id, &mut doc);
+    let _ = raw(&tls, city, vec![hello, doc_frame(&id, msg)]).await;
+    wait_until(PATIENCE, "the city holds the profile", || async {
+        !city.heads(&id).await.is_empty()
+    })
+    .await
+    .unwrap();
+    let parent: Option<Option<String>> =
+        sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
+            .bind(unit.as_str())
+            .fetch_optional(city.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        parent,
+        Some(None),
+        "the claimed parent 500104 is not believed"
+    );
+    let y_subtree = yinglian_node::app::directory::subtree(&city.store, "500104")
+        .await
+        .unwrap();
+    assert!(!y_subtree.contains(unit.as_str()), "{y_subtree:?}");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_cannot_forge_figures_through_a_rollup() {
+    let mut fed = started(1, 2).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let rollup: DocId = format!("rollup/{}", inst.code).parse().unwrap();
+    let mut doc = automerge::AutoCommit::new();
+    use automerge::transaction::Transactable;
+    let totals = doc
+        .put_object(automerge::ROOT, "totals", automerge::ObjType::Map)
+        .unwrap();
+    doc.put(&totals, "built", 999_u64).unwrap();
+    doc.commit();
+    let msg = whole(&mut doc);
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let _ = raw(
+        &tls,
+        district,
+        vec![hello(inst.code.as_str()), doc_frame(&rollup, msg)],
+    )
+    .await;
+    let (peer, _) = wait_refusal(district, &rollup.to_string()).await;
+    assert_eq!(peer, format!("urn:yinglian:node:{}", inst.code));
+    assert!(district.heads(&rollup).await.is_empty());
+    let forged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rollup_rows WHERE hub = ?")
+        .bind(inst.code.as_str())
+        .fetch_one(district.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(forged, 0);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_of_100000_documents_is_refused() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let docs = (0..100_000)
+        .map(|i| DocHeads {
+            doc_id: format!("ledger/{}-{i}", inst.code),
+            heads: vec![],
+        })
+        .collect();
+    let hello = SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: inst.code.to_string(),
+            protocol: 1,
+            docs,
+        })),
+    };
+    let (_, end) = raw(&tls, district, vec![hello]).await.unwrap();
+    let end = end.expect("the stream ends with a status");
+    assert_eq!(end.code(), tonic::Code::ResourceExhausted, "{end:?}");
+    let rows = wait_refused_as(district, &format!("urn:yinglian:node:{}", inst.code)).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("100000 documents, over the limit of 20000 per session")),
+        "{rows:?}"
+    );
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+        .fetch_one(district.store.pool())
+        .await
+        .unwrap();
+    assert!(held < 20, "nothing of it was kept: {held} documents");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_opened_after_the_hello_count_against_the_session() {
+    let mut fed = federation(1, 0).await.unwrap();
+    fed.city.limits = Limits {
+        docs_per_session: 20,
+        ..Limits::default()
+    };
+    fed.start_all().await.unwrap();
+    let (city, x) = (&fed.city, &fed.districts[0]);
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM documents")
+            .fetch_one(city.store.pool())
+            .await
+            .unwrap()
+    };
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let mut frames = vec![hello(x.code.as_str())];
+    for i in 0..100 {
+        let unit = UnitCode::parse(&format!("500103-{i:05}")).unwrap();
+        let mut doc = DocId::profile(&unit).genesis();
+        yinglian_node::docs::profile::set_text(&mut doc, "name", Some("批量")).unwrap();
+        doc.commit();
+        let msg = whole(&mut doc);
+        frames.push(doc_frame(&DocId::profile(&unit), msg));
+    }
+    let before = held().await;
+    let (got, end) = raw(&tls, city, frames).await.unwrap();
+    assert_eq!(
+        end.as_ref().map(|e| e.code()),
+        Some(tonic::Code::ResourceExhausted),
+        "{} frames back, {} documents held, refusals {:?}",
+        got.len(),
+        held().await,
+        refusals(city, "").await
+    );
+    assert!(
+        held().await - before <= 20,
+        "{} documents kept",
+        held().await - before
+    );
+    let rows = wait_refused_as(city, "urn:yinglian:hub:500103").await;
+    assert!(
+        rows.iter().any(|r| r.contains("the limit per session")),
+        "{rows:?}"
+    );
+    fed.stop_all().await;
+}
