@@ -166,7 +166,7 @@ impl LocalUnit {
             };
             let (e, s) = (engine.clone(), stop.clone());
             self.tasks.push(tokio::spawn(async move {
-                if let Err(err) = yinglian_node::federation::net::serve(e, listener, s).await {
+                if let Err(err) = yinglian_node::federation::server::serve(e, listener, s).await {
                     tracing::error!(error = %err, "server stopped");
                 }
             }));

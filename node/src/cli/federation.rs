@@ -416,7 +416,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         crate::federation::reports::publish_endpoint(&store, &url).await?;
         let (e, s) = (engine.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::federation::net::serve(e, listener, s).await {
+            if let Err(err) = crate::federation::server::serve(e, listener, s).await {
                 tracing::error!(error = %err, "the server stopped");
             }
         }));
