@@ -48,7 +48,11 @@ impl LocalUnit {
         role: Role,
     ) -> Result<LocalUnit> {
         let code = UnitCode::parse(code)?;
-        let store_role = if role == Role::Hub { "hub" } else { "node" };
+        let store_role = if role == Role::Hub {
+            Role::Hub
+        } else {
+            Role::Node
+        };
         let store = Store::init(dir, &code, name, kind, store_role).await?;
         pki::make_request(dir, &code, role == Role::Hub)?;
         let (listener, addr) = if role == Role::Hub {

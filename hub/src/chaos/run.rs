@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::figures::Counts;
-use yinglian_node::domain::unit::UnitCode;
+use yinglian_node::domain::unit::{Role, UnitCode};
 use yinglian_node::store::{CameraQuery, Store};
 
 use super::proxy::{Fault, FaultProxy};
@@ -445,7 +445,7 @@ impl Run {
                     "--unit",
                     &code,
                     "--role",
-                    if hub { "hub" } else { "node" },
+                    if hub { Role::Hub } else { Role::Node }.as_str(),
                     "--advertise",
                     &advertise,
                     "--out",

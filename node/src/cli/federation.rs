@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use super::Common;
 use crate::docs::document::DocId;
 use crate::docs::profile;
-use crate::domain::unit::UnitCode;
-use crate::federation::pki::{self, Bundle, Enrollment, Role, Validity};
+use crate::domain::unit::{Role, UnitCode};
+use crate::federation::pki::{self, Bundle, Enrollment, Validity};
 use crate::federation::sync::Engine;
 use crate::store::Store;
 
@@ -36,7 +36,7 @@ pub struct EnrollArgs {
     pub unit: String,
     /// node, hub or subscriber.
     #[arg(long)]
-    pub role: String,
+    pub role: Role,
     /// The subtree a subscriber may see.
     #[arg(long)]
     pub scope: Option<String>,
@@ -112,14 +112,14 @@ impl ServeArgs {
     }
 }
 
-fn hub_only(role: &str, what: &str) -> Result<()> {
-    if role != "hub" {
+fn hub_only(role: Role, what: &str) -> Result<()> {
+    if role != Role::Hub {
         bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
     }
     Ok(())
 }
 
-pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
+pub async fn init_root(common: &Common, cmd: PkiCmd, role: Role) -> Result<()> {
     hub_only(role, "pki init-root")?;
     let store = common.open().await?;
     match cmd {
@@ -143,11 +143,11 @@ pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
+pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
     hub_only(role, "enroll")?;
     let store = common.open().await?;
     let unit = UnitCode::parse(&a.unit)?;
-    let child_role: Role = a.role.parse()?;
+    let child_role = a.role;
     let scope = a.scope.as_deref().map(UnitCode::parse).transpose()?;
     if child_role == Role::Subscriber && scope.is_none() {
         bail!("a subscriber needs --scope CODE: the subtree it may see");
@@ -294,7 +294,7 @@ pub async fn join(common: &Common, bundle: PathBuf) -> Result<()> {
     Ok(())
 }
 
-pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
+pub async fn revoke(common: &Common, unit: String, role: Role) -> Result<()> {
     hub_only(role, "revoke")?;
     let store = common.open().await?;
     let unit = UnitCode::parse(&unit)?;
@@ -391,7 +391,7 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
 }
 
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
-pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
+pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     let store = Arc::new(common.open().await?);
     if let Some(f) = a.forward_ledgers {
         hub_only(role, "serve --forward-ledgers")?;
@@ -420,7 +420,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
                 tracing::error!(error = %err, "the server stopped");
             }
         }));
-    } else if role == "hub" {
+    } else if role == Role::Hub {
         bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
     }
     if let Some(http) = &a.http {
@@ -473,7 +473,7 @@ pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
         engine.clone(),
         stop.clone(),
     )));
-    if role == "hub" {
+    if role == Role::Hub {
         tasks.push(tokio::spawn(crate::app::rollup::maintain(
             store.clone(),
             stop.clone(),

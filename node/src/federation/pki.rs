@@ -10,7 +10,6 @@
 //! is the codes of its namespace (`<hub>-…`).
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
@@ -23,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
+/// What a certificate lets its holder be: the unit's role in the tree (a domain word).
+pub use crate::domain::unit::Role;
 use crate::domain::unit::UnitCode;
 
 pub use crate::store::TLS_DIR;
@@ -43,48 +44,6 @@ pub enum PkiError {
     NotACa(PathBuf),
     #[error("this unit has not joined a federation yet: {0} is missing (run `join --bundle FILE`)")]
     NotJoined(PathBuf),
-}
-
-/// What a certificate lets its holder be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A leaf unit (`yl-node`).
-    Node,
-    /// A unit with children (`yl-hub`).
-    Hub,
-    /// A read-only feed consumer (public security).
-    Subscriber,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Node => "node",
-            Role::Hub => "hub",
-            Role::Subscriber => "subscriber",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = PkiError;
-    fn from_str(s: &str) -> Result<Self, PkiError> {
-        match s {
-            "node" => Ok(Role::Node),
-            "hub" => Ok(Role::Hub),
-            "subscriber" => Ok(Role::Subscriber),
-            _ => Err(PkiError::Invalid(format!(
-                "role \"{s}\" is not known: use node, hub or subscriber"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// `urn:yinglian:<role>:<unit>`.
@@ -697,7 +656,9 @@ pub fn peer_cert(chain: &[CertificateDer<'_>]) -> Result<PeerCert, PkiError> {
     let (role, unit) = yinglian_uri(&cert).ok_or_else(|| {
         PkiError::Invalid("the certificate has no urn:yinglian:<role>:<unit> name".into())
     })?;
-    let role: Role = role.parse()?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::domain::unit::UnitError| PkiError::Invalid(e.to_string()))?;
     let unit = UnitCode::parse(&unit).map_err(|e| PkiError::Invalid(e.to_string()))?;
     // The URI names the unit; the DNS name, which name constraints bound, must name the same.
     if dns_names(&cert) != [unit_dns(&unit).as_str()] {

@@ -25,7 +25,7 @@ use crate::docs::profile::{self, Profile, ProfileError};
 use crate::domain::camera::{Camera, Field, FieldError, Value};
 use crate::domain::contacts::{ContactError, ContactRole};
 use crate::domain::figures::{CameraFlags, Counts, Stats};
-use crate::domain::unit::{UnitCode, UnitKind};
+use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::refusal_log::{EndedMinute, RefusalLog, clip};
 
 /// The file that holds a node's store inside its data folder.
@@ -70,14 +70,14 @@ pub struct Identity {
     pub unit: UnitCode,
     pub name: String,
     pub kind: UnitKind,
-    /// `node` or `hub`.
-    pub role: String,
+    /// `Node` or `Hub` (kept as its text, `node` or `hub`).
+    pub role: Role,
 }
 
 impl Identity {
     /// Whether this unit accepts children (a hub) rather than only reporting (a node).
     pub fn is_hub(&self) -> bool {
-        self.role == "hub"
+        self.role == Role::Hub
     }
 }
 
@@ -276,7 +276,7 @@ impl Store {
         unit: &UnitCode,
         name: &str,
         kind: UnitKind,
-        role: &str,
+        role: Role,
     ) -> Result<Store, StoreError> {
         let path = dir.join(STORE_FILE);
         if path.exists() {
@@ -317,7 +317,7 @@ impl Store {
                 unit: unit.clone(),
                 name: name.trim().to_string(),
                 kind,
-                role: role.to_string(),
+                role,
             },
             cache: Mutex::new(HashMap::new()),
             cache_clock: Default::default(),
@@ -461,7 +461,8 @@ impl Store {
                 unit,
                 name: get("name")?,
                 kind,
-                role: get("role")?,
+                role: Role::from_str(&get("role")?)
+                    .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
             },
             cache: Mutex::new(HashMap::new()),
             cache_clock: Default::default(),
@@ -1754,7 +1755,7 @@ mod tests {
     async fn edits_are_compacted_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let unit = UnitCode::parse("500103-0001").unwrap();
-        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
             .await
             .unwrap();
         let doc = DocId::ledger(&unit);
@@ -1812,7 +1813,7 @@ mod tests {
     async fn a_refused_edit_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let unit = UnitCode::parse("500103-0001").unwrap();
-        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
             .await
             .unwrap();
         let doc = DocId::ledger(&unit);
@@ -1847,7 +1848,14 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        let err = Store::init(dir.path(), &unit, "again", UnitKind::Institution, "node").await;
+        let err = Store::init(
+            dir.path(),
+            &unit,
+            "again",
+            UnitKind::Institution,
+            Role::Node,
+        )
+        .await;
         assert!(matches!(err, Err(StoreError::AlreadyInitialised(..))));
     }
 }
