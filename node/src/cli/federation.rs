@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use tokio::sync::watch;
 
 use super::Common;
+use crate::daemon::{Bind, Daemon, DaemonConfig, WebConfig};
 use crate::docs::document::DocId;
 use crate::docs::profile;
 use crate::domain::unit::{Role, UnitCode};
 use crate::federation::pki::{self, Bundle, Enrollment, Validity};
-use crate::federation::sync::Engine;
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +87,23 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// What the daemon of a unit whose program has `role` runs.
+    pub fn into_config(self, role: Role) -> DaemonConfig {
+        DaemonConfig {
+            role,
+            listen: self.listen.map(Bind::Addr),
+            advertise: self.advertise,
+            web: self.http.map(|at| WebConfig {
+                at: Bind::Addr(at),
+                https: self.https_cert.zip(self.https_key),
+                trusted_proxies: self.trusted_proxies,
+            }),
+            metrics: self.metrics.map(Bind::Addr),
+            limits: self.limits,
+            forward_ledgers: self.forward_ledgers,
+        }
+    }
+
     /// Takes from `c` every option not given on the command line.
     pub fn merge(&mut self, c: &crate::daemon::config::ServeConfig) {
         let take = |mine: &mut Option<String>, theirs: &Option<String>| {
@@ -393,108 +409,27 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
 pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     let store = Arc::new(common.open().await?);
-    if let Some(f) = a.forward_ledgers {
-        hub_only(role, "serve --forward-ledgers")?;
-        store
-            .set_meta("forward_ledgers", if f { "true" } else { "false" })
-            .await?;
+    let handle = Daemon::start(store, a.into_config(role)).await?;
+    let me = &handle.engine.me;
+    if let Some(bound) = handle.listen {
+        println!("{me} listening on {bound}");
     }
-    let engine = Engine::with_limits(store.clone(), &common.data, a.limits).await?;
-    let (stop_tx, stop) = watch::channel(false);
-    let mut tasks = Vec::new();
-    if let Some(listen) = &a.listen {
-        hub_only(role, "serve --listen")?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let bound = listener.local_addr()?;
-        println!("{} listening on {bound}", engine.me);
-        let url = a
-            .advertise
-            .clone()
-            .unwrap_or_else(|| format!("https://{bound}"));
-        crate::federation::reports::publish_endpoint(&store, &url).await?;
-        let (e, s) = (engine.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::federation::server::serve(e, listener, s).await {
-                tracing::error!(error = %err, "the server stopped");
-            }
-        }));
-    } else if role == Role::Hub {
-        bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
+    if let Some(w) = handle.web {
+        let scheme = if w.https { "https" } else { "http" };
+        println!("{me} web pages on {scheme}://{}", w.addr);
     }
-    if let Some(http) = &a.http {
-        let tls = match (&a.https_cert, &a.https_key) {
-            (Some(cert), Some(key)) => Some(crate::http::https::server_config(cert, key)?),
-            _ => None,
-        };
-        let listener = bind_http(http, "the web pages").await?;
-        println!(
-            "{} web pages on {}://{}",
-            engine.me,
-            if tls.is_some() { "https" } else { "http" },
-            listener.local_addr()?
-        );
-        let (st, s, proxies) = (store.clone(), stop.clone(), a.trusted_proxies.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::http::serve_with(st, listener, tls, proxies, s).await {
-                tracing::error!(error = %err, "the web server stopped");
-            }
-        }));
+    if let Some(m) = handle.metrics {
+        println!("{me} metrics on http://{m}/metrics");
     }
-    if let Some(m) = &a.metrics {
-        let listener = bind_http(m, "/metrics").await?;
-        println!(
-            "{} metrics on http://{}/metrics",
-            engine.me,
-            listener.local_addr()?
-        );
-        let (st, s) = (store.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::http::metrics::serve(st, listener, s).await {
-                tracing::error!(error = %err, "the metrics server stopped");
-            }
-        }));
-    }
-    if engine.parent.is_some() {
-        println!(
-            "{} syncing with parent {}",
-            engine.me,
-            engine.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
-        );
-        tasks.push(tokio::spawn(crate::federation::net::run_upstream(
-            engine.clone(),
-            stop.clone(),
-        )));
-    } else if a.listen.is_none() {
-        bail!("this unit has not joined a parent: run `join --bundle FILE` first");
-    }
-    tasks.push(tokio::spawn(crate::federation::net::watch_other_writers(
-        engine.clone(),
-        stop.clone(),
-    )));
-    if role == Role::Hub {
-        tasks.push(tokio::spawn(crate::app::rollup::maintain(
-            store.clone(),
-            stop.clone(),
-        )));
+    if let Some(p) = &handle.parent {
+        println!("{me} syncing with parent {p}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    store.checkpoint().await?;
+    handle.stop().await?;
     println!("stopped");
     Ok(())
-}
-
-async fn bind_http(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for {what}"))
 }
 
 /// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor.
