@@ -1032,10 +1032,7 @@ impl Run {
         let mut bad = Vec::new();
         for u in &self.units {
             let Some(s) = &u.store else { continue };
-            let rows: Result<Vec<String>, _> = sqlx::query_scalar("PRAGMA integrity_check")
-                .fetch_all(s.pool())
-                .await;
-            match rows {
+            match s.integrity_check().await {
                 Ok(r) if r == ["ok"] => {}
                 Ok(r) => bad.push(format!(
                     "the store of {} is damaged: {}",

@@ -14,6 +14,7 @@ use crate::docs::profile;
 use crate::domain::unit::{Role, UnitCode};
 use crate::federation::pki::{self, Bundle, Enrollment, Validity};
 use crate::store::Store;
+use crate::store::membership::{ChildCertificate, Revocation};
 
 #[derive(Debug, Subcommand)]
 pub enum PkiCmd {
@@ -217,17 +218,8 @@ pub async fn enroll_child(
     if e.role == Role::Subscriber && e.scope.is_none() {
         bail!("a subscriber needs a scope: the subtree it may see (--scope CODE)");
     }
-    let mine: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
-        .bind(e.unit.as_str())
-        .fetch_one(store.pool())
-        .await?;
-    if !mine {
-        let elsewhere: Option<Option<String>> =
-            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
-                .bind(e.unit.as_str())
-                .fetch_optional(store.pool())
-                .await?;
-        if let Some(Some(p)) = elsewhere
+    if !store.is_child(&e.unit).await? {
+        if let Some(p) = store.registered_parent(&e.unit).await?
             && p != me.as_str()
         {
             bail!(
@@ -235,11 +227,7 @@ pub async fn enroll_child(
                 e.unit
             );
         }
-        let hubs: Vec<String> = sqlx::query_scalar(
-            "SELECT unit FROM children WHERE role = 'hub' AND revoked_at IS NULL",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        let hubs = store.child_hubs().await?;
         if let Some(h) = hubs
             .iter()
             .find(|h| UnitCode::parse(h).is_ok_and(|h| e.unit.is_under(&h)))
@@ -258,22 +246,16 @@ pub async fn enroll_child(
 /// Registers (or re-registers, replacing an older certificate) a child this hub enrolled: its
 /// exact certificate, so that every earlier one of the unit stays refused.
 pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO children (unit, role, scope, serial, fingerprint, not_after, enrolled_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-         ON CONFLICT (unit) DO UPDATE SET role = excluded.role, scope = excluded.scope,
-           serial = excluded.serial, fingerprint = excluded.fingerprint,
-           not_after = excluded.not_after, enrolled_at = excluded.enrolled_at, revoked_at = NULL",
-    )
-    .bind(&bundle.unit)
-    .bind(bundle.role.as_str())
-    .bind(&bundle.scope)
-    .bind(&bundle.serial)
-    .bind(bundle.fingerprint()?)
-    .bind(&bundle.not_after)
-    .bind(chrono::Utc::now().to_rfc3339())
-    .execute(store.pool())
-    .await?;
+    store
+        .register_child(&ChildCertificate {
+            unit: &bundle.unit,
+            role: bundle.role,
+            scope: bundle.scope.as_deref(),
+            serial: &bundle.serial,
+            fingerprint: &bundle.fingerprint()?,
+            not_after: &bundle.not_after,
+        })
+        .await?;
     Ok(())
 }
 
@@ -321,43 +303,26 @@ pub async fn revoke(common: &Common, unit: String, role: Role) -> Result<()> {
 
 /// Marks a child revoked: its new connections are refused and its open sessions end.
 pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
-    let done =
-        sqlx::query("UPDATE children SET revoked_at = ? WHERE unit = ? AND revoked_at IS NULL")
-            .bind(chrono::Utc::now().to_rfc3339())
-            .bind(unit.as_str())
-            .execute(store.pool())
-            .await?;
-    if done.rows_affected() == 0 {
-        let known: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
-            .bind(unit.as_str())
-            .fetch_one(store.pool())
-            .await?;
-        if known {
-            bail!("unit {unit} is already revoked");
-        }
-        bail!("unit {unit} is not a child of {}", store.unit());
+    match store.revoke_child(unit).await? {
+        Revocation::Revoked => Ok(()),
+        Revocation::AlreadyRevoked => bail!("unit {unit} is already revoked"),
+        Revocation::NotAChild => bail!("unit {unit} is not a child of {}", store.unit()),
     }
-    Ok(())
 }
 
 pub async fn status(common: &Common, json: bool) -> Result<()> {
     let store = common.open().await?;
     let parent = store.meta("parent_unit").await?;
     let peers = store.peers().await?;
-    let children: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT unit, role, revoked_at FROM children ORDER BY unit")
-            .fetch_all(store.pool())
-            .await?;
-    let refusals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
-        .fetch_one(store.pool())
-        .await?;
+    let children = store.children().await?;
+    let refusals = store.refusal_count().await?;
     if json {
         let v = serde_json::json!({
             "unit": store.unit().as_str(),
             "parent": parent,
             "peers": peers,
             "children": children.iter().map(|c| serde_json::json!({
-                "unit": c.0, "role": c.1, "revoked_at": c.2,
+                "unit": c.unit, "role": c.role, "revoked_at": c.revoked_at,
             })).collect::<Vec<_>>(),
             "refusals": refusals,
         });
@@ -395,9 +360,10 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
     for c in &children {
         println!(
             "  child {} ({}){}",
-            c.0,
-            c.1,
-            c.2.as_deref()
+            c.unit,
+            c.role,
+            c.revoked_at
+                .as_deref()
                 .map(|r| format!(" revoked {r}"))
                 .unwrap_or_default()
         );

@@ -5,6 +5,7 @@
 //! Every write runs in a `BEGIN IMMEDIATE` transaction that first catches the in-memory document up
 //! with any chunk another process (the CLI beside the daemon) saved, so writers never lose changes.
 
+pub mod membership;
 pub mod refusal_log;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
