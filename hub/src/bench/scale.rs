@@ -21,7 +21,8 @@ use yinglian_node::domain::figures::Counts;
 use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_node::store::Store;
 
-use super::{BenchArgs, feed_latencies, machine};
+use super::args::BenchArgs;
+use super::measure::{city_subscriber, feed_latencies, machine, measure};
 use crate::local::{Federation, LocalUnit, area_code, raise_fd_limit, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(1800);
@@ -217,7 +218,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         want.add(&inst.store.counts(inst.code.as_str()).await?.0);
         documents += 1;
     }
-    let sub_dir = super::city_subscriber(&fed, base.path()).await?;
+    let sub_dir = city_subscriber(&fed, base.path()).await?;
     let built_in = t0.elapsed();
 
     // The floor: every ledger synced in memory into an empty document.
@@ -360,7 +361,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
                 .await?;
         }
         let district = &fed.districts[0];
-        super::measure(
+        measure(
             inst,
             district,
             "reconnect after offline edits",
