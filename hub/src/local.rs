@@ -289,7 +289,12 @@ pub fn districts() -> Vec<(String, String, UnitKind)> {
         .collect()
 }
 
-/// A city, `d` of its districts (from the project's list) and `i` institutions under each, every
+/// The first `d` district-level units of the city.
+pub fn first_districts(d: usize) -> Vec<(String, String, UnitKind)> {
+    districts().into_iter().take(d).collect()
+}
+
+/// A city, some of its districts and `i` institutions under each, every
 /// one enrolled through the real PKI in its own folder under `root`; nothing started.
 pub struct Federation {
     pub city: LocalUnit,
@@ -298,13 +303,9 @@ pub struct Federation {
 }
 
 impl Federation {
-    pub async fn build(root: &Path, d: usize, i: usize) -> Result<Federation> {
-        let list: Vec<_> = districts().into_iter().take(d).collect();
-        Self::build_with(root, &list, i).await
-    }
-
-    /// `build` with the given districts (code, name, kind).
-    pub async fn build_with(
+    /// The city, the districts of `list` (code, name, kind; e.g. the first of `districts()`) and
+    /// `i` institutions under each.
+    pub async fn build(
         root: &Path,
         list: &[(String, String, UnitKind)],
         i: usize,

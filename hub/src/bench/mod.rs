@@ -176,7 +176,12 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
         "building a federation of 1 city, {} districts, {} institutions each ...",
         a.districts, a.institutions
     );
-    let mut fed = crate::local::Federation::build(tmp.path(), a.districts, a.institutions).await?;
+    let mut fed = crate::local::Federation::build(
+        tmp.path(),
+        &crate::local::first_districts(a.districts),
+        a.institutions,
+    )
+    .await?;
     let mut want = 0;
     for (d, list) in fed.institutions.iter().enumerate() {
         for (i, inst) in list.iter().enumerate() {

@@ -23,7 +23,7 @@ use yinglian_node::store::Store;
 
 use super::args::BenchArgs;
 use super::measure::{city_subscriber, feed_latencies, machine, measure};
-use crate::local::{Federation, LocalUnit, area_code, raise_fd_limit, wait_until};
+use crate::local::{Federation, LocalUnit, area_code, first_districts, raise_fd_limit, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(1800);
 
@@ -170,7 +170,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             base.path().display()
         ),
     );
-    let mut fed = Federation::build(base.path(), a.districts, a.institutions).await?;
+    let mut fed =
+        Federation::build(base.path(), &first_districts(a.districts), a.institutions).await?;
     phase(
         t0,
         &format!("generating {} cameras per institution", a.cameras),
