@@ -18,7 +18,7 @@ use yinglian_node::domain::camera::{Camera, Field};
 use yinglian_node::domain::device_code::DeviceCode;
 use yinglian_node::federation::pki::Role;
 
-use crate::local::{Federation, LocalUnit, area_code, districts, raise_fd_limit};
+use crate::local::{Federation, LocalUnit, area_code, districts, first_districts, raise_fd_limit};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -184,7 +184,7 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
         d * a.institutions.max(1)
     );
     let started = Instant::now();
-    let fed = Federation::build(&a.dir, d, a.institutions.max(1)).await?;
+    let fed = Federation::build(&a.dir, &first_districts(d), a.institutions.max(1)).await?;
     let mut rng = StdRng::seed_from_u64(2026);
     let mut done = 0;
     for (di, list) in fed.institutions.iter().enumerate() {

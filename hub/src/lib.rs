@@ -59,7 +59,7 @@ pub async fn main_hub() -> anyhow::Result<()> {
             }
             let log = yinglian_node::cli::prepare(&mut cli.common, &mut c)?;
             yinglian_node::cli::init_tracing_with(matches!(c, Command::Serve(_)), log.as_ref());
-            yinglian_node::cli::run(&cli.common, c, "hub").await
+            yinglian_node::cli::run(&cli.common, c, yinglian_node::domain::unit::Role::Hub).await
         }
         HubCommand::Demo(a) => {
             // A hundred and sixty units share two cores: SQLite's slow-statement notices say

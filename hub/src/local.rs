@@ -1,6 +1,7 @@
 //! Whole federations on one machine: units with their own data folders, keys and SQLite stores,
-//! enrolled through the real PKI and talking mTLS gRPC on loopback. Used by the integration
-//! tests, `yl-hub bench` and `yl-hub demo`.
+//! enrolled through the real PKI, each run by the daemon of `serve` (`Daemon::start`) and talking
+//! mTLS gRPC on loopback. Used by `yl-hub demo` and `yl-hub bench` (and by the integration tests,
+//! whose own helpers live in the tests crate).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use yinglian_node::cli::federation::{enroll_child, join_bundle};
+use yinglian_node::daemon::{Bind, Daemon, DaemonConfig, Handle, WebConfig};
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::unit::{UnitCode, UnitKind};
 use yinglian_node::federation::pki::{self, Bundle, Enrollment, Role, Validity};
@@ -32,9 +32,10 @@ pub struct LocalUnit {
     pub web: Option<SocketAddr>,
     /// What one peer may cost this unit (set before `start`).
     pub limits: yinglian_node::federation::admission::Limits,
+    /// Whether `start` serves /metrics too, on a free loopback port (set before `start`).
+    pub metrics: bool,
     listener: Option<TcpListener>,
-    stop: Option<watch::Sender<bool>>,
-    tasks: Vec<JoinHandle<()>>,
+    daemon: Option<Handle>,
 }
 
 impl LocalUnit {
@@ -48,7 +49,11 @@ impl LocalUnit {
         role: Role,
     ) -> Result<LocalUnit> {
         let code = UnitCode::parse(code)?;
-        let store_role = if role == Role::Hub { "hub" } else { "node" };
+        let store_role = if role == Role::Hub {
+            Role::Hub
+        } else {
+            Role::Node
+        };
         let store = Store::init(dir, &code, name, kind, store_role).await?;
         pki::make_request(dir, &code, role == Role::Hub)?;
         let (listener, addr) = if role == Role::Hub {
@@ -68,8 +73,8 @@ impl LocalUnit {
             addr,
             web: None,
             listener,
-            stop: None,
-            tasks: Vec::new(),
+            metrics: false,
+            daemon: None,
         })
     }
 
@@ -86,8 +91,8 @@ impl LocalUnit {
             addr,
             web: None,
             listener: None,
-            stop: None,
-            tasks: Vec::new(),
+            metrics: false,
+            daemon: None,
         })
     }
 
@@ -147,78 +152,57 @@ impl LocalUnit {
         .await
     }
 
-    /// Starts the daemon: a hub serves its children; a joined unit syncs with its parent.
+    /// Starts the daemon (`Daemon::start`, as `serve` does): a hub serves its children on its
+    /// address; a joined unit syncs with its parent.
     pub async fn start(&mut self) -> Result<()> {
-        if self.stop.is_some() {
+        if self.daemon.is_some() {
             return Ok(());
         }
-        let engine = Engine::with_limits(self.store.clone(), &self.dir, self.limits).await?;
-        let (stop_tx, stop) = watch::channel(false);
-        if self.role == Role::Hub {
-            yinglian_node::federation::reports::publish_endpoint(&self.store, &self.url()).await?;
+        let hub = self.role == Role::Hub;
+        let mut config = DaemonConfig::new(if hub { Role::Hub } else { Role::Node });
+        if hub {
+            config.listen = Some(match self.listener.take() {
+                Some(l) => Bind::Listener(l),
+                None => Bind::from(self.addr.context("a hub needs an address")?),
+            });
+            config.advertise = Some(self.url());
         }
-        if self.role == Role::Hub {
-            let listener = match self.listener.take() {
-                Some(l) => l,
-                None => TcpListener::bind(self.addr.context("a hub needs an address")?)
-                    .await
-                    .context("rebinding the hub's port")?,
-            };
-            let (e, s) = (engine.clone(), stop.clone());
-            self.tasks.push(tokio::spawn(async move {
-                if let Err(err) = yinglian_node::federation::net::serve(e, listener, s).await {
-                    tracing::error!(error = %err, "server stopped");
-                }
-            }));
-        }
-        if self.role == Role::Hub {
-            self.tasks
-                .push(tokio::spawn(yinglian_node::app::rollup::maintain(
-                    self.store.clone(),
-                    stop.clone(),
-                )));
-        }
-        if engine.parent.is_some() {
-            self.tasks
-                .push(tokio::spawn(yinglian_node::federation::net::run_upstream(
-                    engine.clone(),
-                    stop.clone(),
-                )));
-        }
-        self.engine = Some(engine);
-        self.stop = Some(stop_tx);
+        config.limits = self.limits;
+        config.metrics = self.metrics.then(Bind::loopback);
+        let handle = Daemon::start(self.store.clone(), config).await?;
+        self.engine = Some(handle.engine.clone());
+        self.daemon = Some(handle);
         Ok(())
+    }
+
+    /// The running daemon (`None` while stopped): its bound addresses, its engine.
+    pub fn daemon(&self) -> Option<&Handle> {
+        self.daemon.as_ref()
     }
 
     /// Serves the unit's web pages on `at` (a free loopback port when `None`) until the daemon
     /// stops; the daemon must be running.
     pub async fn serve_web(&mut self, at: Option<SocketAddr>) -> Result<SocketAddr> {
-        let stop = self
-            .stop
-            .as_ref()
-            .context("start the unit before its web pages")?
-            .subscribe();
-        let listener = TcpListener::bind(at.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()))
-            .await
-            .context("binding the web port")?;
-        let addr = listener.local_addr()?;
-        let store = self.store.clone();
-        self.tasks.push(tokio::spawn(async move {
-            if let Err(err) = yinglian_node::http::serve(store, listener, stop).await {
-                tracing::error!(error = %err, "web pages stopped");
-            }
-        }));
+        let daemon = self
+            .daemon
+            .as_mut()
+            .context("start the unit before its web pages")?;
+        let addr = daemon
+            .serve_web(WebConfig::http(match at {
+                Some(a) => Bind::from(a),
+                None => Bind::loopback(),
+            }))
+            .await?;
         self.web = Some(addr);
         Ok(addr)
     }
 
-    /// Stops the daemon and waits for its tasks.
+    /// Stops the daemon: its tasks end and the store is checkpointed.
     pub async fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(true);
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        if let Some(d) = self.daemon.take()
+            && let Err(e) = d.stop().await
+        {
+            tracing::warn!(unit = %self.code, error = %e, "stopping the daemon");
         }
         self.engine = None;
         self.web = None;
@@ -305,7 +289,12 @@ pub fn districts() -> Vec<(String, String, UnitKind)> {
         .collect()
 }
 
-/// A city, `d` of its districts (from the project's list) and `i` institutions under each, every
+/// The first `d` district-level units of the city.
+pub fn first_districts(d: usize) -> Vec<(String, String, UnitKind)> {
+    districts().into_iter().take(d).collect()
+}
+
+/// A city, some of its districts and `i` institutions under each, every
 /// one enrolled through the real PKI in its own folder under `root`; nothing started.
 pub struct Federation {
     pub city: LocalUnit,
@@ -314,13 +303,9 @@ pub struct Federation {
 }
 
 impl Federation {
-    pub async fn build(root: &Path, d: usize, i: usize) -> Result<Federation> {
-        let list: Vec<_> = districts().into_iter().take(d).collect();
-        Self::build_with(root, &list, i).await
-    }
-
-    /// `build` with the given districts (code, name, kind).
-    pub async fn build_with(
+    /// The city, the districts of `list` (code, name, kind; e.g. the first of `districts()`) and
+    /// `i` institutions under each.
+    pub async fn build(
         root: &Path,
         list: &[(String, String, UnitKind)],
         i: usize,

@@ -47,7 +47,7 @@ pub async fn federation(districts: usize, institutions: usize) -> Result<Fed> {
         .take(districts)
         .map(|d| (d.to_string(), d.to_string(), UnitKind::District))
         .collect();
-    let f = local::Federation::build_with(tmp.path(), &list, institutions).await?;
+    let f = local::Federation::build(tmp.path(), &list, institutions).await?;
     Ok(Fed { tmp, f })
 }
 

@@ -1,6 +1,7 @@
 //! The hub as a real process: an edit made with the CLI while the daemon runs is synced, and a
 //! hub killed with SIGKILL in the middle of a sync resumes without re-sending whole histories
-//! and without losing an acknowledged edit.
+//! and without losing an acknowledged edit. The units the tests start in-process run the same
+//! daemon as `serve` (`Daemon::start`).
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -224,4 +225,55 @@ async fn a_hub_killed_mid_sync_resumes_without_resending_history() {
     }
     fed.institutions[0][0].stop().await;
     drop(hub);
+}
+
+/// The daemon of an in-process unit is the daemon of `serve`: a write by another writer of its
+/// store (the command line beside the daemon) reaches the parent, and /metrics answers when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_unit_runs_the_daemon_of_serve() {
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.institutions[0][0].metrics = true;
+    fed.start_all().await.unwrap();
+    let (inst, district) = (&fed.institutions[0][0], &fed.districts[0]);
+    let ledger = DocId::ledger(&inst.code);
+    yinglian_tests::converge(inst, &[district], &ledger)
+        .await
+        .unwrap();
+    // Another writer of the institution's store, as `yl-node camera import` beside the daemon.
+    let other = yinglian_node::store::Store::open(&inst.dir).await.unwrap();
+    let sheet = fed.tmp.path().join("other-writer.csv");
+    yinglian_node::app::sample::write_sheet(&sheet, "500103", 3, 21).unwrap();
+    yinglian_node::app::import::import_file(&other, &sheet, "cli")
+        .await
+        .unwrap();
+    let written = other.heads(&ledger).await.unwrap();
+    wait_until(
+        PATIENCE,
+        "the other writer's cameras reach the district",
+        || async { district.heads(&ledger).await == written },
+    )
+    .await
+    .unwrap();
+    let metrics = inst
+        .daemon()
+        .and_then(|d| d.metrics)
+        .expect("metrics were asked for");
+    let body = http_get(metrics, "/metrics").await;
+    assert!(
+        body.contains(&format!("unit=\"{}\"", inst.code)),
+        "the metrics name the unit: {body}"
+    );
+    fed.stop_all().await;
+}
+
+/// The body of a plain HTTP/1.0 GET.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

@@ -191,7 +191,6 @@ fn uses_sqlx(code: &str) -> bool {
 /// SQL is the store's: no file of `node/` outside `node/src/store/`, and none of `hub/`, uses
 /// `sqlx` (they call the store's typed methods).
 #[test]
-#[ignore = "passes once every lane has merged"]
 fn sql_only_in_the_store() {
     let mut found = Vec::new();
     for krate in ["node", "hub"] {

@@ -254,7 +254,7 @@ async fn hospital() -> (tempfile::TempDir, std::sync::Arc<Store>) {
         &unit,
         "重庆市渝中区人民医院",
         UnitKind::Institution,
-        "node",
+        yinglian_node::domain::unit::Role::Node,
     )
     .await
     .unwrap();

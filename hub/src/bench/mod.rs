@@ -3,13 +3,16 @@
 //! of: the first sync of a large ledger, a reconnect after N offline edits, and a reconnect with
 //! nothing changed.
 
+mod args;
+pub mod measure;
 pub mod scale;
 
-use std::sync::atomic::Ordering;
+pub use args::BenchArgs;
+pub use measure::Step;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use serde::Serialize;
 use yinglian_node::docs::document::DocId;
 use yinglian_node::docs::ledger;
 use yinglian_node::domain::camera::Field;
@@ -19,51 +22,7 @@ use yinglian_node::store::CameraQuery;
 
 use crate::local::LocalUnit;
 
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// federation: the whole federation at the given size (cold start, latency, reconnects,
-    /// memory, floor); sync: one ledger between an institution and its district hub; feed:
-    /// edit-to-city-feed latency only.
-    #[arg(long, default_value = "federation")]
-    pub scenario: String,
-    /// Cameras in the institution's ledger (sync), or in each institution's (feed).
-    #[arg(long, default_value_t = 5000)]
-    pub cameras: usize,
-    /// Districts (feed).
-    #[arg(long, default_value_t = 10)]
-    pub districts: usize,
-    /// Institutions under each district (feed).
-    #[arg(long, default_value_t = 10)]
-    pub institutions: usize,
-    /// Offline edits (one change each) before the second reconnect.
-    #[arg(long, default_value_t = 1000)]
-    pub edits: usize,
-    /// Edits made by an institution while offline before it reconnects (federation).
-    #[arg(long, default_value_t = 100)]
-    pub offline_edits: usize,
-    /// Where to build the federation (a temporary folder inside it; default: the system's).
-    #[arg(long)]
-    pub dir: Option<std::path::PathBuf>,
-    /// Print JSON only.
-    #[arg(long)]
-    pub json: bool,
-    /// Measure as if acknowledgements did not wait for stable storage (SQLite synchronous =
-    /// NORMAL), to see what durability costs; never the setting of a real unit.
-    #[arg(long)]
-    pub without_fsync: bool,
-}
-
-/// One measured step.
-#[derive(Debug, Serialize)]
-pub struct Step {
-    pub step: String,
-    pub millis: f64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub frames: u64,
-}
-
-const PATIENCE: Duration = Duration::from_secs(600);
+use measure::{PATIENCE, city_subscriber, feed_latencies, machine, measure};
 
 pub async fn run(a: BenchArgs) -> Result<()> {
     if a.without_fsync {
@@ -100,13 +59,6 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{} CPUs, {}", cpus, std::env::consts::OS)
 }
 
 async fn sync_scenario(cameras: usize, edits: usize) -> Result<Vec<Step>> {
@@ -210,55 +162,6 @@ async fn sync_scenario(cameras: usize, edits: usize) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
-/// Starts `inst`, waits until its session reports every document in sync with the district and
-/// `done` holds, and returns the time and the bytes of that session.
-pub(crate) async fn measure<'a, F, Fut>(
-    inst: &'a mut LocalUnit,
-    district: &'a LocalUnit,
-    step: &str,
-    done: F,
-) -> Result<Step>
-where
-    F: Fn(&'a LocalUnit, &'a LocalUnit) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    inst.start().await?;
-    let inst: &'a LocalUnit = inst;
-    let stats = inst
-        .engine
-        .as_ref()
-        .expect("started")
-        .peer_stats(district.code.as_str());
-    let (sent0, recv0) = (stats.sent(), stats.received());
-    let frames0 =
-        stats.frames_sent.load(Ordering::Relaxed) + stats.frames_received.load(Ordering::Relaxed);
-    let synced0 = stats.synced.load(Ordering::Relaxed);
-    let deadline = started + PATIENCE;
-    loop {
-        let woken = stats.synced_notify.notified();
-        if stats.synced.load(Ordering::Relaxed) > synced0 && done(inst, district).await {
-            break;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!("{step}: not in sync after {PATIENCE:?}");
-        }
-        // Woken by the session, or checked again every 50 ms (`done` may lag the session).
-        let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), woken).await;
-    }
-    let millis = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(Step {
-        step: step.to_string(),
-        millis,
-        bytes_sent: stats.sent() - sent0,
-        bytes_received: stats.received() - recv0,
-        frames: stats.frames_sent.load(Ordering::Relaxed)
-            + stats.frames_received.load(Ordering::Relaxed)
-            - frames0,
-    })
-}
-
 /// Edit-to-city-feed latency: a subscriber at the city watches the feed; one institution after
 /// another marks a camera networked (or not); the time from the edit's commit at the institution
 /// to the city's changed totals arriving on the subscriber's stream, for every edit.
@@ -273,7 +176,12 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
         "building a federation of 1 city, {} districts, {} institutions each ...",
         a.districts, a.institutions
     );
-    let mut fed = crate::local::Federation::build(tmp.path(), a.districts, a.institutions).await?;
+    let mut fed = crate::local::Federation::build(
+        tmp.path(),
+        &crate::local::first_districts(a.districts),
+        a.institutions,
+    )
+    .await?;
     let mut want = 0;
     for (d, list) in fed.institutions.iter().enumerate() {
         for (i, inst) in list.iter().enumerate() {
@@ -346,119 +254,4 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
     }
     fed.stop_all().await;
     Ok(())
-}
-
-/// The city's feed stream as a subscriber receives it.
-pub(crate) type FeedStream = tonic::Streaming<yinglian_proto::v1::FeedEvent>;
-
-/// Reads the snapshot of a fresh city feed, then makes `edits` edits (one institution after
-/// another marks a camera networked or not) and returns, for each, the milliseconds from its
-/// commit at the institution to the city's changed totals on the stream.
-pub(crate) async fn feed_latencies(
-    fed: &crate::local::Federation,
-    stream: &mut FeedStream,
-    edits: usize,
-) -> Result<Vec<f64>> {
-    use yinglian_node::domain::figures::CameraFlags;
-    use yinglian_proto::v1::feed_event;
-    let city = &fed.city;
-    let mut networked = 0;
-    loop {
-        let e = stream
-            .message()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
-        if let Some(r) = &e.row
-            && r.unit == city.code.as_str()
-        {
-            networked = r.networked;
-        }
-        if e.kind == feed_event::Kind::SnapshotEnd as i32 {
-            break;
-        }
-    }
-    // Every institution's built cameras, round robin.
-    let mut targets = Vec::new();
-    for list in &fed.institutions {
-        for inst in list {
-            let (rows, _) = inst
-                .store
-                .cameras(inst.code.as_str(), &Default::default())
-                .await?;
-            let cams: Vec<(String, bool)> = rows
-                .iter()
-                .filter(|r| CameraFlags::of(&r.camera).built)
-                .map(|r| {
-                    (
-                        r.camera.device_code.to_string(),
-                        CameraFlags::of(&r.camera).networked,
-                    )
-                })
-                .collect();
-            targets.push((inst, cams));
-        }
-    }
-    let mut latencies = Vec::with_capacity(edits);
-    for k in 0..edits {
-        let n = targets.len();
-        let (inst, cams) = &mut targets[k % n];
-        let idx = (k / n) % cams.len().max(1);
-        let Some((code, on)) = cams.get_mut(idx) else {
-            continue;
-        };
-        *on = !*on;
-        let expected = if *on { networked + 1 } else { networked - 1 };
-        let value = if *on { "是" } else { "否" };
-        let code = code.clone();
-        inst.store
-            .edit(&DocId::ledger(&inst.code), "bench", "network", |d| {
-                let v = Field::Networked.parse_value(value)?;
-                Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
-            })
-            .await?;
-        let t0 = Instant::now();
-        loop {
-            let e = tokio::time::timeout(Duration::from_secs(60), stream.message())
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!("edit {k}: the city's feed did not change within 60 s")
-                })??
-                .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
-            if let Some(r) = &e.row
-                && r.unit == city.code.as_str()
-                && r.hub == city.code.as_str()
-                && r.networked == expected
-            {
-                break;
-            }
-        }
-        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
-        networked = expected;
-    }
-    Ok(latencies)
-}
-
-/// Enrolls the public security's subscriber (`GA-500000`, scope: the city) at the city, in a
-/// folder under `root`; returns the folder.
-pub(crate) async fn city_subscriber(
-    fed: &crate::local::Federation,
-    root: &std::path::Path,
-) -> Result<std::path::PathBuf> {
-    use yinglian_node::domain::unit::UnitCode;
-    use yinglian_node::federation::pki::Validity;
-    let dir = root.join("GA-500000");
-    let sub = UnitCode::parse("GA-500000")?;
-    let request = yinglian_node::federation::pki::make_request(&dir, &sub, false)?;
-    let bundle = fed
-        .city
-        .issue(
-            &request,
-            &sub,
-            Role::Subscriber,
-            Some(fed.city.code.clone()),
-            Validity::days(30),
-        )
-        .await?;
-    yinglian_node::federation::pki::join(&dir, &sub, &bundle)?;
-    Ok(dir)
 }

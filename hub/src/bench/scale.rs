@@ -21,8 +21,9 @@ use yinglian_node::domain::figures::Counts;
 use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_node::store::Store;
 
-use super::{BenchArgs, feed_latencies, machine};
-use crate::local::{Federation, LocalUnit, area_code, raise_fd_limit, wait_until};
+use super::args::BenchArgs;
+use super::measure::{city_subscriber, feed_latencies, machine, measure};
+use crate::local::{Federation, LocalUnit, area_code, first_districts, raise_fd_limit, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(1800);
 
@@ -169,7 +170,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             base.path().display()
         ),
     );
-    let mut fed = Federation::build(base.path(), a.districts, a.institutions).await?;
+    let mut fed =
+        Federation::build(base.path(), &first_districts(a.districts), a.institutions).await?;
     phase(
         t0,
         &format!("generating {} cameras per institution", a.cameras),
@@ -217,7 +219,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         want.add(&inst.store.counts(inst.code.as_str()).await?.0);
         documents += 1;
     }
-    let sub_dir = super::city_subscriber(&fed, base.path()).await?;
+    let sub_dir = city_subscriber(&fed, base.path()).await?;
     let built_in = t0.elapsed();
 
     // The floor: every ledger synced in memory into an empty document.
@@ -251,11 +253,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     }
     // Wait until the districts have reached the city (their own documents are there).
     wait_until(PATIENCE, "every district reached the city", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM peers WHERE connected = 1")
-            .fetch_one(fed.city.store.pool())
-            .await
-            .unwrap_or(0);
-        n as usize >= fed.districts.len()
+        let n = fed.city.store.connected_peer_count().await.unwrap_or(0);
+        n >= fed.districts.len()
     })
     .await?;
 
@@ -307,12 +306,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             cold_bytes += s.sent() + s.received();
         }
     }
-    let upper: (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(bytes_sent), 0), COALESCE(SUM(bytes_received), 0) FROM peers WHERE relation = 'child'",
-    )
-    .fetch_one(fed.city.store.pool())
-    .await?;
-    let cold_bytes_city = (upper.0 + upper.1) as u64;
+    let (sent, received) = fed.city.store.children_traffic().await?;
+    let cold_bytes_city = sent + received;
     phase(
         t0,
         &format!(
@@ -367,7 +362,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
                 .await?;
         }
         let district = &fed.districts[0];
-        super::measure(
+        measure(
             inst,
             district,
             "reconnect after offline edits",
@@ -409,11 +404,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     .await?;
     let noop = noop_t.elapsed();
     let noop_bytes: u64 = stats.iter().map(|s| s.sent() + s.received()).sum();
-    let shared_docs: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM documents WHERE doc_id LIKE 'ledger/%' OR doc_id LIKE 'profile/%' OR doc_id LIKE 'campaign/%'",
-    )
-    .fetch_one(fed.institutions[0][0].store.pool())
-    .await?;
+    let shared_docs = fed.institutions[0][0].store.shared_document_count().await?;
     let per_doc_bytes = noop_bytes as f64 / (children as f64 * shared_docs.max(1) as f64);
 
     // (e) Peak memory.

@@ -80,7 +80,7 @@ pub async fn subtree_stats(
 /// Brings a hub's own rollup up to date with what its store holds (for a command that may run
 /// while no daemon keeps it current); a leaf has none.
 pub async fn refresh_rollup(store: &Store) -> Result<()> {
-    if store.identity().role == "hub" {
+    if store.identity().is_hub() {
         crate::app::rollup::recompute(store).await?;
     }
     Ok(())

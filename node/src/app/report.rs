@@ -472,7 +472,7 @@ mod tests {
             &unit,
             "重庆市渝中区人民医院",
             crate::domain::unit::UnitKind::Institution,
-            "node",
+            crate::domain::unit::Role::Node,
         )
         .await
         .unwrap();

@@ -296,7 +296,7 @@ async fn list(
 ) -> Result<()> {
     // A unit deeper than this hub's children: ask the child hub that holds its ledger.
     if let Some(u) = &of
-        && store.identity().role == "hub"
+        && store.identity().is_hub()
         && held_unit(store, Some(u.clone())).await.is_err()
     {
         let target = UnitCode::parse(u)?;

@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use tokio::sync::watch;
 
 use super::Common;
+use crate::daemon::{Bind, Daemon, DaemonConfig, WebConfig};
 use crate::docs::document::DocId;
 use crate::docs::profile;
-use crate::domain::unit::UnitCode;
-use crate::federation::pki::{self, Bundle, Enrollment, Role, Validity};
-use crate::federation::sync::Engine;
+use crate::domain::unit::{Role, UnitCode};
+use crate::federation::pki::{self, Bundle, Enrollment, Validity};
 use crate::store::Store;
+use crate::store::membership::{ChildCertificate, Revocation};
 
 #[derive(Debug, Subcommand)]
 pub enum PkiCmd {
@@ -36,7 +36,7 @@ pub struct EnrollArgs {
     pub unit: String,
     /// node, hub or subscriber.
     #[arg(long)]
-    pub role: String,
+    pub role: Role,
     /// The subtree a subscriber may see.
     #[arg(long)]
     pub scope: Option<String>,
@@ -88,6 +88,23 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// What the daemon of a unit whose program has `role` runs.
+    pub fn into_config(self, role: Role) -> DaemonConfig {
+        DaemonConfig {
+            role,
+            listen: self.listen.map(Bind::Addr),
+            advertise: self.advertise,
+            web: self.http.map(|at| WebConfig {
+                at: Bind::Addr(at),
+                https: self.https_cert.zip(self.https_key),
+                trusted_proxies: self.trusted_proxies,
+            }),
+            metrics: self.metrics.map(Bind::Addr),
+            limits: self.limits,
+            forward_ledgers: self.forward_ledgers,
+        }
+    }
+
     /// Takes from `c` every option not given on the command line.
     pub fn merge(&mut self, c: &crate::daemon::config::ServeConfig) {
         let take = |mine: &mut Option<String>, theirs: &Option<String>| {
@@ -112,14 +129,14 @@ impl ServeArgs {
     }
 }
 
-fn hub_only(role: &str, what: &str) -> Result<()> {
-    if role != "hub" {
+fn hub_only(role: Role, what: &str) -> Result<()> {
+    if role != Role::Hub {
         bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
     }
     Ok(())
 }
 
-pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
+pub async fn init_root(common: &Common, cmd: PkiCmd, role: Role) -> Result<()> {
     hub_only(role, "pki init-root")?;
     let store = common.open().await?;
     match cmd {
@@ -143,11 +160,11 @@ pub async fn init_root(common: &Common, cmd: PkiCmd, role: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn enroll(common: &Common, a: EnrollArgs, role: &str) -> Result<()> {
+pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
     hub_only(role, "enroll")?;
     let store = common.open().await?;
     let unit = UnitCode::parse(&a.unit)?;
-    let child_role: Role = a.role.parse()?;
+    let child_role = a.role;
     let scope = a.scope.as_deref().map(UnitCode::parse).transpose()?;
     if child_role == Role::Subscriber && scope.is_none() {
         bail!("a subscriber needs --scope CODE: the subtree it may see");
@@ -201,17 +218,8 @@ pub async fn enroll_child(
     if e.role == Role::Subscriber && e.scope.is_none() {
         bail!("a subscriber needs a scope: the subtree it may see (--scope CODE)");
     }
-    let mine: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
-        .bind(e.unit.as_str())
-        .fetch_one(store.pool())
-        .await?;
-    if !mine {
-        let elsewhere: Option<Option<String>> =
-            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
-                .bind(e.unit.as_str())
-                .fetch_optional(store.pool())
-                .await?;
-        if let Some(Some(p)) = elsewhere
+    if !store.is_child(e.unit.as_str()).await? {
+        if let Some(p) = store.registered_parent(&e.unit).await?
             && p != me.as_str()
         {
             bail!(
@@ -219,11 +227,7 @@ pub async fn enroll_child(
                 e.unit
             );
         }
-        let hubs: Vec<String> = sqlx::query_scalar(
-            "SELECT unit FROM children WHERE role = 'hub' AND revoked_at IS NULL",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        let hubs = store.child_hubs().await?;
         if let Some(h) = hubs
             .iter()
             .find(|h| UnitCode::parse(h).is_ok_and(|h| e.unit.is_under(&h)))
@@ -242,22 +246,16 @@ pub async fn enroll_child(
 /// Registers (or re-registers, replacing an older certificate) a child this hub enrolled: its
 /// exact certificate, so that every earlier one of the unit stays refused.
 pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO children (unit, role, scope, serial, fingerprint, not_after, enrolled_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-         ON CONFLICT (unit) DO UPDATE SET role = excluded.role, scope = excluded.scope,
-           serial = excluded.serial, fingerprint = excluded.fingerprint,
-           not_after = excluded.not_after, enrolled_at = excluded.enrolled_at, revoked_at = NULL",
-    )
-    .bind(&bundle.unit)
-    .bind(bundle.role.as_str())
-    .bind(&bundle.scope)
-    .bind(&bundle.serial)
-    .bind(bundle.fingerprint()?)
-    .bind(&bundle.not_after)
-    .bind(chrono::Utc::now().to_rfc3339())
-    .execute(store.pool())
-    .await?;
+    store
+        .register_child(&ChildCertificate {
+            unit: &bundle.unit,
+            role: bundle.role,
+            scope: bundle.scope.as_deref(),
+            serial: &bundle.serial,
+            fingerprint: &bundle.fingerprint()?,
+            not_after: &bundle.not_after,
+        })
+        .await?;
     Ok(())
 }
 
@@ -294,7 +292,7 @@ pub async fn join(common: &Common, bundle: PathBuf) -> Result<()> {
     Ok(())
 }
 
-pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
+pub async fn revoke(common: &Common, unit: String, role: Role) -> Result<()> {
     hub_only(role, "revoke")?;
     let store = common.open().await?;
     let unit = UnitCode::parse(&unit)?;
@@ -305,43 +303,26 @@ pub async fn revoke(common: &Common, unit: String, role: &str) -> Result<()> {
 
 /// Marks a child revoked: its new connections are refused and its open sessions end.
 pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
-    let done =
-        sqlx::query("UPDATE children SET revoked_at = ? WHERE unit = ? AND revoked_at IS NULL")
-            .bind(chrono::Utc::now().to_rfc3339())
-            .bind(unit.as_str())
-            .execute(store.pool())
-            .await?;
-    if done.rows_affected() == 0 {
-        let known: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM children WHERE unit = ?")
-            .bind(unit.as_str())
-            .fetch_one(store.pool())
-            .await?;
-        if known {
-            bail!("unit {unit} is already revoked");
-        }
-        bail!("unit {unit} is not a child of {}", store.unit());
+    match store.revoke_child(unit).await? {
+        Revocation::Revoked => Ok(()),
+        Revocation::AlreadyRevoked => bail!("unit {unit} is already revoked"),
+        Revocation::NotAChild => bail!("unit {unit} is not a child of {}", store.unit()),
     }
-    Ok(())
 }
 
 pub async fn status(common: &Common, json: bool) -> Result<()> {
     let store = common.open().await?;
     let parent = store.meta("parent_unit").await?;
     let peers = store.peers().await?;
-    let children: Vec<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT unit, role, revoked_at FROM children ORDER BY unit")
-            .fetch_all(store.pool())
-            .await?;
-    let refusals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refusals")
-        .fetch_one(store.pool())
-        .await?;
+    let children = store.children().await?;
+    let refusals = store.refusal_count().await?;
     if json {
         let v = serde_json::json!({
             "unit": store.unit().as_str(),
             "parent": parent,
             "peers": peers,
             "children": children.iter().map(|c| serde_json::json!({
-                "unit": c.0, "role": c.1, "revoked_at": c.2,
+                "unit": c.unit, "role": c.role, "revoked_at": c.revoked_at,
             })).collect::<Vec<_>>(),
             "refusals": refusals,
         });
@@ -379,9 +360,10 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
     for c in &children {
         println!(
             "  child {} ({}){}",
-            c.0,
-            c.1,
-            c.2.as_deref()
+            c.unit,
+            c.role,
+            c.revoked_at
+                .as_deref()
                 .map(|r| format!(" revoked {r}"))
                 .unwrap_or_default()
         );
@@ -391,110 +373,29 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
 }
 
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
-pub async fn serve(common: &Common, a: ServeArgs, role: &str) -> Result<()> {
+pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     let store = Arc::new(common.open().await?);
-    if let Some(f) = a.forward_ledgers {
-        hub_only(role, "serve --forward-ledgers")?;
-        store
-            .set_meta("forward_ledgers", if f { "true" } else { "false" })
-            .await?;
+    let handle = Daemon::start(store, a.into_config(role)).await?;
+    let me = &handle.engine.me;
+    if let Some(bound) = handle.listen {
+        println!("{me} listening on {bound}");
     }
-    let engine = Engine::with_limits(store.clone(), &common.data, a.limits).await?;
-    let (stop_tx, stop) = watch::channel(false);
-    let mut tasks = Vec::new();
-    if let Some(listen) = &a.listen {
-        hub_only(role, "serve --listen")?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let bound = listener.local_addr()?;
-        println!("{} listening on {bound}", engine.me);
-        let url = a
-            .advertise
-            .clone()
-            .unwrap_or_else(|| format!("https://{bound}"));
-        crate::federation::reports::publish_endpoint(&store, &url).await?;
-        let (e, s) = (engine.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::federation::net::serve(e, listener, s).await {
-                tracing::error!(error = %err, "the server stopped");
-            }
-        }));
-    } else if role == "hub" {
-        bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
+    if let Some(w) = handle.web {
+        let scheme = if w.https { "https" } else { "http" };
+        println!("{me} web pages on {scheme}://{}", w.addr);
     }
-    if let Some(http) = &a.http {
-        let tls = match (&a.https_cert, &a.https_key) {
-            (Some(cert), Some(key)) => Some(crate::http::https::server_config(cert, key)?),
-            _ => None,
-        };
-        let listener = bind_http(http, "the web pages").await?;
-        println!(
-            "{} web pages on {}://{}",
-            engine.me,
-            if tls.is_some() { "https" } else { "http" },
-            listener.local_addr()?
-        );
-        let (st, s, proxies) = (store.clone(), stop.clone(), a.trusted_proxies.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::http::serve_with(st, listener, tls, proxies, s).await {
-                tracing::error!(error = %err, "the web server stopped");
-            }
-        }));
+    if let Some(m) = handle.metrics {
+        println!("{me} metrics on http://{m}/metrics");
     }
-    if let Some(m) = &a.metrics {
-        let listener = bind_http(m, "/metrics").await?;
-        println!(
-            "{} metrics on http://{}/metrics",
-            engine.me,
-            listener.local_addr()?
-        );
-        let (st, s) = (store.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(err) = crate::http::metrics::serve(st, listener, s).await {
-                tracing::error!(error = %err, "the metrics server stopped");
-            }
-        }));
-    }
-    if engine.parent.is_some() {
-        println!(
-            "{} syncing with parent {}",
-            engine.me,
-            engine.parent.as_ref().map(|p| p.as_str()).unwrap_or("")
-        );
-        tasks.push(tokio::spawn(crate::federation::net::run_upstream(
-            engine.clone(),
-            stop.clone(),
-        )));
-    } else if a.listen.is_none() {
-        bail!("this unit has not joined a parent: run `join --bundle FILE` first");
-    }
-    tasks.push(tokio::spawn(crate::federation::net::watch_other_writers(
-        engine.clone(),
-        stop.clone(),
-    )));
-    if role == "hub" {
-        tasks.push(tokio::spawn(crate::app::rollup::maintain(
-            store.clone(),
-            stop.clone(),
-        )));
+    if let Some(p) = &handle.parent {
+        println!("{me} syncing with parent {p}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
-    }
-    store.checkpoint().await?;
+    handle.stop().await?;
     println!("stopped");
     Ok(())
-}
-
-async fn bind_http(addr: &str, what: &str) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} for {what}"))
 }
 
 /// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::domain::unit::{UnitCode, UnitKind};
+use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::Store;
 
 /// Options every command takes.
@@ -202,15 +202,15 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
-/// Runs one command for a unit whose role is `role` (`node` or `hub`).
-pub async fn run(common: &Common, command: Command, role: &str) -> Result<()> {
+/// Runs one command for a unit whose role is `role` (`Node` for `yl-node`, `Hub` for `yl-hub`).
+pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
     match command {
         Command::Init(a) => {
             let unit = UnitCode::parse(&a.unit)?;
             let kind: UnitKind = a.kind.parse()?;
             let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
             // A hub asks for a CA too; a subscriber (run with yl-hub) never issues anything.
-            let issues = role == "hub" && kind != UnitKind::Subscriber;
+            let issues = role == Role::Hub && kind != UnitKind::Subscriber;
             let request = crate::federation::pki::make_request(&common.data, &unit, issues)?;
             println!(
                 "initialised unit {} ({}) in {}",
@@ -447,7 +447,7 @@ pub async fn main_node() -> Result<()> {
     }
     let log = prepare(&mut cli.common, &mut cli.command)?;
     init_tracing_with(matches!(cli.command, Command::Serve(_)), log.as_ref());
-    run(&cli.common, cli.command, "node").await
+    run(&cli.common, cli.command, Role::Node).await
 }
 
 impl Command {

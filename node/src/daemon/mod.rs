@@ -1,3 +1,7 @@
-//! One running unit: its configuration file and the start-up every caller shares.
+//! One running unit: its configuration file and the start-up every caller shares
+//! (`Daemon::start`: `serve`, the demo, the bench and the tests).
 
 pub mod config;
+mod running;
+
+pub use running::{Bind, Daemon, DaemonConfig, Handle, WebAddr, WebConfig};

@@ -16,6 +16,8 @@ pub enum UnitError {
         "unit kind \"{0}\" is not known: use city, district, county, zone, affiliated, institution, sub-unit or subscriber"
     )]
     Kind(String),
+    #[error("role \"{0}\" is not known: use node, hub or subscriber")]
+    Role(String),
 }
 
 /// The code of a unit: an administrative division code (500103), a zone code (LJXQ), or a code the
@@ -149,6 +151,48 @@ impl fmt::Display for UnitKind {
     }
 }
 
+/// A unit's role in the federation's tree, which its certificate names
+/// (`urn:yinglian:<role>:<unit>`) and its store records: a node only reports, a hub also accepts
+/// children, a subscriber only reads a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A leaf unit (`yl-node`).
+    Node,
+    /// A unit with children (`yl-hub`).
+    Hub,
+    /// A read-only feed consumer (public security).
+    Subscriber,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Node, Role::Hub, Role::Subscriber];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Hub => "hub",
+            Role::Subscriber => "subscriber",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnitError::Role(s.to_string()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +219,14 @@ mod tests {
         assert!(!UnitCode::parse("500104-0001").unwrap().is_under(&d));
         assert_eq!("区".parse::<UnitKind>().unwrap(), UnitKind::District);
         assert!("planet".parse::<UnitKind>().is_err());
+    }
+
+    #[test]
+    fn roles_read_back_what_they_write() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        let e = "admin".parse::<Role>().unwrap_err().to_string();
+        assert!(e.contains("node, hub or subscriber"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! The federation: PKI, the one admission gate, authorization by place in the tree, the wire
-//! (mutual TLS under tonic), and the services: Sync, Feed, Directory and Reports.
+//! (mutual TLS under tonic), the services (Sync, Feed, Directory, Reports) and the server that
+//! assembles them.
 
 pub mod admission;
 pub mod authz;
@@ -8,4 +9,5 @@ pub mod feed;
 pub mod net;
 pub mod pki;
 pub mod reports;
+pub mod server;
 pub mod sync;

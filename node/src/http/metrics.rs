@@ -29,7 +29,7 @@ pub async fn render(store: &Store) -> Result<String> {
     let info = Family::<Labels, Gauge>::default();
     info.get_or_create(&vec![
         ("unit".into(), id.unit.to_string()),
-        ("role".into(), id.role.clone()),
+        ("role".into(), id.role.to_string()),
         ("kind".into(), id.kind.to_string()),
         ("version".into(), env!("CARGO_PKG_VERSION").into()),
     ])

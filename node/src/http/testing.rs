@@ -25,7 +25,7 @@ pub async fn store() -> (tempfile::TempDir, Arc<Store>) {
         &unit,
         "重庆市渝中区人民医院",
         crate::domain::unit::UnitKind::Institution,
-        "node",
+        crate::domain::unit::Role::Node,
     )
     .await
     .unwrap();

@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod counts;
 mod feed;
+pub mod membership;
 mod pages;
 mod peers;
 mod project;
@@ -46,7 +47,7 @@ use crate::docs::ledger::LedgerError;
 use crate::docs::profile::{self, ProfileError};
 use crate::domain::camera::FieldError;
 use crate::domain::contacts::ContactError;
-use crate::domain::unit::{UnitCode, UnitKind};
+use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::refusal_log::RefusalLog;
 use crate::store::write::Cached;
 
@@ -89,14 +90,14 @@ pub struct Identity {
     pub unit: UnitCode,
     pub name: String,
     pub kind: UnitKind,
-    /// `node` or `hub`.
-    pub role: String,
+    /// `Node` or `Hub` (kept as its text, `node` or `hub`).
+    pub role: Role,
 }
 
 impl Identity {
     /// Whether this unit accepts children (a hub) rather than only reporting (a node).
     pub fn is_hub(&self) -> bool {
-        self.role == "hub"
+        self.role == Role::Hub
     }
 }
 
@@ -219,7 +220,7 @@ impl Store {
         unit: &UnitCode,
         name: &str,
         kind: UnitKind,
-        role: &str,
+        role: Role,
     ) -> Result<Store, StoreError> {
         let path = dir.join(STORE_FILE);
         if path.exists() {
@@ -260,7 +261,7 @@ impl Store {
                 unit: unit.clone(),
                 name: name.trim().to_string(),
                 kind,
-                role: role.to_string(),
+                role,
             },
             cache: Mutex::new(HashMap::new()),
             cache_clock: Default::default(),
@@ -322,7 +323,8 @@ impl Store {
                 unit,
                 name: get("name")?,
                 kind,
-                role: get("role")?,
+                role: Role::from_str(&get("role")?)
+                    .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
             },
             cache: Mutex::new(HashMap::new()),
             cache_clock: Default::default(),

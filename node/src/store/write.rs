@@ -390,13 +390,14 @@ mod tests {
     use crate::docs::ledger;
     use crate::domain::camera::{Camera, Field, Value};
     use crate::domain::device_code::DeviceCode;
+    use crate::domain::unit::Role;
     use crate::domain::unit::{UnitCode, UnitKind};
 
     #[tokio::test]
     async fn edits_are_compacted_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let unit = UnitCode::parse("500103-0001").unwrap();
-        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
             .await
             .unwrap();
         let doc = DocId::ledger(&unit);
@@ -454,7 +455,7 @@ mod tests {
     async fn a_refused_edit_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let unit = UnitCode::parse("500103-0001").unwrap();
-        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, "node")
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
             .await
             .unwrap();
         let doc = DocId::ledger(&unit);
@@ -489,7 +490,14 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        let err = Store::init(dir.path(), &unit, "again", UnitKind::Institution, "node").await;
+        let err = Store::init(
+            dir.path(),
+            &unit,
+            "again",
+            UnitKind::Institution,
+            Role::Node,
+        )
+        .await;
         assert!(matches!(err, Err(StoreError::AlreadyInitialised(..))));
     }
 }

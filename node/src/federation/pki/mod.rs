@@ -13,7 +13,6 @@
 //! certificates. `tls`: the unit's TLS material and its rustls configurations.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
@@ -25,6 +24,8 @@ use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+/// What a certificate lets its holder be: the unit's role in the tree (a domain word).
+pub use crate::domain::unit::Role;
 use crate::domain::unit::UnitCode;
 
 mod tls;
@@ -56,48 +57,6 @@ pub enum PkiError {
     NotACa(PathBuf),
     #[error("this unit has not joined a federation yet: {0} is missing (run `join --bundle FILE`)")]
     NotJoined(PathBuf),
-}
-
-/// What a certificate lets its holder be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A leaf unit (`yl-node`).
-    Node,
-    /// A unit with children (`yl-hub`).
-    Hub,
-    /// A read-only feed consumer (public security).
-    Subscriber,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Node => "node",
-            Role::Hub => "hub",
-            Role::Subscriber => "subscriber",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = PkiError;
-    fn from_str(s: &str) -> Result<Self, PkiError> {
-        match s {
-            "node" => Ok(Role::Node),
-            "hub" => Ok(Role::Hub),
-            "subscriber" => Ok(Role::Subscriber),
-            _ => Err(PkiError::Invalid(format!(
-                "role \"{s}\" is not known: use node, hub or subscriber"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// `urn:yinglian:<role>:<unit>`.

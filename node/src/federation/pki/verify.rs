@@ -145,7 +145,9 @@ pub fn peer_cert(chain: &[CertificateDer<'_>]) -> Result<PeerCert, PkiError> {
     let (role, unit) = yinglian_uri(&cert).ok_or_else(|| {
         PkiError::Invalid("the certificate has no urn:yinglian:<role>:<unit> name".into())
     })?;
-    let role: Role = role.parse()?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::domain::unit::UnitError| PkiError::Invalid(e.to_string()))?;
     let unit = UnitCode::parse(&unit).map_err(|e| PkiError::Invalid(e.to_string()))?;
     // The URI names the unit; the DNS name, which name constraints bound, must name the same.
     if dns_names(&cert) != [unit_dns(&unit).as_str()] {
