@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
-use yinglian_node::cli::federation::{enroll_child, join_bundle};
 use yinglian_node::daemon::{Bind, Daemon, DaemonConfig, Handle, WebConfig};
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::unit::{UnitCode, UnitKind};
+use yinglian_node::federation::membership::{enroll_child, join_bundle, make_root};
 use yinglian_node::federation::pki::{self, Bundle, Enrollment, Role, Validity};
 use yinglian_node::federation::sync::Engine;
 use yinglian_node::store::Store;
@@ -103,14 +103,7 @@ impl LocalUnit {
 
     /// Makes this unit the root of a federation.
     pub async fn init_root(&self) -> Result<()> {
-        pki::init_root(&self.dir, &self.code, 3650)?;
-        self.store.set_meta("root", self.code.as_str()).await?;
-        yinglian_node::app::campaign::publish(
-            &self.store,
-            &yinglian_node::domain::campaign::Campaign::seed(),
-        )
-        .await?;
-        Ok(())
+        make_root(&self.store, &self.dir, 3650).await
     }
 
     /// This hub's address as its children dial it.

@@ -2,19 +2,23 @@
 //! figures, the official tables, spreadsheet import, the federation and the `yl-node` command.
 //!
 //! The crate is built in layers; each folder uses only the folders below it (the table is in
-//! `tests/layers.rs`, which fails when a module reaches above its layer):
+//! `tests/tests/layers.rs`, which fails when a module reaches above its layer):
 //!
 //! ```text
-//! cli/         the `yl-node` command line: parses arguments, calls the layers below
-//! daemon/      one running unit: `Daemon::start(store, config)`, its configuration file
-//! http/        the web pages (by subject), HTTPS, sign-in backoff, /metrics
-//! federation/  PKI, the admission gate, the wire, sync, feed, directory, reports
-//! app/         the use cases: cameras, import, figures, rollup, campaign, backup, accounts,
-//!              official tables
-//! store/       the write path, projections and queries: the only place with SQL
+//! cli/         yl-node's commands: parse arguments, call the layers below, print
+//! daemon/      one running unit: Daemon::start(store, config) -> Handle (serve, the tests,
+//!              the demo and the bench all start a unit this way); the configuration file
+//! http/        the web pages, one file per subject; HTTPS; sign-in backoff; /metrics
+//! federation/  pki, membership (root, enroll, join, revoke), admission (the one gate), authz,
+//!              net (mutual TLS transport), server (the gRPC services assembled), sync, feed,
+//!              directory and reports services
+//! app/         the use cases, each once: cameras, contacts, import, figures, report
+//!              (Attachments 1 and 2), directory, rollup, campaign, history, backup, accounts
+//! store/       SQLite: the write path, projections, queries, audit, peers, refusals, feed
+//!              events: the only place with SQL
 //! docs/        the Automerge documents: ledger, profile, rollup, campaign (pure functions)
-//! domain/      the campaign's words: unit, device code, camera, contacts, figures, milestones
-//!              (no I/O)
+//! domain/      the campaign's words, no I/O: unit and role, device code, camera record and its
+//!              rules, contacts, figures, milestones
 //! ```
 
 pub mod app;

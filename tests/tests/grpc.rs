@@ -66,7 +66,7 @@ async fn a_hub_serves_reflection_v1_and_v1alpha_and_health() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
     // Health and reflection sit behind the same gate: a revoked unit is refused there too.
-    yinglian_node::cli::federation::revoke_unit(&city.store, &district.code)
+    yinglian_node::federation::membership::revoke_unit(&city.store, &district.code)
         .await
         .unwrap();
     let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)

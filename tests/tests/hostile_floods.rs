@@ -5,9 +5,9 @@
 
 use rcgen::{CertificateParams, KeyPair, SanType};
 use yinglian_hub::local::wait_until;
-use yinglian_node::cli::federation::revoke_unit;
 use yinglian_node::docs::document::DocId;
 use yinglian_node::federation::admission::Limits;
+use yinglian_node::federation::membership::revoke_unit;
 use yinglian_node::federation::pki::{TlsMaterial, unit_dns};
 use yinglian_proto::v1::LookupRequest;
 use yinglian_proto::v1::directory_client::DirectoryClient;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tonic::Status;
 use yinglian_hub::local::wait_until;
-use yinglian_node::cli::federation::revoke_unit;
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::unit::UnitCode;
+use yinglian_node::federation::membership::revoke_unit;
 use yinglian_node::federation::pki::{self, Enrollment, Role, TlsMaterial, Validity};
 use yinglian_proto::v1::feed_client::FeedClient;
 use yinglian_proto::v1::{FeedEvent, SubscribeRequest};

@@ -220,6 +220,41 @@ fn sql_only_in_the_store() {
     );
 }
 
+/// The lines of code of a file: neither blank nor only a comment.
+fn lines_of_code(text: &str) -> usize {
+    text.lines().filter(|l| !code(l).trim().is_empty()).count()
+}
+
+/// The most lines of code a source file may have: past it, a file is doing several jobs.
+const MOST_LINES: usize = 900;
+
+/// No source file of the workspace (product, tests, benchmarks) is over `MOST_LINES` lines of
+/// code.
+#[test]
+fn no_source_file_over_900_lines_of_code() {
+    let mut long = Vec::new();
+    for krate in ["node", "hub", "proto", "tests"] {
+        let root = workspace().join(krate);
+        for file in sources(&root) {
+            if file.components().any(|c| c.as_os_str() == "target") {
+                continue;
+            }
+            let n = lines_of_code(&std::fs::read_to_string(&file).unwrap());
+            if n > MOST_LINES {
+                long.push(format!(
+                    "{}: {n} lines of code",
+                    file.strip_prefix(workspace()).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these by job (at most {MOST_LINES} lines of code each):\n{}",
+        long.join("\n")
+    );
+}
+
 #[test]
 fn the_checker_sees_what_it_must() {
     assert!(uses_sqlx("use sqlx::Row;"));
@@ -228,6 +263,10 @@ fn the_checker_sees_what_it_must() {
     ));
     assert!(uses_sqlx("#[derive(sqlx::FromRow)]"));
     assert!(uses_sqlx("use sqlx;"));
+    assert_eq!(
+        lines_of_code("fn a() {}\n\n// note\n    /// doc\nlet x = 1; // why\n"),
+        2
+    );
     assert!(!uses_sqlx(code("/// not sqlx::query, a comment")));
     assert!(!uses_sqlx("fn quiet_sqlx() -> LogConfig {"));
     assert!(!uses_sqlx("level: Some(\"warn,sqlx=error\".into()),"));

@@ -130,7 +130,7 @@ async fn a_revoked_unit_is_cut_off_and_refused() {
         .peer_stats(district.code.as_str());
     assert!(stats.connected.load(std::sync::atomic::Ordering::Relaxed));
 
-    yinglian_node::cli::federation::revoke_unit(&district.store, &inst.code)
+    yinglian_node::federation::membership::revoke_unit(&district.store, &inst.code)
         .await
         .unwrap();
     // The open session ends ...

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod authz;
 pub mod directory;
 pub mod feed;
+pub mod membership;
 pub mod net;
 pub mod pki;
 pub mod reports;

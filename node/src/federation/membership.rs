@@ -1,0 +1,102 @@
+//! Membership of the federation: making the root, enrolling a child (the one path of `enroll`,
+//! the demo, the bench and the tests, with the tree's namespace rules), installing the bundle a
+//! parent gave, and revoking a child.
+
+use anyhow::{Result, bail};
+
+use crate::docs::document::DocId;
+use crate::docs::profile;
+use crate::domain::unit::{Role, UnitCode};
+use crate::federation::pki::{self, Bundle, Enrollment};
+use crate::store::Store;
+use crate::store::membership::{ChildCertificate, Revocation};
+
+/// Makes this unit the root of a federation: the root CA (valid `days`), its own certificate,
+/// and the seed's campaign published to flow down the tree.
+pub async fn make_root(store: &Store, data: &std::path::Path, days: i64) -> Result<()> {
+    pki::init_root(data, store.unit(), days)?;
+    store.set_meta("root", store.unit().as_str()).await?;
+    crate::app::campaign::publish(store, &crate::domain::campaign::Campaign::seed()).await?;
+    Ok(())
+}
+
+/// Signs a child's request and registers the child: the one path of `enroll`, the demo and the
+/// tests. Beyond the PKI's namespace rule, refuses a code this hub knows to be enrolled elsewhere
+/// in the tree (a profile with another parent), or one in the namespace of a hub child of its
+/// own (which that hub enrolls).
+pub async fn enroll_child(
+    store: &Store,
+    data: &std::path::Path,
+    request: &str,
+    e: &Enrollment,
+) -> Result<Bundle> {
+    let me = store.unit();
+    if e.role == Role::Subscriber && e.scope.is_none() {
+        bail!("a subscriber needs a scope: the subtree it may see (--scope CODE)");
+    }
+    if !store.is_child(e.unit.as_str()).await? {
+        if let Some(p) = store.registered_parent(&e.unit).await?
+            && p != me.as_str()
+        {
+            bail!(
+                "单位 {} 已登记在 {p} 之下：同一单位编码在全市只能登记一次，请核对编码",
+                e.unit
+            );
+        }
+        let hubs = store.child_hubs().await?;
+        if let Some(h) = hubs
+            .iter()
+            .find(|h| UnitCode::parse(h).is_ok_and(|h| e.unit.is_under(&h)))
+        {
+            bail!(
+                "单位 {} 属于下级枢纽 {h} 的编码空间，须由 {h} 签发证书",
+                e.unit
+            );
+        }
+    }
+    let bundle = pki::enroll(data, me, request, e)?;
+    register_child(store, &bundle).await?;
+    Ok(bundle)
+}
+
+/// Registers (or re-registers, replacing an older certificate) a child this hub enrolled: its
+/// exact certificate, so that every earlier one of the unit stays refused.
+pub async fn register_child(store: &Store, bundle: &Bundle) -> Result<()> {
+    store
+        .register_child(&ChildCertificate {
+            unit: &bundle.unit,
+            role: bundle.role,
+            scope: bundle.scope.as_deref(),
+            serial: &bundle.serial,
+            fingerprint: &bundle.fingerprint()?,
+            not_after: &bundle.not_after,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Installs a bundle: certificate, trust root, parent address; records the parent in the profile.
+pub async fn join_bundle(store: &Store, data: &std::path::Path, bundle: &Bundle) -> Result<()> {
+    pki::join(data, store.unit(), bundle)?;
+    store.set_meta("parent_unit", &bundle.parent_unit).await?;
+    store.set_meta("parent_url", &bundle.parent_url).await?;
+    let parent = bundle.parent_unit.clone();
+    store
+        .edit(
+            &DocId::profile(store.unit()),
+            "join",
+            "record the parent unit",
+            |doc| Ok(profile::set_text(doc, "parent", Some(&parent))?),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks a child revoked: its new connections are refused and its open sessions end.
+pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
+    match store.revoke_child(unit).await? {
+        Revocation::Revoked => Ok(()),
+        Revocation::AlreadyRevoked => bail!("unit {unit} is already revoked"),
+        Revocation::NotAChild => bail!("unit {unit} is not a child of {}", store.unit()),
+    }
+}
