@@ -83,35 +83,59 @@ fn code(line: &str) -> &str {
     }
 }
 
-/// The top-level modules of `crate::` paths in `line`, including those inside a
-/// `use crate::{a::…, b::…}` group.
-fn crate_paths(line: &str) -> Vec<String> {
+/// The code of a file (comments removed, lines kept), so that a `use` group split over several
+/// lines is read whole.
+fn code_of(text: &str) -> String {
+    text.lines().map(code).collect::<Vec<_>>().join("\n")
+}
+
+/// The top-level modules of the `crate::` paths in `code`, each with its line (1-based),
+/// including every item of a `use crate::{a::…, b::{…}}` group, however it is nested or split
+/// over lines.
+fn crate_paths(code: &str) -> Vec<(usize, String)> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
     let mut out = Vec::new();
-    let mut rest = line;
-    while let Some(i) = rest.find("crate::") {
-        let before = &rest[..i];
-        rest = &rest[i + "crate::".len()..];
-        if before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-            continue; // `yinglian_node::…` in another crate's words, or part of a name
+    let mut from = 0;
+    while let Some(i) = code[from..].find("crate::") {
+        let at = from + i;
+        from = at + "crate::".len();
+        let line = code[..at].matches('\n').count() + 1;
+        if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue; // `yinglian_node::…`-like paths, or part of a longer name
         }
-        if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            for part in group[..end].split(',') {
-                let name: String = part
-                    .trim()
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    out.push(name);
+        let rest = &code[from..];
+        let Some(group) = rest.trim_start().strip_prefix('{') else {
+            out.push((line, ident(rest)));
+            continue;
+        };
+        // The items at the group's first level: split at its commas, up to its closing brace.
+        let mut depth = 0;
+        let mut item = String::new();
+        let mut items = Vec::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(std::mem::take(&mut item));
+                    continue;
                 }
+                _ => {}
             }
-        } else {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            out.push(name);
+            item.push(c);
+        }
+        items.push(item);
+        for it in items {
+            let name = ident(&it);
+            if !name.is_empty() {
+                out.push((line, name));
+            }
         }
     }
     out
@@ -150,18 +174,15 @@ fn no_module_uses_a_layer_above_it() {
             };
             *seen.entry((krate, module)).or_default() += 1;
             let text = std::fs::read_to_string(&file).unwrap();
-            for (n, line) in text.lines().enumerate() {
-                for used in crate_paths(code(line)) {
-                    if used == top || used == "self" || used == "super" {
-                        continue;
-                    }
-                    if allowed.contains_key(used.as_str()) && !deps.contains(&used.as_str()) {
-                        broken.push(format!(
-                            "{krate}/src/{}:{}: `{top}` uses `{used}`, which is not below it",
-                            rel.display(),
-                            n + 1
-                        ));
-                    }
+            for (line, used) in crate_paths(&code_of(&text)) {
+                if used == top || used == "self" || used == "super" {
+                    continue;
+                }
+                if allowed.contains_key(used.as_str()) && !deps.contains(&used.as_str()) {
+                    broken.push(format!(
+                        "{krate}/src/{}:{line}: `{top}` uses `{used}`, which is not below it",
+                        rel.display(),
+                    ));
                 }
             }
         }
@@ -270,13 +291,22 @@ fn the_checker_sees_what_it_must() {
     assert!(!uses_sqlx(code("/// not sqlx::query, a comment")));
     assert!(!uses_sqlx("fn quiet_sqlx() -> LogConfig {"));
     assert!(!uses_sqlx("level: Some(\"warn,sqlx=error\".into()),"));
-    assert_eq!(crate_paths("use crate::store::Store;"), ["store"]);
+    let names =
+        |code: &str| -> Vec<String> { crate_paths(code).into_iter().map(|(_, n)| n).collect() };
+    assert_eq!(names("use crate::store::Store;"), ["store"]);
     assert_eq!(
-        crate_paths("use crate::{domain::unit::UnitCode, docs::ledger};"),
+        names("use crate::{domain::unit::UnitCode, docs::ledger};"),
         ["domain", "docs"]
     );
-    assert_eq!(crate_paths("let x = crate::app::figures::f(&s);"), ["app"]);
-    assert!(crate_paths("use yinglian_node::store::Store;").is_empty());
+    assert_eq!(names("let x = crate::app::figures::f(&s);"), ["app"]);
+    assert!(names("use yinglian_node::store::Store;").is_empty());
+    // A nested group, split over lines as rustfmt writes it: every item is seen, on its line.
+    assert_eq!(
+        crate_paths(&code_of(
+            "use crate::{\n    app::{a, b},\n    // crate::cli in a comment\n    http::x,\n};"
+        )),
+        [(1, "app".to_string()), (1, "http".to_string())]
+    );
     assert_eq!(code("/// see `crate::http`"), "");
     assert_eq!(
         code("use crate::app::x; // crate::http"),

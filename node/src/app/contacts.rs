@@ -17,6 +17,9 @@ pub async fn set(
     for (_, c) in contacts {
         c.validate()?;
     }
+    if contacts.is_empty() {
+        return Ok(());
+    }
     let message = match contacts {
         [(role, _)] => format!("set {role}"),
         _ => "set contacts".to_string(),

@@ -92,3 +92,10 @@ pub async fn entries(
     }
     Ok(out)
 }
+
+/// The directory as this unit sees it: its own subtree and the unit it reports to, matching
+/// `query` (unit code, name, contact name or phone).
+pub async fn visible(store: &Store, query: Option<&str>) -> Result<Vec<Entry>, StoreError> {
+    let parent: Vec<String> = store.meta("parent_unit").await?.into_iter().collect();
+    entries(store, store.unit().as_str(), &parent, query).await
+}

@@ -58,7 +58,7 @@ pub async fn subtree_stats(
         }
     };
     if let Some(c) = crate::app::campaign::held(store).await? {
-        let today = chrono::Utc::now().date_naive();
+        let today = crate::domain::figures::beijing_today();
         let complete = |p: Option<crate::docs::profile::Profile>| {
             p.is_some_and(|p| {
                 p.contact(crate::domain::contacts::ContactRole::Leader)

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use automerge::{AutoCommit, ChangeHash};
-use chrono::{FixedOffset, NaiveDate, TimeZone};
+use chrono::{NaiveDate, TimeZone};
 
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::ledger;
@@ -15,7 +15,7 @@ use crate::store::{Store, StoreError};
 
 /// The last millisecond of `date` in China Standard Time (UTC+8), as Unix milliseconds.
 pub fn end_of_day(date: NaiveDate) -> i64 {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let cst = crate::domain::figures::beijing();
     let next = date.succ_opt().unwrap_or(date);
     cst.from_local_datetime(&next.and_hms_opt(0, 0, 0).expect("midnight"))
         .single()

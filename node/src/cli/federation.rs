@@ -126,21 +126,13 @@ impl ServeArgs {
     }
 }
 
-fn hub_only(role: Role, what: &str) -> Result<()> {
-    if role != Role::Hub {
-        bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
-    }
-    Ok(())
-}
+use crate::daemon::hub_only;
 
 pub async fn init_root(common: &Common, cmd: PkiCmd, role: Role) -> Result<()> {
     hub_only(role, "pki init-root")?;
     let store = common.open().await?;
     match cmd {
         PkiCmd::InitRoot { days } => {
-            if store.meta("parent_unit").await?.is_some() {
-                bail!("this unit has a parent; only the root of the federation makes the root CA");
-            }
             membership::make_root(&store, &common.data, days).await?;
             let paths = pki::Paths::new(&common.data);
             println!(
@@ -160,9 +152,6 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
     let unit = UnitCode::parse(&a.unit)?;
     let child_role = a.role;
     let scope = a.scope.as_deref().map(UnitCode::parse).transpose()?;
-    if child_role == Role::Subscriber && scope.is_none() {
-        bail!("a subscriber needs --scope CODE: the subtree it may see");
-    }
     if !a.advertise.starts_with("https://") {
         bail!(
             "--advertise must be this hub's address as https://host:port, not \"{}\"",

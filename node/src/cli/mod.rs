@@ -370,14 +370,7 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
             json,
         } => {
             let store = common.open().await?;
-            let parent: Vec<String> = store.meta("parent_unit").await?.into_iter().collect();
-            let mut list = crate::app::directory::entries(
-                &store,
-                store.unit().as_str(),
-                &parent,
-                query.as_deref(),
-            )
-            .await?;
+            let mut list = crate::app::directory::visible(&store, query.as_deref()).await?;
             if missing {
                 list.retain(|e| !e.missing.is_empty());
             }

@@ -4,4 +4,4 @@
 pub mod config;
 mod running;
 
-pub use running::{Bind, Daemon, DaemonConfig, Handle, WebAddr, WebConfig};
+pub use running::{Bind, Daemon, DaemonConfig, Handle, WebAddr, WebConfig, hub_only};

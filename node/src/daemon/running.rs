@@ -134,7 +134,8 @@ pub struct Handle {
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn hub_only(role: Role, what: &str) -> Result<()> {
+/// Refuses `what` (a command or option of a unit with children) unless `role` is a hub.
+pub fn hub_only(role: Role, what: &str) -> Result<()> {
     if role != Role::Hub {
         bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
     }

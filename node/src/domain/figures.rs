@@ -226,8 +226,12 @@ pub fn show_rate(r: Option<f64>) -> String {
 /// Today's date in Beijing (UTC+8), whatever the machine's time zone: the campaign's dates and
 /// deadlines are Beijing dates.
 pub fn beijing_today() -> chrono::NaiveDate {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    chrono::Utc::now().with_timezone(&cst).date_naive()
+    chrono::Utc::now().with_timezone(&beijing()).date_naive()
+}
+
+/// China Standard Time (UTC+8, no daylight saving): the campaign's clock.
+pub fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tracing::warn;
 use crate::domain::unit::UnitCode;
 use crate::federation::net::ConnInfo;
 use crate::federation::pki::{self, PeerCert, Role};
-use crate::store::{Store, StoreError};
+use crate::store::{Enrollment, Store, StoreError};
 
 /// What one authenticated peer may cost this hub. Each has a default sound for a city of a few
 /// thousand units; an operator sets them in the `[limits]` table of the config file.
@@ -99,22 +99,19 @@ impl Service {
 }
 
 /// An enrollment as registered in `children`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Record {
-    role: String,
-    scope: Option<String>,
-    serial: String,
-    fingerprint: Option<String>,
-    revoked_at: Option<String>,
+type Record = Enrollment;
+
+/// Why `cert` is not (or no longer) the enrolled identity, if it is not.
+trait Mismatch {
+    fn mismatch(&self, cert: &PeerCert) -> Option<String>;
 }
 
-impl Record {
-    /// Why `cert` is not (or no longer) the enrolled identity, if it is not.
+impl Mismatch for Record {
     fn mismatch(&self, cert: &PeerCert) -> Option<String> {
         if let Some(at) = &self.revoked_at {
             return Some(format!("unit {} was revoked at {at}", cert.unit));
         }
-        if self.role != cert.role.as_str() {
+        if self.role != cert.role {
             return Some(format!(
                 "unit {} was enrolled as {}, not {}",
                 cert.unit, self.role, cert.role
@@ -184,18 +181,7 @@ impl Gate {
             .enrollments()
             .await?
             .into_iter()
-            .map(|e| {
-                (
-                    e.unit,
-                    Record {
-                        role: e.role,
-                        scope: e.scope,
-                        serial: e.serial,
-                        fingerprint: e.fingerprint,
-                        revoked_at: e.revoked_at,
-                    },
-                )
-            })
+            .map(|e| (e.unit.clone(), e))
             .collect())
     }
 

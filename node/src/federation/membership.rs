@@ -14,6 +14,9 @@ use crate::store::membership::{ChildCertificate, Revocation};
 /// Makes this unit the root of a federation: the root CA (valid `days`), its own certificate,
 /// and the seed's campaign published to flow down the tree.
 pub async fn make_root(store: &Store, data: &std::path::Path, days: i64) -> Result<()> {
+    if store.meta("parent_unit").await?.is_some() {
+        bail!("this unit has a parent; only the root of the federation makes the root CA");
+    }
     pki::init_root(data, store.unit(), days)?;
     store.set_meta("root", store.unit().as_str()).await?;
     crate::app::campaign::publish(store, &crate::domain::campaign::Campaign::seed()).await?;
@@ -35,7 +38,7 @@ pub async fn enroll_child(
         bail!("a subscriber needs a scope: the subtree it may see (--scope CODE)");
     }
     if !store.is_child(e.unit.as_str()).await? {
-        if let Some(p) = store.registered_parent(&e.unit).await?
+        if let Some(p) = store.parent_of(e.unit.as_str()).await?
             && p != me.as_str()
         {
             bail!(

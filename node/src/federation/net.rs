@@ -278,15 +278,24 @@ pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<boo
 }
 
 /// Tells this process's sessions about writes made by other processes (the CLI beside the
-/// daemon): polls the documents' version counter every 250 ms.
+/// daemon): every 250 ms, a look at the store files' stamp (no query while nothing was written);
+/// when it moved, or every 5 s in any case, the documents' version counter is read.
 pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut last = engine.store.newest_version().await.unwrap_or(0);
+    let mut stamp = engine.store.files_stamp();
+    let mut asked = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
+        let now = engine.store.files_stamp();
+        if now == stamp && asked.elapsed() < Duration::from_secs(5) {
+            continue;
+        }
+        stamp = now;
+        asked = tokio::time::Instant::now();
         let (docs, newest) = match engine.store.changed_since(last).await {
             Ok(r) => r,
             Err(e) => {

@@ -55,7 +55,7 @@ impl Sync for SyncService {
                     Caller::Child { .. } => Ok(()),
                     Caller::Subscriber { unit, .. } => Err(format!(
                         "{} is a subscriber: subscribers read feeds and may not sync",
-                        identity_uri("subscriber", unit)
+                        identity_uri(crate::domain::unit::Role::Subscriber.as_str(), unit)
                     )),
                     Caller::Parent { unit } => Err(format!(
                         "{unit} is the parent of {me}: a parent does not sync to its child's server"

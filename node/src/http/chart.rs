@@ -21,7 +21,7 @@ pub(super) fn routes() -> Router<Web> {
 /// The networking rate of this unit's subtree, week by week over the last 12 weeks (from the
 /// documents' history), against the campaign's networking targets, as SVG.
 async fn chart(State(web): State<Web>, _signed: Signed) -> Response {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::figures::beijing_today();
     let mut points = Vec::new();
     for i in 0..=12i64 {
         let d = today - chrono::Duration::days(7 * (12 - i));

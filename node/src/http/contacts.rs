@@ -75,7 +75,17 @@ async fn save_contacts(
     }
     let mut errors = HashMap::new();
     let mut good = Vec::new();
+    // What the profile holds now: the page does not show remarks (kept as they are), and a
+    // contact the person did not change is not written again.
+    let held = web
+        .store
+        .profile(web.store.unit().as_str())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     for role in [ContactRole::Leader, ContactRole::Liaison] {
+        let now = held.contact(role).cloned();
         let get = |k: &str| {
             values
                 .get(&format!("{}_{k}", role.as_str()))
@@ -86,10 +96,13 @@ async fn save_contacts(
             name: get("name"),
             position: get("position"),
             phone: get("phone"),
-            remarks: String::new(),
+            remarks: now.as_ref().map(|c| c.remarks.clone()).unwrap_or_default(),
         };
         if c.is_empty() && c.position.is_empty() {
             continue; // not reported yet: allowed, and listed as missing
+        }
+        if now.as_ref() == Some(&c) {
+            continue; // unchanged: nothing to write
         }
         match c.validate() {
             Ok(()) => good.push((role, c)),
@@ -172,5 +185,50 @@ mod tests {
         // The form shows what is saved.
         let (_, _, body) = send(&app, get("/contacts", &c)).await;
         assert!(body.contains("value=\"023-63811234\""), "{body}");
+    }
+
+    #[tokio::test]
+    async fn saving_the_page_keeps_remarks_and_writes_only_what_changed() {
+        use crate::domain::contacts::{Contact, ContactRole};
+        let (_dir, s) = store().await;
+        let (c, csrf) = editor(&s).await;
+        let app = router(s.clone());
+        // Remarks set from the command line, which the page does not show.
+        let liaison = Contact {
+            name: "张敏".into(),
+            position: "信息科".into(),
+            phone: "023-63811234".into(),
+            remarks: "周一至周五".into(),
+        };
+        crate::app::contacts::set(&s, "cli", &[(ContactRole::Liaison, liaison.clone())])
+            .await
+            .unwrap();
+        let heads = s
+            .heads(&crate::docs::document::DocId::profile(s.unit()))
+            .await
+            .unwrap();
+        // The form sent back as shown: nothing changes, not even the document's heads.
+        let same = format!(
+            "csrf={csrf}&liaison_name=%E5%BC%A0%E6%95%8F&liaison_position=%E4%BF%A1%E6%81%AF%E7%A7%91&liaison_phone=023-63811234"
+        );
+        let (st, _, _) = send(&app, form("/contacts", &c, same)).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            s.heads(&crate::docs::document::DocId::profile(s.unit()))
+                .await
+                .unwrap(),
+            heads
+        );
+        // A new phone: written, and the remarks stay.
+        let changed = format!(
+            "csrf={csrf}&liaison_name=%E5%BC%A0%E6%95%8F&liaison_position=%E4%BF%A1%E6%81%AF%E7%A7%91&liaison_phone=023-63819999"
+        );
+        let (st, _, _) = send(&app, form("/contacts", &c, changed)).await;
+        assert_eq!(st, StatusCode::OK);
+        let now = s.profile(UNIT).await.unwrap().unwrap().liaison.unwrap();
+        assert_eq!(
+            (now.phone.as_str(), now.remarks.as_str()),
+            ("023-63819999", "周一至周五")
+        );
     }
 }

@@ -28,22 +28,9 @@ async fn directory(
     _signed: Signed,
     Query(dq): Query<DirQuery>,
 ) -> Response {
-    let parent: Vec<String> = web
-        .store
-        .meta("parent_unit")
+    let list = crate::app::directory::visible(&web.store, dq.q.as_deref())
         .await
-        .ok()
-        .flatten()
-        .into_iter()
-        .collect();
-    let list = crate::app::directory::entries(
-        &web.store,
-        web.store.unit().as_str(),
-        &parent,
-        dq.q.as_deref(),
-    )
-    .await
-    .unwrap_or_default();
+        .unwrap_or_default();
     let show = |c: &Option<crate::domain::contacts::Contact>| match c {
         Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
         None => "未报送".to_string(),

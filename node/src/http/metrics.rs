@@ -16,7 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::store::{STORE_FILE, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 type Labels = Vec<(String, String)>;
 
@@ -107,16 +107,10 @@ pub async fn render(store: &Store) -> Result<String> {
     );
 
     let store_bytes = Gauge::<i64>::default();
-    store_bytes.set(
-        ["", "-wal"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(store.dir().join(format!("{STORE_FILE}{s}"))).ok())
-            .map(|m| m.len() as i64)
-            .sum(),
-    );
+    store_bytes.set(store.size_on_disk() as i64);
     reg.register(
         "store_bytes",
-        "Size of the SQLite store and its WAL on disk",
+        "Size of the SQLite store, its WAL and shared memory on disk",
         store_bytes,
     );
 

@@ -134,15 +134,6 @@ async fn fallback(_signed: Signed) -> Response {
     layout::not_found(html! { "未找到此页 (not found)" }, "/", "返回首页")
 }
 
-/// Serves the pages over plain HTTP on `listener` until `shutdown` turns true.
-pub async fn serve(
-    store: Arc<Store>,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    serve_with(store, listener, None, Vec::new(), shutdown).await
-}
-
 /// Serves the pages on `listener` until `shutdown` turns true: over TLS with `tls` (see
 /// `crate::http::https::server_config`), with `Secure` cookies; otherwise plain HTTP.
 pub async fn serve_with(

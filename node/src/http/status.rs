@@ -19,7 +19,7 @@ pub(super) fn routes() -> Router<Web> {
 /// Sync status: the parent and the children, connected or not, since when, bytes, refusals.
 async fn status(State(web): State<Web>, _signed: Signed) -> Response {
     let peers = web.store.peers().await.unwrap_or_default();
-    let waiting = web.store.refusals_on_record().await.unwrap_or(0);
+    let waiting = web.store.refusal_count().await.unwrap_or(0);
     let body = html! {
         p { a href="/" { "首页" } }
         h1 { "同步状态" }

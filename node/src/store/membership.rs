@@ -36,22 +36,11 @@ pub enum Revocation {
     NotAChild,
 }
 
-fn role_of(text: &str) -> Result<Role, StoreError> {
+pub(super) fn role_of(text: &str) -> Result<Role, StoreError> {
     Role::from_str(text).map_err(|e| StoreError::Refused(format!("children: {e}")))
 }
 
 impl Store {
-    /// The unit under which `unit` is registered in the tree this store knows (`None` when it is
-    /// not registered, or registered without a parent).
-    pub async fn registered_parent(&self, unit: &UnitCode) -> Result<Option<String>, StoreError> {
-        let parent: Option<Option<String>> =
-            sqlx::query_scalar("SELECT parent FROM units WHERE unit = ?")
-                .bind(unit.as_str())
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(parent.flatten())
-    }
-
     /// The hubs among this hub's children that are not revoked.
     pub async fn child_hubs(&self) -> Result<Vec<String>, StoreError> {
         Ok(

@@ -16,7 +16,7 @@ mod audit;
 mod counts;
 mod feed;
 pub mod membership;
-mod pages;
+mod offline;
 mod peers;
 mod project;
 mod query;
@@ -384,6 +384,19 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// A stamp of the store's files (sizes and modification times of the database and its WAL):
+    /// when it is unchanged, no process has written since it was taken. A `stat`, not a query.
+    pub fn files_stamp(&self) -> Vec<(u64, Option<std::time::SystemTime>)> {
+        ["", "-wal"]
+            .iter()
+            .map(|s| {
+                std::fs::metadata(self.dir.join(format!("{STORE_FILE}{s}")))
+                    .map(|m| (m.len(), m.modified().ok()))
+                    .unwrap_or((0, None))
+            })
+            .collect()
     }
 
     /// Bytes the store takes on disk (database, WAL and shared memory files).

@@ -4,6 +4,8 @@
 use automerge::sync::State;
 
 use crate::docs::document::DocId;
+use crate::domain::unit::Role;
+use crate::store::membership::role_of;
 use crate::store::refusal_log::clip;
 use crate::store::{Store, StoreError, now};
 
@@ -63,11 +65,10 @@ impl Store {
 }
 
 /// One identity this hub enrolled, as the `children` table keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollment {
     pub unit: String,
-    /// `node`, `hub` or `subscriber`.
-    pub role: String,
+    pub role: Role,
     /// The subtree a subscriber may watch.
     pub scope: Option<String>,
     pub serial: String,
@@ -79,11 +80,31 @@ pub struct Enrollment {
 impl Store {
     /// Every enrollment of this hub, revoked ones included.
     pub async fn enrollments(&self) -> Result<Vec<Enrollment>, StoreError> {
-        Ok(sqlx::query_as(
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children",
         )
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(unit, role, scope, serial, fingerprint, revoked_at)| {
+                Ok(Enrollment {
+                    unit,
+                    role: role_of(&role)?,
+                    scope,
+                    serial,
+                    fingerprint,
+                    revoked_at,
+                })
+            })
+            .collect()
     }
 
     /// Whether this hub enrolled `unit` (as a node, a hub or a subscriber).
@@ -99,11 +120,10 @@ impl Store {
     /// The children that sync with this hub (nodes and hubs, not subscribers), in order.
     pub async fn syncing_children(&self) -> Result<Vec<String>, StoreError> {
         Ok(
-            sqlx::query_scalar(
-                "SELECT unit FROM children WHERE role != 'subscriber' ORDER BY unit",
-            )
-            .fetch_all(&self.pool)
-            .await?,
+            sqlx::query_scalar("SELECT unit FROM children WHERE role != ? ORDER BY unit")
+                .bind(Role::Subscriber.as_str())
+                .fetch_all(&self.pool)
+                .await?,
         )
     }
 

@@ -81,7 +81,7 @@ impl pb::reports_server::Reports for ReportsService {
                     )),
                     Caller::Subscriber { unit, .. } => Err(format!(
                         "{} is not the parent of {me}: camera details are answered to the parent only",
-                        identity_uri("subscriber", unit)
+                        identity_uri(crate::domain::unit::Role::Subscriber.as_str(), unit)
                     )),
                 },
             )

@@ -112,10 +112,6 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub async fn new(store: Arc<Store>, data: &Path) -> Result<Arc<Engine>, StoreError> {
-        Engine::with_limits(store, data, Limits::default()).await
-    }
-
     /// An engine whose peers are bounded by `limits`.
     pub async fn with_limits(
         store: Arc<Store>,
