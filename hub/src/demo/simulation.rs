@@ -47,6 +47,8 @@ pub struct Simulation {
     rng: StdRng,
     /// (district index, institution index) → when it comes back.
     offline: Vec<((usize, usize), Instant)>,
+    /// When the last outage began (outages are spaced in time, whatever the pace).
+    last_outage: Option<Instant>,
     pub events: u64,
     pub tally: Tally,
     started: Instant,
@@ -63,6 +65,7 @@ impl Simulation {
         Simulation {
             rng: StdRng::from_os_rng(),
             offline: Vec::new(),
+            last_outage: None,
             events: 0,
             tally: Tally::default(),
             started: Instant::now(),
@@ -123,12 +126,18 @@ impl Simulation {
         Ok(())
     }
 
-    /// An outage of 15 to 60 s (never the institution whose pages the demo serves); its clerks
-    /// keep working offline.
+    /// An outage of 15 to 60 s (never the institution whose pages the demo serves, and at most
+    /// one beginning every 10 s); its clerks keep working offline.
     async fn outage(&mut self, fed: &mut Federation, d: usize, i: usize) -> Result<()> {
-        if (d, i) == (0, 0) || self.offline.iter().any(|(at, _)| *at == (d, i)) {
+        if (d, i) == (0, 0)
+            || self.offline.iter().any(|(at, _)| *at == (d, i))
+            || self
+                .last_outage
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
             return Ok(());
         }
+        self.last_outage = Some(Instant::now());
         let secs = self.rng.random_range(15..60);
         fed.institutions[d][i].stop().await;
         self.offline
