@@ -1,11 +1,20 @@
 //! `yl-hub demo`: the whole federation on this machine. A city hub, the city's real district-level
 //! units (project data) and institutions with generated but plausible ledgers, each with its own
 //! folder, keys and SQLite store, talking mTLS gRPC on loopback. The campaign is simulated
-//! (cameras registered and networked over time, institutions going offline and coming back) while
-//! the dashboards move. Ctrl-C stops everything cleanly; running it again resumes from the folder.
+//! for as long as it runs (`simulation`): cameras registered, completed, networked, failing and
+//! repaired, institutions going offline and coming back, while the dashboards move. The campaign's
+//! milestones sit around today and most units have reported their contacts (`seed`), so the
+//! dashboards show units on track, behind and overdue; a police subscriber reads the city's feed
+//! and the demo prints what it sees (`police`). Ctrl-C stops everything cleanly; running it again
+//! resumes from the folder.
+
+mod police;
+mod seed;
+mod simulation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,10 +22,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use yinglian_node::app::accounts::{self, Role as AccountRole};
-use yinglian_node::docs::document::DocId;
-use yinglian_node::domain::camera::{Camera, Field};
-use yinglian_node::domain::device_code::DeviceCode;
 use yinglian_node::federation::pki::Role;
+
+pub use seed::live_campaign;
+pub use simulation::diligence;
 
 use crate::local::{Federation, LocalUnit, area_code, districts, first_districts, raise_fd_limit};
 
@@ -80,7 +89,20 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     };
     save(&state_path, &state)?;
 
+    // The campaign's milestones, placed around today (again at every start, so a demo resumed
+    // weeks later still shows a live campaign); it flows down to every unit.
+    let today = yinglian_node::domain::figures::beijing_today();
+    yinglian_node::app::campaign::publish(&fed.city.store, &seed::live_campaign(today)).await?;
+    let police_dir = police::enroll(&a.dir, &fed.city).await?;
+
     fed.start_all().await?;
+    let seen = Arc::new(Mutex::new(police::Seen::default()));
+    let police_task = tokio::spawn(police::follow(
+        police_dir,
+        fed.city.code.clone(),
+        fed.city.url(),
+        seen.clone(),
+    ));
     let web = [a.http, next_port(a.http, 1), next_port(a.http, 2)];
     let city_web = fed.city.serve_web(Some(web[0])).await.with_context(|| {
         format!(
@@ -110,6 +132,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         state.password
     );
     println!(
+        "  police subscriber {} (公安) reads the city's feed; its view is printed every 12 s",
+        police::CODE
+    );
+    println!(
         "  Ctrl-C stops everything; `yl-hub demo --dir {}` resumes.",
         a.dir.display()
     );
@@ -124,23 +150,29 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         }
     };
     tokio::pin!(stop);
-    let mut sim = Simulation::new();
+    let mut sim = simulation::Simulation::new();
     let mut tick = tokio::time::interval(Duration::from_millis(a.pace_ms.max(10)));
     let mut summary = tokio::time::interval(Duration::from_secs(3));
+    let mut summaries = 0u64;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                if let Err(e) = sim.step(&mut fed, &mut state).await {
+                if let Err(e) = sim.step(&mut fed, &mut state.next_serial).await {
                     tracing::warn!(error = %e, "simulated event failed");
                 }
             }
             _ = summary.tick() => {
-                println!("{}", sim.summary(&fed).await);
+                println!("{}", summary_line(&mut sim, &fed).await);
+                summaries += 1;
+                if summaries % 4 == 1 {
+                    println!("{}", police::line(&seen.lock().unwrap()));
+                }
             }
         }
     }
     println!("stopping every unit…");
+    police_task.abort();
     save(&state_path, &state)?;
     fed.stop_all().await;
     for u in fed.all() {
@@ -199,12 +231,21 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
             done += n;
         }
     }
+    // Contacts (Attachment 1): most units reported both, some one, some none.
+    let mut reported = 0;
+    for (k, u) in fed.all().enumerate() {
+        let hub = u.role == Role::Hub;
+        if seed::contacts(u, k, hub).await? == 2 {
+            reported += 1;
+        }
+    }
     let password = password();
     for u in [&fed.city, &fed.districts[0], &fed.institutions[0][0]] {
         accounts::add_user(&u.store, "demo", AccountRole::Editor, &password).await?;
     }
     println!(
-        "  {done} generated cameras, ready in {:.1} s",
+        "  {done} generated cameras, {reported} of {} units with both contacts, ready in {:.1} s",
+        fed.all().count(),
         started.elapsed().as_secs_f64()
     );
     let state = State {
@@ -262,141 +303,49 @@ async fn resume(dir: &Path, state_path: &Path) -> Result<(Federation, State)> {
     ))
 }
 
-/// The simulated campaign: clerks register and network cameras; some institutions drop off the
-/// network for a while.
-struct Simulation {
-    rng: StdRng,
-    /// (district index, institution index) → when it comes back.
-    offline: Vec<((usize, usize), Instant)>,
-    events: u64,
-    started: Instant,
-}
-
-impl Simulation {
-    fn new() -> Simulation {
-        Simulation {
-            rng: StdRng::from_os_rng(),
-            offline: Vec::new(),
-            events: 0,
-            started: Instant::now(),
-        }
-    }
-
-    async fn step(&mut self, fed: &mut Federation, state: &mut State) -> Result<()> {
-        // Institutions whose outage is over come back.
-        let now = Instant::now();
-        let mut back = Vec::new();
-        self.offline.retain(|(at, until)| {
-            if *until <= now {
-                back.push(*at);
-                false
-            } else {
-                true
-            }
-        });
-        for (d, i) in back {
-            fed.institutions[d][i].start().await?;
-            println!("  {} is back online", fed.institutions[d][i].code);
-        }
-        let d = self.rng.random_range(0..fed.institutions.len());
-        let i = self.rng.random_range(0..fed.institutions[d].len());
-        let roll = self.rng.random_range(0..100);
-        self.events += 1;
-        if roll < 3 && (d, i) != (0, 0) && !self.offline.iter().any(|(at, _)| *at == (d, i)) {
-            // An outage of 15 to 60 s; the clerk keeps working offline.
-            let secs = self.rng.random_range(15..60);
-            fed.institutions[d][i].stop().await;
-            self.offline
-                .push(((d, i), Instant::now() + Duration::from_secs(secs)));
-            println!(
-                "  {} goes offline for {secs} s (keeps working; syncs when back)",
-                fed.institutions[d][i].code
-            );
-            return Ok(());
-        }
-        let inst = &fed.institutions[d][i];
-        if roll < 25 {
-            let district = area_code(&fed.districts[d].code);
-            let code = DeviceCode::parse(&format!("{district}9909132{:07}", state.next_serial))?;
-            state.next_serial += 1;
-            let mut cam = Camera::new(code.clone());
-            let class = ["1", "2", "2", "3"][self.rng.random_range(0..4)];
-            for (f, v) in [
-                (Field::Name, format!("新增点位{}", state.next_serial)),
-                (Field::Address, "门诊楼".to_string()),
-                (Field::PointClass, class.to_string()),
-                (Field::Networked, "否".to_string()),
-            ] {
-                if let Some(v) = f.parse_value(&v)? {
-                    cam.fields.insert(f, v);
-                }
-            }
-            inst.store
-                .edit(
-                    &DocId::ledger(&inst.code),
-                    "demo",
-                    &format!("add camera {code}"),
-                    |doc| {
-                        yinglian_node::docs::ledger::add_camera(doc, &cam)?;
-                        Ok(())
-                    },
-                )
-                .await?;
-        } else {
-            network_one(inst).await?;
-        }
-        Ok(())
-    }
-
-    async fn summary(&self, fed: &Federation) -> String {
-        let st = match yinglian_node::app::figures::subtree_stats(&fed.city.store, None).await {
-            Ok(s) => s,
-            Err(e) => return format!("city figures not ready: {e}"),
-        };
-        let total: usize = fed.institutions.iter().map(Vec::len).sum();
-        format!(
-            "{:>5} s  city: 已建 {} · 应联网 {} · 已联网 {} · 联网率 {} · institutions online {}/{} · events {}",
-            self.started.elapsed().as_secs(),
-            st.built,
-            st.must_network,
-            st.networked,
-            st.networking_rate
-                .map(|r| format!("{r:.2}%"))
-                .unwrap_or_else(|| "—".into()),
-            total - self.offline.len(),
-            total,
-            self.events
-        )
-    }
-}
-
-/// Networks one camera that must be and is not yet (nothing when all are).
-async fn network_one(inst: &LocalUnit) -> Result<()> {
-    let (rows, _) = inst
-        .store
-        .cameras(inst.code.as_str(), &Default::default())
-        .await?;
-    let Some(cam) = rows.iter().find(|r| {
-        let f = yinglian_node::domain::figures::CameraFlags::of(&r.camera);
-        f.built && f.must_network && !f.networked
-    }) else {
-        return Ok(());
+/// The line printed every few seconds: the city's figures as its dashboard has them, and what the
+/// simulated clerks did since the last line.
+async fn summary_line(sim: &mut simulation::Simulation, fed: &Federation) -> String {
+    let st = match yinglian_node::app::figures::subtree_stats(&fed.city.store, None).await {
+        Ok(s) => s,
+        Err(e) => return format!("city figures not ready: {e}"),
     };
-    let code = cam.camera.device_code.to_string();
-    let v = Field::Networked.parse_value("是")?;
-    inst.store
-        .edit(
-            &DocId::ledger(&inst.code),
-            "demo",
-            "network a camera",
-            |d| {
-                Ok(yinglian_node::docs::ledger::set_fields(
-                    d,
-                    &code,
-                    &[(Field::Networked, v)],
-                )?)
-            },
-        )
-        .await?;
-    Ok(())
+    let total: usize = fed.institutions.iter().map(Vec::len).sum();
+    let t = std::mem::take(&mut sim.tally);
+    let rate = |r: Option<f64>| r.map(|r| format!("{r:.2}%")).unwrap_or_else(|| "—".into());
+    let mut standing = [0usize; 4];
+    for c in &st.children {
+        if let Some(m) = &c.milestone {
+            use yinglian_node::domain::campaign::Status;
+            standing[match m.status {
+                Status::Met => 0,
+                Status::OnTrack => 1,
+                Status::Behind => 2,
+                Status::Overdue => 3,
+            }] += 1;
+        }
+    }
+    format!(
+        "{:>5} s  city: 已建 {} · 应联网 {} · 已联网 {} · 联网率 {} · 建档率 {} · 完好率 {} · \
+         区县 达成 {} 按计划 {} 落后 {} 逾期 {} · 机构在线 {}/{} · 新增 {} 补录 {} 联网 {} 故障 {} 修复 {} · events {}",
+        sim.elapsed().as_secs(),
+        st.built,
+        st.must_network,
+        st.networked,
+        rate(st.networking_rate),
+        rate(st.archive_rate),
+        rate(st.intact_rate),
+        standing[0],
+        standing[1],
+        standing[2],
+        standing[3],
+        total - sim.offline(),
+        total,
+        t.added,
+        t.completed,
+        t.networked,
+        t.faults,
+        t.repairs,
+        sim.events
+    )
 }

@@ -262,24 +262,35 @@ pub fn area_code(unit: &UnitCode) -> String {
     }
 }
 
-/// The city's district-level units (code, name, kind), as project data.
+/// The city's district-level units, as project data: code, the place's name, kind, and the
+/// unit's own name as it is (a district's or county's 卫生健康委员会; a development zone's bureau,
+/// e.g. 两江新区社发局, with nothing appended).
 pub const DISTRICTS_CSV: &str = include_str!("../data/chongqing-districts.csv");
 
-/// The district-level units of the city: (code, name, kind).
+/// The district-level units of the city: (code, the unit's name as it is, kind).
 pub fn districts() -> Vec<(String, String, UnitKind)> {
     DISTRICTS_CSV
         .lines()
         .skip(1)
         .filter_map(|l| {
             let mut f = l.split(',');
-            let (code, name, kind) = (f.next()?, f.next()?, f.next()?);
+            let (code, _place, kind, unit) = (f.next()?, f.next()?, f.next()?, f.next()?);
             Some((
                 code.trim().to_string(),
-                name.trim().to_string(),
+                unit.trim().to_string(),
                 kind.trim().parse().ok()?,
             ))
         })
         .collect()
+}
+
+/// The place a district-level unit serves, from its name: the name up to its last 区 or 县
+/// (万州区卫生健康委员会 → 万州区, 两江新区社发局 → 两江新区); the whole name otherwise.
+pub fn place_of(unit_name: &str) -> &str {
+    match unit_name.rfind(['区', '县']) {
+        Some(at) => &unit_name[..at + '区'.len_utf8()],
+        None => unit_name,
+    }
 }
 
 /// The first `d` district-level units of the city.
@@ -296,8 +307,8 @@ pub struct Federation {
 }
 
 impl Federation {
-    /// The city, the districts of `list` (code, name, kind; e.g. the first of `districts()`) and
-    /// `i` institutions under each.
+    /// The city, the districts of `list` (code, the unit's name as it is, kind; e.g. the first of
+    /// `districts()`) and `i` institutions under each, named after the district's place.
     pub async fn build(
         root: &Path,
         list: &[(String, String, UnitKind)],
@@ -315,14 +326,7 @@ impl Federation {
         let mut districts = Vec::new();
         let mut institutions = Vec::new();
         for (code, name, kind) in list.iter().cloned() {
-            let unit = LocalUnit::create(
-                &root.join(&code),
-                &code,
-                &format!("{name}卫生健康委员会"),
-                kind,
-                Role::Hub,
-            )
-            .await?;
+            let unit = LocalUnit::create(&root.join(&code), &code, &name, kind, Role::Hub).await?;
             city.enroll(&unit).await?;
             let mut mine = Vec::new();
             for n in 1..=i {
@@ -330,7 +334,7 @@ impl Federation {
                 let inst = LocalUnit::create(
                     &root.join(&c),
                     &c,
-                    &format!("{name}第{n}医院"),
+                    &format!("{}第{n}医院", place_of(&name)),
                     UnitKind::Institution,
                     Role::Node,
                 )
@@ -378,5 +382,28 @@ impl Federation {
             d.stop().await;
         }
         self.city.stop().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn district_level_units_keep_their_own_names() {
+        let all = districts();
+        assert_eq!(all.len(), 41);
+        let name = |code: &str| all.iter().find(|d| d.0 == code).unwrap().1.clone();
+        assert_eq!(name("500101"), "万州区卫生健康委员会");
+        assert_eq!(name("500240"), "石柱土家族自治县卫生健康委员会");
+        // Development zones: the bureau's name as it is, no suffix appended.
+        assert_eq!(name("LJXQ"), "两江新区社发局");
+        assert_eq!(name("GXQ"), "重庆高新区公共服务局");
+        assert_eq!(name("WSJK"), "万盛经开区卫生健康局");
+        assert!(all.iter().all(|d| !d.1.contains("局卫生健康委员会")));
+        assert_eq!(place_of("万州区卫生健康委员会"), "万州区");
+        assert_eq!(place_of("两江新区社发局"), "两江新区");
+        assert_eq!(place_of("万盛经开区卫生健康局"), "万盛经开区");
+        assert_eq!(place_of("500104"), "500104");
     }
 }

@@ -1,5 +1,6 @@
 //! `yl-hub demo` as a newcomer runs it: it prints the dashboard's address and the sign-in, the
-//! city's figures appear and move, the dashboard answers, Ctrl-C stops everything cleanly, and a
+//! city's figures appear and move, the police subscriber's view of the city's feed is printed, the
+//! dashboard answers, Ctrl-C stops everything cleanly, and a
 //! second run resumes from the same folder with the same figures.
 
 use std::io::{BufRead, BufReader};
@@ -151,6 +152,11 @@ fn the_demo_runs_stops_on_ctrl_c_and_resumes() {
     let (built, networked) = demo.wait_for("city figures", |l| figures(l).filter(|f| f.0 > 0));
     let later = demo.wait_for("moving figures", |l| figures(l).filter(|f| f.1 > networked));
     assert!(later.0 >= built);
+    // The police subscriber reads the city's feed and the demo prints what it received.
+    let police = demo.wait_for("the police subscriber's view", |l| {
+        (l.contains("公安订阅 GA-500000：在线") && l.contains("全市 已联网")).then(|| l.to_string())
+    });
+    assert!(police.contains("此后收到变更"), "{police}");
     // The dashboard answers, behind sign-in.
     let answer = http_status(port, "/").unwrap();
     assert!(
