@@ -191,7 +191,8 @@ pub struct Targets {
     pub today: Option<chrono::NaiveDate>,
 }
 
-fn date_zh(d: chrono::NaiveDate) -> String {
+/// A date as a person reads it: 2026年11月26日.
+pub fn date_zh(d: chrono::NaiveDate) -> String {
     use chrono::Datelike;
     format!("{}年{}月{}日", d.year(), d.month(), d.day())
 }
