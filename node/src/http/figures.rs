@@ -85,7 +85,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
             (rate(st.intact_rate_key_public, t.intact_public.as_ref()))
             (rate(st.intact_rate_key_industry, t.intact_industry.as_ref()))
             @match &st.milestone {
-                Some(m) => td.l class=(status_class(m.status)) title=(m.title) { (m.status.chinese()) },
+                Some(m) => td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) },
                 None => td.l { "—" },
             }
         }
@@ -459,6 +459,12 @@ mod tests {
             html.contains("完好率%·重点公共") && html.contains("完好率%·重点行业"),
             "{html}"
         );
+        // The milestone standing coloured: 乙 behind, 丁 overdue (one class attribute each).
+        assert!(
+            html.contains("<td class=\"l warn\" title=\"第二阶段：联网率80%\">进度落后</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"l bad\""), "{html}");
         // The time in Beijing time.
         assert!(html.contains("2021年10月1日 10:01"), "{html}");
         // Descending by networking rate on request.

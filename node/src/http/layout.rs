@@ -131,6 +131,7 @@ label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}.card{background:#fff;border:1px solid #c5ccd6;border-left:4px solid #0b4f8a;padding:6px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card.bad{border-left-color:#b00020}.card.warn{border-left-color:#e69500}
 .legend span{margin-right:12px}
+.a2{background:#fff;padding:12px 20px}.a2 h1{text-align:center;font-size:22px}table.a2{width:100%}table.a2 td,table.a2 th{white-space:normal}
 button{font-family:inherit;padding:3px 12px;cursor:pointer}
 .print-only{display:none}
 @media print{header.top,.no-print{display:none}body{background:#fff}main{max-width:none;padding:0}.print-only{display:block}
