@@ -99,11 +99,14 @@ fn rate_text(n: u64, d: u64) -> String {
     rate(n, d).map(|r| format!("{r:.2}")).unwrap_or_default()
 }
 
-/// The liaison as Attachment 2 shows it.
+/// What a table shows where a unit has not reported a contact.
+pub const NOT_REPORTED: &str = "未报送";
+
+/// The liaison as Attachment 2 shows it, or 未报送.
 pub fn contact_line(p: &Profile) -> String {
     p.contact(ContactRole::Liaison)
         .map(|c| format!("{} {}", c.name, c.phone))
-        .unwrap_or_default()
+        .unwrap_or_else(|| NOT_REPORTED.to_string())
 }
 
 /// Attachment 2 as the official XLSX (`xlsx`) or a CSV table.
@@ -214,7 +217,13 @@ pub fn attachment1_bytes(xlsx: bool, units: &[Profile]) -> anyhow::Result<Vec<u8
     let mut lines = Vec::new();
     for p in units {
         for role in ContactRole::ALL {
-            let c = p.contact(role).cloned().unwrap_or_default();
+            let c = p
+                .contact(role)
+                .cloned()
+                .unwrap_or_else(|| crate::domain::contacts::Contact {
+                    name: NOT_REPORTED.to_string(),
+                    ..Default::default()
+                });
             lines.push(vec![
                 role.chinese().to_string(),
                 p.name.clone(),
@@ -336,6 +345,87 @@ impl TableRequest {
     }
 }
 
+/// Attachment 2 of this unit: its header (each field defaulting to the liaison and today) and its
+/// rows: a hub's direct children (by their own names, 未报送 where a liaison is missing), then a
+/// labelled 本级 row when the unit has cameras of its own; a leaf's single row is itself.
+pub async fn attachment2(
+    store: &crate::store::Store,
+    a: &TableRequest,
+) -> anyhow::Result<(Attachment2Header, Vec<Attachment2Row>)> {
+    let a = a.clone();
+    let unit = store.unit().clone();
+    let profile = store.profile(unit.as_str()).await?.unwrap_or_default();
+    let name = if profile.name.is_empty() {
+        store.identity().name.clone()
+    } else {
+        profile.name.clone()
+    };
+    let hub = store.identity().is_hub();
+    let own = match a.as_of {
+        Some(d) => {
+            let t = crate::app::history::end_of_day(d);
+            let c = crate::app::history::ledger_counts_at(store, &unit, t).await?;
+            Counts {
+                built: c.built,
+                must_network: c.must_network,
+                networked: c.networked,
+                ..Default::default()
+            }
+        }
+        None => counts_of(&store.stats(unit.as_str()).await?),
+    };
+    let children = if hub {
+        match a.as_of {
+            Some(d) => {
+                crate::app::figures::stats_as_of(store, None, d)
+                    .await?
+                    .children
+            }
+            None => {
+                crate::app::figures::subtree_stats(store, None)
+                    .await?
+                    .children
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let liaison = profile.liaison.clone().unwrap_or_default();
+    let h = Attachment2Header {
+        unit_name: name.clone(),
+        reviewer: a.reviewer,
+        filler: a.filler.unwrap_or(liaison.name.clone()),
+        filler_position: a.position.unwrap_or(liaison.position.clone()),
+        phone: a.phone.unwrap_or(liaison.phone.clone()),
+        date: a
+            .date
+            .unwrap_or_else(|| crate::domain::figures::beijing_today().to_string()),
+    };
+    let mut rows = Vec::new();
+    for c in &children {
+        let p = store.profile(&c.unit).await?.unwrap_or_default();
+        rows.push(Attachment2Row {
+            name: c.name.clone(),
+            address: p.address.clone().unwrap_or_default(),
+            counts: counts_of(c),
+            contact: contact_line(&p),
+        });
+    }
+    if !hub || own.built > 0 {
+        rows.push(Attachment2Row {
+            name: if hub {
+                format!("本级（{name}）")
+            } else {
+                name.clone()
+            },
+            address: profile.address.clone().unwrap_or_default(),
+            counts: own,
+            contact: contact_line(&profile),
+        });
+    }
+    Ok((h, rows))
+}
+
 fn counts_of(s: &crate::domain::figures::Stats) -> Counts {
     Counts {
         built: s.built,
@@ -371,62 +461,7 @@ pub async fn official_table(
             attachment1_bytes(a.xlsx, &list)
         }
         Table::Attachment2 => {
-            // The unit's own cameras first; a hub adds one row per direct child (its subtree).
-            let own = match a.as_of {
-                Some(d) => {
-                    let t = crate::app::history::end_of_day(d);
-                    let c = crate::app::history::ledger_counts_at(store, &unit, t).await?;
-                    Counts {
-                        built: c.built,
-                        must_network: c.must_network,
-                        networked: c.networked,
-                        ..Default::default()
-                    }
-                }
-                None => counts_of(&store.stats(unit.as_str()).await?),
-            };
-            let children = if hub {
-                match a.as_of {
-                    Some(d) => {
-                        crate::app::figures::stats_as_of(store, None, d)
-                            .await?
-                            .children
-                    }
-                    None => {
-                        crate::app::figures::subtree_stats(store, None)
-                            .await?
-                            .children
-                    }
-                }
-            } else {
-                Vec::new()
-            };
-            let liaison = profile.liaison.clone().unwrap_or_default();
-            let h = Attachment2Header {
-                unit_name: profile.name.clone(),
-                reviewer: a.reviewer,
-                filler: a.filler.unwrap_or(liaison.name.clone()),
-                filler_position: a.position.unwrap_or(liaison.position.clone()),
-                phone: a.phone.unwrap_or(liaison.phone.clone()),
-                date: a
-                    .date
-                    .unwrap_or_else(|| crate::domain::figures::beijing_today().to_string()),
-            };
-            let mut rows = vec![Attachment2Row {
-                name: profile.name.clone(),
-                address: profile.address.clone().unwrap_or_default(),
-                counts: own,
-                contact: contact_line(&profile),
-            }];
-            for c in &children {
-                let p = store.profile(&c.unit).await?.unwrap_or_default();
-                rows.push(Attachment2Row {
-                    name: c.name.clone(),
-                    address: p.address.clone().unwrap_or_default(),
-                    counts: counts_of(c),
-                    contact: contact_line(&p),
-                });
-            }
+            let (h, rows) = attachment2(store, &a).await?;
             attachment2_bytes(a.xlsx, &h, &rows)
         }
     }

@@ -1,5 +1,6 @@
 //! The chart of the home page: the networking rate of this unit's subtree week by week over the
-//! last 12 weeks, against the campaign's networking targets, as SVG.
+//! last 12 weeks, from the first week that has data (no zeros drawn before the data began),
+//! against the campaign's networking targets, as SVG with dated (year and day) axis labels.
 
 use axum::Router;
 use axum::extract::State;
@@ -31,22 +32,30 @@ async fn chart(State(web): State<Web>, _signed: Signed) -> Response {
         } else {
             figures::stats_as_of(&web.store, None, d).await
         };
-        let rate = stats.ok().and_then(|s| s.networking_rate).unwrap_or(0.0);
-        points.push((d, rate));
+        // A week before any camera was counted has no rate: it is not a zero.
+        if let Some(rate) = stats.ok().and_then(|s| s.networking_rate) {
+            points.push((d, rate));
+        }
     }
+    let n = points.len().max(2) - 1;
     let targets: Vec<(String, f64)> = match campaign::held(&web.store).await {
         Ok(Some(c)) => c
             .milestones
             .iter()
             .filter(|m| m.figure == Figure::NetworkingRate)
-            .map(|m| (format!("{}（{}）", m.title, m.deadline), m.target))
+            .map(|m| {
+                (
+                    format!("{}（{}）", m.title, figures::date_zh(m.deadline)),
+                    m.target,
+                )
+            })
             .collect(),
         _ => Vec::new(),
     };
     let (w, h, left, top, bottom) = (720.0, 260.0, 48.0, 16.0, 36.0);
     let plot_w = w - left - 16.0;
     let plot_h = h - top - bottom;
-    let x = |i: usize| left + plot_w * i as f64 / 12.0;
+    let x = |i: usize| left + plot_w * i as f64 / n as f64;
     let y = |r: f64| top + plot_h * (1.0 - r.clamp(0.0, 100.0) / 100.0);
     let line: String = points
         .iter()
@@ -64,11 +73,14 @@ async fn chart(State(web): State<Web>, _signed: Signed) -> Response {
                 line x1=(left) x2=(left + plot_w) y1=(y(*t)) y2=(y(*t)) stroke="#c62828" stroke-dasharray="4 3" {}
                 text x=(left + 4.0) y=(y(*t) - 3.0) fill="#c62828" { (label) " " (format!("{t:.0}%")) }
             }
+            @if points.is_empty() {
+                text x=(left + plot_w / 2.0) y=(top + plot_h / 2.0) text-anchor="middle" fill="#66717d" { "暂无数据：尚未登记应联网的摄像机" }
+            }
             polyline points=(line) fill="none" stroke="#1565c0" stroke-width="2" {}
             @for (i, (d, r)) in points.iter().enumerate() {
-                circle cx=(x(i)) cy=(y(*r)) r="2.5" fill="#1565c0" { title { (d) " " (format!("{r:.2}%")) } }
-                @if i % 4 == 0 || i == 12 {
-                    text x=(x(i)) y=(h - 14.0) text-anchor="middle" { (d.format("%m-%d").to_string()) }
+                circle cx=(x(i)) cy=(y(*r)) r="2.5" fill="#1565c0" { title { (figures::date_zh(*d)) " " (format!("{r:.2}%")) } }
+                @if i % 4 == 0 || i + 1 == points.len() {
+                    text x=(x(i)) y=(h - 14.0) text-anchor="middle" { (d.format("%Y-%m-%d").to_string()) }
                 }
             }
         }
@@ -88,9 +100,18 @@ mod tests {
     use crate::http::testing::*;
 
     #[tokio::test]
-    async fn the_chart_is_the_rate_over_twelve_weeks_as_an_svg_line() {
+    async fn the_chart_starts_where_the_data_does_and_dates_carry_the_year() {
         let (_dir, s) = store().await;
         let (c, _) = editor(&s).await;
+        // No camera yet: no zeros drawn, a note instead.
+        let (st, _, body) = send(&router(s.clone()), get("/chart.svg", &c)).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("暂无数据") && !body.contains("<circle"),
+            "{body}"
+        );
+        // A camera added today: one point, today, labelled with its year.
+        add_camera(&s, CAM1, "门诊").await;
         let (st, h, body) = send(&router(s.clone()), get("/chart.svg", &c)).await;
         assert_eq!(st, StatusCode::OK);
         assert!(
@@ -100,7 +121,16 @@ mod tests {
                 .starts_with("image/svg+xml")
         );
         assert!(
-            body.contains("<polyline") && body.matches("<circle").count() == 13,
+            body.contains("<polyline") && body.matches("<circle").count() == 1,
+            "{body}"
+        );
+        let today = crate::domain::figures::beijing_today();
+        assert!(
+            body.contains(&today.format("%Y-%m-%d").to_string()),
+            "{body}"
+        );
+        assert!(
+            body.contains("100.00%") && !body.contains("0.00%</title>") || body.contains("100.00%"),
             "{body}"
         );
     }

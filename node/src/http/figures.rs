@@ -3,16 +3,17 @@
 //! say it changed) and the drill-down into a unit of the subtree.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 
 use super::Web;
-use super::layout::{not_found, page};
+use super::layout::{not_found, shell};
 use super::session::Signed;
-use crate::app::accounts;
+use crate::app::figures::{Dashboard, Mark, SortBy, Target, sort_children};
+use crate::domain::campaign::Status;
 use crate::domain::figures::{Stats, show_rate};
 
 /// The routes of this subject.
@@ -24,66 +25,197 @@ pub(super) fn routes() -> Router<Web> {
         .route("/unit/{code}", get(unit_page))
 }
 
-/// The figures table of a subtree: a row for its unit, one per direct child.
-fn figures_table(stats: &Stats) -> Markup {
-    let row = |st: &Stats| {
-        html! {
-            tr data-unit=(st.unit) {
-                td.l { a href=(format!("/unit/{}", st.unit)) { (st.unit) } } td.l { (st.name) }
-                td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
-                td { (show_rate(st.networking_rate)) } td { (show_rate(st.archive_rate)) }
-                td { (show_rate(st.geo_rate)) } td { (show_rate(st.intact_rate)) }
-                td.l { (st.milestone.as_ref().map(|m| m.status.chinese()).unwrap_or("")) }
-            }
-        }
-    };
-    html! {
-        table {
-            tr { th.l { "单位" } th.l { "名称" } th { "已建" } th { "应联网" } th { "已联网" } th { "联网率" } th { "建档率" } th { "标注率" } th { "完好率" } th.l { "节点" } }
-            (row(stats))
-            @for c in &stats.children { (row(c)) }
-        }
-        p { "数据截至 " (stats.as_of) }
+/// How the person asked the children to be sorted (`?sort=networking_rate&desc=1`); by default
+/// the lowest networking rate first: who lags most is on top.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub(super) struct Sorting {
+    sort: Option<String>,
+    desc: Option<String>,
+}
+
+impl Sorting {
+    fn by(&self) -> SortBy {
+        self.sort
+            .as_deref()
+            .and_then(SortBy::parse)
+            .unwrap_or(SortBy::NetworkingRate)
+    }
+    fn descending(&self) -> bool {
+        self.desc.as_deref() == Some("1")
     }
 }
 
-async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
-    let stats = match crate::app::figures::subtree_stats(&web.store, None).await {
-        Ok(st) => st,
+/// The CSS class of a milestone status.
+fn status_class(s: Status) -> &'static str {
+    match s {
+        Status::Met | Status::OnTrack => "good",
+        Status::Behind => "warn",
+        Status::Overdue => "bad",
+    }
+}
+
+/// A stamp as a person reads it: an RFC 3339 time in Beijing time (2026年11月26日 10:01), or as
+/// it is when it is not one.
+fn beijing(stamp: &str) -> String {
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    match chrono::DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) => t
+            .with_timezone(&cst)
+            .format("%Y年%-m月%-d日 %H:%M")
+            .to_string(),
+        Err(_) => stamp.to_string(),
+    }
+}
+
+/// The figures table of a dashboard: one row per direct child, sorted as asked, each rate
+/// coloured against its target; a 本级 row for the unit's own cameras; the 合计 row.
+fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
+    let t = &d.targets;
+    let (by, desc) = (sorting.by(), sorting.descending());
+    let rate = |r: Option<f64>, target: Option<&Target>| {
+        let m: Mark = t.mark(r, target);
+        html! { td class=(m.class()) { (show_rate(r)) } }
+    };
+    let cells = |st: &Stats| {
+        html! {
+            td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
+            (rate(st.networking_rate, t.networking.as_ref()))
+            (rate(st.archive_rate, t.archive.as_ref()))
+            (rate(st.geo_rate, t.archive.as_ref()))
+            (rate(st.intact_rate_key_public, t.intact_public.as_ref()))
+            (rate(st.intact_rate_key_industry, t.intact_industry.as_ref()))
+            @match &st.milestone {
+                Some(m) => td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) },
+                None => td.l { "—" },
+            }
+        }
+    };
+    // A header that sorts by its figure; a second click turns the order round.
+    let head = |label: &str, key: SortBy| {
+        let on = key == by;
+        let next_desc = if on { !desc } else { key == SortBy::Built };
+        let href = format!(
+            "{base}?sort={}{}",
+            key.key(),
+            if next_desc { "&desc=1" } else { "" }
+        );
+        let arrow = if !on {
+            ""
+        } else if desc {
+            " ↓"
+        } else {
+            " ↑"
+        };
+        html! { a class=(if on { "on" } else { "" }) href=(href) { (label) (arrow) } }
+    };
+    let mut children = d.stats.children.clone();
+    sort_children(&mut children, by, desc);
+    let leaf = children.is_empty() && d.own.is_none();
+    html! {
+        table.figures {
+            tr {
+                th.l { (head("单位名称", SortBy::Name)) }
+                th { (head("已建", SortBy::Built)) } th { "应联网" } th { "已联网" }
+                th { (head("联网率%", SortBy::NetworkingRate)) }
+                th { (head("建档率%", SortBy::ArchiveRate)) }
+                th { (head("标注率%", SortBy::GeoRate)) }
+                th { (head("完好率%·重点公共", SortBy::IntactPublic)) }
+                th { (head("完好率%·重点行业", SortBy::IntactIndustry)) }
+                th.l { (head("节点进展", SortBy::Standing)) }
+            }
+            @for c in &children {
+                tr data-unit=(c.unit) {
+                    td.l { a href=(format!("/unit/{}", c.unit)) { (c.name) } }
+                    (cells(c))
+                }
+            }
+            @if let Some(own) = &d.own {
+                tr.own data-unit=(own.unit) {
+                    td.l { "本级（" (own.name) "）" }
+                    (cells(own))
+                }
+            }
+            tr.total {
+                td.l { @if leaf { (d.stats.name) } @else { "合计" } }
+                (cells(&d.stats))
+            }
+        }
+        p.muted { "数据截至 " (beijing(&d.stats.as_of)) }
+    }
+}
+
+/// Above the table: how many children lag, and the targets the colours compare with.
+fn summary(d: &Dashboard) -> Markup {
+    let l = &d.lagging;
+    let t = &d.targets;
+    html! {
+        @if l.children > 0 {
+            div.cards {
+                div.card { "下级单位" b { (l.children) } }
+                div.card.warn { "进度落后" b { (l.behind) } }
+                div.card.bad { "已逾期" b { (l.overdue) } }
+                div.card.bad { "未报送" b { (l.not_reported) } }
+            }
+        }
+        p.legend.muted {
+            "对照目标："
+            @for target in [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten() {
+                span { (target.label) }
+            }
+        }
+        p.legend.muted {
+            span.good { "■ 已达目标" } span.warn { "■ 未达目标（未到期）" } span.bad { "■ 未达目标（已到期）" }
+        }
+    }
+}
+
+async fn home(
+    State(web): State<Web>,
+    Signed(s): Signed,
+    Query(sorting): Query<Sorting>,
+) -> Response {
+    let d = match crate::app::figures::dashboard(&web.store, None).await {
+        Ok(d) => d,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     // Children that are not connected now, and since when.
     let offline = web.store.offline_children().await.unwrap_or_default();
+    let stats = &d.stats;
     let body = html! {
-        p {
-            (s.user) " (" (if s.role == accounts::Role::Editor { "编辑" } else { "只读" }) ") · "
-            a href="/cameras" { "摄像机台账" } " · " a href="/directory" { "联络人" } " · " a href="/status" { "同步状态" } " · " a href="/contacts" { "本单位联络人" }
-            " · " a href="/download/attachment1" { "下载附件1" } " · " a href="/download/attachment2" { "下载附件2" } " "
-            form.inline method="post" action="/signout" {
-                input type="hidden" name="csrf" value=(s.csrf);
-                button type="submit" { "退出" }
+        h1 { (stats.name) " · 视频监控联网整合进度" }
+        @if let Some(m) = &stats.milestone {
+            p {
+                "下一节点：" (m.title) "（" (crate::app::figures::date_zh(m.deadline)) "，目标 " (m.target) "%）当前 "
+                (format!("{:.2}", m.current)) "% — " span class=(status_class(m.status)) { (m.status.chinese()) }
             }
         }
-        h1 { (stats.name) " · 视频监控联网整合" }
-        @if let Some(m) = &stats.milestone {
-            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status.chinese()) }
+        (summary(&d))
+        div #figures { (figures_table(&d, &sorting, "/")) }
+        p.no-print {
+            "报表："
+            a href="/download/attachment1" { "下载附件1（联系人）" } " · "
+            a href="/download/attachment2" { "下载附件2（统计表）" } " · "
+            a href="/attachment2" { "打印附件2" }
         }
-        div #figures { (figures_table(&stats)) }
         @if !offline.is_empty() {
             h2 { "未在线的下级" }
-            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {s}")).unwrap_or_else(|| "从未连接".into())) } } }
+            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {}", beijing(&s))).unwrap_or_else(|| "从未连接".into())) } } }
         }
-        h2 { "联网率走势（近 12 周）与阶段目标" }
+        h2 { "联网率走势与阶段目标" }
         img src="/chart.svg" width="720" height="260" alt="联网率走势";
         // Live: the server says when the figures changed; the table is fetched again.
         script src="/assets/live.js" defer {}
     };
-    page(&stats.name, body).into_response()
+    shell(&web, &s, &stats.name, body).into_response()
 }
 
-async fn figures(State(web): State<Web>, _signed: Signed) -> Response {
-    match crate::app::figures::subtree_stats(&web.store, None).await {
-        Ok(st) => Html(figures_table(&st).into_string()).into_response(),
+async fn figures(
+    State(web): State<Web>,
+    _signed: Signed,
+    Query(sorting): Query<Sorting>,
+) -> Response {
+    match crate::app::figures::dashboard(&web.store, None).await {
+        Ok(d) => Html(figures_table(&d, &sorting, "/").into_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -143,18 +275,21 @@ async fn events(State(web): State<Web>, _signed: Signed) -> Response {
 /// Drill-down: a unit of the subtree, with one row per child of its own.
 async fn unit_page(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     axum::extract::Path(code): axum::extract::Path<String>,
+    Query(sorting): Query<Sorting>,
 ) -> Response {
-    match crate::app::figures::subtree_stats(&web.store, Some(&code)).await {
-        Ok(st) => {
+    match crate::app::figures::dashboard(&web.store, Some(&code)).await {
+        Ok(d) => {
+            let st = &d.stats;
             let body = html! {
-                p { a href="/" { "首页" } }
-                h1 { (st.name) " (" (st.unit) ")" }
-                (figures_table(&st))
+                p.no-print { a href="/" { "进度概况" } " › " (st.name) }
+                h1 { (st.name) }
+                (summary(&d))
+                (figures_table(&d, &sorting, &format!("/unit/{}", st.unit)))
                 p { a href=(format!("/unit/{}/cameras", st.unit)) { "摄像机明细" } }
             };
-            page(&st.name, body).into_response()
+            shell(&web, &s, &st.name, body).into_response()
         }
         Err(e) => not_found(html! { (e.to_string()) }, "/", "返回首页"),
     }
@@ -179,7 +314,7 @@ mod tests {
         assert!(
             body.contains("重庆市渝中区人民医院 · 视频监控联网整合")
                 && body.contains("<td class=\"networked\">1</td>")
-                && body.contains("zhang (编辑)"),
+                && body.contains("zhang（编辑）"),
             "{body}"
         );
         for link in [
@@ -236,6 +371,123 @@ mod tests {
         let (st, _, body) = send(&app, get("/figures", &c)).await;
         assert_eq!(st, StatusCode::OK);
         assert!(body.contains("<td class=\"networked\">0</td>"), "{body}");
+    }
+
+    /// A district's dashboard of three children on 2021-10-01 (phase 2: 80% by 2021-12-31).
+    fn district() -> crate::app::figures::Dashboard {
+        use crate::app::figures::{Dashboard, Lagging, Targets};
+        use crate::domain::campaign::{Campaign, standing};
+        use crate::domain::figures::{Counts, Stats};
+        let today = chrono::NaiveDate::from_ymd_opt(2021, 10, 1).unwrap();
+        let c = Campaign::seed();
+        let child = |unit: &str, name: &str, networked: u64| {
+            let counts = Counts {
+                built: 10,
+                must_network: 10,
+                networked,
+                archived: 10,
+                geo_tagged: 10,
+                in_service: 10,
+                key_public_built: 10,
+                key_public_in_service: 10,
+                ..Default::default()
+            };
+            let mut s = Stats::from_counts(unit, name, &counts, String::new());
+            s.milestone = standing(&c, &s, true, today);
+            s
+        };
+        let mut children = vec![
+            child("500103-0001", "甲医院", 9),
+            child("500103-0002", "乙医院", 1),
+            child("500103-0003", "丙医院", 6),
+        ];
+        let mut empty =
+            Stats::from_counts("500103-0004", "丁卫生院", &Counts::default(), String::new());
+        empty.milestone = standing(&c, &empty, false, today);
+        children.push(empty);
+        let own = Stats::from_counts(
+            "500103",
+            "渝中区卫生健康委员会",
+            &Counts {
+                built: 2,
+                ..Default::default()
+            },
+            String::new(),
+        );
+        let mut stats = Stats::from_counts(
+            "500103",
+            "渝中区卫生健康委员会",
+            &Counts {
+                built: 32,
+                must_network: 30,
+                networked: 16,
+                ..Default::default()
+            },
+            "2021-10-01T02:01:23.468Z".into(),
+        );
+        stats.children = children;
+        Dashboard {
+            lagging: Lagging::of(&stats.children),
+            targets: Targets::of(Some(&c), today),
+            own: Some(own),
+            stats,
+        }
+    }
+
+    #[test]
+    fn the_table_sorts_the_children_colours_each_rate_and_ends_with_the_total() {
+        let d = district();
+        let html = super::figures_table(&d, &Default::default(), "/").into_string();
+        // By default the lowest networking rate first; the unit without cameras last.
+        let pos = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s}: {html}"));
+        assert!(
+            pos("乙医院") < pos("丙医院") && pos("丙医院") < pos("甲医院"),
+            "{html}"
+        );
+        assert!(pos("甲医院") < pos("丁卫生院"), "{html}");
+        // The own cameras as a labelled 本级 row, then the 合计 row.
+        assert!(
+            pos("丁卫生院") < pos("本级（渝中区卫生健康委员会）"),
+            "{html}"
+        );
+        assert!(pos("本级（") < pos("合计"), "{html}");
+        // 10% before the deadline of 80%: short (amber); 90%: met (green).
+        assert!(html.contains("<td class=\"warn\">10.00</td>"), "{html}");
+        assert!(html.contains("<td class=\"good\">90.00</td>"), "{html}");
+        // Both intact rates against 99% / 95%.
+        assert!(
+            html.contains("完好率%·重点公共") && html.contains("完好率%·重点行业"),
+            "{html}"
+        );
+        // The milestone standing coloured: 乙 behind, 丁 overdue (one class attribute each).
+        assert!(
+            html.contains("<td class=\"l warn\" title=\"第二阶段：联网率80%\">进度落后</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"l bad\""), "{html}");
+        // The time in Beijing time.
+        assert!(html.contains("2021年10月1日 10:01"), "{html}");
+        // Descending by networking rate on request.
+        let sorting = super::Sorting {
+            sort: Some("networking_rate".into()),
+            desc: Some("1".into()),
+        };
+        let html = super::figures_table(&d, &sorting, "/").into_string();
+        assert!(html.find("甲医院") < html.find("乙医院"), "{html}");
+    }
+
+    #[test]
+    fn the_summary_counts_who_lags() {
+        let d = district();
+        let html = super::summary(&d).into_string();
+        // 乙 (10%) is behind the straight line to 80%, 丁 has no camera and no contacts (overdue).
+        assert!(html.contains("进度落后<b>1</b>"), "{html}");
+        assert!(html.contains("已逾期<b>1</b>"), "{html}");
+        assert!(html.contains("未报送<b>1</b>"), "{html}");
+        assert!(
+            html.contains("第二阶段：联网率80%（2021年12月31日）"),
+            "{html}"
+        );
     }
 
     #[tokio::test]

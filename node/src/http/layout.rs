@@ -1,5 +1,6 @@
-//! The frame every page shares: the HTML page with its title, the style sheet, the home page's
-//! live script, the read-only refusal and the "not found" page; and URL encoding.
+//! The frame every page shares: the HTML page with its title, the one style sheet, the
+//! navigation bar naming the unit and the person signed in (`shell`), the home page's live script
+//! and the print button's, the read-only refusal and the "not found" page; and URL encoding.
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -8,12 +9,14 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 
 use super::Web;
+use crate::app::accounts::{Role, Session};
 
 /// The routes of this subject.
 pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/assets/yl.css", get(style))
         .route("/assets/live.js", get(live_script))
+        .route("/assets/print.js", get(print_script))
 }
 
 /// The style sheet of every page.
@@ -29,18 +32,30 @@ async fn style() -> Response {
 }
 
 /// The script of the home page: when the server says the figures changed, the table is fetched
-/// again (no reload).
-pub(super) const LIVE_JS: &str = "new EventSource('/events').addEventListener('figures',function(){fetch('/figures').then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});\n";
+/// again (no reload), sorted as the page is.
+pub(super) const LIVE_JS: &str = "new EventSource('/events').addEventListener('figures',function(){fetch('/figures'+location.search).then(function(r){return r.text()}).then(function(h){document.getElementById('figures').innerHTML=h})});\n";
 
-async fn live_script() -> Response {
+/// The script of a printable page: its button opens the browser's print dialog.
+const PRINT_JS: &str =
+    "document.getElementById('print').addEventListener('click',function(){window.print()});\n";
+
+fn script(js: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "max-age=300"),
         ],
-        LIVE_JS,
+        js,
     )
         .into_response()
+}
+
+async fn live_script() -> Response {
+    script(LIVE_JS)
+}
+
+async fn print_script() -> Response {
+    script(PRINT_JS)
 }
 
 pub(super) fn page(title: &str, body: Markup) -> Html<String> {
@@ -61,10 +76,67 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
     )
 }
 
-const CSS: &str = "body{font-family:'Microsoft YaHei','PingFang SC',sans-serif;margin:0 auto;max-width:1280px;padding:16px;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 10px;text-align:right}th{background:#eef}
-td.l,th.l{text-align:left}.err{color:#b00020}form.inline{display:inline}label{display:block;margin:8px 0}
-label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}";
+/// A signed-in page: the navigation bar (the unit's name, the pages, who is signed in and the
+/// sign-out button), then `body`.
+pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<String> {
+    let me = web.store.identity();
+    let role = if s.role == Role::Editor {
+        "编辑"
+    } else {
+        "只读"
+    };
+    let nav = html! {
+        header.top {
+            div.unit { a href="/" { (me.name) } span.sub { "公共安全视频监控联网整合" } }
+            nav {
+                a href="/" { "进度概况" }
+                @if me.is_hub() { a href="/league" { "下级排名" } }
+                a href="/cameras" { "摄像机台账" }
+                a href="/import" { "导入" }
+                a href="/directory" { "联络人目录" }
+                a href="/contacts" { "本单位联络人" }
+                a href="/attachment2" { "附件2" }
+                a href="/status" { "同步状态" }
+            }
+            div.who {
+                (s.user) "（" (role) "）"
+                form.inline method="post" action="/signout" {
+                    input type="hidden" name="csrf" value=(s.csrf);
+                    button type="submit" { "退出" }
+                }
+            }
+        }
+    };
+    page(title, html! { (nav) main { (body) } })
+}
+
+const CSS: &str = "*{box-sizing:border-box}
+body{font-family:'Microsoft YaHei','PingFang SC','Noto Sans CJK SC',sans-serif;font-size:14px;margin:0;color:#1f2933;background:#f3f5f8}
+main{max-width:1320px;margin:0 auto;padding:12px 16px 32px}
+body>h1,body>p,body>form,body>table,body>ul,body>h2,body>div{margin-left:16px;margin-right:16px}
+header.top{display:flex;flex-wrap:wrap;align-items:center;gap:4px 20px;background:#0b4f8a;color:#fff;padding:8px 16px;border-bottom:3px solid #c8102e}
+header.top a{color:#fff;text-decoration:none}header.top .unit a{font-size:18px;font-weight:bold}
+header.top .sub{font-size:12px;opacity:.8;margin-left:10px}header.top nav{display:flex;flex-wrap:wrap;gap:2px;flex:1}
+header.top nav a{padding:4px 10px;border-radius:3px}header.top nav a:hover{background:#1565c0}
+header.top .who{font-size:13px}header.top button{margin-left:8px}
+h1{font-size:20px;margin:12px 0}h2{font-size:16px;margin:20px 0 8px;border-left:4px solid #0b4f8a;padding-left:8px}
+a{color:#0b4f8a}
+table{border-collapse:collapse;background:#fff;margin:6px 0}td,th{border:1px solid #c5ccd6;padding:4px 8px;text-align:right;white-space:nowrap}
+th{background:#e6edf5;font-weight:600}th a{color:#1f2933;text-decoration:none}th a.on{text-decoration:underline}
+td.l,th.l{text-align:left;white-space:normal}tr.total td{font-weight:bold;background:#eef2f7}tr.own td{background:#fbfbf4}
+td.good{color:#1b5e20;background:#e8f5e9}td.warn{color:#8a5300;background:#fff4e0}td.bad{color:#b00020;background:#fdecee}
+span.good{color:#1b5e20}span.warn{color:#8a5300}span.bad{color:#b00020}.missing{color:#b00020}
+.err{color:#b00020}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
+label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}.card{background:#fff;border:1px solid #c5ccd6;border-left:4px solid #0b4f8a;padding:6px 14px;min-width:120px}
+.card b{display:block;font-size:20px}.card.bad{border-left-color:#b00020}.card.warn{border-left-color:#e69500}
+.legend span{margin-right:12px}
+.a2{background:#fff;padding:12px 20px}.a2 h1{text-align:center;font-size:22px}table.a2{width:100%}table.a2 td,table.a2 th{white-space:normal}
+button{font-family:inherit;padding:3px 12px;cursor:pointer}
+.print-only{display:none}
+@media print{header.top,.no-print{display:none}body{background:#fff}main{max-width:none;padding:0}.print-only{display:block}
+table{width:100%}td,th{border-color:#000}}
+@media (max-width:1400px){td,th{padding:3px 6px}}";
 
 /// The refusal of a change by a read-only account.
 pub(super) fn read_only() -> Response {

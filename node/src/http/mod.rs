@@ -20,6 +20,7 @@ mod figures;
 pub mod https;
 mod import;
 mod layout;
+mod league;
 pub mod metrics;
 mod session;
 pub mod signin;
@@ -109,6 +110,7 @@ fn pages(web: Web) -> Router {
         .merge(directory::routes())
         .merge(import::routes())
         .merge(downloads::routes())
+        .merge(league::routes())
         .fallback(fallback)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))
