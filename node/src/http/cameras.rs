@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Web;
+use super::camera_fields;
 use super::layout::{enc, page, read_only};
 use super::session::{Signed, refused};
 use crate::app::accounts;
@@ -93,17 +94,29 @@ async fn cameras(
     page("摄像机台账", body).into_response()
 }
 
-/// The fields of the camera form, in order.
-pub(super) const FORM_FIELDS: [Field; 6] = [
+/// The fields of the camera forms: every field the owner writes (the supervision fields are the
+/// supervising level's, `crate::http::supervise`).
+pub(super) const FORM_FIELDS: [Field; 17] = [
     Field::Name,
     Field::Address,
+    Field::CameraType,
     Field::PointClass,
     Field::Area,
-    Field::CameraType,
+    Field::InstallDate,
+    Field::Longitude,
+    Field::Latitude,
+    Field::MustNetwork,
     Field::Networked,
+    Field::State,
+    Field::Network,
+    Field::Platform,
+    Field::Labels,
+    Field::Direction,
+    Field::FillLight,
+    Field::RecordDays,
 ];
 
-/// The form that adds a camera: its device code and the form's fields, a message beside each
+/// The form that adds a camera: its device code and every field, grouped, a message beside each
 /// bad one (`""`: about the whole record).
 fn camera_form(
     csrf: &str,
@@ -111,18 +124,21 @@ fn camera_form(
     errors: &HashMap<String, String>,
 ) -> Markup {
     let v = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let e = |k: &str| errors.get(k).cloned();
+    let e = |k: &str| errors.get(k).map(String::as_str);
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "新增摄像机" }
-        form method="post" action="/cameras/new" {
+        form.record method="post" action="/cameras/new" {
             input type="hidden" name="csrf" value=(csrf);
-            label { "设备编码 " input name="device_code" value=(v("device_code")) size="24";
+            label.field { span.name { "设备编码" span.req { "*" } }
+                input name="device_code" value=(v("device_code")) size="24" maxlength="20" placeholder="20 位数字";
                 @if let Some(m) = e("device_code") { " " span.err { (m) } } }
-            @for f in FORM_FIELDS {
-                label { (f.chinese()) " " input name=(f.key()) value=(v(f.key()));
-                    @if let Some(m) = e(f.key()) { " " span.err { (m) } } }
+            @for (heading, fields) in camera_fields::GROUPS {
+                fieldset { legend { (heading) }
+                    @for f in fields { (camera_fields::input(*f, &v(f.key()), e(f.key()))) }
+                }
             }
+            p.hint { "标 * 者为建档必填；经纬度填写后计入标注率。" }
             @if let Some(m) = e("") { p.err { (m) } }
             button type="submit" { "保存" }
         }

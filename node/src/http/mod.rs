@@ -11,6 +11,7 @@
 //! are `Secure`.
 
 mod camera_edit;
+mod camera_fields;
 mod cameras;
 mod chart;
 mod contacts;
