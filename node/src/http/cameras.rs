@@ -39,7 +39,7 @@ pub(super) struct ListQuery {
 }
 
 /// Records on one page of a list.
-const PAGE: i64 = 50;
+pub(super) const PAGE: i64 = 50;
 
 async fn cameras(
     State(web): State<Web>,
@@ -59,11 +59,11 @@ async fn cameras(
         Ok(r) => r,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let pages = (total + PAGE - 1) / PAGE;
     let search = lq.q.unwrap_or_default();
     let body = html! {
         p { a href="/" { "首页" } " · " (s.user)
             @if s.role == accounts::Role::Editor { " · " a href="/cameras/new" { "新增摄像机" } }
+            " · " a href="/worklists" { "待办清单" }
             " · " a href="/cameras?conflicts=1" { "待处理的冲突" }
             @if s.role == accounts::Role::Editor { " · " a href="/import" { "导入表格" } } }
         h1 { (if lq.conflicts.is_some() { "待处理的冲突（两处同时修改同一字段）" } else { "摄像机台账（一机一档）" }) }
@@ -71,7 +71,6 @@ async fn cameras(
             input name="q" value=(search) placeholder="设备编码、点位名称或地址";
             button type="submit" { "查询" }
         }
-        p { "共 " (total) " 条，第 " (page_no) " / " (pages.max(1)) " 页" }
         table {
             tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } th.l { "冲突" } }
             @for r in &rows {
@@ -86,10 +85,7 @@ async fn cameras(
                 }
             }
         }
-        p {
-            @if page_no > 1 { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no - 1)) { "上一页" } " " }
-            @if page_no < pages { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no + 1)) { "下一页" } }
-        }
+        (pager(total, page_no, |n| format!("/cameras?q={}{}&page={n}", enc(&search), if lq.conflicts.is_some() { "&conflicts=1" } else { "" })))
     };
     page("摄像机台账", body).into_response()
 }
@@ -141,6 +137,23 @@ fn camera_form(
             p.hint { "标 * 者为建档必填；经纬度填写后计入标注率。" }
             @if let Some(m) = e("") { p.err { (m) } }
             button type="submit" { "保存" }
+        }
+    }
+}
+
+/// The pager under a long list: how many in all, which page of how many, and links to the first,
+/// previous, next and last pages (`href(n)`: the address of page `n`).
+pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> Markup {
+    let pages = ((total + PAGE - 1) / PAGE).max(1);
+    html! {
+        p.pager {
+            "共 " (total) " 条，每页 " (PAGE) " 条，第 " (page_no) " / " (pages) " 页"
+            @if page_no > 1 {
+                " · " a href=(href(1)) { "首页" } " · " a href=(href(page_no - 1)) { "上一页" }
+            }
+            @if page_no < pages {
+                " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+            }
         }
     }
 }

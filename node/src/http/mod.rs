@@ -27,6 +27,7 @@ pub mod signin;
 mod status;
 #[cfg(test)]
 mod testing;
+mod worklists;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -106,6 +107,7 @@ fn pages(web: Web) -> Router {
         .merge(status::routes())
         .merge(cameras::routes())
         .merge(camera_edit::routes())
+        .merge(worklists::routes())
         .merge(contacts::routes())
         .merge(directory::routes())
         .merge(import::routes())
