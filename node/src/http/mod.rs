@@ -18,6 +18,7 @@ mod contacts;
 mod directory;
 mod downloads;
 mod figures;
+mod history;
 pub mod https;
 mod import;
 mod layout;
@@ -108,6 +109,7 @@ fn pages(web: Web) -> Router {
         .merge(cameras::routes())
         .merge(camera_edit::routes())
         .merge(worklists::routes())
+        .merge(history::routes())
         .merge(contacts::routes())
         .merge(directory::routes())
         .merge(import::routes())
