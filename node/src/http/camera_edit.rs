@@ -64,7 +64,7 @@ fn edit_form(
         @if !row.conflicts.is_empty() {
             p.err { "有字段被两处同时修改，各自的值都保留着：请选择采用哪一个再保存；不选则保留冲突。" }
         }
-        form.record method="post" action=(format!("/cameras/{code}")) {
+        form.record method="post" novalidate action=(format!("/cameras/{code}")) {
             input type="hidden" name="csrf" value=(csrf);
             @for (heading, fields) in camera_fields::GROUPS {
                 fieldset { legend { (heading) }

@@ -2,7 +2,8 @@
 //! writes, grouped as a clerk reads the record (档案, 位置, 联网与状态, 其他), a closed set as a
 //! `<select>` whose options carry the stored value and show its Chinese, 是/否 as a select, the
 //! install date as a date input, longitude and latitude as numbers bounded to China (the server
-//! checks them again), and the supervision fields as a select or text for the district's page.
+//! checks them; the forms are `novalidate`, so the message a person reads is the server's,
+//! Chinese, beside the field).
 
 use maud::{Markup, html};
 

@@ -1,11 +1,11 @@
-//! The camera ledger's pages: the list (search, pages, the records in conflict), the form that
-//! adds a camera (through `crate::app::cameras`), and the read-only list of a unit of the subtree.
-//! The edit page is `crate::http::camera_edit`.
+//! The camera ledger's pages: the list (search, pages with counts, the records in conflict) and
+//! the form that adds a camera (through `crate::app::cameras`); the pager every long list uses.
+//! The edit page is `crate::http::camera_edit`; a child's cameras are `crate::http::supervise`.
 
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -27,7 +27,6 @@ pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
-        .route("/unit/{code}/cameras", get(unit_cameras))
 }
 
 #[derive(Deserialize, Default)]
@@ -124,7 +123,7 @@ fn camera_form(
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "新增摄像机" }
-        form.record method="post" action="/cameras/new" {
+        form.record method="post" novalidate action="/cameras/new" {
             input type="hidden" name="csrf" value=(csrf);
             label.field { span.name { "设备编码" span.req { "*" } }
                 input name="device_code" value=(v("device_code")) size="24" maxlength="20" placeholder="20 位数字";
@@ -216,67 +215,6 @@ async fn new_camera(
         page("新增摄像机", camera_form(&s.csrf, &values, &errors)),
     )
         .into_response()
-}
-
-/// The cameras of a unit of the subtree: from the replica held here, or asked of the hub below
-/// that holds it (the city keeps no camera copies). Read-only.
-async fn unit_cameras(
-    State(web): State<Web>,
-    _signed: Signed,
-    Path(code): Path<String>,
-    Query(lq): Query<ListQuery>,
-) -> Response {
-    let Ok(unit) = crate::domain::unit::UnitCode::parse(&code) else {
-        return (StatusCode::NOT_FOUND, "not a unit code").into_response();
-    };
-    let q = CameraQuery {
-        search: lq.q.clone().filter(|q| !q.trim().is_empty()),
-        limit: Some(PAGE),
-        offset: (lq.page.unwrap_or(1).max(1) - 1) * PAGE,
-        ..Default::default()
-    };
-    let held = !web
-        .store
-        .heads(&crate::docs::document::DocId::ledger(&unit))
-        .await
-        .unwrap_or_default()
-        .is_empty();
-    let result = if held {
-        crate::federation::reports::held_cameras(&web.store, unit.as_str(), &q)
-            .await
-            .map_err(|e| e.to_string())
-    } else {
-        crate::federation::reports::forward_cameras(&web.store, web.store.dir(), &unit, &q)
-            .await
-            .map_err(|e| format!("{e:#}"))
-    };
-    let (total, list) = match result {
-        Ok((total, list)) => (
-            total,
-            list.iter()
-                .map(crate::docs::ledger::CameraState::to_json)
-                .collect::<Vec<_>>(),
-        ),
-        Err(e) => {
-            return (StatusCode::NOT_FOUND, page("未找到", html! { h1 { "无法取得 " (unit) " 的摄像机明细" } p.err { (e) } p { a href="/" { "返回首页" } } })).into_response();
-        }
-    };
-    let t = |c: &serde_json::Value, k: &str| {
-        c[k].as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| c[k].to_string())
-    };
-    let body = html! {
-        p { a href="/" { "首页" } " · " a href=(format!("/unit/{unit}")) { (unit) } }
-        h1 { (unit) " 摄像机明细（" (total) " 条" (if held { "" } else { "，由下级枢纽提供" }) "）" }
-        table {
-            tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } }
-            @for c in &list {
-                tr { td.l { (t(c, "device_code")) } td.l { (t(c, "name")) } td.l { (t(c, "point_class")) } td.l { (t(c, "state")) } td.l { (t(c, "networked")) } }
-            }
-        }
-    };
-    page(&format!("{unit} 摄像机明细"), body).into_response()
 }
 
 #[cfg(test)]

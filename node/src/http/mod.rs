@@ -26,6 +26,7 @@ pub mod metrics;
 mod session;
 pub mod signin;
 mod status;
+mod supervise;
 #[cfg(test)]
 mod testing;
 mod worklists;
@@ -110,6 +111,7 @@ fn pages(web: Web) -> Router {
         .merge(camera_edit::routes())
         .merge(worklists::routes())
         .merge(history::routes())
+        .merge(supervise::routes())
         .merge(contacts::routes())
         .merge(directory::routes())
         .merge(import::routes())
