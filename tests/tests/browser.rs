@@ -89,6 +89,11 @@ async fn fill(c: &Client, field: &str, value: &str) {
         .find(Locator::Css(&format!("[name=\"{field}\"]")))
         .await
         .unwrap_or_else(|_| panic!("a field named {field}"));
+    // A closed set is a choice: pick the option whose value is `value`.
+    if e.tag_name().await.unwrap().eq_ignore_ascii_case("select") {
+        e.select_by_value(value).await.unwrap();
+        return;
+    }
     e.clear().await.unwrap();
     e.send_keys(value).await.unwrap();
 }
@@ -293,7 +298,9 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
         .built;
     fill(&c, "device_code", "1234").await;
     fill(&c, "name", "门诊楼大厅").await;
-    fill(&c, "point_class", "9").await;
+    // A class is a choice now; a longitude outside China is the other bad field.
+    fill(&c, "longitude", "206.5").await;
+    fill(&c, "latitude", "29.56").await;
     submit(&c).await;
     assert!(
         message_beside(&c, "device_code").await.is_some(),
@@ -301,7 +308,7 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
         text(&c).await
     );
     assert!(
-        message_beside(&c, "point_class").await.is_some(),
+        message_beside(&c, "longitude").await.is_some(),
         "{}",
         text(&c).await
     );
@@ -321,6 +328,7 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
     let code = "50010312091320000777";
     fill(&c, "device_code", code).await;
     fill(&c, "point_class", "1").await;
+    fill(&c, "longitude", "106.5516").await;
     fill(&c, "address", "门诊楼一层").await;
     fill(&c, "networked", "否").await;
     submit(&c).await;

@@ -15,6 +15,7 @@ use axum::routing::get;
 use maud::{Markup, html};
 
 use super::Web;
+use super::camera_fields;
 use super::cameras::{FORM_FIELDS, beside};
 use super::layout::{not_found, page};
 use super::session::{Signed, refused};
@@ -58,37 +59,57 @@ fn edit_form(
     let code = row.camera.device_code.as_str();
     let v = |k: &str| values.get(k).cloned().unwrap_or_default();
     html! {
-        p { a href="/cameras" { "返回台账" } }
-        h1 { "摄像机 " (code) }
+        p { a href="/cameras" { "返回台账" } " · " a href=(format!("/cameras/{code}/history")) { "修改记录" } }
+        h1 { "摄像机 " (code) " " (row.camera.name()) }
         @if !row.conflicts.is_empty() {
             p.err { "有字段被两处同时修改，各自的值都保留着：请选择采用哪一个再保存；不选则保留冲突。" }
         }
-        form method="post" action=(format!("/cameras/{code}")) {
+        form.record method="post" novalidate action=(format!("/cameras/{code}")) {
             input type="hidden" name="csrf" value=(csrf);
-            @for f in FORM_FIELDS {
-                label { (f.chinese()) " " input name=(f.key()) value=(v(f.key()));
-                    @if let Some(m) = errors.get(f.key()) { " " span.err { (m) } } }
-                input type="hidden" name=(shown_key(f)) value=(v(&shown_key(f)));
-                @if let Some(both) = row.conflicts.get(&f) {
-                    p.conflict data-field=(f.key()) {
-                        span.err { "冲突：" (f.chinese()) "被同时改为 "
-                            (both.iter().map(Value::to_string).collect::<Vec<_>>().join(" / ")) }
-                        @for value in both {
-                            @let value = value.to_string();
-                            " "
-                            label.inline {
-                                input type="radio" name=(pick_key(f)) value=(value)
-                                    checked[values.get(&pick_key(f)) == Some(&value)];
-                                " 采用：" (value)
+            @for (heading, fields) in camera_fields::GROUPS {
+                fieldset { legend { (heading) }
+                    @for f in fields.iter().copied() {
+                        (camera_fields::input(f, &v(f.key()), errors.get(f.key()).map(String::as_str)))
+                        input type="hidden" name=(shown_key(f)) value=(v(&shown_key(f)));
+                        @if let Some(both) = row.conflicts.get(&f) {
+                            p.conflict data-field=(f.key()) {
+                                span.err { "冲突：" (f.chinese()) "被同时改为 "
+                                    (both.iter().map(|x| camera_fields::shown(f, &x.to_string())).collect::<Vec<_>>().join(" / ")) }
+                                @for value in both {
+                                    @let value = value.to_string();
+                                    " "
+                                    label.inline {
+                                        input type="radio" name=(pick_key(f)) value=(value)
+                                            checked[values.get(&pick_key(f)) == Some(&value)];
+                                        " 采用：" (camera_fields::shown(f, &value))
+                                    }
+                                }
                             }
                         }
                     }
+                }
+            }
+            @if !supervision(row).is_empty() {
+                fieldset { legend { "上级督导意见（由上级填写，此处只读）" }
+                    @for (f, value) in supervision(row) { p { (f.chinese()) "：" (value) } }
                 }
             }
             @if let Some(m) = errors.get("") { p.err { (m) } }
             button type="submit" { "保存" }
         }
     }
+}
+
+/// The supervision fields a supervising level wrote on `row`, as a person reads them.
+fn supervision(row: &CameraRow) -> Vec<(Field, String)> {
+    Field::ALL
+        .into_iter()
+        .filter(|f| f.is_supervision())
+        .filter_map(|f| {
+            let v = row.camera.get(f)?.to_string();
+            Some((f, camera_fields::shown(f, &v)))
+        })
+        .collect()
 }
 
 fn no_such_camera(code: &str) -> Response {
@@ -298,5 +319,67 @@ mod tests {
         )
         .await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_clerk_files_the_archive_and_the_coordinates_from_the_form() {
+        let (_dir, s) = store().await;
+        add_camera(&s, CAM1, "门诊").await;
+        let (c, csrf) = editor(&s).await;
+        let app = router(s.clone());
+        let uri = format!("/cameras/{CAM1}");
+        let (_, _, page) = send(&app, get(&uri, &c)).await;
+        for want in [
+            "<select name=\"camera_type\">",
+            "<select name=\"area\">",
+            "type=\"date\" name=\"install_date\"",
+            "name=\"longitude\"",
+            "<select name=\"state\">",
+            "录像保存天数",
+        ] {
+            assert!(page.contains(want), "{want}: {page}");
+        }
+        let (before, _) = s.counts(UNIT).await.unwrap();
+        assert_eq!((before.archived, before.geo_tagged), (0, 0));
+        // A longitude outside China: said beside it, nothing saved.
+        let bad = posted(
+            &csrf,
+            &[("longitude", "206.5", ""), ("latitude", "29.56", "")],
+        );
+        let (st, _, body) = send(&app, form(&uri, &c, bad)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains("经度填写有误"), "{body}");
+        // One coordinate only: refused.
+        let one = posted(&csrf, &[("longitude", "106.55", "")]);
+        let (st, _, body) = send(&app, form(&uri, &c, one)).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains("经度和纬度须同时填写"), "{body}");
+        let good = posted(
+            &csrf,
+            &[
+                ("address", "一楼大厅", ""),
+                ("camera_type", "dome", ""),
+                ("point_class", "1", ""),
+                ("area", "key-public", ""),
+                ("install_date", "2021-03-09", ""),
+                ("longitude", "106.5516", ""),
+                ("latitude", "29.5630", ""),
+                ("state", "faulty", ""),
+            ],
+        );
+        let (st, _, _) = send(&app, form(&uri, &c, good)).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        let (after, _) = s.counts(UNIT).await.unwrap();
+        assert_eq!(
+            (after.archived, after.geo_tagged, after.in_service),
+            (1, 1, 0)
+        );
+        // The page shows the choices made, in Chinese.
+        let (_, _, page) = send(&app, get(&uri, &c)).await;
+        assert!(
+            page.contains("<option value=\"key-public\" selected>重点公共区域</option>")
+                && page.contains("<option value=\"faulty\" selected>故障</option>"),
+            "{page}"
+        );
     }
 }

@@ -1,11 +1,11 @@
-//! The camera ledger's pages: the list (search, pages, the records in conflict), the form that
-//! adds a camera (through `crate::app::cameras`), and the read-only list of a unit of the subtree.
-//! The edit page is `crate::http::camera_edit`.
+//! The camera ledger's pages: the list (search, pages with counts, the records in conflict) and
+//! the form that adds a camera (through `crate::app::cameras`); the pager every long list uses.
+//! The edit page is `crate::http::camera_edit`; a child's cameras are `crate::http::supervise`.
 
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Web;
+use super::camera_fields;
 use super::layout::{enc, page, read_only};
 use super::session::{Signed, refused};
 use crate::app::accounts;
@@ -26,7 +27,6 @@ pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/cameras", get(cameras))
         .route("/cameras/new", get(new_camera_page).post(new_camera))
-        .route("/unit/{code}/cameras", get(unit_cameras))
 }
 
 #[derive(Deserialize, Default)]
@@ -38,7 +38,7 @@ pub(super) struct ListQuery {
 }
 
 /// Records on one page of a list.
-const PAGE: i64 = 50;
+pub(super) const PAGE: i64 = 50;
 
 async fn cameras(
     State(web): State<Web>,
@@ -58,11 +58,11 @@ async fn cameras(
         Ok(r) => r,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let pages = (total + PAGE - 1) / PAGE;
     let search = lq.q.unwrap_or_default();
     let body = html! {
         p { a href="/" { "首页" } " · " (s.user)
             @if s.role == accounts::Role::Editor { " · " a href="/cameras/new" { "新增摄像机" } }
+            " · " a href="/worklists" { "待办清单" }
             " · " a href="/cameras?conflicts=1" { "待处理的冲突" }
             @if s.role == accounts::Role::Editor { " · " a href="/import" { "导入表格" } } }
         h1 { (if lq.conflicts.is_some() { "待处理的冲突（两处同时修改同一字段）" } else { "摄像机台账（一机一档）" }) }
@@ -70,7 +70,6 @@ async fn cameras(
             input name="q" value=(search) placeholder="设备编码、点位名称或地址";
             button type="submit" { "查询" }
         }
-        p { "共 " (total) " 条，第 " (page_no) " / " (pages.max(1)) " 页" }
         table {
             tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } th.l { "冲突" } }
             @for r in &rows {
@@ -85,25 +84,34 @@ async fn cameras(
                 }
             }
         }
-        p {
-            @if page_no > 1 { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no - 1)) { "上一页" } " " }
-            @if page_no < pages { a href=(format!("/cameras?q={}&page={}", enc(&search), page_no + 1)) { "下一页" } }
-        }
+        (pager(total, page_no, |n| format!("/cameras?q={}{}&page={n}", enc(&search), if lq.conflicts.is_some() { "&conflicts=1" } else { "" })))
     };
     page("摄像机台账", body).into_response()
 }
 
-/// The fields of the camera form, in order.
-pub(super) const FORM_FIELDS: [Field; 6] = [
+/// The fields of the camera forms: every field the owner writes (the supervision fields are the
+/// supervising level's, `crate::http::supervise`).
+pub(super) const FORM_FIELDS: [Field; 17] = [
     Field::Name,
     Field::Address,
+    Field::CameraType,
     Field::PointClass,
     Field::Area,
-    Field::CameraType,
+    Field::InstallDate,
+    Field::Longitude,
+    Field::Latitude,
+    Field::MustNetwork,
     Field::Networked,
+    Field::State,
+    Field::Network,
+    Field::Platform,
+    Field::Labels,
+    Field::Direction,
+    Field::FillLight,
+    Field::RecordDays,
 ];
 
-/// The form that adds a camera: its device code and the form's fields, a message beside each
+/// The form that adds a camera: its device code and every field, grouped, a message beside each
 /// bad one (`""`: about the whole record).
 fn camera_form(
     csrf: &str,
@@ -111,20 +119,40 @@ fn camera_form(
     errors: &HashMap<String, String>,
 ) -> Markup {
     let v = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let e = |k: &str| errors.get(k).cloned();
+    let e = |k: &str| errors.get(k).map(String::as_str);
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "新增摄像机" }
-        form method="post" action="/cameras/new" {
+        form.record method="post" novalidate action="/cameras/new" {
             input type="hidden" name="csrf" value=(csrf);
-            label { "设备编码 " input name="device_code" value=(v("device_code")) size="24";
+            label.field { span.name { "设备编码" span.req { "*" } }
+                input name="device_code" value=(v("device_code")) size="24" maxlength="20" placeholder="20 位数字";
                 @if let Some(m) = e("device_code") { " " span.err { (m) } } }
-            @for f in FORM_FIELDS {
-                label { (f.chinese()) " " input name=(f.key()) value=(v(f.key()));
-                    @if let Some(m) = e(f.key()) { " " span.err { (m) } } }
+            @for (heading, fields) in camera_fields::GROUPS {
+                fieldset { legend { (heading) }
+                    @for f in fields { (camera_fields::input(*f, &v(f.key()), e(f.key()))) }
+                }
             }
+            p.hint { "标 * 者为建档必填；经纬度填写后计入标注率。" }
             @if let Some(m) = e("") { p.err { (m) } }
             button type="submit" { "保存" }
+        }
+    }
+}
+
+/// The pager under a long list: how many in all, which page of how many, and links to the first,
+/// previous, next and last pages (`href(n)`: the address of page `n`).
+pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> Markup {
+    let pages = ((total + PAGE - 1) / PAGE).max(1);
+    html! {
+        p.pager {
+            "共 " (total) " 条，每页 " (PAGE) " 条，第 " (page_no) " / " (pages) " 页"
+            @if page_no > 1 {
+                " · " a href=(href(1)) { "首页" } " · " a href=(href(page_no - 1)) { "上一页" }
+            }
+            @if page_no < pages {
+                " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+            }
         }
     }
 }
@@ -187,67 +215,6 @@ async fn new_camera(
         page("新增摄像机", camera_form(&s.csrf, &values, &errors)),
     )
         .into_response()
-}
-
-/// The cameras of a unit of the subtree: from the replica held here, or asked of the hub below
-/// that holds it (the city keeps no camera copies). Read-only.
-async fn unit_cameras(
-    State(web): State<Web>,
-    _signed: Signed,
-    Path(code): Path<String>,
-    Query(lq): Query<ListQuery>,
-) -> Response {
-    let Ok(unit) = crate::domain::unit::UnitCode::parse(&code) else {
-        return (StatusCode::NOT_FOUND, "not a unit code").into_response();
-    };
-    let q = CameraQuery {
-        search: lq.q.clone().filter(|q| !q.trim().is_empty()),
-        limit: Some(PAGE),
-        offset: (lq.page.unwrap_or(1).max(1) - 1) * PAGE,
-        ..Default::default()
-    };
-    let held = !web
-        .store
-        .heads(&crate::docs::document::DocId::ledger(&unit))
-        .await
-        .unwrap_or_default()
-        .is_empty();
-    let result = if held {
-        crate::federation::reports::held_cameras(&web.store, unit.as_str(), &q)
-            .await
-            .map_err(|e| e.to_string())
-    } else {
-        crate::federation::reports::forward_cameras(&web.store, web.store.dir(), &unit, &q)
-            .await
-            .map_err(|e| format!("{e:#}"))
-    };
-    let (total, list) = match result {
-        Ok((total, list)) => (
-            total,
-            list.iter()
-                .map(crate::docs::ledger::CameraState::to_json)
-                .collect::<Vec<_>>(),
-        ),
-        Err(e) => {
-            return (StatusCode::NOT_FOUND, page("未找到", html! { h1 { "无法取得 " (unit) " 的摄像机明细" } p.err { (e) } p { a href="/" { "返回首页" } } })).into_response();
-        }
-    };
-    let t = |c: &serde_json::Value, k: &str| {
-        c[k].as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| c[k].to_string())
-    };
-    let body = html! {
-        p { a href="/" { "首页" } " · " a href=(format!("/unit/{unit}")) { (unit) } }
-        h1 { (unit) " 摄像机明细（" (total) " 条" (if held { "" } else { "，由下级枢纽提供" }) "）" }
-        table {
-            tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } th.l { "状态" } th.l { "已联网" } }
-            @for c in &list {
-                tr { td.l { (t(c, "device_code")) } td.l { (t(c, "name")) } td.l { (t(c, "point_class")) } td.l { (t(c, "state")) } td.l { (t(c, "networked")) } }
-            }
-        }
-    };
-    page(&format!("{unit} 摄像机明细"), body).into_response()
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //! are `Secure`.
 
 mod camera_edit;
+mod camera_fields;
 mod cameras;
 mod chart;
 mod contacts;
 mod directory;
 mod downloads;
 mod figures;
+mod history;
 pub mod https;
 mod import;
 mod layout;
@@ -25,8 +27,10 @@ pub mod metrics;
 mod session;
 pub mod signin;
 mod status;
+mod supervise;
 #[cfg(test)]
 mod testing;
+mod worklists;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -106,6 +110,9 @@ fn pages(web: Web) -> Router {
         .merge(status::routes())
         .merge(cameras::routes())
         .merge(camera_edit::routes())
+        .merge(worklists::routes())
+        .merge(history::routes())
+        .merge(supervise::routes())
         .merge(contacts::routes())
         .merge(directory::routes())
         .merge(import::routes())

@@ -23,12 +23,14 @@ mod query;
 pub mod refusal_log;
 mod refusals;
 mod reports;
+mod worklists;
 mod write;
 
 pub use accounts::*;
 pub use feed::*;
 pub use peers::*;
 pub use query::*;
+pub use worklists::*;
 pub use write::*;
 
 use std::collections::HashMap;

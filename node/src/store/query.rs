@@ -340,7 +340,7 @@ impl Store {
     }
 }
 
-fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
+pub(super) fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, StoreError> {
     let record: String = r.get(1);
     let camera: Camera = serde_json::from_str(&record)
         .map_err(|e| StoreError::Refused(format!("damaged camera projection: {e}")))?;
