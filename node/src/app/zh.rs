@@ -58,6 +58,16 @@ pub fn date_text(t: &str) -> String {
     }
 }
 
+/// A stored time or date, whichever it is, as a person reads it: a stamp in Beijing time, a
+/// date as `2021年12月31日`; any other text as it is.
+pub fn when(text: &str) -> String {
+    if DateTime::parse_from_rfc3339(text.trim()).is_ok() {
+        beijing_stamp(text)
+    } else {
+        date_text(text)
+    }
+}
+
 /// Today's date in Beijing.
 pub fn today() -> NaiveDate {
     Utc::now().with_timezone(&beijing()).date_naive()
@@ -441,6 +451,8 @@ mod tests {
             "2021年12月31日"
         );
         assert_eq!(date_text("2021-03-09"), "2021年03月09日");
+        assert_eq!(when("2021-12-31"), "2021年12月31日");
+        assert_eq!(when("2026-11-25T16:30:00+00:00"), "2026年11月26日 00:30");
     }
 
     #[test]
