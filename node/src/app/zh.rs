@@ -313,12 +313,12 @@ impl Zh for UnitError {
 impl Zh for CameraError {
     fn zh(&self) -> String {
         match self {
-            CameraError::DeviceCode(e) => e.zh(),
+            CameraError::DeviceCode(e) => format!("设备编码有误：{}", e.zh()),
             CameraError::Field(e) => e.zh(),
             CameraError::Exists(code) => format!("台账中已有摄像机{code}"),
             CameraError::NotFound { code, .. } => format!("台账中没有摄像机{code}"),
             CameraError::NothingToChange => "没有要修改的内容".into(),
-            CameraError::NameCleared => "点位名称必须填写，不能清空".into(),
+            CameraError::NameCleared => "点位名称不能清空".into(),
             CameraError::OwnUnit(_) => "督导字段由上级单位填写，本单位不能修改".into(),
             CameraError::NoSupervision => "没有要写入的督导字段".into(),
             CameraError::Store(_) => "保存失败，请稍后再试".into(),
