@@ -97,6 +97,24 @@ pub fn field_value(field: Field, v: Option<&Value>) -> String {
     }
 }
 
+/// A field of a camera's JSON (`CameraState::to_json`) as a person reads it, by its key.
+pub fn json_field(key: &str, v: &serde_json::Value) -> String {
+    let value = match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
+        serde_json::Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or_default()),
+        }),
+        serde_json::Value::String(s) => Some(Value::Text(s.clone())),
+        other => Some(Value::Text(other.to_string())),
+    };
+    match Field::lookup(key) {
+        Some(f) => field_value(f, value.as_ref()),
+        None => value.map(|v| v.zh()).unwrap_or_else(|| "未填".into()),
+    }
+}
+
 fn chinese_of<T: std::str::FromStr + std::fmt::Display>(t: &str) -> String {
     t.parse::<T>()
         .map(|x| x.to_string())
@@ -476,6 +494,13 @@ mod tests {
         );
         assert_eq!(field_value(Field::Longitude, None), "未填");
         assert_eq!(Some(true).zh(), "是");
+        assert_eq!(json_field("state", &serde_json::json!("faulty")), "故障");
+        assert_eq!(json_field("networked", &serde_json::Value::Null), "未填");
+        assert_eq!(json_field("point_class", &serde_json::json!(1)), "一类");
+        assert_eq!(
+            json_field("device_code", &serde_json::json!("50010312091320000002")),
+            "50010312091320000002"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::cameras::{FORM_FIELDS, beside};
 use super::layout::{not_found, page};
 use super::session::{Signed, refused};
 use crate::app::cameras::{self, CameraError};
+use crate::app::zh::field_value;
 use crate::domain::camera::{Field, Value};
 use crate::domain::device_code::DeviceCode;
 use crate::store::CameraRow;
@@ -72,14 +73,14 @@ fn edit_form(
                 @if let Some(both) = row.conflicts.get(&f) {
                     p.conflict data-field=(f.key()) {
                         span.err { "冲突：" (f.chinese()) "被同时改为 "
-                            (both.iter().map(Value::to_string).collect::<Vec<_>>().join(" / ")) }
+                            (both.iter().map(|v| field_value(f, Some(v))).collect::<Vec<_>>().join(" / ")) }
                         @for value in both {
                             @let value = value.to_string();
                             " "
                             label.inline {
                                 input type="radio" name=(pick_key(f)) value=(value)
                                     checked[values.get(&pick_key(f)) == Some(&value)];
-                                " 采用：" (value)
+                                " 采用：" (field_value(f, both.iter().find(|v| v.to_string() == value)))
                             }
                         }
                     }

@@ -232,11 +232,7 @@ async fn unit_cameras(
             return (StatusCode::NOT_FOUND, page("未找到", html! { h1 { "无法取得 " (unit) " 的摄像机明细" } p.err { (e) } p { a href="/" { "返回首页" } } })).into_response();
         }
     };
-    let t = |c: &serde_json::Value, k: &str| {
-        c[k].as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| c[k].to_string())
-    };
+    let t = |c: &serde_json::Value, k: &str| crate::app::zh::json_field(k, &c[k]);
     let body = html! {
         p { a href="/" { "首页" } " · " a href=(format!("/unit/{unit}")) { (unit) } }
         h1 { (unit) " 摄像机明细（" (total) " 条" (if held { "" } else { "，由下级枢纽提供" }) "）" }
