@@ -51,32 +51,9 @@ impl CameraError {
         }
     }
 
-    /// The refusal in Chinese, for the pages (the English reason in brackets).
+    /// The refusal in Chinese, for the pages (from the catalogue, `app::zh`).
     pub fn chinese(&self) -> String {
-        let zh = |key: &str| Field::lookup(key).map(Field::chinese).unwrap_or("字段");
-        match self {
-            CameraError::DeviceCode(e) => format!("设备编码有误 ({e})"),
-            CameraError::Field(e @ FieldError::Invalid { field, .. }) => {
-                format!("{}填写有误 ({e})", zh(field))
-            }
-            CameraError::Field(e @ FieldError::Missing(field)) => {
-                format!("{}必须填写 ({e})", zh(field))
-            }
-            CameraError::Field(e @ FieldError::OneCoordinate(_)) => {
-                format!("经度和纬度须同时填写 ({e})")
-            }
-            CameraError::Field(e @ FieldError::Unknown(_)) => format!("没有这个字段 ({e})"),
-            CameraError::Field(e @ FieldError::Supervision(field)) => {
-                format!("{}由上级督导填写 ({e})", zh(field))
-            }
-            CameraError::Exists(code) => format!("台账中已有摄像机 {code} ({self})"),
-            CameraError::NotFound { code, .. } => format!("台账中没有摄像机 {code} ({self})"),
-            CameraError::NothingToChange => "没有要修改的内容 (nothing to change)".into(),
-            CameraError::NameCleared => format!("点位名称不能清空 ({self})"),
-            CameraError::OwnUnit(_) => format!("督导字段由上级填写 ({self})"),
-            CameraError::NoSupervision => "没有要写入的督导字段 (nothing to write)".into(),
-            CameraError::Store(e) => format!("保存失败，请稍后再试 ({e})"),
-        }
+        crate::app::zh::Zh::zh(self)
     }
 
     /// A store error of a write on `code` in `unit`'s ledger, typed where it is the camera's.

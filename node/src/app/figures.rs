@@ -193,8 +193,7 @@ pub struct Targets {
 
 /// A date as a person reads it: 2026年11月26日.
 pub fn date_zh(d: chrono::NaiveDate) -> String {
-    use chrono::Datelike;
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+    crate::app::zh::beijing_date(d)
 }
 
 impl Targets {

@@ -14,3 +14,4 @@ pub mod import;
 pub mod report;
 pub mod rollup;
 pub mod sample;
+pub mod zh;

@@ -54,19 +54,6 @@ fn status_class(s: Status) -> &'static str {
     }
 }
 
-/// A stamp as a person reads it: an RFC 3339 time in Beijing time (2026年11月26日 10:01), or as
-/// it is when it is not one.
-fn beijing(stamp: &str) -> String {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    match chrono::DateTime::parse_from_rfc3339(stamp) {
-        Ok(t) => t
-            .with_timezone(&cst)
-            .format("%Y年%-m月%-d日 %H:%M")
-            .to_string(),
-        Err(_) => stamp.to_string(),
-    }
-}
-
 /// The figures table of a dashboard: one row per direct child, sorted as asked, each rate
 /// coloured against its target; a 本级 row for the unit's own cameras; the 合计 row.
 fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
@@ -140,7 +127,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
                 (cells(&d.stats))
             }
         }
-        p.muted { "数据截至 " (beijing(&d.stats.as_of)) }
+        p.muted { "数据截至 " (crate::app::zh::beijing_stamp(&d.stats.as_of)) }
     }
 }
 
@@ -199,7 +186,7 @@ async fn home(
         }
         @if !offline.is_empty() {
             h2 { "未在线的下级" }
-            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {}", beijing(&s))).unwrap_or_else(|| "从未连接".into())) } } }
+            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {}", crate::app::zh::beijing_stamp(&s))).unwrap_or_else(|| "从未连接".into())) } } }
         }
         h2 { "联网率走势与阶段目标" }
         img src="/chart.svg" width="720" height="260" alt="联网率走势";

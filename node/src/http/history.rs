@@ -30,19 +30,6 @@ struct PageQuery {
     page: Option<i64>,
 }
 
-/// An RFC 3339 time in Beijing time, as 2026年11月26日 10:01 (kept as it is when not a time).
-// zh: until the catalogue's `beijing_time` (crate::app::zh) is on this branch.
-pub(super) fn beijing(at: &str) -> String {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    chrono::DateTime::parse_from_rfc3339(at)
-        .map(|t| {
-            t.with_timezone(&cst)
-                .format("%Y年%m月%d日 %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| at.to_string())
-}
-
 /// What a person reads for an audit action.
 fn action(a: &str) -> &str {
     match a {
@@ -90,7 +77,7 @@ fn history_page(
                 tr { th.l { "时间（北京时间）" } th.l { "操作人" } th.l { "操作" } th.l { "修改内容" } }
                 @for r in rows {
                     tr {
-                        td.l { (beijing(&r.at)) }
+                        td.l { (crate::app::zh::beijing_stamp(&r.at)) }
                         td.l { (who(&r.who)) }
                         td.l { (action(&r.action)) }
                         td.l {
@@ -177,7 +164,7 @@ mod tests {
     #[test]
     fn times_are_beijing_time() {
         assert_eq!(
-            super::beijing("2026-11-26T02:01:23.468Z"),
+            crate::app::zh::beijing_stamp("2026-11-26T02:01:23.468Z"),
             "2026年11月26日 10:01"
         );
     }

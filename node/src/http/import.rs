@@ -14,6 +14,7 @@ use super::layout::{page, read_only};
 use super::session::{Signed, new_token, refused};
 use crate::app::accounts;
 use crate::app::import::{self, ImportError, MAX_LISTED_ERRORS};
+use crate::app::zh::Zh;
 use crate::store::Store;
 
 /// The routes of this subject.
@@ -69,14 +70,14 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
         }
     }
     if csrf.as_deref() != Some(s.csrf.as_str()) {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+        return (StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response();
     }
     let Some((name, bytes)) = upload.filter(|(_, b)| !b.is_empty()) else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             page(
                 "导入表格",
-                html! { (import_form(&s.csrf)) p.err { "请选择一个文件 (choose a file)" } },
+                html! { (import_form(&s.csrf)) p.err { "请选择一个文件" } },
             ),
         )
             .into_response();
@@ -90,7 +91,12 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
     let dir = imports_dir(&web.store);
     let path = dir.join(format!("{token}.{ext}"));
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &bytes)) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        tracing::error!(error = %e, "saving an uploaded sheet");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "无法保存上传的文件，请稍后再试",
+        )
+            .into_response();
     }
     match import::read_cameras(&path) {
         Ok(cams) => {
@@ -120,13 +126,13 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
                     p.err { (name) "：" (errors.iter().map(|r| r.row).collect::<std::collections::BTreeSet<_>>().len()) " 行有错误（共 " (errors.len()) " 处），一行也没有导入。" }
                     table {
                         tr { th { "行" } th.l { "列" } th.l { "原因" } }
-                        @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason) } } }
+                        @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason.zh()) } } }
                     }
                     @if errors.len() > MAX_LISTED_ERRORS {
                         p.err { "只列出前 " (MAX_LISTED_ERRORS) " 处错误，共 " (errors.len()) " 处。" }
                     }
                 },
-                other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.to_string()) } },
+                other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.zh()) } },
             };
             (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
         }
@@ -154,11 +160,7 @@ async fn import_confirm(
         && (f.token.ends_with(".csv") || f.token.ends_with(".xlsx"));
     let path = imports_dir(&web.store).join(&f.token);
     if !ok_name || !path.exists() {
-        return (
-            StatusCode::NOT_FOUND,
-            "这次预览已失效，请重新上传 (the preview has expired; upload again)",
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, "这次预览已失效，请重新上传").into_response();
     }
     let who = format!("web:{}", s.user);
     let r = import::import_file(&web.store, &path, &who).await;
@@ -169,7 +171,7 @@ async fn import_confirm(
             StatusCode::UNPROCESSABLE_ENTITY,
             page(
                 "导入表格",
-                html! { (import_form(&s.csrf)) p.err { (e.to_string()) } },
+                html! { (import_form(&s.csrf)) p.err { (e.zh()) } },
             ),
         )
             .into_response(),
@@ -214,6 +216,11 @@ mod tests {
         .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(body.contains("<td>3</td>"), "the bad row is named: {body}");
+        assert!(
+            body.contains("设备编码“123”应为20位数字，现有3位"),
+            "the reason is Chinese: {body}"
+        );
+        assert!(!body.contains("must be exactly"), "no English: {body}");
         assert_eq!(cameras(&s).await, 0);
         // A good one: previewed, nothing saved yet; then imported on confirmation.
         let (st, _, body) = send(

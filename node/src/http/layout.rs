@@ -140,7 +140,14 @@ table{width:100%}td,th{border-color:#000}}
 
 /// The refusal of a change by a read-only account.
 pub(super) fn read_only() -> Response {
-    (StatusCode::FORBIDDEN, page("只读账户", html! { h1 { "只读账户不能修改台账 (a read-only account cannot change anything)" } p { a href="/" { "返回首页" } } })).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        page(
+            "只读账户",
+            html! { h1 { "只读账户不能修改台账" } p { a href="/" { "返回首页" } } },
+        ),
+    )
+        .into_response()
 }
 
 /// A 404 page saying `what`, with a link back to `back` (`back_label`).
