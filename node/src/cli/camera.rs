@@ -64,10 +64,19 @@ pub enum CameraCmd {
         json: bool,
     },
     /// Import a sheet (CSV in UTF-8 or GB18030, or XLSX; Chinese or English headers): all rows or none.
+    /// A field that changed in the ledger after the sheet's rows were exported (its 最后修改时间
+    /// column), or any value a sheet without that column would replace, is refused unless
+    /// --overwrite or --keep-newer says what to do.
     Import {
         file: std::path::PathBuf,
         #[arg(long)]
         json: bool,
+        /// Write the sheet's value even where the ledger's may be newer.
+        #[arg(long, conflicts_with = "keep_newer")]
+        overwrite: bool,
+        /// Keep the ledger's value where it may be newer than the sheet's; import the rest.
+        #[arg(long)]
+        keep_newer: bool,
         #[command(flatten)]
         limits: crate::app::import::ImportLimits,
     },
@@ -221,8 +230,22 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             };
             list(common, &store, unit, state, q, json).await
         }
-        CameraCmd::Import { file, json, limits } => {
-            import(&store, &who, &file, &limits, json).await
+        CameraCmd::Import {
+            file,
+            json,
+            overwrite,
+            keep_newer,
+            limits,
+        } => {
+            use crate::app::import_plan::OnNewer;
+            let on_newer = if overwrite {
+                OnNewer::Overwrite
+            } else if keep_newer {
+                OnNewer::Keep
+            } else {
+                OnNewer::Refuse
+            };
+            import(&store, &who, &file, &limits, &on_newer, json).await
         }
         CameraCmd::Supervise {
             unit,
@@ -406,19 +429,17 @@ async fn import(
     who: &str,
     file: &std::path::Path,
     limits: &crate::app::import::ImportLimits,
+    on_newer: &crate::app::import_plan::OnNewer,
     json: bool,
 ) -> Result<()> {
-    let r = crate::app::import::import_file_with(store, file, who, limits).await?;
+    let r = crate::app::import_plan::import_guarded(store, file, who, limits, on_newer).await?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "imported {} row(s) from {}: {} added, {} updated, {} unchanged",
-            r.rows,
+            "{}：{}",
             file.display(),
-            r.added,
-            r.updated,
-            r.unchanged
+            crate::app::import_plan::summary(&r)
         );
     }
     Ok(())
