@@ -1,4 +1,4 @@
-//! `camera add|edit|remove|list|show|import`: one camera record at a time, or a whole sheet.
+//! `camera add|edit|remove|list|show|import|sheet`: one camera record at a time, or a whole sheet.
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -79,6 +79,12 @@ pub enum CameraCmd {
         keep_newer: bool,
         #[command(flatten)]
         limits: crate::app::import::ImportLimits,
+    },
+    /// Write this unit's camera sheet (CSV, Chinese headers and values, each row's 最后修改时间):
+    /// the sheet to edit and `camera import` back.
+    Sheet {
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
@@ -246,6 +252,13 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
                 OnNewer::Refuse
             };
             import(&store, &who, &file, &limits, &on_newer, json).await
+        }
+        CameraCmd::Sheet { out } => {
+            let rows = crate::app::import_plan::sheet_rows(&store).await?;
+            let n = rows.len() - 1;
+            std::fs::write(&out, crate::app::report::csv_bytes(rows)?)?;
+            println!("已写出 {n} 台摄像机的台账表格：{}", out.display());
+            Ok(())
         }
         CameraCmd::Supervise {
             unit,
