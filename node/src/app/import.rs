@@ -11,8 +11,8 @@ use calamine::{Data, Reader};
 
 use crate::docs::document::DocId;
 use crate::docs::ledger;
-use crate::domain::camera::{Camera, Field};
-use crate::domain::device_code::DeviceCode;
+use crate::domain::camera::{Camera, Field, FieldError};
+use crate::domain::device_code::{DeviceCode, DeviceCodeError};
 use crate::store::{Store, StoreError};
 
 /// One refusal: where and why.
@@ -22,7 +22,107 @@ pub struct RowError {
     pub row: usize,
     /// The column header as written in the file.
     pub column: String,
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// Why a row is refused (English here, for the command line; Chinese in `app::zh`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    #[error(
+        "the cell holds {chars} characters, over the limit of {limit} (it begins \"{begins}\")"
+    )]
+    CellTooLong {
+        chars: usize,
+        limit: usize,
+        begins: String,
+    },
+    #[error("duplicate device code {code}: already on row {first}")]
+    Duplicate { code: DeviceCode, first: usize },
+    #[error("{}", shorten(.0.to_string()))]
+    Code(DeviceCodeError),
+    #[error("{}", shorten(.0.to_string()))]
+    Field(FieldError),
+    #[error(
+        "\"{0}\" is not a last-change time as the system exports it (like 2026年11月26日 10:01:23.468); when unsure, empty the cell"
+    )]
+    Stamp(String),
+}
+
+/// Why a whole file is refused (English here, for the command line; Chinese in `app::zh`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileProblem {
+    #[error("cannot read: {0}")]
+    Read(String),
+    #[error(
+        "the file is {size} bytes, over the limit of {limit} bytes (--max-file-bytes); split it into several files"
+    )]
+    TooBig { size: u64, limit: u64 },
+    #[error(
+        "unknown file type: give a .csv or .xlsx file (in WPS or Excel: Save As → CSV or Excel Workbook)"
+    )]
+    UnknownType,
+    #[error("{0}")]
+    Encoding(Encoding),
+    #[error("row {row}: {error}")]
+    Csv { row: usize, error: String },
+    #[error("not an Excel workbook (.xlsx): {0}")]
+    NotWorkbook(String),
+    #[error("the workbook is damaged: {0}")]
+    Damaged(String),
+    #[error(
+        "the workbook unpacks to {size} bytes, over the limit of {limit} (--max-unpacked-bytes)"
+    )]
+    Unpacks { size: u64, limit: u64 },
+    #[error(
+        "the workbook declares {count} shared texts, over the limit of {limit} (--max-shared-strings)"
+    )]
+    SharedStrings { count: u64, limit: u64 },
+    #[error("cannot open the workbook: {0}")]
+    Open(String),
+    #[error("the workbook has no sheet")]
+    NoSheet,
+    #[error("cannot read sheet {sheet}: {error}")]
+    Sheet { sheet: String, error: String },
+    #[error(
+        "the sheet has more than {0} rows, the limit of one import (--max-rows); split it into several files"
+    )]
+    TooManyRows(usize),
+    #[error(
+        "no header row with a device code column (设备编码 or device_code) in the first 20 rows"
+    )]
+    NoHeader,
+    #[error(
+        "column \"{0}\" is a supervision field, written by the supervising level, not imported"
+    )]
+    SupervisionColumn(String),
+    #[error("columns {first} and {second} both hold {key}")]
+    SameColumn {
+        first: String,
+        second: String,
+        key: String,
+    },
+    #[error("no point name column (点位名称 or name)")]
+    NoNameColumn,
+    #[error("no camera rows below the header row")]
+    NoRows,
+}
+
+const TRIED: &str =
+    "tried UTF-8 and GB18030/GBK; save it in WPS or Excel as CSV (UTF-8) or as an Excel workbook";
+
+/// Why a CSV file's bytes are not text this import reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Encoding {
+    #[error(
+        "the file is UTF-16 text (\"Unicode text\"); save it as CSV (UTF-8) or as an Excel workbook"
+    )]
+    Utf16,
+    #[error("the file's text encoding is not known ({TRIED})")]
+    Unknown,
+    #[error(
+        "the file is not UTF-8, and read as GB18030/GBK it is not Chinese text (it would read \"{0}\"): it may be Latin-1 or Windows-1252 ({TRIED})"
+    )]
+    NotChinese(String),
 }
 
 impl fmt::Display for RowError {
@@ -116,7 +216,7 @@ fn listed(errors: &[RowError]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{0}: {1}")]
-    File(PathBuf, String),
+    File(PathBuf, FileProblem),
     #[error("{file}: {} bad row(s), nothing was imported:\n{}", errors.len(), listed(errors))]
     Rows {
         file: PathBuf,
@@ -266,23 +366,23 @@ pub fn read_cameras_with(path: &Path, limits: &ImportLimits) -> Result<Vec<Camer
 /// that cannot be read as a sheet at all is an error).
 pub fn read_sheet_rows(path: &Path, limits: &ImportLimits) -> Result<ParsedSheet, ImportError> {
     let size = std::fs::metadata(path)
-        .map_err(|e| file_err(path, format!("cannot read: {e}")))?
+        .map_err(|e| file_err(path, FileProblem::Read(e.to_string())))?
         .len();
     if size > limits.max_file_bytes {
         return Err(file_err(
             path,
-            format!(
-                "the file is {size} bytes, over the limit of {} bytes (--max-file-bytes); split it into several files",
-                limits.max_file_bytes
-            ),
+            FileProblem::TooBig {
+                size,
+                limit: limits.max_file_bytes,
+            },
         ));
     }
     let sheet = read_sheet(path, limits)?;
     parse_rows(path, &sheet, limits)
 }
 
-fn file_err(path: &Path, why: impl Into<String>) -> ImportError {
-    ImportError::File(path.to_path_buf(), why.into())
+fn file_err(path: &Path, why: FileProblem) -> ImportError {
+    ImportError::File(path.to_path_buf(), why)
 }
 
 fn read_sheet(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
@@ -298,10 +398,7 @@ fn read_sheet(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> 
             read_workbook(path, limits)
         }
         "xls" => read_workbook(path, limits),
-        _ => Err(file_err(
-            path,
-            "unknown file type: give a .csv or .xlsx file (in WPS or Excel: Save As → CSV or Excel Workbook)",
-        )),
+        _ => Err(file_err(path, FileProblem::UnknownType)),
     }
 }
 
@@ -310,27 +407,20 @@ fn read_sheet(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> 
 /// as GB18030 without error ("Médicale" becomes "M閐icale"), so the bytes must look like what
 /// Chinese Excel and WPS write: nearly every two-byte character in the GB2312 range (both bytes
 /// 0xA1–0xFE), where an accented Latin letter followed by an ASCII one is not.
-pub fn decode_text(bytes: &[u8]) -> Result<String, String> {
+pub fn decode_text(bytes: &[u8]) -> Result<String, Encoding> {
     let b = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Ok(s) = std::str::from_utf8(b) {
         return Ok(s.to_string());
     }
     if b.starts_with(b"\xFF\xFE") || b.starts_with(b"\xFE\xFF") {
-        return Err(
-            "the file is UTF-16 text (\"Unicode text\"); save it as CSV (UTF-8) or as an Excel workbook"
-                .into(),
-        );
+        return Err(Encoding::Utf16);
     }
-    let tried = "tried UTF-8 and GB18030/GBK; save it in WPS or Excel as CSV (UTF-8) or as an Excel workbook";
     let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(b);
     if had_errors {
-        return Err(format!("the file's text encoding is not known ({tried})"));
+        return Err(Encoding::Unknown);
     }
     if !looks_chinese(b) {
-        let sample = first_non_ascii_word(&text);
-        return Err(format!(
-            "the file is not UTF-8, and read as GB18030/GBK it is not Chinese text (it would read \"{sample}\"): it may be Latin-1 or Windows-1252 ({tried})"
-        ));
+        return Err(Encoding::NotChinese(first_non_ascii_word(&text)));
     }
     Ok(text.into_owned())
 }
@@ -379,18 +469,13 @@ fn first_non_ascii_word(text: &str) -> String {
 }
 
 fn too_many_rows(path: &Path, limits: &ImportLimits) -> ImportError {
-    file_err(
-        path,
-        format!(
-            "the sheet has more than {} rows, the limit of one import (--max-rows); split it into several files",
-            limits.max_rows
-        ),
-    )
+    file_err(path, FileProblem::TooManyRows(limits.max_rows))
 }
 
 fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
-    let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
-    let text = decode_text(&bytes).map_err(|e| file_err(path, e))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| file_err(path, FileProblem::Read(e.to_string())))?;
+    let text = decode_text(&bytes).map_err(|e| file_err(path, FileProblem::Encoding(e)))?;
     drop(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -403,7 +488,15 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
         match rdr.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(file_err(path, format!("row {}: {e}", i + 1))),
+            Err(e) => {
+                return Err(file_err(
+                    path,
+                    FileProblem::Csv {
+                        row: i + 1,
+                        error: e.to_string(),
+                    },
+                ));
+            }
         }
         i += 1;
         // The header and title rows above it count too: a little slack.
@@ -419,23 +512,24 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
 /// only the archive's directory and the head of its shared-strings table.
 fn check_archive(path: &Path, limits: &ImportLimits) -> Result<(), ImportError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    let f =
+        std::fs::File::open(path).map_err(|e| file_err(path, FileProblem::Read(e.to_string())))?;
     let mut zip = zip::ZipArchive::new(f)
-        .map_err(|e| file_err(path, format!("not an Excel workbook (.xlsx): {e}")))?;
+        .map_err(|e| file_err(path, FileProblem::NotWorkbook(e.to_string())))?;
     let mut unpacked: u64 = 0;
     for i in 0..zip.len() {
         let entry = zip
             .by_index_raw(i)
-            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+            .map_err(|e| file_err(path, FileProblem::Damaged(e.to_string())))?;
         unpacked = unpacked.saturating_add(entry.size());
     }
     if unpacked > limits.max_unpacked_bytes {
         return Err(file_err(
             path,
-            format!(
-                "the workbook unpacks to {unpacked} bytes, over the limit of {} (--max-unpacked-bytes)",
-                limits.max_unpacked_bytes
-            ),
+            FileProblem::Unpacks {
+                size: unpacked,
+                limit: limits.max_unpacked_bytes,
+            },
         ));
     }
     if let Ok(entry) = zip.by_name("xl/sharedStrings.xml") {
@@ -443,7 +537,7 @@ fn check_archive(path: &Path, limits: &ImportLimits) -> Result<(), ImportError> 
         entry
             .take(4096)
             .read_to_end(&mut head)
-            .map_err(|e| file_err(path, format!("the workbook is damaged: {e}")))?;
+            .map_err(|e| file_err(path, FileProblem::Damaged(e.to_string())))?;
         let head = String::from_utf8_lossy(&head);
         for attr in ["uniqueCount=\"", "count=\""] {
             let n = head
@@ -456,10 +550,10 @@ fn check_archive(path: &Path, limits: &ImportLimits) -> Result<(), ImportError> 
             {
                 return Err(file_err(
                     path,
-                    format!(
-                        "the workbook declares {n} shared texts, over the limit of {} (--max-shared-strings)",
-                        limits.max_shared_strings
-                    ),
+                    FileProblem::SharedStrings {
+                        count: n,
+                        limit: limits.max_shared_strings,
+                    },
                 ));
             }
         }
@@ -495,15 +589,21 @@ fn cell_text(c: &Data) -> String {
 
 fn read_workbook(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
     let mut wb = calamine::open_workbook_auto(path)
-        .map_err(|e| file_err(path, format!("cannot open the workbook: {e}")))?;
+        .map_err(|e| file_err(path, FileProblem::Open(e.to_string())))?;
     let first = wb
         .sheet_names()
         .first()
         .cloned()
-        .ok_or_else(|| file_err(path, "the workbook has no sheet"))?;
-    let range = wb
-        .worksheet_range(&first)
-        .map_err(|e| file_err(path, format!("cannot read sheet {first}: {e}")))?;
+        .ok_or_else(|| file_err(path, FileProblem::NoSheet))?;
+    let range = wb.worksheet_range(&first).map_err(|e| {
+        file_err(
+            path,
+            FileProblem::Sheet {
+                sheet: first.clone(),
+                error: e.to_string(),
+            },
+        )
+    })?;
     let (row0, col0) = range.start().unwrap_or((0, 0));
     if range.height() > limits.max_rows + 20 {
         return Err(too_many_rows(path, limits));
@@ -553,16 +653,16 @@ fn parse_rows(
         .iter()
         .take(20)
         .position(|(_, cells)| {
-            cells
-                .iter()
-                .any(|c| CODE_HEADERS.contains(&c.trim().trim_start_matches('\u{feff}').to_lowercase().as_str()))
+            cells.iter().any(|c| {
+                CODE_HEADERS.contains(
+                    &c.trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_lowercase()
+                        .as_str(),
+                )
+            })
         })
-        .ok_or_else(|| {
-            file_err(
-                path,
-                "no header row with a device code column (设备编码 or device_code) in the first 20 rows",
-            )
-        })?;
+        .ok_or_else(|| file_err(path, FileProblem::NoHeader))?;
     let headers = &sheet.rows[header_at].1;
     let mut columns = Vec::new();
     let mut recognised = Vec::new();
@@ -577,9 +677,7 @@ fn parse_rows(
             if f.is_supervision() {
                 return Err(file_err(
                     path,
-                    format!(
-                        "column \"{h}\" is a supervision field, written by the supervising level, not imported"
-                    ),
+                    FileProblem::SupervisionColumn(h.to_string()),
                 ));
             }
             Column::Field(f)
@@ -606,17 +704,17 @@ fn parse_rows(
         if let Some(other) = seen.insert(key.clone(), i) {
             return Err(file_err(
                 path,
-                format!(
-                    "columns {} and {} both hold {key}",
-                    headers[other].trim(),
-                    h
-                ),
+                FileProblem::SameColumn {
+                    first: headers[other].trim().to_string(),
+                    second: h.to_string(),
+                    key,
+                },
             ));
         }
         columns.push((i, h.to_string(), col));
     }
     if !seen.contains_key("name") {
-        return Err(file_err(path, "no point name column (点位名称 or name)"));
+        return Err(file_err(path, FileProblem::NoNameColumn));
     }
 
     let mut errors = Vec::new();
@@ -642,12 +740,11 @@ fn parse_rows(
                     .get(i)
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("#{}", i + 1)),
-                reason: format!(
-                    "the cell holds {} characters, over the limit of {} (it begins \"{}\")",
-                    long.chars().count(),
-                    limits.max_cell_chars,
-                    quote(long)
-                ),
+                reason: Reason::CellTooLong {
+                    chars: long.chars().count(),
+                    limit: limits.max_cell_chars,
+                    begins: quote(long),
+                },
             });
             continue;
         }
@@ -659,9 +756,10 @@ fn parse_rows(
                             errors.push(RowError {
                                 row: *row,
                                 column: header.clone(),
-                                reason: format!(
-                                    "duplicate device code {code}: already on row {first}"
-                                ),
+                                reason: Reason::Duplicate {
+                                    code: code.clone(),
+                                    first: *first,
+                                },
                             });
                             row_ok = false;
                         } else {
@@ -673,7 +771,7 @@ fn parse_rows(
                         errors.push(RowError {
                             row: *row,
                             column: header.clone(),
-                            reason: shorten(e.to_string()),
+                            reason: Reason::Code(e),
                         });
                         row_ok = false;
                     }
@@ -685,7 +783,7 @@ fn parse_rows(
                         errors.push(RowError {
                             row: *row,
                             column: header.clone(),
-                            reason: shorten(e.to_string()),
+                            reason: Reason::Field(e),
                         });
                         row_ok = false;
                     }
@@ -711,7 +809,7 @@ fn parse_rows(
         }
         if let Err(e) = cam.validate() {
             let column = match &e {
-                crate::domain::camera::FieldError::OneCoordinate(which) => {
+                FieldError::OneCoordinate(which) => {
                     let f = if *which == "longitude" {
                         Field::Latitude
                     } else {
@@ -724,7 +822,7 @@ fn parse_rows(
             errors.push(RowError {
                 row: *row,
                 column,
-                reason: shorten(e.to_string()),
+                reason: Reason::Field(e),
             });
             row_ok = false;
         }
@@ -737,7 +835,7 @@ fn parse_rows(
         }
     }
     if cameras.is_empty() && errors.is_empty() {
-        return Err(file_err(path, "no camera rows below the header row"));
+        return Err(file_err(path, FileProblem::NoRows));
     }
     Ok(ParsedSheet {
         rows: cameras,

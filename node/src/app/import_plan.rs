@@ -13,7 +13,9 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 
-use super::import::{ImportError, ImportLimits, ImportReport, ParsedSheet, RowError, SheetColumn};
+use super::import::{
+    ImportError, ImportLimits, ImportReport, ParsedSheet, Reason, RowError, SheetColumn,
+};
 use crate::docs::document::DocId;
 use crate::docs::ledger;
 use crate::domain::camera::{Camera, Field, FieldKind, PointClass, Value};
@@ -40,7 +42,7 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 
 /// Reads a 最后修改时间 cell: Beijing time as the sheet writes it (or as a spreadsheet program
 /// rewrites it: 2026-11-26 10:01:23, 2026/11/26 10:01), or an RFC 3339 time. Empty: no stamp.
-pub fn parse_stamp(text: &str) -> Result<Option<DateTime<Utc>>, String> {
+pub fn parse_stamp(text: &str) -> Result<Option<DateTime<Utc>>, Reason> {
     let t = text.trim();
     if t.is_empty() {
         return Ok(None);
@@ -60,10 +62,7 @@ pub fn parse_stamp(text: &str) -> Result<Option<DateTime<Utc>>, String> {
             return Ok(Some(x.with_timezone(&Utc)));
         }
     }
-    Err(format!(
-        "“{}”不是系统导出的最后修改时间（应形如 2026年11月26日 10:01:23.468）；不清楚时请清空此格",
-        super::import::quote(t)
-    ))
+    Err(Reason::Stamp(super::import::quote(t)))
 }
 
 /// A field's value as a person reads it (and as the exported sheet writes it, which the import
@@ -428,7 +427,13 @@ mod tests {
         assert_eq!(parse_stamp("2026/11/26 10:01:23").unwrap(), Some(secs));
         assert_eq!(parse_stamp(" ").unwrap(), None);
         let e = parse_stamp("上周").unwrap_err();
-        assert!(e.contains("“上周”不是系统导出的最后修改时间"), "{e}");
+        assert_eq!(e, Reason::Stamp("上周".into()));
+        use crate::app::zh::Zh;
+        assert!(
+            e.zh().contains("“上周”不是系统导出的最后修改时间"),
+            "{}",
+            e.zh()
+        );
     }
 
     async fn store() -> (tempfile::TempDir, Store) {

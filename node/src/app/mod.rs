@@ -15,3 +15,4 @@ pub mod import_plan;
 pub mod report;
 pub mod rollup;
 pub mod sample;
+pub mod zh;

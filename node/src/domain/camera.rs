@@ -14,7 +14,7 @@ use crate::domain::device_code::DeviceCode;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
     #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid { field: &'static str, reason: Bad },
     #[error("{0} is required")]
     Missing(&'static str),
     #[error("longitude and latitude must be given together (only {0} was given)")]
@@ -23,6 +23,49 @@ pub enum FieldError {
     Unknown(String),
     #[error("{0} is a supervision field: only a supervising level may write it")]
     Supervision(&'static str),
+}
+
+/// Why a value does not fit its field: typed, so that the pages can say it in Chinese
+/// (`app::zh`) while the command line keeps these English texts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Bad {
+    #[error("longer than 500 characters")]
+    TooLong,
+    /// Not one of a closed set (camera type, area, state).
+    #[error("{}", choice_en(*.kind, .value))]
+    Choice { kind: FieldKind, value: String },
+    #[error("\"{0}\" is not a point class; use 1, 2 or 3 (一类, 二类, 三类)")]
+    PointClass(String),
+    #[error("\"{0}\" is not yes or no; use 是 or 否")]
+    Bool(String),
+    #[error("\"{0}\" is not a date; write it as 2021-03-09")]
+    Date(String),
+    #[error("\"{0}\" is not a plausible installation date")]
+    DateRange(String),
+    #[error("\"{0}\" is not a number in decimal degrees")]
+    Number(String),
+    #[error(
+        "{value} is outside China (a {what} must lie between {lo} and {hi}, WGS-84 decimal degrees)"
+    )]
+    OutsideChina {
+        value: f64,
+        lo: f64,
+        hi: f64,
+        what: &'static str,
+    },
+    #[error("\"{0}\" is not a number of days from 0 to 3650")]
+    Days(String),
+}
+
+impl Eq for Bad {}
+
+fn choice_en(kind: FieldKind, value: &str) -> String {
+    let e = match kind {
+        FieldKind::CameraType => value.parse::<CameraType>().err(),
+        FieldKind::Area => value.parse::<Area>().err(),
+        _ => value.parse::<State>().err(),
+    };
+    e.unwrap_or_default()
 }
 
 /// How a field's value is typed and checked.
@@ -214,52 +257,57 @@ impl Field {
         if t.is_empty() {
             return Ok(None);
         }
-        let bad = |reason: String| FieldError::Invalid {
+        let bad = |reason: Bad| FieldError::Invalid {
             field: self.key(),
             reason,
+        };
+        let choice = |kind| {
+            bad(Bad::Choice {
+                kind,
+                value: t.to_string(),
+            })
         };
         let v = match self.kind() {
             FieldKind::Text => {
                 if t.chars().count() > 500 {
-                    return Err(bad("longer than 500 characters".into()));
+                    return Err(bad(Bad::TooLong));
                 }
                 Value::Text(t.to_string())
             }
             FieldKind::CameraType => Value::Text(
                 t.parse::<CameraType>()
-                    .map_err(|e| bad(e.to_string()))?
+                    .map_err(|_| choice(FieldKind::CameraType))?
                     .as_str()
                     .into(),
             ),
-            FieldKind::PointClass => {
-                Value::Int(t.parse::<PointClass>().map_err(|e| bad(e.to_string()))? as i64)
-            }
+            FieldKind::PointClass => Value::Int(
+                t.parse::<PointClass>()
+                    .map_err(|_| bad(Bad::PointClass(t.into())))? as i64,
+            ),
             FieldKind::Area => Value::Text(
                 t.parse::<Area>()
-                    .map_err(|e| bad(e.to_string()))?
+                    .map_err(|_| choice(FieldKind::Area))?
                     .as_str()
                     .into(),
             ),
             FieldKind::State => Value::Text(
                 t.parse::<State>()
-                    .map_err(|e| bad(e.to_string()))?
+                    .map_err(|_| choice(FieldKind::State))?
                     .as_str()
                     .into(),
             ),
-            FieldKind::Date => Value::Text(parse_date(t).map_err(bad)?.to_string()),
+            FieldKind::Date => Value::Text(date(t).map_err(bad)?.to_string()),
             FieldKind::Longitude => {
                 Value::Float(parse_coordinate(t, 73.4, 135.1, "longitude").map_err(bad)?)
             }
             FieldKind::Latitude => {
                 Value::Float(parse_coordinate(t, 3.8, 53.6, "latitude").map_err(bad)?)
             }
-            FieldKind::Bool => Value::Bool(parse_bool(t).map_err(bad)?),
+            FieldKind::Bool => Value::Bool(parse_bool(t).ok_or_else(|| bad(Bad::Bool(t.into())))?),
             FieldKind::Days => {
                 let n = parse_whole(t)
                     .filter(|n| (0..=3650).contains(n))
-                    .ok_or_else(|| {
-                        bad(format!("\"{t}\" is not a number of days from 0 to 3650"))
-                    })?;
+                    .ok_or_else(|| bad(Bad::Days(t.into())))?;
                 Value::Int(n)
             }
         };
@@ -416,39 +464,46 @@ fn parse_whole(t: &str) -> Option<i64> {
     (x.fract() == 0.0 && x.abs() < 1e15).then_some(x as i64)
 }
 
-fn parse_bool(t: &str) -> Result<bool, String> {
+fn parse_bool(t: &str) -> Option<bool> {
     match t.to_lowercase().as_str() {
-        "是" | "y" | "yes" | "true" | "1" | "√" | "✓" | "已联网" | "应联网" => Ok(true),
-        "否" | "n" | "no" | "false" | "0" | "×" | "✗" | "未联网" | "不应联网" => {
-            Ok(false)
+        "是" | "y" | "yes" | "true" | "1" | "√" | "✓" | "已联网" | "应联网" => {
+            Some(true)
         }
-        _ => Err(format!("\"{t}\" is not yes or no; use 是 or 否")),
+        "否" | "n" | "no" | "false" | "0" | "×" | "✗" | "未联网" | "不应联网" => {
+            Some(false)
+        }
+        _ => None,
     }
 }
 
 /// Parses the date forms Chinese offices type: 2021-03-09, 2021/3/9, 2021.3.9, 2021年3月9日, 20210309.
 pub fn parse_date(t: &str) -> Result<NaiveDate, String> {
+    date(t).map_err(|e| e.to_string())
+}
+
+fn date(t: &str) -> Result<NaiveDate, Bad> {
     let norm: String = t
         .trim()
         .replace(['年', '月', '/', '.'], "-")
         .replace('日', "");
     let d = NaiveDate::parse_from_str(&norm, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(t.trim(), "%Y%m%d"))
-        .map_err(|_| format!("\"{t}\" is not a date; write it as 2021-03-09"))?;
+        .map_err(|_| Bad::Date(t.to_string()))?;
     if !(1990..=2100).contains(&d.year()) {
-        return Err(format!("\"{t}\" is not a plausible installation date"));
+        return Err(Bad::DateRange(t.to_string()));
     }
     Ok(d)
 }
 
-fn parse_coordinate(t: &str, lo: f64, hi: f64, what: &str) -> Result<f64, String> {
-    let x: f64 = t
-        .parse()
-        .map_err(|_| format!("\"{t}\" is not a number in decimal degrees"))?;
+fn parse_coordinate(t: &str, lo: f64, hi: f64, what: &'static str) -> Result<f64, Bad> {
+    let x: f64 = t.parse().map_err(|_| Bad::Number(t.to_string()))?;
     if !x.is_finite() || x < lo || x > hi {
-        return Err(format!(
-            "{x} is outside China (a {what} must lie between {lo} and {hi}, WGS-84 decimal degrees)"
-        ));
+        return Err(Bad::OutsideChina {
+            value: x,
+            lo,
+            hi,
+            what,
+        });
     }
     Ok(x)
 }

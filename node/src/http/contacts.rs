@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use super::Web;
 use super::layout::page;
 use super::session::{Signed, refused};
+use crate::app::zh::Zh;
 use crate::domain::contacts::{Contact, ContactError, ContactRole};
 
 /// The routes of this subject.
@@ -99,14 +100,15 @@ async fn save_contacts(
                     ContactError::Phone(_) => "phone".to_string(),
                     ContactError::Role(_) => "name".to_string(),
                 };
-                errors.insert(format!("{}_{field}", role.as_str()), e.to_string());
+                errors.insert(format!("{}_{field}", role.as_str()), e.zh());
             }
         }
     }
     if errors.is_empty() {
         let who = format!("web:{}", s.user);
         if let Err(e) = crate::app::contacts::set(&web.store, &who, &good).await {
-            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+            tracing::error!(error = %e, "saving contacts");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "保存失败，请稍后再试").into_response();
         }
         return page(
             "本单位联络人",
@@ -154,7 +156,11 @@ mod tests {
         )
         .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(body.contains("is not a phone number"), "{body}");
+        assert!(
+            body.contains("“abc”不是电话号码"),
+            "the refusal is Chinese: {body}"
+        );
+        assert!(!body.contains("is not a phone number"), "{body}");
         assert!(s.profile(UNIT).await.unwrap().unwrap().liaison.is_none());
         let (st, _, body) = send(&app, form("/contacts", &c, format!("csrf={csrf}&liaison_name=%E5%BC%A0%E6%95%8F&liaison_position=x&liaison_phone=023-63811234"))).await;
         assert_eq!(st, StatusCode::OK);

@@ -48,6 +48,10 @@ async fn directory(
         Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
         None => "未报送".to_string(),
     };
+    // One class attribute per cell: a second one (`td.l class=…`) is dropped by the browser.
+    let missing = |c: &Option<crate::domain::contacts::Contact>| {
+        if c.is_none() { "l err unreported" } else { "l" }
+    };
     let body = html! {
         p { a href="/" { "首页" } }
         h1 { "联络人名录" }
@@ -60,8 +64,8 @@ async fn directory(
             @for e in &list {
                 tr {
                     td.l { (e.unit) } td.l { (e.name) }
-                    td.l class=(if e.leader.is_none() { "err" } else { "" }) { (show(&e.leader)) }
-                    td.l class=(if e.liaison.is_none() { "err" } else { "" }) { (show(&e.liaison)) }
+                    td class=(missing(&e.leader)) { (show(&e.leader)) }
+                    td class=(missing(&e.liaison)) { (show(&e.liaison)) }
                 }
             }
         }
@@ -89,5 +93,11 @@ mod tests {
                 && body.contains("首页"),
             "{body}"
         );
+        // The marker is styled: one class attribute, holding err (a second one would be dropped).
+        assert!(
+            body.contains("<td class=\"l err unreported\">未报送</td>"),
+            "{body}"
+        );
+        assert!(!body.contains("class=\"l\" class="), "{body}");
     }
 }

@@ -13,6 +13,7 @@ use super::Web;
 use super::layout::{not_found, page};
 use super::session::Signed;
 use crate::app::accounts;
+use crate::app::zh::{beijing_date, when};
 use crate::domain::figures::{Stats, show_rate};
 
 /// The routes of this subject.
@@ -43,7 +44,7 @@ fn figures_table(stats: &Stats) -> Markup {
             (row(stats))
             @for c in &stats.children { (row(c)) }
         }
-        p { "数据截至 " (stats.as_of) }
+        p { "数据截至 " (when(&stats.as_of)) }
     }
 }
 
@@ -66,12 +67,12 @@ async fn home(State(web): State<Web>, Signed(s): Signed) -> Response {
         }
         h1 { (stats.name) " · 视频监控联网整合" }
         @if let Some(m) = &stats.milestone {
-            p { "下一节点：" (m.title) "（" (m.deadline) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status.chinese()) }
+            p { "下一节点：" (m.title) "（" (beijing_date(m.deadline)) "，目标 " (m.target) "%）当前 " (format!("{:.2}", m.current)) "% — " (m.status.chinese()) }
         }
         div #figures { (figures_table(&stats)) }
         @if !offline.is_empty() {
             h2 { "未在线的下级" }
-            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {s}")).unwrap_or_else(|| "从未连接".into())) } } }
+            ul { @for (unit, since) in &offline { li.err { (unit) " — " (since.clone().map(|s| format!("离线自 {}", when(&s))).unwrap_or_else(|| "从未连接".into())) } } }
         }
         h2 { "联网率走势（近 12 周）与阶段目标" }
         img src="/chart.svg" width="720" height="260" alt="联网率走势";

@@ -21,6 +21,7 @@ use crate::app::import::{self, ColumnUse, ImportError, ImportLimits, MAX_LISTED_
 use crate::app::import_plan::{
     self, FieldChange, OnNewer, Plan, RowKind, RowPlan, confirmation_key, format_time, shown,
 };
+use crate::app::zh::Zh;
 use crate::store::Store;
 
 /// Rows of each kind listed in a preview (the rest are counted).
@@ -246,7 +247,7 @@ fn refused_body(
         }
         table {
             tr { th { "行" } th.l { "列" } th.l { "原因" } }
-            @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason) } } }
+            @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason.zh()) } } }
         }
         @if errors.len() > MAX_LISTED_ERRORS {
             p.err { "只列出前 " (MAX_LISTED_ERRORS) " 处错误，共 " (errors.len()) " 处。" }
@@ -276,14 +277,14 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
         }
     }
     if csrf.as_deref() != Some(s.csrf.as_str()) {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+        return (StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response();
     }
     let Some((name, bytes)) = upload.filter(|(_, b)| !b.is_empty()) else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             page(
                 "导入表格",
-                html! { (import_form(&s.csrf)) p.err { "请选择一个文件 (choose a file)" } },
+                html! { (import_form(&s.csrf)) p.err { "请选择一个文件" } },
             ),
         )
             .into_response();
@@ -297,7 +298,12 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
     let dir = imports_dir(&web.store);
     let path = dir.join(format!("{token}.{ext}"));
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &bytes)) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        tracing::error!(error = %e, "saving an uploaded sheet");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "无法保存上传的文件，请稍后再试",
+        )
+            .into_response();
     }
     let planned = match import::read_sheet_rows(&path, &ImportLimits::default()) {
         Ok(sheet) => import_plan::plan(&web.store, sheet).await,
@@ -317,7 +323,7 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
             let _ = std::fs::remove_file(&path);
             let body = match e {
                 ImportError::Rows { errors, .. } => refused_body(&s.csrf, &name, None, &errors),
-                other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.to_string()) } },
+                other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.zh()) } },
             };
             (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
         }
@@ -383,7 +389,7 @@ async fn import_confirm(
             StatusCode::UNPROCESSABLE_ENTITY,
             page(
                 "导入表格",
-                html! { (import_form(&s.csrf)) p.err { (e.to_string()) } },
+                html! { (import_form(&s.csrf)) p.err { (e.zh()) } },
             ),
         )
             .into_response(),
@@ -571,6 +577,11 @@ mod tests {
             body.contains("其余各行：新增 1 台、修改 0 台、未变 0 台"),
             "the good rows are classified too: {body}"
         );
+        assert!(
+            body.contains("设备编码“123”应为20位数字，现有3位"),
+            "the reason is Chinese: {body}"
+        );
+        assert!(!body.contains("must be exactly"), "no English: {body}");
         assert_eq!(cameras(&s).await, 0);
         // A good one: previewed, nothing saved yet; then imported on confirmation.
         let (st, _, body) = send(

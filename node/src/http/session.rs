@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::layout::{page, read_only};
 use super::{ClientAddr, Web};
 use crate::app::accounts::{self, AccountError, Session};
+use crate::app::zh::Zh;
 use crate::domain::unit::UnitCode;
 
 /// The routes of this subject.
@@ -110,7 +111,7 @@ pub(super) fn refused(s: &Session, csrf: Option<&str>) -> Option<Response> {
         return Some(read_only());
     }
     if csrf != Some(s.csrf.as_str()) {
-        return Some((StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response());
+        return Some((StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response());
     }
     None
 }
@@ -121,9 +122,19 @@ async fn current(web: &Web, headers: &HeaderMap) -> Option<Session> {
     accounts::session(&web.store, &token).await.ok().flatten()
 }
 
-fn signin_form(csrf: &str, user: &str, error: Option<&str>) -> Markup {
+/// The name of the unit these pages belong to (its code until a name is set).
+async fn unit_name(web: &Web) -> String {
+    let unit = web.store.unit().as_str();
+    match web.store.profile(unit).await {
+        Ok(Some(p)) if !p.name.trim().is_empty() => p.name,
+        _ => unit.to_string(),
+    }
+}
+
+fn signin_form(unit: &str, csrf: &str, user: &str, error: Option<&str>) -> Markup {
     html! {
         h1 { "应联 · 登录" }
+        p.unit { "本页面属于：" strong { (unit) } }
         form method="post" action="/signin" {
             input type="hidden" name="csrf" value=(csrf);
             label { "用户名 " input name="user" value=(user) autofocus; }
@@ -140,7 +151,8 @@ async fn signin_page(State(web): State<Web>, headers: HeaderMap) -> Response {
         return Redirect::to("/").into_response();
     }
     let csrf = cookie(&headers, &signin_cookie(web.store.unit())).unwrap_or_else(new_token);
-    let mut r = page("登录", signin_form(&csrf, "", None)).into_response();
+    let unit = unit_name(&web).await;
+    let mut r = page("登录", signin_form(&unit, &csrf, "", None)).into_response();
     set_cookie(&mut r, &signin_cookie(web.store.unit()), &csrf, web.tls);
     r
 }
@@ -175,16 +187,13 @@ async fn signin(
     Form(f): Form<SignIn>,
 ) -> Response {
     let expected = cookie(&headers, &signin_cookie(web.store.unit()));
+    let unit = unit_name(&web).await;
     if expected.as_deref() != Some(f.csrf.as_str()) {
         return (
             StatusCode::FORBIDDEN,
             page(
                 "登录",
-                signin_form(
-                    &f.csrf,
-                    &f.user,
-                    Some("表单已过期，请重新登录 (the form expired; sign in again)"),
-                ),
+                signin_form(&unit, &f.csrf, &f.user, Some("表单已过期，请重新登录")),
             ),
         )
             .into_response();
@@ -196,7 +205,7 @@ async fn signin(
             StatusCode::TOO_MANY_REQUESTS,
             page(
                 "登录",
-                signin_form(&f.csrf, &f.user, Some(&wait.to_string())),
+                signin_form(&unit, &f.csrf, &f.user, Some(&wait.to_string())),
             ),
         )
             .into_response();
@@ -217,11 +226,14 @@ async fn signin(
             tracing::info!(source = %from, user = ?f.user, "sign-in failed: wrong user name or password");
             (
                 StatusCode::UNAUTHORIZED,
-                page("登录", signin_form(&f.csrf, &f.user, Some(&e.to_string()))),
+                page("登录", signin_form(&unit, &f.csrf, &f.user, Some(&e.zh()))),
             )
                 .into_response()
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in");
+            (StatusCode::INTERNAL_SERVER_ERROR, "登录失败，请稍后再试").into_response()
+        }
     }
 }
 
@@ -235,7 +247,7 @@ async fn signout(State(web): State<Web>, headers: HeaderMap, Form(f): Form<Csrf>
         return Redirect::to("/signin").into_response();
     };
     if s.csrf != f.csrf {
-        return (StatusCode::FORBIDDEN, "表单已过期 (the form expired)").into_response();
+        return (StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response();
     }
     if let Some(token) = cookie(&headers, &session_cookie(web.store.unit())) {
         let _ = accounts::end_session(&web.store, &token).await;
@@ -298,6 +310,10 @@ mod tests {
         let (st, _, body) = send(&app, get("/signin", "")).await;
         assert_eq!(st, StatusCode::OK);
         assert!(body.contains("登录"));
+        assert!(
+            body.contains("本页面属于：<strong>重庆市渝中区人民医院</strong>"),
+            "the sign-in page names its unit: {body}"
+        );
         let (token, cookie) = signin_form_token(&app).await;
         // A forged form (wrong token) is refused.
         let (st, _, body) = send(

@@ -78,7 +78,7 @@ struct Entry {
 
 /// A sign-in attempt refused for coming too early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("登录失败次数过多，请 {seconds} 秒后再试 (too many failed sign-ins: wait {seconds} s)")]
+#[error("登录失败次数过多，请 {seconds} 秒后再试")]
 pub struct TooEarly {
     /// Whole seconds to wait, at least 1.
     pub seconds: u64,

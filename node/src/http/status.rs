@@ -10,6 +10,7 @@ use maud::html;
 use super::Web;
 use super::layout::page;
 use super::session::Signed;
+use crate::app::zh::beijing_stamp;
 
 /// The routes of this subject.
 pub(super) fn routes() -> Router<Web> {
@@ -30,12 +31,12 @@ async fn status(State(web): State<Web>, _signed: Signed) -> Response {
                 tr {
                     td.l { (p.peer) } td.l { (if p.relation == "parent" { "上级" } else { "下级" }) }
                     td.l { (if p.connected { "在线" } else { "离线" }) }
-                    td.l { (p.last_sync_at.clone().unwrap_or_else(|| "从未".into())) }
-                    td.l { (p.disconnected_at.clone().unwrap_or_default()) }
+                    td.l { (p.last_sync_at.as_deref().map(beijing_stamp).unwrap_or_else(|| "从未".into())) }
+                    td.l { (p.disconnected_at.as_deref().map(beijing_stamp).unwrap_or_default()) }
                     td { (p.bytes_sent) } td { (p.bytes_received) }
                     td.l {
                         @if let Some(since) = &p.stuck_since {
-                            strong { "停滞（自 " (since) " 起）：" (p.stuck_reason.clone().unwrap_or_default()) }
+                            strong { "停滞（自 " (beijing_stamp(since)) " 起）：" (p.stuck_reason.clone().unwrap_or_default()) }
                             br;
                         }
                         (p.last_error.clone().unwrap_or_default())

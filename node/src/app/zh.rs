@@ -1,0 +1,509 @@
+//! The message catalogue: the Chinese of every enum, boolean, state, value and error a person
+//! reads on the pages, and Beijing-time formatting of times and dates. The English texts stay in
+//! JSON, logs and the command line; pages say things through [`Zh`] and the functions here.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+use crate::app::accounts::{AccountError, Role as AccountRole};
+use crate::app::cameras::CameraError;
+use crate::app::import::quote;
+use crate::app::import::{Encoding, FileProblem, ImportError, Reason, RowError};
+use crate::domain::camera::{
+    Area, Bad, CameraType, Field, FieldError, FieldKind, PointClass, State, Value,
+};
+use crate::domain::campaign::Status;
+use crate::domain::contacts::{ContactError, ContactRole};
+use crate::domain::device_code::DeviceCodeError;
+use crate::domain::unit::{Role, UnitError, UnitKind};
+
+/// What a person reads for a value, an enum or an error.
+pub trait Zh {
+    fn zh(&self) -> String;
+}
+
+/// Beijing time, UTC+8.
+fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// A moment as a person in China reads it: `2026年11月26日 10:01`.
+pub fn beijing_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&beijing())
+        .format("%Y年%m月%d日 %H:%M")
+        .to_string()
+}
+
+/// A stored RFC 3339 stamp (`2026-11-26T02:01:23.468Z`) in Beijing time; a text that is not a
+/// stamp is shown as it is, and an empty one as 未填.
+pub fn beijing_stamp(stamp: &str) -> String {
+    if stamp.trim().is_empty() {
+        return "未填".into();
+    }
+    match DateTime::parse_from_rfc3339(stamp.trim()) {
+        Ok(t) => beijing_time(t.with_timezone(&Utc)),
+        Err(_) => stamp.to_string(),
+    }
+}
+
+/// A date as a person reads it: `2026年11月26日`.
+pub fn beijing_date(d: NaiveDate) -> String {
+    d.format("%Y年%m月%d日").to_string()
+}
+
+/// A stored date text (`2021-03-09`) as `2021年03月09日`; anything else as it is.
+pub fn date_text(t: &str) -> String {
+    match NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d") {
+        Ok(d) => beijing_date(d),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// A stored time or date, whichever it is, as a person reads it: a stamp in Beijing time, a
+/// date as `2021年12月31日`; any other text as it is.
+pub fn when(text: &str) -> String {
+    if DateTime::parse_from_rfc3339(text.trim()).is_ok() {
+        beijing_stamp(text)
+    } else {
+        date_text(text)
+    }
+}
+
+/// Today's date in Beijing.
+pub fn today() -> NaiveDate {
+    Utc::now().with_timezone(&beijing()).date_naive()
+}
+
+/// 是 / 否.
+pub fn yes_no(b: bool) -> &'static str {
+    if b { "是" } else { "否" }
+}
+
+/// A field's value as a person reads it: closed sets in Chinese, 是/否, dates in Chinese, and
+/// 未填 where there is none.
+pub fn field_value(field: Field, v: Option<&Value>) -> String {
+    let Some(v) = v else {
+        return "未填".into();
+    };
+    match (field.kind(), v) {
+        (_, Value::Bool(b)) => yes_no(*b).into(),
+        (FieldKind::PointClass, Value::Int(n)) => PointClass::from_int(*n)
+            .map(|p| p.chinese().to_string())
+            .unwrap_or_else(|| n.to_string()),
+        (FieldKind::CameraType, Value::Text(t)) => chinese_of::<CameraType>(t),
+        (FieldKind::Area, Value::Text(t)) => chinese_of::<Area>(t),
+        (FieldKind::State, Value::Text(t)) => chinese_of::<State>(t),
+        (FieldKind::Date, Value::Text(t)) => date_text(t),
+        (_, v) => v.zh(),
+    }
+}
+
+fn chinese_of<T: std::str::FromStr + std::fmt::Display>(t: &str) -> String {
+    t.parse::<T>()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// The Chinese name of a field by its English key (`name` → 点位名称); contact fields too.
+pub fn field_name(key: &str) -> String {
+    if let Some(f) = Field::lookup(key) {
+        return f.chinese().into();
+    }
+    match key {
+        "device_code" => "设备编码",
+        "phone" => "联系电话",
+        "position" => "职务",
+        "remarks" => "备注",
+        "name" => "姓名",
+        other => other,
+    }
+    .into()
+}
+
+impl Zh for Value {
+    fn zh(&self) -> String {
+        match self {
+            Value::Bool(b) => yes_no(*b).into(),
+            v => v.to_string(),
+        }
+    }
+}
+
+impl<T: Zh> Zh for Option<T> {
+    fn zh(&self) -> String {
+        match self {
+            Some(v) => v.zh(),
+            None => "未填".into(),
+        }
+    }
+}
+
+impl<T: Zh + ?Sized> Zh for &T {
+    fn zh(&self) -> String {
+        (**self).zh()
+    }
+}
+
+impl Zh for bool {
+    fn zh(&self) -> String {
+        yes_no(*self).into()
+    }
+}
+
+macro_rules! zh_by_chinese {
+    ($($t:ty),+) => {$(
+        impl Zh for $t {
+            fn zh(&self) -> String {
+                self.chinese().to_string()
+            }
+        }
+    )+};
+}
+zh_by_chinese!(
+    CameraType,
+    Area,
+    State,
+    PointClass,
+    Field,
+    ContactRole,
+    UnitKind,
+    Status
+);
+
+impl Zh for Role {
+    fn zh(&self) -> String {
+        match self {
+            Role::Node => "上报单位",
+            Role::Hub => "汇总单位",
+            Role::Subscriber => "订阅单位（公安机关）",
+        }
+        .into()
+    }
+}
+
+impl Zh for AccountRole {
+    fn zh(&self) -> String {
+        match self {
+            AccountRole::Editor => "填报员",
+            AccountRole::ReadOnly => "只读",
+        }
+        .into()
+    }
+}
+
+impl Zh for DeviceCodeError {
+    fn zh(&self) -> String {
+        match self {
+            DeviceCodeError::Empty => "设备编码未填写".into(),
+            DeviceCodeError::LostDigits(t) => format!(
+                "设备编码“{}”像是被表格软件缩短的数字（科学计数法或带小数点）：请把该列设为文本格式，重新输入20位数字",
+                quote(t)
+            ),
+            DeviceCodeError::Length(t, n) => {
+                format!("设备编码“{}”应为20位数字，现有{n}位", quote(t))
+            }
+            DeviceCodeError::NotDigits(t) => format!("设备编码“{}”只能由数字组成", quote(t)),
+            DeviceCodeError::Province(t, p) => format!(
+                "设备编码“{}”的第1–2位“{p}”不是我国的省级行政区划代码",
+                quote(t)
+            ),
+            DeviceCodeError::NotACamera(t, code, _) => format!(
+                "设备编码“{}”的第11–13位类型码{code}不是摄像机（131为摄像机，132为网络摄像机）",
+                quote(t)
+            ),
+        }
+    }
+}
+
+impl Zh for Bad {
+    fn zh(&self) -> String {
+        match self {
+            Bad::TooLong => "超过500个字".into(),
+            Bad::Choice { kind, value } => {
+                let (what, all): (&str, Vec<&str>) = match kind {
+                    FieldKind::CameraType => (
+                        "摄像机类型",
+                        CameraType::ALL.iter().map(|c| c.chinese()).collect(),
+                    ),
+                    FieldKind::Area => {
+                        ("区域类别", Area::ALL.iter().map(|c| c.chinese()).collect())
+                    }
+                    _ => ("设备状态", State::ALL.iter().map(|c| c.chinese()).collect()),
+                };
+                format!(
+                    "“{}”不是可选的{what}，请从以下选择：{}",
+                    quote(value),
+                    all.join("、")
+                )
+            }
+            Bad::PointClass(v) => format!(
+                "“{}”不是点位类别，请填1、2或3（一类、二类、三类）",
+                quote(v)
+            ),
+            Bad::Bool(v) => format!("“{}”不是“是”或“否”", quote(v)),
+            Bad::Date(v) => format!("“{}”不是日期，请写成2021-03-09", quote(v)),
+            Bad::DateRange(v) => {
+                format!("“{}”不像安装日期（应在1990年至2100年之间）", quote(v))
+            }
+            Bad::Number(v) => format!("“{}”不是以度为单位的十进制数", quote(v)),
+            Bad::OutsideChina {
+                value,
+                lo,
+                hi,
+                what,
+            } => {
+                let what = if *what == "longitude" {
+                    "经度"
+                } else {
+                    "纬度"
+                };
+                format!("{value}不在我国境内（{what}应在{lo}至{hi}之间，WGS-84十进制度）")
+            }
+            Bad::Days(v) => format!("“{}”不是0至3650之间的天数", quote(v)),
+        }
+    }
+}
+
+impl Zh for FieldError {
+    fn zh(&self) -> String {
+        match self {
+            FieldError::Invalid { field, reason } => {
+                format!("{}填写有误：{}", field_name(field), reason.zh())
+            }
+            FieldError::Missing(f) => format!("{}必须填写", field_name(f)),
+            FieldError::OneCoordinate(f) => {
+                format!("经度和纬度须同时填写（只填了{}）", field_name(f))
+            }
+            FieldError::Unknown(f) => format!("没有“{}”这个字段", quote(f)),
+            FieldError::Supervision(f) => {
+                format!("{}是督导字段，只能由上级单位填写", field_name(f))
+            }
+        }
+    }
+}
+
+impl Zh for ContactError {
+    fn zh(&self) -> String {
+        match self {
+            ContactError::Role(r) => {
+                format!("“{}”不是联系人类别：请选分管领导或联络员", quote(r))
+            }
+            ContactError::Missing(f) => format!("{}必须填写", field_name(f)),
+            ContactError::Phone(p) => format!(
+                "“{}”不是电话号码：请填7至20位数字，可带“-”“+”、空格或括号",
+                quote(p)
+            ),
+            ContactError::TooLong(f) => format!("{}超过100个字", field_name(f)),
+        }
+    }
+}
+
+impl Zh for UnitError {
+    fn zh(&self) -> String {
+        match self {
+            UnitError::Code(c) => format!(
+                "单位代码“{}”无效：请用1至40个字母、数字、“-”或“_”，“-”只能在两段之间（如500103或500103-0001）",
+                quote(c)
+            ),
+            UnitError::Kind(k) => format!("单位类型“{}”未知", quote(k)),
+            UnitError::Role(r) => format!("角色“{}”未知", quote(r)),
+        }
+    }
+}
+
+impl Zh for CameraError {
+    fn zh(&self) -> String {
+        match self {
+            CameraError::DeviceCode(e) => e.zh(),
+            CameraError::Field(e) => e.zh(),
+            CameraError::Exists(code) => format!("台账中已有摄像机{code}"),
+            CameraError::NotFound { code, .. } => format!("台账中没有摄像机{code}"),
+            CameraError::NothingToChange => "没有要修改的内容".into(),
+            CameraError::NameCleared => "点位名称必须填写，不能清空".into(),
+            CameraError::OwnUnit(_) => "督导字段由上级单位填写，本单位不能修改".into(),
+            CameraError::NoSupervision => "没有要写入的督导字段".into(),
+            CameraError::Store(_) => "保存失败，请稍后再试".into(),
+        }
+    }
+}
+
+impl Zh for AccountError {
+    fn zh(&self) -> String {
+        match self {
+            AccountError::Invalid(_) => "账户信息有误".into(),
+            AccountError::Wrong => "用户名或密码错误".into(),
+            AccountError::Store(_) => "保存失败，请稍后再试".into(),
+        }
+    }
+}
+
+impl Zh for Reason {
+    fn zh(&self) -> String {
+        match self {
+            Reason::CellTooLong {
+                chars,
+                limit,
+                begins,
+            } => format!("单元格有{chars}个字，超过上限{limit}（开头是“{begins}”）"),
+            Reason::Duplicate { code, first } => {
+                format!("设备编码{code}重复：第{first}行已有")
+            }
+            Reason::Code(e) => e.zh(),
+            Reason::Field(e) => e.zh(),
+            Reason::Stamp(t) => format!(
+                "“{t}”不是系统导出的最后修改时间（应形如 2026年11月26日 10:01:23.468）；不清楚时请清空此格"
+            ),
+        }
+    }
+}
+
+impl Zh for RowError {
+    fn zh(&self) -> String {
+        format!("第{}行“{}”列：{}", self.row, self.column, self.reason.zh())
+    }
+}
+
+const SAVE_AS: &str = "请在WPS或Excel中另存为CSV（UTF-8）或Excel工作簿";
+
+impl Zh for Encoding {
+    fn zh(&self) -> String {
+        match self {
+            Encoding::Utf16 => format!("文件是UTF-16文本（“Unicode文本”），{SAVE_AS}"),
+            Encoding::Unknown => {
+                format!("无法识别文件的文字编码（已尝试UTF-8和GB18030/GBK），{SAVE_AS}")
+            }
+            Encoding::NotChinese(sample) => format!(
+                "文件不是UTF-8，按GB18030/GBK读也不是中文（会读成“{sample}”），可能是Latin-1或Windows-1252编码，{SAVE_AS}"
+            ),
+        }
+    }
+}
+
+impl Zh for FileProblem {
+    fn zh(&self) -> String {
+        match self {
+            FileProblem::Read(_) => "无法读取文件".into(),
+            FileProblem::TooBig { size, limit } => {
+                format!("文件有{size}字节，超过上限{limit}字节，请拆成几个文件")
+            }
+            FileProblem::UnknownType => {
+                "无法识别的文件类型：请上传.csv或.xlsx文件（在WPS或Excel中“另存为”CSV或Excel工作簿）"
+                    .into()
+            }
+            FileProblem::Encoding(e) => e.zh(),
+            FileProblem::Csv { row, .. } => format!("第{row}行不是有效的CSV"),
+            FileProblem::NotWorkbook(_) => "不是Excel工作簿（.xlsx）".into(),
+            FileProblem::Damaged(_) => "工作簿已损坏".into(),
+            FileProblem::Unpacks { size, limit } => {
+                format!("工作簿解压后有{size}字节，超过上限{limit}字节")
+            }
+            FileProblem::SharedStrings { count, limit } => {
+                format!("工作簿声明了{count}个共享文本，超过上限{limit}")
+            }
+            FileProblem::Open(_) => "无法打开工作簿".into(),
+            FileProblem::NoSheet => "工作簿中没有工作表".into(),
+            FileProblem::Sheet { sheet, .. } => format!("无法读取工作表“{sheet}”"),
+            FileProblem::TooManyRows(n) => {
+                format!("表格超过{n}行，超出一次导入的上限，请拆成几个文件")
+            }
+            FileProblem::NoHeader => {
+                "前20行中没有含“设备编码”（或device_code）列的表头行".into()
+            }
+            FileProblem::SupervisionColumn(h) => {
+                format!("“{h}”列是督导字段，由上级单位填写，不能导入")
+            }
+            FileProblem::SameColumn { first, second, .. } => {
+                format!("“{first}”列和“{second}”列是同一个字段")
+            }
+            FileProblem::NoNameColumn => "没有点位名称列（点位名称或name）".into(),
+            FileProblem::NoRows => "表头行下面没有摄像机数据".into(),
+        }
+    }
+}
+
+impl Zh for ImportError {
+    fn zh(&self) -> String {
+        match self {
+            ImportError::File(_, why) => why.zh(),
+            ImportError::Rows { errors, .. } => {
+                let rows: std::collections::BTreeSet<usize> =
+                    errors.iter().map(|e| e.row).collect();
+                format!(
+                    "{}行有错误（共{}处），一行也没有导入",
+                    rows.len(),
+                    errors.len()
+                )
+            }
+            ImportError::Held { fields, .. } => format!(
+                "{}处字段在台账中的修改晚于表格导出，一行也没有导入",
+                fields.len()
+            ),
+            ImportError::Store(_) => "保存失败，一行也没有导入，请稍后再试".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_beijing_time_in_chinese() {
+        assert_eq!(
+            beijing_stamp("2026-11-26T02:01:23.468Z"),
+            "2026年11月26日 10:01"
+        );
+        assert_eq!(beijing_stamp(""), "未填");
+        assert_eq!(
+            beijing_date(NaiveDate::from_ymd_opt(2021, 12, 31).unwrap()),
+            "2021年12月31日"
+        );
+        assert_eq!(date_text("2021-03-09"), "2021年03月09日");
+        assert_eq!(when("2021-12-31"), "2021年12月31日");
+        assert_eq!(when("2026-11-25T16:30:00+00:00"), "2026年11月26日 00:30");
+    }
+
+    #[test]
+    fn values_read_in_chinese() {
+        assert_eq!(
+            field_value(Field::State, Some(&Value::Text("in-service".into()))),
+            "在用"
+        );
+        assert_eq!(
+            field_value(Field::Area, Some(&Value::Text("key-public".into()))),
+            "重点公共区域"
+        );
+        assert_eq!(
+            field_value(Field::CameraType, Some(&Value::Text("fixed-bullet".into()))),
+            "固定枪机"
+        );
+        assert_eq!(field_value(Field::PointClass, Some(&Value::Int(2))), "二类");
+        assert_eq!(
+            field_value(Field::Networked, Some(&Value::Bool(false))),
+            "否"
+        );
+        assert_eq!(field_value(Field::Longitude, None), "未填");
+        assert_eq!(Some(true).zh(), "是");
+    }
+
+    #[test]
+    fn errors_read_in_chinese() {
+        let e = crate::domain::device_code::DeviceCode::parse("12345").unwrap_err();
+        assert_eq!(e.zh(), "设备编码“12345”应为20位数字，现有5位");
+        let e = Field::Longitude.parse_value("200").unwrap_err();
+        assert!(
+            e.zh().starts_with("经度填写有误：200不在我国境内"),
+            "{}",
+            e.zh()
+        );
+        let e = Field::State.parse_value("broken").unwrap_err();
+        assert!(e.zh().contains("在用、故障、已撤除"), "{}", e.zh());
+        let e = Field::MustNetwork.parse_value("maybe").unwrap_err();
+        assert_eq!(e.zh(), "是否应联网填写有误：“maybe”不是“是”或“否”");
+        let c = crate::domain::contacts::Contact {
+            name: "张三".into(),
+            phone: "abc".into(),
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap_err().zh().contains("不是电话号码"));
+    }
+}
