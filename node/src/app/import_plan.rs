@@ -18,7 +18,7 @@ use super::import::{
 };
 use crate::docs::document::DocId;
 use crate::docs::ledger;
-use crate::domain::camera::{Camera, Field, FieldKind, PointClass, Value};
+use crate::domain::camera::{Camera, Field, Value};
 use crate::store::{CameraQuery, Store};
 
 fn beijing() -> FixedOffset {
@@ -33,11 +33,9 @@ pub fn format_stamp(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// A last-change time as a person reads it: `2026年11月26日 10:01`.
+/// A last-change time as a person reads it: `2026年11月26日 10:01` (the catalogue's).
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&beijing())
-        .format("%Y年%m月%d日 %H:%M")
-        .to_string()
+    super::zh::beijing_time(t)
 }
 
 /// Reads a 最后修改时间 cell: Beijing time as the sheet writes it (or as a spreadsheet program
@@ -65,28 +63,11 @@ pub fn parse_stamp(text: &str) -> Result<Option<DateTime<Utc>>, Reason> {
     Err(Reason::Stamp(super::import::quote(t)))
 }
 
-/// A field's value as a person reads it (and as the exported sheet writes it, which the import
-/// reads back): 是/否, the Chinese of a closed set, 一类/二类/三类.
+/// A field's value as a person reads it (the catalogue's: 是/否, the Chinese of a closed set,
+/// 一类/二类/三类, 2021年03月09日), which is also how the exported sheet writes it and what the
+/// import reads back.
 pub fn shown(field: Field, v: &Value) -> String {
-    match (field.kind(), v) {
-        (_, Value::Bool(b)) => if *b { "是" } else { "否" }.into(),
-        (FieldKind::PointClass, Value::Int(n)) => PointClass::from_int(*n)
-            .map(|p| p.chinese().to_string())
-            .unwrap_or_else(|| n.to_string()),
-        (FieldKind::CameraType, Value::Text(s)) => s
-            .parse::<crate::domain::camera::CameraType>()
-            .map(|x| x.chinese().to_string())
-            .unwrap_or_else(|_| s.clone()),
-        (FieldKind::Area, Value::Text(s)) => s
-            .parse::<crate::domain::camera::Area>()
-            .map(|x| x.chinese().to_string())
-            .unwrap_or_else(|_| s.clone()),
-        (FieldKind::State, Value::Text(s)) => s
-            .parse::<crate::domain::camera::State>()
-            .map(|x| x.chinese().to_string())
-            .unwrap_or_else(|_| s.clone()),
-        _ => v.to_string(),
-    }
+    super::zh::field_value(field, Some(v))
 }
 
 /// One field a row would change.
@@ -632,10 +613,16 @@ mod tests {
             (Field::CameraType, "固定枪机"),
             (Field::Area, "重点公共区域"),
             (Field::State, "故障"),
-            (Field::InstallDate, "2021-03-09"),
+            (Field::InstallDate, "2021年03月09日"),
+            (Field::Longitude, "106.55"),
         ] {
             let v = f.parse_value(text).unwrap().unwrap();
             assert_eq!(shown(f, &v), text, "{f}");
+            assert_eq!(
+                f.parse_value(&shown(f, &v)).unwrap(),
+                Some(v),
+                "{f} reads back"
+            );
         }
     }
 }

@@ -83,9 +83,7 @@ async fn sheet_download(State(web): State<Web>, _signed: Signed) -> Response {
         )
             .into_response();
     };
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-        .format("%Y-%m-%d");
+    let today = crate::app::zh::today().format("%Y-%m-%d");
     let name = format!("{}-台账-{today}.csv", web.store.identity().name);
     (
         [
