@@ -42,6 +42,10 @@ pub enum Reason {
     Code(DeviceCodeError),
     #[error("{}", shorten(.0.to_string()))]
     Field(FieldError),
+    #[error(
+        "\"{0}\" is not a last-change time as the system exports it (like 2026年11月26日 10:01:23.468); when unsure, empty the cell"
+    )]
+    Stamp(String),
 }
 
 /// Why a whole file is refused (English here, for the command line; Chinese in `app::zh`).
@@ -218,8 +222,60 @@ pub enum ImportError {
         file: PathBuf,
         errors: Vec<RowError>,
     },
+    #[error("{file}：{} 处字段在台账中的修改晚于表格导出，未导入任何一行（确认以表格为准请加 --overwrite，保留台账的值请加 --keep-newer）：\n{}", fields.len(), listed_held(fields))]
+    Held {
+        file: PathBuf,
+        fields: Vec<HeldField>,
+    },
     #[error("{0}")]
     Store(Box<StoreError>),
+}
+
+/// A field an import would overwrite though the ledger's value may be newer than the sheet's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldField {
+    pub row: usize,
+    pub code: String,
+    pub field: Field,
+    /// The ledger's value, as a person reads it.
+    pub old: Option<String>,
+    /// The sheet's value, as a person reads it.
+    pub new: String,
+    /// When the ledger's value was written (Beijing time), when known.
+    pub ledger_at: Option<String>,
+}
+
+impl fmt::Display for HeldField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "第 {} 行 {} {}：台账为“{}”（{}），表格为“{}”",
+            self.row,
+            self.code,
+            self.field.chinese(),
+            self.old.as_deref().unwrap_or("未填"),
+            self.ledger_at
+                .as_ref()
+                .map(|t| format!("{t} 修改"))
+                .unwrap_or_else(|| "修改时间不详".into()),
+            self.new
+        )
+    }
+}
+
+fn listed_held(fields: &[HeldField]) -> String {
+    let mut lines: Vec<String> = fields
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .map(|h| format!("  {h}"))
+        .collect();
+    if fields.len() > MAX_LISTED_ERRORS {
+        lines.push(format!(
+            "  ……另有 {} 处（只列出前 {MAX_LISTED_ERRORS} 处）",
+            fields.len() - MAX_LISTED_ERRORS
+        ));
+    }
+    lines.join("\n")
 }
 
 impl From<StoreError> for ImportError {
@@ -235,7 +291,52 @@ pub struct ImportReport {
     pub added: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Fields left as the ledger has them: changed there after the sheet was exported, and not
+    /// confirmed to be overwritten.
+    pub kept_newer: usize,
 }
+
+/// What a column of the sheet was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnUse {
+    /// 设备编码: the record's key.
+    DeviceCode,
+    /// A field of the record.
+    Field(Field),
+    /// 最后修改时间: when the row's camera last changed, as the system exported it.
+    Stamp,
+    /// Not a column the ledger knows: left out.
+    Ignored,
+}
+
+/// One column of the header row and what it was read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetColumn {
+    /// The header as written in the file.
+    pub header: String,
+    pub used_as: ColumnUse,
+}
+
+/// One good row of a sheet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SheetRow {
+    /// The row number as the spreadsheet program shows it.
+    pub row: usize,
+    pub camera: Camera,
+    /// When the camera last changed as the sheet was exported (`None`: the sheet does not say).
+    pub stamp: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A sheet read and checked: its good rows, every error, and what each column was read as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSheet {
+    pub rows: Vec<SheetRow>,
+    pub errors: Vec<RowError>,
+    pub columns: Vec<SheetColumn>,
+}
+
+/// The headers of the column that carries each row's last-change stamp.
+pub const STAMP_HEADERS: &[&str] = &["最后修改时间", "last_changed"];
 
 /// A sheet read into text cells, with the spreadsheet row number of each row.
 struct Sheet {
@@ -251,6 +352,19 @@ pub fn read_cameras(path: &Path) -> Result<Vec<Camera>, ImportError> {
 
 /// `read_cameras` within `limits`.
 pub fn read_cameras_with(path: &Path, limits: &ImportLimits) -> Result<Vec<Camera>, ImportError> {
+    let sheet = read_sheet_rows(path, limits)?;
+    if !sheet.errors.is_empty() {
+        return Err(ImportError::Rows {
+            file: path.to_path_buf(),
+            errors: sheet.errors,
+        });
+    }
+    Ok(sheet.rows.into_iter().map(|r| r.camera).collect())
+}
+
+/// Reads and checks every row of `path` within `limits`: the good rows and every bad one (a file
+/// that cannot be read as a sheet at all is an error).
+pub fn read_sheet_rows(path: &Path, limits: &ImportLimits) -> Result<ParsedSheet, ImportError> {
     let size = std::fs::metadata(path)
         .map_err(|e| file_err(path, FileProblem::Read(e.to_string())))?
         .len();
@@ -524,6 +638,7 @@ const CODE_HEADERS: &[&str] = &[
 enum Column {
     Code,
     Field(Field),
+    Stamp,
     Ignored,
 }
 
@@ -531,7 +646,7 @@ fn parse_rows(
     path: &Path,
     sheet: &Sheet,
     limits: &ImportLimits,
-) -> Result<Vec<Camera>, ImportError> {
+) -> Result<ParsedSheet, ImportError> {
     // The header row is the first row naming the device code column (titles may stand above it).
     let header_at = sheet
         .rows
@@ -550,11 +665,14 @@ fn parse_rows(
         .ok_or_else(|| file_err(path, FileProblem::NoHeader))?;
     let headers = &sheet.rows[header_at].1;
     let mut columns = Vec::new();
+    let mut recognised = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim().trim_start_matches('\u{feff}');
         let col = if CODE_HEADERS.contains(&h.to_lowercase().as_str()) {
             Column::Code
+        } else if STAMP_HEADERS.contains(&h.to_lowercase().as_str()) {
+            Column::Stamp
         } else if let Some(f) = Field::lookup(h) {
             if f.is_supervision() {
                 return Err(file_err(
@@ -566,9 +684,21 @@ fn parse_rows(
         } else {
             Column::Ignored
         };
+        if !h.is_empty() {
+            recognised.push(SheetColumn {
+                header: h.to_string(),
+                used_as: match &col {
+                    Column::Code => ColumnUse::DeviceCode,
+                    Column::Field(f) => ColumnUse::Field(*f),
+                    Column::Stamp => ColumnUse::Stamp,
+                    Column::Ignored => ColumnUse::Ignored,
+                },
+            });
+        }
         let key = match &col {
             Column::Code => "device_code".to_string(),
             Column::Field(f) => f.key().to_string(),
+            Column::Stamp => "last_changed".to_string(),
             Column::Ignored => continue,
         };
         if let Some(other) = seen.insert(key.clone(), i) {
@@ -596,6 +726,7 @@ fn parse_rows(
         }
         let cell = |i: usize| cells.get(i).unwrap_or("");
         let mut cam: Option<Camera> = None;
+        let mut stamp = None;
         let mut fields = Vec::new();
         let mut row_ok = true;
         if let Some((i, long)) = cells
@@ -657,6 +788,17 @@ fn parse_rows(
                         row_ok = false;
                     }
                 },
+                Column::Stamp => match super::import_plan::parse_stamp(cell(*i)) {
+                    Ok(t) => stamp = t,
+                    Err(reason) => {
+                        errors.push(RowError {
+                            row: *row,
+                            column: header.clone(),
+                            reason,
+                        });
+                        row_ok = false;
+                    }
+                },
                 Column::Ignored => {}
             }
         }
@@ -685,19 +827,21 @@ fn parse_rows(
             row_ok = false;
         }
         if row_ok {
-            cameras.push(cam);
+            cameras.push(SheetRow {
+                row: *row,
+                camera: cam,
+                stamp,
+            });
         }
     }
-    if !errors.is_empty() {
-        return Err(ImportError::Rows {
-            file: path.to_path_buf(),
-            errors,
-        });
-    }
-    if cameras.is_empty() {
+    if cameras.is_empty() && errors.is_empty() {
         return Err(file_err(path, FileProblem::NoRows));
     }
-    Ok(cameras)
+    Ok(ParsedSheet {
+        rows: cameras,
+        errors,
+        columns: recognised,
+    })
 }
 
 fn header_of(columns: &[(usize, String, Column)], f: Field) -> Option<String> {
@@ -721,14 +865,26 @@ pub async fn import_file(
     import_file_with(store, path, who, &ImportLimits::default()).await
 }
 
-/// `import_file` within `limits`.
+/// `import_file` within `limits`. A field whose ledger value may be newer than the sheet's keeps
+/// the ledger's value (see [`super::import_plan`]; the pages and the command line ask first).
 pub async fn import_file_with(
     store: &Store,
     path: &Path,
     who: &str,
     limits: &ImportLimits,
 ) -> Result<ImportReport, ImportError> {
-    let cameras = read_cameras_with(path, limits)?;
+    super::import_plan::import_guarded(store, path, who, limits, &super::import_plan::OnNewer::Keep)
+        .await
+}
+
+/// Writes `cameras` (read from `path`) into the store's own ledger in one transaction, as
+/// changes of at most `ROWS_PER_CHANGE` rows.
+pub(super) async fn write_cameras(
+    store: &Store,
+    path: &Path,
+    who: &str,
+    cameras: Vec<Camera>,
+) -> Result<ImportReport, ImportError> {
     let bar = if std::io::stderr().is_terminal() && cameras.len() > 500 {
         let b = indicatif::ProgressBar::new(cameras.len() as u64);
         b.set_style(

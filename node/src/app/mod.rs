@@ -11,6 +11,7 @@ pub mod directory;
 pub mod figures;
 pub mod history;
 pub mod import;
+pub mod import_plan;
 pub mod report;
 pub mod rollup;
 pub mod sample;

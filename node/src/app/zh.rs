@@ -367,6 +367,9 @@ impl Zh for Reason {
             }
             Reason::Code(e) => e.zh(),
             Reason::Field(e) => e.zh(),
+            Reason::Stamp(t) => format!(
+                "“{t}”不是系统导出的最后修改时间（应形如 2026年11月26日 10:01:23.468）；不清楚时请清空此格"
+            ),
         }
     }
 }
@@ -448,6 +451,10 @@ impl Zh for ImportError {
                     errors.len()
                 )
             }
+            ImportError::Held { fields, .. } => format!(
+                "{}处字段在台账中的修改晚于表格导出，一行也没有导入",
+                fields.len()
+            ),
             ImportError::Store(_) => "保存失败，一行也没有导入，请稍后再试".into(),
         }
     }

@@ -1,4 +1,4 @@
-//! `camera add|edit|remove|list|show|import`: one camera record at a time, or a whole sheet.
+//! `camera add|edit|remove|list|show|import|sheet`: one camera record at a time, or a whole sheet.
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -64,12 +64,27 @@ pub enum CameraCmd {
         json: bool,
     },
     /// Import a sheet (CSV in UTF-8 or GB18030, or XLSX; Chinese or English headers): all rows or none.
+    /// A field that changed in the ledger after the sheet's rows were exported (its 最后修改时间
+    /// column), or any value a sheet without that column would replace, is refused unless
+    /// --overwrite or --keep-newer says what to do.
     Import {
         file: std::path::PathBuf,
         #[arg(long)]
         json: bool,
+        /// Write the sheet's value even where the ledger's may be newer.
+        #[arg(long, conflicts_with = "keep_newer")]
+        overwrite: bool,
+        /// Keep the ledger's value where it may be newer than the sheet's; import the rest.
+        #[arg(long)]
+        keep_newer: bool,
         #[command(flatten)]
         limits: crate::app::import::ImportLimits,
+    },
+    /// Write this unit's camera sheet (CSV, Chinese headers and values, each row's 最后修改时间):
+    /// the sheet to edit and `camera import` back.
+    Sheet {
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
     Show {
@@ -221,8 +236,29 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             };
             list(common, &store, unit, state, q, json).await
         }
-        CameraCmd::Import { file, json, limits } => {
-            import(&store, &who, &file, &limits, json).await
+        CameraCmd::Import {
+            file,
+            json,
+            overwrite,
+            keep_newer,
+            limits,
+        } => {
+            use crate::app::import_plan::OnNewer;
+            let on_newer = if overwrite {
+                OnNewer::Overwrite
+            } else if keep_newer {
+                OnNewer::Keep
+            } else {
+                OnNewer::Refuse
+            };
+            import(&store, &who, &file, &limits, &on_newer, json).await
+        }
+        CameraCmd::Sheet { out } => {
+            let rows = crate::app::import_plan::sheet_rows(&store).await?;
+            let n = rows.len() - 1;
+            std::fs::write(&out, crate::app::report::csv_bytes(rows)?)?;
+            println!("已写出 {n} 台摄像机的台账表格：{}", out.display());
+            Ok(())
         }
         CameraCmd::Supervise {
             unit,
@@ -406,19 +442,17 @@ async fn import(
     who: &str,
     file: &std::path::Path,
     limits: &crate::app::import::ImportLimits,
+    on_newer: &crate::app::import_plan::OnNewer,
     json: bool,
 ) -> Result<()> {
-    let r = crate::app::import::import_file_with(store, file, who, limits).await?;
+    let r = crate::app::import_plan::import_guarded(store, file, who, limits, on_newer).await?;
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "imported {} row(s) from {}: {} added, {} updated, {} unchanged",
-            r.rows,
+            "{}：{}",
             file.display(),
-            r.added,
-            r.updated,
-            r.unchanged
+            crate::app::import_plan::summary(&r)
         );
     }
     Ok(())

@@ -1,27 +1,38 @@
-//! Importing a sheet from the pages: upload, a preview that lists every bad row or what would be
-//! imported (nothing is saved), then the import on confirmation, all rows or none.
+//! Importing a sheet from the pages: the camera sheet to download (with each row's 最后修改时间),
+//! the upload, a preview that classifies every row against the ledger (new, changed old → new,
+//! unchanged, error), names what each column was read as and asks before overwriting a field that
+//! changed in the ledger after the sheet was exported; then the import on confirmation, all rows or
+//! none, ending with its summary (新增 N 台、修改 M 台、未变 K 台).
+
+use std::collections::{BTreeSet, HashSet};
 
 use axum::Router;
 use axum::extract::{Form, Multipart, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::Web;
-use super::layout::{page, read_only};
+use super::layout::{enc, page, read_only};
 use super::session::{Signed, new_token, refused};
 use crate::app::accounts;
-use crate::app::import::{self, ImportError, MAX_LISTED_ERRORS};
+use crate::app::import::{self, ColumnUse, ImportError, ImportLimits, MAX_LISTED_ERRORS};
+use crate::app::import_plan::{
+    self, FieldChange, OnNewer, Plan, RowKind, RowPlan, confirmation_key, format_time, shown,
+};
 use crate::app::zh::Zh;
 use crate::store::Store;
+
+/// Rows of each kind listed in a preview (the rest are counted).
+const LISTED_ROWS: usize = 200;
 
 /// The routes of this subject.
 pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/import", get(import_page).post(import_preview))
         .route("/import/confirm", post(import_confirm))
+        .route("/import/sheet", get(sheet_download))
 }
 
 /// The upload form.
@@ -29,7 +40,13 @@ fn import_form(csrf: &str) -> Markup {
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "导入台账表格" }
-        p { "CSV（UTF-8 或 GB18030）或 XLSX，中文或英文表头。先预览：有任何错误行，一行也不会导入。" }
+        p {
+            "CSV（UTF-8 或 GB18030）或 XLSX，中文或英文表头。先预览：有任何错误行，一行也不会导入。"
+        }
+        p {
+            "修改已有摄像机时，请先 " a href="/import/sheet" { "下载本单位台账表格" }
+            "，在其中修改后再上传：表格的“最后修改时间”一列记着每行导出时的版本，台账中在此之后改过的字段不会被悄悄覆盖。"
+        }
         form method="post" action="/import" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(csrf);
             input type="file" name="file" accept=".csv,.xlsx";
@@ -45,12 +62,200 @@ async fn import_page(Signed(s): Signed) -> Response {
     page("导入表格", import_form(&s.csrf)).into_response()
 }
 
+/// This unit's camera sheet as CSV, each row with its last-change stamp: the sheet to edit and
+/// import back. Named `<unit name>-台账-<date>.csv`.
+async fn sheet_download(State(web): State<Web>, _signed: Signed) -> Response {
+    let rows = match import_plan::sheet_rows(&web.store).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the ledger for the camera sheet");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "读取台账失败，请稍后再试",
+            )
+                .into_response();
+        }
+    };
+    let Ok(bytes) = crate::app::report::csv_bytes(rows) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "生成表格失败，请稍后再试",
+        )
+            .into_response();
+    };
+    let today = crate::app::zh::today().format("%Y-%m-%d");
+    let name = format!("{}-台账-{today}.csv", web.store.identity().name);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename*=UTF-8''{}", enc(&name)),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
 /// Where uploaded sheets wait for their confirmation.
 fn imports_dir(store: &Store) -> std::path::PathBuf {
     store.dir().join("imports")
 }
 
-/// Reads the uploaded sheet and shows every error, or what would be imported; saves nothing.
+/// What each column of the sheet was read as.
+fn columns_table(plan: &Plan) -> Markup {
+    html! {
+        h2 { "识别的列" }
+        table {
+            tr { th.l { "表头" } th.l { "识别为" } }
+            @for c in &plan.columns {
+                tr {
+                    td.l { (c.header) }
+                    @match c.used_as {
+                        ColumnUse::DeviceCode => td.l { "设备编码" },
+                        ColumnUse::Field(f) => td.l { (f.chinese()) },
+                        ColumnUse::Stamp => td.l { "最后修改时间（导出时的版本）" },
+                        ColumnUse::Ignored => td.l.err { "未识别，不导入" },
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn value_or_blank(c: &FieldChange) -> String {
+    c.old
+        .as_ref()
+        .map(|v| shown(c.field, v))
+        .unwrap_or_else(|| "未填".into())
+}
+
+fn when(c: &FieldChange) -> String {
+    c.ledger_at
+        .map(|t| format!("{} 修改", format_time(t)))
+        .unwrap_or_else(|| "修改时间不详".into())
+}
+
+/// One changed row's fields, old → new.
+fn changes_cell(code: &str, changes: &[FieldChange]) -> Markup {
+    html! {
+        @for c in changes {
+            div {
+                (c.field.chinese()) "："
+                del { (value_or_blank(c)) } " → " ins { (shown(c.field, &c.new)) }
+                @if c.held {
+                    " "
+                    label.inline {
+                        input type="checkbox" name="ow" value=(confirmation_key(code, c));
+                        " 以表格为准覆盖（台账值于 " (when(c)) "）"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The preview of a sheet with no error: the counts, the columns, the changed rows (held fields
+/// with a box to confirm each), the new rows; the confirm button.
+fn preview_body(name: &str, plan: &Plan, csrf: &str, token: &str) -> Markup {
+    let n = plan.counts();
+    let rows_of = |pick: fn(&RowPlan) -> bool| -> Vec<&RowPlan> {
+        plan.rows.iter().filter(|r| pick(r)).collect()
+    };
+    let changed = rows_of(|r| matches!(r.kind, RowKind::Changed(_)));
+    let new = rows_of(|r| matches!(r.kind, RowKind::New));
+    html! {
+        p { a href="/import" { "重新上传" } " · " a href="/cameras" { "返回台账" } }
+        h1 { "导入预览：" (name) }
+        p.summary {
+            "共 " (plan.rows.len()) " 行，全部有效：新增 " (n.new) " 台、修改 " (n.changed)
+            " 台、未变 " (n.unchanged) " 台。确认后一次导入。"
+        }
+        @if n.held > 0 {
+            p.err {
+                (n.held) " 处字段在台账中的修改晚于表格导出（或表格没有“最后修改时间”一列），"
+                "默认保留台账中的值；逐项勾选“以表格为准覆盖”的才会被覆盖。"
+            }
+        }
+        (columns_table(plan))
+        form method="post" action="/import/confirm" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="token" value=(token);
+            @if !changed.is_empty() {
+                h2 { "修改 " (changed.len()) " 台" }
+                table {
+                    tr { th { "行" } th.l { "设备编码" } th.l { "点位名称" } th.l { "修改（台账 → 表格）" } }
+                    @for r in changed.iter().take(LISTED_ROWS) {
+                        tr {
+                            td { (r.row) } td.l { (r.code) } td.l { (r.name) }
+                            td.l {
+                                @if let RowKind::Changed(ch) = &r.kind { (changes_cell(&r.code, ch)) }
+                            }
+                        }
+                    }
+                }
+                @if changed.len() > LISTED_ROWS {
+                    p { "只列出前 " (LISTED_ROWS) " 台，共 " (changed.len()) " 台。" }
+                    @for r in changed.iter().skip(LISTED_ROWS) {
+                        @if let RowKind::Changed(ch) = &r.kind {
+                            @for c in ch.iter().filter(|c| c.held) {
+                                p { (r.code) " " (c.field.chinese()) "：未列出，保留台账中的值" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !new.is_empty() {
+                h2 { "新增 " (new.len()) " 台" }
+                table {
+                    tr { th { "行" } th.l { "设备编码" } th.l { "点位名称" } }
+                    @for r in new.iter().take(LISTED_ROWS) {
+                        tr { td { (r.row) } td.l { (r.code) } td.l { (r.name) } }
+                    }
+                }
+                @if new.len() > LISTED_ROWS {
+                    p { "只列出前 " (LISTED_ROWS) " 台，共 " (new.len()) " 台。" }
+                }
+            }
+            @if n.unchanged > 0 {
+                p { "未变 " (n.unchanged) " 台：表格中的值与台账相同。" }
+            }
+            button type="submit" { "确认导入" }
+        }
+    }
+}
+
+/// The preview of a sheet with bad rows: every error, the counts and the columns; no import.
+fn refused_body(
+    csrf: &str,
+    name: &str,
+    plan: Option<&Plan>,
+    errors: &[import::RowError],
+) -> Markup {
+    let bad_rows = errors.iter().map(|r| r.row).collect::<BTreeSet<_>>().len();
+    html! {
+        (import_form(csrf))
+        p.err {
+            (name) "：" (bad_rows) " 行有错误（共 " (errors.len()) " 处），一行也没有导入。请改正后重新上传。"
+        }
+        @if let Some(plan) = plan {
+            @let n = plan.counts();
+            p { "其余各行：新增 " (n.new) " 台、修改 " (n.changed) " 台、未变 " (n.unchanged) " 台。" }
+        }
+        table {
+            tr { th { "行" } th.l { "列" } th.l { "原因" } }
+            @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason.zh()) } } }
+        }
+        @if errors.len() > MAX_LISTED_ERRORS {
+            p.err { "只列出前 " (MAX_LISTED_ERRORS) " 处错误，共 " (errors.len()) " 处。" }
+        }
+        @if let Some(plan) = plan { (columns_table(plan)) }
+    }
+}
+
+/// Reads the uploaded sheet and shows every error, or how each row would change the ledger;
+/// saves nothing.
 async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multipart) -> Response {
     if s.role != accounts::Role::Editor {
         return read_only();
@@ -98,40 +303,24 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
         )
             .into_response();
     }
-    match import::read_cameras(&path) {
-        Ok(cams) => {
-            let body = html! {
-                p { a href="/cameras" { "返回台账" } }
-                h1 { "预览：" (name) }
-                p { "共 " (cams.len()) " 行，全部有效。确认后一次导入。" }
-                table {
-                    tr { th.l { "设备编码" } th.l { "点位名称" } th.l { "类别" } }
-                    @for c in cams.iter().take(20) {
-                        tr { td.l { (c.device_code.to_string()) } td.l { (c.name()) } td.l { (c.point_class().map(|p| p.chinese()).unwrap_or("—")) } }
-                    }
-                }
-                form method="post" action="/import/confirm" {
-                    input type="hidden" name="csrf" value=(s.csrf);
-                    input type="hidden" name="token" value=(format!("{token}.{ext}"));
-                    button type="submit" { "确认导入" }
-                }
-            };
+    let planned = match import::read_sheet_rows(&path, &ImportLimits::default()) {
+        Ok(sheet) => import_plan::plan(&web.store, sheet).await,
+        Err(e) => Err(e),
+    };
+    match planned {
+        Ok(plan) if plan.errors.is_empty() => {
+            let body = preview_body(&name, &plan, &s.csrf, &format!("{token}.{ext}"));
             page("导入预览", body).into_response()
+        }
+        Ok(plan) => {
+            let _ = std::fs::remove_file(&path);
+            let body = refused_body(&s.csrf, &name, Some(&plan), &plan.errors);
+            (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
         }
         Err(e) => {
             let _ = std::fs::remove_file(&path);
             let body = match e {
-                ImportError::Rows { errors, .. } => html! {
-                    (import_form(&s.csrf))
-                    p.err { (name) "：" (errors.iter().map(|r| r.row).collect::<std::collections::BTreeSet<_>>().len()) " 行有错误（共 " (errors.len()) " 处），一行也没有导入。" }
-                    table {
-                        tr { th { "行" } th.l { "列" } th.l { "原因" } }
-                        @for r in errors.iter().take(MAX_LISTED_ERRORS) { tr { td { (r.row) } td.l { (r.column) } td.l.err { (r.reason.zh()) } } }
-                    }
-                    @if errors.len() > MAX_LISTED_ERRORS {
-                        p.err { "只列出前 " (MAX_LISTED_ERRORS) " 处错误，共 " (errors.len()) " 处。" }
-                    }
-                },
+                ImportError::Rows { errors, .. } => refused_body(&s.csrf, &name, None, &errors),
                 other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.zh()) } },
             };
             (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
@@ -139,34 +328,61 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
     }
 }
 
-#[derive(Deserialize)]
-struct Confirm {
-    csrf: String,
-    token: String,
-}
-
+/// The confirmation: `csrf`, `token` and one `ow` per held field the clerk chose to overwrite.
 async fn import_confirm(
     State(web): State<Web>,
     Signed(s): Signed,
-    Form(f): Form<Confirm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(r) = refused(&s, Some(&f.csrf)) {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(r) = refused(&s, get("csrf")) {
         return r;
     }
-    let ok_name = f.token.len() < 80
-        && f.token
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.')
-        && (f.token.ends_with(".csv") || f.token.ends_with(".xlsx"));
-    let path = imports_dir(&web.store).join(&f.token);
+    let token = get("token").unwrap_or("");
+    let ok_name = token.len() < 80
+        && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+        && (token.ends_with(".csv") || token.ends_with(".xlsx"));
+    let path = imports_dir(&web.store).join(token);
     if !ok_name || !path.exists() {
-        return (StatusCode::NOT_FOUND, "这次预览已失效，请重新上传").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            page(
+                "导入表格",
+                html! { (import_form(&s.csrf)) p.err { "这次预览已失效，请重新上传。" } },
+            ),
+        )
+            .into_response();
     }
+    let confirmed: HashSet<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ow")
+        .map(|(_, v)| v.clone())
+        .collect();
     let who = format!("web:{}", s.user);
-    let r = import::import_file(&web.store, &path, &who).await;
+    let r = import_plan::import_guarded(
+        &web.store,
+        &path,
+        &who,
+        &ImportLimits::default(),
+        &OnNewer::Confirmed(confirmed),
+    )
+    .await;
     let _ = std::fs::remove_file(&path);
     match r {
-        Ok(_) => Redirect::to("/cameras").into_response(),
+        Ok(report) => page(
+            "导入完成",
+            html! {
+                h1 { "导入完成" }
+                p.summary { (import_plan::summary(&report)) "。" }
+                p { a href="/cameras" { "查看台账" } " · " a href="/import" { "再导入一个表格" } }
+            },
+        )
+        .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             page(
@@ -185,6 +401,145 @@ mod tests {
 
     use crate::http::router;
     use crate::http::testing::*;
+
+    fn upload(cookie: &str, csrf: &str, csv: &str) -> Request<Body> {
+        let b = "XyZbOuNdArY";
+        let body = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{b}--\r\n",
+        );
+        Request::post("/import")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={b}"),
+            )
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    fn attr<'a>(body: &'a str, name: &str) -> &'a str {
+        body.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .split('"')
+            .next()
+            .unwrap()
+    }
+
+    async fn networked(s: &crate::store::Store, code: &str) -> bool {
+        s.camera(UNIT, code)
+            .await
+            .unwrap()
+            .unwrap()
+            .camera
+            .is_networked()
+    }
+
+    const A: &str = "50010312091320000001";
+    const B: &str = "50010312091320000002";
+
+    #[tokio::test]
+    async fn the_downloaded_sheet_edited_and_uploaded_shows_old_to_new_and_the_columns_read() {
+        let (_dir, s) = store().await;
+        add_camera(&s, A, "东门").await;
+        add_camera(&s, B, "西门").await;
+        let (c, csrf) = editor(&s).await;
+        let app = router(s.clone());
+        let (st, h, sheet) = send(&app, get("/import/sheet", &c)).await;
+        assert_eq!(st, StatusCode::OK);
+        let disposition = h[header::CONTENT_DISPOSITION].to_str().unwrap();
+        assert!(
+            disposition.contains(&crate::http::layout::enc("重庆市渝中区人民医院-台账-")),
+            "named by the unit: {disposition}"
+        );
+        let header_row = sheet.lines().next().unwrap();
+        assert!(header_row.contains("设备编码,点位名称"), "{header_row}");
+        assert!(header_row.ends_with("最后修改时间"), "{header_row}");
+        assert!(sheet.contains(",是,"), "values in Chinese: {sheet}");
+        // The clerk renames B and uploads the sheet.
+        let edited = sheet.replace(",西门,", ",西门口,");
+        let (st, _, body) = send(&app, upload(&c, &csrf, &edited)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("共 2 行，全部有效：新增 0 台、修改 1 台、未变 1 台"),
+            "{body}"
+        );
+        assert!(
+            body.contains("点位名称：<del>西门</del> → <ins>西门口</ins>"),
+            "{body}"
+        );
+        assert!(body.contains("最后修改时间（导出时的版本）"), "{body}");
+        assert!(!body.contains("以表格为准覆盖（"), "nothing held: {body}");
+        let token = attr(&body, "token").to_string();
+        let (st, _, body) = send(
+            &app,
+            form("/import/confirm", &c, format!("csrf={csrf}&token={token}")),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("共导入 2 行：新增 0 台、修改 1 台、未变 1 台"),
+            "{body}"
+        );
+        let name = s.camera(UNIT, B).await.unwrap().unwrap().camera;
+        assert_eq!(name.name(), "西门口");
+    }
+
+    #[tokio::test]
+    async fn an_old_sheet_does_not_revert_a_newer_edit_unless_the_clerk_ticks_the_field() {
+        let (_dir, s) = store().await;
+        add_camera(&s, A, "东门").await;
+        let (c, csrf) = editor(&s).await;
+        let app = router(s.clone());
+        // A sheet made before the camera was networked, without stamps, and an unknown column.
+        let old = format!("设备编码,点位名称,是否已联网,备注\n{A},东门,否,旧表\n");
+        let (st, _, body) = send(&app, upload(&c, &csrf, &old)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert!(
+            body.contains("1 处字段在台账中的修改晚于表格导出"),
+            "{body}"
+        );
+        assert!(
+            body.contains("是否已联网：<del>是</del> → <ins>否</ins>"),
+            "{body}"
+        );
+        assert!(body.contains("以表格为准覆盖（台账值于 "), "{body}");
+        assert!(body.contains("未识别，不导入"), "the 备注 column: {body}");
+        // Confirmed without ticking: the newer value stays, and the summary says so.
+        let token = attr(&body, "token").to_string();
+        let (st, _, body) = send(
+            &app,
+            form("/import/confirm", &c, format!("csrf={csrf}&token={token}")),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("新增 0 台、修改 0 台、未变 1 台；1 处字段保留台账中较新的值"),
+            "{body}"
+        );
+        assert!(networked(&s, A).await);
+        // Ticked: overwritten.
+        let (_, _, body) = send(&app, upload(&c, &csrf, &old)).await;
+        let (token, ow) = (
+            attr(&body, "token").to_string(),
+            attr(&body, "ow").to_string(),
+        );
+        let (st, _, body) = send(
+            &app,
+            form(
+                "/import/confirm",
+                &c,
+                format!(
+                    "csrf={csrf}&token={token}&ow={}",
+                    crate::http::layout::enc(&ow)
+                ),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("修改 1 台"), "{body}");
+        assert!(!networked(&s, A).await);
+    }
 
     #[tokio::test]
     async fn a_sheet_is_previewed_with_its_errors_then_imported_on_confirmation() {
@@ -217,6 +572,10 @@ mod tests {
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(body.contains("<td>3</td>"), "the bad row is named: {body}");
         assert!(
+            body.contains("其余各行：新增 1 台、修改 0 台、未变 0 台"),
+            "the good rows are classified too: {body}"
+        );
+        assert!(
             body.contains("设备编码“123”应为20位数字，现有3位"),
             "the reason is Chinese: {body}"
         );
@@ -229,7 +588,10 @@ mod tests {
         )
         .await;
         assert_eq!(st, StatusCode::OK);
-        assert!(body.contains("共 2 行，全部有效"), "{body}");
+        assert!(
+            body.contains("共 2 行，全部有效：新增 2 台、修改 0 台、未变 0 台"),
+            "{body}"
+        );
         assert_eq!(cameras(&s).await, 0, "a preview saves nothing");
         let preview = body
             .split("name=\"token\" value=\"")
@@ -239,7 +601,7 @@ mod tests {
             .next()
             .unwrap()
             .to_string();
-        let (st, _, _) = send(
+        let (st, _, body) = send(
             &app,
             form(
                 "/import/confirm",
@@ -248,7 +610,11 @@ mod tests {
             ),
         )
         .await;
-        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("共导入 2 行：新增 2 台、修改 0 台、未变 0 台"),
+            "{body}"
+        );
         assert_eq!(cameras(&s).await, 2);
         // The preview is used up.
         let (st, _, body) = send(

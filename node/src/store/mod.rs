@@ -15,6 +15,7 @@ mod accounts;
 mod audit;
 mod counts;
 mod feed;
+mod import_times;
 pub mod membership;
 mod offline;
 mod peers;
@@ -28,6 +29,7 @@ mod write;
 
 pub use accounts::*;
 pub use feed::*;
+pub use import_times::*;
 pub use peers::*;
 pub use query::*;
 pub use worklists::*;
