@@ -284,7 +284,7 @@ fn import_takes_every_encoding_and_header_language() {
               50010312091320000002,急诊,二类,否,,\n";
     let gbk = n.file("gbk.csv", &gb18030(zh));
     let out = n.ok(&["camera", "import", gbk.to_str().unwrap()]);
-    assert!(out.contains("2 added"), "{out}");
+    assert!(out.contains("新增 2 台"), "{out}");
     assert_eq!(
         n.json(&["camera", "show", "50010312091320000001", "--json"])["name"],
         "门诊大厅"
@@ -294,8 +294,16 @@ fn import_takes_every_encoding_and_header_language() {
     let en = "\u{feff}Camera inventory\ndevice_code,name,point_class,networked\n\
               50010312091320000002,急诊入口,2,yes\n50010312091320000003,药房,3,no\n";
     let bom = n.file("bom.csv", en.as_bytes());
-    let out = n.ok(&["camera", "import", bom.to_str().unwrap()]);
-    assert!(out.contains("1 added, 1 updated"), "{out}");
+    // A sheet made by hand (no 最后修改时间 column) would replace values the ledger holds: refused,
+    // each held field named, nothing imported, until the clerk says which side wins.
+    let err = n.refused(&["camera", "import", bom.to_str().unwrap()]);
+    assert!(
+        err.contains("点位名称") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(n.stats()["built"], 2);
+    let out = n.ok(&["camera", "import", bom.to_str().unwrap(), "--overwrite"]);
+    assert!(out.contains("新增 1 台、修改 1 台"), "{out}");
     let s = n.stats();
     assert_eq!(s["built"], 3);
     assert_eq!(s["networked"], 2);
@@ -493,7 +501,7 @@ fn an_import_is_bounded_before_it_costs_memory() {
     assert_eq!(n.stats()["built"], 0);
     // The same file within a raised limit.
     let out = n.ok(&["camera", "import", f.to_str().unwrap(), "--max-rows", "200"]);
-    assert!(out.contains("150 added"), "{out}");
+    assert!(out.contains("新增 150 台"), "{out}");
 
     // A 10 MB cell is refused, quoted by its first characters only.
     let n = Node::init("500103-0002");

@@ -69,7 +69,7 @@ fn five_thousand_cameras_round_trip_through_attachment_2() {
         ],
     );
     let imported = yl(&data, &["camera", "import", sheet.to_str().unwrap()]);
-    assert!(imported.contains(&format!("{N} added")), "{imported}");
+    assert!(imported.contains(&format!("新增 {N} 台")), "{imported}");
     yl(
         &data,
         &[

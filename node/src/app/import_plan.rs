@@ -613,7 +613,7 @@ mod tests {
             (Field::CameraType, "固定枪机"),
             (Field::Area, "重点公共区域"),
             (Field::State, "故障"),
-            (Field::InstallDate, "2021年03月09日"),
+            (Field::InstallDate, "2021年3月9日"),
             (Field::Longitude, "106.55"),
         ] {
             let v = f.parse_value(text).unwrap().unwrap();

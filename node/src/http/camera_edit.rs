@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use super::Web;
 use super::camera_fields;
 use super::cameras::{FORM_FIELDS, beside};
-use super::layout::{not_found, page};
+use super::layout::{not_found, shell};
 use super::session::{Signed, refused};
 use crate::app::cameras::{self, CameraError};
 use crate::domain::camera::{Field, Value};
@@ -130,7 +130,9 @@ async fn edit_camera_page(
     let Some(row) = row(&web, &code).await else {
         return no_such_camera(&code);
     };
-    page(
+    shell(
+        &web,
+        &s,
         &code,
         edit_form(&row, &s.csrf, &values_of(&row), &HashMap::new()),
     )
@@ -202,7 +204,7 @@ async fn edit_camera(
         .collect();
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        page(&code, edit_form(&row, &s.csrf, &values, &errors)),
+        shell(&web, &s, &code, edit_form(&row, &s.csrf, &values, &errors)),
     )
         .into_response()
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::Web;
 use super::camera_fields;
-use super::layout::{enc, page, read_only};
+use super::layout::{enc, read_only, shell};
 use super::session::{Signed, refused};
 use crate::app::accounts;
 use crate::app::cameras::{self, CameraError};
@@ -86,7 +86,7 @@ async fn cameras(
         }
         (pager(total, page_no, |n| format!("/cameras?q={}{}&page={n}", enc(&search), if lq.conflicts.is_some() { "&conflicts=1" } else { "" })))
     };
-    page("摄像机台账", body).into_response()
+    shell(&web, &s, "摄像机台账", body).into_response()
 }
 
 /// The fields of the camera forms: every field the owner writes (the supervision fields are the
@@ -166,11 +166,13 @@ pub(super) fn beside(e: &CameraError) -> &'static str {
     }
 }
 
-async fn new_camera_page(Signed(s): Signed) -> Response {
+async fn new_camera_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
         return read_only();
     }
-    page(
+    shell(
+        &web,
+        &s,
         "新增摄像机",
         camera_form(&s.csrf, &Default::default(), &Default::default()),
     )
@@ -212,7 +214,12 @@ async fn new_camera(
         .collect();
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        page("新增摄像机", camera_form(&s.csrf, &values, &errors)),
+        shell(
+            &web,
+            &s,
+            "新增摄像机",
+            camera_form(&s.csrf, &values, &errors),
+        ),
     )
         .into_response()
 }

@@ -11,7 +11,7 @@ use axum::routing::get;
 use maud::{Markup, html};
 
 use super::Web;
-use super::layout::page;
+use super::layout::shell;
 use super::session::{Signed, refused};
 use crate::app::zh::Zh;
 use crate::domain::contacts::{Contact, ContactError, ContactRole};
@@ -59,7 +59,9 @@ async fn contacts_page(State(web): State<Web>, Signed(s): Signed) -> Response {
             }
         }
     }
-    page(
+    shell(
+        &web,
+        &s,
         "本单位联络人",
         contacts_form(&s.csrf, &values, &Default::default(), false),
     )
@@ -123,7 +125,9 @@ async fn save_contacts(
             tracing::error!(error = %e, "saving contacts");
             return (StatusCode::INTERNAL_SERVER_ERROR, "保存失败，请稍后再试").into_response();
         }
-        return page(
+        return shell(
+            &web,
+            &s,
             "本单位联络人",
             contacts_form(&s.csrf, &values, &errors, true),
         )
@@ -131,7 +135,9 @@ async fn save_contacts(
     }
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        page(
+        shell(
+            &web,
+            &s,
             "本单位联络人",
             contacts_form(&s.csrf, &values, &errors, false),
         ),

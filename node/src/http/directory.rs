@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::Web;
-use super::layout::page;
+use super::layout::shell;
 use super::session::Signed;
 
 /// The routes of this subject.
@@ -25,7 +25,7 @@ struct DirQuery {
 /// The liaison directory of the subtree and of the unit above.
 async fn directory(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     Query(dq): Query<DirQuery>,
 ) -> Response {
     let list = crate::app::directory::visible(&web.store, dq.q.as_deref())
@@ -57,7 +57,7 @@ async fn directory(
             }
         }
     };
-    page("联络人名录", body).into_response()
+    shell(&web, &s, "联络人名录", body).into_response()
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use super::Web;
 use super::camera_fields::shown;
 use super::cameras::{PAGE, pager};
-use super::layout::{not_found, page};
+use super::layout::{not_found, shell};
 use super::session::Signed;
+use crate::app::accounts::Session;
 use crate::domain::camera::Field;
 use crate::store::AuditRow;
 
@@ -61,7 +62,10 @@ fn value(f: Field, v: &serde_json::Value) -> String {
     shown(f, &text)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn history_page(
+    web: &Web,
+    s: &Session,
     unit: &str,
     code: &str,
     back: &str,
@@ -95,14 +99,21 @@ fn history_page(
         }
         (pager(total, page_no, |n| format!("{}?page={n}", history_href(unit, code))))
     };
-    page(&format!("{code} 修改记录"), body).into_response()
+    shell(web, s, &format!("{code} 修改记录"), body).into_response()
 }
 
 fn history_href(unit: &str, code: &str) -> String {
     format!("/unit/{unit}/cameras/{code}/history")
 }
 
-async fn history(web: &Web, unit: &str, code: &str, back: &str, page_no: i64) -> Response {
+async fn history(
+    web: &Web,
+    s: &Session,
+    unit: &str,
+    code: &str,
+    back: &str,
+    page_no: i64,
+) -> Response {
     match web.store.camera(unit, code).await {
         Ok(Some(_)) => {}
         Ok(None) => {
@@ -118,7 +129,7 @@ async fn history(web: &Web, unit: &str, code: &str, back: &str, page_no: i64) ->
         .camera_history(unit, code, PAGE, (page_no - 1) * PAGE)
         .await
     {
-        Ok((rows, total)) => history_page(unit, code, back, page_no, &rows, total),
+        Ok((rows, total)) => history_page(web, s, unit, code, back, page_no, &rows, total),
         Err(e) => {
             tracing::error!(error = %e, "could not read a camera's history");
             (
@@ -132,23 +143,23 @@ async fn history(web: &Web, unit: &str, code: &str, back: &str, page_no: i64) ->
 
 async fn own_history(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     Path(code): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let unit = web.store.unit().to_string();
     let back = format!("/cameras/{code}");
-    history(&web, &unit, &code, &back, q.page.unwrap_or(1).max(1)).await
+    history(&web, &s, &unit, &code, &back, q.page.unwrap_or(1).max(1)).await
 }
 
 async fn child_history(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     Path((unit, code)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
     let back = format!("/unit/{unit}/cameras/{code}");
-    history(&web, &unit, &code, &back, q.page.unwrap_or(1).max(1)).await
+    history(&web, &s, &unit, &code, &back, q.page.unwrap_or(1).max(1)).await
 }
 
 #[cfg(test)]

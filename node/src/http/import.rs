@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 
 use super::Web;
-use super::layout::{enc, page, read_only};
+use super::layout::{enc, read_only, shell};
 use super::session::{Signed, new_token, refused};
 use crate::app::accounts;
 use crate::app::import::{self, ColumnUse, ImportError, ImportLimits, MAX_LISTED_ERRORS};
@@ -55,11 +55,11 @@ fn import_form(csrf: &str) -> Markup {
     }
 }
 
-async fn import_page(Signed(s): Signed) -> Response {
+async fn import_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
         return read_only();
     }
-    page("导入表格", import_form(&s.csrf)).into_response()
+    shell(&web, &s, "导入表格", import_form(&s.csrf)).into_response()
 }
 
 /// This unit's camera sheet as CSV, each row with its last-change stamp: the sheet to edit and
@@ -280,7 +280,9 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
     let Some((name, bytes)) = upload.filter(|(_, b)| !b.is_empty()) else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
-            page(
+            shell(
+                &web,
+                &s,
                 "导入表格",
                 html! { (import_form(&s.csrf)) p.err { "请选择一个文件" } },
             ),
@@ -310,12 +312,16 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
     match planned {
         Ok(plan) if plan.errors.is_empty() => {
             let body = preview_body(&name, &plan, &s.csrf, &format!("{token}.{ext}"));
-            page("导入预览", body).into_response()
+            shell(&web, &s, "导入预览", body).into_response()
         }
         Ok(plan) => {
             let _ = std::fs::remove_file(&path);
             let body = refused_body(&s.csrf, &name, Some(&plan), &plan.errors);
-            (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                shell(&web, &s, "导入表格", body),
+            )
+                .into_response()
         }
         Err(e) => {
             let _ = std::fs::remove_file(&path);
@@ -323,7 +329,11 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
                 ImportError::Rows { errors, .. } => refused_body(&s.csrf, &name, None, &errors),
                 other => html! { (import_form(&s.csrf)) p.err { (name) "：" (other.zh()) } },
             };
-            (StatusCode::UNPROCESSABLE_ENTITY, page("导入表格", body)).into_response()
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                shell(&web, &s, "导入表格", body),
+            )
+                .into_response()
         }
     }
 }
@@ -351,7 +361,9 @@ async fn import_confirm(
     if !ok_name || !path.exists() {
         return (
             StatusCode::NOT_FOUND,
-            page(
+            shell(
+                &web,
+                &s,
                 "导入表格",
                 html! { (import_form(&s.csrf)) p.err { "这次预览已失效，请重新上传。" } },
             ),
@@ -374,7 +386,9 @@ async fn import_confirm(
     .await;
     let _ = std::fs::remove_file(&path);
     match r {
-        Ok(report) => page(
+        Ok(report) => shell(
+            &web,
+            &s,
             "导入完成",
             html! {
                 h1 { "导入完成" }
@@ -385,7 +399,9 @@ async fn import_confirm(
         .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            page(
+            shell(
+                &web,
+                &s,
                 "导入表格",
                 html! { (import_form(&s.csrf)) p.err { (e.zh()) } },
             ),

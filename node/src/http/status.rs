@@ -8,7 +8,7 @@ use axum::routing::get;
 use maud::html;
 
 use super::Web;
-use super::layout::page;
+use super::layout::shell;
 use super::session::Signed;
 use crate::app::zh::beijing_stamp;
 
@@ -18,7 +18,7 @@ pub(super) fn routes() -> Router<Web> {
 }
 
 /// Sync status: the parent and the children, connected or not, since when, bytes, refusals.
-async fn status(State(web): State<Web>, _signed: Signed) -> Response {
+async fn status(State(web): State<Web>, Signed(s): Signed) -> Response {
     let peers = web.store.peers().await.unwrap_or_default();
     let waiting = web.store.refusal_count().await.unwrap_or(0);
     let body = html! {
@@ -46,7 +46,7 @@ async fn status(State(web): State<Web>, _signed: Signed) -> Response {
         }
         p { "已拒绝的连接或数据：" (waiting) }
     };
-    page("同步状态", body).into_response()
+    shell(&web, &s, "同步状态", body).into_response()
 }
 
 #[cfg(test)]

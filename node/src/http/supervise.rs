@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::Web;
 use super::camera_fields::{choices, shown};
 use super::cameras::{PAGE, pager};
-use super::layout::{enc, not_found, page};
+use super::layout::{enc, not_found, shell};
 use super::session::{Signed, refused};
 use crate::app::accounts::{Role, Session};
 use crate::app::cameras::{self, CameraError};
@@ -71,7 +71,7 @@ async fn supervises(web: &Web, unit: &UnitCode) -> bool {
 /// that holds it (the city keeps no camera copies); a hub's children first.
 async fn unit_cameras(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     Path(code): Path<String>,
     Query(lq): Query<ListQuery>,
 ) -> Response {
@@ -158,7 +158,11 @@ async fn unit_cameras(
         (Err(_), true) => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     };
-    (status, page(&format!("{title} 摄像机明细"), body)).into_response()
+    (
+        status,
+        shell(&web, &s, &format!("{title} 摄像机明细"), body),
+    )
+        .into_response()
 }
 
 fn camera_table<'a>(
@@ -293,7 +297,7 @@ async fn supervise_page(
     };
     let name = web.store.unit_name(&unit).await.unwrap_or_default();
     let body = supervise_form(&u, &name, &row, &s, &values_of(&row), &HashMap::new());
-    page(&format!("督导 {code}"), body).into_response()
+    shell(&web, &s, &format!("督导 {code}"), body).into_response()
 }
 
 async fn supervise(
@@ -352,7 +356,9 @@ async fn supervise(
     let name = web.store.unit_name(&unit).await.unwrap_or_default();
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        page(
+        shell(
+            &web,
+            &s,
             &format!("督导 {code}"),
             supervise_form(&u, &name, &row, &s, &values, &errors),
         ),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::Web;
 use super::cameras::{PAGE, pager};
-use super::layout::page;
+use super::layout::shell;
 use super::session::Signed;
 use crate::domain::camera::{Camera, Field, parse_date};
 use crate::store::Worklist;
@@ -73,7 +73,7 @@ struct ListQuery {
 
 async fn worklists(
     State(web): State<Web>,
-    _signed: Signed,
+    Signed(s): Signed,
     Query(lq): Query<ListQuery>,
 ) -> Response {
     let unit = web.store.unit().to_string();
@@ -134,7 +134,7 @@ async fn worklists(
         }
         (pager(total, page_no, |n| format!("/worklists?list={}&page={n}", chosen.key())))
     };
-    page("待办清单", body).into_response()
+    shell(&web, &s, "待办清单", body).into_response()
 }
 
 #[cfg(test)]
