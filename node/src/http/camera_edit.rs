@@ -16,7 +16,8 @@ use maud::{Markup, html};
 
 use super::Web;
 use super::camera_fields;
-use super::cameras::{FORM_FIELDS, beside};
+use super::camera_fields::{shown_key, values_of};
+use super::cameras::{beside, form_fields};
 use super::layout::{not_found, shell};
 use super::session::{Signed, refused};
 use crate::app::cameras::{self, CameraError};
@@ -29,25 +30,9 @@ pub(super) fn routes() -> Router<Web> {
     Router::new().route("/cameras/{code}", get(edit_camera_page).post(edit_camera))
 }
 
-/// The name of the hidden input that carries what the form showed for `f`.
-fn shown_key(f: Field) -> String {
-    format!("shown_{}", f.key())
-}
-
 /// The name of the choice between the values of `f` in conflict.
 fn pick_key(f: Field) -> String {
     format!("pick_{}", f.key())
-}
-
-/// The form's values for `row` as the ledger holds it: each field shown, and what was shown.
-fn values_of(row: &CameraRow) -> HashMap<String, String> {
-    let mut values = HashMap::new();
-    for f in FORM_FIELDS {
-        let shown = row.camera.get(f).map(Value::to_string).unwrap_or_default();
-        values.insert(shown_key(f), shown.clone());
-        values.insert(f.key().to_string(), shown);
-    }
-    values
 }
 
 fn edit_form(
@@ -134,7 +119,12 @@ async fn edit_camera_page(
         &web,
         &s,
         &code,
-        edit_form(&row, &s.csrf, &values_of(&row), &HashMap::new()),
+        edit_form(
+            &row,
+            &s.csrf,
+            &values_of(&row, form_fields()),
+            &HashMap::new(),
+        ),
     )
     .into_response()
 }
@@ -146,7 +136,7 @@ fn changes(
 ) -> Result<Vec<(Field, Option<Value>)>, Vec<CameraError>> {
     let mut changes = Vec::new();
     let mut errors = Vec::new();
-    for f in FORM_FIELDS {
+    for f in form_fields() {
         let typed = values.get(f.key()).map(|t| t.trim());
         let shown = values.get(&shown_key(f)).map(|t| t.trim());
         let chosen = match (typed, values.get(&pick_key(f))) {

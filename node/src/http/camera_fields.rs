@@ -131,6 +131,30 @@ pub(super) fn input(f: Field, value: &str, error: Option<&str>) -> Markup {
     }
 }
 
+/// The name of the hidden input that carries what the form showed for `f`.
+pub(super) fn shown_key(f: Field) -> String {
+    format!("shown_{}", f.key())
+}
+
+/// The form's values of `fields` for `row` as the ledger holds it: each field shown, and what
+/// was shown (so that saving writes only what the person changed).
+pub(super) fn values_of(
+    row: &crate::store::CameraRow,
+    fields: impl Iterator<Item = Field>,
+) -> std::collections::HashMap<String, String> {
+    let mut values = std::collections::HashMap::new();
+    for f in fields {
+        let shown = row
+            .camera
+            .get(f)
+            .map(crate::domain::camera::Value::to_string)
+            .unwrap_or_default();
+        values.insert(shown_key(f), shown.clone());
+        values.insert(f.key().to_string(), shown);
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

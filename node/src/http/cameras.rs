@@ -91,25 +91,9 @@ async fn cameras(
 
 /// The fields of the camera forms: every field the owner writes (the supervision fields are the
 /// supervising level's, `crate::http::supervise`).
-pub(super) const FORM_FIELDS: [Field; 17] = [
-    Field::Name,
-    Field::Address,
-    Field::CameraType,
-    Field::PointClass,
-    Field::Area,
-    Field::InstallDate,
-    Field::Longitude,
-    Field::Latitude,
-    Field::MustNetwork,
-    Field::Networked,
-    Field::State,
-    Field::Network,
-    Field::Platform,
-    Field::Labels,
-    Field::Direction,
-    Field::FillLight,
-    Field::RecordDays,
-];
+pub(super) fn form_fields() -> impl Iterator<Item = Field> {
+    Field::ALL.into_iter().filter(|f| !f.is_supervision())
+}
 
 /// The form that adds a camera: its device code and every field, grouped, a message beside each
 /// bad one (`""`: about the whole record).
@@ -161,7 +145,7 @@ pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> M
 /// (`""`).
 pub(super) fn beside(e: &CameraError) -> &'static str {
     match e.field() {
-        Some(k) if k == "device_code" || FORM_FIELDS.iter().any(|f| f.key() == k) => k,
+        Some(k) if k == "device_code" || form_fields().any(|f| f.key() == k) => k,
         _ => "",
     }
 }
@@ -194,7 +178,7 @@ async fn new_camera(
         .map_err(|e| errors.push(e.into()))
         .ok();
     let mut fields = Vec::new();
-    for f in FORM_FIELDS {
+    for f in form_fields() {
         match f.parse_value(text(f.key())) {
             Ok(Some(v)) => fields.push((f, v)),
             Ok(None) => {}

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::Web;
 use super::camera_fields::{choices, shown};
+use super::camera_fields::{shown_key, values_of};
 use super::cameras::{PAGE, pager};
 use super::layout::{enc, not_found, shell};
 use super::session::{Signed, refused};
@@ -39,11 +40,9 @@ pub(super) fn routes() -> Router<Web> {
 }
 
 /// The supervision fields, in the order of the form.
-const SUPERVISION: [Field; 3] = [
-    Field::NetworkedConfirmed,
-    Field::PointClassRuled,
-    Field::SupervisionNote,
-];
+fn supervision() -> impl Iterator<Item = Field> {
+    Field::ALL.into_iter().filter(|f| f.is_supervision())
+}
 
 #[derive(Deserialize, Default)]
 struct ListQuery {
@@ -191,21 +190,6 @@ fn camera_table<'a>(
     }
 }
 
-fn shown_key(f: Field) -> String {
-    format!("shown_{}", f.key())
-}
-
-/// The form's values for the supervision fields of `row`: each shown, and what was shown.
-fn values_of(row: &CameraRow) -> HashMap<String, String> {
-    let mut values = HashMap::new();
-    for f in SUPERVISION {
-        let v = row.camera.get(f).map(Value::to_string).unwrap_or_default();
-        values.insert(shown_key(f), v.clone());
-        values.insert(f.key().to_string(), v);
-    }
-    values
-}
-
 fn supervise_form(
     unit: &UnitCode,
     name: &str,
@@ -230,7 +214,7 @@ fn supervise_form(
         @if s.role == Role::Editor {
             form.record method="post" action=(format!("/unit/{unit}/cameras/{code}")) {
                 input type="hidden" name="csrf" value=(s.csrf);
-                @for f in SUPERVISION {
+                @for f in supervision() {
                     @let value = v(f.key());
                     label.field {
                         span.name { (f.chinese()) }
@@ -250,7 +234,7 @@ fn supervise_form(
                 button type="submit" { "保存督导意见" }
             }
         } @else {
-            table { @for f in SUPERVISION { tr { th.l { (f.chinese()) } td.l { (read(&row.camera, f)) } } } }
+            table { @for f in supervision() { tr { th.l { (f.chinese()) } td.l { (read(&row.camera, f)) } } } }
         }
     }
 }
@@ -296,7 +280,14 @@ async fn supervise_page(
         Err(r) => return r,
     };
     let name = web.store.unit_name(&unit).await.unwrap_or_default();
-    let body = supervise_form(&u, &name, &row, &s, &values_of(&row), &HashMap::new());
+    let body = supervise_form(
+        &u,
+        &name,
+        &row,
+        &s,
+        &values_of(&row, supervision()),
+        &HashMap::new(),
+    );
     shell(&web, &s, &format!("督导 {code}"), body).into_response()
 }
 
@@ -319,7 +310,7 @@ async fn supervise(
     // Only what the person changed on the form, as the CLI's given flags.
     let mut changes = Vec::new();
     let mut errors: Vec<CameraError> = Vec::new();
-    for f in SUPERVISION {
+    for f in supervision() {
         let typed = values.get(f.key()).map(|t| t.trim()).unwrap_or("");
         let was = values.get(&shown_key(f)).map(|t| t.trim()).unwrap_or("");
         if values.contains_key(f.key()) && typed != was {
@@ -347,9 +338,7 @@ async fn supervise(
     let errors = errors
         .iter()
         .map(|e| {
-            let k = e
-                .field()
-                .filter(|k| SUPERVISION.iter().any(|f| f.key() == *k));
+            let k = e.field().filter(|k| supervision().any(|f| f.key() == *k));
             (k.unwrap_or("").to_string(), e.chinese())
         })
         .collect();
