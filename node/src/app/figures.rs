@@ -52,9 +52,7 @@ pub async fn subtree_stats(
                     .await?
                     .is_empty()
             {
-                anyhow::bail!(
-                    "unit {unit} is not in the subtree of {me}, or it has not synced yet"
-                );
+                anyhow::bail!("单位 {unit} 不在 {me} 的下级范围内，或尚未同步到本级");
             }
             store.stats(unit.as_str()).await?
         }
@@ -131,7 +129,7 @@ pub async fn stats_as_of(
     }
     if store.heads(&DocId::ledger(&unit)).await?.is_empty() {
         anyhow::bail!(
-            "unit {unit} is not in the subtree of {}, or it has not synced yet",
+            "单位 {unit} 不在 {} 的下级范围内，或尚未同步到本级",
             store.unit()
         );
     }

@@ -45,6 +45,27 @@ pub fn beijing_stamp(stamp: &str) -> String {
     }
 }
 
+/// A sync error as a person reads it: the known ones in Chinese; any other is said to be in the
+/// log (its English stays there, for the operator).
+pub fn sync_error(text: &str) -> String {
+    let t = text.to_ascii_lowercase();
+    let known = [
+        ("closed the stream", "对方关闭了连接"),
+        ("connection refused", "连接被拒绝（对方未运行或地址有误）"),
+        ("timed out", "连接超时"),
+        ("deadline", "连接超时"),
+        ("certificate", "证书校验未通过"),
+        ("revoked", "证书已被吊销"),
+        ("unavailable", "对方暂不可用"),
+        ("dns", "无法解析对方地址"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| t.contains(k))
+        .map(|(_, zh)| (*zh).to_string())
+        .unwrap_or_else(|| "同步出错（详情见运行日志）".to_string())
+}
+
 /// A date as a person reads it: `2026年11月26日`.
 pub fn beijing_date(d: NaiveDate) -> String {
     d.format("%Y年%-m月%-d日").to_string()

@@ -73,6 +73,9 @@ pub(super) fn shown(f: Field, value: &str) -> String {
     if value.is_empty() {
         return "未填".into();
     }
+    if f == Field::InstallDate {
+        return crate::app::zh::date_text(value);
+    }
     choices(f)
         .and_then(|c| c.into_iter().find(|(v, _)| v == value).map(|(_, zh)| zh))
         .map(str::to_string)

@@ -80,7 +80,7 @@ async fn cameras(
                     td.l { (r.camera.point_class().map(|p| p.chinese()).unwrap_or("—")) }
                     td.l { (r.camera.state().chinese()) }
                     td.l { (if f.networked { "是" } else { "否" }) }
-                    td.l { (if r.conflicts.is_empty() { "" } else { "有冲突" }) }
+                    td.l { (if r.conflicts.is_empty() { "无" } else { "有冲突" }) }
                 }
             }
         }

@@ -79,7 +79,7 @@ async fn printable(State(web): State<Web>, Signed(s): Signed) -> Response {
                 tr { @for c in A2_COLUMNS { th { (c) } } }
                 @for (i, r) in rows.iter().enumerate() {
                     tr {
-                        td { (i + 1) } td.l { (r.name) } td.l { (r.address) }
+                        td { (i + 1) } td.l { (r.name) } td.l { (if r.address.is_empty() { "未填" } else { r.address.as_str() }) }
                         td { (r.counts.built) } td { (r.counts.must_network) } td { (r.counts.networked) }
                         td { (pct(r.counts.networked, r.counts.must_network)) }
                         td class=(if r.contact == crate::app::report::NOT_REPORTED { "l missing" } else { "l" }) { (r.contact) }

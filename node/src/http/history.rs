@@ -47,6 +47,11 @@ fn who(w: &str) -> String {
         Some(("web", user)) => format!("{user}（网页）"),
         Some(("import", user)) => format!("{user}（导入）"),
         Some(("sync", peer)) | Some(("peer", peer)) => format!("同步自 {peer}"),
+        Some(("urn", rest)) => match rest.rsplit_once(':') {
+            Some((_, unit)) => format!("同步自 {unit}"),
+            None => w.to_string(),
+        },
+        _ if w == "generator" => "批量生成（演示数据）".to_string(),
         _ => w.to_string(),
     }
 }

@@ -140,7 +140,7 @@ impl Connected<axum::serve::IncomingStream<'_, crate::http::https::TlsListener>>
 }
 
 async fn fallback(_signed: Signed) -> Response {
-    layout::not_found(html! { "未找到此页 (not found)" }, "/", "返回首页")
+    layout::not_found(html! { "未找到此页" }, "/", "返回首页")
 }
 
 /// Serves the pages on `listener` until `shutdown` turns true: over TLS with `tls` (see

@@ -32,14 +32,14 @@ async fn status(State(web): State<Web>, Signed(s): Signed) -> Response {
                     td.l { (p.peer) } td.l { (if p.relation == "parent" { "上级" } else { "下级" }) }
                     td.l { (if p.connected { "在线" } else { "离线" }) }
                     td.l { (p.last_sync_at.as_deref().map(beijing_stamp).unwrap_or_else(|| "从未".into())) }
-                    td.l { (p.disconnected_at.as_deref().map(beijing_stamp).unwrap_or_default()) }
+                    td.l { (p.disconnected_at.as_deref().map(beijing_stamp).unwrap_or_else(|| "—".into())) }
                     td { (p.bytes_sent) } td { (p.bytes_received) }
                     td.l {
                         @if let Some(since) = &p.stuck_since {
                             strong { "停滞（自 " (beijing_stamp(since)) " 起）：" (p.stuck_reason.clone().unwrap_or_default()) }
                             br;
                         }
-                        (p.last_error.clone().unwrap_or_default())
+                        (p.last_error.as_deref().map(crate::app::zh::sync_error).unwrap_or_else(|| "无".into()))
                     }
                 }
             }

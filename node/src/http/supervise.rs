@@ -183,7 +183,7 @@ fn camera_table<'a>(
                     td.l { (c.state().chinese()) }
                     td.l { (if c.is_networked() { "是" } else { "否" }) }
                     td.l { (read(c, Field::NetworkedConfirmed)) }
-                    td.l { (c.text(Field::SupervisionNote).unwrap_or("")) }
+                    td.l { (c.text(Field::SupervisionNote).unwrap_or("未填")) }
                 }
             }
         }

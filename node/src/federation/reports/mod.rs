@@ -125,7 +125,7 @@ pub async fn forward_cameras(
     let child = store
         .child_toward(unit)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("unit {unit} is not in the subtree of {}", store.unit()))?;
+        .ok_or_else(|| anyhow::anyhow!("单位 {unit} 不在 {} 的下级范围内", store.unit()))?;
     let endpoint = store
         .read_document(&DocId::profile(&child), |d| root_text(d, "endpoint"))
         .await?
