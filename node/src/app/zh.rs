@@ -486,6 +486,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_sync_error_is_said_in_chinese_and_its_english_stays_in_the_log() {
+        assert_eq!(sync_error("the peer closed the stream"), "对方关闭了连接");
+        assert_eq!(
+            sync_error("transport error: Connection refused (os error 111)"),
+            "连接被拒绝（对方未运行或地址有误）"
+        );
+        assert_eq!(sync_error("something new"), "同步出错（详情见运行日志）");
+    }
+
+    #[test]
     fn times_are_beijing_time_in_chinese() {
         assert_eq!(
             beijing_stamp("2026-11-26T02:01:23.468Z"),

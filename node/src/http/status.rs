@@ -21,6 +21,11 @@ pub(super) fn routes() -> Router<Web> {
 async fn status(State(web): State<Web>, Signed(s): Signed) -> Response {
     let peers = web.store.peers().await.unwrap_or_default();
     let waiting = web.store.refusal_count().await.unwrap_or(0);
+    let mut names = std::collections::HashMap::new();
+    for p in &peers {
+        let name = web.store.unit_name(&p.peer).await.unwrap_or_default();
+        names.insert(p.peer.clone(), name);
+    }
     let body = html! {
         p { a href="/" { "首页" } }
         h1 { "同步状态" }
@@ -29,7 +34,13 @@ async fn status(State(web): State<Web>, Signed(s): Signed) -> Response {
             tr { th.l { "单位" } th.l { "关系" } th.l { "状态" } th.l { "最近同步" } th.l { "断开于" } th { "发送字节" } th { "接收字节" } th.l { "最近错误" } }
             @for p in &peers {
                 tr {
-                    td.l { (p.peer) } td.l { (if p.relation == "parent" { "上级" } else { "下级" }) }
+                    td.l {
+                        @match names.get(&p.peer).filter(|n| !n.is_empty() && **n != p.peer) {
+                            Some(n) => { (n) " " span.muted { (p.peer) } }
+                            None => { (p.peer) }
+                        }
+                    }
+                    td.l { (if p.relation == "parent" { "上级" } else { "下级" }) }
                     td.l { (if p.connected { "在线" } else { "离线" }) }
                     td.l { (p.last_sync_at.as_deref().map(beijing_stamp).unwrap_or_else(|| "从未".into())) }
                     td.l { (p.disconnected_at.as_deref().map(beijing_stamp).unwrap_or_else(|| "—".into())) }
