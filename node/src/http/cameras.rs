@@ -130,9 +130,14 @@ pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> M
     let pages = ((total + PAGE - 1) / PAGE).max(1);
     html! {
         p.pager {
-            "共 " (total) " 条，每页 " (PAGE) " 条，第 " (page_no) " / " (pages) " 页"
+            "共 " (total) " 条，每页 " (PAGE) " 条，"
+            @if page_no > pages {
+                "第 " (page_no) " 页超出范围（共 " (pages) " 页）"
+            } @else {
+                "第 " (page_no) " / " (pages) " 页"
+            }
             @if page_no > 1 {
-                " · " a href=(href(1)) { "首页" } " · " a href=(href(page_no - 1)) { "上一页" }
+                " · " a href=(href(1)) { "首页" } " · " a href=(href((page_no - 1).min(pages))) { "上一页" }
             }
             @if page_no < pages {
                 " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
@@ -215,6 +220,16 @@ mod tests {
     use crate::app::accounts::Role;
     use crate::http::router;
     use crate::http::testing::*;
+
+    #[test]
+    fn a_page_past_the_last_says_so_and_leads_back() {
+        let m = super::pager(60, 99, |n| format!("/cameras?page={n}")).into_string();
+        assert!(m.contains("第 99 页超出范围（共 2 页）"), "{m}");
+        assert!(m.contains("/cameras?page=2"), "{m}");
+        assert!(!m.contains("下一页"), "{m}");
+        let m = super::pager(60, 1, |n| format!("/cameras?page={n}")).into_string();
+        assert!(m.contains("第 1 / 2 页") && m.contains("下一页"), "{m}");
+    }
 
     #[tokio::test]
     async fn the_add_form_says_what_is_wrong_beside_each_field_and_saves_a_good_one() {

@@ -100,7 +100,11 @@ async fn printable(State(web): State<Web>, Signed(s): Signed) -> Response {
 /// Attachment 1 or 2 of this unit (a hub's: its subtree), as the official XLSX.
 async fn download(State(web): State<Web>, _signed: Signed, Path(table): Path<String>) -> Response {
     let Some(table) = Table::parse(&table) else {
-        return (StatusCode::NOT_FOUND, "没有这张表").into_response();
+        return super::layout::not_found(
+            html! { "没有这张表：只有附件1和附件2可以下载" },
+            "/",
+            "返回首页",
+        );
     };
     let req = TableRequest::new(table, true);
     match official_table(&web.store, &req).await {
