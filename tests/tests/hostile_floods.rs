@@ -157,9 +157,21 @@ async fn two_thousand_anonymous_handshakes_write_a_bounded_number_of_rows() {
     })
     .await
     .unwrap();
-    let rows = refusals(district, "").await.len() - before;
-    // One row as the first arrives, and one summary per minute the flood spanned.
-    assert!((1..=3).contains(&rows), "{rows} rows for 2000 handshakes");
+    let all = refusals(district, "").await;
+    let rows = all.len() - before;
+    // Per kind of refusal, one row as the first arrives and one summary per minute the flood
+    // spanned. Under load the flood meets up to three kinds (no certificate, the per-source cap
+    // on handshakes at once, the handshake deadline) over at most two minutes: a handful of
+    // rows, never one per handshake.
+    assert!(
+        (1..=12).contains(&rows),
+        "{rows} rows for 2000 handshakes:\n{}",
+        all[before..]
+            .iter()
+            .map(|(p, r)| format!("{p}: {r}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     fed.stop_all().await;
 }
 
