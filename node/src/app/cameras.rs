@@ -232,18 +232,7 @@ mod tests {
     use super::*;
 
     async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let unit = UnitCode::parse("500103-0001").unwrap();
-        let s = Store::init(
-            dir.path(),
-            &unit,
-            "重庆市渝中区人民医院",
-            crate::domain::unit::UnitKind::Institution,
-            crate::domain::unit::Role::Node,
-        )
-        .await
-        .unwrap();
-        (dir, s)
+        crate::store::testing::hospital().await
     }
 
     fn code(n: u32) -> DeviceCode {

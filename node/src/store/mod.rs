@@ -499,3 +499,23 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
         .collect()
 }
+
+/// What the unit tests of the layers above share: a fresh store of a hospital.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A new store of 重庆市渝中区人民医院 (500103-0001) in a temporary folder.
+    pub async fn hospital() -> (tempfile::TempDir, super::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = crate::domain::unit::UnitCode::parse("500103-0001").unwrap();
+        let s = super::Store::init(
+            dir.path(),
+            &unit,
+            "重庆市渝中区人民医院",
+            crate::domain::unit::UnitKind::Institution,
+            crate::domain::unit::Role::Node,
+        )
+        .await
+        .unwrap();
+        (dir, s)
+    }
+}
