@@ -229,6 +229,10 @@ async fn an_intermediate_is_bounded_to_its_namespace() {
     let (x, y) = (&fed.districts[0], &fed.districts[1]);
     let victim = fed.institutions[1][0].code.to_string();
     let ledger = DocId::ledger(&fed.institutions[1][0].code);
+    // The victim's own sync reaches its district first, so that only a forged write could move it.
+    converge(&fed.institutions[1][0], &[y], &ledger)
+        .await
+        .unwrap();
     let before = y.heads(&ledger).await;
     let tls = forge(&stolen_ca(&x.dir), &Forged::of("node", &victim), x);
     assert!(raw(&tls, y, vec![hello(&victim)]).await.is_err());
