@@ -11,6 +11,7 @@ use yinglian_node::domain::unit::UnitKind;
 pub use yinglian_hub::local;
 
 pub mod attacker;
+pub mod browser;
 
 /// How long a test waits for convergence before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);

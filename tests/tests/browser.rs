@@ -3,180 +3,21 @@
 //! institution, adds a camera and marks it networked; the commission's city dashboard, open in
 //! another window, shows the new figure without a reload. Bad input, a missing session and a
 //! read-only account are refused on the page. Every page visited is saved as a screenshot under
-//! `target/tmp/screenshots/`.
+//! `target/tmp/screenshots/clerk-and-city/`.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`scripts/test.sh` installs them); without
 //! them the test fails and says so, unless `YL_SKIP_BROWSER=1` is set on purpose.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use yinglian_hub::local::wait_until;
 use yinglian_node::app::accounts::{self, Role};
 use yinglian_node::docs::document::DocId;
-use yinglian_tests::{PATIENCE, Process, federation};
-
-async fn start_driver() -> (Process, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child =
-        Command::new(std::env::var("YL_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into()))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver: install Debian's chromium-driver (scripts/test.sh does)");
-    let driver = Process(child);
-    wait_until(PATIENCE, "chromedriver listens", || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
-    .await
-    .unwrap();
-    (driver, port)
-}
-
-async fn browser(port: u16) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": std::env::var("YL_CHROMIUM").unwrap_or("/usr/bin/chromium".into()),
-            // An ordinary office screen.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1366,768", "--lang=zh-CN"],
-        }),
-    );
-    let mut b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-    b.capabilities(caps);
-    b.connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session")
-}
-
-struct Shots {
-    dir: PathBuf,
-    n: usize,
-}
-
-impl Shots {
-    fn new() -> Shots {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Shots { dir, n: 0 }
-    }
-
-    /// Saves the current page; checks it is a PNG of the window's size.
-    async fn take(&mut self, c: &Client, name: &str) {
-        self.n += 1;
-        let png = c.screenshot().await.unwrap();
-        assert_eq!(&png[1..4], b"PNG", "{name}: a PNG");
-        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-        assert!(width >= 1000, "{name}: {width} px wide");
-        let path = self.dir.join(format!("{:02}-{name}.png", self.n));
-        std::fs::write(&path, png).unwrap();
-    }
-}
-
-async fn fill(c: &Client, field: &str, value: &str) {
-    let e = c
-        .find(Locator::Css(&format!("[name=\"{field}\"]")))
-        .await
-        .unwrap_or_else(|_| panic!("a field named {field}"));
-    // A closed set is a choice: pick the option whose value is `value`.
-    if e.tag_name().await.unwrap().eq_ignore_ascii_case("select") {
-        e.select_by_value(value).await.unwrap();
-        return;
-    }
-    e.clear().await.unwrap();
-    e.send_keys(value).await.unwrap();
-}
-
-/// Clicks the page's form button and waits until the browser shows the page that answered.
-async fn submit(c: &Client) {
-    click_and_wait(c, "form:not(.inline) button[type=submit]").await
-}
-
-async fn click_and_wait(c: &Client, css: &str) {
-    c.execute("window.ylOldPage = true;", vec![]).await.unwrap();
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|_| panic!("a button {css}"))
-        .click()
-        .await
-        .unwrap();
-    wait_until(PATIENCE, "the next page has loaded", || async {
-        c.execute(
-            "return !window.ylOldPage && document.readyState === 'complete';",
-            vec![],
-        )
-        .await
-        .map(|v| v == serde_json::json!(true))
-        .unwrap_or(false)
-    })
-    .await
-    .unwrap();
-}
-
-async fn sign_in(c: &Client, base: &str, user: &str, password: &str) {
-    c.goto(&format!("{base}/signin")).await.unwrap();
-    fill(c, "user", user).await;
-    fill(c, "password", password).await;
-    submit(c).await;
-}
-
-fn path(url: url::Url) -> String {
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    }
-}
-
-/// The message shown beside the form field `field` (the `span.err` in its label), if any.
-async fn message_beside(c: &Client, field: &str) -> Option<String> {
-    let v = c
-        .execute(
-            "const i = document.querySelector('[name=\"' + arguments[0] + '\"]');
-             const e = i && i.closest('label') && i.closest('label').querySelector('.err');
-             return e ? e.textContent : null;",
-            vec![serde_json::json!(field)],
-        )
-        .await
-        .unwrap();
-    v.as_str().map(str::to_string)
-}
-
-/// The number shown in the element `css`, if any.
-async fn number(c: &Client, css: &str) -> Option<u64> {
-    c.execute(
-        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
-        vec![serde_json::json!(css)],
-    )
-    .await
-    .unwrap()
-    .as_str()
-    .and_then(|s| s.trim().parse::<u64>().ok())
-}
-
-async fn text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
+use yinglian_tests::browser::*;
+use yinglian_tests::{PATIENCE, federation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
-    if std::env::var("YL_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("YL_SKIP_BROWSER=1: the browser test is skipped on purpose");
+    if skipped() {
         return;
     }
     let mut fed = federation(1, 1).await.unwrap();
@@ -246,7 +87,7 @@ async fn a_clerk_networks_a_camera_and_the_city_dashboard_moves() {
 
     let (_driver, port) = start_driver().await;
     let c = browser(port).await;
-    let mut shots = Shots::new();
+    let mut shots = Shots::new(env!("CARGO_TARGET_TMPDIR"), "clerk-and-city");
 
     // No session: every page sends the browser to sign in.
     c.goto(&format!("{inst}/cameras")).await.unwrap();
