@@ -102,6 +102,9 @@ pub async fn add(
             |d| {
                 ledger::add_camera(d, &cam)?;
                 ledger::append_event(d, "filing", code.as_str(), "", who)?;
+                if let Some(kind) = ledger::state_event(None, cam.state()) {
+                    ledger::append_event(d, kind, code.as_str(), "", who)?;
+                }
                 Ok(())
             },
         )
@@ -142,6 +145,7 @@ pub async fn edit(
                 let Some(now) = ledger::read_camera(d, code.as_str())? else {
                     return Err(LedgerError::NotFound(code.to_string()).into());
                 };
+                let before = now.camera.state();
                 let mut next = now.camera;
                 for (f, v) in changes {
                     match v {
@@ -150,7 +154,11 @@ pub async fn edit(
                     };
                 }
                 next.validate()?;
-                Ok(ledger::set_fields(d, code.as_str(), changes)?)
+                let written = ledger::set_fields(d, code.as_str(), changes)?;
+                if let Some(kind) = ledger::state_event(Some(before), next.state()) {
+                    ledger::append_event(d, kind, code.as_str(), "", who)?;
+                }
+                Ok(written)
             },
         )
         .await

@@ -911,6 +911,17 @@ pub(super) async fn write_cameras(
                 };
                 // Each record is dropped once written: the projection that follows has the memory.
                 for (i, cam) in cameras.into_iter().enumerate() {
+                    // A sheet that reports a camera faulty (or back in service) dates it.
+                    let event = match cam.get(Field::State) {
+                        Some(_) => ledger::state_event(
+                            ledger::camera_state(d, cam.device_code.as_str())?,
+                            cam.state(),
+                        ),
+                        None => None,
+                    };
+                    if let Some(kind) = event {
+                        ledger::append_event(d, kind, cam.device_code.as_str(), "", who)?;
+                    }
                     match ledger::upsert_camera(d, &cam)? {
                         (true, _) => r.added += 1,
                         (false, 0) => r.unchanged += 1,

@@ -8,7 +8,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::docs::document::{scalar_of, value_of};
-use crate::domain::camera::{Camera, Field, Value};
+use crate::domain::camera::{Camera, Field, State, Value};
 use crate::domain::device_code::DeviceCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +237,72 @@ pub fn append_event(
     Ok(())
 }
 
+/// The event a change of a camera's state makes: `fault` (故障) when it becomes faulty, `repair`
+/// (恢复) when a faulty camera is back in service. Removal has its own event.
+pub fn state_event(before: Option<State>, after: State) -> Option<&'static str> {
+    match (before, after) {
+        (Some(State::Faulty), State::Faulty) => None,
+        (_, State::Faulty) => Some("fault"),
+        (Some(State::Faulty), State::InService) => Some("repair"),
+        _ => None,
+    }
+}
+
+/// The state a camera of the ledger has now, if it is there.
+pub fn camera_state(doc: &AutoCommit, code: &str) -> Result<Option<State>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    let Some(obj) = camera_obj(doc, &cams, code)? else {
+        return Ok(None);
+    };
+    let state = match doc.get(&obj, Field::State.key())? {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) => t.parse().unwrap_or(State::InService),
+            _ => State::InService,
+        },
+        _ => State::InService,
+    };
+    Ok(Some(state))
+}
+
+/// Since when each camera that is faulty now has been (the time of its last `fault` event not
+/// followed by a `repair` or `removal`), as UTC times.
+pub fn faulty_since(doc: &AutoCommit) -> BTreeMap<String, chrono::DateTime<chrono::Utc>> {
+    let mut out = BTreeMap::new();
+    let Ok(Some((automerge::Value::Object(ObjType::List), events))) = doc.get(ROOT, "events")
+    else {
+        return out;
+    };
+    let text = |o: &ObjId, k: &str| match doc.get(o, k).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) => Some(t.to_string()),
+            _ => None,
+        },
+        _ => None,
+    };
+    for i in 0..doc.length(&events) {
+        let Ok(Some((automerge::Value::Object(ObjType::Map), ev))) = doc.get(&events, i) else {
+            continue;
+        };
+        let (Some(kind), Some(code)) = (text(&ev, "kind"), text(&ev, "device_code")) else {
+            continue;
+        };
+        match kind.as_str() {
+            "fault" => {
+                if let Some(at) =
+                    text(&ev, "at").and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                {
+                    out.entry(code).or_insert(at.with_timezone(&chrono::Utc));
+                }
+            }
+            "repair" | "removal" => {
+                out.remove(&code);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +315,38 @@ mod tests {
 
     fn ledger() -> AutoCommit {
         DocId::ledger(&UnitCode::parse("500103-0001").unwrap()).genesis()
+    }
+
+    #[test]
+    fn a_fault_is_dated_until_the_repair() {
+        assert_eq!(state_event(None, State::Faulty), Some("fault"));
+        assert_eq!(
+            state_event(Some(State::InService), State::Faulty),
+            Some("fault")
+        );
+        assert_eq!(state_event(Some(State::Faulty), State::Faulty), None);
+        assert_eq!(
+            state_event(Some(State::Faulty), State::InService),
+            Some("repair")
+        );
+        assert_eq!(state_event(Some(State::InService), State::InService), None);
+        let mut d = ledger();
+        let mut cam = Camera::new(code());
+        cam.fields
+            .insert(Field::Name, Value::Text("门诊大厅".into()));
+        add_camera(&mut d, &cam).unwrap();
+        assert_eq!(
+            camera_state(&d, code().as_str()).unwrap(),
+            Some(State::InService)
+        );
+        assert_eq!(camera_state(&d, "50010312091320000009").unwrap(), None);
+        append_event(&mut d, "fault", code().as_str(), "", "clerk").unwrap();
+        let first = faulty_since(&d)[code().as_str()];
+        // A second report while still faulty keeps the first time.
+        append_event(&mut d, "fault", code().as_str(), "", "clerk").unwrap();
+        assert_eq!(faulty_since(&d)[code().as_str()], first);
+        append_event(&mut d, "repair", code().as_str(), "", "clerk").unwrap();
+        assert!(faulty_since(&d).is_empty());
     }
 
     #[test]
