@@ -1,35 +1,98 @@
-//! The campaign held by this unit: published at the root, read wherever it has flowed.
+//! The campaign held by this unit: published at the root (milestones, data-quality rules, the key
+//! of the keyed device codes), read wherever it has flowed.
 
-use crate::docs::campaign::{read, write};
+use crate::docs::campaign::{read, read_key, read_rules, write, write_key, write_rules};
+use crate::docs::document::{DocId, DocKind};
 use crate::domain::campaign::Campaign;
+use crate::domain::quality::{RuleError, RuleSet};
+use crate::store::{Store, StoreError};
 
-/// On the root: publishes the seed's campaign as `campaign/<root>`, to flow down the tree.
-pub async fn publish(
-    store: &crate::store::Store,
-    c: &Campaign,
-) -> Result<(), crate::store::StoreError> {
-    let doc = crate::docs::document::DocId {
-        kind: crate::docs::document::DocKind::Campaign,
+fn own(store: &Store) -> DocId {
+    DocId {
+        kind: DocKind::Campaign,
         unit: store.unit().clone(),
-    };
+    }
+}
+
+/// On the root: publishes a campaign as `campaign/<root>`, to flow down the tree; the first time,
+/// with the seed's data-quality rules and a new random key for the keyed device codes.
+pub async fn publish(store: &Store, c: &Campaign) -> Result<(), StoreError> {
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     store
-        .edit(&doc, "campaign", "publish the campaign", |d| {
-            Ok(write(d, c).map_err(crate::docs::ledger::LedgerError::from)?)
+        .edit(&own(store), "campaign", "publish the campaign", |d| {
+            let e = crate::docs::ledger::LedgerError::from;
+            write(d, c).map_err(e)?;
+            if read_rules(d).is_none() {
+                write_rules(d, &RuleSet::seed()).map_err(e)?;
+            }
+            write_key(d, &hex).map_err(e)?;
+            Ok(())
         })
         .await?;
     Ok(())
 }
 
-/// The campaign this store holds (the root's, flowed down), if any.
-pub async fn held(
-    store: &crate::store::Store,
-) -> Result<Option<Campaign>, crate::store::StoreError> {
+/// Why rules cannot be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("only the root publishes the campaign's rules; this unit holds the root's copy")]
+    NotRoot,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// On the root: publishes a new set of data-quality rules, after checking every rule is usable.
+pub async fn publish_rules(store: &Store, rules: &RuleSet) -> Result<(), PublishError> {
+    rules.validate()?;
+    let held = held_doc(store).await?;
+    if held.as_ref().is_some_and(|d| d != &own(store)) {
+        return Err(PublishError::NotRoot);
+    }
+    store
+        .edit(
+            &own(store),
+            "campaign",
+            "publish the data-quality rules",
+            |d| Ok(write_rules(d, rules).map_err(crate::docs::ledger::LedgerError::from)?),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn held_doc(store: &Store) -> Result<Option<DocId>, StoreError> {
     let docs = store.documents().await?;
-    let Some(row) = docs
-        .iter()
-        .find(|d| d.doc_id.kind == crate::docs::document::DocKind::Campaign)
-    else {
+    Ok(docs
+        .into_iter()
+        .find(|d| d.doc_id.kind == DocKind::Campaign)
+        .map(|d| d.doc_id))
+}
+
+/// The campaign this store holds (the root's, flowed down), if any.
+pub async fn held(store: &Store) -> Result<Option<Campaign>, StoreError> {
+    let Some(id) = held_doc(store).await? else {
         return Ok(None);
     };
-    store.read_document(&row.doc_id, |d| read(d)).await
+    store.read_document(&id, |d| read(d)).await
+}
+
+/// The data-quality rules in force here: the campaign's, or the seed's before one has flowed here.
+pub async fn rules(store: &Store) -> Result<RuleSet, StoreError> {
+    let Some(id) = held_doc(store).await? else {
+        return Ok(RuleSet::seed());
+    };
+    Ok(store
+        .read_document(&id, |d| read_rules(d))
+        .await?
+        .unwrap_or_else(RuleSet::seed))
+}
+
+/// The key of the keyed device codes, once the root's campaign has flowed here.
+pub async fn code_key(store: &Store) -> Result<Option<Vec<u8>>, StoreError> {
+    let Some(id) = held_doc(store).await? else {
+        return Ok(None);
+    };
+    store.read_document(&id, |d| read_key(d)).await
 }

@@ -12,6 +12,7 @@ pub mod figures;
 pub mod history;
 pub mod import;
 pub mod import_plan;
+pub mod quality;
 pub mod report;
 pub mod rollup;
 pub mod sample;

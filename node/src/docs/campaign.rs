@@ -1,9 +1,11 @@
-//! The campaign document (`campaign/<root>`): the milestones and targets as Automerge values.
+//! The campaign document (`campaign/<root>`): the milestones and targets, the data-quality rules
+//! and the key of the cross-district duplicate check, as Automerge values.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::domain::campaign::{Campaign, Figure, Milestone};
+use crate::domain::quality::{Check, Rule, RuleSet, Severity};
 
 fn text(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
     match doc.get(obj, key).ok().flatten() {
@@ -86,6 +88,83 @@ pub fn read(doc: &AutoCommit) -> Option<Campaign> {
     })
 }
 
+/// Publishes the data-quality rules (replacing the earlier set).
+pub fn write_rules(doc: &mut AutoCommit, rules: &RuleSet) -> Result<(), automerge::AutomergeError> {
+    let list = doc.put_object(ROOT, "quality_rules", ObjType::List)?;
+    for (i, r) in rules.rules.iter().enumerate() {
+        let o = doc.insert_object(&list, i, ObjType::Map)?;
+        doc.put(&o, "id", r.id.as_str())?;
+        doc.put(&o, "check", r.check.key())?;
+        doc.put(&o, "name", r.name.as_str())?;
+        doc.put(&o, "severity", r.severity.key())?;
+        doc.put(&o, "explanation", r.explanation.as_str())?;
+        if let Some(km) = r.km {
+            doc.put(&o, "km", km)?;
+        }
+        if let Some(days) = r.days {
+            doc.put(&o, "days", days)?;
+        }
+        if let Some(after) = r.after {
+            doc.put(&o, "after", after.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// The published rules (`None` before the root published any). A rule of a check this build does
+/// not know (published by a newer root) is skipped.
+pub fn read_rules(doc: &AutoCommit) -> Option<RuleSet> {
+    let list = match doc.get(ROOT, "quality_rules").ok().flatten() {
+        Some((automerge::Value::Object(ObjType::List), id)) => id,
+        _ => return None,
+    };
+    let mut rules = Vec::new();
+    for i in 0..doc.length(&list) {
+        let Some((automerge::Value::Object(ObjType::Map), o)) = doc.get(&list, i).ok().flatten()
+        else {
+            continue;
+        };
+        let (Some(id), Some(check), Some(name), Some(severity), Some(explanation)) = (
+            text(doc, &o, "id"),
+            text(doc, &o, "check").and_then(|c| Check::parse(&c)),
+            text(doc, &o, "name"),
+            text(doc, &o, "severity").and_then(|s| Severity::parse(&s)),
+            text(doc, &o, "explanation"),
+        ) else {
+            continue;
+        };
+        rules.push(Rule {
+            id,
+            check,
+            name,
+            severity,
+            explanation,
+            km: num(doc, &o, "km"),
+            days: num(doc, &o, "days").map(|d| d as i64),
+            after: text(doc, &o, "after").and_then(|t| t.parse().ok()),
+        });
+    }
+    Some(RuleSet { rules })
+}
+
+/// Sets the key of the keyed device codes (hex), once: a new key would make every district's
+/// published codes stale at once.
+pub fn write_key(doc: &mut AutoCommit, key_hex: &str) -> Result<(), automerge::AutomergeError> {
+    if text(doc, &ROOT, "code_key").is_none() {
+        doc.put(ROOT, "code_key", key_hex)?;
+    }
+    Ok(())
+}
+
+/// The key of the keyed device codes, if the root set one.
+pub fn read_key(doc: &AutoCommit) -> Option<Vec<u8>> {
+    let hex = text(doc, &ROOT, "code_key")?;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +174,16 @@ mod tests {
         let mut doc = AutoCommit::new();
         write(&mut doc, &Campaign::seed()).unwrap();
         assert_eq!(read(&doc).unwrap(), Campaign::seed());
+    }
+
+    #[test]
+    fn the_rules_and_the_key_round_trip() {
+        let mut doc = AutoCommit::new();
+        assert_eq!(read_rules(&doc), None);
+        write_rules(&mut doc, &RuleSet::seed()).unwrap();
+        assert_eq!(read_rules(&doc).unwrap(), RuleSet::seed());
+        write_key(&mut doc, "00ff10").unwrap();
+        write_key(&mut doc, "abcdef").unwrap();
+        assert_eq!(read_key(&doc).unwrap(), vec![0, 255, 16]);
     }
 }

@@ -20,6 +20,7 @@ pub mod membership;
 mod offline;
 mod peers;
 mod project;
+mod quality;
 mod query;
 pub mod refusal_log;
 mod refusals;
