@@ -567,3 +567,72 @@ fn an_import_is_bounded_before_it_costs_memory() {
     );
     assert_eq!(n.stats()["built"], 0);
 }
+
+#[test]
+fn a_clerk_checks_the_ledger_and_a_fix_clears_the_finding() {
+    let n = Node::init("500103-0001");
+    n.ok(&[
+        "camera",
+        "add",
+        "--code",
+        CAM1,
+        "--name",
+        "门诊大厅",
+        "--networked",
+        "是",
+    ]);
+    let rules_of = |code: &str| -> Vec<String> {
+        let r = n.json(&["check", "--json"]);
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["device_code"] == code)
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(rules_of(CAM1), ["networked-archive", "networked-geo"]);
+    // Coordinates of 万州区, 200 km away from 渝中区.
+    n.ok(&[
+        "camera",
+        "edit",
+        CAM1,
+        "--longitude",
+        "108.40",
+        "--latitude",
+        "30.70",
+    ]);
+    assert_eq!(rules_of(CAM1), ["outside-area", "networked-archive"]);
+    let text = n.ok(&["check"]);
+    assert!(text.contains("坐标超出所在区县"), "{text}");
+    assert!(text.contains("不在渝中区范围内"), "{text}");
+    n.ok(&[
+        "camera",
+        "edit",
+        CAM1,
+        "--longitude",
+        "106.57",
+        "--latitude",
+        "29.55",
+        "--address",
+        "门诊楼1楼",
+        "--camera-type",
+        "球机",
+        "--point-class",
+        "一类",
+        "--area",
+        "重点公共区域",
+        "--install-date",
+        "2021-05-01",
+    ]);
+    assert_eq!(rules_of(CAM1), Vec::<String>::new());
+    assert!(
+        n.ok(&["check"])
+            .contains("1 unit(s) checked, 0 with findings")
+    );
+    // The rules are data; only the root publishes them.
+    let rules = n.ok(&["check", "--rules", "--json"]);
+    let file = n.file("rules.json", rules.as_bytes());
+    let err = n.refused(&["check", "--publish-rules", file.to_str().unwrap()]);
+    assert!(err.contains("only the root"), "{err}");
+}

@@ -55,6 +55,19 @@ pub fn header() -> Vec<String> {
 /// `rows` generated rows for a unit in district `district` (6 digits), from `seed`.
 pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
+    // The institution's site: somewhere inside its district (the project's areas), its cameras
+    // within a few hundred metres of it (drawn apart, so that the rows of a seed stay the same).
+    let mut site = StdRng::seed_from_u64(seed ^ 0x5173);
+    let (site_lon, site_lat) = match crate::domain::quality::areas()
+        .iter()
+        .find(|a| a.code == district)
+    {
+        Some(a) => (
+            a.min_lon + (a.max_lon - a.min_lon) * site.random_range(0.35..0.65),
+            a.min_lat + (a.max_lat - a.min_lat) * site.random_range(0.35..0.65),
+        ),
+        None => (106.55, 29.56),
+    };
     (0..rows)
         .map(|i| {
             let code = format!(
@@ -72,8 +85,8 @@ pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
             let complete = rng.random_bool(0.85);
             let geo = rng.random_bool(0.8);
             let (lon, lat) = (
-                106.3 + rng.random_range(0.0..0.8),
-                29.3 + rng.random_range(0.0..0.6),
+                site_lon + rng.random_range(-0.003..0.003),
+                site_lat + rng.random_range(-0.003..0.003),
             );
             let opt = |b: bool, s: String| if b { s } else { String::new() };
             vec![

@@ -1,6 +1,7 @@
 //! The `yl-node` command line: argument parsing and one submodule per command group.
 
 mod camera;
+mod check;
 mod contacts;
 pub mod export;
 pub mod federation;
@@ -69,6 +70,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Who changed what, newest first.
     Audit(AuditArgs),
+    /// Check the camera records held here against the campaign's data-quality rules.
+    Check(check::CheckArgs),
     /// The federation's PKI (root hub only).
     #[command(subcommand)]
     Pki(federation::PkiCmd),
@@ -406,6 +409,7 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
         Command::Subscribe {
             scope, from_start, ..
         } => federation::subscribe(common, scope, from_start).await,
+        Command::Check(a) => check::run(common, a).await,
         Command::Audit(a) => {
             let store = common.open().await?;
             let rows = store.audit(a.record.as_deref(), a.limit).await?;

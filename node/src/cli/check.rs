@@ -1,0 +1,119 @@
+//! `check`: the data-quality check of the camera records held here (this unit's ledger, or at a
+//! district its units' replicas) against the campaign's rules; `--rules` shows the rules and, at
+//! the root, `--publish-rules FILE` publishes a new set.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::Common;
+use crate::domain::quality::RuleSet;
+use crate::domain::unit::UnitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Only this unit and the units under it (a hub's children).
+    #[arg(long)]
+    pub unit: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    /// Show the rules in force instead (with --json, as a file `--publish-rules` accepts).
+    #[arg(long)]
+    pub rules: bool,
+    /// At the root: publish the rules of this JSON file (the form `check --rules --json` prints);
+    /// they flow down with the campaign.
+    #[arg(long, conflicts_with_all = ["rules", "unit"])]
+    pub publish_rules: Option<PathBuf>,
+}
+
+pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
+    let store = common.open().await?;
+    if let Some(path) = a.publish_rules {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let rules: RuleSet = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a set of rules", path.display()))?;
+        crate::app::campaign::publish_rules(&store, &rules).await?;
+        println!(
+            "{} rule(s) published; they reach every unit with the campaign",
+            rules.rules.len()
+        );
+        return Ok(());
+    }
+    if a.rules {
+        let rules = crate::app::campaign::rules(&store).await?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&rules)?);
+            return Ok(());
+        }
+        let mut t = comfy_table::Table::new();
+        t.set_header(vec![
+            "规则 rule",
+            "名称 name",
+            "级别 severity",
+            "参数 parameters",
+            "说明 explanation",
+        ]);
+        for r in &rules.rules {
+            let params = [
+                r.km.map(|k| format!("km={k}")),
+                r.days.map(|d| format!("days={d}")),
+                r.after.map(|d| format!("after={d}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            t.add_row(vec![
+                r.id.clone(),
+                r.name.clone(),
+                r.severity.chinese().to_string(),
+                params,
+                r.explanation.clone(),
+            ]);
+        }
+        println!("{t}");
+        return Ok(());
+    }
+    let unit = a.unit.as_deref().map(UnitCode::parse).transpose()?;
+    let report = crate::app::quality::check(&store, unit.as_ref()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if !report.findings.is_empty() {
+        let mut t = comfy_table::Table::new();
+        t.set_header(vec![
+            "单位 unit",
+            "设备编码 device code",
+            "名称 name",
+            "问题 rule",
+            "级别",
+            "详情 detail",
+        ]);
+        for f in &report.findings {
+            let name = report
+                .rules
+                .get(&f.rule)
+                .map(|r| r.name.as_str())
+                .unwrap_or(&f.rule);
+            t.add_row(vec![
+                f.unit.clone(),
+                f.device_code.clone(),
+                f.camera_name.clone(),
+                name.to_string(),
+                f.severity.chinese().to_string(),
+                f.detail.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    let errors: u64 = report.units.values().map(|t| t.errors).sum();
+    let warnings: u64 = report.units.values().map(|t| t.warnings).sum();
+    let with = report.units.values().filter(|t| t.total() > 0).count();
+    println!(
+        "{} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s)",
+        report.units.len()
+    );
+    Ok(())
+}
