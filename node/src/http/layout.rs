@@ -93,6 +93,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 @if me.is_hub() { a href="/league" { "下级排名" } }
                 a href="/cameras" { "摄像机台账" }
                 a href="/worklists" { "待办清单" }
+                a href="/quality" { "数据质量" }
                 a href="/import" { "导入" }
                 a href="/directory" { "联络人目录" }
                 a href="/contacts" { "本单位联络人" }

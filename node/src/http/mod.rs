@@ -24,6 +24,7 @@ mod import;
 mod layout;
 mod league;
 pub mod metrics;
+mod quality;
 mod session;
 pub mod signin;
 mod status;
@@ -111,6 +112,7 @@ fn pages(web: Web) -> Router {
         .merge(cameras::routes())
         .merge(camera_edit::routes())
         .merge(worklists::routes())
+        .merge(quality::routes())
         .merge(history::routes())
         .merge(supervise::routes())
         .merge(contacts::routes())
