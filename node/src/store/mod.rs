@@ -9,7 +9,7 @@
 //! by job: `write` (the edit path, saving, compaction), `project` (projections and audit rows),
 //! `query` (reading the projections), `audit`, `peers` (sync states, enrollments), `refusals`,
 //! `accounts` (the web pages' users and sessions), `feed` (the feed's events), `counts` (the ten
-//! counts as SQL columns).
+//! counts as SQL columns), `subscription` (what a feed subscriber received).
 
 mod accounts;
 mod audit;
@@ -24,6 +24,7 @@ mod query;
 pub mod refusal_log;
 mod refusals;
 mod reports;
+mod subscription;
 mod worklists;
 mod write;
 
@@ -32,6 +33,7 @@ pub use feed::*;
 pub use import_times::*;
 pub use peers::*;
 pub use query::*;
+pub use subscription::*;
 pub use worklists::*;
 pub use write::*;
 
