@@ -243,3 +243,61 @@ async fn the_police_page_follows_the_city_resumes_from_its_cursor_and_says_a_ref
     sub2.stop().await.unwrap();
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_following_before_the_districts_joined_sees_them_arrive() {
+    let mut fed = federation(2, 1).await.unwrap();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        list[0]
+            .generate_cameras(fed.districts[d].code.as_str(), 12, d as u64 + 3)
+            .await
+            .unwrap();
+    }
+    // Only the city runs when the police starts following: its snapshot is the city alone.
+    fed.city.start().await.unwrap();
+    let city = fed.city.code.clone();
+    let login = ("jingguan", "police pw 2026");
+    let (_dir, store) = subscriber(&fed, &fed.city, "GA-500000", &city, login).await;
+    let sub = start(store.clone(), "", |_| {}).await;
+    let web = sub.web.unwrap().addr;
+    let cookie = session(&store, login.0, login.1).await;
+    wait_until(PATIENCE, "the snapshot is stored", || async {
+        sub.state.borrow().cursor > 0 || sub.state.borrow().snapshot_rows > 0
+    })
+    .await
+    .unwrap();
+    // Then the districts and hospitals join: every district's row reaches the page, with the
+    // figures the city has.
+    fed.start_all().await.unwrap();
+    let mut want = 0;
+    for list in &fed.institutions {
+        want += list[0]
+            .store
+            .counts(list[0].code.as_str())
+            .await
+            .unwrap()
+            .0
+            .built;
+    }
+    wait_until(
+        PATIENCE,
+        "the page shows every district as the city has it",
+        || {
+            let (store, cookie) = (fed.city.store.clone(), cookie.clone());
+            async move {
+                let stats = subtree_stats(&store, None).await.unwrap();
+                let (_, html) = get(web, "/", &cookie).await;
+                stats.built == want
+                    && stats.children.len() == 2
+                    && stats.children.iter().all(|d| {
+                        cell(&html, &d.unit, 1) == Some(d.built)
+                            && cell(&html, &d.unit, 3) == Some(d.networked)
+                    })
+            }
+        },
+    )
+    .await
+    .unwrap();
+    sub.stop().await.unwrap();
+    fed.stop_all().await;
+}
