@@ -4,8 +4,8 @@
 //! for as long as it runs (`simulation`): cameras registered, completed, networked, failing and
 //! repaired, institutions going offline and coming back, while the dashboards move. The campaign's
 //! milestones sit around today and most units have reported their contacts (`seed`), so the
-//! dashboards show units on track, behind and overdue; a police subscriber reads the city's feed
-//! and the demo prints what it sees (`police`). Ctrl-C stops everything cleanly; running it again
+//! dashboards show units on track, behind and overdue; a police subscriber reads the city's feed,
+//! serves its page (公安视图) and the demo prints what it sees (`police`). Ctrl-C stops everything cleanly; running it again
 //! resumes from the folder.
 
 mod police;
@@ -14,7 +14,6 @@ mod simulation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -43,8 +42,8 @@ pub struct DemoArgs {
     /// How many of the city's district-level units take part (first run only; all 41 by default).
     #[arg(long)]
     pub districts: Option<usize>,
-    /// The city dashboard's address; the first district's pages are on the next port and its
-    /// first institution's on the one after.
+    /// The city dashboard's address; the first district's pages are on the next port, its
+    /// first institution's on the one after, and the police page on the one after that.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
     /// Milliseconds between two simulated events.
@@ -93,17 +92,15 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     // weeks later still shows a live campaign); it flows down to every unit.
     let today = yinglian_node::domain::figures::beijing_today();
     yinglian_node::app::campaign::publish(&fed.city.store, &seed::live_campaign(today)).await?;
-    let police_dir = police::enroll(&a.dir, &fed.city).await?;
+    let police_store = police::enroll(&a.dir, &fed.city, &state.password).await?;
 
     fed.start_all().await?;
-    let seen = Arc::new(Mutex::new(police::Seen::default()));
-    let police_task = tokio::spawn(police::follow(
-        police_dir,
-        fed.city.code.clone(),
-        fed.city.url(),
-        seen.clone(),
-    ));
-    let web = [a.http, next_port(a.http, 1), next_port(a.http, 2)];
+    let web = [
+        a.http,
+        next_port(a.http, 1),
+        next_port(a.http, 2),
+        next_port(a.http, 3),
+    ];
     let city_web = fed.city.serve_web(Some(web[0])).await.with_context(|| {
         format!(
             "the city dashboard cannot use {}: choose another with --http",
@@ -112,6 +109,13 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     })?;
     let district_web = fed.districts[0].serve_web(Some(web[1])).await?;
     let inst_web = fed.institutions[0][0].serve_web(Some(web[2])).await?;
+    let police = police::start(police_store, web[3]).await.with_context(|| {
+        format!(
+            "the police page cannot use {}: choose another --http",
+            web[3]
+        )
+    })?;
+    let police_web = police.web.map(|w| w.addr).unwrap_or(web[3]);
     let units = 1 + fed.districts.len() + fed.institutions.iter().map(Vec::len).sum::<usize>();
     println!();
     println!(
@@ -128,11 +132,15 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         fed.institutions[0][0].code
     );
     println!(
-        "  sign in as \"demo\" with password \"{}\" (the same on all three)",
+        "  police {} (公安视图) page:          http://{police_web}/",
+        police::CODE
+    );
+    println!(
+        "  sign in as \"demo\" with password \"{}\" (the same on all four)",
         state.password
     );
     println!(
-        "  police subscriber {} (公安) reads the city's feed; its view is printed every 12 s",
+        "  the police subscriber {} reads the city's feed; its view is also printed every 12 s",
         police::CODE
     );
     println!(
@@ -166,13 +174,15 @@ pub async fn run(a: DemoArgs) -> Result<()> {
                 println!("{}", summary_line(&mut sim, &fed).await);
                 summaries += 1;
                 if summaries % 4 == 1 {
-                    println!("{}", police::line(&seen.lock().unwrap()));
+                    println!("{}", police::line(&police).await);
                 }
             }
         }
     }
     println!("stopping every unit…");
-    police_task.abort();
+    if let Err(e) = police.stop().await {
+        tracing::warn!(error = %e, "stopping the police subscriber");
+    }
     save(&state_path, &state)?;
     fed.stop_all().await;
     for u in fed.all() {

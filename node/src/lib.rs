@@ -7,15 +7,17 @@
 //! ```text
 //! cli/         yl-node's commands: parse arguments, call the layers below, print
 //! daemon/      one running unit: Daemon::start(store, config) -> Handle (serve, the tests,
-//!              the demo and the bench all start a unit this way); the configuration file
-//! http/        the web pages, one file per subject; HTTPS; sign-in backoff; /metrics
+//!              the demo and the bench all start a unit this way); a feed subscriber running
+//!              (Subscriber::start); the configuration file
+//! http/        the web pages, one file per subject (and the police's page); HTTPS; sign-in
+//!              backoff; /metrics
 //! federation/  pki, membership (root, enroll, join, revoke), admission (the one gate), authz,
 //!              net (mutual TLS transport), server (the gRPC services assembled), sync, feed,
-//!              directory and reports services
+//!              directory and reports services; subscriber (the feed's follow loop)
 //! app/         the use cases, each once: cameras, contacts, import, figures, report
 //!              (Attachments 1 and 2), directory, rollup, campaign, history, backup, accounts
 //! store/       SQLite: the write path, projections, queries, audit, peers, refusals, feed
-//!              events: the only place with SQL
+//!              events, what a subscriber received: the only place with SQL
 //! docs/        the Automerge documents: ledger, profile, rollup, campaign (pure functions)
 //! domain/      the campaign's words, no I/O: unit and role, device code, camera record and its
 //!              rules, contacts, figures, milestones

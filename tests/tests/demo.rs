@@ -1,6 +1,6 @@
 //! `yl-hub demo` as a newcomer runs it: it prints the dashboard's address and the sign-in, the
-//! city's figures appear and move, the police subscriber's view of the city's feed is printed, the
-//! dashboard answers, Ctrl-C stops everything cleanly, and a
+//! city's figures appear and move, the police subscriber's view of the city's feed is printed and
+//! its page answers, the dashboard answers, Ctrl-C stops everything cleanly, and a
 //! second run resumes from the same folder with the same figures.
 
 use std::io::{BufRead, BufReader};
@@ -109,14 +109,14 @@ fn figures(line: &str) -> Option<(u64, u64)> {
 }
 
 fn free_ports() -> u16 {
-    // Three ports in a row: the city's pages, a district's and an institution's.
+    // Four ports in a row: the city's pages, a district's, an institution's and the police's.
     loop {
         let p = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        if p < 65000 && (1..3).all(|n| std::net::TcpListener::bind(("127.0.0.1", p + n)).is_ok()) {
+        if p < 65000 && (1..4).all(|n| std::net::TcpListener::bind(("127.0.0.1", p + n)).is_ok()) {
             return p;
         }
     }
@@ -157,6 +157,20 @@ fn the_demo_runs_stops_on_ctrl_c_and_resumes() {
         (l.contains("公安订阅 GA-500000：在线") && l.contains("全市 已联网")).then(|| l.to_string())
     });
     assert!(police.contains("此后收到变更"), "{police}");
+    // Its page is printed beside the units' and answers, behind sign-in.
+    let page = demo
+        .seen
+        .iter()
+        .find(|l| l.contains("(公安视图) page"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no police page line:\n{}", demo.seen.join("\n")));
+    assert!(
+        page.contains(&format!("http://127.0.0.1:{}/", port + 3)),
+        "{page}"
+    );
+    let answer = http_status(port + 3, "/").unwrap();
+    assert!(answer.contains(" 303 "), "{answer}");
+    assert!(answer.contains("location: /signin"), "{answer}");
     // The dashboard answers, behind sign-in.
     let answer = http_status(port, "/").unwrap();
     assert!(

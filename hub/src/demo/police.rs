@@ -1,45 +1,40 @@
 //! The demo's police subscriber (公安 GA-500000): enrolled at the city as a read-only subscriber
-//! to the whole city's feed, it reads the Feed service over mTLS like any subscriber would, and
-//! the demo prints what it has received, so that one sees the police side move with the campaign.
+//! to the whole city's feed, with its own store and an account, it runs as
+//! `yl-hub subscribe --web` runs (`Subscriber::start`): it follows the Feed over mTLS like any
+//! subscriber and serves the police page (公安视图); the demo also prints what it received, so
+//! that one sees the police side move with the campaign.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
-use yinglian_node::domain::unit::UnitCode;
-use yinglian_node::federation::pki::{self, Role, TlsMaterial, Validity};
-use yinglian_proto::v1::feed_client::FeedClient;
-use yinglian_proto::v1::{FigureRow, SubscribeRequest, feed_event};
+use yinglian_node::app::accounts::{self, Role as AccountRole};
+use yinglian_node::daemon::{Subscriber, SubscriberConfig, WebConfig};
+use yinglian_node::domain::unit::{UnitCode, UnitKind};
+use yinglian_node::federation::membership::join_bundle;
+use yinglian_node::federation::pki::{self, Role, Validity};
+use yinglian_node::store::{STORE_FILE, Store};
 
 use crate::local::LocalUnit;
 
 /// The subscriber's unit code (the city police bureau).
 pub const CODE: &str = "GA-500000";
+/// Its name.
+pub const NAME: &str = "重庆市公安局";
 
-/// What the police subscriber has received so far.
-#[derive(Debug, Default, Clone)]
-pub struct Seen {
-    /// Rows of the snapshot it started from.
-    pub snapshot: u64,
-    /// Changes since.
-    pub changes: u64,
-    /// The city's totals as last received.
-    pub city: Option<FigureRow>,
-    /// The last change of a unit other than the city.
-    pub latest: Option<FigureRow>,
-    /// Whether the stream is open now.
-    pub connected: bool,
-}
-
-/// Enrolls the subscriber at the city (once: a folder that has it keeps it); its folder.
-pub async fn enroll(dir: &Path, city: &LocalUnit) -> Result<PathBuf> {
+/// The subscriber's store, enrolled at the city with the account "demo" (once: a folder that has
+/// it keeps it; a folder of an older demo, whose police had keys but no store, enrolls it again).
+pub async fn enroll(dir: &Path, city: &LocalUnit, password: &str) -> Result<Arc<Store>> {
     let data = dir.join(CODE);
-    if TlsMaterial::load(&data).is_ok() {
-        return Ok(data);
+    if data.join(STORE_FILE).exists() {
+        return Ok(Arc::new(Store::open(&data).await?));
     }
-    std::fs::create_dir_all(&data)?;
+    if data.exists() {
+        std::fs::remove_dir_all(&data)?;
+    }
     let unit = UnitCode::parse(CODE)?;
+    let store = Store::init(&data, &unit, NAME, UnitKind::Subscriber, Role::Hub).await?;
     let request = pki::make_request(&data, &unit, false)?;
     let bundle = city
         .issue(
@@ -50,66 +45,43 @@ pub async fn enroll(dir: &Path, city: &LocalUnit) -> Result<PathBuf> {
             Validity::days(365),
         )
         .await?;
-    pki::join(&data, &unit, &bundle)?;
-    Ok(data)
+    join_bundle(&store, &data, &bundle).await?;
+    accounts::add_user(&store, "demo", AccountRole::ReadOnly, password).await?;
+    Ok(Arc::new(store))
 }
 
-/// Reads the city's feed until the task is aborted, reconnecting (from the last cursor) when the
-/// stream breaks; what it receives goes into `seen`.
-pub async fn follow(data: PathBuf, city: UnitCode, url: String, seen: Arc<Mutex<Seen>>) {
-    let mut cursor = 0u64;
-    loop {
-        let outcome: Result<()> = async {
-            let tls = TlsMaterial::load(&data)?;
-            let channel = yinglian_node::federation::net::connect(&tls, &url, &city).await?;
-            let mut stream = FeedClient::new(channel)
-                .subscribe(SubscribeRequest {
-                    scope: city.to_string(),
-                    cursor,
-                })
-                .await?
-                .into_inner();
-            seen.lock().unwrap().connected = true;
-            while let Some(e) = stream.message().await? {
-                let mut s = seen.lock().unwrap();
-                let kind = feed_event::Kind::try_from(e.kind);
-                match kind {
-                    Ok(feed_event::Kind::Snapshot) => s.snapshot += 1,
-                    Ok(feed_event::Kind::SnapshotEnd) => cursor = e.cursor,
-                    _ => {
-                        s.changes += 1;
-                        cursor = e.cursor;
-                    }
-                }
-                if let Some(row) = e.row {
-                    if row.unit == city.as_str() {
-                        s.city = Some(row);
-                    } else if kind != Ok(feed_event::Kind::Snapshot) {
-                        s.latest = Some(row);
-                    }
-                }
-            }
-            Ok(())
-        }
-        .await;
-        seen.lock().unwrap().connected = false;
-        if let Err(e) = outcome {
-            tracing::warn!(error = %e, cursor, "police feed interrupted; resuming");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+/// Follows the city's feed and serves the police page on `at`.
+pub async fn start(store: Arc<Store>, at: SocketAddr) -> Result<Subscriber> {
+    let config = SubscriberConfig {
+        follow: Default::default(),
+        web: Some(WebConfig::http(at)),
+    };
+    Subscriber::start(store, config, |_| {}).await
 }
 
 /// One line for the demo's output: what the police subscriber sees now.
-pub fn line(s: &Seen) -> String {
+pub async fn line(sub: &Subscriber) -> String {
+    let s = sub.state.borrow().clone();
+    let rows = sub.store.subscribed_rows("").await.unwrap_or_default();
+    let recent = sub
+        .store
+        .subscribed_changes("", 20)
+        .await
+        .unwrap_or_default();
     let rate = |r: Option<f64>| r.map(|x| format!("{x:.2}%")).unwrap_or_else(|| "—".into());
     let mut out = format!(
         "  公安订阅 {CODE}：{}，快照 {} 行，此后收到变更 {} 条",
-        if s.connected { "在线" } else { "连接中" },
-        s.snapshot,
+        match (&s.refused, s.connected) {
+            (Some(_), _) => "已被拒绝",
+            (None, true) => "在线",
+            (None, false) => "连接中",
+        },
+        s.snapshot_rows,
         s.changes
     );
-    if let Some(c) = &s.city {
+    let city = rows.iter().find(|r| r.hub == r.stats.unit);
+    if let Some(c) = city {
+        let c = &c.stats;
         out += &format!(
             "；全市 已联网 {}/{}（联网率 {}）",
             c.networked,
@@ -117,7 +89,11 @@ pub fn line(s: &Seen) -> String {
             rate(c.networking_rate)
         );
     }
-    if let Some(l) = &s.latest {
+    if let Some(l) = recent
+        .iter()
+        .find(|c| city.is_none_or(|city| c.row.stats.unit != city.stats.unit))
+    {
+        let l = &l.row.stats;
         out += &format!(
             "；最新：{} 已联网 {}/{}，完好率 {}",
             l.name,

@@ -66,6 +66,32 @@ pub fn sync_error(text: &str) -> String {
         .unwrap_or_else(|| "同步出错（详情见运行日志）".to_string())
 }
 
+/// Why the hub refused a feed subscription for good (its English reason, from the admission
+/// gate or the Feed service), as a person reads it: the known reasons in Chinese; any other is
+/// said to be in the log.
+pub fn feed_refusal(text: &str) -> String {
+    let t = text.to_ascii_lowercase();
+    let known = [
+        ("revoked", "本单位的订阅证书已被上级吊销"),
+        (
+            "without a scope",
+            "本单位登记为订阅单位时未指定查看范围，需由上级重新登记并指定范围",
+        ),
+        ("may watch", "所请求的范围超出了本单位登记的查看范围"),
+        ("replaced by a newer", "本单位的证书已被新的登记取代"),
+        ("not a unit code", "所请求的范围不是有效的单位代码"),
+        ("not a subscriber", "本单位未登记为订阅单位"),
+        ("not enrolled", "上级未登记本单位，不认可其证书"),
+        ("not a child", "上级未登记本单位，不认可其证书"),
+        ("client certificate", "未出示本单位证书"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| t.contains(k))
+        .map(|(_, zh)| (*zh).to_string())
+        .unwrap_or_else(|| "上级拒绝了订阅（详情见运行日志）".to_string())
+}
+
 /// A date as a person reads it: `2026年11月26日`.
 pub fn beijing_date(d: NaiveDate) -> String {
     d.format("%Y年%-m月%-d日").to_string()
@@ -493,6 +519,31 @@ mod tests {
             "连接被拒绝（对方未运行或地址有误）"
         );
         assert_eq!(sync_error("something new"), "同步出错（详情见运行日志）");
+    }
+
+    #[test]
+    fn a_refused_subscription_is_said_in_chinese() {
+        // The reasons the gate and the Feed service give, as they give them.
+        assert_eq!(
+            feed_refusal("open feed ended: unit GA-500000 was revoked at 2026-11-26T02:01:23Z"),
+            "本单位的订阅证书已被上级吊销"
+        );
+        assert!(
+            feed_refusal(
+                "subscriber GA-1 was enrolled without a scope: enroll it again with --scope"
+            )
+            .contains("未指定查看范围")
+        );
+        assert_eq!(
+            feed_refusal(
+                "urn:yinglian:subscriber:GA-1 may watch 500103 and its subtree, not 500104"
+            ),
+            "所请求的范围超出了本单位登记的查看范围"
+        );
+        assert_eq!(
+            feed_refusal("something new"),
+            "上级拒绝了订阅（详情见运行日志）"
+        );
     }
 
     #[test]

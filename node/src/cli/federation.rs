@@ -300,10 +300,58 @@ pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     Ok(())
 }
 
-/// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor.
-pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool) -> Result<()> {
-    use yinglian_proto::v1::feed_client::FeedClient;
-    use yinglian_proto::v1::{SubscribeRequest, feed_event};
+#[derive(Debug, clap::Args)]
+pub struct SubscribeArgs {
+    /// The unit whose subtree to watch (default: the enrolled scope).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Start again with a snapshot instead of resuming.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Lines are JSON in any case (accepted for the contract).
+    #[arg(long)]
+    pub json: bool,
+    /// Where to serve the police page (公安视图; sign-in with the accounts of `user add`), e.g.
+    /// 127.0.0.1:8090.
+    #[arg(long, alias = "http")]
+    pub web: Option<String>,
+    /// Serve the page over HTTPS with this certificate chain (PEM, the server's first).
+    #[arg(long, requires = "https_key")]
+    pub https_cert: Option<PathBuf>,
+    /// The private key (PEM) of --https-cert.
+    #[arg(long, requires = "https_cert")]
+    pub https_key: Option<PathBuf>,
+    /// A reverse proxy in front of the page whose X-Forwarded-For names the client.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A TOML file whose `[serve]` table gives the page's options (`http`, `https_cert`,
+    /// `https_key`, `trusted_proxies`), and `data` and `[log]`; options given here win.
+    #[arg(long, env = "YL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl SubscribeArgs {
+    /// Takes the page's options from `c` where the command line gave none.
+    pub fn merge(&mut self, c: &crate::daemon::config::ServeConfig) {
+        if self.web.is_none() {
+            self.web.clone_from(&c.http);
+        }
+        if self.trusted_proxies.is_empty() {
+            self.trusted_proxies = c.trusted_proxies.clone().unwrap_or_default();
+        }
+        if self.https_cert.is_none() && self.https_key.is_none() {
+            self.https_cert.clone_from(&c.https_cert);
+            self.https_key.clone_from(&c.https_key);
+        }
+    }
+}
+
+/// `subscribe`: the feed of a scope, one JSON object a line, resuming from the last cursor; with
+/// `--web`, the police page too. Runs until Ctrl-C or SIGTERM, or until the hub refuses the
+/// subscription (then, with a page, the page says so until stopped).
+pub async fn subscribe(common: &Common, a: SubscribeArgs) -> Result<()> {
+    use crate::daemon::{Subscriber, SubscriberConfig};
+    use crate::federation::subscriber::{Ended, Follow};
     /// One line of output: the event's cursor and kind, then the row's fields (the stats
     /// contract, with the rollup's hub), as the wire row names them.
     #[derive(serde::Serialize)]
@@ -313,75 +361,61 @@ pub async fn subscribe(common: &Common, scope: Option<String>, from_start: bool)
         #[serde(flatten)]
         row: Option<yinglian_proto::v1::FigureRow>,
     }
-    let store = common.open().await?;
-    let parent = store.meta("parent_unit").await?.ok_or_else(|| {
-        anyhow::anyhow!("this unit has not joined a hub: run `join --bundle FILE` first")
-    })?;
-    let url = store.meta("parent_url").await?.unwrap_or_default();
-    let parent = UnitCode::parse(&parent)?;
-    let tls = pki::TlsMaterial::load(&common.data)?;
-    let scope = scope.unwrap_or_default();
-    let key = format!("feed_cursor:{scope}");
-    let mut cursor: u64 = if from_start {
-        0
-    } else {
-        store
-            .meta(&key)
-            .await?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+    let print = |e: &yinglian_proto::v1::FeedEvent| {
+        use yinglian_proto::v1::feed_event::Kind;
+        let kind = match Kind::try_from(e.kind) {
+            Ok(Kind::Snapshot) => "snapshot",
+            Ok(Kind::SnapshotEnd) => "snapshot_end",
+            _ => "change",
+        };
+        // Through a JSON value: the keys come out in the same (sorted) order as ever.
+        match serde_json::to_value(Line {
+            cursor: e.cursor,
+            kind,
+            row: e.row.clone(),
+        }) {
+            Ok(line) => println!("{line}"),
+            Err(err) => tracing::error!(error = %err, "cannot print a feed event"),
+        }
     };
-    let mut delay = std::time::Duration::from_millis(500);
-    loop {
-        let outcome: Result<(), anyhow::Error> = async {
-            let channel = crate::federation::net::connect(&tls, &url, &parent).await?;
-            let mut client = FeedClient::new(channel);
-            let mut stream = client
-                .subscribe(SubscribeRequest {
-                    scope: scope.clone(),
-                    cursor,
-                })
-                .await?
-                .into_inner();
-            while let Some(e) = stream.message().await? {
-                let kind = match feed_event::Kind::try_from(e.kind) {
-                    Ok(feed_event::Kind::Snapshot) => "snapshot",
-                    Ok(feed_event::Kind::SnapshotEnd) => "snapshot_end",
-                    _ => "change",
-                };
-                // Through a JSON value: the keys come out in the same (sorted) order as ever.
-                let line = serde_json::to_value(Line {
-                    cursor: e.cursor,
-                    kind,
-                    row: e.row,
-                })?;
-                println!("{line}");
-                if kind != "snapshot" {
-                    cursor = e.cursor;
-                    store.set_meta(&key, &cursor.to_string()).await?;
-                }
+    let store = Arc::new(common.open().await?);
+    let me = store.unit().clone();
+    let web = a.web.map(|at| WebConfig {
+        at: Bind::Addr(at),
+        https: a.https_cert.zip(a.https_key),
+        trusted_proxies: a.trusted_proxies,
+    });
+    let config = SubscriberConfig {
+        follow: Follow {
+            scope: a.scope.unwrap_or_default(),
+            from_start: a.from_start,
+        },
+        web,
+    };
+    let mut sub = Subscriber::start(store, config, print).await?;
+    if let Some(w) = sub.web {
+        let scheme = if w.https { "https" } else { "http" };
+        // stderr: stdout is the feed's JSON lines.
+        eprintln!("{me} police page (公安视图) on {scheme}://{}", w.addr);
+    }
+    let ended = tokio::select! {
+        _ = shutdown_signal() => None,
+        e = sub.ended() => Some(e),
+    };
+    match ended {
+        None | Some(Ok(Ended::Stopped)) => sub.stop().await,
+        Some(Ok(Ended::Refused(r))) => {
+            if sub.web.is_some() {
+                eprintln!("订阅已被拒绝：{r}; the page says so until stopped (Ctrl-C)");
+                shutdown_signal().await;
             }
-            Ok(())
+            sub.stop().await?;
+            bail!("订阅已被拒绝：{r}")
         }
-        .await;
-        match outcome {
-            Ok(()) => tracing::info!("the hub ended the feed; resuming"),
-            Err(e) => {
-                if let Some(s) = e.downcast_ref::<tonic::Status>()
-                    && matches!(
-                        s.code(),
-                        tonic::Code::PermissionDenied
-                            | tonic::Code::Unauthenticated
-                            | tonic::Code::InvalidArgument
-                    )
-                {
-                    bail!("{}", s.message());
-                }
-                tracing::warn!(error = %e, cursor, "feed interrupted; resuming");
-            }
+        Some(Err(e)) => {
+            let _ = sub.stop().await;
+            Err(e)
         }
-        tokio::time::sleep(delay.mul_f64(0.5 + rand::random::<f64>())).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(30));
     }
 }
 

@@ -90,18 +90,8 @@ pub enum Command {
     /// Run the daemon: sync with the parent; a hub also accepts its children.
     Serve(federation::ServeArgs),
     /// Where a subscriber has joined: the live feed of a scope, one JSON object a line; resumes
-    /// from the last cursor received.
-    Subscribe {
-        /// The unit whose subtree to watch (default: the enrolled scope).
-        #[arg(long)]
-        scope: Option<String>,
-        /// Start again with a snapshot instead of resuming.
-        #[arg(long)]
-        from_start: bool,
-        /// Lines are JSON in any case (accepted for the contract).
-        #[arg(long)]
-        json: bool,
-    },
+    /// from the last cursor received. With `--web`, the police page (公安视图) too.
+    Subscribe(federation::SubscribeArgs),
     /// The liaison contacts this unit may see: its subtree and the unit it reports to.
     Directory {
         /// Matches the unit code, the unit's name, a contact's name or phone.
@@ -113,8 +103,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Accounts of this unit's web pages.
-    #[command(subcommand)]
+    /// Accounts of this unit's web pages (`account` is the same command).
+    #[command(subcommand, alias = "account")]
     User(UserCmd),
     /// A consistent snapshot of this unit (store, keys, certificates) into a new folder, while
     /// the daemon runs.
@@ -406,9 +396,7 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
             }
             Ok(())
         }
-        Command::Subscribe {
-            scope, from_start, ..
-        } => federation::subscribe(common, scope, from_start).await,
+        Command::Subscribe(a) => federation::subscribe(common, a).await,
         Command::Check(a) => check::run(common, a).await,
         Command::Audit(a) => {
             let store = common.open().await?;
@@ -451,25 +439,37 @@ impl Command {
     /// The daemon and the feed: they talk on sockets, where a peer that goes away must be an
     /// error to handle, never a signal that kills the process.
     pub fn is_long_running(&self) -> bool {
-        matches!(self, Command::Serve(_) | Command::Subscribe { .. })
+        matches!(self, Command::Serve(_) | Command::Subscribe(_))
     }
 }
 
-/// Reads `serve --config FILE`: its options fill what the command line left out (the data
-/// folder only when neither `--data` nor `YL_DATA` gave one). Returns the log settings.
+/// Reads `serve --config FILE` (or `subscribe --config FILE`): its options fill what the command
+/// line left out (the data folder only when neither `--data` nor `YL_DATA` gave one). Returns the
+/// log settings.
 pub fn prepare(
     common: &mut Common,
     command: &mut Command,
 ) -> Result<Option<crate::daemon::config::LogConfig>> {
-    let Command::Serve(a) = command else {
-        return Ok(None);
+    let c = match command {
+        Command::Serve(a) => {
+            let Some(path) = a.config.clone() else {
+                return Ok(None);
+            };
+            let c = crate::daemon::config::Config::load(&path)?;
+            a.merge(&c.serve);
+            a.limits = c.limits;
+            c
+        }
+        Command::Subscribe(a) => {
+            let Some(path) = a.config.clone() else {
+                return Ok(None);
+            };
+            let c = crate::daemon::config::Config::load(&path)?;
+            a.merge(&c.serve);
+            c
+        }
+        _ => return Ok(None),
     };
-    let Some(path) = a.config.clone() else {
-        return Ok(None);
-    };
-    let c = crate::daemon::config::Config::load(&path)?;
-    a.merge(&c.serve);
-    a.limits = c.limits;
     if let Some(d) = &c.data
         && std::env::var_os("YL_DATA").is_none()
         && common.data == std::path::Path::new(DEFAULT_DATA)

@@ -31,7 +31,7 @@ impl Bind {
         Bind::Addr("127.0.0.1:0".into())
     }
 
-    async fn listener(self, what: &str) -> Result<TcpListener> {
+    pub(super) async fn listener(self, what: &str) -> Result<TcpListener> {
         match self {
             Bind::Listener(l) => Ok(l),
             Bind::Addr(a) => TcpListener::bind(&a)

@@ -1,8 +1,10 @@
 //! The Feed service: a subscriber's live view of a subtree's figures. The events are the rollup
 //! rows' changes, written to `feed_events` in the same transaction as the rollup they come from,
 //! so the cursor (their sequence number) is durable: a subscriber that reconnects with its cursor
-//! resumes with no gap and no duplicate, even across a hub restart. Each subscriber has a bounded
-//! queue; one too slow to keep up is cut off with RESOURCE_EXHAUSTED instead of growing the hub.
+//! resumes with no gap and no duplicate, even across a hub restart. A row passed over because its
+//! unit's place in the tree was not known here yet (its profile had not arrived) is sent once the
+//! profile arrives. Each subscriber has a bounded queue; one too slow to keep up is cut off with
+//! RESOURCE_EXHAUSTED instead of growing the hub.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -64,6 +66,19 @@ impl Scope {
         (row.hub != row.unit || row.unit == self.root)
             && self.contains(store, &row.unit).await
             && self.contains(store, &row.hub).await
+    }
+
+    /// Forgets the units found outside (a profile arrived: one of them may be inside now, its
+    /// parent chain complete); returns them.
+    fn forget_outside(&mut self) -> Vec<String> {
+        let outside = self
+            .known
+            .iter()
+            .filter(|(_, inside)| !**inside)
+            .map(|(u, _)| u.clone())
+            .collect();
+        self.known.retain(|_, inside| *inside);
+        outside
     }
 
     async fn contains(&mut self, store: &Store, unit: &str) -> bool {
@@ -249,7 +264,39 @@ pub async fn pump(
         }
         last = at;
     }
+    // A profile arrived since the last look: units once found outside are asked again.
+    let mut recheck = false;
     loop {
+        // Rows already passed over (their units' place in the tree not yet known here) whose
+        // units are inside now: their latest row, at the current cursor (nothing before it is
+        // missed, nothing after it is sent twice).
+        if std::mem::take(&mut recheck) {
+            let outside = scope.forget_outside();
+            if !outside.is_empty() {
+                for event in store.feed_latest().await.unwrap_or_default() {
+                    let was_outside =
+                        outside.contains(&event.row.unit) || outside.contains(&event.hub);
+                    if event.seq > last || !was_outside {
+                        continue;
+                    }
+                    let row = FigureRow::from(&event);
+                    if !scope.shows(&store, &row).await {
+                        continue;
+                    }
+                    let e = FeedEvent {
+                        kind: feed_event::Kind::Change as i32,
+                        cursor: last,
+                        row: Some(row),
+                    };
+                    if let Err(full) = give(e) {
+                        if full {
+                            cut_off(last);
+                        }
+                        return;
+                    }
+                }
+            }
+        }
         // Everything after `last`, in order.
         loop {
             let events = store.feed_after(last, 500).await.unwrap_or_default();
@@ -280,8 +327,15 @@ pub async fn pump(
             tokio::select! {
                 c = changes.recv() => match c {
                     Ok(doc) if doc.kind == DocKind::Rollup => break,
+                    Ok(doc) if doc.kind == DocKind::Profile => {
+                        recheck = true;
+                        break;
+                    }
                     Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        recheck = true;
+                        break;
+                    }
                     Err(_) => return,
                 },
                 _ = tx.closed() => return,

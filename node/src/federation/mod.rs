@@ -1,6 +1,6 @@
 //! The federation: PKI, the one admission gate, authorization by place in the tree, the wire
 //! (mutual TLS under tonic), the services (Sync, Feed, Directory, Reports) and the server that
-//! assembles them.
+//! assembles them; and the feed subscriber's follow loop (`subscriber`).
 
 pub mod admission;
 pub mod authz;
@@ -11,4 +11,5 @@ pub mod net;
 pub mod pki;
 pub mod reports;
 pub mod server;
+pub mod subscriber;
 pub mod sync;

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use super::Web;
 use super::layout::{not_found, shell};
 use super::session::Signed;
-use crate::app::figures::{Dashboard, Mark, SortBy, Target, sort_children};
+use crate::app::figures::{Dashboard, Mark, SortBy, Target, Targets, sort_children};
 use crate::domain::campaign::Status;
 use crate::domain::figures::{Stats, show_rate};
 
@@ -34,13 +34,13 @@ pub(super) struct Sorting {
 }
 
 impl Sorting {
-    fn by(&self) -> SortBy {
+    pub(super) fn by(&self) -> SortBy {
         self.sort
             .as_deref()
             .and_then(SortBy::parse)
             .unwrap_or(SortBy::NetworkingRate)
     }
-    fn descending(&self) -> bool {
+    pub(super) fn descending(&self) -> bool {
         self.desc.as_deref() == Some("1")
     }
 }
@@ -54,61 +54,84 @@ fn status_class(s: Status) -> &'static str {
     }
 }
 
-/// The figures table of a dashboard: one row per direct child, sorted as asked, each rate
-/// coloured against its target; a 本级 row for the unit's own cameras; the 合计 row.
-fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
-    let t = &d.targets;
+/// A header that sorts a table by its figure (`?sort=…` on `base`); a second click turns the
+/// order round.
+pub(super) fn sort_head(label: &str, key: SortBy, sorting: &Sorting, base: &str) -> Markup {
     let (by, desc) = (sorting.by(), sorting.descending());
+    let on = key == by;
+    let next_desc = if on { !desc } else { key == SortBy::Built };
+    let href = format!(
+        "{base}?sort={}{}",
+        key.key(),
+        if next_desc { "&desc=1" } else { "" }
+    );
+    let arrow = if !on {
+        ""
+    } else if desc {
+        " ↓"
+    } else {
+        " ↑"
+    };
+    html! { a class=(if on { "on" } else { "" }) href=(href) { (label) (arrow) } }
+}
+
+/// The headers of the figure columns, 已建 to 完好率%·重点行业 (every table of figures has
+/// them, in this order); with `sort` (the sorting asked and the page's path), each sorts by its
+/// figure where it can.
+pub(super) fn figure_heads(sort: Option<(&Sorting, &str)>) -> Markup {
+    let head = |label: &str, key: SortBy| match sort {
+        Some((sorting, base)) => sort_head(label, key, sorting, base),
+        None => html! { (label) },
+    };
+    html! {
+        th { (head("已建", SortBy::Built)) } th { "应联网" } th { "已联网" }
+        th { (head("联网率%", SortBy::NetworkingRate)) }
+        th { (head("建档率%", SortBy::ArchiveRate)) }
+        th { (head("标注率%", SortBy::GeoRate)) }
+        th { (head("完好率%·重点公共", SortBy::IntactPublic)) }
+        th { (head("完好率%·重点行业", SortBy::IntactIndustry)) }
+    }
+}
+
+/// The figure cells of one unit, in the order of [`figure_heads`], each rate coloured against
+/// its target of `t`.
+pub(super) fn figure_cells(t: &Targets, st: &Stats) -> Markup {
     let rate = |r: Option<f64>, target: Option<&Target>| {
         let m: Mark = t.mark(r, target);
         html! { td class=(m.class()) { (show_rate(r)) } }
     };
+    html! {
+        td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
+        (rate(st.networking_rate, t.networking.as_ref()))
+        (rate(st.archive_rate, t.archive.as_ref()))
+        (rate(st.geo_rate, t.archive.as_ref()))
+        (rate(st.intact_rate_key_public, t.intact_public.as_ref()))
+        (rate(st.intact_rate_key_industry, t.intact_industry.as_ref()))
+    }
+}
+
+/// The figures table of a dashboard: one row per direct child, sorted as asked, each rate
+/// coloured against its target; a 本级 row for the unit's own cameras; the 合计 row.
+fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
+    let t = &d.targets;
     let cells = |st: &Stats| {
         html! {
-            td { (st.built) } td { (st.must_network) } td.networked { (st.networked) }
-            (rate(st.networking_rate, t.networking.as_ref()))
-            (rate(st.archive_rate, t.archive.as_ref()))
-            (rate(st.geo_rate, t.archive.as_ref()))
-            (rate(st.intact_rate_key_public, t.intact_public.as_ref()))
-            (rate(st.intact_rate_key_industry, t.intact_industry.as_ref()))
+            (figure_cells(t, st))
             @match &st.milestone {
                 Some(m) => td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) },
                 None => td.l { "—" },
             }
         }
     };
-    // A header that sorts by its figure; a second click turns the order round.
-    let head = |label: &str, key: SortBy| {
-        let on = key == by;
-        let next_desc = if on { !desc } else { key == SortBy::Built };
-        let href = format!(
-            "{base}?sort={}{}",
-            key.key(),
-            if next_desc { "&desc=1" } else { "" }
-        );
-        let arrow = if !on {
-            ""
-        } else if desc {
-            " ↓"
-        } else {
-            " ↑"
-        };
-        html! { a class=(if on { "on" } else { "" }) href=(href) { (label) (arrow) } }
-    };
     let mut children = d.stats.children.clone();
-    sort_children(&mut children, by, desc);
+    sort_children(&mut children, sorting.by(), sorting.descending());
     let leaf = children.is_empty() && d.own.is_none();
     html! {
         table.figures {
             tr {
-                th.l { (head("单位名称", SortBy::Name)) }
-                th { (head("已建", SortBy::Built)) } th { "应联网" } th { "已联网" }
-                th { (head("联网率%", SortBy::NetworkingRate)) }
-                th { (head("建档率%", SortBy::ArchiveRate)) }
-                th { (head("标注率%", SortBy::GeoRate)) }
-                th { (head("完好率%·重点公共", SortBy::IntactPublic)) }
-                th { (head("完好率%·重点行业", SortBy::IntactIndustry)) }
-                th.l { (head("节点进展", SortBy::Standing)) }
+                th.l { (sort_head("单位名称", SortBy::Name, sorting, base)) }
+                (figure_heads(Some((sorting, base))))
+                th.l { (sort_head("节点进展", SortBy::Standing, sorting, base)) }
             }
             @for c in &children {
                 tr data-unit=(c.unit) {

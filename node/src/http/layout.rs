@@ -77,7 +77,7 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
 }
 
 /// A signed-in page: the navigation bar (the unit's name, the pages, who is signed in and the
-/// sign-out button), then `body`.
+/// sign-out button), then `body`. A feed subscriber's bar leads to its one page.
 pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<String> {
     let me = web.store.identity();
     let role = if s.role == Role::Editor {
@@ -88,6 +88,10 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
     let nav = html! {
         header.top {
             div.unit { a href="/" { (me.name) } span.sub { "公共安全视频监控联网整合" } }
+            @if me.kind == crate::domain::unit::UnitKind::Subscriber {
+                // A feed subscriber (the police) has one read-only page.
+                nav { a href="/" { "公安视图" } }
+            } @else {
             nav {
                 a href="/" { "进度概况" }
                 @if me.is_hub() { a href="/league" { "下级排名" } }
@@ -99,6 +103,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 a href="/contacts" { "本单位联络人" }
                 a href="/attachment2" { "附件2" }
                 a href="/status" { "同步状态" }
+            }
             }
             div.who {
                 (s.user) "（" (role) "）"

@@ -8,7 +8,8 @@
 //! their source and account (`crate::http::signin`). Every response carries the security headers
 //! (`security_headers`): the pages have no inline script or style, so the
 //! Content-Security-Policy allows only this origin's. Over TLS (`crate::http::https`) the cookies
-//! are `Secure`.
+//! are `Secure`. A feed subscriber (the police) has its own router of one read-only page
+//! (`police`), with the same sign-in, sessions and headers.
 
 mod camera_edit;
 mod camera_fields;
@@ -24,6 +25,7 @@ mod import;
 mod layout;
 mod league;
 pub mod metrics;
+mod police;
 mod quality;
 mod session;
 pub mod signin;
@@ -46,6 +48,7 @@ use maud::html;
 use crate::http::signin::Throttle;
 use crate::store::Store;
 
+pub use police::Watching;
 pub use session::{Signed, session_cookie, signin_cookie};
 
 /// What every handler shares.
@@ -62,6 +65,8 @@ pub struct Web {
     /// Reverse proxies whose `X-Forwarded-For` names the client (`[serve] trusted_proxies`);
     /// from any other peer the header is ignored.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
+    /// A feed subscriber's pages: the scope it follows and its follower's state.
+    pub feed: Option<Watching>,
 }
 
 impl Web {
@@ -72,6 +77,7 @@ impl Web {
             throttle: Arc::default(),
             tls: false,
             trusted_proxies: Arc::default(),
+            feed: None,
         }
     }
 }
@@ -79,6 +85,14 @@ impl Web {
 /// The pages of a unit.
 pub fn router(store: Arc<Store>) -> Router {
     pages(Web::new(store))
+}
+
+/// The pages of a feed subscriber (the police): its one read-only page over what `feed` follows.
+pub fn police_router(store: Arc<Store>, feed: Watching) -> Router {
+    police_pages(Web {
+        feed: Some(feed),
+        ..Web::new(store)
+    })
 }
 
 /// The Content-Security-Policy of every response: scripts, styles, images and connections
@@ -125,6 +139,19 @@ fn pages(web: Web) -> Router {
         .layer(axum::middleware::map_response(security_headers))
 }
 
+/// The routes of a feed subscriber's pages, over `web`: sign-in, the style sheet and script, the
+/// police page; the same sessions and security headers as every unit's pages.
+fn police_pages(web: Web) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(layout::routes())
+        .merge(session::routes())
+        .merge(police::routes())
+        .fallback(fallback)
+        .with_state(web)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
 /// The address of the client of a connection, plain or TLS (axum's `ConnectInfo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
@@ -152,7 +179,7 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     trusted_proxies: Vec<IpAddr>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = pages(Web {
         shutdown: Some(shutdown.clone()),
@@ -160,6 +187,36 @@ pub async fn serve_with(
         trusted_proxies: Arc::new(trusted_proxies),
         ..Web::new(store)
     });
+    serve_app(app, listener, tls, shutdown).await
+}
+
+/// Serves a feed subscriber's pages (the police page over `feed`) as `serve_with` serves a
+/// unit's.
+pub async fn serve_police(
+    store: Arc<Store>,
+    feed: Watching,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    trusted_proxies: Vec<IpAddr>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = police_pages(Web {
+        shutdown: Some(shutdown.clone()),
+        tls: tls.is_some(),
+        trusted_proxies: Arc::new(trusted_proxies),
+        feed: Some(feed),
+        ..Web::new(store)
+    });
+    serve_app(app, listener, tls, shutdown).await
+}
+
+/// Serves `app` on `listener`, over TLS with `tls`, until `shutdown` turns true.
+async fn serve_app(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let Some(tls) = tls else {
         return serve_router(app, listener, shutdown).await;
     };

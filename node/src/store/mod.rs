@@ -9,7 +9,7 @@
 //! by job: `write` (the edit path, saving, compaction), `project` (projections and audit rows),
 //! `query` (reading the projections), `audit`, `peers` (sync states, enrollments), `refusals`,
 //! `accounts` (the web pages' users and sessions), `feed` (the feed's events), `counts` (the ten
-//! counts as SQL columns).
+//! counts as SQL columns), `subscription` (what a feed subscriber received).
 
 mod accounts;
 mod audit;
@@ -25,6 +25,7 @@ mod query;
 pub mod refusal_log;
 mod refusals;
 mod reports;
+mod subscription;
 mod worklists;
 mod write;
 
@@ -33,6 +34,7 @@ pub use feed::*;
 pub use import_times::*;
 pub use peers::*;
 pub use query::*;
+pub use subscription::*;
 pub use worklists::*;
 pub use write::*;
 
