@@ -20,6 +20,7 @@ use super::camera_fields::{shown_key, values_of};
 use super::cameras::{beside, form_fields};
 use super::layout::{not_found, shell};
 use super::session::{Signed, refused};
+use crate::app::accounts::Session;
 use crate::app::cameras::{self, CameraError};
 use crate::domain::camera::{Field, Value};
 use crate::domain::device_code::DeviceCode;
@@ -97,8 +98,14 @@ fn supervision(row: &CameraRow) -> Vec<(Field, String)> {
         .collect()
 }
 
-fn no_such_camera(code: &str) -> Response {
-    not_found(html! { "台账中没有摄像机 " (code) }, "/cameras", "返回台账")
+fn no_such_camera(web: &Web, s: &Session, code: &str) -> Response {
+    not_found(
+        web,
+        s,
+        html! { "台账中没有摄像机 " (code) },
+        "/cameras",
+        "返回台账",
+    )
 }
 
 /// The record of `code` in this unit's ledger, if there is one.
@@ -113,7 +120,7 @@ async fn edit_camera_page(
     Path(code): Path<String>,
 ) -> Response {
     let Some(row) = row(&web, &code).await else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     shell(
         &web,
@@ -166,7 +173,7 @@ async fn edit_camera(
         return r;
     }
     let Ok(device_code) = DeviceCode::parse(&code) else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     let errors = match changes(&values) {
         Ok(changes) => {
@@ -175,7 +182,7 @@ async fn edit_camera(
                 Ok(_) | Err(CameraError::NothingToChange) => {
                     return Redirect::to("/cameras").into_response();
                 }
-                Err(CameraError::NotFound { .. }) => return no_such_camera(&code),
+                Err(CameraError::NotFound { .. }) => return no_such_camera(&web, &s, &code),
                 Err(e @ CameraError::Store(_)) => {
                     tracing::error!(error = %e, "could not save a camera's edit");
                     return (StatusCode::INTERNAL_SERVER_ERROR, e.chinese()).into_response();
@@ -186,7 +193,7 @@ async fn edit_camera(
         Err(errors) => errors,
     };
     let Some(row) = row(&web, &code).await else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     let errors = errors
         .iter()

@@ -266,6 +266,18 @@ async fn unit_page(
     axum::extract::Path(code): axum::extract::Path<String>,
     Query(sorting): Query<Sorting>,
 ) -> Response {
+    let unknown = |web: &Web| {
+        not_found(
+            web,
+            &s,
+            html! { "没有单位代码为 " (code) " 的单位，或其数据尚未同步到本级" },
+            "/",
+            "返回首页",
+        )
+    };
+    if crate::domain::unit::UnitCode::parse(&code).is_err() {
+        return unknown(&web);
+    }
     match crate::app::figures::dashboard(&web.store, Some(&code)).await {
         Ok(d) => {
             let st = &d.stats;
@@ -278,7 +290,10 @@ async fn unit_page(
             };
             shell(&web, &s, &st.name, body).into_response()
         }
-        Err(e) => not_found(html! { (e.to_string()) }, "/", "返回首页"),
+        Err(e) => {
+            tracing::info!(error = %e, unit = %code, "no figures of a unit");
+            unknown(&web)
+        }
     }
 }
 

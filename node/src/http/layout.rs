@@ -151,11 +151,20 @@ pub(super) fn read_only() -> Response {
         .into_response()
 }
 
-/// A 404 page saying `what`, with a link back to `back` (`back_label`).
-pub(super) fn not_found(what: Markup, back: &str, back_label: &str) -> Response {
+/// A 404 page inside the frame (the navigation bar naming the unit): `what`, in Chinese, and a
+/// link back to `back` (`back_label`).
+pub(super) fn not_found(
+    web: &Web,
+    s: &Session,
+    what: Markup,
+    back: &str,
+    back_label: &str,
+) -> Response {
     (
         StatusCode::NOT_FOUND,
-        page(
+        shell(
+            web,
+            s,
             "未找到",
             html! { h1 { (what) } p { a href=(back) { (back_label) } } },
         ),
@@ -171,4 +180,83 @@ pub(super) fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use crate::http::router;
+    use crate::http::testing::*;
+
+    #[tokio::test]
+    async fn a_page_not_found_is_shown_in_the_frame_in_chinese_with_a_way_back() {
+        let (_dir, s) = store().await;
+        add_camera(&s, CAM1, "门诊").await;
+        let (c, _) = editor(&s).await;
+        let app = router(s.clone());
+        let unknown_camera = "50010312091320009999";
+        for (path, says, back) in [
+            ("/nothing-here", "未找到此页", "/"),
+            (
+                &format!("/cameras/{unknown_camera}") as &str,
+                "台账中没有摄像机 50010312091320009999",
+                "/cameras",
+            ),
+            (
+                &format!("/cameras/{unknown_camera}/history"),
+                "台账中没有摄像机 50010312091320009999",
+                "/cameras",
+            ),
+            (
+                "/unit/500199",
+                "没有单位代码为 500199 的单位，或其数据尚未同步到本级",
+                "/",
+            ),
+            ("/unit/no%20such!", "没有单位代码为 no such! 的单位", "/"),
+            (
+                "/unit/not!a!code/cameras",
+                "没有单位代码为 not!a!code 的单位",
+                "/",
+            ),
+            (
+                "/download/attachment9",
+                "没有这张表：只有附件1和附件2可以下载",
+                "/",
+            ),
+        ] {
+            let (st, _, body) = send(&app, get(path, &c)).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+            // The frame: the navigation bar naming the unit, the person signed in, the sign-out.
+            assert!(
+                body.contains("<header class=\"top\">")
+                    && body.contains("重庆市渝中区人民医院")
+                    && body.contains("zhang（编辑）")
+                    && body.contains("action=\"/signout\""),
+                "{path}: {body}"
+            );
+            assert!(body.contains(says), "{path}: {body}");
+            assert!(
+                body.contains(&format!("<a href=\"{back}\">返回")),
+                "{path}: {body}"
+            );
+            assert!(
+                !body.to_lowercase().contains("not found") && !body.contains("unit code"),
+                "{path}: {body}"
+            );
+        }
+        // A page past the last, in the frame too, says so and leads to the last.
+        let (st, _, body) = send(&app, get("/cameras?page=9", &c)).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            body.contains("<header class=\"top\">")
+                && body.contains("第 9 页超出范围（共 1 页）")
+                && body.contains("/cameras?q=&amp;page=1"),
+            "{body}"
+        );
+        // Without a session there is no page, found or not: sign in first.
+        let (st, h, _) = send(&app, get("/nothing-here", "")).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(h[axum::http::header::LOCATION], "/signin");
+    }
 }

@@ -76,6 +76,8 @@ async fn unit_cameras(
 ) -> Response {
     let Ok(unit) = UnitCode::parse(&code) else {
         return not_found(
+            &web,
+            &s,
             html! { "没有单位代码为 " (code) " 的单位" },
             "/",
             "返回首页",
@@ -242,12 +244,15 @@ fn supervise_form(
 /// The held child's camera `code` of `unit`, or the page that says why there is none.
 async fn child_camera(
     web: &Web,
+    s: &Session,
     unit: &str,
     code: &str,
 ) -> Result<(UnitCode, CameraRow), Response> {
     let back = "/";
     let Ok(u) = UnitCode::parse(unit) else {
         return Err(not_found(
+            web,
+            s,
             html! { "没有单位代码为 " (unit) " 的单位" },
             back,
             "返回首页",
@@ -255,6 +260,8 @@ async fn child_camera(
     };
     if !supervises(web, &u).await {
         return Err(not_found(
+            web,
+            s,
             html! { "本单位不持有 " (unit) " 的台账，不能督导其摄像机（只有其上级可以）" },
             back,
             "返回首页",
@@ -263,6 +270,8 @@ async fn child_camera(
     match web.store.camera(unit, code).await {
         Ok(Some(row)) => Ok((u, row)),
         _ => Err(not_found(
+            web,
+            s,
             html! { (unit) " 的台账中没有摄像机 " (code) },
             &format!("/unit/{unit}/cameras"),
             "返回摄像机明细",
@@ -275,7 +284,7 @@ async fn supervise_page(
     Signed(s): Signed,
     Path((unit, code)): Path<(String, String)>,
 ) -> Response {
-    let (u, row) = match child_camera(&web, &unit, &code).await {
+    let (u, row) = match child_camera(&web, &s, &unit, &code).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -300,12 +309,12 @@ async fn supervise(
     if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
         return r;
     }
-    let (u, _) = match child_camera(&web, &unit, &code).await {
+    let (u, _) = match child_camera(&web, &s, &unit, &code).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let Ok(device_code) = DeviceCode::parse(&code) else {
-        return not_found(html! { "设备编码有误：" (code) }, "/", "返回首页");
+        return not_found(&web, &s, html! { "设备编码有误：" (code) }, "/", "返回首页");
     };
     // Only what the person changed on the form, as the CLI's given flags.
     let mut changes = Vec::new();
@@ -332,7 +341,7 @@ async fn supervise(
             Err(e) => errors.push(e),
         }
     }
-    let Ok((_, row)) = child_camera(&web, &unit, &code).await else {
+    let Ok((_, row)) = child_camera(&web, &s, &unit, &code).await else {
         return Redirect::to(&to).into_response();
     };
     let errors = errors
