@@ -1,0 +1,394 @@
+//! The users' journeys of issue 14 in a real browser (Debian's headless Chromium through
+//! chromedriver), each on a federation of its own with its real web pages, each page saved as a
+//! screenshot under `target/tmp/screenshots/<journey>/` and checked to read as Chinese:
+//!
+//! - a hospital clerk with an Excel sheet imports it, exports the ledger's sheet, edits it and
+//!   imports it back (the preview classifies the rows, holds a field changed after the export until
+//!   confirmed), works through the worklists on the forms, sees 建档率 and 标注率 rise, pages through
+//!   the ledger and reads a camera's history;
+//! - a district officer sorts the institutions by a figure, reads the colours against the targets
+//!   and the counts of who lags, supervises a camera of the most lagging one and sees the
+//!   district's figures move;
+//! - the commission reads the city's 合计 row and markers, the league and the printable Attachment
+//!   2, and downloads both attachments as workbooks named after the unit.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`scripts/test.sh` installs them); without
+//! them the tests fail and say so, unless `YL_SKIP_BROWSER=1` is set on purpose.
+
+use std::path::Path;
+
+use fantoccini::{Client, Locator};
+use yinglian_node::app::accounts::{self, Role};
+use yinglian_tests::browser::*;
+use yinglian_tests::federation;
+
+/// One journey at a time: each starts a federation and a browser, and the machine has two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Chooses `file` in the page's file input and asks for the preview.
+async fn upload(c: &Client, file: &Path) {
+    c.find(Locator::Css("input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(c).await;
+}
+
+/// The path of the page shown.
+async fn here(c: &Client) -> String {
+    path(c.current_url().await.unwrap())
+}
+
+/// A rate of the unit's own row (the 合计 row, or the unit's row on an institution's home page).
+async fn total_rate(c: &Client, header: &str) -> f64 {
+    let shown = cell(c, "tr.total", header)
+        .await
+        .unwrap_or_else(|| panic!("a {header} column"));
+    rate(&shown).unwrap_or_else(|| panic!("{header}: {shown}"))
+}
+
+/// A CSV sheet as rows of cells (the exported sheet begins with a byte-order mark).
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_figures_rise() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.start_all().await.unwrap();
+    let (inst_code, inst_name) = {
+        let inst = &fed.institutions[0][0];
+        accounts::add_user(&inst.store, "clerk", Role::Editor, "clerk pw 2026")
+            .await
+            .unwrap();
+        (inst.code.to_string(), inst.store.identity().name.clone())
+    };
+    let web = fed.institutions[0][0].serve_web(None).await.unwrap();
+    let base = format!("http://{web}");
+    let store = fed.institutions[0][0].store.clone();
+    let counts = || {
+        let (store, unit) = (store.clone(), inst_code.clone());
+        async move { store.counts(&unit).await.unwrap().0 }
+    };
+    let downloads = fed.tmp.path().join("downloads");
+    clear_downloads(&downloads);
+    let (_driver, port) = start_driver().await;
+    let c = browser_saving_to(port, Some(&downloads)).await;
+    let mut shots = Shots::new(env!("CARGO_TARGET_TMPDIR"), "clerk");
+
+    sign_in(&c, &base, "clerk", "clerk pw 2026").await;
+    assert_eq!(here(&c).await, "/");
+    shots.take(&c, "home-before-import").await;
+
+    // The hospital's Excel sheet of 60 cameras, as its clerks keep it.
+    let xlsx = fed.tmp.path().join("本院摄像机登记表.xlsx");
+    yinglian_node::app::sample::write_sheet(&xlsx, "500103", 60, 5).unwrap();
+    follow(&c, "导入").await;
+    shots.take(&c, "import").await;
+    upload(&c, &xlsx).await;
+    let preview = text(&c).await;
+    assert!(
+        preview.contains("导入预览：本院摄像机登记表.xlsx")
+            && preview.contains("共 60 行，全部有效：新增 60 台、修改 0 台、未变 0 台"),
+        "{preview}"
+    );
+    // Every column of the sheet recognised, each named as the ledger names it.
+    let columns = column(&c, "识别为").await;
+    assert_eq!(columns.len(), 13, "{columns:?}");
+    for (header, used_as, _) in &columns {
+        assert_eq!(header, used_as, "{columns:?}");
+    }
+    shots.take(&c, "import-preview-new").await;
+    assert_eq!(counts().await.built, 0, "a preview saves nothing");
+    submit(&c).await;
+    assert!(
+        text(&c)
+            .await
+            .contains("共导入 60 行：新增 60 台、修改 0 台、未变 0 台"),
+        "{}",
+        text(&c).await
+    );
+    shots.take(&c, "import-done").await;
+    let imported = counts().await;
+    assert!(imported.built > 50, "{imported:?}");
+
+    // The ledger's own sheet, downloaded from the import page, carries each row's version.
+    follow(&c, "再导入一个表格").await;
+    c.find(Locator::LinkText("下载本单位台账表格"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let today = yinglian_node::domain::figures::beijing_today().format("%Y-%m-%d");
+    let exported = saved_file(&downloads, ".csv").await;
+    assert_eq!(
+        exported.file_name().unwrap().to_str().unwrap(),
+        format!("{inst_name}-台账-{today}.csv")
+    );
+    let mut sheet = read_csv(&exported);
+    assert_eq!(sheet.len(), 61, "a header and 60 rows");
+    let col = |name: &str| {
+        sheet[0]
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("a column {name}: {:?}", sheet[0]))
+    };
+    let (code_col, name_col, address_col) = (col("设备编码"), col("点位名称"), col("安装地址"));
+    assert!(sheet[0].last().unwrap().contains("最后修改时间"));
+    // A: renamed in the sheet. B: a new address in the sheet, and another one typed on its form
+    // after the export. C: renamed in the sheet, and renamed on its form after the export.
+    let with_address: Vec<usize> = (1..sheet.len())
+        .filter(|&r| !sheet[r][address_col].is_empty())
+        .collect();
+    let (a, b, cc) = (with_address[0], with_address[1], with_address[2]);
+    let code_of = |r: usize| sheet[r][code_col].clone();
+    let (code_a, code_b, code_c) = (code_of(a), code_of(b), code_of(cc));
+    let (old_name_a, old_address_b) = (sheet[a][name_col].clone(), sheet[b][address_col].clone());
+    sheet[a][name_col] = "门诊楼大厅东侧".into();
+    sheet[b][address_col] = "住院部3楼护士站".into();
+    sheet[cc][name_col] = "表格里的新名称".into();
+    let mut new_row = vec![String::new(); sheet[0].len()];
+    new_row[code_col] = "50010305091320000999".into();
+    new_row[name_col] = "新建停车场入口".into();
+    sheet.push(new_row.clone());
+    let mut bad_row = new_row;
+    bad_row[code_col] = "123".into();
+    bad_row[name_col] = "编码写错的一行".into();
+    let mut with_error = sheet.clone();
+    with_error.push(bad_row);
+    let edited = fed.tmp.path().join("台账-修改后.csv");
+    let with_error_file = fed.tmp.path().join("台账-有错误.csv");
+    std::fs::write(
+        &edited,
+        yinglian_node::app::report::csv_bytes(sheet.clone()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &with_error_file,
+        yinglian_node::app::report::csv_bytes(with_error).unwrap(),
+    )
+    .unwrap();
+
+    // Meanwhile B and C are changed on their forms.
+    for (code, field, value) in [
+        (&code_b, "address", "网页上改的地址"),
+        (&code_c, "name", "网页上改的名称"),
+    ] {
+        c.goto(&format!("{base}/cameras/{code}")).await.unwrap();
+        fill(&c, field, value).await;
+        submit(&c).await;
+        assert_eq!(here(&c).await, "/cameras", "{}", text(&c).await);
+    }
+
+    // The sheet with a bad row: every error, what the other rows would do, nothing imported.
+    follow(&c, "导入").await;
+    upload(&c, &with_error_file).await;
+    let refused = text(&c).await;
+    assert!(
+        refused.contains("台账-有错误.csv：1 行有错误")
+            && refused.contains("一行也没有导入")
+            && refused.contains("其余各行：新增 1 台、修改 3 台、未变 57 台"),
+        "{refused}"
+    );
+    let errors = column(&c, "原因").await;
+    assert!(
+        errors
+            .iter()
+            .any(|(row, why, _)| row == "63" && why.contains("设备编码")),
+        "{errors:?}"
+    );
+    shots.take(&c, "import-preview-refused").await;
+    assert_eq!(counts().await, imported, "a refused sheet saves nothing");
+
+    // The corrected sheet: the changed rows old → new, the held fields each with a box.
+    upload(&c, &edited).await;
+    let preview = text(&c).await;
+    assert!(
+        preview.contains("共 61 行，全部有效：新增 1 台、修改 3 台、未变 57 台")
+            && preview.contains("2 处字段在台账中的修改晚于表格导出"),
+        "{preview}"
+    );
+    let changed = column(&c, "修改（台账 → 表格）").await;
+    let change_of = |code: &str| {
+        changed
+            .iter()
+            .find(|(row, _, _)| sheet[row.parse::<usize>().unwrap() - 1][code_col] == code)
+            .map(|(_, change, _)| change.clone())
+            .unwrap_or_else(|| panic!("{code} among the changed rows: {changed:?}"))
+    };
+    assert_eq!(
+        change_of(&code_a),
+        format!("点位名称：{old_name_a} → 门诊楼大厅东侧")
+    );
+    assert!(
+        change_of(&code_b).starts_with("安装地址：网页上改的地址 → 住院部3楼护士站")
+            && change_of(&code_b).contains("以表格为准覆盖"),
+        "{}",
+        change_of(&code_b)
+    );
+    assert!(change_of(&code_c).contains("以表格为准覆盖"));
+    assert_ne!(old_address_b, "网页上改的地址");
+    assert!(preview.contains("新建停车场入口"), "{preview}");
+    shots.take(&c, "import-preview-held").await;
+    // B's sheet value is confirmed; C's is not.
+    c.find(Locator::XPath(&format!(
+        "//tr[td[text()='{code_b}']]//input[@name='ow']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    submit(&c).await;
+    let done = text(&c).await;
+    assert!(
+        done.contains("共导入 61 行：新增 1 台、修改 2 台、未变 58 台；1 处字段保留台账中较新的值"),
+        "{done}"
+    );
+    shots.take(&c, "import-done-held").await;
+    let camera = |code: String| {
+        let store = store.clone();
+        let unit = inst_code.clone();
+        async move { store.camera(&unit, &code).await.unwrap().unwrap().camera }
+    };
+    assert_eq!(camera(code_a.clone()).await.name(), "门诊楼大厅东侧");
+    assert_eq!(
+        camera(code_b.clone())
+            .await
+            .text(yinglian_node::domain::camera::Field::Address),
+        Some("住院部3楼护士站"),
+        "confirmed: the sheet's value"
+    );
+    assert_eq!(
+        camera(code_c.clone()).await.name(),
+        "网页上改的名称",
+        "not confirmed: the ledger's newer value is kept"
+    );
+
+    // The figures before the worklists.
+    follow(&c, "进度概况").await;
+    let (archive_before, geo_before) = (
+        total_rate(&c, "建档率").await,
+        total_rate(&c, "标注率").await,
+    );
+    shots.take(&c, "home-after-import").await;
+
+    // 缺少建档信息: its count, a row's link to the camera's form, the archive filled with the
+    // selects and the date.
+    follow(&c, "待办清单").await;
+    let now = counts().await;
+    let missing = number_after(&text(&c).await, "缺少建档信息（").unwrap();
+    assert_eq!(missing, now.built - now.archived, "{}", text(&c).await);
+    shots.take(&c, "worklist-archive").await;
+    follow(&c, "去修改").await;
+    let fixed = here(&c).await.trim_start_matches("/cameras/").to_string();
+    shots.take(&c, "camera-archive-form").await;
+    fill(&c, "address", "门诊楼2楼走廊").await;
+    fill(&c, "camera_type", "half-dome").await;
+    fill(&c, "point_class", "2").await;
+    fill(&c, "area", "key-public").await;
+    fill(&c, "install_date", "2021-03-09").await;
+    submit(&c).await;
+    assert_eq!(here(&c).await, "/cameras", "{}", text(&c).await);
+    follow(&c, "待办清单").await;
+    assert_eq!(
+        number_after(&text(&c).await, "缺少建档信息（"),
+        Some(missing - 1)
+    );
+    assert!(
+        !text(&c).await.contains(&fixed),
+        "{fixed} left the worklist"
+    );
+
+    // 缺少坐标: a longitude outside China is refused beside the field, in Chinese; then filed.
+    follow(
+        &c,
+        &format!(
+            "缺少坐标（{} 台）",
+            number_after(&text(&c).await, "缺少坐标（").unwrap()
+        ),
+    )
+    .await;
+    let untagged = number_after(&text(&c).await, "缺少坐标（").unwrap();
+    assert_eq!(untagged, now.built - now.geo_tagged);
+    shots.take(&c, "worklist-coordinates").await;
+    follow(&c, "去修改").await;
+    let tagged_code = here(&c).await.trim_start_matches("/cameras/").to_string();
+    let before = counts().await;
+    fill(&c, "longitude", "206.5").await;
+    fill(&c, "latitude", "29.56").await;
+    submit(&c).await;
+    let said = message_beside(&c, "longitude").await.unwrap_or_default();
+    assert!(
+        said.contains("经度") && said.contains("不在我国境内"),
+        "{said}"
+    );
+    shots.take(&c, "camera-coordinates-refused").await;
+    assert_eq!(counts().await, before, "a refused form saves nothing");
+    fill(&c, "longitude", "106.5516").await;
+    submit(&c).await;
+    assert_eq!(here(&c).await, "/cameras", "{}", text(&c).await);
+    follow(&c, "待办清单").await;
+    follow(&c, &format!("缺少坐标（{} 台）", untagged - 1)).await;
+    assert!(!text(&c).await.contains(&tagged_code));
+
+    // The unit's figures rose.
+    follow(&c, "进度概况").await;
+    let (archive_after, geo_after) = (
+        total_rate(&c, "建档率").await,
+        total_rate(&c, "标注率").await,
+    );
+    assert!(
+        archive_after > archive_before && geo_after > geo_before,
+        "建档率 {archive_before} → {archive_after}, 标注率 {geo_before} → {geo_after}"
+    );
+    shots.take(&c, "home-figures-rose").await;
+
+    // The ledger, more than one page of it.
+    follow(&c, "摄像机台账").await;
+    let listed = text(&c).await;
+    assert!(
+        listed.contains("共 61 条，每页 50 条，第 1 / 2 页"),
+        "{listed}"
+    );
+    shots.take(&c, "cameras-page-1").await;
+    follow(&c, "下一页").await;
+    assert!(text(&c).await.contains("第 2 / 2 页"));
+    let rows = column(&c, "设备编码").await;
+    assert_eq!(rows.len(), 11, "the last page: {rows:?}");
+    shots.take(&c, "cameras-page-2").await;
+
+    // The history of the camera filed from the worklist: who changed what.
+    c.goto(&format!("{base}/cameras/{fixed}")).await.unwrap();
+    follow(&c, "修改记录").await;
+    let history = text(&c).await;
+    for want in [
+        "clerk（网页）",
+        "修改",
+        "安装地址：未填 → 门诊楼2楼走廊",
+        "安装时间：未填 → 2021年3月9日",
+        "新增",
+    ] {
+        assert!(history.contains(want), "{want}: {history}");
+    }
+    shots.take(&c, "camera-history").await;
+
+    eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
+    c.close().await.unwrap();
+    fed.stop_all().await;
+}
