@@ -227,6 +227,11 @@ pub async fn assert_chinese(c: &Client, what: &str) {
 /// The text of the cell in column `header` (the column whose header starts with it) of the first
 /// row matching `row` (a CSS selector) of the first table that has such a column.
 pub async fn cell(c: &Client, row: &str, header: &str) -> Option<String> {
+    cell_and_class(c, row, header).await.map(|(text, _)| text)
+}
+
+/// The text of that cell and its CSS classes.
+pub async fn cell_and_class(c: &Client, row: &str, header: &str) -> Option<(String, String)> {
     c.execute(
         "for (const t of document.querySelectorAll('table')) {
            const heads = Array.from(t.querySelectorAll('tr:first-child th'));
@@ -241,7 +246,8 @@ pub async fn cell(c: &Client, row: &str, header: &str) -> Option<String> {
     .await
     .unwrap()
     .as_str()
-    .map(|s| s.split('|').next().unwrap().to_string())
+    .and_then(|s| s.split_once('|'))
+    .map(|(text, class)| (text.to_string(), class.to_string()))
 }
 
 /// Each row of the first table with a column `header`: the text of its first cell, the text of

@@ -18,9 +18,13 @@
 use std::path::Path;
 
 use fantoccini::{Client, Locator};
+use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::app::accounts::{self, Role};
+use yinglian_node::docs::document::DocId;
+use yinglian_node::domain::camera::{Field, Value};
+use yinglian_node::domain::contacts::{Contact, ContactRole};
 use yinglian_tests::browser::*;
-use yinglian_tests::federation;
+use yinglian_tests::{Fed, PATIENCE, federation};
 
 /// One journey at a time: each starts a federation and a browser, and the machine has two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -49,6 +53,20 @@ async fn total_rate(c: &Client, header: &str) -> f64 {
     rate(&shown).unwrap_or_else(|| panic!("{header}: {shown}"))
 }
 
+/// The number on the dashboard's card labelled `label` (下级单位, 进度落后, 已逾期, 未报送).
+async fn card(c: &Client, label: &str) -> Option<u64> {
+    c.execute(
+        "const d = Array.from(document.querySelectorAll('.card'))
+           .find(d => d.firstChild.textContent.trim() === arguments[0]);
+         return d ? d.querySelector('b').textContent : null;",
+        vec![serde_json::json!(label)],
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .and_then(|s| s.trim().parse().ok())
+}
+
 /// A CSV sheet as rows of cells (the exported sheet begins with a byte-order mark).
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let bytes = std::fs::read(path).unwrap();
@@ -60,6 +78,126 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect()
+}
+
+/// The figures' columns, each with its target as the campaign of these tests sets it (see
+/// `live_campaign`: 80% networked due in two months, the archive and geo tags 100% in two weeks,
+/// the intact rates 99% and 95% with no deadline) and the class of a rate short of it.
+const TARGETS: [(&str, f64, &str); 5] = [
+    ("联网率", 80.0, "warn"),
+    ("建档率", 100.0, "warn"),
+    ("标注率", 100.0, "warn"),
+    ("完好率%·重点公共", 99.0, "bad"),
+    ("完好率%·重点行业", 95.0, "bad"),
+];
+
+/// Every rate of the figures table shown (children, 本级 and 合计 rows) is coloured against its
+/// target: met is green, short of a target not yet due amber, short of one without a date red.
+async fn assert_coloured(c: &Client) {
+    for (header, target, short) in TARGETS {
+        let mut cells: Vec<(String, String, String)> = column(c, header).await;
+        for row in ["tr.own", "tr.total"] {
+            if let Some((v, class)) = cell_and_class(c, row, header).await {
+                cells.push((row.into(), v, class));
+            }
+        }
+        assert!(cells.len() > 1, "{header}: {cells:?}");
+        for (who, shown, class) in &cells {
+            let want = match rate(shown) {
+                Some(r) if r >= target => "good",
+                Some(_) => short,
+                None => "none",
+            };
+            assert!(
+                class.split(' ').any(|c| c == want),
+                "{who} {header} {shown}: class {class}, not {want}"
+            );
+        }
+    }
+}
+
+/// Publishes the demo's live campaign at the city (milestones placed around today).
+async fn live_campaign(fed: &Fed) {
+    let today = yinglian_node::domain::figures::beijing_today();
+    yinglian_node::app::campaign::publish(
+        &fed.city.store,
+        &yinglian_hub::demo::live_campaign(today),
+    )
+    .await
+    .unwrap();
+}
+
+/// Marks every camera of `unit` that must be networked networked.
+async fn network_all(unit: &LocalUnit) {
+    let (rows, _) = unit
+        .store
+        .cameras(unit.code.as_str(), &Default::default())
+        .await
+        .unwrap();
+    for r in rows {
+        let code = r.camera.device_code.to_string();
+        unit.store
+            .edit(&DocId::ledger(&unit.code), "test", "network", |d| {
+                let v = Field::Networked.parse_value("是")?;
+                Ok(yinglian_node::docs::ledger::set_fields(
+                    d,
+                    &code,
+                    &[(Field::Networked, v)],
+                )?)
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// Reports both contacts of `unit` (attachment 1).
+async fn report_contacts(unit: &LocalUnit, leader: &str, liaison: &str) {
+    let contact = |name: &str, position: &str, phone: &str| Contact {
+        name: name.into(),
+        position: position.into(),
+        phone: phone.into(),
+        remarks: String::new(),
+    };
+    yinglian_node::app::contacts::set(
+        &unit.store,
+        "test",
+        &[
+            (
+                ContactRole::Leader,
+                contact(leader, "副主任", "023-63811234"),
+            ),
+            (
+                ContactRole::Liaison,
+                contact(liaison, "科员", "13800138000"),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+/// Waits until `hub`'s figures count `built` cameras.
+async fn figures_cover(hub: &LocalUnit, built: u64) {
+    wait_until(
+        PATIENCE,
+        &format!("{} counts {built} cameras", hub.code),
+        || async {
+            yinglian_node::app::figures::subtree_stats(&hub.store, None)
+                .await
+                .is_ok_and(|s| s.built == built)
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The cameras the institutions of `fed` built.
+async fn built(fed: &Fed) -> u64 {
+    let mut n = 0;
+    for i in fed.institutions.iter().flatten() {
+        n += i.store.counts(i.code.as_str()).await.unwrap().0.built;
+    }
+    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,6 +525,217 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
         assert!(history.contains(want), "{want}: {history}");
     }
     shots.take(&c, "camera-history").await;
+
+    eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
+    c.close().await.unwrap();
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_district_officer_finds_who_lags_and_supervises_a_camera() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut fed = federation(1, 3).await.unwrap();
+    live_campaign(&fed).await;
+    // Three hospitals: one has networked what it must and reported its contacts, one is half
+    // way, one has not reported a camera.
+    fed.institutions[0][0]
+        .generate_cameras("500103", 30, 21)
+        .await
+        .unwrap();
+    fed.institutions[0][1]
+        .generate_cameras("500103", 30, 22)
+        .await
+        .unwrap();
+    network_all(&fed.institutions[0][1]).await;
+    report_contacts(&fed.institutions[0][1], "周建国", "吴敏").await;
+    fed.start_all().await.unwrap();
+    let district = &fed.districts[0];
+    accounts::add_user(&district.store, "officer", Role::Editor, "officer pw 2026")
+        .await
+        .unwrap();
+    figures_cover(district, built(&fed).await).await;
+    let web = fed.districts[0].serve_web(None).await.unwrap();
+    let base = format!("http://{web}");
+    let (_driver, port) = start_driver().await;
+    let c = browser(port).await;
+    let mut shots = Shots::new(env!("CARGO_TARGET_TMPDIR"), "district");
+
+    sign_in(&c, &base, "officer", "officer pw 2026").await;
+    assert_eq!(here(&c).await, "/");
+    // A row per institution, the most lagging in networking first; coloured against the targets.
+    let networking = column(&c, "联网率").await;
+    assert_eq!(networking.len(), 3, "{networking:?}");
+    // (A hospital with no figure yet, shown —, comes after those with one.)
+    let rates: Vec<Option<f64>> = networking.iter().map(|(_, r, _)| rate(r)).collect();
+    assert!(
+        rates.windows(2).all(|w| match (w[0], w[1]) {
+            (Some(a), Some(b)) => a <= b,
+            (a, b) => a.is_some() || b.is_none(),
+        }),
+        "{networking:?}"
+    );
+    assert_coloured(&c).await;
+    let page = text(&c).await;
+    for target in [
+        "第二阶段：联网率80%",
+        "重点公共区域完好率99%",
+        "重点行业领域公共区域完好率95%",
+    ] {
+        assert!(page.contains(target), "{target}: {page}");
+    }
+    // The counts of who lags agree with the rows.
+    let standing = column(&c, "节点进展").await;
+    let count = |s: &str| standing.iter().filter(|(_, v, _)| v == s).count() as u64;
+    let built_col = column(&c, "已建").await;
+    assert_eq!(card(&c, "进度落后").await, Some(count("进度落后")));
+    assert_eq!(card(&c, "已逾期").await, Some(count("已逾期")));
+    assert_eq!(
+        card(&c, "未报送").await,
+        Some(built_col.iter().filter(|(_, b, _)| b == "0").count() as u64),
+        "{built_col:?}"
+    );
+    assert!(count("已逾期") >= 1, "{standing:?}");
+    shots.take(&c, "dashboard").await;
+
+    // Sorted by a chosen figure: 建档率, lowest first, then highest first.
+    follow(&c, "建档率%").await;
+    assert!(here(&c).await.contains("sort=archive_rate"));
+    let archive = |rows: Vec<(String, String, String)>| -> Vec<f64> {
+        rows.iter().filter_map(|(_, r, _)| rate(r)).collect()
+    };
+    let up = archive(column(&c, "建档率").await);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    shots.take(&c, "dashboard-by-archive").await;
+    follow(&c, "建档率% ↑").await;
+    let down = archive(column(&c, "建档率").await);
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    assert_eq!(
+        down.iter().rev().collect::<Vec<_>>(),
+        up.iter().collect::<Vec<_>>()
+    );
+
+    // The most lagging hospital that reported cameras: its figures, then its cameras.
+    follow(&c, "进度概况").await;
+    let (lagging, _, _) = column(&c, "联网率")
+        .await
+        .into_iter()
+        .find(|(_, r, _)| rate(r).is_some())
+        .unwrap();
+    let lagging_unit = fed.institutions[0]
+        .iter()
+        .find(|i| i.store.identity().name == lagging)
+        .unwrap()
+        .code
+        .to_string();
+    let row = format!("tr[data-unit=\"{lagging_unit}\"]");
+    let must_before: u64 = cell(&c, &row, "应联网").await.unwrap().parse().unwrap();
+    let total_before: u64 = cell(&c, "tr.total", "应联网")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    follow(&c, &lagging).await;
+    assert_eq!(here(&c).await, format!("/unit/{lagging_unit}"));
+    shots.take(&c, "institution").await;
+    follow(&c, "摄像机明细").await;
+    shots.take(&c, "institution-cameras").await;
+    // A class-3 camera in service, not networked: the district rules it class 1.
+    let classes = column(&c, "点位类别").await;
+    let states = column(&c, "设备状态").await;
+    let networked = column(&c, "已联网").await;
+    let code = (0..classes.len())
+        .find(|&i| classes[i].1 == "三类" && states[i].1 == "在用" && networked[i].1 == "否")
+        .map(|i| classes[i].0.clone())
+        .expect("a class-3 camera in service, not networked");
+    follow(&c, &code).await;
+    assert_eq!(
+        here(&c).await,
+        format!("/unit/{lagging_unit}/cameras/{code}")
+    );
+    let page = text(&c).await;
+    assert!(
+        page.contains("一机一档（由本单位填报，此处只读）"),
+        "{page}"
+    );
+    // The owner's fields are not on the form: shown, not editable.
+    for owner in ["name", "address", "point_class", "networked", "state"] {
+        assert!(
+            c.find_all(Locator::Css(&format!("[name={owner}]")))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{owner} is the hospital's to write"
+        );
+    }
+    shots.take(&c, "supervise").await;
+    let name_before = fed.districts[0]
+        .store
+        .camera(&lagging_unit, &code)
+        .await
+        .unwrap()
+        .unwrap()
+        .camera
+        .name()
+        .to_string();
+    // Even a field slipped into the form by hand is not written: only supervision is.
+    c.execute(
+        "const i = document.createElement('input'); i.type = 'hidden'; i.name = 'name';
+         i.value = '区里改的名称'; document.querySelector('form.record').appendChild(i);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "point_class_ruled", "1").await;
+    fill(&c, "networked_confirmed", "否").await;
+    fill(&c, "supervision_note", "一类点位，请于月底前接入区平台").await;
+    submit(&c).await;
+    assert_eq!(
+        here(&c).await,
+        format!("/unit/{lagging_unit}/cameras/{code}"),
+        "{}",
+        text(&c).await
+    );
+    let record = fed.districts[0]
+        .store
+        .camera(&lagging_unit, &code)
+        .await
+        .unwrap()
+        .unwrap()
+        .camera;
+    assert_eq!(record.name(), name_before, "the owner's field is untouched");
+    assert_eq!(record.get(Field::PointClassRuled), Some(&Value::Int(1)));
+    shots.take(&c, "supervised").await;
+
+    // The change in the camera's history, by whom.
+    follow(&c, "修改记录").await;
+    let history = text(&c).await;
+    for want in [
+        "officer（网页）",
+        "核定点位类别：未填 → 一类",
+        "督导意见：未填 → 一类点位，请于月底前接入区平台",
+    ] {
+        assert!(history.contains(want), "{want}: {history}");
+    }
+    shots.take(&c, "history").await;
+
+    // The district's figures move: one more camera must be networked, there and in the total.
+    follow(&c, "进度概况").await;
+    wait_until(
+        PATIENCE,
+        "the dashboard counts the ruled camera",
+        || async {
+            let _ = c.refresh().await;
+            cell(&c, &row, "应联网").await == Some((must_before + 1).to_string())
+                && cell(&c, "tr.total", "应联网").await == Some((total_before + 1).to_string())
+        },
+    )
+    .await
+    .unwrap();
+    assert_coloured(&c).await;
+    shots.take(&c, "dashboard-moved").await;
 
     eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
     c.close().await.unwrap();
