@@ -741,3 +741,190 @@ async fn a_district_officer_finds_who_lags_and_supervises_a_camera() {
     c.close().await.unwrap();
     fed.stop_all().await;
 }
+
+/// The rows of the first sheet of the workbook at `path`, each cell as text (a whole number
+/// without its `.0`).
+fn workbook_rows(path: &Path) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader};
+    let mut wb = calamine::open_workbook_auto(path).expect("the download opens as a workbook");
+    let sheet = wb.worksheet_range_at(0).expect("a first sheet").unwrap();
+    sheet
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|d| match d {
+                    Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commission_reads_who_lags_the_league_and_downloads_both_attachments() {
+    if skipped() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut fed = federation(2, 1).await.unwrap();
+    live_campaign(&fed).await;
+    fed.institutions[0][0]
+        .generate_cameras("500103", 30, 31)
+        .await
+        .unwrap();
+    fed.institutions[1][0]
+        .generate_cameras("500104", 30, 32)
+        .await
+        .unwrap();
+    network_all(&fed.institutions[1][0]).await;
+    report_contacts(&fed.districts[0], "陈晓东", "李丽").await;
+    fed.start_all().await.unwrap();
+    let city = &fed.city;
+    accounts::add_user(&city.store, "commission", Role::ReadOnly, "city pw 2026")
+        .await
+        .unwrap();
+    figures_cover(city, built(&fed).await).await;
+    wait_until(
+        PATIENCE,
+        "the city holds the district's contacts",
+        || async {
+            city.store
+                .profile("500103")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|p| p.contact(ContactRole::Liaison).is_some())
+        },
+    )
+    .await
+    .unwrap();
+    let web = fed.city.serve_web(None).await.unwrap();
+    let base = format!("http://{web}");
+    let downloads = fed.tmp.path().join("downloads");
+    clear_downloads(&downloads);
+    let (_driver, port) = start_driver().await;
+    let c = browser_saving_to(port, Some(&downloads)).await;
+    let mut shots = Shots::new(env!("CARGO_TARGET_TMPDIR"), "city");
+
+    sign_in(&c, &base, "commission", "city pw 2026").await;
+    assert_eq!(here(&c).await, "/");
+    // A row per district and the 合计 row adding them up; every rate marked against its target.
+    let built_col = column(&c, "已建").await;
+    assert_eq!(built_col.len(), 2, "{built_col:?}");
+    let sum = |rows: &[(String, String, String)]| -> u64 {
+        rows.iter().map(|(_, v, _)| v.parse::<u64>().unwrap()).sum()
+    };
+    assert_eq!(
+        cell(&c, "tr.total", "单位名称").await.as_deref(),
+        Some("合计")
+    );
+    for header in ["已建", "应联网", "已联网"] {
+        let rows = column(&c, header).await;
+        assert_eq!(
+            cell(&c, "tr.total", header).await,
+            Some(sum(&rows).to_string()),
+            "{header}: {rows:?}"
+        );
+    }
+    assert_eq!(
+        cell(&c, "tr.total", "已建").await,
+        Some(built(&fed).await.to_string())
+    );
+    assert_coloured(&c).await;
+    let page = text(&c).await;
+    for target in [
+        "第二阶段：联网率80%",
+        "摸底建档完成",
+        "重点公共区域完好率99%",
+        "重点行业领域公共区域完好率95%",
+    ] {
+        assert!(page.contains(target), "{target}: {page}");
+    }
+    assert_eq!(card(&c, "下级单位").await, Some(2));
+    let networking = column(&c, "联网率").await;
+    shots.take(&c, "dashboard").await;
+
+    // The league, in the assessment's order: the highest networking rate first.
+    follow(&c, "下级排名").await;
+    let mut want = networking.clone();
+    want.sort_by(|a, b| rate(&b.1).partial_cmp(&rate(&a.1)).unwrap());
+    let league: Vec<(String, String, String)> = column(&c, "单位名称").await;
+    assert_eq!(
+        league
+            .iter()
+            .map(|(rank, name, _)| (rank.as_str(), name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("1", want[0].0.as_str()), ("2", want[1].0.as_str())],
+        "{networking:?}"
+    );
+    let gap = column(&c, "距目标").await;
+    for ((_, r, _), (_, g, _)) in column(&c, "联网率").await.iter().zip(&gap) {
+        let r = rate(r).unwrap();
+        if r >= 80.0 {
+            assert_eq!(g, "已达标");
+        } else {
+            assert_eq!(g, &format!("差 {:.2}", 80.0 - r));
+        }
+    }
+    shots.take(&c, "league").await;
+
+    // Attachment 2 to print: the header fields, a row per district, the total.
+    follow(&c, "附件2").await;
+    let a2 = text(&c).await;
+    assert!(
+        a2.contains("公共安全视频监控联网整合统计表")
+            && a2.contains("单位（盖章）：重庆市卫生健康委员会"),
+        "{a2}"
+    );
+    let a2_built = column(&c, "已建监控").await;
+    assert_eq!(a2_built.len(), 2, "{a2_built:?}");
+    assert_eq!(
+        cell(&c, "tr.total", "已建监控").await,
+        Some(built(&fed).await.to_string())
+    );
+    assert!(
+        !c.find_all(Locator::Css("button#print"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shots.take(&c, "attachment2-print").await;
+
+    // Both attachments downloaded: named after the unit and the day, each opens as a workbook.
+    let today = yinglian_node::domain::figures::beijing_today().format("%Y-%m-%d");
+    follow(&c, "进度概况").await;
+    for (link, n, expect) in [
+        ("下载附件2（统计表）", 2, "500103"),
+        ("下载附件1（联系人）", 1, "陈晓东"),
+    ] {
+        c.find(Locator::LinkText(link))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let name = format!("重庆市卫生健康委员会-附件{n}-{today}.xlsx");
+        let file = saved_file(&downloads, &format!("附件{n}-{today}.xlsx")).await;
+        assert_eq!(file.file_name().unwrap().to_str().unwrap(), name);
+        let rows = workbook_rows(&file);
+        assert!(
+            rows.iter().flatten().any(|v| v == expect),
+            "{expect} in {name}: {rows:?}"
+        );
+        if n == 2 {
+            // The district's row carries the figures the dashboard shows.
+            let row = rows
+                .iter()
+                .find(|r| r.iter().any(|v| v == "500103"))
+                .unwrap();
+            let (_, dashboard_built, _) = built_col.iter().find(|(u, _, _)| u == "500103").unwrap();
+            assert!(row.contains(dashboard_built), "{row:?} {built_col:?}");
+        }
+    }
+    assert_eq!(here(&c).await, "/", "a download leaves the page as it was");
+
+    eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
+    c.close().await.unwrap();
+    fed.stop_all().await;
+}
