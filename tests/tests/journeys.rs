@@ -433,8 +433,22 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
     let missing = number_after(&text(&c).await, "缺少建档信息（").unwrap();
     assert_eq!(missing, now.built - now.archived, "{}", text(&c).await);
     shots.take(&c, "worklist-archive").await;
-    follow(&c, "去修改").await;
+    // The camera the sheet added, named only: everything of its archive is missing.
+    let row_d = "//tr[td[text()='新建停车场入口']]";
+    let missing_d = c
+        .find(Locator::XPath(&format!("{row_d}/td[4]")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        missing_d,
+        "未填：安装地址、摄像机类型、点位类别、区域类别、安装时间"
+    );
+    click_on_and_wait(&c, Locator::XPath(&format!("{row_d}//a[text()='去修改']"))).await;
     let fixed = here(&c).await.trim_start_matches("/cameras/").to_string();
+    assert_eq!(fixed, "50010305091320000999");
     shots.take(&c, "camera-archive-form").await;
     fill(&c, "address", "门诊楼2楼走廊").await;
     fill(&c, "camera_type", "half-dome").await;
@@ -519,12 +533,40 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
         "clerk（网页）",
         "修改",
         "安装地址：未填 → 门诊楼2楼走廊",
+        "摄像机类型：未填 → 半球",
+        "点位类别：未填 → 二类",
+        "区域类别：未填 → 重点公共区域",
         "安装时间：未填 → 2021年3月9日",
         "新增",
+        "点位名称：新建停车场入口",
     ] {
         assert!(history.contains(want), "{want}: {history}");
     }
     shots.take(&c, "camera-history").await;
+
+    // A camera that is not there, and a page past the last: inside the frame, with a way back.
+    c.goto(&format!("{base}/cameras/50010305091320000998"))
+        .await
+        .unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains(&inst_name)
+            && page.contains("进度概况")
+            && page.contains("台账中没有摄像机 50010305091320000998"),
+        "{page}"
+    );
+    shots.take(&c, "camera-not-found").await;
+    follow(&c, "返回台账").await;
+    assert_eq!(here(&c).await, "/cameras");
+    c.goto(&format!("{base}/cameras?page=7")).await.unwrap();
+    assert!(
+        text(&c).await.contains("第 7 页超出范围（共 2 页）"),
+        "{}",
+        text(&c).await
+    );
+    shots.take(&c, "cameras-past-the-last").await;
+    follow(&c, "末页").await;
+    assert!(text(&c).await.contains("第 2 / 2 页"));
 
     eprintln!("{} screenshots in {}", shots.n, shots.dir.display());
     c.close().await.unwrap();
@@ -843,6 +885,7 @@ async fn the_commission_reads_who_lags_the_league_and_downloads_both_attachments
     }
     assert_eq!(card(&c, "下级单位").await, Some(2));
     let networking = column(&c, "联网率").await;
+    let mut standing = column(&c, "节点进展").await;
     shots.take(&c, "dashboard").await;
 
     // The league, in the assessment's order: the highest networking rate first.
@@ -867,6 +910,16 @@ async fn the_commission_reads_who_lags_the_league_and_downloads_both_attachments
             assert_eq!(g, &format!("差 {:.2}", 80.0 - r));
         }
     }
+    // Each standing as on the dashboard, coloured alike.
+    let mut league_standing: Vec<(String, String, String)> = column(&c, "节点进展")
+        .await
+        .into_iter()
+        .zip(&league)
+        .map(|((_, v, class), (_, name, _))| (name.clone(), v, class))
+        .collect();
+    standing.sort();
+    league_standing.sort();
+    assert_eq!(league_standing, standing);
     shots.take(&c, "league").await;
 
     // Attachment 2 to print: the header fields, a row per district, the total.

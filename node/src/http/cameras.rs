@@ -136,11 +136,16 @@ pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> M
             } @else {
                 "第 " (page_no) " / " (pages) " 页"
             }
-            @if page_no > 1 {
-                " · " a href=(href(1)) { "首页" } " · " a href=(href((page_no - 1).min(pages))) { "上一页" }
-            }
-            @if page_no < pages {
-                " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+            // 第一页, not 首页: the pages' 首页 is the home page.
+            @if page_no > pages {
+                " · " a href=(href(1)) { "第一页" } " · " a href=(href(pages)) { "末页" }
+            } @else {
+                @if page_no > 1 {
+                    " · " a href=(href(1)) { "第一页" } " · " a href=(href(page_no - 1)) { "上一页" }
+                }
+                @if page_no < pages {
+                    " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+                }
             }
         }
     }
@@ -226,7 +231,17 @@ mod tests {
         let m = super::pager(60, 99, |n| format!("/cameras?page={n}")).into_string();
         assert!(m.contains("第 99 页超出范围（共 2 页）"), "{m}");
         assert!(m.contains("/cameras?page=2"), "{m}");
-        assert!(!m.contains("下一页"), "{m}");
+        assert!(!m.contains("下一页") && !m.contains("上一页"), "{m}");
+        assert!(m.contains(">末页<") && !m.contains(">首页<"), "{m}");
+        let m = super::pager(160, 2, |n| format!("/cameras?page={n}")).into_string();
+        for link in [
+            "page=1\">第一页<",
+            "page=1\">上一页<",
+            "page=3\">下一页<",
+            "page=4\">末页<",
+        ] {
+            assert!(m.contains(link), "{link}: {m}");
+        }
         let m = super::pager(60, 1, |n| format!("/cameras?page={n}")).into_string();
         assert!(m.contains("第 1 / 2 页") && m.contains("下一页"), "{m}");
     }

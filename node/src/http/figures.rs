@@ -46,7 +46,7 @@ impl Sorting {
 }
 
 /// The CSS class of a milestone status.
-fn status_class(s: Status) -> &'static str {
+pub(super) fn status_class(s: Status) -> &'static str {
     match s {
         Status::Met | Status::OnTrack => "good",
         Status::Behind => "warn",

@@ -129,10 +129,13 @@ td.good{color:#1b5e20;background:#e8f5e9}td.warn{color:#8a5300;background:#fff4e
 span.good{color:#1b5e20}span.warn{color:#8a5300}span.bad{color:#b00020}.missing{color:#b00020}
 .err{color:#b00020}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
 label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}
+label.field span.name{display:inline-block;min-width:7.5em}.hint{color:#66717d;font-size:12px}
+fieldset{background:#fff;border:1px solid #c5ccd6;margin:10px 0}legend{font-weight:600;padding:0 4px}
+ul.tabs{display:flex;flex-wrap:wrap;gap:6px;list-style:none;padding:0;margin:8px 0}ul.tabs li{background:#fff;border:1px solid #c5ccd6;padding:5px 12px}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}.card{background:#fff;border:1px solid #c5ccd6;border-left:4px solid #0b4f8a;padding:6px 14px;min-width:120px}
 .card b{display:block;font-size:20px}.card.bad{border-left-color:#b00020}.card.warn{border-left-color:#e69500}
 .legend span{margin-right:12px}
-.a2{background:#fff;padding:12px 20px}.a2 h1{text-align:center;font-size:22px}table.a2{width:100%}table.a2 td,table.a2 th{white-space:normal}
+.a2{background:#fff;padding:12px 20px}.a2 h1{text-align:center;font-size:22px}table.a2{width:100%}table.a2 td,table.a2 th{white-space:normal}table.a2 th{text-align:center}
 button{font-family:inherit;padding:3px 12px;cursor:pointer}
 .print-only{display:none}
 @media print{header.top,.no-print{display:none}body{background:#fff}main{max-width:none;padding:0}.print-only{display:block}
