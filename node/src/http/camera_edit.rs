@@ -169,7 +169,7 @@ async fn edit_camera(
     Path(code): Path<String>,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     let Ok(device_code) = DeviceCode::parse(&code) else {

@@ -162,7 +162,7 @@ pub(super) fn beside(e: &CameraError) -> &'static str {
 
 async fn new_camera_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
-        return read_only();
+        return read_only(&web, &s);
     }
     shell(
         &web,
@@ -178,7 +178,7 @@ async fn new_camera(
     Signed(s): Signed,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     // Every field's own error at once, beside it; then the use case's rules.

@@ -76,8 +76,8 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
     )
 }
 
-/// A signed-in page: the navigation bar (the unit's name, the pages, who is signed in and the
-/// sign-out button), then `body`.
+/// A signed-in page: the navigation bar (the unit's name, the pages — import only for an editor —,
+/// who is signed in and the sign-out button), then `body`.
 pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<String> {
     let me = web.store.identity();
     let role = if s.role == Role::Editor {
@@ -93,7 +93,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 @if me.is_hub() { a href="/league" { "下级排名" } }
                 a href="/cameras" { "摄像机台账" }
                 a href="/worklists" { "待办清单" }
-                a href="/import" { "导入" }
+                @if s.role == Role::Editor { a href="/import" { "导入" } }
                 a href="/directory" { "联络人目录" }
                 a href="/contacts" { "本单位联络人" }
                 a href="/attachment2" { "附件2" }
@@ -142,13 +142,38 @@ button{font-family:inherit;padding:3px 12px;cursor:pointer}
 table{width:100%}td,th{border-color:#000}}
 @media (max-width:1400px){td,th{padding:3px 6px}}";
 
-/// The refusal of a change by a read-only account.
-pub(super) fn read_only() -> Response {
+/// The refusal of a change by a read-only account, inside the frame.
+pub(super) fn read_only(web: &Web, s: &Session) -> Response {
     (
         StatusCode::FORBIDDEN,
-        page(
+        shell(
+            web,
+            s,
             "只读账户",
-            html! { h1 { "只读账户不能修改台账" } p { a href="/" { "返回首页" } } },
+            html! {
+                h1 { "只读账户不能修改台账" }
+                p { "本账户可以查看各页；填报和修改请使用编辑账户登录。" }
+                p { a href="/" { "返回首页" } }
+            },
+        ),
+    )
+        .into_response()
+}
+
+/// The refusal of a form whose CSRF token is not the session's (an old page, or another
+/// site's form), inside the frame.
+pub(super) fn expired_form(web: &Web, s: &Session) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        shell(
+            web,
+            s,
+            "表单已过期",
+            html! {
+                h1 { "表单已过期，请刷新页面后重试" }
+                p { "这张表单不是本次登录打开的（页面太旧，或来自别处），没有保存任何内容。" }
+                p { a href="/" { "返回首页" } }
+            },
         ),
     )
         .into_response()
@@ -189,6 +214,7 @@ pub(super) fn enc(s: &str) -> String {
 mod tests {
     use axum::http::StatusCode;
 
+    use crate::app::accounts::Role;
     use crate::http::router;
     use crate::http::testing::*;
 
@@ -258,6 +284,71 @@ mod tests {
             "{body}"
         );
         // Without a session there is no page, found or not: sign in first.
+        let (st, h, _) = send(&app, get("/nothing-here", "")).await;
+        assert_eq!(st, StatusCode::SEE_OTHER);
+        assert_eq!(h[axum::http::header::LOCATION], "/signin");
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_is_said_inside_the_frame() {
+        let (_dir, s) = store().await;
+        add_camera(&s, CAM1, "门诊").await;
+        let (editor_cookie, _) = editor(&s).await;
+        let (viewer, viewer_csrf) = signed_in(&s, "li", Role::ReadOnly).await;
+        let app = router(s.clone());
+        let framed = |body: &str| {
+            body.contains("<header class=\"top\">") && body.contains("重庆市渝中区人民医院")
+        };
+        // A read-only account: no import in its navigation; a change refused in the frame.
+        let (_, _, home) = send(&app, get("/", &viewer)).await;
+        assert!(
+            framed(&home) && !home.contains("href=\"/import\""),
+            "{home}"
+        );
+        let (_, _, home) = send(&app, get("/", &editor_cookie)).await;
+        assert!(home.contains("href=\"/import\""), "{home}");
+        for (st, body) in [
+            send(&app, get("/import", &viewer)).await,
+            send(
+                &app,
+                form(
+                    &format!("/cameras/{CAM1}"),
+                    &viewer,
+                    format!("csrf={viewer_csrf}&name=x&shown_name=门诊"),
+                ),
+            )
+            .await,
+        ]
+        .map(|(st, _, body)| (st, body))
+        {
+            assert_eq!(st, StatusCode::FORBIDDEN);
+            assert!(
+                framed(&body) && body.contains("只读账户不能修改台账"),
+                "{body}"
+            );
+        }
+        // An editor's form with another token: expired, in the frame, nothing saved.
+        let (st, _, body) = send(
+            &app,
+            form(
+                &format!("/cameras/{CAM1}"),
+                &editor_cookie,
+                "csrf=forged&name=x&shown_name=%E9%97%A8%E8%AF%8A".into(),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert!(framed(&body) && body.contains("表单已过期"), "{body}");
+        assert_eq!(
+            s.camera(UNIT, CAM1).await.unwrap().unwrap().camera.name(),
+            "门诊"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_session_nothing_is_found() {
+        let (_dir, s) = store().await;
+        let app = router(s.clone());
         let (st, h, _) = send(&app, get("/nothing-here", "")).await;
         assert_eq!(st, StatusCode::SEE_OTHER);
         assert_eq!(h[axum::http::header::LOCATION], "/signin");

@@ -306,7 +306,7 @@ async fn supervise(
     Path((unit, code)): Path<(String, String)>,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     let (u, _) = match child_camera(&web, &s, &unit, &code).await {
