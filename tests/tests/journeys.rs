@@ -736,7 +736,14 @@ async fn a_district_officer_finds_who_lags_and_supervises_a_camera() {
     submit(&c).await;
     assert_eq!(
         here(&c).await,
-        format!("/unit/{lagging_unit}/cameras/{code}"),
+        format!("/unit/{lagging_unit}/cameras/{code}?saved=1"),
+        "{}",
+        text(&c).await
+    );
+    assert!(
+        text(&c)
+            .await
+            .contains(&format!("已保存督导意见，将同步给 {lagging}。")),
         "{}",
         text(&c).await
     );

@@ -144,11 +144,11 @@ fn summary(d: &Dashboard) -> Markup {
                 div.card.bad { "未报送" b { (l.not_reported) } }
             }
         }
+        @let targets: Vec<_> = [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten().collect();
         p.legend.muted {
             "对照目标："
-            @for target in [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten() {
-                span { (target.label) }
-            }
+            @for target in &targets { span { (target.label) } }
+            @if targets.is_empty() { "尚未收到上级下发的阶段目标，暂不标色" }
         }
         p.legend.muted {
             span.good { "■ 已达目标" } span.warn { "■ 未达目标（未到期）" } span.bad { "■ 未达目标（已到期）" }

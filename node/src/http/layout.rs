@@ -127,7 +127,7 @@ th{background:#e6edf5;font-weight:600}th a{color:#1f2933;text-decoration:none}th
 td.l,th.l{text-align:left;white-space:normal}tr.total td{font-weight:bold;background:#eef2f7}tr.own td{background:#fbfbf4}
 td.good{color:#1b5e20;background:#e8f5e9}td.warn{color:#8a5300;background:#fff4e0}td.bad{color:#b00020;background:#fdecee}
 span.good{color:#1b5e20}span.warn{color:#8a5300}span.bad{color:#b00020}.missing{color:#b00020}
-.err{color:#b00020}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
+.err{color:#b00020}p.saved{color:#1b5e20;background:#e8f5e9;border:1px solid #a5d6a7;padding:6px 10px}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
 label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}
 label.field span.name{display:inline-block;min-width:7.5em}.hint{color:#66717d;font-size:12px}
 fieldset{background:#fff;border:1px solid #c5ccd6;margin:10px 0}legend{font-weight:600;padding:0 4px}
@@ -303,6 +303,11 @@ mod tests {
         let (_, _, home) = send(&app, get("/", &viewer)).await;
         assert!(
             framed(&home) && !home.contains("href=\"/import\""),
+            "{home}"
+        );
+        // (No campaign here: the legend says so rather than listing nothing.)
+        assert!(
+            home.contains("对照目标：尚未收到上级下发的阶段目标"),
             "{home}"
         );
         let (_, _, home) = send(&app, get("/", &editor_cookie)).await;

@@ -279,10 +279,17 @@ async fn child_camera(
     }
 }
 
+/// `?saved=1`: the page after a supervision was saved.
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
 async fn supervise_page(
     State(web): State<Web>,
     Signed(s): Signed,
     Path((unit, code)): Path<(String, String)>,
+    Query(q): Query<SavedQuery>,
 ) -> Response {
     let (u, row) = match child_camera(&web, &s, &unit, &code).await {
         Ok(x) => x,
@@ -297,6 +304,12 @@ async fn supervise_page(
         &values_of(&row, supervision()),
         &HashMap::new(),
     );
+    let body = html! {
+        @if q.saved.is_some() {
+            p.saved { "已保存督导意见，将同步给 " (name) "。" }
+        }
+        (body)
+    };
     shell(&web, &s, &format!("督导 {code}"), body).into_response()
 }
 
@@ -333,7 +346,8 @@ async fn supervise(
     if errors.is_empty() {
         let who = format!("web:{}", s.user);
         match cameras::supervise(&web.store, &who, &u, &device_code, &changes).await {
-            Ok(_) | Err(CameraError::NoSupervision) => return Redirect::to(&to).into_response(),
+            Ok(_) => return Redirect::to(&format!("{to}?saved=1")).into_response(),
+            Err(CameraError::NoSupervision) => return Redirect::to(&to).into_response(),
             Err(e @ CameraError::Store(_)) => {
                 tracing::error!(error = %e, "could not save a supervision");
                 return (StatusCode::INTERNAL_SERVER_ERROR, e.chinese()).into_response();
