@@ -13,6 +13,7 @@ pub use yinglian_hub::local;
 pub mod attacker;
 pub mod browser;
 pub mod chinese;
+pub mod journey;
 
 /// How long a test waits for convergence before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
