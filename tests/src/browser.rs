@@ -136,6 +136,8 @@ pub async fn submit(c: &Client) {
     click_and_wait(c, "form:not(.inline) button[type=submit]").await
 }
 
+/// Clicks `css` and waits until the browser shows the page that answered (checked to read as
+/// Chinese).
 pub async fn click_and_wait(c: &Client, css: &str) {
     click_on_and_wait(c, Locator::Css(css)).await
 }
@@ -162,6 +164,14 @@ pub async fn click_on_and_wait(c: &Client, what: Locator<'_>) {
     })
     .await
     .unwrap();
+    // Every page a journey reaches reads as Chinese, screenshot or not.
+    assert_chinese(c, &format!("after {what:?}")).await;
+}
+
+/// Opens `url` and checks that the page reads as Chinese.
+pub async fn visit(c: &Client, url: &str) {
+    c.goto(url).await.unwrap();
+    assert_chinese(c, url).await;
 }
 
 pub async fn sign_in(c: &Client, base: &str, user: &str, password: &str) {

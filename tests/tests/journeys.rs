@@ -154,7 +154,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
         (&code_b, "address", "网页上改的地址"),
         (&code_c, "name", "网页上改的名称"),
     ] {
-        c.goto(&format!("{base}/cameras/{code}")).await.unwrap();
+        visit(&c, &format!("{base}/cameras/{code}")).await;
         fill(&c, field, value).await;
         submit(&c).await;
         assert_eq!(here(&c).await, "/cameras", "{}", text(&c).await);
@@ -353,7 +353,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
     shots.take(&c, "cameras-page-2").await;
 
     // The history of the camera filed from the worklist: who changed what.
-    c.goto(&format!("{base}/cameras/{fixed}")).await.unwrap();
+    visit(&c, &format!("{base}/cameras/{fixed}")).await;
     follow(&c, "修改记录").await;
     let history = text(&c).await;
     for want in [
@@ -372,9 +372,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
     shots.take(&c, "camera-history").await;
 
     // A camera that is not there, and a page past the last: inside the frame, with a way back.
-    c.goto(&format!("{base}/cameras/50010305091320000998"))
-        .await
-        .unwrap();
+    visit(&c, &format!("{base}/cameras/50010305091320000998")).await;
     let page = text(&c).await;
     assert!(
         page.contains(&inst_name)
@@ -385,7 +383,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
     shots.take(&c, "camera-not-found").await;
     follow(&c, "返回台账").await;
     assert_eq!(here(&c).await, "/cameras");
-    c.goto(&format!("{base}/cameras?page=7")).await.unwrap();
+    visit(&c, &format!("{base}/cameras?page=7")).await;
     assert!(
         text(&c).await.contains("第 7 页超出范围（共 2 页）"),
         "{}",
