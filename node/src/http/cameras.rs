@@ -56,7 +56,10 @@ async fn cameras(
     let unit = web.store.unit().to_string();
     let (rows, total) = match web.store.cameras(&unit, &q).await {
         Ok(r) => r,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the ledger");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     let search = lq.q.unwrap_or_default();
     let body = html! {

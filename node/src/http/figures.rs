@@ -163,7 +163,10 @@ async fn home(
 ) -> Response {
     let d = match crate::app::figures::dashboard(&web.store, None).await {
         Ok(d) => d,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the figures");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     // Children that are not connected now, and since when.
     let offline = web.store.offline_children().await.unwrap_or_default();
@@ -203,7 +206,10 @@ async fn figures(
 ) -> Response {
     match crate::app::figures::dashboard(&web.store, None).await {
         Ok(d) => Html(figures_table(&d, &sorting, "/").into_string()).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the figures");
+            (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response()
+        }
     }
 }
 

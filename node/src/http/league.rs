@@ -24,7 +24,10 @@ pub(super) fn routes() -> Router<Web> {
 async fn league_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     let d = match dashboard(&web.store, None).await {
         Ok(d) => d,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the league");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     let t = &d.targets;
     let ranked = league(&d.stats.children);
