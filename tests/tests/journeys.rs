@@ -317,6 +317,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
         said.contains("经度") && said.contains("不在我国境内"),
         "{said}"
     );
+    assert!(text(&c).await.contains("未保存：有 1 处需要修改"));
     shots.take(&c, "camera-coordinates-refused").await;
     assert_eq!(counts().await, before, "a refused form saves nothing");
     fill(&c, "longitude", "106.5516").await;
@@ -555,6 +556,37 @@ async fn a_district_officer_finds_who_lags_and_supervises_a_camera() {
     )
     .await
     .unwrap();
+    // The rules are the command line's: a note longer than 500 characters is refused beside it,
+    // in Chinese, and nothing is saved.
+    fill(&c, "point_class_ruled", "1").await;
+    c.execute(
+        "document.querySelector('[name=supervision_note]').value = '请'.repeat(501);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    submit(&c).await;
+    let said = message_beside(&c, "supervision_note")
+        .await
+        .unwrap_or_default();
+    assert!(said.contains("督导意见"), "{said}");
+    // … and said where the page opens, the field being out of sight below the record.
+    assert!(
+        text(&c)
+            .await
+            .contains("未保存：有 1 处需要修改，请按下方标红的提示改正后再保存。"),
+        "{}",
+        text(&c).await
+    );
+    shots.take(&c, "supervise-refused").await;
+    let unsaved = fed.districts[0]
+        .store
+        .camera(&lagging_unit, &code)
+        .await
+        .unwrap()
+        .unwrap()
+        .camera;
+    assert_eq!(unsaved.get(Field::PointClassRuled), None, "nothing saved");
     fill(&c, "point_class_ruled", "1").await;
     fill(&c, "networked_confirmed", "否").await;
     fill(&c, "supervision_note", "一类点位，请于月底前接入区平台").await;

@@ -47,6 +47,7 @@ fn edit_form(
     html! {
         p { a href="/cameras" { "返回台账" } " · " a href=(format!("/cameras/{code}/history")) { "修改记录" } }
         h1 { "摄像机 " (code) " " (row.camera.name()) }
+        (super::layout::refusal_summary(errors.len()))
         @if !row.conflicts.is_empty() {
             p.err { "有字段被两处同时修改，各自的值都保留着：请选择采用哪一个再保存；不选则保留冲突。" }
         }

@@ -110,6 +110,7 @@ fn camera_form(
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "新增摄像机" }
+        (super::layout::refusal_summary(errors.len()))
         form.record method="post" novalidate action="/cameras/new" {
             input type="hidden" name="csrf" value=(csrf);
             label.field { span.name { "设备编码" span.req { "*" } }

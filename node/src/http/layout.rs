@@ -127,7 +127,7 @@ th{background:#e6edf5;font-weight:600}th a{color:#1f2933;text-decoration:none}th
 td.l,th.l{text-align:left;white-space:normal}tr.total td{font-weight:bold;background:#eef2f7}tr.own td{background:#fbfbf4}
 td.good{color:#1b5e20;background:#e8f5e9}td.warn{color:#8a5300;background:#fff4e0}td.bad{color:#b00020;background:#fdecee}
 span.good{color:#1b5e20}span.warn{color:#8a5300}span.bad{color:#b00020}.missing{color:#b00020}
-.err{color:#b00020}p.saved{color:#1b5e20;background:#e8f5e9;border:1px solid #a5d6a7;padding:6px 10px}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
+.err{color:#b00020}p.refused{background:#fdecee;border:1px solid #f3b6bf;padding:6px 10px}p.saved{color:#1b5e20;background:#e8f5e9;border:1px solid #a5d6a7;padding:6px 10px}.muted{color:#66717d;font-size:12px}form.inline{display:inline}label{display:block;margin:8px 0}
 label.inline{display:inline;margin:0 8px}p.conflict{margin:0 0 8px 2em}
 label.field span.name{display:inline-block;min-width:7.5em}.hint{color:#66717d;font-size:12px}
 fieldset{background:#fff;border:1px solid #c5ccd6;margin:10px 0}legend{font-weight:600;padding:0 4px}
@@ -198,6 +198,16 @@ pub(super) fn not_found(
         ),
     )
         .into_response()
+}
+
+/// Above a refused form, where the page opens: that nothing was saved and how many messages
+/// beside the fields say why (a field far down the page is out of sight otherwise).
+pub(super) fn refusal_summary(errors: usize) -> Markup {
+    html! {
+        @if errors > 0 {
+            p.err.refused { "未保存：有 " (errors) " 处需要修改，请按下方标红的提示改正后再保存。" }
+        }
+    }
 }
 
 /// Percent-encodes `s` for a URL's query or a header's `filename*`.

@@ -206,6 +206,7 @@ fn supervise_form(
         p { a href=(format!("/unit/{unit}/cameras")) { "返回 " (name) " 摄像机明细" }
             " · " a href=(format!("/unit/{unit}/cameras/{code}/history")) { "修改记录" } }
         h1 { (name) " · 摄像机 " (code) " " (row.camera.name()) }
+        (super::layout::refusal_summary(errors.len()))
         h2 { "一机一档（由本单位填报，此处只读）" }
         table {
             @for f in Field::ALL.into_iter().filter(|f| !f.is_supervision()) {
