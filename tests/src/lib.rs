@@ -12,6 +12,8 @@ pub use yinglian_hub::local;
 
 pub mod attacker;
 pub mod browser;
+pub mod chinese;
+pub mod journey;
 pub mod police;
 
 /// How long a test waits for convergence before it fails.

@@ -20,6 +20,7 @@ use super::camera_fields::{shown_key, values_of};
 use super::cameras::{beside, form_fields};
 use super::layout::{not_found, shell};
 use super::session::{Signed, refused};
+use crate::app::accounts::Session;
 use crate::app::cameras::{self, CameraError};
 use crate::domain::camera::{Field, Value};
 use crate::domain::device_code::DeviceCode;
@@ -46,6 +47,7 @@ fn edit_form(
     html! {
         p { a href="/cameras" { "返回台账" } " · " a href=(format!("/cameras/{code}/history")) { "修改记录" } }
         h1 { "摄像机 " (code) " " (row.camera.name()) }
+        (super::layout::refusal_summary(errors.len()))
         @if !row.conflicts.is_empty() {
             p.err { "有字段被两处同时修改，各自的值都保留着：请选择采用哪一个再保存；不选则保留冲突。" }
         }
@@ -97,8 +99,14 @@ fn supervision(row: &CameraRow) -> Vec<(Field, String)> {
         .collect()
 }
 
-fn no_such_camera(code: &str) -> Response {
-    not_found(html! { "台账中没有摄像机 " (code) }, "/cameras", "返回台账")
+fn no_such_camera(web: &Web, s: &Session, code: &str) -> Response {
+    not_found(
+        web,
+        s,
+        html! { "台账中没有摄像机 " (code) },
+        "/cameras",
+        "返回台账",
+    )
 }
 
 /// The record of `code` in this unit's ledger, if there is one.
@@ -113,7 +121,7 @@ async fn edit_camera_page(
     Path(code): Path<String>,
 ) -> Response {
     let Some(row) = row(&web, &code).await else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     shell(
         &web,
@@ -162,11 +170,11 @@ async fn edit_camera(
     Path(code): Path<String>,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     let Ok(device_code) = DeviceCode::parse(&code) else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     let errors = match changes(&values) {
         Ok(changes) => {
@@ -175,7 +183,7 @@ async fn edit_camera(
                 Ok(_) | Err(CameraError::NothingToChange) => {
                     return Redirect::to("/cameras").into_response();
                 }
-                Err(CameraError::NotFound { .. }) => return no_such_camera(&code),
+                Err(CameraError::NotFound { .. }) => return no_such_camera(&web, &s, &code),
                 Err(e @ CameraError::Store(_)) => {
                     tracing::error!(error = %e, "could not save a camera's edit");
                     return (StatusCode::INTERNAL_SERVER_ERROR, e.chinese()).into_response();
@@ -186,7 +194,7 @@ async fn edit_camera(
         Err(errors) => errors,
     };
     let Some(row) = row(&web, &code).await else {
-        return no_such_camera(&code);
+        return no_such_camera(&web, &s, &code);
     };
     let errors = errors
         .iter()

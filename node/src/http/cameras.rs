@@ -56,7 +56,10 @@ async fn cameras(
     let unit = web.store.unit().to_string();
     let (rows, total) = match web.store.cameras(&unit, &q).await {
         Ok(r) => r,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the ledger");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     let search = lq.q.unwrap_or_default();
     let body = html! {
@@ -107,6 +110,7 @@ fn camera_form(
     html! {
         p { a href="/cameras" { "返回台账" } }
         h1 { "新增摄像机" }
+        (super::layout::refusal_summary(errors.len()))
         form.record method="post" novalidate action="/cameras/new" {
             input type="hidden" name="csrf" value=(csrf);
             label.field { span.name { "设备编码" span.req { "*" } }
@@ -136,11 +140,16 @@ pub(super) fn pager(total: i64, page_no: i64, href: impl Fn(i64) -> String) -> M
             } @else {
                 "第 " (page_no) " / " (pages) " 页"
             }
-            @if page_no > 1 {
-                " · " a href=(href(1)) { "首页" } " · " a href=(href((page_no - 1).min(pages))) { "上一页" }
-            }
-            @if page_no < pages {
-                " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+            // 第一页, not 首页: the pages' 首页 is the home page.
+            @if page_no > pages {
+                " · " a href=(href(1)) { "第一页" } " · " a href=(href(pages)) { "末页" }
+            } @else {
+                @if page_no > 1 {
+                    " · " a href=(href(1)) { "第一页" } " · " a href=(href(page_no - 1)) { "上一页" }
+                }
+                @if page_no < pages {
+                    " · " a href=(href(page_no + 1)) { "下一页" } " · " a href=(href(pages)) { "末页" }
+                }
             }
         }
     }
@@ -157,7 +166,7 @@ pub(super) fn beside(e: &CameraError) -> &'static str {
 
 async fn new_camera_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
-        return read_only();
+        return read_only(&web, &s);
     }
     shell(
         &web,
@@ -173,7 +182,7 @@ async fn new_camera(
     Signed(s): Signed,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     // Every field's own error at once, beside it; then the use case's rules.
@@ -226,7 +235,17 @@ mod tests {
         let m = super::pager(60, 99, |n| format!("/cameras?page={n}")).into_string();
         assert!(m.contains("第 99 页超出范围（共 2 页）"), "{m}");
         assert!(m.contains("/cameras?page=2"), "{m}");
-        assert!(!m.contains("下一页"), "{m}");
+        assert!(!m.contains("下一页") && !m.contains("上一页"), "{m}");
+        assert!(m.contains(">末页<") && !m.contains(">首页<"), "{m}");
+        let m = super::pager(160, 2, |n| format!("/cameras?page={n}")).into_string();
+        for link in [
+            "page=1\">第一页<",
+            "page=1\">上一页<",
+            "page=3\">下一页<",
+            "page=4\">末页<",
+        ] {
+            assert!(m.contains(link), "{link}: {m}");
+        }
         let m = super::pager(60, 1, |n| format!("/cameras?page={n}")).into_string();
         assert!(m.contains("第 1 / 2 页") && m.contains("下一页"), "{m}");
     }

@@ -73,7 +73,7 @@ async fn save_contacts(
     Signed(s): Signed,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
     let mut errors = HashMap::new();

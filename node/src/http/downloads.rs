@@ -98,9 +98,15 @@ async fn printable(State(web): State<Web>, Signed(s): Signed) -> Response {
 }
 
 /// Attachment 1 or 2 of this unit (a hub's: its subtree), as the official XLSX.
-async fn download(State(web): State<Web>, _signed: Signed, Path(table): Path<String>) -> Response {
+async fn download(
+    State(web): State<Web>,
+    Signed(s): Signed,
+    Path(table): Path<String>,
+) -> Response {
     let Some(table) = Table::parse(&table) else {
         return super::layout::not_found(
+            &web,
+            &s,
             html! { "没有这张表：只有附件1和附件2可以下载" },
             "/",
             "返回首页",

@@ -46,7 +46,7 @@ impl Sorting {
 }
 
 /// The CSS class of a milestone status.
-fn status_class(s: Status) -> &'static str {
+pub(super) fn status_class(s: Status) -> &'static str {
     match s {
         Status::Met | Status::OnTrack => "good",
         Status::Behind => "warn",
@@ -167,11 +167,11 @@ fn summary(d: &Dashboard) -> Markup {
                 div.card.bad { "未报送" b { (l.not_reported) } }
             }
         }
+        @let targets: Vec<_> = [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten().collect();
         p.legend.muted {
             "对照目标："
-            @for target in [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten() {
-                span { (target.label) }
-            }
+            @for target in &targets { span { (target.label) } }
+            @if targets.is_empty() { "尚未收到上级下发的阶段目标，暂不标色" }
         }
         p.legend.muted {
             span.good { "■ 已达目标" } span.warn { "■ 未达目标（未到期）" } span.bad { "■ 未达目标（已到期）" }
@@ -186,7 +186,10 @@ async fn home(
 ) -> Response {
     let d = match crate::app::figures::dashboard(&web.store, None).await {
         Ok(d) => d,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the figures");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     // Children that are not connected now, and since when.
     let offline = web.store.offline_children().await.unwrap_or_default();
@@ -226,7 +229,10 @@ async fn figures(
 ) -> Response {
     match crate::app::figures::dashboard(&web.store, None).await {
         Ok(d) => Html(figures_table(&d, &sorting, "/").into_string()).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the figures");
+            (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response()
+        }
     }
 }
 
@@ -289,6 +295,18 @@ async fn unit_page(
     axum::extract::Path(code): axum::extract::Path<String>,
     Query(sorting): Query<Sorting>,
 ) -> Response {
+    let unknown = |web: &Web| {
+        not_found(
+            web,
+            &s,
+            html! { "没有单位代码为 " (code) " 的单位，或其数据尚未同步到本级" },
+            "/",
+            "返回首页",
+        )
+    };
+    if crate::domain::unit::UnitCode::parse(&code).is_err() {
+        return unknown(&web);
+    }
     match crate::app::figures::dashboard(&web.store, Some(&code)).await {
         Ok(d) => {
             let st = &d.stats;
@@ -301,7 +319,10 @@ async fn unit_page(
             };
             shell(&web, &s, &st.name, body).into_response()
         }
-        Err(e) => not_found(html! { (e.to_string()) }, "/", "返回首页"),
+        Err(e) => {
+            tracing::info!(error = %e, unit = %code, "no figures of a unit");
+            unknown(&web)
+        }
     }
 }
 

@@ -122,7 +122,19 @@ async fn history(
     match web.store.camera(unit, code).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return not_found(html! { "台账中没有摄像机 " (code) }, back, "返回");
+            // Back to the list the camera would be in (its own page is not there either).
+            let list = if unit == web.store.unit().as_str() {
+                "/cameras".to_string()
+            } else {
+                format!("/unit/{unit}/cameras")
+            };
+            return not_found(
+                web,
+                s,
+                html! { "台账中没有摄像机 " (code) },
+                &list,
+                "返回摄像机列表",
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "could not read a camera");

@@ -57,7 +57,7 @@ fn import_form(csrf: &str) -> Markup {
 
 async fn import_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     if s.role != accounts::Role::Editor {
-        return read_only();
+        return read_only(&web, &s);
     }
     shell(&web, &s, "导入表格", import_form(&s.csrf)).into_response()
 }
@@ -258,7 +258,7 @@ fn refused_body(
 /// saves nothing.
 async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multipart) -> Response {
     if s.role != accounts::Role::Editor {
-        return read_only();
+        return read_only(&web, &s);
     }
     let mut csrf = None;
     let mut upload: Option<(String, Vec<u8>)> = None;
@@ -275,7 +275,7 @@ async fn import_preview(State(web): State<Web>, Signed(s): Signed, mut mp: Multi
         }
     }
     if csrf.as_deref() != Some(s.csrf.as_str()) {
-        return (StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response();
+        return super::layout::expired_form(&web, &s);
     }
     let Some((name, bytes)) = upload.filter(|(_, b)| !b.is_empty()) else {
         return (
@@ -350,7 +350,7 @@ async fn import_confirm(
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    if let Some(r) = refused(&s, get("csrf")) {
+    if let Some(r) = refused(&web, &s, get("csrf")) {
         return r;
     }
     let token = get("token").unwrap_or("");

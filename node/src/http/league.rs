@@ -1,6 +1,6 @@
 //! The league of the direct children (for the commission: the districts) in the order the annual
-//! assessment would rank them, each with its rank, its figures coloured against the targets and
-//! its gap to the current networking target.
+//! assessment would rank them, each with its rank, its figures coloured against the targets, its
+//! gap to the current networking target and its standing coloured as on the dashboard.
 
 use axum::Router;
 use axum::extract::State;
@@ -10,6 +10,7 @@ use axum::routing::get;
 use maud::html;
 
 use super::Web;
+use super::figures::status_class;
 use super::layout::shell;
 use super::session::Signed;
 use crate::app::figures::{dashboard, league};
@@ -23,7 +24,10 @@ pub(super) fn routes() -> Router<Web> {
 async fn league_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     let d = match dashboard(&web.store, None).await {
         Ok(d) => d,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the league");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "读取失败，请稍后再试").into_response();
+        }
     };
     let t = &d.targets;
     let ranked = league(&d.stats.children);
@@ -59,11 +63,11 @@ async fn league_page(State(web): State<Web>, Signed(s): Signed) -> Response {
                         td class=(t.mark(c.geo_rate, t.archive.as_ref()).class()) { (show_rate(c.geo_rate)) }
                         td class=(t.mark(c.intact_rate_key_public, t.intact_public.as_ref()).class()) { (show_rate(c.intact_rate_key_public)) }
                         td class=(t.mark(c.intact_rate_key_industry, t.intact_industry.as_ref()).class()) { (show_rate(c.intact_rate_key_industry)) }
-                        td.l {
-                            @if c.built == 0 { span.bad { "未报送" } }
-                            @else if let Some(m) = &c.milestone { (m.status.chinese()) }
-                            @else { "—" }
+                        @if c.built == 0 { td.l.bad { "未报送" } }
+                        @else if let Some(m) = &c.milestone {
+                            td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) }
                         }
+                        @else { td.l { "—" } }
                     }
                 }
             }

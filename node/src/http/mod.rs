@@ -168,8 +168,11 @@ impl Connected<axum::serve::IncomingStream<'_, crate::http::https::TlsListener>>
     }
 }
 
-async fn fallback(_signed: Signed) -> Response {
-    layout::not_found(html! { "未找到此页" }, "/", "返回首页")
+async fn fallback(
+    axum::extract::State(web): axum::extract::State<Web>,
+    Signed(s): Signed,
+) -> Response {
+    layout::not_found(&web, &s, html! { "未找到此页" }, "/", "返回首页")
 }
 
 /// Serves the pages on `listener` until `shutdown` turns true: over TLS with `tls` (see

@@ -281,6 +281,8 @@ async fn unit_page(
     };
     let Some(unit) = rows.iter().find(|r| r.stats.unit == code) else {
         return not_found(
+            &web,
+            &s,
             html! { "单位 " (code) " 不在本单位的订阅范围内，或尚未收到它的数据" },
             "/",
             "返回公安视图",

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{page, read_only};
+use super::layout::{expired_form, page, read_only};
 use super::{ClientAddr, Web};
 use crate::app::accounts::{self, AccountError, Session};
 use crate::app::zh::Zh;
@@ -106,12 +106,12 @@ impl axum::extract::FromRequestParts<Web> for Signed {
 
 /// The refusal, when `s` may not change anything with this form: only an editor may, and only
 /// with the session's CSRF token.
-pub(super) fn refused(s: &Session, csrf: Option<&str>) -> Option<Response> {
+pub(super) fn refused(web: &Web, s: &Session, csrf: Option<&str>) -> Option<Response> {
     if s.role != accounts::Role::Editor {
-        return Some(read_only());
+        return Some(read_only(web, s));
     }
     if csrf != Some(s.csrf.as_str()) {
-        return Some((StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response());
+        return Some(expired_form(web, s));
     }
     None
 }
@@ -247,7 +247,7 @@ async fn signout(State(web): State<Web>, headers: HeaderMap, Form(f): Form<Csrf>
         return Redirect::to("/signin").into_response();
     };
     if s.csrf != f.csrf {
-        return (StatusCode::FORBIDDEN, "表单已过期，请刷新页面后重试").into_response();
+        return expired_form(&web, &s);
     }
     if let Some(token) = cookie(&headers, &session_cookie(web.store.unit())) {
         let _ = accounts::end_session(&web.store, &token).await;

@@ -76,6 +76,8 @@ async fn unit_cameras(
 ) -> Response {
     let Ok(unit) = UnitCode::parse(&code) else {
         return not_found(
+            &web,
+            &s,
             html! { "没有单位代码为 " (code) " 的单位" },
             "/",
             "返回首页",
@@ -204,6 +206,7 @@ fn supervise_form(
         p { a href=(format!("/unit/{unit}/cameras")) { "返回 " (name) " 摄像机明细" }
             " · " a href=(format!("/unit/{unit}/cameras/{code}/history")) { "修改记录" } }
         h1 { (name) " · 摄像机 " (code) " " (row.camera.name()) }
+        (super::layout::refusal_summary(errors.len()))
         h2 { "一机一档（由本单位填报，此处只读）" }
         table {
             @for f in Field::ALL.into_iter().filter(|f| !f.is_supervision()) {
@@ -242,12 +245,15 @@ fn supervise_form(
 /// The held child's camera `code` of `unit`, or the page that says why there is none.
 async fn child_camera(
     web: &Web,
+    s: &Session,
     unit: &str,
     code: &str,
 ) -> Result<(UnitCode, CameraRow), Response> {
     let back = "/";
     let Ok(u) = UnitCode::parse(unit) else {
         return Err(not_found(
+            web,
+            s,
             html! { "没有单位代码为 " (unit) " 的单位" },
             back,
             "返回首页",
@@ -255,6 +261,8 @@ async fn child_camera(
     };
     if !supervises(web, &u).await {
         return Err(not_found(
+            web,
+            s,
             html! { "本单位不持有 " (unit) " 的台账，不能督导其摄像机（只有其上级可以）" },
             back,
             "返回首页",
@@ -263,6 +271,8 @@ async fn child_camera(
     match web.store.camera(unit, code).await {
         Ok(Some(row)) => Ok((u, row)),
         _ => Err(not_found(
+            web,
+            s,
             html! { (unit) " 的台账中没有摄像机 " (code) },
             &format!("/unit/{unit}/cameras"),
             "返回摄像机明细",
@@ -270,12 +280,19 @@ async fn child_camera(
     }
 }
 
+/// `?saved=1`: the page after a supervision was saved.
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
 async fn supervise_page(
     State(web): State<Web>,
     Signed(s): Signed,
     Path((unit, code)): Path<(String, String)>,
+    Query(q): Query<SavedQuery>,
 ) -> Response {
-    let (u, row) = match child_camera(&web, &unit, &code).await {
+    let (u, row) = match child_camera(&web, &s, &unit, &code).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -288,6 +305,12 @@ async fn supervise_page(
         &values_of(&row, supervision()),
         &HashMap::new(),
     );
+    let body = html! {
+        @if q.saved.is_some() {
+            p.saved { "已保存督导意见，将同步给 " (name) "。" }
+        }
+        (body)
+    };
     shell(&web, &s, &format!("督导 {code}"), body).into_response()
 }
 
@@ -297,15 +320,15 @@ async fn supervise(
     Path((unit, code)): Path<(String, String)>,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&s, values.get("csrf").map(String::as_str)) {
+    if let Some(r) = refused(&web, &s, values.get("csrf").map(String::as_str)) {
         return r;
     }
-    let (u, _) = match child_camera(&web, &unit, &code).await {
+    let (u, _) = match child_camera(&web, &s, &unit, &code).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let Ok(device_code) = DeviceCode::parse(&code) else {
-        return not_found(html! { "设备编码有误：" (code) }, "/", "返回首页");
+        return not_found(&web, &s, html! { "设备编码有误：" (code) }, "/", "返回首页");
     };
     // Only what the person changed on the form, as the CLI's given flags.
     let mut changes = Vec::new();
@@ -324,7 +347,8 @@ async fn supervise(
     if errors.is_empty() {
         let who = format!("web:{}", s.user);
         match cameras::supervise(&web.store, &who, &u, &device_code, &changes).await {
-            Ok(_) | Err(CameraError::NoSupervision) => return Redirect::to(&to).into_response(),
+            Ok(_) => return Redirect::to(&format!("{to}?saved=1")).into_response(),
+            Err(CameraError::NoSupervision) => return Redirect::to(&to).into_response(),
             Err(e @ CameraError::Store(_)) => {
                 tracing::error!(error = %e, "could not save a supervision");
                 return (StatusCode::INTERNAL_SERVER_ERROR, e.chinese()).into_response();
@@ -332,7 +356,7 @@ async fn supervise(
             Err(e) => errors.push(e),
         }
     }
-    let Ok((_, row)) = child_camera(&web, &unit, &code).await else {
+    let Ok((_, row)) = child_camera(&web, &s, &unit, &code).await else {
         return Redirect::to(&to).into_response();
     };
     let errors = errors
