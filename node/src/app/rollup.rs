@@ -59,7 +59,10 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => true,
         DocKind::Rollup => doc.unit != *me,
-        DocKind::Campaign => false,
+        // The reporting counts follow the children's submissions, this unit's decisions and
+        // the milestones.
+        DocKind::Campaign => true,
+        DocKind::Submission | DocKind::Review => doc.unit != *me,
     }
 }
 

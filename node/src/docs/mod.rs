@@ -6,3 +6,4 @@ pub mod document;
 pub mod ledger;
 pub mod profile;
 pub mod rollup;
+pub mod submission;

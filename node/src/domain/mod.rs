@@ -6,4 +6,5 @@ pub mod campaign;
 pub mod contacts;
 pub mod device_code;
 pub mod figures;
+pub mod submission;
 pub mod unit;
