@@ -389,12 +389,20 @@ mod tests {
     fn a_return_stands_until_the_unit_resubmits_and_the_resubmission_is_judged_by_its_time() {
         let first = sub(bj(2021, 8, 24, 10, 0));
         let returned = decide(&first, bj(2021, 8, 25, 9, 0), Verdict::Returned);
-        let j = judge(&[first.clone()], &[returned.clone()], due());
+        let j = judge(
+            std::slice::from_ref(&first),
+            std::slice::from_ref(&returned),
+            due(),
+        );
         assert_eq!(j.state, State::Returned);
         assert_eq!(j.decision.unwrap().reason, "已联网数与台账不符");
         // Resubmitted on the deadline day: on time again, and the return no longer applies.
         let again = sub(bj(2021, 8, 25, 16, 0));
-        let j = judge(&[first.clone(), again.clone()], &[returned.clone()], due());
+        let j = judge(
+            &[first.clone(), again.clone()],
+            std::slice::from_ref(&returned),
+            due(),
+        );
         assert_eq!(
             (j.state, j.accepted, j.submissions),
             (State::OnTime, false, 2)
@@ -402,7 +410,11 @@ mod tests {
         assert_eq!(j.submission.unwrap().at, again.at);
         // Resubmitted after the deadline: late.
         let late = sub(bj(2021, 8, 27, 16, 0));
-        let j = judge(&[late.clone(), first.clone()], &[returned.clone()], due());
+        let j = judge(
+            &[late.clone(), first.clone()],
+            std::slice::from_ref(&returned),
+            due(),
+        );
         assert_eq!(j.state, State::Late);
         // Accepted: the latest decision on the standing submission counts.
         let accepted = decide(&late, bj(2021, 8, 28, 9, 0), Verdict::Accepted);
@@ -424,12 +436,12 @@ mod tests {
         let late = judge(&[sub(bj(2021, 8, 26, 9, 0))], &[], due());
         let s = sub(bj(2021, 8, 21, 9, 0));
         let returned = judge(
-            &[s.clone()],
+            std::slice::from_ref(&s),
             &[decide(&s, bj(2021, 8, 22, 9, 0), Verdict::Returned)],
             due(),
         );
         let accepted = judge(
-            &[s.clone()],
+            std::slice::from_ref(&s),
             &[decide(&s, bj(2021, 8, 22, 9, 0), Verdict::Accepted)],
             due(),
         );
