@@ -41,6 +41,7 @@ pub async fn recompute(
         counts: totals,
         as_of: String::new(),
     });
+    next.reporting = crate::app::submission::tree_tallies(store).await?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let doc = DocId {
         kind: DocKind::Rollup,
