@@ -537,3 +537,163 @@ async fn only_the_unit_submits_and_only_its_parent_decides() {
     assert_eq!(refusals(inst, "submission/").await.len(), 1);
     fed.stop_all().await;
 }
+
+/// A page of `store` as `user` (an editor) sees it, and a form posted to it.
+struct Pages {
+    app: axum::Router,
+    cookie: String,
+    csrf: String,
+}
+
+impl Pages {
+    async fn editor(unit: &LocalUnit) -> Pages {
+        use yinglian_node::app::accounts;
+        accounts::add_user(
+            &unit.store,
+            "clerk",
+            accounts::Role::Editor,
+            "clerk password",
+        )
+        .await
+        .unwrap();
+        let (token, session) = accounts::sign_in(&unit.store, "clerk", "clerk password")
+            .await
+            .unwrap();
+        Pages {
+            app: yinglian_node::http::router(unit.store.clone()),
+            cookie: format!(
+                "{}={token}",
+                yinglian_node::http::session_cookie(&unit.code)
+            ),
+            csrf: session.csrf,
+        }
+    }
+
+    async fn send(&self, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
+        use tower::ServiceExt;
+        let r = self.app.clone().oneshot(req).await.unwrap();
+        let st = r.status().as_u16();
+        let b = axum::body::to_bytes(r.into_body(), 1 << 22).await.unwrap();
+        (st, String::from_utf8_lossy(&b).into_owned())
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let req = axum::http::Request::get(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.append_pair("csrf", &self.csrf);
+        for (k, v) in fields {
+            body.append_pair(k, v);
+        }
+        let req = axum::http::Request::post(path)
+            .header(axum::http::header::COOKIE, &self.cookie)
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(axum::body::Body::from(body.finish()))
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_district_returns_on_its_page_and_the_institution_reads_why_on_its_own() {
+    let mut fed = federation(1, 2).await.unwrap();
+    let (c, due) = campaign();
+    yinglian_node::app::campaign::publish(&fed.city.store, &c)
+        .await
+        .unwrap();
+    fed.institutions[0][0]
+        .generate_cameras("500103", 5, 7)
+        .await
+        .unwrap();
+    set_liaison(&fed.institutions[0][1], "刘洋", "023-63810001").await;
+    fed.start_all().await.unwrap();
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let campaign_doc = DocId {
+        kind: DocKind::Campaign,
+        unit: fed.city.code.clone(),
+    };
+    converge(&fed.city, &[district, inst], &campaign_doc)
+        .await
+        .unwrap();
+
+    // The institution submits on its page.
+    let mine = Pages::editor(inst).await;
+    let (_, home) = mine.get("/").await;
+    assert!(
+        home.contains("href=\"/reports\""),
+        "linked from the dashboard"
+    );
+    let (st, page) = mine
+        .post(
+            "/reports/submit",
+            &[
+                ("milestone", &due),
+                ("reviewer", "王审核"),
+                ("filler", "李填表"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("按时报送（待审核）"), "{page}");
+
+    // The district's page: the state, the check, the rates, whom to call.
+    wait_status(district, &due, "the submission reaches the district", |s| {
+        state_of(s, inst) == State::OnTime
+    })
+    .await;
+    let theirs = Pages::editor(district).await;
+    let (st, page) = theirs.get(&format!("/reports?milestone={due}")).await;
+    assert_eq!(st, 200);
+    for want in [
+        "按时报送（待审核）",
+        "与本级副本一致",
+        "本级报送率",
+        "50.00",
+        "刘洋 023-63810001",
+        "王审核",
+    ] {
+        assert!(page.contains(want), "{want} in {page}");
+    }
+    // A return without a reason is refused beside it; with one, written.
+    let unit = inst.code.to_string();
+    let (st, page) = theirs
+        .post(
+            "/reports/return",
+            &[("milestone", &due), ("unit", &unit), ("reason", "")],
+        )
+        .await;
+    assert_eq!(st, 422);
+    assert!(page.contains("退回原因必须填写"), "{page}");
+    assert!(district.heads(&DocId::review(&inst.code)).await.is_empty());
+    let (st, page) = theirs
+        .post(
+            "/reports/return",
+            &[
+                ("milestone", &due),
+                ("unit", &unit),
+                ("reason", "附件2未盖章"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("已退回：附件2未盖章"), "{page}");
+
+    // The institution's own page says why, from its own store.
+    wait_until(PATIENCE, "the return reaches the institution", || async {
+        mine.get("/reports").await.1.contains("已退回：附件2未盖章")
+    })
+    .await
+    .unwrap();
+    let (_, page) = mine.get("/reports").await;
+    assert!(page.contains("重新报送"), "{page}");
+    fed.stop_all().await;
+}
