@@ -1,5 +1,6 @@
 //! The campaign's words, with no I/O: units and their codes, device codes, the camera record,
-//! liaison contacts, the figures and the campaign's milestones.
+//! liaison contacts, the figures, the campaign's milestones, and submissions (报送) with the
+//! rules of their states and rates.
 
 pub mod camera;
 pub mod campaign;
