@@ -228,8 +228,17 @@ pub enum Check {
     Unverifiable,
 }
 
-/// Compares a submission with the replica's figures at its time.
+/// Compares a submission with the replica's figures at its time (a hub child's against its
+/// rollup only: its own ledger is not its subtree).
 pub async fn check(store: &Store, unit: &UnitCode, s: &Submission) -> Result<Check, StoreError> {
+    let rollup = DocId {
+        kind: crate::docs::document::DocKind::Rollup,
+        unit: unit.clone(),
+    };
+    let hub = store.child_hubs().await?.iter().any(|h| h == unit.as_str());
+    if hub && store.heads(&rollup).await?.is_empty() {
+        return Ok(Check::Unverifiable);
+    }
     let Some((counts, rows)) = figures_at(store, unit, s.at).await? else {
         return Ok(Check::Unverifiable);
     };
