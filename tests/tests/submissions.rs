@@ -405,6 +405,35 @@ async fn institutions_submit_the_district_reviews_and_the_city_sees_the_whole_tr
     };
     assert_eq!(fields[0].0, "built");
     assert_eq!(fields[0].1, fields[0].2 + 100);
+    // One that names a point of the ledger the district has never seen cannot be checked yet.
+    let mut unseen = doctored.clone();
+    unseen.at += Duration::seconds(1);
+    unseen.counts.built -= 100;
+    unseen.source = vec!["0".repeat(64)];
+    silent
+        .store
+        .edit(
+            &DocId::submission(&silent.code),
+            "test",
+            "a report from an unseen ledger",
+            |d| {
+                Ok(append_submission(d, c.milestones[0].deadline, &unseen)
+                    .map_err(yinglian_node::docs::ledger::LedgerError::from)?)
+            },
+        )
+        .await
+        .unwrap();
+    wait_status(
+        &fed.districts[0],
+        &due,
+        "the unseen report is pending",
+        |s| {
+            s.children
+                .iter()
+                .any(|c| c.unit == silent.code.as_str() && c.verified == Check::Pending)
+        },
+    )
+    .await;
     fed.stop_all().await;
 }
 
@@ -429,6 +458,7 @@ fn a_submission() -> Submission {
         by: "attacker".into(),
         counts: Default::default(),
         rows: vec![],
+        source: vec![],
     }
 }
 

@@ -1,6 +1,6 @@
 //! 报送 and its review, each use case once (the command line and the pages call these): a unit
 //! submits its figures for a milestone, frozen as they stood then (its subtree's Attachment 2
-//! figures, from its own rollup or ledger as of that moment); its parent accepts it or returns
+//! figures, from its own rollup or ledger, with that document's heads); its parent accepts it or returns
 //! it with a reason; and every level says, per milestone, where each child stands, whether the
 //! figures a child submitted match the replica the parent holds, who has not reported (with the
 //! liaison to call), and the completeness and timeliness of the level and of its whole tree.
@@ -10,8 +10,9 @@
 //! parent sees the counts, not the submissions: the parent's rollup carries its tree's tallies
 //! per milestone (`reporting`), and the level above holds the parent's own submission. The
 //! parent trusts nothing of a child's submission beyond what it can verify: the figures are
-//! checked against the child's ledger (a leaf) or rollup (a hub) that the parent holds, as they
-//! stood at the submission's time, and a mismatch is shown.
+//! checked against the child's ledger (a leaf) or rollup (a hub) that the parent holds, read at
+//! the heads the submission names (until those changes arrive the check waits), and a mismatch
+//! is shown.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -62,37 +63,100 @@ pub fn current_milestone(c: &Campaign, today: NaiveDate) -> Option<&Milestone> {
         .or(c.milestones.last())
 }
 
-/// The subtree figures of `unit` as they stood at `at`, from what this store holds: a hub's
-/// rollup (its totals and a row per child) or, for a leaf, its ledger. `None` when this store
-/// holds neither.
-pub async fn figures_at(
+/// The subtree figures of `unit` as this store holds them: from a hub's rollup (its totals and a
+/// row per child) or, for a leaf, its ledger; at `heads` of that document (now when `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figures {
+    /// This store holds neither document.
+    NotHeld,
+    /// Some of `heads` have not reached this store yet.
+    Pending,
+    At {
+        counts: Counts,
+        rows: Vec<FrozenRow>,
+        /// The heads of the document they were read at (hex).
+        heads: Vec<String>,
+    },
+}
+
+fn ledger_counts(doc: &automerge::AutoCommit) -> Result<Counts, StoreError> {
+    let mut c = Counts::default();
+    for code in crate::docs::ledger::camera_codes(doc)? {
+        if let Some(state) = crate::docs::ledger::read_camera(doc, &code)? {
+            c.add_camera(&state.camera);
+        }
+    }
+    Ok(c)
+}
+
+/// The figures of `unit` at `heads` of their document (see [`Figures`]).
+pub async fn figures(
     store: &Store,
     unit: &UnitCode,
-    at: DateTime<Utc>,
-) -> Result<Option<(Counts, Vec<FrozenRow>)>, StoreError> {
-    let t = at.timestamp_millis();
+    heads: Option<&[String]>,
+) -> Result<Figures, StoreError> {
     let rollup = DocId {
         kind: crate::docs::document::DocKind::Rollup,
         unit: unit.clone(),
     };
-    if !store.heads(&rollup).await?.is_empty() {
-        let r = crate::app::history::rollup_at(store, unit, t).await?;
-        let rows = r
-            .children
-            .values()
-            .map(|row| FrozenRow {
-                unit: row.unit.clone(),
-                name: row.name.clone(),
-                counts: row.counts,
-            })
-            .collect();
-        return Ok(Some((r.totals.map(|t| t.counts).unwrap_or_default(), rows)));
-    }
-    if store.heads(&DocId::ledger(unit)).await?.is_empty() {
-        return Ok(None);
-    }
-    let counts = crate::app::history::ledger_counts_at(store, unit, t).await?;
-    Ok(Some((counts, Vec::new())))
+    let (id, is_rollup) = if !store.heads(&rollup).await?.is_empty() {
+        (rollup, true)
+    } else if !store.heads(&DocId::ledger(unit)).await?.is_empty() {
+        (DocId::ledger(unit), false)
+    } else {
+        return Ok(Figures::NotHeld);
+    };
+    let wanted: Option<Vec<automerge::ChangeHash>> = match heads {
+        None => None,
+        Some(h) => match h.iter().map(|x| x.parse()).collect::<Result<Vec<_>, _>>() {
+            Ok(list) => Some(list),
+            // A head that is not even a hash will never arrive.
+            Err(_) => return Ok(Figures::Pending),
+        },
+    };
+    store
+        .read_document(&id, |d| {
+            let past = match &wanted {
+                Some(h) if h.iter().any(|x| d.get_change_by_hash(x).is_none()) => {
+                    return Ok(Figures::Pending);
+                }
+                Some(h) => Some(
+                    d.fork_at(h)
+                        .map_err(|e| StoreError::Damaged(id.to_string(), Box::new(e)))?,
+                ),
+                None => None,
+            };
+            let heads = crate::docs::document::heads_hex(&match &wanted {
+                Some(h) => h.clone(),
+                None => d.get_heads(),
+            });
+            let doc = past.as_ref().unwrap_or(d);
+            if is_rollup {
+                let r = crate::docs::rollup::read(doc);
+                let rows = r
+                    .children
+                    .values()
+                    .map(|row| FrozenRow {
+                        unit: row.unit.clone(),
+                        name: row.name.clone(),
+                        counts: row.counts,
+                    })
+                    .collect();
+                let counts = r.totals.map(|t| t.counts).unwrap_or_default();
+                Ok(Figures::At {
+                    counts,
+                    rows,
+                    heads,
+                })
+            } else {
+                Ok(Figures::At {
+                    counts: ledger_counts(doc)?,
+                    rows: Vec::new(),
+                    heads,
+                })
+            }
+        })
+        .await?
 }
 
 /// This unit submits its report for the milestone due `milestone`, as of `at`: its figures then,
@@ -113,7 +177,14 @@ pub async fn submit(
     let filler = check_text("filler", filler, MAX_NAME)?;
     let at = to_millis(at);
     let me = store.unit().clone();
-    let (counts, rows) = figures_at(store, &me, at).await?.unwrap_or_default();
+    let (counts, rows, heads) = match figures(store, &me, None).await? {
+        Figures::At {
+            counts,
+            rows,
+            heads,
+        } => (counts, rows, heads),
+        Figures::NotHeld | Figures::Pending => Default::default(),
+    };
     let s = Submission {
         at,
         reviewer,
@@ -121,6 +192,7 @@ pub async fn submit(
         by: who.to_string(),
         counts,
         rows,
+        source: heads,
     };
     store
         .edit(
@@ -220,16 +292,19 @@ pub async fn decide(
 pub enum Check {
     /// Nothing submitted, nothing to check.
     None,
-    /// The figures equal those of the replica as it stood at the submission's time.
+    /// The figures equal those of the replica at the document heads the submission names.
     Matches,
     /// They differ: each count that does, as submitted and as held here.
     Differs { fields: Vec<(String, u64, u64)> },
+    /// The replica has not received the changes the submission was made from yet.
+    Pending,
     /// This unit holds no replica of the child's figures yet.
     Unverifiable,
 }
 
-/// Compares a submission with the replica's figures at its time (a hub child's against its
-/// rollup only: its own ledger is not its subtree).
+/// Compares a submission with the replica's figures at the heads it names: the same document
+/// (a hub child's rollup, a leaf's ledger) at the same point, so equal figures are exactly what
+/// the parent can see for itself. A hub child's report is checked against its rollup only.
 pub async fn check(store: &Store, unit: &UnitCode, s: &Submission) -> Result<Check, StoreError> {
     let rollup = DocId {
         kind: crate::docs::document::DocKind::Rollup,
@@ -239,8 +314,10 @@ pub async fn check(store: &Store, unit: &UnitCode, s: &Submission) -> Result<Che
     if hub && store.heads(&rollup).await?.is_empty() {
         return Ok(Check::Unverifiable);
     }
-    let Some((counts, rows)) = figures_at(store, unit, s.at).await? else {
-        return Ok(Check::Unverifiable);
+    let (counts, rows) = match figures(store, unit, Some(&s.source)).await? {
+        Figures::NotHeld => return Ok(Check::Unverifiable),
+        Figures::Pending => return Ok(Check::Pending),
+        Figures::At { counts, rows, .. } => (counts, rows),
     };
     let mut fields: Vec<(String, u64, u64)> = s
         .counts

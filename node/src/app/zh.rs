@@ -272,6 +272,7 @@ pub fn check(c: &crate::app::submission::Check) -> String {
         Check::None => "—".into(),
         Check::Matches => "与本级副本一致".into(),
         Check::Unverifiable => "尚无副本，无法核对".into(),
+        Check::Pending => "报送时的数据尚未同步到本级，同步后核对".into(),
         Check::Differs { fields } => format!(
             "与本级副本不符：{}",
             fields

@@ -123,6 +123,10 @@ pub fn append_submission(
     doc.put(&o, "filler", s.filler.as_str())?;
     doc.put(&o, "by", s.by.as_str())?;
     put_counts(doc, &o, &s.counts)?;
+    let heads = doc.put_object(&o, "source_heads", ObjType::List)?;
+    for (i, h) in s.source.iter().enumerate() {
+        doc.insert(&heads, i, h.as_str())?;
+    }
     let rows = doc.put_object(&o, "rows", ObjType::List)?;
     for (i, r) in s.rows.iter().enumerate() {
         let row = doc.insert_object(&rows, i, ObjType::Map)?;
@@ -154,7 +158,18 @@ pub fn read_submissions(doc: &AutoCommit) -> BTreeMap<NaiveDate, Vec<Submission>
                 }
             }
         }
+        let mut source = Vec::new();
+        if let Some(list) = obj_at(doc, &o, "source_heads", ObjType::List) {
+            for i in 0..doc.length(&list) {
+                if let Some((automerge::Value::Scalar(v), _)) = doc.get(&list, i).ok().flatten()
+                    && let automerge::ScalarValue::Str(t) = v.as_ref()
+                {
+                    source.push(t.to_string());
+                }
+            }
+        }
         out.entry(deadline).or_default().push(Submission {
+            source,
             at,
             reviewer: text(doc, &o, "reviewer"),
             filler: text(doc, &o, "filler"),
@@ -245,6 +260,7 @@ mod tests {
                     ..Default::default()
                 },
             }],
+            source: vec!["ab".repeat(32)],
         };
         append_submission(&mut doc, due, &first).unwrap();
         let mut second = first.clone();

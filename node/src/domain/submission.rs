@@ -45,6 +45,10 @@ pub struct Submission {
     pub counts: Counts,
     /// A hub's rows, one per direct child, as its rollup held them at `at` (empty for a leaf).
     pub rows: Vec<FrozenRow>,
+    /// The heads (hex) of the document the figures were read from (the unit's rollup, or a
+    /// leaf's ledger): the parent reads its replica at the same point to check them.
+    #[serde(default)]
+    pub source: Vec<String>,
 }
 
 /// What the parent decided.
@@ -340,6 +344,7 @@ mod tests {
             by: "clerk".into(),
             counts: Counts::default(),
             rows: vec![],
+            source: vec![],
         }
     }
 
