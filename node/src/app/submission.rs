@@ -1,9 +1,10 @@
 //! 报送 and its review, each use case once (the command line and the pages call these): a unit
 //! submits its figures for a milestone, frozen as they stood then (its subtree's Attachment 2
-//! figures, from its own rollup or ledger, with that document's heads); its parent accepts it or returns
-//! it with a reason; and every level says, per milestone, where each child stands, whether the
-//! figures a child submitted match the replica the parent holds, who has not reported (with the
-//! liaison to call), and the completeness and timeliness of the level and of its whole tree.
+//! figures, from its own rollup or ledger, with that document's heads); its parent accepts it or
+//! returns it with a reason; and every level says, per milestone, where each child stands,
+//! whether the figures a child submitted match the replica the parent holds, who has not
+//! reported (with the liaison to call), and the completeness and timeliness of the level and of
+//! its whole tree.
 //!
 //! Where the documents travel: `submission/<unit>` goes to the unit's parent and stops there;
 //! `review/<unit>` is written by the parent and goes down to the unit alone. A level above the
