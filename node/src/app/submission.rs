@@ -170,6 +170,9 @@ pub async fn submit(
     filler: &str,
     at: DateTime<Utc>,
 ) -> Result<Submission, PaperError> {
+    if store.identity().kind == crate::domain::unit::UnitKind::Subscriber {
+        return Err(SubmissionError::Subscriber.into());
+    }
     if store.meta("parent_unit").await?.is_none() {
         return Err(SubmissionError::NoParent.into());
     }
@@ -490,4 +493,75 @@ pub async fn tree_tallies(store: &Store) -> Result<Tallies, StoreError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn refused(store: &Store, milestone: &str) -> SubmissionError {
+        match submit(store, "test", milestone, "王审核", "李填表", Utc::now()).await {
+            Err(PaperError::Refused(e)) => e,
+            other => panic!("refused expected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_submission_needs_a_parent_the_campaign_and_one_of_its_milestones() {
+        let (_dir, s) = crate::store::testing::hospital().await;
+        assert_eq!(refused(&s, "2021-08-25").await, SubmissionError::NoParent);
+        s.set_meta("parent_unit", "500103").await.unwrap();
+        assert_eq!(refused(&s, "2021-08-25").await, SubmissionError::NoCampaign);
+        crate::app::campaign::publish(&s, &Campaign::seed())
+            .await
+            .unwrap();
+        let day = NaiveDate::from_ymd_opt(2021, 8, 26).unwrap();
+        assert_eq!(
+            refused(&s, "2021-08-26").await,
+            SubmissionError::NotAMilestone(day)
+        );
+        assert!(matches!(
+            refused(&s, "8月25日").await,
+            SubmissionError::Date(_)
+        ));
+        let doc = DocId::submission(s.unit());
+        assert!(s.heads(&doc).await.unwrap().is_empty(), "nothing written");
+        let sub = submit(&s, "test", "2021-08-25", "王审核", "李填表", Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(sub.source, s.heads(&DocId::ledger(s.unit())).await.unwrap());
+        // Nothing to decide on here: a hospital has no children.
+        let e = decide(
+            &s,
+            "t",
+            "500103-0002",
+            "2021-08-25",
+            Verdict::Accepted,
+            "",
+            Utc::now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            PaperError::Refused(SubmissionError::NotAChild(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_does_not_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("GA-500000").unwrap();
+        let s = Store::init(
+            dir.path(),
+            &unit,
+            "市公安局",
+            crate::domain::unit::UnitKind::Subscriber,
+            crate::domain::unit::Role::Node,
+        )
+        .await
+        .unwrap();
+        s.set_meta("parent_unit", "500000").await.unwrap();
+        assert_eq!(refused(&s, "2021-08-25").await, SubmissionError::Subscriber);
+    }
 }

@@ -244,6 +244,7 @@ impl Zh for SubmissionError {
                 "本单位尚未收到工作方案（节点与目标），请待与上级同步后再试".into()
             }
             SubmissionError::NoParent => "本单位没有上级单位，无需报送".into(),
+            SubmissionError::Subscriber => "订阅单位只读取数据，不报送".into(),
             SubmissionError::NotAChild(u) => format!("“{}”不是本单位的下级单位", quote(u)),
             SubmissionError::NothingSubmitted(u, d) => format!(
                 "{}尚未报送截止日期为{}的节点，无可审核",

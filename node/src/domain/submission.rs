@@ -296,6 +296,8 @@ pub enum SubmissionError {
     NoCampaign,
     #[error("this unit has no parent to report to")]
     NoParent,
+    #[error("a subscriber reads; it does not report")]
+    Subscriber,
     #[error("{0} is not a child of this unit")]
     NotAChild(String),
     #[error("{0} has submitted nothing for the milestone due {1}")]

@@ -21,7 +21,7 @@ use crate::app::accounts::{Role, Session};
 use crate::app::submission::{self, ChildReport, LevelStatus, PaperError};
 use crate::app::zh::{Zh, beijing_date, beijing_time, check, judgement};
 use crate::domain::figures::{Counts, rate, show_rate};
-use crate::domain::submission::{SubmissionError, Tally, Verdict};
+use crate::domain::submission::{State as Standing, SubmissionError, Tally, Verdict};
 
 /// The routes of this subject.
 pub(super) fn routes() -> Router<Web> {
@@ -109,7 +109,7 @@ fn own_section(st: &LevelStatus, s: &Session, n: &Notice) -> Markup {
     let deadline = st.milestone.deadline.to_string();
     html! {
         h2 { "本单位报送（向上级）" }
-        p { "状态：" span class=(if j.state == crate::domain::submission::State::Returned || j.state == crate::domain::submission::State::Missing { "bad" } else { "good" }) { (judgement(j)) } }
+        p { "状态：" span class=(if j.state == Standing::Returned || j.state == Standing::Missing { "bad" } else { "good" }) { (judgement(j)) } }
         @if let Some(sub) = &j.submission {
             table {
                 tr { th { "报送时间" } th.l { "审核人" } th.l { "填表人" } th { "已建" } th { "应联网" } th { "已联网" } th { "联网率%" } }
@@ -133,10 +133,7 @@ fn own_section(st: &LevelStatus, s: &Session, n: &Notice) -> Markup {
 
 fn child_row(c: &ChildReport, deadline: &str, s: &Session, n: &Notice) -> Markup {
     let sub = c.judgement.submission.as_ref();
-    let bad = matches!(
-        c.judgement.state,
-        crate::domain::submission::State::Missing | crate::domain::submission::State::Returned
-    );
+    let bad = matches!(c.judgement.state, Standing::Missing | Standing::Returned);
     html! {
         tr data-unit=(c.unit) {
             td.l { a href=(format!("/unit/{}", c.unit)) { (c.name) } br; span.muted { (c.unit) } }
@@ -159,7 +156,7 @@ fn child_row(c: &ChildReport, deadline: &str, s: &Session, n: &Notice) -> Markup
                             button type="submit" { "接受" }
                         }
                     }
-                    @if c.judgement.state != crate::domain::submission::State::Returned {
+                    @if c.judgement.state != Standing::Returned {
                         form.inline method="post" action="/reports/return" {
                             input type="hidden" name="csrf" value=(s.csrf);
                             input type="hidden" name="milestone" value=(deadline);
