@@ -8,6 +8,7 @@
 //! serves its page (公安视图) and the demo prints what it sees (`police`). Ctrl-C stops everything cleanly; running it again
 //! resumes from the folder.
 
+mod paperwork;
 mod police;
 mod seed;
 mod simulation;

@@ -1,8 +1,9 @@
 //! The simulated campaign, for as long as the demo runs: clerks register new cameras (often with
 //! their archive or coordinates still to fill in), complete records, network cameras; cameras
-//! fail and are repaired; institutions drop off the network for a while and come back. Clerks
-//! differ: some institutions work hard, some barely, so the dashboards always show units on
-//! track and units behind, and the figures never stop moving.
+//! fail and are repaired; institutions drop off the network for a while and come back; reports
+//! are submitted and reviewed (`paperwork`). Clerks differ: some institutions work hard, some
+//! barely, so the dashboards always show units on track and units behind, and the figures never
+//! stop moving.
 
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,7 @@ impl Simulation {
             }
             16..26 => self.fault(&fed.institutions[d][i]).await,
             26..36 if self.repair(&fed.institutions[d][i]).await? => Ok(()),
+            36..40 => super::paperwork::step(&mut self.rng, fed, d).await,
             _ => {
                 let (d, i) = self.diligent_institution(fed);
                 self.work(&fed.institutions[d][i]).await

@@ -1,6 +1,6 @@
 //! The use cases, each written once and called by the command line, the web pages and the
 //! daemon alike: cameras, contacts, import, figures, rollups, the campaign, history, backups,
-//! accounts and the official tables.
+//! accounts, the official tables and their submission (报送) and review.
 
 pub mod accounts;
 pub mod backup;
@@ -16,4 +16,5 @@ pub mod quality;
 pub mod report;
 pub mod rollup;
 pub mod sample;
+pub mod submission;
 pub mod zh;

@@ -8,6 +8,15 @@ use crate::docs::rollup::{Rollup, Row, write};
 pub async fn recompute(
     store: &crate::store::Store,
 ) -> Result<Vec<String>, crate::store::StoreError> {
+    recompute_parts(store, true).await
+}
+
+/// `recompute`; with `paperwork` false the reporting counts are kept as they are (nothing they
+/// follow changed: a ledger or a profile did), which spares reading every child's submission.
+async fn recompute_parts(
+    store: &crate::store::Store,
+    paperwork: bool,
+) -> Result<Vec<String>, crate::store::StoreError> {
     let me = store.unit().clone();
     let children = store.syncing_children().await?;
     let mut next = Rollup::default();
@@ -41,6 +50,9 @@ pub async fn recompute(
         counts: totals,
         as_of: String::new(),
     });
+    if paperwork {
+        next.reporting = crate::app::submission::tree_tallies(store).await?;
+    }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let doc = DocId {
         kind: DocKind::Rollup,
@@ -48,6 +60,9 @@ pub async fn recompute(
     };
     let (changed, _) = store
         .edit(&doc, "rollup", "recompute the rollup", |d| {
+            if !paperwork {
+                next.reporting = crate::docs::rollup::read(d).reporting;
+            }
             Ok(write(d, &next, &now).map_err(crate::docs::ledger::LedgerError::from)?)
         })
         .await?;
@@ -58,14 +73,24 @@ pub async fn recompute(
 fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => true,
-        DocKind::Rollup => doc.unit != *me,
-        DocKind::Campaign => false,
+        _ => feeds_reporting(me, doc),
+    }
+}
+
+/// Whether a change of `doc` can change the reporting counts: the milestones, a child's
+/// submissions, this unit's decisions on them, a hub child's rollup (its subtree's counts).
+fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
+    match doc.kind {
+        DocKind::Ledger | DocKind::Profile => false,
+        DocKind::Campaign => true,
+        DocKind::Rollup | DocKind::Submission | DocKind::Review => doc.unit != *me,
     }
 }
 
 /// Keeps this hub's rollup current until `shutdown`: recomputed at once when an input changes
-/// (a child's ledger, rollup or profile, or the hub's own ledger), then at most every 20 ms while
-/// changes keep coming, so a burst of edits costs one recompute, not one per keystroke.
+/// (a child's ledger, rollup or profile, or the hub's own ledger; the reporting counts only when
+/// the campaign, a child's submission, a decision or a child's rollup did), then at most every
+/// 20 ms while changes keep coming, so a burst of edits costs one recompute, not one per keystroke.
 pub async fn maintain(
     store: std::sync::Arc<crate::store::Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -73,13 +98,15 @@ pub async fn maintain(
     use tokio::sync::broadcast::error::RecvError;
     let me = store.unit().clone();
     let mut changes = store.subscribe();
-    let mut dirty = true;
+    // Whether an input changed, and whether one of the reporting counts' did (the first pass
+    // computes everything).
+    let (mut dirty, mut paper) = (true, true);
     loop {
         if dirty {
-            if let Err(e) = recompute(&store).await {
+            if let Err(e) = recompute_parts(&store, paper).await {
                 tracing::warn!(error = %e, "could not recompute the rollup");
             }
-            dirty = false;
+            (dirty, paper) = (false, false);
             // Coalesce what arrives meanwhile.
             let window = tokio::time::sleep(std::time::Duration::from_millis(20));
             tokio::pin!(window);
@@ -87,8 +114,11 @@ pub async fn maintain(
                 tokio::select! {
                     _ = &mut window => break,
                     c = changes.recv() => match c {
-                        Ok(doc) => dirty |= feeds_rollup(&me, &doc),
-                        Err(RecvError::Lagged(_)) => dirty = true,
+                        Ok(doc) => {
+                            dirty |= feeds_rollup(&me, &doc);
+                            paper |= feeds_reporting(&me, &doc);
+                        }
+                        Err(RecvError::Lagged(_)) => (dirty, paper) = (true, true),
                         Err(RecvError::Closed) => return,
                     },
                     _ = shutdown.changed() => return,
@@ -98,8 +128,11 @@ pub async fn maintain(
         }
         tokio::select! {
             c = changes.recv() => match c {
-                Ok(doc) => dirty = feeds_rollup(&me, &doc),
-                Err(RecvError::Lagged(_)) => dirty = true,
+                Ok(doc) => {
+                    dirty = feeds_rollup(&me, &doc);
+                    paper = feeds_reporting(&me, &doc);
+                }
+                Err(RecvError::Lagged(_)) => (dirty, paper) = (true, true),
                 Err(RecvError::Closed) => return,
             },
             _ = shutdown.changed() => return,

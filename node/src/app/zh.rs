@@ -14,6 +14,7 @@ use crate::domain::camera::{
 use crate::domain::campaign::Status;
 use crate::domain::contacts::{ContactError, ContactRole};
 use crate::domain::device_code::DeviceCodeError;
+use crate::domain::submission::{State as ReportState, SubmissionError, Verdict};
 use crate::domain::unit::{Role, UnitError, UnitKind};
 
 /// What a person reads for a value, an enum or an error.
@@ -231,8 +232,120 @@ zh_by_chinese!(
     Field,
     ContactRole,
     UnitKind,
-    Status
+    Status,
+    ReportState,
+    Verdict
 );
+
+/// What a person reads for a field of a submission or a decision.
+fn paper_field(key: &str) -> &'static str {
+    match key {
+        "reviewer" => "审核人",
+        "filler" => "填表人",
+        "reason" => "退回原因",
+        _ => "此项",
+    }
+}
+
+impl Zh for SubmissionError {
+    fn zh(&self) -> String {
+        match self {
+            SubmissionError::Missing(f) => format!("{}必须填写", paper_field(f)),
+            SubmissionError::TooLong(f) => {
+                let max = if *f == "reason" {
+                    crate::domain::submission::MAX_REASON
+                } else {
+                    crate::domain::submission::MAX_NAME
+                };
+                format!("{}超过{max}个字", paper_field(f))
+            }
+            SubmissionError::Date(t) => format!(
+                "“{}”不是日期：报送节点以截止日期表示，如2021-08-25",
+                quote(t)
+            ),
+            SubmissionError::NotAMilestone(d) => {
+                format!("工作方案中没有截止日期为{}的节点", beijing_date(*d))
+            }
+            SubmissionError::NoCampaign => {
+                "本单位尚未收到工作方案（节点与目标），请待与上级同步后再试".into()
+            }
+            SubmissionError::NoParent => "本单位没有上级单位，无需报送".into(),
+            SubmissionError::Subscriber => "订阅单位只读取数据，不报送".into(),
+            SubmissionError::NotAChild(u) => format!("“{}”不是本单位的下级单位", quote(u)),
+            SubmissionError::NothingSubmitted(u, d) => format!(
+                "{}尚未报送截止日期为{}的节点，无可审核",
+                quote(u),
+                beijing_date(*d)
+            ),
+        }
+    }
+}
+
+impl Zh for crate::app::submission::PaperError {
+    fn zh(&self) -> String {
+        match self {
+            crate::app::submission::PaperError::Refused(e) => e.zh(),
+            crate::app::submission::PaperError::Store(_) => {
+                "读写本单位数据时出错（详情见运行日志）".into()
+            }
+        }
+    }
+}
+
+/// The check of a child's figures as a person reads it.
+pub fn check(c: &crate::app::submission::Check) -> String {
+    use crate::app::submission::Check;
+    match c {
+        Check::None => "—".into(),
+        Check::Matches => "与本级副本一致".into(),
+        Check::Unverifiable => "尚无副本，无法核对".into(),
+        Check::Pending => "报送时的数据尚未同步到本级，同步后核对".into(),
+        Check::Differs { fields } => format!(
+            "与本级副本不符：{}",
+            fields
+                .iter()
+                .map(|(k, a, b)| format!("{} 报送 {a}、副本 {b}", count_name(k)))
+                .collect::<Vec<_>>()
+                .join("；")
+        ),
+    }
+}
+
+/// The name of one of the ten counts (`built` → 已建); a child's row's count as
+/// `500103-0001 的已建`.
+pub fn count_name(key: &str) -> String {
+    if let Some((unit, k)) = key.split_once('.') {
+        return format!("{unit} 的{}", count_name(k));
+    }
+    match key {
+        "built" => "已建",
+        "must_network" => "应联网",
+        "networked" => "已联网",
+        "archived" => "已建档",
+        "geo_tagged" => "已标注位置",
+        "in_service" => "在用",
+        "key_public_built" => "重点公共区域已建",
+        "key_public_in_service" => "重点公共区域在用",
+        "key_industry_built" => "重点行业领域已建",
+        "key_industry_in_service" => "重点行业领域在用",
+        other => other,
+    }
+    .into()
+}
+
+/// A unit's standing for a milestone as a person reads it: 按时报送（已接受）, 已退回：<reason>,
+/// 逾期报送（待审核）, 未报送.
+pub fn judgement(j: &crate::domain::submission::Judgement) -> String {
+    match j.state {
+        ReportState::Missing => j.state.chinese().into(),
+        ReportState::Returned => format!(
+            "已退回：{}",
+            j.decision.as_ref().map(|d| d.reason.as_str()).unwrap_or("")
+        ),
+        _ if j.accepted => format!("{}（已接受）", j.state.chinese()),
+        _ => format!("{}（待审核）", j.state.chinese()),
+    }
+}
 
 impl Zh for Role {
     fn zh(&self) -> String {

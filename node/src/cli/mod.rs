@@ -6,6 +6,7 @@ mod contacts;
 pub mod export;
 pub mod federation;
 mod ledger;
+mod report;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,10 @@ pub enum Command {
     Ledger(ledger::LedgerCmd),
     /// Write Attachment 1 or Attachment 2 (XLSX in the official layout, or CSV).
     Export(export::ExportArgs),
+    /// 报送: submit this unit's report for a milestone; accept or return a child's; where the
+    /// level stands (completeness and timeliness).
+    #[command(subcommand)]
+    Report(report::ReportCmd),
     /// Who changed what, newest first.
     Audit(AuditArgs),
     /// Check the camera records held here against the campaign's data-quality rules.
@@ -225,6 +230,7 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
         Command::Contacts(c) => contacts::run(common, c).await,
         Command::Ledger(c) => ledger::run(common, c).await,
         Command::Export(a) => export::run(common, a).await,
+        Command::Report(c) => report::run(common, c).await,
         Command::Stats(a) => {
             let store = common.open().await?;
             crate::app::figures::refresh_rollup(&store).await?;

@@ -17,6 +17,11 @@ pub enum DocKind {
     Profile,
     Rollup,
     Campaign,
+    /// `submission/<unit>`: the unit's reports per milestone, written by the unit.
+    Submission,
+    /// `review/<unit>`: the decisions on the unit's reports, written by the unit's parent (named
+    /// after the unit it is about, so that it travels down to that unit alone).
+    Review,
 }
 
 impl DocKind {
@@ -26,6 +31,8 @@ impl DocKind {
             DocKind::Profile => "profile",
             DocKind::Rollup => "rollup",
             DocKind::Campaign => "campaign",
+            DocKind::Submission => "submission",
+            DocKind::Review => "review",
         }
     }
 }
@@ -39,7 +46,7 @@ pub struct DocId {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>)"
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>, submission/<unit>, review/<unit>)"
 )]
 pub struct DocIdError(pub String);
 
@@ -54,6 +61,20 @@ impl DocId {
     pub fn profile(unit: &UnitCode) -> Self {
         DocId {
             kind: DocKind::Profile,
+            unit: unit.clone(),
+        }
+    }
+
+    pub fn submission(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Submission,
+            unit: unit.clone(),
+        }
+    }
+
+    pub fn review(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Review,
             unit: unit.clone(),
         }
     }
@@ -91,6 +112,10 @@ impl DocId {
                 doc.put_object(ROOT, "milestones", ObjType::List)
                     .expect("genesis");
             }
+            DocKind::Submission | DocKind::Review => {
+                doc.put_object(ROOT, "milestones", ObjType::Map)
+                    .expect("genesis");
+            }
         }
         doc.commit_with(
             CommitOptions::default()
@@ -117,6 +142,8 @@ impl FromStr for DocId {
             "profile" => DocKind::Profile,
             "rollup" => DocKind::Rollup,
             "campaign" => DocKind::Campaign,
+            "submission" => DocKind::Submission,
+            "review" => DocKind::Review,
             _ => return Err(err()),
         };
         Ok(DocId {

@@ -1,8 +1,10 @@
 //! The Automerge documents and their schemas: document identities and genesis, the camera
-//! ledger, the unit profile, the rollup and the campaign. Pure functions over `AutoCommit`.
+//! ledger, the unit profile, the rollup, the campaign, and the submissions and their review.
+//! Pure functions over `AutoCommit`.
 
 pub mod campaign;
 pub mod document;
 pub mod ledger;
 pub mod profile;
 pub mod rollup;
+pub mod submission;

@@ -2,7 +2,10 @@
 //! Attachment 2 row and the further rates' counts), the hub's totals (its own ledger plus every
 //! row) and the as-of time. Only the hub writes it, computed from the replicas it holds (a leaf
 //! child's ledger, a hub child's own rollup); it syncs up, so each level reads the level below
-//! from rollups and never copies camera ledgers city-wide.
+//! from rollups and never copies camera ledgers city-wide. Its `reporting` map carries, per
+//! milestone, the completeness counts of the hub's whole subtree below it (every descendant's
+//! submission judged by its parent), so that a level above sees its tree's reporting rates
+//! without holding the submissions of the units below its children.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +13,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::domain::figures::{Counts, Stats};
+use crate::domain::submission::{Tallies, Tally};
 
 /// One row of a rollup: whose figures, and the counts they are computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,8 @@ impl Row {
 pub struct Rollup {
     pub children: BTreeMap<String, Row>,
     pub totals: Option<Row>,
+    /// Per milestone (its deadline), the reporting counts of every unit below this hub.
+    pub reporting: Tallies,
 }
 
 fn map_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ObjId> {
@@ -85,7 +91,50 @@ pub fn read(doc: &AutoCommit) -> Rollup {
         let unit = text(doc, &ROOT, "unit");
         r.totals = Some(read_row(doc, &t, &unit));
     }
+    if let Some(rep) = map_at(doc, &ROOT, "reporting") {
+        for deadline in doc.keys(&rep).collect::<Vec<_>>() {
+            if let Some(obj) = map_at(doc, &rep, &deadline) {
+                let t = Tally::from_array(Tally::FIELDS.map(|k| uint(doc, &obj, k)));
+                r.reporting.insert(deadline, t);
+            }
+        }
+    }
     r
+}
+
+/// Writes the reporting counts where they differ; returns whether anything changed.
+fn write_reporting(
+    doc: &mut AutoCommit,
+    current: &Tallies,
+    next: &Tallies,
+) -> Result<bool, automerge::AutomergeError> {
+    if current == next {
+        return Ok(false);
+    }
+    let rep = match map_at(doc, &ROOT, "reporting") {
+        Some(r) => r,
+        None => doc.put_object(ROOT, "reporting", ObjType::Map)?,
+    };
+    for (deadline, t) in next {
+        if current.get(deadline) == Some(t) {
+            continue;
+        }
+        let obj = match map_at(doc, &rep, deadline) {
+            Some(o) => o,
+            None => doc.put_object(&rep, deadline.as_str(), ObjType::Map)?,
+        };
+        for (k, v) in Tally::FIELDS.iter().zip(t.to_array()) {
+            if doc.get(&obj, *k)?.is_none() || uint(doc, &obj, k) != v {
+                doc.put(&obj, *k, v)?;
+            }
+        }
+    }
+    for deadline in current.keys() {
+        if !next.contains_key(deadline) {
+            doc.delete(&rep, deadline.as_str())?;
+        }
+    }
+    Ok(true)
 }
 
 fn write_row(
@@ -156,6 +205,7 @@ pub fn write(
             changed.push(t.unit.clone());
         }
     }
+    write_reporting(doc, &current.reporting, &next.reporting)?;
     Ok(changed)
 }
 
@@ -216,5 +266,20 @@ mod tests {
         assert!(write(&mut doc, &next, "t3").unwrap().is_empty());
         assert_eq!(doc.commit(), None);
         assert_eq!(doc.get_heads(), heads);
+
+        // The reporting counts: written, read back, and left alone when unchanged.
+        let t = Tally::from_array([3, 2, 1, 1, 0]);
+        next.reporting.insert("2021-08-25".into(), t);
+        write(&mut doc, &next, "t4").unwrap();
+        doc.commit();
+        assert_eq!(read(&doc).reporting["2021-08-25"], t);
+        let heads = doc.get_heads();
+        write(&mut doc, &next, "t5").unwrap();
+        assert_eq!(doc.commit(), None);
+        assert_eq!(doc.get_heads(), heads);
+        next.reporting.clear();
+        write(&mut doc, &next, "t6").unwrap();
+        doc.commit();
+        assert!(read(&doc).reporting.is_empty());
     }
 }

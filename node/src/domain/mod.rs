@@ -1,5 +1,6 @@
 //! The campaign's words, with no I/O: units and their codes, device codes, the camera record,
-//! liaison contacts, the figures and the campaign's milestones.
+//! liaison contacts, the figures, the campaign's milestones, and submissions (报送) with the
+//! rules of their states and rates.
 
 pub mod camera;
 pub mod campaign;
@@ -7,4 +8,5 @@ pub mod contacts;
 pub mod device_code;
 pub mod figures;
 pub mod quality;
+pub mod submission;
 pub mod unit;

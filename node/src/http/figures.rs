@@ -208,7 +208,8 @@ async fn home(
             "报表："
             a href="/download/attachment1" { "下载附件1（联系人）" } " · "
             a href="/download/attachment2" { "下载附件2（统计表）" } " · "
-            a href="/attachment2" { "打印附件2" }
+            a href="/attachment2" { "打印附件2" } " · "
+            a href="/reports" { "报送与审核（报送率、及时率）" }
         }
         @if !offline.is_empty() {
             h2 { "未在线的下级" }

@@ -103,6 +103,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 a href="/directory" { "联络人目录" }
                 a href="/contacts" { "本单位联络人" }
                 a href="/attachment2" { "附件2" }
+                a href="/reports" { "报送" }
                 a href="/status" { "同步状态" }
             }
             }

@@ -1,7 +1,7 @@
 //! The unit's web pages (axum, HTML from maud, Chinese first), one file per subject: sign-in with
 //! local accounts (`session`), the figures and the chart, the camera ledger (list, add, edit with
-//! its conflicts), contacts, the directory, import, the sync status and the downloads; and
-//! `/healthz`. This module holds the router, what every handler shares and the servers.
+//! its conflicts), contacts, the directory, import, the sync status, the downloads and 报送
+//! (`reports`); and `/healthz`. This module holds the router, what every handler shares and the servers.
 //! No page but sign-in, its style sheet and the health check is open: without a session a page
 //! redirects to sign-in. Every form carries a CSRF token (the session's; before sign-in a
 //! cookie-bound one), and a read-only account cannot change anything. Failed sign-ins slow down
@@ -27,6 +27,7 @@ mod league;
 pub mod metrics;
 mod police;
 mod quality;
+mod reports;
 mod session;
 pub mod signin;
 mod status;
@@ -134,6 +135,7 @@ fn pages(web: Web) -> Router {
         .merge(import::routes())
         .merge(downloads::routes())
         .merge(league::routes())
+        .merge(reports::routes())
         .fallback(fallback)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))

@@ -68,7 +68,7 @@ impl Store {
                 }
                 project_rollup(conn, doc_id.unit.as_str(), &r).await
             }
-            DocKind::Campaign => Ok(0),
+            DocKind::Campaign | DocKind::Submission | DocKind::Review => Ok(0),
         }
     }
 }

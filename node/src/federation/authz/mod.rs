@@ -135,6 +135,15 @@ pub fn access(
                 send: false,
                 write: Write::Any,
             },
+            // This unit's reports go up; the parent's decisions on them come down.
+            DocKind::Submission if owner == me => Access {
+                send: true,
+                write: Write::None,
+            },
+            DocKind::Review if owner == me => Access {
+                send: false,
+                write: Write::Any,
+            },
             _ => Access::NONE,
         },
         Relation::Child => {
@@ -158,6 +167,15 @@ pub fn access(
                     write: Write::None,
                 },
                 DocKind::Campaign if k.held => Access {
+                    send: true,
+                    write: Write::None,
+                },
+                // A child's reports come up; this unit's decisions on them go down to it alone.
+                DocKind::Submission if owner == child && peer.role != Role::Subscriber => Access {
+                    send: false,
+                    write: Write::Any,
+                },
+                DocKind::Review if owner == child && peer.role != Role::Subscriber => Access {
                     send: true,
                     write: Write::None,
                 },

@@ -12,7 +12,7 @@ use crate::docs::ledger;
 use crate::domain::camera::{Camera, FieldKind, Value};
 use crate::domain::device_code::DeviceCode;
 
-use DocKind::{Campaign, Ledger, Profile, Rollup};
+use DocKind::{Campaign, Ledger, Profile, Review, Rollup, Submission};
 use Held::{FromOther, FromPeer, Local, No};
 use Owner::{InPeersNamespace, Outside, Own, Peers, Root};
 use Who::{HubChild, NodeChild, Parent, ParentBelowRoot, Subscriber};
@@ -160,6 +160,12 @@ const RULES: &[Rule] = &[
     rule(PARENTS,            &[Campaign],          &[InPeersNamespace, Outside],
                                                                           ANY,            EITHER,     EITHER,   NOTHING,
          "no other campaign comes down"),
+    rule(PARENTS,            &[Submission],        &[Own],                ANY,            EITHER,     EITHER,   SEND,
+         "this unit's submissions go up, read-only"),
+    rule(PARENTS,            &[Review],            &[Own],                ANY,            EITHER,     EITHER,   TAKE,
+         "the parent's decisions on this unit's submissions come down"),
+    rule(PARENTS,            &[Submission, Review], OTHERS,               ANY,            EITHER,     EITHER,   NOTHING,
+         "no other unit's submissions or decisions are exchanged with the parent"),
     // ---- towards a child -----------------------------------------------------------------------------------------------
     rule(CHILDREN,           &[Ledger],            &[Peers],              ANY,            EITHER,     EITHER,   SEND_TAKE,
          "a child's ledger is its own; this unit's supervision of it goes back down"),
@@ -193,6 +199,15 @@ const RULES: &[Rule] = &[
     rule(CHILDREN,           &[Rollup],            &[Own, InPeersNamespace, Outside, Root],
                                                                           ANY,            EITHER,     EITHER,   NOTHING,
          "no other rollup is exchanged with a child"),
+    rule(&[NodeChild, HubChild], &[Submission],    &[Peers],              ANY,            EITHER,     EITHER,   TAKE,
+         "a child's submissions come up"),
+    rule(&[NodeChild, HubChild], &[Review],        &[Peers],              ANY,            EITHER,     EITHER,   SEND,
+         "this unit's decisions on a child's submissions go down to it, read-only"),
+    rule(&[Subscriber],      &[Submission, Review], &[Peers],             ANY,            EITHER,     EITHER,   NOTHING,
+         "a subscriber reports nothing"),
+    rule(CHILDREN,           &[Submission, Review], &[Own, InPeersNamespace, Outside, Root],
+                                                                          ANY,            EITHER,     EITHER,   NOTHING,
+         "no other submission or decision is exchanged with a child"),
 ];
 
 /// A change a peer makes to a ledger that holds one camera with every field filled.
@@ -398,7 +413,7 @@ impl std::fmt::Display for Case {
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for who in WHO {
-        for kind in [Ledger, Profile, Rollup, Campaign] {
+        for kind in [Ledger, Profile, Rollup, Campaign, Submission, Review] {
             for (owner, unit) in scene(who).owners {
                 for held in HELD {
                     for (forwarding, enrolled) in
