@@ -6,12 +6,13 @@ use std::time::Duration;
 use tokio_stream::StreamExt;
 use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::app::figures::subtree_stats;
+use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::figures::rate;
 use yinglian_node::domain::unit::UnitCode;
 use yinglian_node::federation::pki::{self, Role, TlsMaterial, Validity};
 use yinglian_proto::v1::feed_client::FeedClient;
 use yinglian_proto::v1::{FeedEvent, SubscribeRequest, feed_event};
-use yinglian_tests::{Fed, PATIENCE, federation, network_one};
+use yinglian_tests::{Fed, PATIENCE, converge, federation, network_one};
 
 /// A federation with cameras everywhere, started, with the city's totals caught up.
 async fn running() -> Fed {
@@ -36,6 +37,15 @@ async fn running() -> Fed {
     })
     .await
     .unwrap();
+    // The institutions' places in the tree (their profiles) known at the city too: a row whose
+    // unit the city cannot place yet is not in a snapshot.
+    for list in &fed.institutions {
+        for inst in list {
+            converge(inst, &[&fed.city], &DocId::profile(&inst.code))
+                .await
+                .unwrap();
+        }
+    }
     fed
 }
 
