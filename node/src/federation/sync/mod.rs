@@ -266,6 +266,7 @@ impl Engine {
             stats: stats.clone(),
             docs: HashMap::new(),
             refused: BTreeSet::new(),
+            unsent: BTreeSet::new(),
         };
         let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -297,4 +298,6 @@ struct Session {
     docs: HashMap<DocId, DocState>,
     /// Documents refused in this session, by either side: no more frames about them.
     refused: BTreeSet<DocId>,
+    /// Changed documents this unit does not send to the peer (asked once a session).
+    unsent: BTreeSet<DocId>,
 }

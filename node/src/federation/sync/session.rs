@@ -220,8 +220,15 @@ impl Session {
             return Ok(());
         }
         if !self.docs.contains_key(doc) {
+            if self.unsent.contains(doc) {
+                return Ok(());
+            }
             let access = self.engine.access(&self.peer, doc).await?;
             if !access.send {
+                // A changed document is held here; what this peer may be sent of a held
+                // document changes only with an enrollment, which the next session sees. A busy
+                // hub is not asked again for every change of every peer's session.
+                self.unsent.insert(doc.clone());
                 return Ok(());
             }
             let state = self.engine.load_state(&self.peer.unit, doc).await?;
