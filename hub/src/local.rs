@@ -217,7 +217,8 @@ impl LocalUnit {
 }
 
 /// Lets this process open as many files as the system allows (each unit holds a store and
-/// connections; a city's federation is thousands of them).
+/// connections; a city's federation is thousands of them): the hard limit raised to the
+/// kernel's ceiling (`fs.nr_open`) where the process may, else the soft limit to the hard one.
 pub fn raise_fd_limit() {
     #[cfg(unix)]
     // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
@@ -226,7 +227,23 @@ pub fn raise_fd_limit() {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return;
+        }
+        let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+            .unwrap_or(l.rlim_max);
+        if ceiling > l.rlim_max {
+            let wider = libc::rlimit {
+                rlim_cur: ceiling,
+                rlim_max: ceiling,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wider) == 0 {
+                return;
+            }
+        }
+        if l.rlim_cur < l.rlim_max {
             l.rlim_cur = l.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }

@@ -127,6 +127,26 @@ async fn a_configured_hub_reports_metrics_and_stops_cleanly_on_sigterm() {
     ] {
         assert!(text.contains(want), "/metrics lacks {want}:\n{text}");
     }
+    // Where the hub's time went: it applied, projected and committed its children's changes and
+    // recomputed its rollup, each counted with its seconds.
+    for stage in [
+        "sync_apply",
+        "project",
+        "commit",
+        "write",
+        "rollup_recompute",
+    ] {
+        let runs = text.lines().find_map(|l| {
+            l.strip_prefix(&format!("yl_stage_runs_total{{stage=\"{stage}\"}} "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        });
+        assert!(
+            runs.is_some_and(|n| n > 0),
+            "/metrics counts no run of {stage}:\n{text}"
+        );
+        let seconds = format!("yl_stage_seconds_total{{stage=\"{stage}\"}} ");
+        assert!(text.contains(&seconds), "/metrics lacks {seconds}:\n{text}");
+    }
     assert_eq!(get(metrics, "/healthz").await, Some((200, "ok\n".into())));
 
     // A last write reaches the hub; then SIGTERM.

@@ -6,6 +6,7 @@
 mod args;
 pub mod measure;
 pub mod scale;
+pub mod stages;
 
 pub use args::BenchArgs;
 pub use measure::Step;

@@ -31,6 +31,8 @@ const PATIENCE: Duration = Duration::from_secs(1800);
 struct HubProcess {
     code: String,
     child: Child,
+    /// Where its `/metrics` answers (the stage counters).
+    metrics: std::net::SocketAddr,
 }
 
 impl Drop for HubProcess {
@@ -41,12 +43,20 @@ impl Drop for HubProcess {
 }
 
 impl HubProcess {
-    fn spawn(unit: &LocalUnit) -> Result<HubProcess> {
+    /// Starts `unit`'s hub, its `/metrics` on the port `metrics` holds until then (taken while
+    /// the hubs' own ports were still held, so that none is given twice).
+    fn spawn(unit: &LocalUnit, metrics: std::net::TcpListener) -> Result<HubProcess> {
         let exe = std::env::current_exe()?;
+        let metrics = {
+            let addr = metrics.local_addr()?;
+            drop(metrics);
+            addr
+        };
         let child = Command::new(exe)
             .arg("--data")
             .arg(&unit.dir)
             .args(["serve", "--listen", &unit.addr.expect("a hub").to_string()])
+            .args(["--metrics", &metrics.to_string()])
             .env("RUST_LOG", "warn")
             .env_remove("YL_CONFIG")
             .stdout(Stdio::null())
@@ -56,6 +66,7 @@ impl HubProcess {
         Ok(HubProcess {
             code: unit.code.to_string(),
             child,
+            metrics,
         })
     }
 
@@ -81,6 +92,19 @@ impl HubProcess {
         }
         Ok(())
     }
+}
+
+/// The stage counters of the city and of all the district hubs together.
+async fn hub_stages(
+    city: &HubProcess,
+    districts: &[HubProcess],
+) -> Result<(super::stages::Totals, super::stages::Totals)> {
+    let c = super::stages::scrape(city.metrics).await?;
+    let mut d = super::stages::Totals::new();
+    for h in districts {
+        super::stages::add(&mut d, &super::stages::scrape(h.metrics).await?);
+    }
+    Ok((c, d))
 }
 
 /// CPU seconds (user + system) a process has used, from /proc/PID/stat.
@@ -238,15 +262,18 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
 
     // The hubs as their own processes.
     phase(t0, "starting the city and district hubs as processes");
+    let mut metrics_ports = (0..=fed.districts.len())
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
     fed.city.release_port();
     for d in &mut fed.districts {
         d.release_port();
     }
-    let mut city_proc = HubProcess::spawn(&fed.city)?;
+    let mut city_proc = HubProcess::spawn(&fed.city, metrics_ports.pop().expect("a port"))?;
     listening(fed.city.addr.expect("a hub")).await?;
     let mut districts = Vec::new();
     for d in &fed.districts {
-        districts.push(HubProcess::spawn(d)?);
+        districts.push(HubProcess::spawn(d, metrics_ports.pop().expect("a port"))?);
     }
     for d in &fed.districts {
         listening(d.addr.expect("a hub")).await?;
@@ -331,7 +358,19 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         })
         .await?
         .into_inner();
+    let (city0, districts0) = hub_stages(&city_proc, &districts).await?;
+    let own0 = super::stages::own();
     let mut lat = feed_latencies(&fed, &mut stream, a.edits).await?;
+    let (city1, districts1) = hub_stages(&city_proc, &districts).await?;
+    let own1 = super::stages::own();
+    let mut breakdown = super::stages::per_edit("institution", &own0, &own1, lat.len());
+    breakdown.extend(super::stages::per_edit(
+        "district",
+        &districts0,
+        &districts1,
+        lat.len(),
+    ));
+    breakdown.extend(super::stages::per_edit("city", &city0, &city1, lat.len()));
     drop(stream);
     lat.sort_by(|x, y| x.total_cmp(y));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
@@ -380,7 +419,10 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     for inst in &mut fed.institutions[0] {
         inst.stop().await;
     }
-    districts[0] = HubProcess::spawn(&fed.districts[0])?;
+    districts[0] = HubProcess::spawn(
+        &fed.districts[0],
+        std::net::TcpListener::bind(districts[0].metrics)?,
+    )?;
     listening(fed.districts[0].addr.expect("a hub")).await?;
     let children = fed.institutions[0].len();
     let district0 = fed.districts[0].code.to_string();
@@ -442,7 +484,9 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             "ratio_to_floor": cold.as_secs_f64() / floor.as_secs_f64(),
             "cpu_seconds_hubs": cold_hubs_cpu,
             "cpu_seconds_institutions_in_bench_process": cold_self_cpu,
+            "hub_cpu_ms_per_ledger": cold_hubs_cpu * 1000.0 / documents.max(1) as f64,
         },
+        "edit_stages": breakdown,
         "feed_latency_ms": { "edits": lat.len(), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0) },
         "reconnect_after_offline_edits": {
             "edits": a.offline_edits,
@@ -497,6 +541,11 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             cold.as_secs_f64() / floor.as_secs_f64()
         );
         println!(
+            "| (a) hub CPU per arriving ledger ({} ledgers) | {:.1} ms |",
+            documents,
+            cold_hubs_cpu * 1000.0 / documents.max(1) as f64
+        );
+        println!(
             "| (b) edit-to-city-feed latency p50 / p99 ({} edits) | {:.1} ms / {:.1} ms |",
             lat.len(),
             pct(0.5),
@@ -519,6 +568,23 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             mib(city_peak),
             mib(district_peak)
         );
+        println!();
+        println!(
+            "(b) where one edit's time goes (mean per edit over the {} edits; district: the 41 hubs together)",
+            lat.len()
+        );
+        println!("| level | stage | runs per edit | ms per edit | ms per run |");
+        println!("| --- | --- | ---: | ---: | ---: |");
+        for r in &breakdown {
+            println!(
+                "| {} | {} | {:.2} | {:.2} | {:.2} |",
+                r["level"].as_str().unwrap_or_default(),
+                r["stage"].as_str().unwrap_or_default(),
+                r["runs_per_edit"].as_f64().unwrap_or_default(),
+                r["ms_per_edit"].as_f64().unwrap_or_default(),
+                r["ms_per_run"].as_f64().unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

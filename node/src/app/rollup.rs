@@ -1,79 +1,139 @@
-//! Keeping a hub's rollup current: recomputed from the replicas it holds whenever an input changes.
+//! Keeping a hub's rollup current: recomputed from the replicas it holds whenever an input changes,
+//! incrementally (a changed child's row adjusts, and the totals with it) and at once when idle;
+//! the reporting counts (报送) only when the campaign, a child's submission, a decision on one or a
+//! hub child's rollup changed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::rollup::{Rollup, Row, write};
+use crate::domain::figures::Counts;
+use crate::store::stages::{self, Stage};
+use crate::store::{Store, StoreError};
 
-/// Recomputes this hub's rollup from what its store holds: a hub child's row is that child's
-/// own rollup totals, a leaf child's row its ledger's figures. Returns the units whose rows changed.
-pub async fn recompute(
-    store: &crate::store::Store,
-) -> Result<Vec<String>, crate::store::StoreError> {
-    recompute_parts(store, true).await
+/// The rows a hub's rollup is computed from, as last read: its own ledger's counts and one row
+/// per syncing child.
+#[derive(Debug, Default)]
+struct Inputs {
+    own: Counts,
+    next: Rollup,
 }
 
-/// `recompute`; with `paperwork` false the reporting counts are kept as they are (nothing they
-/// follow changed: a ledger or a profile did), which spares reading every child's submission.
-async fn recompute_parts(
-    store: &crate::store::Store,
-    paperwork: bool,
-) -> Result<Vec<String>, crate::store::StoreError> {
-    let me = store.unit().clone();
-    let children = store.syncing_children().await?;
-    let mut next = Rollup::default();
-    let (own, _) = store.counts(me.as_str()).await?;
-    let mut totals = own;
-    for c in children {
-        let subtree = store
-            .rollup_rows(&c)
-            .await?
-            .into_iter()
-            .find(|r| r.unit == c);
-        let counts = match subtree {
-            Some(r) => r.counts,
-            None => store.counts(&c).await?.0,
+impl Inputs {
+    /// Reads every input from the store.
+    async fn read(store: &Store) -> Result<Inputs, StoreError> {
+        let mut i = Inputs {
+            own: store.counts(store.unit().as_str()).await?.0,
+            next: Rollup::default(),
         };
-        totals.add(&counts);
-        let name = store.unit_name(&c).await?;
-        next.children.insert(
-            c.clone(),
-            Row {
-                unit: c,
-                name,
-                counts,
-                as_of: String::new(),
-            },
-        );
+        for c in store.syncing_children().await? {
+            let row = child_row(store, &c).await?;
+            i.next.children.insert(c, row);
+        }
+        i.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        Ok(i)
     }
-    next.totals = Some(Row {
-        unit: me.to_string(),
-        name: store.identity().name.clone(),
-        counts: totals,
+
+    /// Reads again only what `touched` (units whose documents changed) feeds; false when a
+    /// touched unit is not a known child (a new child, say): then everything must be read.
+    async fn update(
+        &mut self,
+        store: &Store,
+        touched: &BTreeSet<String>,
+        paperwork: bool,
+    ) -> Result<bool, StoreError> {
+        let me = store.unit().as_str();
+        let known = |u: &str| u == me || self.next.children.contains_key(u);
+        // A unit below a child (a district's hospital, at the city) feeds that child's rollup,
+        // whose own change comes as its own.
+        let below_a_child = |u: &str| {
+            self.next.children.keys().any(|c| {
+                u.strip_prefix(c.as_str())
+                    .is_some_and(|r| r.starts_with('-'))
+            })
+        };
+        if touched.iter().any(|u| !known(u) && !below_a_child(u)) {
+            return Ok(false);
+        }
+        let read: Vec<&String> = touched.iter().filter(|u| known(u)).collect();
+        for u in read {
+            if u == me {
+                self.own = store.counts(me).await?.0;
+            } else {
+                let row = child_row(store, u).await?;
+                self.next.children.insert(u.clone(), row);
+            }
+        }
+        if paperwork {
+            self.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        }
+        Ok(true)
+    }
+
+    /// The rollup: the rows, and the totals (the hub's own ledger plus every row).
+    fn rollup(&mut self, store: &Store) -> &Rollup {
+        let mut totals = self.own;
+        for r in self.next.children.values() {
+            totals.add(&r.counts);
+        }
+        self.next.totals = Some(Row {
+            unit: store.unit().to_string(),
+            name: store.identity().name.clone(),
+            counts: totals,
+            as_of: String::new(),
+        });
+        &self.next
+    }
+}
+
+/// A child's row: a hub child's own rollup totals, a leaf child's ledger figures.
+async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
+    let subtree = store
+        .rollup_rows(c)
+        .await?
+        .into_iter()
+        .find(|r| r.unit == c);
+    let counts = match subtree {
+        Some(r) => r.counts,
+        None => store.counts(c).await?.0,
+    };
+    Ok(Row {
+        unit: c.to_string(),
+        name: store.unit_name(c).await?,
+        counts,
         as_of: String::new(),
-    });
-    if paperwork {
-        next.reporting = crate::app::submission::tree_tallies(store).await?;
-    }
+    })
+}
+
+/// Writes `next` as the hub's rollup document; returns the units whose rows changed.
+async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let doc = DocId {
         kind: DocKind::Rollup,
-        unit: me,
+        unit: store.unit().clone(),
     };
     let (changed, _) = store
         .edit(&doc, "rollup", "recompute the rollup", |d| {
-            if !paperwork {
-                next.reporting = crate::docs::rollup::read(d).reporting;
-            }
-            Ok(write(d, &next, &now).map_err(crate::docs::ledger::LedgerError::from)?)
+            Ok(write(d, next, &now).map_err(crate::docs::ledger::LedgerError::from)?)
         })
         .await?;
     Ok(changed)
 }
 
-/// Whether a change of `doc` can change this hub's rollup.
-fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
+/// Recomputes this hub's rollup from what its store holds: a hub child's row is that child's
+/// own rollup totals, a leaf child's row its ledger's figures. Returns the units whose rows changed.
+pub async fn recompute(store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut inputs = Inputs::read(store).await?;
+    save(store, inputs.rollup(store)).await
+}
+
+/// The unit whose row a change of `doc` can change in this hub's rollup, if any.
+fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<String> {
     match doc.kind {
-        DocKind::Ledger | DocKind::Profile => true,
-        _ => feeds_reporting(me, doc),
+        DocKind::Ledger | DocKind::Profile => Some(doc.unit.to_string()),
+        DocKind::Rollup if doc.unit != *me => Some(doc.unit.to_string()),
+        DocKind::Rollup | DocKind::Campaign | DocKind::Submission | DocKind::Review => None,
     }
 }
 
@@ -87,52 +147,99 @@ fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
     }
 }
 
-/// Keeps this hub's rollup current until `shutdown`: recomputed at once when an input changes
-/// (a child's ledger, rollup or profile, or the hub's own ledger; the reporting counts only when
-/// the campaign, a child's submission, a decision or a child's rollup did), then at most every
-/// 20 ms while changes keep coming, so a burst of edits costs one recompute, not one per keystroke.
+/// Everything is read again at least this often while changes come (a child enrolled or
+/// revoked changes no document).
+const FULL_EVERY: Duration = Duration::from_secs(60);
+
+/// Keeps this hub's rollup current until `shutdown`. A change of an input (a child's ledger,
+/// rollup or profile, or the hub's own ledger) is recomputed at once when the hub is idle, and
+/// only the rows it feeds are read again. Under a burst the recomputes take at most half the
+/// time: what arrives while one runs, or within as long again after it, is taken by the next.
 pub async fn maintain(
     store: std::sync::Arc<crate::store::Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let me = store.unit().clone();
     let mut changes = store.subscribe();
-    // Whether an input changed, and whether one of the reporting counts' did (the first pass
-    // computes everything).
-    let (mut dirty, mut paper) = (true, true);
+    let mut inputs: Option<Inputs> = None;
+    let mut full_at = Instant::now();
+    let mut touched = BTreeSet::new();
+    // Whether an input of the reporting counts changed since the last recompute.
+    let mut paper = false;
+    // When the first change not yet recomputed arrived.
+    let mut dirty: Option<Instant> = Some(Instant::now());
+    // When the last recompute ended, and how long it took.
+    let mut last = (Instant::now(), Duration::ZERO);
     loop {
-        if dirty {
-            if let Err(e) = recompute_parts(&store, paper).await {
-                tracing::warn!(error = %e, "could not recompute the rollup");
-            }
-            (dirty, paper) = (false, false);
-            // Coalesce what arrives meanwhile.
-            let window = tokio::time::sleep(std::time::Duration::from_millis(20));
-            tokio::pin!(window);
-            loop {
+        if let Some(since) = dirty {
+            // Under a burst, wait as long as the last recompute took before the next one.
+            let pause = last.1.saturating_sub(last.0.elapsed());
+            if !pause.is_zero() {
                 tokio::select! {
-                    _ = &mut window => break,
-                    c = changes.recv() => match c {
-                        Ok(doc) => {
-                            dirty |= feeds_rollup(&me, &doc);
-                            paper |= feeds_reporting(&me, &doc);
-                        }
-                        Err(RecvError::Lagged(_)) => (dirty, paper) = (true, true),
-                        Err(RecvError::Closed) => return,
-                    },
+                    _ = tokio::time::sleep(pause) => {}
                     _ = shutdown.changed() => return,
                 }
             }
+            // Take what arrived meanwhile into this recompute.
+            loop {
+                match changes.try_recv() {
+                    Ok(doc) => {
+                        touched.extend(feeds_rollup(&me, &doc));
+                        paper |= feeds_reporting(&me, &doc);
+                    }
+                    Err(TryRecvError::Lagged(_)) => inputs = None,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+            stages::since(Stage::RollupWait, since);
+            let started = Instant::now();
+            if full_at.elapsed() > FULL_EVERY {
+                inputs = None;
+            }
+            let result = async {
+                let updated = match inputs.as_mut() {
+                    Some(i) => i.update(&store, &touched, paper).await?,
+                    None => false,
+                };
+                let current = match inputs.as_mut() {
+                    Some(i) if updated => i,
+                    _ => {
+                        full_at = Instant::now();
+                        inputs.insert(Inputs::read(&store).await?)
+                    }
+                };
+                save(&store, current.rollup(&store)).await
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not recompute the rollup");
+                inputs = None;
+            }
+            touched.clear();
+            paper = false;
+            dirty = None;
+            stages::since(Stage::RollupRecompute, started);
+            last = (Instant::now(), started.elapsed());
             continue;
         }
         tokio::select! {
             c = changes.recv() => match c {
                 Ok(doc) => {
-                    dirty = feeds_rollup(&me, &doc);
-                    paper = feeds_reporting(&me, &doc);
+                    if let Some(u) = feeds_rollup(&me, &doc) {
+                        touched.insert(u);
+                        dirty = Some(Instant::now());
+                    }
+                    if feeds_reporting(&me, &doc) {
+                        paper = true;
+                        dirty = dirty.or(Some(Instant::now()));
+                    }
                 }
-                Err(RecvError::Lagged(_)) => (dirty, paper) = (true, true),
+                Err(RecvError::Lagged(_)) => {
+                    inputs = None;
+                    dirty = Some(Instant::now());
+                }
                 Err(RecvError::Closed) => return,
             },
             _ = shutdown.changed() => return,

@@ -22,6 +22,7 @@ use crate::docs::document::DocKind;
 use crate::domain::unit::UnitCode;
 use crate::federation::admission::{Admission, Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
+use crate::store::stages::{self, Stage};
 use crate::store::{FeedRow, Store};
 
 /// Events a subscriber may have waiting before it is cut off.
@@ -230,6 +231,7 @@ pub async fn pump(
         )));
     };
     let mut last = cursor;
+    let mut noticed: Option<std::time::Instant> = None;
     if cursor == 0 {
         let Ok(at) = store.feed_cursor().await else {
             return;
@@ -322,11 +324,17 @@ pub async fn pump(
                 last = seq;
             }
         }
+        if let Some(t) = noticed.take() {
+            stages::since(Stage::FeedSend, t);
+        }
         // Wait for a rollup to change (this hub's, or a replica of a child's).
         loop {
             tokio::select! {
                 c = changes.recv() => match c {
-                    Ok(doc) if doc.kind == DocKind::Rollup => break,
+                    Ok(doc) if doc.kind == DocKind::Rollup => {
+                        noticed = Some(std::time::Instant::now());
+                        break;
+                    }
                     Ok(doc) if doc.kind == DocKind::Profile => {
                         recheck = true;
                         break;

@@ -137,6 +137,24 @@ pub async fn render(store: &Store) -> Result<String> {
         subscribers,
     );
 
+    let stage_runs = Family::<Labels, Counter>::default();
+    let stage_seconds = Family::<Labels, Counter<f64, AtomicU64>>::default();
+    for (stage, runs, seconds) in crate::store::stages::totals() {
+        let l = vec![("stage".to_string(), stage.name().to_string())];
+        stage_runs.get_or_create(&l).inc_by(runs);
+        stage_seconds.get_or_create(&l).inc_by(seconds);
+    }
+    reg.register(
+        "stage_runs",
+        "Runs of each stage of a change's journey in this process (sync_apply, project, commit, write, sync_state, push, rollup_wait, rollup_recompute, feed_send)",
+        stage_runs,
+    );
+    reg.register(
+        "stage_seconds",
+        "Seconds spent in each stage of a change's journey in this process",
+        stage_seconds,
+    );
+
     let mut out = String::new();
     encode(&mut out, &reg)?;
     Ok(out)

@@ -25,6 +25,7 @@ mod query;
 pub mod refusal_log;
 mod refusals;
 mod reports;
+pub mod stages;
 mod subscription;
 mod worklists;
 mod write;
@@ -119,6 +120,10 @@ pub struct Store {
     refusal_log: RefusalLog,
     changes: broadcast::Sender<DocId>,
     live: Live,
+    /// Taken by every write of this process on the hot path (a change, a sync state, a peer's
+    /// figures), so that they queue here in order instead of meeting SQLite's lock and sleeping
+    /// in its busy handler.
+    writer: Mutex<()>,
 }
 
 /// Live counters of the running daemon, for `/metrics`.
@@ -275,6 +280,7 @@ impl Store {
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
+            writer: Mutex::new(()),
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -338,6 +344,7 @@ impl Store {
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
+            writer: Mutex::new(()),
         })
     }
 

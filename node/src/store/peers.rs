@@ -43,6 +43,7 @@ impl Store {
 
     /// The peer is making progress again.
     pub async fn clear_stuck(&self, peer: &str) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
         sqlx::query(
             "UPDATE peers SET stuck_since = NULL, stuck_reason = NULL WHERE peer = ? AND stuck_since IS NOT NULL",
         )
@@ -148,6 +149,7 @@ impl Store {
         doc: &DocId,
         state: &State,
     ) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -161,9 +163,31 @@ impl Store {
         Ok(())
     }
 
+    /// `save_sync_state` inside a write's transaction.
+    pub(super) async fn save_sync_state_in(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        peer: &str,
+        doc: &DocId,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(peer)
+        .bind(doc.to_string())
+        .bind(state)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// Records a session with `peer` starting (`connected`) or ending, with the bytes exchanged
     /// so far and, at the end, why it ended.
     pub async fn record_peer(&self, peer: &PeerSeen<'_>) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO peers (peer, relation, connected, connected_at, disconnected_at, bytes_sent, bytes_received, last_error)
              VALUES (?1, ?2, ?3, CASE WHEN ?3 THEN ?4 END, CASE WHEN ?3 THEN NULL ELSE ?4 END, ?5, ?6, ?7)
@@ -192,6 +216,7 @@ impl Store {
         bytes_sent: u64,
         bytes_received: u64,
     ) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
         sqlx::query(
             "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
         )

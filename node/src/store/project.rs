@@ -32,6 +32,20 @@ impl Store {
         touched: Option<&[String]>,
     ) -> Result<usize, StoreError> {
         match doc_id.kind {
+            DocKind::Ledger if before.is_empty() && doc_id.unit != *self.unit() => {
+                // A replica arriving whole: every camera is new here, and the child's own
+                // history is their audit; one pass, a few multi-row statements.
+                let codes = ledger::camera_codes(doc)?;
+                for batch in codes.chunks(UPSERT_ROWS) {
+                    let states: Vec<(String, CameraState)> = ledger::read_cameras(doc, batch)?
+                        .into_iter()
+                        .filter_map(|(code, state)| state.map(|s| (code, s)))
+                        .collect();
+                    upsert_cameras(conn, doc_id.unit.as_str(), &states).await?;
+                }
+                refresh_stats(conn, doc_id.unit.as_str()).await?;
+                Ok(codes.len())
+            }
             DocKind::Ledger => {
                 let after = doc.get_heads();
                 let codes: Vec<String> = match touched {
@@ -236,6 +250,58 @@ async fn project_camera(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Cameras written by one statement when a ledger arrives whole (16 values each, well within
+/// SQLite's limit on bound values).
+const UPSERT_ROWS: usize = 200;
+
+/// Writes the projections of new cameras in one multi-row statement.
+async fn upsert_cameras(
+    conn: &mut SqliteConnection,
+    unit: &str,
+    states: &[(String, CameraState)],
+) -> Result<(), StoreError> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO cameras (unit, device_code, name, address, point_class, area, state, built,
+            must_network, networked, archived, geo_tagged, in_service, record, conflicts, updated_at) ",
+    );
+    q.push_values(states, |mut b, (code, s)| {
+        let c = &s.camera;
+        let f = CameraFlags::of(c);
+        let conflicts = (!s.conflicts.is_empty())
+            .then(|| serde_json::to_string(&s.conflicts).unwrap_or_default());
+        b.push_bind(unit)
+            .push_bind(code.as_str())
+            .push_bind(c.name().to_string())
+            .push_bind(c.text(Field::Address).map(str::to_string))
+            .push_bind(c.point_class().map(|p| p as i64))
+            .push_bind(c.area().map(|a| a.as_str()))
+            .push_bind(c.state().as_str())
+            .push_bind(f.built)
+            .push_bind(f.must_network)
+            .push_bind(f.networked)
+            .push_bind(f.archived)
+            .push_bind(f.geo_tagged)
+            .push_bind(f.in_service)
+            .push_bind(serde_json::to_string(c).unwrap_or_default())
+            .push_bind(conflicts)
+            .push_bind(at.clone());
+    });
+    q.push(
+        " ON CONFLICT (unit, device_code) DO UPDATE SET name = excluded.name,
+            address = excluded.address, point_class = excluded.point_class, area = excluded.area,
+            state = excluded.state, built = excluded.built, must_network = excluded.must_network,
+            networked = excluded.networked, archived = excluded.archived,
+            geo_tagged = excluded.geo_tagged, in_service = excluded.in_service,
+            record = excluded.record, conflicts = excluded.conflicts, updated_at = excluded.updated_at",
+    );
+    q.build().execute(&mut *conn).await?;
     Ok(())
 }
 

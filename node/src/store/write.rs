@@ -8,6 +8,7 @@ use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
 
 use crate::docs::document::{DocId, commit_now, heads_hex};
+use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError, now};
 
 /// After this many incremental chunks a document is rewritten as one compact snapshot.
@@ -90,8 +91,15 @@ impl Store {
         message: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write_hinted(doc_id, who, None, None, one_change(doc_id, message, f))
-            .await
+        self.write_hinted(
+            doc_id,
+            who,
+            None,
+            None,
+            None,
+            one_change(doc_id, message, f),
+        )
+        .await
     }
 
     /// Merges changes made elsewhere (a saved document, a sync message's changes) into the local
@@ -133,7 +141,7 @@ impl Store {
                 f(d, &mut saved.lock().expect("saved changes"))
             })(doc)
         };
-        self.write_hinted(doc_id, who, None, Some((codes, &saved)), run)
+        self.write_hinted(doc_id, who, None, Some(codes), Some(&saved), run)
             .await
     }
 
@@ -144,7 +152,7 @@ impl Store {
         origin: Option<&str>,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
-        self.write_hinted(doc_id, who, origin, None, f).await
+        self.write_hinted(doc_id, who, origin, None, None, f).await
     }
 
     async fn write_hinted<T>(
@@ -152,11 +160,13 @@ impl Store {
         doc_id: &DocId,
         who: &str,
         origin: Option<&str>,
-        hint: Option<(&[String], &std::sync::Mutex<Saved>)>,
+        touched: Option<&[String]>,
+        saved: Option<&std::sync::Mutex<Saved>>,
         f: impl FnOnce(&mut AutoCommit) -> Result<T, StoreError>,
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
-        let touched = hint.map(|h| h.0);
+        let started = std::time::Instant::now();
+        let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut cache = self.cache.lock().await;
         let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
@@ -189,9 +199,9 @@ impl Store {
         }
         // From here on the cached document is ahead of the database until the commit succeeds.
         let result = async {
-            let data = match hint {
-                // What `f` saved as it went, and the rest.
-                Some((_, saved)) => {
+            let data = match saved {
+                // What `f` saved (or received) as it went, and the rest.
+                Some(saved) => {
                     let mut saved = saved.lock().expect("saved changes");
                     let mut data = std::mem::take(&mut saved.bytes);
                     data.extend(entry.doc.save_after(&saved.heads));
@@ -199,10 +209,19 @@ impl Store {
                 }
                 None => entry.doc.save_after(&before),
             };
+            if let Some(saved) = saved {
+                let state = saved.lock().expect("saved changes").state.take();
+                if let Some((peer, state)) = state {
+                    self.save_sync_state_in(&mut tx, &peer, doc_id, &state).await?;
+                    saved.lock().expect("saved changes").state_saved = true;
+                }
+            }
             let seq = entry.seq + 1;
+            let projecting = std::time::Instant::now();
             let records = self
                 .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
                 .await?;
+            stages::since(Stage::Project, projecting);
             sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
                 .bind(&key)
                 .bind(seq)
@@ -256,12 +275,18 @@ impl Store {
         }
         .await;
         let outcome = match result {
-            Ok(ok) => tx.commit().await.map(|_| ok).map_err(StoreError::from),
+            Ok(ok) => {
+                let committing = std::time::Instant::now();
+                let done = tx.commit().await.map(|_| ok).map_err(StoreError::from);
+                stages::since(Stage::Commit, committing);
+                done
+            }
             Err(e) => Err(e),
         };
         match outcome {
             Ok((seq, heads, records)) => {
                 entry.seq = seq;
+                stages::since(Stage::Write, started);
                 // Nobody listening is fine: the sync loop subscribes only while it runs.
                 let _ = self.changes.send(doc_id.clone());
                 Ok((
@@ -283,6 +308,8 @@ impl Store {
     /// Receives one Automerge sync message from a peer into the local replica of `doc_id`. The
     /// change is applied to the cached copy, `authorize` judges its effect (the document before,
     /// as heads, and after), and only then is it saved and projected; a refusal keeps nothing.
+    /// When the message changed the document, the sync state with the peer (whose shared heads
+    /// moved) is saved in the same transaction; the second value says whether it was.
     pub async fn receive_sync(
         &self,
         doc_id: &DocId,
@@ -291,21 +318,44 @@ impl Store {
         state: &mut automerge::sync::State,
         message: automerge::sync::Message,
         authorize: impl FnOnce(&mut AutoCommit, &[ChangeHash]) -> Result<(), StoreError>,
-    ) -> Result<Written, StoreError> {
+    ) -> Result<(Written, bool), StoreError> {
         use automerge::sync::SyncDoc;
-        let (_, w) = self
-            .write(doc_id, who, Some(peer), |doc| {
-                let before = doc.get_heads();
-                doc.sync()
-                    .receive_sync_message(state, message)
-                    .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
-                if doc.get_heads() != before {
-                    authorize(doc, &before)?;
+        let saved = std::sync::Mutex::new(Saved::default());
+        let receive = |doc: &mut AutoCommit| {
+            let applying = std::time::Instant::now();
+            let before = doc.get_heads();
+            let shared_before = state.shared_heads.clone();
+            // A replica arriving whole keeps the bytes it came in (a compressed document, most
+            // often) as its first chunk, instead of encoding them again.
+            let whole: Option<Vec<u8>> = before
+                .is_empty()
+                .then(|| message.changes.iter().flatten().copied().collect());
+            doc.sync()
+                .receive_sync_message(state, message)
+                .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))?;
+            let after = doc.get_heads();
+            if after != before {
+                authorize(doc, &before)?;
+            }
+            let mut s = saved.lock().expect("saved changes");
+            if state.shared_heads != shared_before {
+                s.state = Some((peer.to_string(), state.encode()));
+            }
+            match whole {
+                Some(bytes) if !bytes.is_empty() => {
+                    s.bytes = bytes;
+                    s.heads = after;
                 }
-                Ok(())
-            })
+                _ => s.heads = before,
+            }
+            stages::since(Stage::SyncApply, applying);
+            Ok(())
+        };
+        let (_, w) = self
+            .write_hinted(doc_id, who, Some(peer), None, Some(&saved), receive)
             .await?;
-        Ok(w)
+        let state_saved = w.changed && saved.lock().expect("saved changes").state_saved;
+        Ok((w, state_saved))
     }
 
     /// The next sync message for a peer whose state is `state`, if there is anything to say.
@@ -348,6 +398,10 @@ impl Store {
 pub struct Saved {
     bytes: Vec<u8>,
     heads: Vec<ChangeHash>,
+    /// A peer's sync state to save in the same transaction (a received sync message).
+    state: Option<(String, Vec<u8>)>,
+    /// Whether `state` was saved.
+    state_saved: bool,
 }
 
 impl Saved {

@@ -61,6 +61,8 @@ pub struct PeerStats {
     pub synced_notify: tokio::sync::Notify,
     /// The current minute (Unix minutes) and the bytes received in it.
     minute: std::sync::Mutex<(i64, u64)>,
+    /// When being in sync was last written to the store (at most once a second).
+    recorded: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl PeerStats {
@@ -219,13 +221,26 @@ impl Engine {
             }
         }
         let stats = self.peer_stats(peer.unit.as_str());
-        let _ = self.store.clear_stuck(peer.unit.as_str()).await;
         stats.synced.fetch_add(1, Ordering::Relaxed);
         stats.synced_notify.notify_waiters();
-        let _ = self
-            .store
-            .record_synced(peer.unit.as_str(), stats.sent(), stats.received())
-            .await;
+        // Written at most once a second: a busy peer is in sync after every change, and these
+        // two writes would otherwise queue before the rollup's (the session's end writes the
+        // final figures).
+        let due = {
+            let mut at = stats.recorded.lock().expect("peer recorded");
+            let due = at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if due {
+                *at = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            let _ = self.store.clear_stuck(peer.unit.as_str()).await;
+            let _ = self
+                .store
+                .record_synced(peer.unit.as_str(), stats.sent(), stats.received())
+                .await;
+        }
     }
 
     /// Runs one session with `peer` until either side ends it. `inbound` is the peer's frames,
@@ -251,6 +266,7 @@ impl Engine {
             stats: stats.clone(),
             docs: HashMap::new(),
             refused: BTreeSet::new(),
+            unsent: BTreeSet::new(),
         };
         let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -282,4 +298,6 @@ struct Session {
     docs: HashMap<DocId, DocState>,
     /// Documents refused in this session, by either side: no more frames about them.
     refused: BTreeSet<DocId>,
+    /// Changed documents this unit does not send to the peer (asked once a session).
+    unsent: BTreeSet<DocId>,
 }

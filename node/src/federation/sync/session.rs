@@ -17,6 +17,7 @@ use crate::docs::document::DocId;
 use crate::federation::admission::Cut;
 use crate::federation::authz;
 use crate::store::StoreError;
+use crate::store::stages::{self, Stage};
 
 /// Documents refused in one session before the session ends.
 const MAX_REFUSED_DOCS: usize = 16;
@@ -162,6 +163,13 @@ impl Session {
 
     /// Sends the next sync message of `doc`, if there is one.
     pub(super) async fn push(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        let pushing = std::time::Instant::now();
+        let pushed = self.push_now(doc).await;
+        stages::since(Stage::Push, pushing);
+        pushed
+    }
+
+    async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
         let Some(d) = self.docs.get_mut(doc) else {
             return Ok(());
         };
@@ -188,6 +196,8 @@ impl Session {
                             .store
                             .set_stuck(self.peer.unit.as_str(), &reason)
                             .await?;
+                        // The next time in sync clears it at once.
+                        *self.stats.recorded.lock().expect("peer recorded") = None;
                         self.docs.remove(doc);
                         self.refused.insert(doc.clone());
                         return Ok(());
@@ -210,8 +220,15 @@ impl Session {
             return Ok(());
         }
         if !self.docs.contains_key(doc) {
+            if self.unsent.contains(doc) {
+                return Ok(());
+            }
             let access = self.engine.access(&self.peer, doc).await?;
             if !access.send {
+                // A changed document is held here; what this peer may be sent of a held
+                // document changes only with an enrollment, which the next session sees. A busy
+                // hub is not asked again for every change of every peer's session.
+                self.unsent.insert(doc.clone());
                 return Ok(());
             }
             let state = self.engine.load_state(&self.peer.unit, doc).await?;
@@ -302,12 +319,14 @@ impl Session {
                     .await;
                 match result {
                     // The replica's origin was written with the change, in its transaction.
-                    Ok(_) => {
+                    Ok((_, state_saved)) => {
                         let shared = entry.state.shared_heads.clone();
-                        if shared != before_shared {
+                        if shared != before_shared && !state_saved {
+                            let saving = std::time::Instant::now();
                             self.engine
                                 .save_state(&self.peer.unit, &doc, &entry.state)
                                 .await?;
+                            stages::since(Stage::SyncState, saving);
                         }
                     }
                     Err(StoreError::Refused(reason)) => {
