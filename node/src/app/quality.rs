@@ -53,7 +53,10 @@ pub async fn check_at(
     unit: Option<&UnitCode>,
     today: NaiveDate,
 ) -> Result<Report, StoreError> {
-    let rules = crate::app::campaign::rules(store).await?;
+    let campaign = crate::app::campaign::held(store).await?;
+    let rules = crate::app::campaign::rules(store)
+        .await?
+        .resolved(campaign.as_ref());
     let rows = store.cameras_under(unit.map(UnitCode::as_str)).await?;
     let mut units: BTreeMap<String, Tally> = BTreeMap::new();
     let mut codes: BTreeMap<String, UnitCode> = BTreeMap::new();

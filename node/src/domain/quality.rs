@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::camera::{Camera, PointClass, State};
+use crate::domain::campaign::{Campaign, Figure};
 use crate::domain::unit::UnitCode;
 
 /// What a rule checks. A new rule of an existing check (another threshold, another deadline)
@@ -29,7 +30,8 @@ pub enum Check {
     NetworkedNotArchived,
     /// Networked but without coordinates.
     NetworkedNotGeoTagged,
-    /// Class 1 or 2, not networked, after the date `after`.
+    /// Class 1 or 2, not networked, after the date `after` (by default the deadline of the
+    /// campaign's milestone of networking every camera).
     KeyClassNotNetworked,
     /// Removed but still marked networked.
     RemovedButNetworked,
@@ -118,7 +120,8 @@ pub struct Rule {
     /// Days, for [`Check::FaultyTooLong`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<i64>,
-    /// Date after which the rule applies, for [`Check::KeyClassNotNetworked`].
+    /// Date after which the rule applies, for [`Check::KeyClassNotNetworked`]; absent, the
+    /// campaign's deadline for networking every camera ([`RuleSet::resolved`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<NaiveDate>,
 }
@@ -206,16 +209,13 @@ impl RuleSet {
                     "已联网未标注坐标",
                     "已联网的摄像机须100%标注经纬度，公安视频平台按坐标在地图上显示点位。",
                 ),
-                Rule {
-                    after: NaiveDate::from_ymd_opt(2022, 6, 30),
-                    ..rule(
-                        "key-class",
-                        Check::KeyClassNotNetworked,
-                        Severity::Error,
-                        "一、二类点位逾期未联网",
-                        "一类、二类点位应在第三阶段截止日期前全部接入公安视频平台。",
-                    )
-                },
+                rule(
+                    "key-class",
+                    Check::KeyClassNotNetworked,
+                    Severity::Error,
+                    "一、二类点位逾期未联网",
+                    "一类、二类点位应在工作方案规定的全部联网截止日期前接入公安视频平台。",
+                ),
                 rule(
                     "removed-networked",
                     Check::RemovedButNetworked,
@@ -255,11 +255,29 @@ impl RuleSet {
             match r.check {
                 Check::FarFromOthers if r.km.is_none() => return Err(missing("km")),
                 Check::FaultyTooLong if r.days.is_none() => return Err(missing("days")),
-                Check::KeyClassNotNetworked if r.after.is_none() => return Err(missing("after")),
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// The rules with their defaults filled from the campaign: a deadline rule without its own
+    /// date takes the deadline of the campaign's milestone of networking every camera (none
+    /// before a campaign has one: the rule then finds nothing).
+    pub fn resolved(mut self, campaign: Option<&Campaign>) -> RuleSet {
+        let all_networked = campaign.and_then(|c| {
+            c.milestones
+                .iter()
+                .filter(|m| m.figure == Figure::NetworkingRate && m.target >= 100.0)
+                .map(|m| m.deadline)
+                .max()
+        });
+        for r in &mut self.rules {
+            if r.check == Check::KeyClassNotNetworked && r.after.is_none() {
+                r.after = all_networked;
+            }
+        }
+        self
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
@@ -578,7 +596,8 @@ mod tests {
                 faulty_since: None,
             })
             .collect();
-        assert_eq!(check(&RuleSet::seed(), &subjects, today()), vec![]);
+        let rules = RuleSet::seed().resolved(Some(&Campaign::seed()));
+        assert_eq!(check(&rules, &subjects, today()), vec![]);
     }
 
     #[test]
@@ -663,7 +682,8 @@ mod tests {
                 faulty_since: since(c.device_code.as_str()),
             })
             .collect();
-        let fs = check(&RuleSet::seed(), &subjects, today());
+        let rules = RuleSet::seed().resolved(Some(&Campaign::seed()));
+        let fs = check(&rules, &subjects, today());
         let mut got = found(&fs);
         got.retain(|(r, ..)| *r != "key-class");
         assert_eq!(
@@ -699,10 +719,28 @@ mod tests {
         // Before the deadline, class 1 and 2 not networked is no finding.
         let early = NaiveDate::from_ymd_opt(2022, 1, 1).unwrap();
         assert!(
-            check(&RuleSet::seed(), &subjects, early)
+            check(&rules, &subjects, early)
                 .iter()
                 .all(|f| f.rule != "key-class")
         );
+        // The deadline is the campaign's: moved to a later date, nothing is overdue today; with
+        // no campaign, nothing either.
+        let mut later = Campaign::seed();
+        for m in &mut later.milestones {
+            m.deadline = NaiveDate::from_ymd_opt(2027, 4, 25).unwrap();
+        }
+        let moved = RuleSet::seed().resolved(Some(&later));
+        assert_eq!(
+            moved.get("key-class").unwrap().after,
+            NaiveDate::from_ymd_opt(2027, 4, 25)
+        );
+        for rules in [moved, RuleSet::seed().resolved(None)] {
+            assert!(
+                check(&rules, &subjects, today())
+                    .iter()
+                    .all(|f| f.rule != "key-class")
+            );
+        }
     }
 
     #[test]
