@@ -138,7 +138,12 @@ async fn quality(
             "（共 " (total) " 条）"
         }
         @if rule.is_some() { p { a href=(href(None, unit, None)) { "查看全部规则的问题" } } }
-        @if chosen.is_empty() {
+        @if report.units.is_empty() {
+            p.missing {
+                "本级不持有摄像机档案（档案保存在填报单位及其区县卫生健康部门，不上传到更高层级），"
+                "因此这里没有可核查的记录。各单位的问题请在其区县的“数据质量”页查看。"
+            }
+        } @else if chosen.is_empty() {
             p { "没有发现问题。" }
         } @else {
             table {
@@ -230,5 +235,14 @@ mod tests {
         .unwrap();
         let (_, _, body) = send(&app, get("/quality", &c)).await;
         assert!(body.contains("没有发现问题"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_level_without_records_says_so_instead_of_all_clear() {
+        let (_dir, s) = store().await;
+        let (c, _) = editor(&s).await;
+        let (_, _, body) = send(&router(s.clone()), get("/quality", &c)).await;
+        assert!(body.contains("本级不持有摄像机档案"), "{body}");
+        assert!(!body.contains("没有发现问题"), "{body}");
     }
 }

@@ -115,7 +115,13 @@ async fn worklists(
             }
         }
         h2 { (name) "（" (total) " 台，影响" (figure) "）" }
-        @if rows.is_empty() {
+        @if rows.is_empty() && web.store.identity().is_hub() {
+            p { "本级台账中没有" (name) "的摄像机。" }
+            p.missing {
+                "下级单位的摄像机保存在各单位及其上级的台账中，这里不汇总。"
+                "请从" a href="/" { "进度概况" } "逐级查看下级单位，或在“数据质量”页查看下级的问题。"
+            }
+        } @else if rows.is_empty() {
             p { "没有" (name) "的摄像机。" }
         } @else {
             table {
@@ -209,5 +215,31 @@ mod tests {
         );
         let (_, _, body) = send(&app, get("/worklists?list=faulty", &c)).await;
         assert!(body.contains("修复后请改为在用") && !body.contains(&code(2)));
+    }
+}
+
+#[cfg(test)]
+mod hub_tests {
+    use crate::http::router;
+    use crate::http::testing::*;
+
+    #[tokio::test]
+    async fn a_hub_without_cameras_of_its_own_is_told_where_its_childrens_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(
+            crate::store::Store::init(
+                dir.path(),
+                &crate::domain::unit::UnitCode::parse("500103").unwrap(),
+                "渝中区卫生健康委员会",
+                crate::domain::unit::UnitKind::District,
+                crate::domain::unit::Role::Hub,
+            )
+            .await
+            .unwrap(),
+        );
+        let (c, _) = editor(&s).await;
+        let c = c.replace(SESSION_COOKIE, "yl_session_500103");
+        let (_, _, body) = send(&router(s.clone()), get("/worklists", &c)).await;
+        assert!(body.contains("逐级查看下级单位"), "{body}");
     }
 }
