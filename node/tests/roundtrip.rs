@@ -107,6 +107,9 @@ print(json.dumps(rows, ensure_ascii=False))
     assert_eq!(text(2, 5), "审核人：李华");
     assert_eq!(text(3, 0), "填表人：张敏");
     assert_eq!(text(3, 7), "填表日期：2021-08-25");
+    // The moment of the figures (read now, Beijing time).
+    assert!(text(4, 0).starts_with("数据截至："), "{}", text(4, 0));
+    assert!(text(4, 0).contains('年'), "{}", text(4, 0));
     assert_eq!(text(5, 1), "下级部门/单位名称");
     assert_eq!(text(5, 6), "联网率（%）");
     let row = &table[6];

@@ -38,7 +38,7 @@ pub async fn total_rate(c: &Client, header: &str) -> f64 {
     rate(&shown).unwrap_or_else(|| panic!("{header}: {shown}"))
 }
 
-/// The number on the dashboard's card labelled `label` (下级单位, 进度落后, 已逾期, 未报送).
+/// The number on the dashboard's card labelled `label` (下级单位, 进度落后, 已逾期, 尚无台账数据).
 pub async fn card(c: &Client, label: &str) -> Option<u64> {
     c.execute(
         "const d = Array.from(document.querySelectorAll('.card'))

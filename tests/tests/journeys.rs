@@ -461,7 +461,7 @@ async fn a_district_officer_finds_who_lags_and_supervises_a_camera() {
     assert_eq!(card(&c, "进度落后").await, Some(count("进度落后")));
     assert_eq!(card(&c, "已逾期").await, Some(count("已逾期")));
     assert_eq!(
-        card(&c, "未报送").await,
+        card(&c, "尚无台账数据").await,
         Some(built_col.iter().filter(|(_, b, _)| b == "0").count() as u64),
         "{built_col:?}"
     );

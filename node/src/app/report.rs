@@ -30,6 +30,10 @@ pub struct Attachment2Header {
     pub filler_position: String,
     pub phone: String,
     pub date: String,
+    /// 数据截至: when the figures were read (now, or the end of the as-of day), as a person reads
+    /// it in Beijing time; the figures move while the campaign runs, so a printed copy and a
+    /// downloaded file say which moment they show.
+    pub as_at: String,
 }
 
 pub const A2_COLUMNS: [&str; 8] = [
@@ -183,6 +187,7 @@ pub fn attachment2_bytes(
     ws.write_string_with_format(3, 2, format!("单位及职务：{}", h.filler_position), &plain)?;
     ws.write_string_with_format(3, 5, format!("联系电话：{}", h.phone), &plain)?;
     ws.write_string_with_format(3, 7, format!("填表日期：{}", h.date), &plain)?;
+    ws.write_string_with_format(4, 0, format!("数据截至：{}", h.as_at), &plain)?;
     for (c, name) in A2_COLUMNS.iter().enumerate() {
         ws.write_string_with_format(5, c as u16, *name, &head)?;
     }
@@ -400,6 +405,10 @@ pub async fn attachment2(
         date: a
             .date
             .unwrap_or_else(|| crate::domain::figures::beijing_today().to_string()),
+        as_at: match a.as_of {
+            Some(day) => format!("{} 24:00", crate::app::zh::beijing_date(day)),
+            None => crate::app::zh::beijing_time(chrono::Utc::now()),
+        },
     };
     let mut rows = Vec::new();
     for c in &children {

@@ -75,6 +75,7 @@ async fn printable(State(web): State<Web>, Signed(s): Signed) -> Response {
                 "填表人：" (h.filler) " 　　单位及职务：" (h.filler_position)
                 " 　　联系电话：" (h.phone) " 　　填表日期：" (date)
             }
+            p { "数据截至：" (h.as_at) }
             table.a2 {
                 tr { @for c in A2_COLUMNS { th { (c) } } }
                 @for (i, r) in rows.iter().enumerate() {
@@ -219,6 +220,11 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("<td>合计</td>"), "{body}");
+        // The moment the figures show, in Beijing time.
+        let year = crate::domain::figures::beijing_today()
+            .format("数据截至：%Y年")
+            .to_string();
+        assert!(body.contains(&year), "{body}");
         assert!(
             body.contains("<script src=\"/assets/print.js\" defer>"),
             "{body}"

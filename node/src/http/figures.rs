@@ -164,7 +164,7 @@ fn summary(d: &Dashboard) -> Markup {
                 div.card { "下级单位" b { (l.children) } }
                 div.card.warn { "进度落后" b { (l.behind) } }
                 div.card.bad { "已逾期" b { (l.overdue) } }
-                div.card.bad { "未报送" b { (l.not_reported) } }
+                div.card.bad { "尚无台账数据" b { (l.not_reported) } }
             }
         }
         @let targets: Vec<_> = [&t.networking, &t.archive, &t.intact_public, &t.intact_industry].into_iter().flatten().collect();
@@ -515,7 +515,7 @@ mod tests {
         // 乙 (10%) is behind the straight line to 80%, 丁 has no camera and no contacts (overdue).
         assert!(html.contains("进度落后<b>1</b>"), "{html}");
         assert!(html.contains("已逾期<b>1</b>"), "{html}");
-        assert!(html.contains("未报送<b>1</b>"), "{html}");
+        assert!(html.contains("尚无台账数据<b>1</b>"), "{html}");
         assert!(
             html.contains("第二阶段：联网率80%（2021年12月31日）"),
             "{html}"
