@@ -93,7 +93,7 @@ async fn a_hospital_clerk_imports_a_sheet_completes_the_records_and_sees_the_fig
 
     // The ledger's own sheet, downloaded from the import page, carries each row's version.
     follow(&c, "再导入一个表格").await;
-    c.find(Locator::LinkText("下载本单位台账表格"))
+    c.find(Locator::LinkText("CSV 格式"))
         .await
         .unwrap()
         .click()

@@ -93,6 +93,33 @@ where
     Ok(out)
 }
 
+/// A table as an XLSX workbook whose every cell is text, as a clerk edits it in Excel or WPS: a
+/// 20-digit device code stays 20 digits (a CSV opened in Excel becomes 5.00103E+19 and is saved
+/// so), dates stay as written. The first row is the header, bold and frozen.
+pub fn xlsx_text_bytes(sheet_name: &str, rows: &[Vec<String>]) -> anyhow::Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(sheet_name)?;
+    let text = Format::new().set_num_format("@");
+    let head = Format::new().set_bold().set_num_format("@");
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let f = if r == 0 { &head } else { &text };
+            ws.write_string_with_format(r as u32, c as u16, v, f)?;
+        }
+    }
+    if let Some(first) = rows.first() {
+        for (c, h) in first.iter().enumerate() {
+            let width = if h.contains("编码") { 24.0 } else { 16.0 };
+            ws.set_column_width(c as u16, width)?;
+            ws.set_column_format(c as u16, &text)?;
+        }
+        ws.set_freeze_panes(1, 0)?;
+    }
+    Ok(wb.save_to_buffer()?)
+}
+
 /// Whether a file named `path` is the official XLSX layout (otherwise a plain CSV table).
 pub fn is_xlsx(path: &Path) -> bool {
     path.extension()

@@ -80,8 +80,9 @@ pub enum CameraCmd {
         #[command(flatten)]
         limits: crate::app::import::ImportLimits,
     },
-    /// Write this unit's camera sheet (CSV, Chinese headers and values, each row's 最后修改时间):
-    /// the sheet to edit and `camera import` back.
+    /// Write this unit's camera sheet (Chinese headers and values, each row's 最后修改时间): the
+    /// sheet to edit and `camera import` back. `.xlsx` keeps every cell as text (device codes stay
+    /// 20 digits in Excel); any other name is CSV.
     Sheet {
         #[arg(long)]
         out: std::path::PathBuf,
@@ -256,7 +257,12 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
         CameraCmd::Sheet { out } => {
             let rows = crate::app::import_plan::sheet_rows(&store).await?;
             let n = rows.len() - 1;
-            std::fs::write(&out, crate::app::report::csv_bytes(rows)?)?;
+            let bytes = if crate::app::report::is_xlsx(&out) {
+                crate::app::report::xlsx_text_bytes("台账", &rows)?
+            } else {
+                crate::app::report::csv_bytes(rows)?
+            };
+            std::fs::write(&out, bytes)?;
             println!("已写出 {n} 台摄像机的台账表格：{}", out.display());
             Ok(())
         }

@@ -44,8 +44,9 @@ fn import_form(csrf: &str) -> Markup {
             "CSV（UTF-8 或 GB18030）或 XLSX，中文或英文表头。先预览：有任何错误行，一行也不会导入。"
         }
         p {
-            "修改已有摄像机时，请先 " a href="/import/sheet" { "下载本单位台账表格" }
-            "，在其中修改后再上传：表格的“最后修改时间”一列记着每行导出时的版本，台账中在此之后改过的字段不会被悄悄覆盖。"
+            "修改已有摄像机时，请先 " a href="/import/sheet?format=xlsx" { "下载本单位台账表格" }
+            "（Excel 格式，设备编码按文本保存；也可下载 " a href="/import/sheet" { "CSV 格式" } "，"
+            "但用 Excel 打开 CSV 会把 20 位设备编码变成科学计数法），在其中修改后再上传：表格的“最后修改时间”一列记着每行导出时的版本，台账中在此之后改过的字段不会被悄悄覆盖。"
         }
         form method="post" action="/import" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(csrf);
@@ -62,9 +63,19 @@ async fn import_page(State(web): State<Web>, Signed(s): Signed) -> Response {
     shell(&web, &s, "导入表格", import_form(&s.csrf)).into_response()
 }
 
-/// This unit's camera sheet as CSV, each row with its last-change stamp: the sheet to edit and
-/// import back. Named `<unit name>-台账-<date>.csv`.
-async fn sheet_download(State(web): State<Web>, _signed: Signed) -> Response {
+/// `?format=xlsx` for the Excel sheet; CSV otherwise.
+#[derive(serde::Deserialize, Default)]
+struct SheetQuery {
+    format: Option<String>,
+}
+
+/// This unit's camera sheet, each row with its last-change stamp: the sheet to edit and import
+/// back. Named `<unit name>-台账-<date>.xlsx` (every cell text) or `.csv`.
+async fn sheet_download(
+    State(web): State<Web>,
+    _signed: Signed,
+    axum::extract::Query(q): axum::extract::Query<SheetQuery>,
+) -> Response {
     let rows = match import_plan::sheet_rows(&web.store).await {
         Ok(r) => r,
         Err(e) => {
@@ -76,7 +87,13 @@ async fn sheet_download(State(web): State<Web>, _signed: Signed) -> Response {
                 .into_response();
         }
     };
-    let Ok(bytes) = crate::app::report::csv_bytes(rows) else {
+    let xlsx = q.format.as_deref() == Some("xlsx");
+    let made = if xlsx {
+        crate::app::report::xlsx_text_bytes("台账", &rows)
+    } else {
+        crate::app::report::csv_bytes(rows)
+    };
+    let Ok(bytes) = made else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             "生成表格失败，请稍后再试",
@@ -84,10 +101,18 @@ async fn sheet_download(State(web): State<Web>, _signed: Signed) -> Response {
             .into_response();
     };
     let today = crate::app::zh::today().format("%Y-%m-%d");
-    let name = format!("{}-台账-{today}.csv", web.store.identity().name);
+    let (ext, mime) = if xlsx {
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    } else {
+        ("csv", "text/csv; charset=utf-8")
+    };
+    let name = format!("{}-台账-{today}.{ext}", web.store.identity().name);
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_TYPE, mime.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename*=UTF-8''{}", enc(&name)),
@@ -453,6 +478,44 @@ mod tests {
 
     const A: &str = "50010312091320000001";
     const B: &str = "50010312091320000002";
+
+    #[tokio::test]
+    async fn the_excel_sheet_keeps_device_codes_as_text_and_reads_back_unchanged() {
+        let (_dir, s) = store().await;
+        add_camera(&s, A, "东门").await;
+        add_camera(&s, B, "西门").await;
+        let (c, _) = editor(&s).await;
+        let app = router(s.clone());
+        let r = tower::ServiceExt::oneshot(app.clone(), get("/import/sheet?format=xlsx", &c))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let disposition = r.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(disposition.ends_with(".xlsx"), "{disposition}");
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
+        use calamine::Reader;
+        let mut wb: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let range = wb.worksheet_range("台账").unwrap();
+        let codes: Vec<_> = range.rows().skip(1).map(|r| r[0].clone()).collect();
+        assert_eq!(
+            codes,
+            [
+                calamine::Data::String(A.into()),
+                calamine::Data::String(B.into())
+            ]
+        );
+        // The file imported back as downloaded: every row read, nothing changes.
+        let path = _dir.path().join("台账.xlsx");
+        std::fs::write(&path, &bytes).unwrap();
+        let sheet = crate::app::import::read_sheet_rows(&path, &Default::default()).unwrap();
+        let plan = crate::app::import_plan::plan(&s, sheet).await.unwrap();
+        assert_eq!(plan.counts().unchanged, 2, "{:?}", plan.counts());
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    }
 
     #[tokio::test]
     async fn the_downloaded_sheet_edited_and_uploaded_shows_old_to_new_and_the_columns_read() {
