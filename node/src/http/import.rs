@@ -203,7 +203,7 @@ fn preview_body(name: &str, plan: &Plan, csrf: &str, token: &str) -> Markup {
                 "默认保留台账中的值；逐项勾选“以表格为准覆盖”的才会被覆盖。"
             }
         }
-        (columns_table(plan))
+        (columns_line(plan))
         form method="post" action="/import/confirm" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="token" value=(token);
@@ -247,6 +247,27 @@ fn preview_body(name: &str, plan: &Plan, csrf: &str, token: &str) -> Markup {
                 p { "未变 " (n.unchanged) " 台：表格中的值与台账相同。" }
             }
             button type="submit" { "确认导入" }
+        }
+        (columns_table(plan))
+    }
+}
+
+/// One line on the columns above the changes (the table of every column comes last): how many
+/// were read, and which are not imported.
+fn columns_line(plan: &Plan) -> Markup {
+    let ignored: Vec<&str> = plan
+        .columns
+        .iter()
+        .filter(|c| matches!(c.used_as, ColumnUse::Ignored))
+        .map(|c| c.header.as_str())
+        .collect();
+    html! {
+        p {
+            "识别了 " (plan.columns.len() - ignored.len()) " 列"
+            @if ignored.is_empty() { "，全部导入（各列见页末）。" }
+            @else {
+                "；" span.err { (ignored.len()) " 列未识别，不会导入：" (ignored.join("、")) } "（各列见页末）。"
+            }
         }
     }
 }
@@ -584,6 +605,11 @@ mod tests {
         );
         assert!(body.contains("以表格为准覆盖（台账值于 "), "{body}");
         assert!(body.contains("未识别，不导入"), "the 备注 column: {body}");
+        // Said above the changes, not only in the columns' table at the end.
+        let line = body
+            .find("1 列未识别，不会导入：备注")
+            .expect("the columns' line");
+        assert!(line < body.find("确认导入").unwrap(), "{body}");
         // Confirmed without ticking: the newer value stays, and the summary says so.
         let token = attr(&body, "token").to_string();
         let (st, _, body) = send(
