@@ -2,6 +2,8 @@
 //! time), from the audit rows the projections write; for this unit's cameras and for a child's
 //! camera whose ledger is held here. A page at a time.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -41,16 +43,27 @@ fn action(a: &str) -> &str {
     }
 }
 
-/// Who made a change, as a person reads it (`web:zhang` → 网页 zhang).
-fn who(w: &str) -> String {
+/// The unit a change came from by sync, if it did (`sync:500103`, `urn:yinglian:node:500103-0001`).
+fn synced_from(w: &str) -> Option<&str> {
+    match w.split_once(':') {
+        Some(("sync", peer)) | Some(("peer", peer)) => Some(peer),
+        Some(("urn", rest)) => rest.rsplit_once(':').map(|(_, unit)| unit),
+        _ => None,
+    }
+}
+
+/// Who made a change, as a person reads it (`web:zhang` → zhang（网页）; a synced change by the
+/// name of the unit it came from, its code beside).
+fn who(w: &str, names: &BTreeMap<String, String>) -> String {
+    if let Some(unit) = synced_from(w) {
+        return match names.get(unit) {
+            Some(name) if !name.is_empty() && name != unit => format!("同步自 {name}（{unit}）"),
+            _ => format!("同步自 {unit}"),
+        };
+    }
     match w.split_once(':') {
         Some(("web", user)) => format!("{user}（网页）"),
         Some(("import", user)) => format!("{user}（导入）"),
-        Some(("sync", peer)) | Some(("peer", peer)) => format!("同步自 {peer}"),
-        Some(("urn", rest)) => match rest.rsplit_once(':') {
-            Some((_, unit)) => format!("同步自 {unit}"),
-            None => w.to_string(),
-        },
         _ if w == "generator" => "批量生成（演示数据）".to_string(),
         _ => w.to_string(),
     }
@@ -77,6 +90,7 @@ fn history_page(
     page_no: i64,
     rows: &[AuditRow],
     total: i64,
+    names: &BTreeMap<String, String>,
 ) -> Response {
     let body = html! {
         p { a href=(back) { "返回摄像机档案" } }
@@ -87,7 +101,7 @@ fn history_page(
                 @for r in rows {
                     tr {
                         td.l { (crate::app::zh::beijing_stamp(&r.at)) }
-                        td.l { (who(&r.who)) }
+                        td.l { (who(&r.who, names)) }
                         td.l { (action(&r.action)) }
                         td.l {
                             @for key in &r.fields {
@@ -146,7 +160,18 @@ async fn history(
         .camera_history(unit, code, PAGE, (page_no - 1) * PAGE)
         .await
     {
-        Ok((rows, total)) => history_page(web, s, unit, code, back, page_no, &rows, total),
+        Ok((rows, total)) => {
+            let mut names = BTreeMap::new();
+            for u in rows.iter().filter_map(|r| synced_from(&r.who)) {
+                if !names.contains_key(u) {
+                    names.insert(
+                        u.to_string(),
+                        web.store.unit_name(u).await.unwrap_or_default(),
+                    );
+                }
+            }
+            history_page(web, s, unit, code, back, page_no, &rows, total, &names)
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not read a camera's history");
             (
@@ -181,6 +206,20 @@ async fn child_history(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_synced_change_names_the_unit_it_came_from() {
+        let names = std::collections::BTreeMap::from([(
+            "500103-0001".to_string(),
+            "重庆市渝中区人民医院".to_string(),
+        )]);
+        assert_eq!(
+            super::who("urn:yinglian:node:500103-0001", &names),
+            "同步自 重庆市渝中区人民医院（500103-0001）"
+        );
+        assert_eq!(super::who("sync:500104", &names), "同步自 500104");
+        assert_eq!(super::who("web:zhang", &names), "zhang（网页）");
+    }
     use axum::http::StatusCode;
 
     use crate::app::cameras;
