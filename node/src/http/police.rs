@@ -197,7 +197,7 @@ async fn home(
     let body = html! {
         h1 { "公安视图" @if let Some(n) = &scope { " · " (n) } }
         p.muted {
-            "订阅单位：" (me.name) "（" (me.unit) "）。本页只读，数据由上级卫生健康部门实时推送，不含摄像机明细。"
+            "订阅单位：" (me.name) "（" (me.unit) "）。本页只读，数据由订阅的卫生健康部门（联网整合工作的牵头单位）实时推送，不含摄像机明细。"
         }
         div #figures { (live_part(&state, &held, &sorting)) }
         // Live: the server says when something arrived; the part above is fetched again.
