@@ -116,3 +116,29 @@ pub fn cell(html: &str, unit: &str, nth: usize) -> Option<u64> {
         .and_then(|v| v.split('<').next())
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// Gives the first hospital of each district `n` generated cameras (seeds from `seed`).
+pub async fn seed_first_hospitals(fed: &crate::Fed, n: usize, seed: u64) {
+    for (d, list) in fed.institutions.iter().enumerate() {
+        list[0]
+            .generate_cameras(fed.districts[d].code.as_str(), n, d as u64 + seed)
+            .await
+            .unwrap();
+    }
+}
+
+/// The cameras built at the first hospital of each district, summed: what the city's totals
+/// reach once caught up.
+pub async fn first_hospitals_built(fed: &crate::Fed) -> u64 {
+    let mut want = 0;
+    for list in &fed.institutions {
+        want += list[0]
+            .store
+            .counts(list[0].code.as_str())
+            .await
+            .unwrap()
+            .0
+            .built;
+    }
+    want
+}

@@ -14,7 +14,7 @@ use yinglian_node::app::accounts::{self, Role};
 use yinglian_node::app::figures::subtree_stats;
 use yinglian_node::domain::figures::CameraFlags;
 use yinglian_tests::browser::*;
-use yinglian_tests::police::{start, subscriber};
+use yinglian_tests::police::{first_hospitals_built, seed_first_hospitals, start, subscriber};
 use yinglian_tests::{PATIENCE, federation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,23 +23,9 @@ async fn a_police_officer_sees_the_city_per_district_and_a_clerks_edit_live() {
         return;
     }
     let mut fed = federation(2, 1).await.unwrap();
-    for (d, list) in fed.institutions.iter().enumerate() {
-        list[0]
-            .generate_cameras(fed.districts[d].code.as_str(), 16, d as u64 + 5)
-            .await
-            .unwrap();
-    }
+    seed_first_hospitals(&fed, 16, 5).await;
     fed.start_all().await.unwrap();
-    let mut want = 0;
-    for list in &fed.institutions {
-        want += list[0]
-            .store
-            .counts(list[0].code.as_str())
-            .await
-            .unwrap()
-            .0
-            .built;
-    }
+    let want = first_hospitals_built(&fed).await;
     wait_until(PATIENCE, "the city's totals are caught up", || async {
         subtree_stats(&fed.city.store, None).await.unwrap().built == want
     })

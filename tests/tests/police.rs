@@ -13,7 +13,9 @@ use yinglian_node::app::figures::subtree_stats;
 use yinglian_node::domain::unit::UnitCode;
 use yinglian_node::federation::subscriber::Ended;
 use yinglian_proto::v1::{FeedEvent, feed_event};
-use yinglian_tests::police::{cell, get, session, start, subscriber};
+use yinglian_tests::police::{
+    cell, first_hospitals_built, get, seed_first_hospitals, session, start, subscriber,
+};
 use yinglian_tests::{PATIENCE, federation, network_one};
 
 /// Counts the snapshot rows a follower receives.
@@ -34,23 +36,9 @@ fn assert_reads_as_chinese(html: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_police_page_follows_the_city_resumes_from_its_cursor_and_says_a_refusal() {
     let mut fed = federation(2, 1).await.unwrap();
-    for (d, list) in fed.institutions.iter().enumerate() {
-        list[0]
-            .generate_cameras(fed.districts[d].code.as_str(), 30, d as u64 + 1)
-            .await
-            .unwrap();
-    }
+    seed_first_hospitals(&fed, 30, 1).await;
     fed.start_all().await.unwrap();
-    let mut want = 0;
-    for list in &fed.institutions {
-        want += list[0]
-            .store
-            .counts(list[0].code.as_str())
-            .await
-            .unwrap()
-            .0
-            .built;
-    }
+    let want = first_hospitals_built(&fed).await;
     let city = fed.city.code.clone();
     wait_until(PATIENCE, "the city's totals are caught up", || async {
         subtree_stats(&fed.city.store, None).await.unwrap().built == want
@@ -222,16 +210,7 @@ async fn a_subscriber_following_before_the_districts_joined_sees_them_arrive() {
     // Then the districts and hospitals join: every district's row reaches the page, with the
     // figures the city has.
     fed.start_all().await.unwrap();
-    let mut want = 0;
-    for list in &fed.institutions {
-        want += list[0]
-            .store
-            .counts(list[0].code.as_str())
-            .await
-            .unwrap()
-            .0
-            .built;
-    }
+    let want = first_hospitals_built(&fed).await;
     wait_until(
         PATIENCE,
         "the page shows every district as the city has it",

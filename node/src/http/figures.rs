@@ -241,7 +241,7 @@ async fn figures(
 /// rollup it holds), from the same change stream as the sync engine and the Feed service.
 async fn events(State(web): State<Web>, _signed: Signed) -> Response {
     use crate::docs::document::DocKind;
-    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::sse::Event;
     use tokio::sync::broadcast::error::RecvError;
     let me = web.store.unit().clone();
     let mut changes = web.store.subscribe();
@@ -280,13 +280,7 @@ async fn events(State(web): State<Web>, _signed: Signed) -> Response {
             }
         }
     });
-    let stream = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::ReceiverStream::new(rx),
-        Ok::<_, std::convert::Infallible>,
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    super::layout::event_stream(rx)
 }
 
 /// Drill-down: a unit of the subtree, with one row per child of its own.

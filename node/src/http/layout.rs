@@ -228,6 +228,20 @@ pub(super) fn enc(s: &str) -> String {
         .collect()
 }
 
+/// A live page's server-sent events: what `rx` receives, kept alive while the page is open.
+pub(super) fn event_stream(
+    rx: tokio::sync::mpsc::Receiver<axum::response::sse::Event>,
+) -> Response {
+    use axum::response::sse::{KeepAlive, Sse};
+    let stream = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+        Ok::<_, std::convert::Infallible>,
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;

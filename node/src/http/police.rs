@@ -224,7 +224,7 @@ async fn fragment(
 /// Server-sent events: `figures` whenever the follower's state changed (a row stored, the
 /// connection opened or broken, a refusal).
 async fn events(State(web): State<Web>, _signed: Signed) -> Response {
-    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::sse::Event;
     let Some(mut state) = web.feed.as_ref().map(|w| w.state.clone()) else {
         return unwatched();
     };
@@ -256,13 +256,7 @@ async fn events(State(web): State<Web>, _signed: Signed) -> Response {
             }
         }
     });
-    let stream = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::ReceiverStream::new(rx),
-        Ok::<_, std::convert::Infallible>,
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    super::layout::event_stream(rx)
 }
 
 /// Drill-down: a unit of the scope, with its own children as received.
