@@ -2,32 +2,11 @@
 //! and the key of the cross-district duplicate check, as Automerge values.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 
+use crate::docs::document::{num_at as num, text_at as text};
 use crate::domain::campaign::{Campaign, Figure, Milestone};
 use crate::domain::quality::{Check, Rule, RuleSet, Severity};
-
-fn text(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Str(t) => Some(t.to_string()),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn num(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<f64> {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::F64(f) => Some(*f),
-            automerge::ScalarValue::Int(i) => Some(*i as f64),
-            automerge::ScalarValue::Uint(i) => Some(*i as f64),
-            _ => None,
-        },
-        _ => None,
-    }
-}
 
 /// Writes the whole campaign (the root publishes it; a new campaign replaces the milestones).
 pub fn write(doc: &mut AutoCommit, c: &Campaign) -> Result<(), automerge::AutomergeError> {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use crate::domain::camera::Value;
 use crate::domain::unit::UnitCode;
@@ -193,6 +193,47 @@ pub fn root_text(doc: &AutoCommit, key: &str) -> Option<String> {
             _ => None,
         },
         None => None,
+    }
+}
+
+/// The text at `key` of `obj`, if it is a string.
+pub fn text_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => s.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The number at `key` of `obj` (an integer or a float), if any.
+pub fn num_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<f64> {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::F64(f) => Some(*f),
+            ScalarValue::Int(i) => Some(*i as f64),
+            ScalarValue::Uint(i) => Some(*i as f64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The count at `key` of `obj`: 0 when absent, not a number or negative.
+pub fn uint_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Uint(n) => *n,
+            ScalarValue::Int(n) => (*n).max(0) as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// The object of type `kind` at `key` of `obj`, if that is what is there.
+pub fn obj_at(doc: &AutoCommit, obj: &ObjId, key: &str, kind: ObjType) -> Option<ObjId> {
+    match doc.get(obj, key).ok().flatten() {
+        Some((automerge::Value::Object(k), id)) if k == kind => Some(id),
+        _ => None,
     }
 }
 

@@ -272,13 +272,7 @@ pub fn faulty_since(doc: &AutoCommit) -> BTreeMap<String, chrono::DateTime<chron
     else {
         return out;
     };
-    let text = |o: &ObjId, k: &str| match doc.get(o, k).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Str(t) => Some(t.to_string()),
-            _ => None,
-        },
-        _ => None,
-    };
+    let text = |o: &ObjId, k: &str| crate::docs::document::text_at(doc, o, k);
     for i in 0..doc.length(&events) {
         let Ok(Some((automerge::Value::Object(ObjType::Map), ev))) = doc.get(&events, i) else {
             continue;

@@ -5,7 +5,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
-use crate::docs::document::root_text;
+use crate::docs::document::{root_text, text_at};
 use crate::domain::contacts::{Contact, ContactRole};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +51,6 @@ fn contact_obj(doc: &AutoCommit, role: ContactRole) -> Result<ObjId, ProfileErro
     match doc.get(&contacts, role.as_str())? {
         Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
         _ => Err(ProfileError::NotAProfile),
-    }
-}
-
-fn text_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => s.as_str().map(str::to_string),
-        _ => None,
     }
 }
 

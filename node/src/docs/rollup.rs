@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
+use crate::docs::document::{obj_at, text_at, uint_at};
 use crate::domain::figures::{Counts, Stats};
 use crate::domain::submission::{Tallies, Tally};
 
@@ -40,61 +41,33 @@ pub struct Rollup {
     pub reporting: Tallies,
 }
 
-fn map_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ObjId> {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Object(ObjType::Map), id)) => Some(id),
-        _ => None,
-    }
-}
-
-fn text(doc: &AutoCommit, obj: &ObjId, key: &str) -> String {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Str(t) => t.to_string(),
-            _ => String::new(),
-        },
-        _ => String::new(),
-    }
-}
-
-fn uint(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Uint(n) => *n,
-            automerge::ScalarValue::Int(n) => (*n).max(0) as u64,
-            _ => 0,
-        },
-        _ => 0,
-    }
-}
-
 fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
     Row {
         unit: unit.to_string(),
-        name: text(doc, obj, "name"),
-        counts: Counts::from_array(Counts::FIELDS.map(|k| uint(doc, obj, k))),
-        as_of: text(doc, obj, "as_of"),
+        name: text_at(doc, obj, "name").unwrap_or_default(),
+        counts: Counts::from_array(Counts::FIELDS.map(|k| uint_at(doc, obj, k))),
+        as_of: text_at(doc, obj, "as_of").unwrap_or_default(),
     }
 }
 
 /// Reads a rollup document.
 pub fn read(doc: &AutoCommit) -> Rollup {
     let mut r = Rollup::default();
-    if let Some(children) = map_at(doc, &ROOT, "children") {
+    if let Some(children) = obj_at(doc, &ROOT, "children", ObjType::Map) {
         for unit in doc.keys(&children).collect::<Vec<_>>() {
-            if let Some(obj) = map_at(doc, &children, &unit) {
+            if let Some(obj) = obj_at(doc, &children, &unit, ObjType::Map) {
                 r.children.insert(unit.clone(), read_row(doc, &obj, &unit));
             }
         }
     }
-    if let Some(t) = map_at(doc, &ROOT, "totals") {
-        let unit = text(doc, &ROOT, "unit");
+    if let Some(t) = obj_at(doc, &ROOT, "totals", ObjType::Map) {
+        let unit = text_at(doc, &ROOT, "unit").unwrap_or_default();
         r.totals = Some(read_row(doc, &t, &unit));
     }
-    if let Some(rep) = map_at(doc, &ROOT, "reporting") {
+    if let Some(rep) = obj_at(doc, &ROOT, "reporting", ObjType::Map) {
         for deadline in doc.keys(&rep).collect::<Vec<_>>() {
-            if let Some(obj) = map_at(doc, &rep, &deadline) {
-                let t = Tally::from_array(Tally::FIELDS.map(|k| uint(doc, &obj, k)));
+            if let Some(obj) = obj_at(doc, &rep, &deadline, ObjType::Map) {
+                let t = Tally::from_array(Tally::FIELDS.map(|k| uint_at(doc, &obj, k)));
                 r.reporting.insert(deadline, t);
             }
         }
@@ -111,7 +84,7 @@ fn write_reporting(
     if current == next {
         return Ok(false);
     }
-    let rep = match map_at(doc, &ROOT, "reporting") {
+    let rep = match obj_at(doc, &ROOT, "reporting", ObjType::Map) {
         Some(r) => r,
         None => doc.put_object(ROOT, "reporting", ObjType::Map)?,
     };
@@ -119,12 +92,12 @@ fn write_reporting(
         if current.get(deadline) == Some(t) {
             continue;
         }
-        let obj = match map_at(doc, &rep, deadline) {
+        let obj = match obj_at(doc, &rep, deadline, ObjType::Map) {
             Some(o) => o,
             None => doc.put_object(&rep, deadline.as_str(), ObjType::Map)?,
         };
         for (k, v) in Tally::FIELDS.iter().zip(t.to_array()) {
-            if doc.get(&obj, *k)?.is_none() || uint(doc, &obj, k) != v {
+            if doc.get(&obj, *k)?.is_none() || uint_at(doc, &obj, k) != v {
                 doc.put(&obj, *k, v)?;
             }
         }
@@ -143,19 +116,19 @@ fn write_row(
     key: &str,
     row: &Row,
 ) -> Result<(), automerge::AutomergeError> {
-    let obj = match map_at(doc, parent, key) {
+    let obj = match obj_at(doc, parent, key, ObjType::Map) {
         Some(o) => o,
         None => doc.put_object(parent, key, ObjType::Map)?,
     };
-    if text(doc, &obj, "name") != row.name {
+    if text_at(doc, &obj, "name").unwrap_or_default() != row.name {
         doc.put(&obj, "name", row.name.as_str())?;
     }
     for (k, v) in row.counts.iter() {
-        if doc.get(&obj, k)?.is_none() || uint(doc, &obj, k) != v {
+        if doc.get(&obj, k)?.is_none() || uint_at(doc, &obj, k) != v {
             doc.put(&obj, k, v)?;
         }
     }
-    if text(doc, &obj, "as_of") != row.as_of {
+    if text_at(doc, &obj, "as_of").unwrap_or_default() != row.as_of {
         doc.put(&obj, "as_of", row.as_of.as_str())?;
     }
     Ok(())
@@ -170,7 +143,7 @@ pub fn write(
 ) -> Result<Vec<String>, automerge::AutomergeError> {
     let current = read(doc);
     let mut changed = Vec::new();
-    let children = match map_at(doc, &ROOT, "children") {
+    let children = match obj_at(doc, &ROOT, "children", ObjType::Map) {
         Some(c) => c,
         None => doc.put_object(ROOT, "children", ObjType::Map)?,
     };

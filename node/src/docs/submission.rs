@@ -10,42 +10,15 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::docs::document::{obj_at, text_at, uint_at};
 use crate::domain::figures::Counts;
 use crate::domain::submission::{Decision, FrozenRow, Submission, Verdict};
 
 /// The key under the root that holds one list per milestone.
 const MILESTONES: &str = "milestones";
 
-fn obj_at(doc: &AutoCommit, obj: &ObjId, key: &str, kind: ObjType) -> Option<ObjId> {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Object(k), id)) if k == kind => Some(id),
-        _ => None,
-    }
-}
-
-fn text(doc: &AutoCommit, obj: &ObjId, key: &str) -> String {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Str(t) => t.to_string(),
-            _ => String::new(),
-        },
-        _ => String::new(),
-    }
-}
-
-fn uint(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
-    match doc.get(obj, key).ok().flatten() {
-        Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-            automerge::ScalarValue::Uint(n) => *n,
-            automerge::ScalarValue::Int(n) => (*n).max(0) as u64,
-            _ => 0,
-        },
-        _ => 0,
-    }
-}
-
 fn time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(&text(doc, obj, key))
+    DateTime::parse_from_rfc3339(&text_at(doc, obj, key).unwrap_or_default())
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
@@ -81,7 +54,7 @@ fn put_counts(
 
 fn read_counts(doc: &AutoCommit, obj: &ObjId) -> Counts {
     match obj_at(doc, obj, "counts", ObjType::Map) {
-        Some(c) => Counts::from_array(Counts::FIELDS.map(|k| uint(doc, &c, k))),
+        Some(c) => Counts::from_array(Counts::FIELDS.map(|k| uint_at(doc, &c, k))),
         None => Counts::default(),
     }
 }
@@ -151,8 +124,8 @@ pub fn read_submissions(doc: &AutoCommit) -> BTreeMap<NaiveDate, Vec<Submission>
                     doc.get(&list, i).ok().flatten()
                 {
                     rows.push(FrozenRow {
-                        unit: text(doc, &r, "unit"),
-                        name: text(doc, &r, "name"),
+                        unit: text_at(doc, &r, "unit").unwrap_or_default(),
+                        name: text_at(doc, &r, "name").unwrap_or_default(),
                         counts: read_counts(doc, &r),
                     });
                 }
@@ -171,9 +144,9 @@ pub fn read_submissions(doc: &AutoCommit) -> BTreeMap<NaiveDate, Vec<Submission>
         out.entry(deadline).or_default().push(Submission {
             source,
             at,
-            reviewer: text(doc, &o, "reviewer"),
-            filler: text(doc, &o, "filler"),
-            by: text(doc, &o, "by"),
+            reviewer: text_at(doc, &o, "reviewer").unwrap_or_default(),
+            filler: text_at(doc, &o, "filler").unwrap_or_default(),
+            by: text_at(doc, &o, "by").unwrap_or_default(),
             counts: read_counts(doc, &o),
             rows,
         });
@@ -207,15 +180,15 @@ pub fn read_decisions(doc: &AutoCommit) -> BTreeMap<NaiveDate, Vec<Decision>> {
         let (Some(at), Some(submitted_at), Some(verdict)) = (
             time(doc, &o, "at"),
             time(doc, &o, "submitted_at"),
-            Verdict::parse(&text(doc, &o, "verdict")),
+            Verdict::parse(&text_at(doc, &o, "verdict").unwrap_or_default()),
         ) else {
             continue;
         };
         out.entry(deadline).or_default().push(Decision {
             at,
             verdict,
-            reason: text(doc, &o, "reason"),
-            by: text(doc, &o, "by"),
+            reason: text_at(doc, &o, "reason").unwrap_or_default(),
+            by: text_at(doc, &o, "by").unwrap_or_default(),
             submitted_at,
         });
     }
