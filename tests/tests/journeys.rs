@@ -733,19 +733,29 @@ async fn the_commission_reads_who_lags_the_league_and_downloads_both_attachments
     let mut standing = column(&c, "节点进展").await;
     shots.take(&c, "dashboard").await;
 
-    // The league, in the assessment's order: the highest networking rate first.
+    // The league, in the assessment's order: the highest score first, the formula beside.
     follow(&c, "下级排名").await;
-    let mut want = networking.clone();
-    want.sort_by(|a, b| rate(&b.1).partial_cmp(&rate(&a.1)).unwrap());
+    assert!(text(&c).await.contains("考核得分 = 40×联网率"));
     let league: Vec<(String, String, String)> = column(&c, "单位名称").await;
+    let scores: Vec<f64> = column(&c, "考核得分")
+        .await
+        .iter()
+        .map(|(_, s, _)| s.parse().unwrap())
+        .collect();
     assert_eq!(
         league
             .iter()
-            .map(|(rank, name, _)| (rank.as_str(), name.as_str()))
+            .map(|(rank, _, _)| rank.as_str())
             .collect::<Vec<_>>(),
-        vec![("1", want[0].0.as_str()), ("2", want[1].0.as_str())],
-        "{networking:?}"
+        ["1", "2"]
     );
+    assert!(scores[0] >= scores[1], "{scores:?}");
+    // Both districts are there, each with the networking rate of the dashboard.
+    let mut names: Vec<&str> = league.iter().map(|(_, n, _)| n.as_str()).collect();
+    names.sort();
+    let mut want: Vec<&str> = networking.iter().map(|(n, _, _)| n.as_str()).collect();
+    want.sort();
+    assert_eq!(names, want, "{networking:?}");
     let gap = column(&c, "距目标").await;
     for ((_, r, _), (_, g, _)) in column(&c, "联网率").await.iter().zip(&gap) {
         let r = rate(r).unwrap();

@@ -90,3 +90,58 @@ async fn a_district_finds_the_same_code_at_two_hospitals_until_one_fixes_it() {
     assert_eq!(of(&r, "dup-code"), vec![]);
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_ranks_its_districts_by_the_published_score() {
+    use yinglian_node::app::assessment::league;
+    use yinglian_node::domain::assessment::{Weights, score};
+    let mut fed = federation(2, 1).await.unwrap();
+    // District 0's hospital networks all it must, district 1's nothing.
+    for (d, list) in fed.institutions.iter().enumerate() {
+        list[0]
+            .generate_cameras(fed.districts[d].code.as_str(), 20, d as u64 + 3)
+            .await
+            .unwrap();
+    }
+    yinglian_tests::journey::network_all(&fed.institutions[0][0]).await;
+    fed.start_all().await.unwrap();
+    let mut want = 0;
+    for list in &fed.institutions {
+        want += list[0]
+            .store
+            .counts(list[0].code.as_str())
+            .await
+            .unwrap()
+            .0
+            .built;
+    }
+    let city = &fed.city;
+    yinglian_hub::local::wait_until(yinglian_tests::PATIENCE, "the city's totals", || async {
+        let s = yinglian_node::app::figures::subtree_stats(&city.store, None)
+            .await
+            .unwrap();
+        s.built == want && s.children.iter().all(|c| c.built > 0)
+    })
+    .await
+    .unwrap();
+    let l = league(&city.store).await.unwrap();
+    assert_eq!(l.rows.len(), 2);
+    assert_eq!(l.rows[0].stats.unit, fed.districts[0].code.as_str());
+    assert_eq!((l.rows[0].rank, l.rows[1].rank), (1, 2));
+    assert!(
+        l.formula.starts_with("考核得分 = 40×联网率"),
+        "{}",
+        l.formula
+    );
+    for r in &l.rows {
+        // The seed's milestones are all due and nobody submitted: timeliness 0 (the district and
+        // its hospital expected, none on time).
+        assert_eq!(r.timeliness, Some(0.0));
+        assert_eq!(
+            r.score,
+            score(&Weights::seed(), &r.stats, 99.0, 95.0, Some(0.0))
+        );
+    }
+    assert!(l.rows[0].score.total > l.rows[1].score.total);
+    fed.stop_all().await;
+}

@@ -1,8 +1,11 @@
-//! The campaign held by this unit: published at the root (milestones, data-quality rules, the key
-//! of the keyed device codes), read wherever it has flowed.
+//! The campaign held by this unit: published at the root (milestones, data-quality rules, the
+//! assessment's weights, the key of the keyed device codes), read wherever it has flowed.
 
-use crate::docs::campaign::{read, read_key, read_rules, write, write_key, write_rules};
+use crate::docs::campaign::{
+    read, read_key, read_rules, read_weights, write, write_key, write_rules, write_weights,
+};
 use crate::docs::document::{DocId, DocKind};
+use crate::domain::assessment::Weights;
 use crate::domain::campaign::Campaign;
 use crate::domain::quality::{RuleError, RuleSet};
 use crate::store::{Store, StoreError};
@@ -25,6 +28,9 @@ pub async fn publish(store: &Store, c: &Campaign) -> Result<(), StoreError> {
             write(d, c).map_err(e)?;
             if read_rules(d).is_none() {
                 write_rules(d, &RuleSet::seed()).map_err(e)?;
+            }
+            if read_weights(d).is_none() {
+                write_weights(d, &Weights::seed()).map_err(e)?;
             }
             write_key(d, &hex).map_err(e)?;
             Ok(())
@@ -94,4 +100,15 @@ pub async fn code_key(store: &Store) -> Result<Option<Vec<u8>>, StoreError> {
         return Ok(None);
     };
     store.read_document(&id, |d| read_key(d)).await
+}
+
+/// The assessment's weights in force here: the campaign's, or the seed's before one has flowed.
+pub async fn weights(store: &Store) -> Result<Weights, StoreError> {
+    let Some(id) = held_doc(store).await? else {
+        return Ok(Weights::seed());
+    };
+    Ok(store
+        .read_document(&id, |d| read_weights(d))
+        .await?
+        .unwrap_or_else(Weights::seed))
 }

@@ -357,25 +357,6 @@ impl Lagging {
     }
 }
 
-/// The league of the children as the annual assessment would rank them: units that reported
-/// first; then by networking rate, archive rate, geo-annotation rate and the intact rate, each
-/// highest first; then the most cameras built.
-pub fn league(children: &[Stats]) -> Vec<Stats> {
-    let mut out = children.to_vec();
-    let r = |x: Option<f64>| x.unwrap_or(-1.0);
-    out.sort_by(|a, b| {
-        (b.built > 0)
-            .cmp(&(a.built > 0))
-            .then(r(b.networking_rate).total_cmp(&r(a.networking_rate)))
-            .then(r(b.archive_rate).total_cmp(&r(a.archive_rate)))
-            .then(r(b.geo_rate).total_cmp(&r(a.geo_rate)))
-            .then(r(b.intact_rate).total_cmp(&r(a.intact_rate)))
-            .then(b.built.cmp(&a.built))
-            .then(a.unit.cmp(&b.unit))
-    });
-    out
-}
-
 /// What a dashboard shows: the subtree's figures (its children unsorted), the unit's own ledger
 /// when it is a hub with cameras of its own (the 本级 row), and the targets of today.
 #[derive(Debug, Clone)]
@@ -464,19 +445,5 @@ mod tests {
         let order: Vec<_> = cs.iter().map(|c| c.unit.as_str()).collect();
         assert_eq!(order, ["a", "d", "c", "b"]);
         assert_eq!(Lagging::of(&cs).not_reported, 1);
-    }
-
-    #[test]
-    fn the_league_ranks_by_networking_then_archive_and_unreported_last() {
-        let mut tie = child("e", 10, 10, 9);
-        tie.archive_rate = Some(50.0);
-        let cs = vec![
-            child("b", 0, 0, 0),
-            child("c", 10, 10, 2),
-            tie,
-            child("a", 10, 10, 9),
-        ];
-        let order: Vec<_> = league(&cs).into_iter().map(|c| c.unit).collect();
-        assert_eq!(order, ["a", "e", "c", "b"]);
     }
 }

@@ -3,6 +3,7 @@
 //! accounts, the official tables and their submission (报送) and review.
 
 pub mod accounts;
+pub mod assessment;
 pub mod backup;
 pub mod cameras;
 pub mod campaign;

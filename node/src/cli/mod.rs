@@ -77,6 +77,11 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check the camera records held here against the campaign's data-quality rules.
     Check(check::CheckArgs),
+    /// The assessment league (考核排名) of this unit's children, by the campaign's formula.
+    League {
+        #[arg(long)]
+        json: bool,
+    },
     /// The federation's PKI (root hub only).
     #[command(subcommand)]
     Pki(federation::PkiCmd),
@@ -404,6 +409,41 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
         }
         Command::Subscribe(a) => federation::subscribe(common, a).await,
         Command::Check(a) => check::run(common, a).await,
+        Command::League { json } => {
+            let store = common.open().await?;
+            let l = crate::app::assessment::league(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&l)?);
+                return Ok(());
+            }
+            let pct = |r: Option<f64>| crate::domain::figures::show_rate(r);
+            let mut t = comfy_table::Table::new();
+            t.set_header(vec![
+                "名次",
+                "单位 unit",
+                "名称 name",
+                "得分 score",
+                "联网率%",
+                "建档率%",
+                "标注率%",
+                "报送及时率%",
+            ]);
+            for r in &l.rows {
+                t.add_row(vec![
+                    r.rank.to_string(),
+                    r.stats.unit.clone(),
+                    r.stats.name.clone(),
+                    format!("{:.2}", r.score.total),
+                    pct(r.stats.networking_rate),
+                    pct(r.stats.archive_rate),
+                    pct(r.stats.geo_rate),
+                    pct(r.timeliness.map(|x| x * 100.0)),
+                ]);
+            }
+            println!("{t}");
+            println!("{}", l.formula);
+            Ok(())
+        }
         Command::Audit(a) => {
             let store = common.open().await?;
             let rows = store.audit(a.record.as_deref(), a.limit).await?;

@@ -5,6 +5,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 
 use crate::docs::document::{num_at as num, text_at as text};
+use crate::domain::assessment::Weights;
 use crate::domain::campaign::{Campaign, Figure, Milestone};
 use crate::domain::quality::{Check, Rule, RuleSet, Severity};
 
@@ -126,6 +127,34 @@ pub fn read_rules(doc: &AutoCommit) -> Option<RuleSet> {
     Some(RuleSet { rules })
 }
 
+/// Publishes the assessment's weights (replacing the earlier ones).
+pub fn write_weights(doc: &mut AutoCommit, w: &Weights) -> Result<(), automerge::AutomergeError> {
+    let o = doc.put_object(ROOT, "assessment", ObjType::Map)?;
+    for (k, v) in WEIGHT_KEYS.iter().zip(w.to_array()) {
+        doc.put(&o, *k, v)?;
+    }
+    Ok(())
+}
+
+/// The published weights (`None` before the root published any).
+pub fn read_weights(doc: &AutoCommit) -> Option<Weights> {
+    let o = crate::docs::document::obj_at(doc, &ROOT, "assessment", ObjType::Map)?;
+    let v: Vec<f64> = WEIGHT_KEYS
+        .iter()
+        .map(|k| num(doc, &o, k))
+        .collect::<Option<_>>()?;
+    Some(Weights {
+        networking: v[0],
+        archive: v[1],
+        geo: v[2],
+        intact: v[3],
+        timeliness: v[4],
+    })
+}
+
+/// The weights' keys in the document, in the order of [`Weights::to_array`].
+const WEIGHT_KEYS: [&str; 5] = ["networking", "archive", "geo", "intact", "timeliness"];
+
 /// Sets the key of the keyed device codes (hex), once: a new key would make every district's
 /// published codes stale at once.
 pub fn write_key(doc: &mut AutoCommit, key_hex: &str) -> Result<(), automerge::AutomergeError> {
@@ -161,6 +190,9 @@ mod tests {
         assert_eq!(read_rules(&doc), None);
         write_rules(&mut doc, &RuleSet::seed()).unwrap();
         assert_eq!(read_rules(&doc).unwrap(), RuleSet::seed());
+        assert_eq!(read_weights(&doc), None);
+        write_weights(&mut doc, &Weights::seed()).unwrap();
+        assert_eq!(read_weights(&doc), Some(Weights::seed()));
         write_key(&mut doc, "00ff10").unwrap();
         write_key(&mut doc, "abcdef").unwrap();
         assert_eq!(read_key(&doc).unwrap(), vec![0, 255, 16]);

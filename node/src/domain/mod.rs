@@ -2,6 +2,7 @@
 //! liaison contacts, the figures, the campaign's milestones, and submissions (报送) with the
 //! rules of their states and rates.
 
+pub mod assessment;
 pub mod camera;
 pub mod campaign;
 pub mod contacts;
