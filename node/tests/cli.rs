@@ -636,3 +636,19 @@ fn a_clerk_checks_the_ledger_and_a_fix_clears_the_finding() {
     let err = n.refused(&["check", "--publish-rules", file.to_str().unwrap()]);
     assert!(err.contains("only the root"), "{err}");
 }
+
+#[test]
+fn only_the_root_publishes_the_assessments_weights() {
+    let n = Node::init("500103-0001");
+    let league = n.json(&["league", "--json"]);
+    assert_eq!(league["weights"]["networking"], 40.0);
+    let file = n.file(
+        "w.json",
+        br#"{"networking":30,"archive":30,"geo":15,"intact":15,"timeliness":10}"#,
+    );
+    let err = n.refused(&["league", "--publish-weights", file.to_str().unwrap()]);
+    assert!(err.contains("only the root"), "{err}");
+    let not_weights = n.file("x.json", b"{\"networking\": 1}");
+    let err = n.refused(&["league", "--publish-weights", not_weights.to_str().unwrap()]);
+    assert!(err.contains("is not a set of weights"), "{err}");
+}

@@ -42,10 +42,14 @@ pub async fn publish(store: &Store, c: &Campaign) -> Result<(), StoreError> {
 /// Why rules cannot be published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("only the root of the federation publishes the campaign's rules (`pki init-root`)")]
+    #[error(
+        "only the root of the federation publishes the campaign's rules and weights (`pki init-root`)"
+    )]
     NotRoot,
     #[error(transparent)]
     Rule(#[from] RuleError),
+    #[error(transparent)]
+    Weights(#[from] crate::domain::assessment::WeightsError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,6 +66,23 @@ pub async fn publish_rules(store: &Store, rules: &RuleSet) -> Result<(), Publish
             "campaign",
             "publish the data-quality rules",
             |d| Ok(write_rules(d, rules).map_err(crate::docs::ledger::LedgerError::from)?),
+        )
+        .await?;
+    Ok(())
+}
+
+/// On the root: publishes new weights of the assessment, after checking they add up to 100.
+pub async fn publish_weights(store: &Store, w: &Weights) -> Result<(), PublishError> {
+    if store.meta("root").await?.as_deref() != Some(store.unit().as_str()) {
+        return Err(PublishError::NotRoot);
+    }
+    w.validate()?;
+    store
+        .edit(
+            &own(store),
+            "campaign",
+            "publish the assessment's weights",
+            |d| Ok(write_weights(d, w).map_err(crate::docs::ledger::LedgerError::from)?),
         )
         .await?;
     Ok(())

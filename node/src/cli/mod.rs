@@ -81,6 +81,10 @@ pub enum Command {
     League {
         #[arg(long)]
         json: bool,
+        /// At the root: publish the weights of this JSON file (the `weights` object `league
+        /// --json` prints; they must add up to 100); they flow down with the campaign.
+        #[arg(long)]
+        publish_weights: Option<PathBuf>,
     },
     /// The federation's PKI (root hub only).
     #[command(subcommand)]
@@ -409,8 +413,22 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
         }
         Command::Subscribe(a) => federation::subscribe(common, a).await,
         Command::Check(a) => check::run(common, a).await,
-        Command::League { json } => {
+        Command::League {
+            json,
+            publish_weights,
+        } => {
             let store = common.open().await?;
+            if let Some(path) = publish_weights {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                let w: crate::domain::assessment::Weights =
+                    serde_json::from_str(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not a set of weights: {e}", path.display())
+                    })?;
+                crate::app::campaign::publish_weights(&store, &w).await?;
+                println!("weights published: {}", w.formula());
+                return Ok(());
+            }
             let l = crate::app::assessment::league(&store).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&l)?);
