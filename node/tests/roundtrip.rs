@@ -88,7 +88,7 @@ fn five_thousand_cameras_round_trip_through_attachment_2() {
 import json, sys, openpyxl
 ws = openpyxl.load_workbook(sys.argv[1]).active
 rows = [list(r) for r in ws.iter_rows(values_only=True)]
-print(json.dumps(rows, ensure_ascii=False))
+print(json.dumps({"rows": rows, "rate_format": ws.cell(row=7, column=7).number_format}, ensure_ascii=False))
 "#;
     let o = Command::new("python3")
         .args(["-c", script, out.to_str().unwrap()])
@@ -99,14 +99,17 @@ print(json.dumps(rows, ensure_ascii=False))
         "openpyxl could not read the export (run scripts/test.sh, which installs it): {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let table: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&o.stdout).unwrap();
+    let read: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // A rate shows two decimals, as on the pages.
+    assert_eq!(read["rate_format"], "0.00");
+    let table: Vec<Vec<serde_json::Value>> = serde_json::from_value(read["rows"].clone()).unwrap();
     let text = |r: usize, c: usize| table[r][c].as_str().unwrap_or("").to_string();
     assert_eq!(text(0, 0), "附件2");
     assert_eq!(text(1, 0), "公共安全视频监控联网整合统计表");
     assert_eq!(text(2, 0), "单位（盖章）：重庆市渝中区人民医院");
     assert_eq!(text(2, 5), "审核人：李华");
     assert_eq!(text(3, 0), "填表人：张敏");
-    assert_eq!(text(3, 7), "填表日期：2021-08-25");
+    assert_eq!(text(3, 7), "填表日期：2021年8月25日");
     // The moment of the figures (read now, Beijing time).
     assert!(text(4, 0).starts_with("数据截至："), "{}", text(4, 0));
     assert!(text(4, 0).contains('年'), "{}", text(4, 0));

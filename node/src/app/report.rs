@@ -206,6 +206,8 @@ pub fn attachment2_bytes(
     let num = Format::new()
         .set_border(FormatBorder::Thin)
         .set_align(FormatAlign::Right);
+    // A rate as the pages show it: two decimals (82.50, not 82.5).
+    let pct = num.clone().set_num_format("0.00");
     ws.write_string_with_format(0, 0, "附件2", &plain)?;
     ws.merge_range(1, 0, 1, 7, "公共安全视频监控联网整合统计表", &title)?;
     ws.write_string_with_format(2, 0, format!("单位（盖章）：{}", h.unit_name), &plain)?;
@@ -213,7 +215,11 @@ pub fn attachment2_bytes(
     ws.write_string_with_format(3, 0, format!("填表人：{}", h.filler), &plain)?;
     ws.write_string_with_format(3, 2, format!("单位及职务：{}", h.filler_position), &plain)?;
     ws.write_string_with_format(3, 5, format!("联系电话：{}", h.phone), &plain)?;
-    ws.write_string_with_format(3, 7, format!("填表日期：{}", h.date), &plain)?;
+    // As a person writes it (2021年8月25日); a date given in another form is kept as given.
+    let date = chrono::NaiveDate::parse_from_str(&h.date, "%Y-%m-%d")
+        .map(crate::app::zh::beijing_date)
+        .unwrap_or_else(|_| h.date.clone());
+    ws.write_string_with_format(3, 7, format!("填表日期：{date}"), &plain)?;
     ws.write_string_with_format(4, 0, format!("数据截至：{}", h.as_at), &plain)?;
     for (c, name) in A2_COLUMNS.iter().enumerate() {
         ws.write_string_with_format(5, c as u16, *name, &head)?;
@@ -229,7 +235,8 @@ pub fn attachment2_bytes(
                 let is_num =
                     ((3..=6).contains(&c) && !v.is_empty()) || (c == 0 && v.parse::<u32>().is_ok());
                 if is_num {
-                    ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, &num)?;
+                    let f = if c == 6 { &pct } else { &num };
+                    ws.write_number_with_format(r, c as u16, v.parse::<f64>()?, f)?;
                 } else {
                     ws.write_string_with_format(r, c as u16, v, &cell)?;
                 }
