@@ -34,6 +34,18 @@ pub fn beijing_time(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A stored RFC 3339 stamp to the second, in Beijing time (`11月26日 10:01:23`), for lists of
+/// changes that come several a minute; a text that is not a stamp is shown as it is.
+pub fn beijing_clock(stamp: &str) -> String {
+    match DateTime::parse_from_rfc3339(stamp.trim()) {
+        Ok(t) => t
+            .with_timezone(&beijing())
+            .format("%-m月%-d日 %H:%M:%S")
+            .to_string(),
+        Err(_) => stamp.to_string(),
+    }
+}
+
 /// A stored RFC 3339 stamp (`2026-11-26T02:01:23.468Z`) in Beijing time; a text that is not a
 /// stamp is shown as it is, and an empty one as 未填.
 pub fn beijing_stamp(stamp: &str) -> String {
@@ -623,6 +635,15 @@ impl Zh for ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_is_timed_to_the_second_in_beijing() {
+        assert_eq!(
+            beijing_clock("2026-11-26T02:01:23.468Z"),
+            "11月26日 10:01:23"
+        );
+        assert_eq!(beijing_clock("not a stamp"), "not a stamp");
+    }
 
     #[test]
     fn a_sync_error_is_said_in_chinese_and_its_english_stays_in_the_log() {

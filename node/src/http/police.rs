@@ -18,7 +18,7 @@ use super::figures::{Sorting, figure_cells, figure_heads, sort_head};
 use super::layout::{not_found, shell};
 use super::session::Signed;
 use crate::app::figures::{SortBy, Targets, sort_children};
-use crate::app::zh::{beijing_stamp, beijing_time};
+use crate::app::zh::{beijing_clock, beijing_stamp, beijing_time};
 use crate::domain::figures::{Stats, show_rate};
 use crate::federation::subscriber::FeedState;
 use crate::store::{Received, ReceivedChange};
@@ -130,7 +130,7 @@ fn changes(list: &[ReceivedChange]) -> Markup {
                 tr { th.l { "变更时间" } th.l { "单位名称" } (figure_heads(None)) }
                 @for c in list {
                     tr data-unit=(c.row.stats.unit) {
-                        td.l { (beijing_stamp(&c.row.stats.as_of)) }
+                        td.l { (beijing_clock(&c.row.stats.as_of)) }
                         td.l { (c.row.stats.name) }
                         (figure_cells(&none, &c.row.stats))
                     }
