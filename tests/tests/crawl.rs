@@ -56,13 +56,7 @@ async fn crawl(unit: &LocalUnit, most: usize) -> (Vec<String>, usize) {
     accounts::add_user(&unit.store, "kezhang", Role::Editor, "crawl pw 2026")
         .await
         .unwrap();
-    let (token, _) = accounts::sign_in(&unit.store, "kezhang", "crawl pw 2026")
-        .await
-        .unwrap();
-    let cookie = format!(
-        "{}={token}",
-        yinglian_node::http::session_cookie(&unit.code)
-    );
+    let cookie = yinglian_tests::police::session(&unit.store, "kezhang", "crawl pw 2026").await;
     let app = yinglian_node::http::router(unit.store.clone());
     let mut seen = BTreeSet::from(["/".to_string()]);
     let mut todo = VecDeque::from(["/".to_string()]);

@@ -50,13 +50,7 @@ async fn the_district_dashboard_moves_by_itself() {
     accounts::add_user(&district.store, "bureau", Role::ReadOnly, "district pw")
         .await
         .unwrap();
-    let (token, _) = accounts::sign_in(&district.store, "bureau", "district pw")
-        .await
-        .unwrap();
-    let cookie = format!(
-        "{}={token}",
-        yinglian_node::http::session_cookie(&district.code)
-    );
+    let cookie = yinglian_tests::police::session(&district.store, "bureau", "district pw").await;
     let app = yinglian_node::http::router(district.store.clone());
 
     let (st, page) = get(&app, "/", &cookie).await;

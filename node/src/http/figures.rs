@@ -245,19 +245,12 @@ async fn events(State(web): State<Web>, _signed: Signed) -> Response {
     use tokio::sync::broadcast::error::RecvError;
     let me = web.store.unit().clone();
     let mut changes = web.store.subscribe();
-    let mut shutdown = web.shutdown.clone();
+    let shutdown = web.shutdown.clone();
     // A task forwards the store's changes until the page goes away or the server stops; when it
     // ends, the stream ends with it.
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     tokio::spawn(async move {
-        let stopping = async move {
-            match shutdown.as_mut() {
-                Some(s) => {
-                    let _ = s.wait_for(|stop| *stop).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let stopping = super::layout::stopped(shutdown);
         tokio::pin!(stopping);
         loop {
             let data = tokio::select! {

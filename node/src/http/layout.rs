@@ -228,6 +228,16 @@ pub(super) fn enc(s: &str) -> String {
         .collect()
 }
 
+/// Resolves when the server stops (`shutdown` turns true); never without a shutdown signal.
+pub(super) async fn stopped(shutdown: Option<tokio::sync::watch::Receiver<bool>>) {
+    match shutdown {
+        Some(mut s) => {
+            let _ = s.wait_for(|stop| *stop).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// A live page's server-sent events: what `rx` receives, kept alive while the page is open.
 pub(super) fn event_stream(
     rx: tokio::sync::mpsc::Receiver<axum::response::sse::Event>,

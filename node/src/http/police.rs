@@ -229,17 +229,10 @@ async fn events(State(web): State<Web>, _signed: Signed) -> Response {
         return unwatched();
     };
     state.mark_unchanged();
-    let mut shutdown = web.shutdown.clone();
+    let shutdown = web.shutdown.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     tokio::spawn(async move {
-        let stopping = async move {
-            match shutdown.as_mut() {
-                Some(s) => {
-                    let _ = s.wait_for(|stop| *stop).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let stopping = super::layout::stopped(shutdown);
         tokio::pin!(stopping);
         loop {
             let cursor = tokio::select! {
