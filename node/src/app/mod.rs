@@ -13,6 +13,7 @@ pub mod figures;
 pub mod history;
 pub mod import;
 pub mod import_plan;
+pub mod operations;
 pub mod quality;
 pub mod report;
 pub mod rollup;

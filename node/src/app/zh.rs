@@ -511,6 +511,9 @@ impl Zh for CameraError {
             CameraError::NameCleared => "点位名称不能清空".into(),
             CameraError::OwnUnit(_) => "督导字段由上级单位填写，本单位不能修改".into(),
             CameraError::NoSupervision => "没有要写入的督导字段".into(),
+            CameraError::NothingToAcknowledge { what, code, .. } => {
+                format!("摄像机{code}没有待确认的{}", what.chinese())
+            }
             CameraError::Store(_) => "保存失败，请稍后再试".into(),
         }
     }

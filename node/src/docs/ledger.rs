@@ -264,6 +264,32 @@ pub fn camera_state(doc: &AutoCommit, code: &str) -> Result<Option<State>, Ledge
     Ok(Some(state))
 }
 
+/// Every maintenance event of the ledger, in the order written (an event of a kind this release
+/// does not know, or without a readable time, is skipped).
+pub fn events(doc: &AutoCommit) -> Vec<crate::domain::operations::Event> {
+    use crate::domain::operations::{Event, EventKind};
+    let Ok(Some((automerge::Value::Object(ObjType::List), list))) = doc.get(ROOT, "events") else {
+        return Vec::new();
+    };
+    let text = |o: &ObjId, k: &str| crate::docs::document::text_at(doc, o, k);
+    (0..doc.length(&list))
+        .filter_map(|i| {
+            let Ok(Some((automerge::Value::Object(ObjType::Map), ev))) = doc.get(&list, i) else {
+                return None;
+            };
+            Some(Event {
+                kind: EventKind::parse(&text(&ev, "kind")?)?,
+                device_code: text(&ev, "device_code")?,
+                at: chrono::DateTime::parse_from_rfc3339(&text(&ev, "at")?)
+                    .ok()?
+                    .with_timezone(&chrono::Utc),
+                note: text(&ev, "note").unwrap_or_default(),
+                by: text(&ev, "by").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// Since when each camera that is faulty now has been (the time of its last `fault` event not
 /// followed by a `repair` or `removal`), as UTC times.
 pub fn faulty_since(doc: &AutoCommit) -> BTreeMap<String, chrono::DateTime<chrono::Utc>> {

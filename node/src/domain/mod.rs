@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod contacts;
 pub mod device_code;
 pub mod figures;
+pub mod operations;
 pub mod quality;
 pub mod submission;
 pub mod unit;
