@@ -155,10 +155,19 @@ pub fn add_camera(doc: &mut AutoCommit, cam: &Camera) -> Result<(), LedgerError>
     if camera_obj(doc, &cams, cam.device_code.as_str())?.is_some() {
         return Err(LedgerError::Exists(cam.device_code.to_string()));
     }
-    let obj = doc.put_object(&cams, cam.device_code.as_str(), ObjType::Map)?;
-    for (f, v) in &cam.fields {
-        doc.put(&obj, f.key(), scalar_of(v))?;
-    }
+    // The record and its fields in one batch: two splices of the document's operations instead
+    // of one per field (an import of 50,000 rows spent most of its time in those splices).
+    let fields: std::collections::HashMap<&str, automerge::hydrate::Value> = cam
+        .fields
+        .iter()
+        .map(|(f, v)| (f.key(), automerge::hydrate::Value::Scalar(scalar_of(v))))
+        .collect();
+    doc.batch_create_object(
+        &cams,
+        cam.device_code.as_str(),
+        &automerge::hydrate::Value::Map(fields.into()),
+        false,
+    )?;
     Ok(())
 }
 
