@@ -14,6 +14,21 @@ use crate::store::{Store, StoreError, now};
 /// After this many incremental chunks a document is rewritten as one compact snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
 
+/// The statements that save a change (bound: ?1 document, ?2 seq, ?3 chunk, ?4 heads, ?5 chunks,
+/// ?6 bytes, ?7 now, ?8 origin, ?9 peer, ?10 sync state), run as one batch.
+const SAVE_CHUNK: &str =
+    "INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?1, ?2, 'incremental', ?3);\n";
+const SAVE_SNAPSHOT: &str =
+    "INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?1, ?2, 'snapshot', ?3);\n";
+const SAVE_DOCUMENT: &str =
+    "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
+     VALUES (?1, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
+     ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
+     bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
+     origin = COALESCE(documents.origin, excluded.origin);\n";
+const SAVE_STATE: &str = "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?9, ?1, ?10, ?7)
+     ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;\n";
+
 /// What a write did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Written {
@@ -27,6 +42,9 @@ pub struct Written {
 pub(super) struct Cached {
     doc: AutoCommit,
     seq: i64,
+    /// The chunks saved of the document and their bytes (kept here, not counted at each write).
+    chunks: i64,
+    bytes: i64,
     /// When it was last used (a counter): the least recently used copy goes first.
     used: u64,
 }
@@ -56,7 +74,7 @@ impl Store {
         }
         let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
         let rows = sqlx::query(
-            "SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
+            "SELECT seq, kind = 'snapshot', data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
         )
         .bind(&key)
         .bind(from)
@@ -65,6 +83,8 @@ impl Store {
         let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
             doc: AutoCommit::new().with_actor(self.actor.clone()),
             seq: -1,
+            chunks: 0,
+            bytes: 0,
             used: 0,
         });
         entry.used = self
@@ -72,7 +92,15 @@ impl Store {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for r in rows {
             let seq: i64 = r.get(0);
-            let data: Vec<u8> = r.get(1);
+            let snapshot: bool = r.get(1);
+            let data: Vec<u8> = r.get(2);
+            // A snapshot replaced every chunk before it.
+            if snapshot {
+                entry.chunks = 0;
+                entry.bytes = 0;
+            }
+            entry.chunks += 1;
+            entry.bytes += data.len() as i64;
             entry
                 .doc
                 .load_incremental(&data)
@@ -166,8 +194,8 @@ impl Store {
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
         let started = std::time::Instant::now();
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
         let mut cache = self.cache.lock().await;
         let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
         // Index what `f` changes, so that projecting and authorizing it costs the size of the
@@ -209,69 +237,49 @@ impl Store {
                 }
                 None => entry.doc.save_after(&before),
             };
-            if let Some(saved) = saved {
-                let state = saved.lock().expect("saved changes").state.take();
-                if let Some((peer, state)) = state {
-                    self.save_sync_state_in(&mut tx, &peer, doc_id, &state).await?;
-                    saved.lock().expect("saved changes").state_saved = true;
-                }
-            }
-            let seq = entry.seq + 1;
+            let state = saved.and_then(|s| s.lock().expect("saved changes").state.take());
             let projecting = std::time::Instant::now();
             let records = self
                 .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
                 .await?;
             stages::since(Stage::Project, projecting);
-            sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
+            // The chunk, the document's row and the peer's sync state: one statement batch, one
+            // round trip to the connection's thread.
+            let seq = entry.seq + 1;
+            let compact = entry.chunks + 1 > COMPACT_AFTER_CHUNKS;
+            let (chunks, bytes, chunk) = if compact {
+                // The snapshot replaces every chunk, this change's included.
+                let snapshot = entry.doc.save();
+                (1, snapshot.len() as i64, snapshot)
+            } else {
+                (entry.chunks + 1, entry.bytes + data.len() as i64, data)
+            };
+            let heads = heads_hex(&after);
+            let mut sql = String::new();
+            if compact {
+                sql.push_str("DELETE FROM doc_chunks WHERE doc_id = ?1;\n");
+            }
+            sql.push_str(if compact { SAVE_SNAPSHOT } else { SAVE_CHUNK });
+            sql.push_str(SAVE_DOCUMENT);
+            if state.is_some() {
+                sql.push_str(SAVE_STATE);
+            }
+            let (peer, state) = state.unzip();
+            let state_saved = peer.is_some();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&key)
                 .bind(seq)
-                .bind(&data)
+                .bind(&chunk)
+                .bind(serde_json::to_string(&heads).unwrap_or_default())
+                .bind(chunks)
+                .bind(bytes)
+                .bind(now())
+                .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
+                .bind(peer)
+                .bind(state)
                 .execute(&mut *tx)
                 .await?;
-            let (chunks, mut bytes): (i64, i64) = {
-                let r = sqlx::query(
-                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_chunks WHERE doc_id = ?",
-                )
-                .bind(&key)
-                .fetch_one(&mut *tx)
-                .await?;
-                (r.get(0), r.get(1))
-            };
-            let mut final_seq = seq;
-            let mut final_chunks = chunks;
-            if chunks > COMPACT_AFTER_CHUNKS {
-                let snapshot = entry.doc.save();
-                final_seq = seq + 1;
-                sqlx::query("DELETE FROM doc_chunks WHERE doc_id = ?")
-                    .bind(&key)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'snapshot', ?)")
-                    .bind(&key)
-                    .bind(final_seq)
-                    .bind(&snapshot)
-                    .execute(&mut *tx)
-                    .await?;
-                bytes = snapshot.len() as i64;
-                final_chunks = 1;
-            }
-            let heads = heads_hex(&after);
-            sqlx::query(
-                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
-                 VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
-                 ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
-                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
-                 origin = COALESCE(documents.origin, excluded.origin)",
-            )
-            .bind(&key)
-            .bind(serde_json::to_string(&heads).unwrap_or_default())
-            .bind(final_chunks)
-            .bind(bytes)
-            .bind(now())
-            .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
-            .execute(&mut *tx)
-            .await?;
-            Ok::<_, StoreError>((final_seq, heads, records))
+            Ok::<_, StoreError>((seq, chunks, bytes, heads, records, state_saved))
         }
         .await;
         let outcome = match result {
@@ -284,8 +292,13 @@ impl Store {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok((seq, heads, records)) => {
+            Ok((seq, chunks, bytes, heads, records, state_saved)) => {
                 entry.seq = seq;
+                entry.chunks = chunks;
+                entry.bytes = bytes;
+                if let Some(saved) = saved {
+                    saved.lock().expect("saved changes").state_saved = state_saved;
+                }
                 stages::since(Stage::Write, started);
                 // Nobody listening is fine: the sync loop subscribes only while it runs.
                 let _ = self.changes.send(doc_id.clone());
@@ -356,6 +369,24 @@ impl Store {
             .await?;
         let state_saved = w.changed && saved.lock().expect("saved changes").state_saved;
         Ok((w, state_saved))
+    }
+
+    /// Receives a sync message that carries no changes (an acknowledgement, or the peer's heads
+    /// and needs): it moves only the sync state with the peer, so it is no write and takes no
+    /// write lock.
+    pub async fn receive_heads(
+        &self,
+        doc_id: &DocId,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<(), StoreError> {
+        use automerge::sync::SyncDoc;
+        debug_assert!(message.changes.is_empty());
+        self.read_document(doc_id, |doc| {
+            doc.sync().receive_sync_message(state, message)
+        })
+        .await?
+        .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))
     }
 
     /// The next sync message for a peer whose state is `state`, if there is anything to say.

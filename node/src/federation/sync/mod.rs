@@ -181,15 +181,6 @@ impl Engine {
         self.store.sync_state(peer.as_str(), doc).await
     }
 
-    async fn save_state(
-        &self,
-        peer: &UnitCode,
-        doc: &DocId,
-        state: &State,
-    ) -> Result<(), StoreError> {
-        self.store.save_sync_state(peer.as_str(), doc, state).await
-    }
-
     async fn record_peer(
         &self,
         peer: &Peer,
@@ -267,6 +258,8 @@ impl Engine {
             docs: HashMap::new(),
             refused: BTreeSet::new(),
             unsent: BTreeSet::new(),
+            unsaved: BTreeSet::new(),
+            flush_at: None,
         };
         let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -274,8 +267,18 @@ impl Engine {
             Ok(()) => None,
             Err(e) => Some(e.to_string()),
         };
-        for (doc, d) in &s.docs {
-            let _ = self.save_state(&s.peer.unit, doc, &d.state).await;
+        // Every document's state, in one transaction.
+        let states: Vec<(DocId, Vec<u8>)> = s
+            .docs
+            .iter()
+            .map(|(doc, d)| (doc.clone(), d.state.encode()))
+            .collect();
+        if let Err(e) = self
+            .store
+            .save_sync_states(s.peer.unit.as_str(), &states)
+            .await
+        {
+            warn!(peer = %s.who, error = %e, "could not save the sync states at the session's end");
         }
         self.record_peer(&s.peer, false, &stats, err.as_deref())
             .await;
@@ -300,4 +303,8 @@ struct Session {
     refused: BTreeSet<DocId>,
     /// Changed documents this unit does not send to the peer (asked once a session).
     unsent: BTreeSet<DocId>,
+    /// Documents whose sync state moved (an acknowledgement) and is not saved yet.
+    unsaved: BTreeSet<DocId>,
+    /// When `unsaved` is saved next.
+    flush_at: Option<tokio::time::Instant>,
 }
