@@ -58,7 +58,7 @@ use crate::domain::camera::FieldError;
 use crate::domain::contacts::ContactError;
 use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::refusal_log::RefusalLog;
-use crate::store::write::Cached;
+use crate::store::write::Slot;
 
 /// The file that holds a node's store inside its data folder.
 pub const STORE_FILE: &str = "store.sqlite";
@@ -116,7 +116,7 @@ pub struct Store {
     dir: PathBuf,
     actor: ActorId,
     identity: Identity,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: std::sync::Mutex<HashMap<String, std::sync::Arc<Slot>>>,
     cache_clock: std::sync::atomic::AtomicU64,
     refusal_log: RefusalLog,
     changes: broadcast::Sender<DocId>,
@@ -288,7 +288,7 @@ impl Store {
                 kind,
                 role,
             },
-            cache: Mutex::new(HashMap::new()),
+            cache: Default::default(),
             cache_clock: Default::default(),
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
@@ -352,7 +352,7 @@ impl Store {
                 role: Role::from_str(&get("role")?)
                     .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
             },
-            cache: Mutex::new(HashMap::new()),
+            cache: Default::default(),
             cache_clock: Default::default(),
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,

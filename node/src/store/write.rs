@@ -2,7 +2,8 @@
 //! IMMEDIATE` transaction (compacting the chunks into a snapshot when they grow many), and the
 //! in-memory copies of the documents, caught up with what other processes saved.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
@@ -45,51 +46,79 @@ pub(super) struct Cached {
     /// The chunks saved of the document and their bytes (kept here, not counted at each write).
     chunks: i64,
     bytes: i64,
-    /// When it was last used (a counter): the least recently used copy goes first.
-    used: u64,
 }
 
-/// Documents kept in memory at most; beyond, the least recently used copy is dropped (it is
-/// read back from the database when next needed). A city holds about two thousand.
+impl Cached {
+    fn fresh(actor: &automerge::ActorId) -> Cached {
+        Cached {
+            doc: AutoCommit::new().with_actor(actor.clone()),
+            seq: -1,
+            chunks: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// One document's place in the cache, locked on its own: a write holds its document through the
+/// commit while the readers of every other document go on.
+pub(super) struct Slot {
+    /// When it was last used (a counter): the least recently used copy goes first.
+    used: AtomicU64,
+    cached: tokio::sync::Mutex<Cached>,
+}
+
+/// Documents kept in memory at most; beyond, the least recently used copy not in use is dropped
+/// (it is read back from the database when next needed). A city holds about two thousand.
 const MAX_CACHED: usize = 4096;
 
 impl Store {
-    /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's
-    /// transaction). A document with nothing saved starts from its genesis.
-    async fn catch_up<'c>(
-        &self,
-        conn: &mut SqliteConnection,
-        cache: &'c mut HashMap<String, Cached>,
-        doc_id: &DocId,
-    ) -> Result<&'c mut Cached, StoreError> {
+    /// The cache's place of `doc_id` (made when missing, the least recently used one dropped
+    /// when the cache is full).
+    fn slot(&self, doc_id: &DocId) -> Arc<Slot> {
         let key = doc_id.to_string();
+        let mut cache = self.cache.lock().expect("document cache");
         if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
             let oldest = cache
                 .iter()
-                .min_by_key(|(_, c)| c.used)
+                .filter(|(_, s)| Arc::strong_count(s) == 1)
+                .min_by_key(|(_, s)| s.used.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 cache.remove(&k);
             }
         }
-        let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
+        let slot = cache
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    used: AtomicU64::new(0),
+                    cached: tokio::sync::Mutex::new(Cached::fresh(&self.actor)),
+                })
+            })
+            .clone();
+        slot.used.store(
+            self.cache_clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        slot
+    }
+
+    /// Brings the cached copy `entry` of `doc_id` up to date with what is saved (inside the
+    /// caller's transaction). A document with nothing saved starts from its genesis.
+    async fn catch_up(
+        &self,
+        conn: &mut SqliteConnection,
+        entry: &mut Cached,
+        doc_id: &DocId,
+    ) -> Result<(), StoreError> {
+        let key = doc_id.to_string();
         let rows = sqlx::query(
             "SELECT seq, kind = 'snapshot', data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
         )
         .bind(&key)
-        .bind(from)
+        .bind(entry.seq)
         .fetch_all(&mut *conn)
         .await?;
-        let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
-            doc: AutoCommit::new().with_actor(self.actor.clone()),
-            seq: -1,
-            chunks: 0,
-            bytes: 0,
-            used: 0,
-        });
-        entry.used = self
-            .cache_clock
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for r in rows {
             let seq: i64 = r.get(0);
             let snapshot: bool = r.get(1);
@@ -101,13 +130,13 @@ impl Store {
             }
             entry.chunks += 1;
             entry.bytes += data.len() as i64;
-            entry
-                .doc
-                .load_incremental(&data)
-                .map_err(|e| StoreError::Damaged(key.clone(), Box::new(e)))?;
+            if let Err(e) = entry.doc.load_incremental(&data) {
+                *entry = Cached::fresh(&self.actor);
+                return Err(StoreError::Damaged(key, Box::new(e)));
+            }
             entry.seq = seq;
         }
-        Ok(entry)
+        Ok(())
     }
 
     /// Applies `f` to the document as one change by this replica, saves it and rewrites its
@@ -196,8 +225,10 @@ impl Store {
         let started = std::time::Instant::now();
         let mut writer = self.writer.lock().await;
         let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
+        let slot = self.slot(doc_id);
+        let mut cached = slot.cached.lock().await;
+        let entry = &mut *cached;
+        self.catch_up(&mut tx, entry, doc_id).await?;
         // Index what `f` changes, so that projecting and authorizing it costs the size of the
         // change rather than a scan of the whole document.
         match touched {
@@ -209,7 +240,7 @@ impl Store {
             Ok(v) => v,
             Err(e) => {
                 // Whatever `f` did to the cached copy is not saved: drop the copy.
-                cache.remove(&key);
+                *entry = Cached::fresh(&self.actor);
                 return Err(e);
             }
         };
@@ -312,7 +343,7 @@ impl Store {
                 ))
             }
             Err(e) => {
-                cache.remove(&key);
+                *entry = Cached::fresh(&self.actor);
                 Err(e)
             }
         }
@@ -403,8 +434,9 @@ impl Store {
     /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
     pub async fn save_document(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        let slot = self.slot(doc_id);
+        let mut entry = slot.cached.lock().await;
+        self.catch_up(&mut conn, &mut entry, doc_id).await?;
         if entry.doc.get_heads().is_empty() {
             return Ok(None);
         }
@@ -418,8 +450,9 @@ impl Store {
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        let slot = self.slot(doc_id);
+        let mut entry = slot.cached.lock().await;
+        self.catch_up(&mut conn, &mut entry, doc_id).await?;
         Ok(f(&mut entry.doc))
     }
 }

@@ -109,6 +109,10 @@ pub struct Engine {
     /// The root of the federation (from the trust root): the only campaign this unit takes.
     pub root: Option<UnitCode>,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
+    /// A number for every document a session noted, so that the sessions' sets of documents they
+    /// do not send hold numbers, not names (a city's 41 sessions each note most of its
+    /// thousands of profiles).
+    numbers: std::sync::Mutex<HashMap<DocId, u32>>,
     /// What one peer may cost (documents per hello, bytes per minute).
     pub limits: Limits,
 }
@@ -135,9 +139,21 @@ impl Engine {
             data: data.to_path_buf(),
             parent,
             peers: Default::default(),
+            numbers: Default::default(),
             limits,
         });
         Ok(engine)
+    }
+
+    /// The number of `doc` in this engine (see `numbers`).
+    fn number(&self, doc: &DocId) -> u32 {
+        let mut numbers = self.numbers.lock().expect("document numbers");
+        if let Some(n) = numbers.get(doc) {
+            return *n;
+        }
+        let n = numbers.len() as u32;
+        numbers.insert(doc.clone(), n);
+        n
     }
 
     /// The live figures of one peer.
@@ -301,8 +317,9 @@ struct Session {
     docs: HashMap<DocId, DocState>,
     /// Documents refused in this session, by either side: no more frames about them.
     refused: BTreeSet<DocId>,
-    /// Changed documents this unit does not send to the peer (asked once a session).
-    unsent: BTreeSet<DocId>,
+    /// Changed documents this unit does not send to the peer (asked once a session), by their
+    /// numbers in the engine.
+    unsent: BTreeSet<u32>,
     /// Documents whose sync state moved (an acknowledgement) and is not saved yet.
     unsaved: BTreeSet<DocId>,
     /// When `unsaved` is saved next.

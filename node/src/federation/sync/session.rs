@@ -248,7 +248,8 @@ impl Session {
             return Ok(());
         }
         if !self.docs.contains_key(doc) {
-            if self.unsent.contains(doc) {
+            let number = self.engine.number(doc);
+            if self.unsent.contains(&number) {
                 return Ok(());
             }
             let access = self.engine.access(&self.peer, doc).await?;
@@ -256,7 +257,7 @@ impl Session {
                 // A changed document is held here; what this peer may be sent of a held
                 // document changes only with an enrollment, which the next session sees. A busy
                 // hub is not asked again for every change of every peer's session.
-                self.unsent.insert(doc.clone());
+                self.unsent.insert(number);
                 return Ok(());
             }
             let state = self.engine.load_state(&self.peer.unit, doc).await?;
