@@ -3,21 +3,41 @@
 //! the reporting counts (报送) only when the campaign, a child's submission, a decision on one or a
 //! hub child's rollup changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::rollup::{Rollup, Row, write};
+use crate::domain::campaign::Campaign;
 use crate::domain::figures::Counts;
+use crate::domain::submission::Tallies;
+use crate::domain::unit::UnitCode;
 use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError};
 
 /// The rows a hub's rollup is computed from, as last read: its own ledger's counts and one row
-/// per syncing child.
+/// per syncing child; the campaign held here and each child's part of the reporting counts.
 #[derive(Debug, Default)]
 struct Inputs {
     own: Counts,
     next: Rollup,
+    campaign: Option<Campaign>,
+    paper: BTreeMap<String, Tallies>,
+}
+
+/// What changed of the reporting counts' inputs since the last recompute.
+#[derive(Debug, Default)]
+struct Paper {
+    /// The campaign (its milestones): every child's part is read again.
+    campaign: bool,
+    /// Units whose submissions, reviews or rollup changed.
+    units: BTreeSet<String>,
+}
+
+impl Paper {
+    fn any(&self) -> bool {
+        self.campaign || !self.units.is_empty()
+    }
 }
 
 impl Inputs {
@@ -26,22 +46,45 @@ impl Inputs {
         let mut i = Inputs {
             own: store.counts(store.unit().as_str()).await?.0,
             next: Rollup::default(),
+            campaign: crate::app::campaign::held(store).await?,
+            paper: BTreeMap::new(),
         };
         for c in store.syncing_children().await? {
             let row = child_row(store, &c).await?;
-            i.next.children.insert(c, row);
+            i.next.children.insert(c.clone(), row);
+            i.read_paper(store, &c).await?;
         }
-        i.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        i.sum_paper();
         Ok(i)
     }
 
-    /// Reads again only what `touched` (units whose documents changed) feeds; false when a
-    /// touched unit is not a known child (a new child, say): then everything must be read.
+    /// Reads again one child's part of the reporting counts.
+    async fn read_paper(&mut self, store: &Store, child: &str) -> Result<(), StoreError> {
+        let (Some(c), Ok(unit)) = (&self.campaign, UnitCode::parse(child)) else {
+            self.paper.remove(child);
+            return Ok(());
+        };
+        let t = crate::app::submission::child_tree_tallies(store, c, &unit).await?;
+        self.paper.insert(child.to_string(), t);
+        Ok(())
+    }
+
+    /// The reporting counts: the sum of the children's parts.
+    fn sum_paper(&mut self) {
+        let mut out = Tallies::new();
+        for t in self.paper.values() {
+            crate::app::submission::add_tallies(&mut out, t);
+        }
+        self.next.reporting = out;
+    }
+
+    /// Reads again only what `touched` (units whose documents changed) and `paper` feed; false
+    /// when a touched unit is not a known child (a new child, say): then everything must be read.
     async fn update(
         &mut self,
         store: &Store,
         touched: &BTreeSet<String>,
-        paperwork: bool,
+        paper: &Paper,
     ) -> Result<bool, StoreError> {
         let me = store.unit().as_str();
         let known = |u: &str| u == me || self.next.children.contains_key(u);
@@ -53,7 +96,11 @@ impl Inputs {
                     .is_some_and(|r| r.starts_with('-'))
             })
         };
-        if touched.iter().any(|u| !known(u) && !below_a_child(u)) {
+        if touched
+            .iter()
+            .chain(&paper.units)
+            .any(|u| !known(u) && !below_a_child(u))
+        {
             return Ok(false);
         }
         let read: Vec<&String> = touched.iter().filter(|u| known(u)).collect();
@@ -65,8 +112,21 @@ impl Inputs {
                 self.next.children.insert(u.clone(), row);
             }
         }
-        if paperwork {
-            self.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        if paper.campaign {
+            self.campaign = crate::app::campaign::held(store).await?;
+            let children: Vec<String> = self.next.children.keys().cloned().collect();
+            for c in children {
+                self.read_paper(store, &c).await?;
+            }
+        } else {
+            for u in &paper.units {
+                if self.next.children.contains_key(u) {
+                    self.read_paper(store, u).await?;
+                }
+            }
+        }
+        if paper.any() {
+            self.sum_paper();
         }
         Ok(true)
     }
@@ -137,13 +197,21 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
     }
 }
 
-/// Whether a change of `doc` can change the reporting counts: the milestones, a child's
-/// submissions, this unit's decisions on them, a hub child's rollup (its subtree's counts).
-fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
+/// Notes what a change of `doc` changes of the reporting counts' inputs: the milestones, a
+/// child's submissions, this unit's decisions on them, a hub child's rollup (its subtree's
+/// counts). False when it feeds none.
+fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId, paper: &mut Paper) -> bool {
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => false,
-        DocKind::Campaign => true,
-        DocKind::Rollup | DocKind::Submission | DocKind::Review => doc.unit != *me,
+        DocKind::Campaign => {
+            paper.campaign = true;
+            true
+        }
+        DocKind::Rollup | DocKind::Submission | DocKind::Review if doc.unit != *me => {
+            paper.units.insert(doc.unit.to_string());
+            true
+        }
+        DocKind::Rollup | DocKind::Submission | DocKind::Review => false,
     }
 }
 
@@ -165,8 +233,8 @@ pub async fn maintain(
     let mut inputs: Option<Inputs> = None;
     let mut full_at = Instant::now();
     let mut touched = BTreeSet::new();
-    // Whether an input of the reporting counts changed since the last recompute.
-    let mut paper = false;
+    // What of the reporting counts' inputs changed since the last recompute.
+    let mut paper = Paper::default();
     // When the first change not yet recomputed arrived.
     let mut dirty: Option<Instant> = Some(Instant::now());
     // When the last recompute ended, and how long it took.
@@ -186,7 +254,7 @@ pub async fn maintain(
                 match changes.try_recv() {
                     Ok(doc) => {
                         touched.extend(feeds_rollup(&me, &doc));
-                        paper |= feeds_reporting(&me, &doc);
+                        feeds_reporting(&me, &doc, &mut paper);
                     }
                     Err(TryRecvError::Lagged(_)) => inputs = None,
                     Err(TryRecvError::Empty) => break,
@@ -200,7 +268,7 @@ pub async fn maintain(
             }
             let result = async {
                 let updated = match inputs.as_mut() {
-                    Some(i) => i.update(&store, &touched, paper).await?,
+                    Some(i) => i.update(&store, &touched, &paper).await?,
                     None => false,
                 };
                 let current = match inputs.as_mut() {
@@ -218,7 +286,7 @@ pub async fn maintain(
                 inputs = None;
             }
             touched.clear();
-            paper = false;
+            paper = Paper::default();
             dirty = None;
             stages::since(Stage::RollupRecompute, started);
             last = (Instant::now(), started.elapsed());
@@ -231,8 +299,7 @@ pub async fn maintain(
                         touched.insert(u);
                         dirty = Some(Instant::now());
                     }
-                    if feeds_reporting(&me, &doc) {
-                        paper = true;
+                    if feeds_reporting(&me, &doc, &mut paper) {
                         dirty = dirty.or(Some(Instant::now()));
                     }
                 }

@@ -112,7 +112,7 @@ mod tests {
     #[tokio::test]
     async fn events_kept_as_json_are_converted_and_read_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = connect(&dir.path().join(STORE_FILE), true).await.unwrap();
+        let (pool, _writer) = connect(&dir.path().join(STORE_FILE), true).await.unwrap();
         MIGRATOR.run_to(JSON_FEED, &pool).await.unwrap();
         let counts = [
             Counts::default(),
