@@ -350,6 +350,7 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
             city,
             districts,
             institutions,
+            others: Vec::new(),
         },
         remote,
         want,
