@@ -14,6 +14,7 @@ pub mod history;
 pub mod import;
 pub mod import_plan;
 pub mod quality;
+pub mod quality_tree;
 pub mod report;
 pub mod rollup;
 pub mod sample;

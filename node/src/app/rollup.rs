@@ -81,6 +81,7 @@ impl Inputs {
             unit: store.unit().to_string(),
             name: store.identity().name.clone(),
             counts: totals,
+            findings: Default::default(),
             as_of: String::new(),
         });
         &self.next
@@ -102,6 +103,7 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
         unit: c.to_string(),
         name: store.unit_name(c).await?,
         counts,
+        findings: Default::default(),
         as_of: String::new(),
     })
 }
