@@ -308,4 +308,56 @@ mod tests {
             r.findings
         );
     }
+
+    #[tokio::test]
+    async fn the_generated_inventory_is_wrong_only_where_it_is_meant_to_be() {
+        // The demo's and the tests' ledgers: incomplete on purpose (some records without an
+        // address and install date, or without coordinates), otherwise clean.
+        let (dir, store) = crate::store::testing::hospital().await;
+        let sheet = dir.path().join("generated.csv");
+        crate::app::sample::write_sheet(&sheet, "500103", 300, 7).unwrap();
+        crate::app::import::import_file(&store, &sheet, "generator")
+            .await
+            .unwrap();
+        let campaign = crate::domain::campaign::Campaign::seed();
+        crate::app::campaign::publish(&store, &campaign)
+            .await
+            .unwrap();
+        // Before the seed's deadline for class 1 and 2 (so that rule has nothing to find).
+        let day = chrono::NaiveDate::from_ymd_opt(2022, 6, 1).unwrap();
+        let r = check_at(&store, None, day).await.unwrap();
+        let rules: std::collections::BTreeSet<&str> =
+            r.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(
+            rules,
+            ["networked-archive", "networked-geo"].into(),
+            "{:?}",
+            r.findings
+        );
+        // Completed, nothing is left.
+        let incomplete: std::collections::BTreeSet<String> =
+            r.findings.iter().map(|f| f.device_code.clone()).collect();
+        for code in &incomplete {
+            cameras::edit(
+                &store,
+                "clerk",
+                &DeviceCode::parse(code).unwrap(),
+                &[
+                    (Field::Address, Some(Value::Text("门诊楼1楼".into()))),
+                    (Field::InstallDate, Some(Value::Text("2020-05-01".into()))),
+                    (Field::Longitude, Some(Value::Float(106.55))),
+                    (Field::Latitude, Some(Value::Float(29.55))),
+                ],
+            )
+            .await
+            .unwrap();
+        }
+        let r = check_at(&store, None, day).await.unwrap();
+        assert_eq!(
+            r.findings,
+            vec![],
+            "a complete generated inventory is clean"
+        );
+        assert!(r.units.values().all(|t| t.total() == 0));
+    }
 }
