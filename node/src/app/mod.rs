@@ -15,6 +15,7 @@ pub mod import;
 pub mod import_plan;
 pub mod operations;
 pub mod quality;
+pub mod quality_tree;
 pub mod report;
 pub mod rollup;
 pub mod sample;

@@ -141,6 +141,7 @@ impl Inputs {
             unit: store.unit().to_string(),
             name: store.identity().name.clone(),
             counts: totals,
+            findings: Default::default(),
             as_of: String::new(),
         });
         &self.next
@@ -162,6 +163,7 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
         unit: c.to_string(),
         name: store.unit_name(c).await?,
         counts,
+        findings: Default::default(),
         as_of: String::new(),
     })
 }

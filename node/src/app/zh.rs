@@ -635,6 +635,22 @@ impl Zh for ImportError {
     }
 }
 
+/// Data quality (issue 17): the units elsewhere holding the same device code, as a duplicate's
+/// detail names them — `渝北区卫生健康委员会（500104）`, joined by 、.
+pub fn quality_elsewhere(others: &std::collections::BTreeMap<String, String>) -> String {
+    others
+        .iter()
+        .map(|(u, n)| {
+            if n.is_empty() || n == u {
+                u.clone()
+            } else {
+                format!("{n}（{u}）")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
