@@ -1,11 +1,12 @@
 //! Data quality across the tree: each level checks the records it can see against the rules the
 //! city publishes, and a finding disappears as soon as the record is fixed.
 
+use yinglian_hub::local::wait_until;
 use yinglian_node::app::{cameras, quality};
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::camera::{Field, Value};
 use yinglian_node::domain::device_code::DeviceCode;
-use yinglian_tests::{converge, federation};
+use yinglian_tests::{PATIENCE, converge, federation};
 
 const SHARED: &str = "50010312091320000001";
 
@@ -39,10 +40,18 @@ async fn a_district_finds_the_same_code_at_two_hospitals_until_one_fixes_it() {
             .await
             .unwrap();
     }
-    // Each hospital alone sees nothing wrong with its own ledger.
-    for inst in [a, b] {
-        let own = quality::check(&inst.store, None).await.unwrap();
-        assert_eq!(of(&own, "dup-code"), vec![]);
+    // Each hospital is told by its district, naming its sibling (it sees no other ledger).
+    for (inst, sibling) in [(a, b), (b, a)] {
+        wait_until(PATIENCE, "the district tells its hospital", || async {
+            let own = quality::check(&inst.store, None).await.unwrap();
+            own.findings.iter().any(|f| {
+                f.rule == "dup-code"
+                    && f.device_code == SHARED
+                    && f.detail.contains(sibling.code.as_str())
+            })
+        })
+        .await
+        .unwrap();
     }
     // The district sees both.
     let r = quality::check(&district.store, None).await.unwrap();
@@ -86,6 +95,39 @@ async fn a_district_finds_the_same_code_at_two_hospitals_until_one_fixes_it() {
     converge(b, &[district], &DocId::ledger(&b.code))
         .await
         .unwrap();
+    let r = quality::check(&district.store, None).await.unwrap();
+    assert_eq!(of(&r, "dup-code"), vec![]);
+    for inst in [a, b] {
+        wait_until(PATIENCE, "the hospital's finding goes", || async {
+            let own = quality::check(&inst.store, None).await.unwrap();
+            of(&own, "dup-code").is_empty()
+        })
+        .await
+        .unwrap();
+    }
+    // A camera moved: A reports it removed, B registers it. A removed record's code is free.
+    cameras::remove(
+        &a.store,
+        "clerk",
+        &DeviceCode::parse(SHARED).unwrap(),
+        "迁至急诊楼",
+        false,
+    )
+    .await
+    .unwrap();
+    cameras::add(
+        &b.store,
+        "clerk",
+        DeviceCode::parse(SHARED).unwrap(),
+        vec![name("急诊楼门口")],
+    )
+    .await
+    .unwrap();
+    for inst in [a, b] {
+        converge(inst, &[district], &DocId::ledger(&inst.code))
+            .await
+            .unwrap();
+    }
     let r = quality::check(&district.store, None).await.unwrap();
     assert_eq!(of(&r, "dup-code"), vec![]);
     fed.stop_all().await;

@@ -66,7 +66,34 @@ async fn from_below_and_above(store: &Store) -> Result<(Vec<(String, Part)>, Not
         if store.heads(&id).await?.is_empty() {
             continue;
         }
-        let part = store.read_document(&id, |d| read_part(d)).await?;
+        let mut part = store.read_document(&id, |d| read_part(d)).await?;
+        // What a hub child publishes is bounded by what it is: keyed codes of the form
+        // `code_key` makes, no more of them than the cameras its own figures count. A child that
+        // publishes more (to probe which codes others hold, or to blame them) is not believed.
+        let cameras = store
+            .rollup_rows(&c)
+            .await?
+            .iter()
+            .find(|r| r.unit == c)
+            .map_or(0, |r| r.counts.built);
+        let well_formed = part
+            .codes
+            .iter()
+            .all(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !well_formed || part.codes.len() as u64 > cameras {
+            store
+                .record_refusal(
+                    &format!("urn:yinglian:hub:{c}"),
+                    Some(&id),
+                    &format!(
+                        "the keyed device codes of {c}'s rollup are not believed: {} of them for {cameras} cameras{}",
+                        part.codes.len(),
+                        if well_formed { "" } else { ", some not keyed codes" }
+                    ),
+                )
+                .await;
+            part.codes.clear();
+        }
         hubs.push((c, part));
     }
     let mine = DocId {
@@ -141,7 +168,18 @@ pub async fn check_at(
         let mut keyed: BTreeMap<String, Vec<(&str, &crate::domain::camera::Camera)>> =
             BTreeMap::new();
         let mut sources: BTreeMap<String, Source> = BTreeMap::new();
-        for r in &rows {
+        // A removed camera's code is free again; a record forwarded from a hub child's subtree is
+        // that child's to publish (counted here too, it would be a duplicate of itself).
+        let forwarded = |u: &str| {
+            hubs.iter().any(|(c, _)| {
+                u.strip_prefix(c.as_str())
+                    .is_some_and(|r| r.starts_with('-'))
+            })
+        };
+        for r in rows
+            .iter()
+            .filter(|r| r.camera.state() != State::Removed && !forwarded(&r.unit))
+        {
             let k = code_key(&key, r.camera.device_code.as_str());
             keyed
                 .entry(k.clone())

@@ -125,7 +125,10 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
     let warnings: u64 = report.units.values().map(|t| t.warnings).sum();
     let with = report.units.values().filter(|t| t.total() > 0).count();
     println!(
-        "{} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s); {} device code(s) shared with units whose records are not held here",
+        "核查 {} 个单位，{with} 个有问题：错误 {errors} 条，提示 {warnings} 条；与本级不持有档案的单位重复的编码 {} 个 \
+         ({} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s); {} device code(s) shared with units whose records are not held here)",
+        report.units.len(),
+        report.shared.len(),
         report.units.len(),
         report.shared.len()
     );

@@ -412,8 +412,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn check(rules: &RuleSet, subjects: &[Subject], today: NaiveDate) -> Vec<Finding> {
     let mut out = Vec::new();
     // Device code → the units holding it.
+    // A removed camera's code is free again: it may be registered at another unit (moved).
     let mut holders: HashMap<&str, Vec<&str>> = HashMap::new();
-    for s in subjects {
+    for s in subjects
+        .iter()
+        .filter(|s| s.camera.state() != State::Removed)
+    {
         holders
             .entry(s.camera.device_code.as_str())
             .or_default()
@@ -444,8 +448,11 @@ pub fn check(rules: &RuleSet, subjects: &[Subject], today: NaiveDate) -> Vec<Fin
             let c = s.camera;
             let detail = match rule.check {
                 Check::DuplicateCode => {
-                    let others: Vec<&str> = holders[c.device_code.as_str()]
-                        .iter()
+                    let others: Vec<&str> = holders
+                        .get(c.device_code.as_str())
+                        .filter(|_| c.state() != State::Removed)
+                        .into_iter()
+                        .flatten()
                         .copied()
                         .filter(|u| *u != s.unit.as_str())
                         .collect();
