@@ -133,7 +133,11 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => Some(doc.unit.to_string()),
         DocKind::Rollup if doc.unit != *me => Some(doc.unit.to_string()),
-        DocKind::Rollup | DocKind::Campaign | DocKind::Submission | DocKind::Review => None,
+        DocKind::Rollup
+        | DocKind::Campaign
+        | DocKind::Submission
+        | DocKind::Review
+        | DocKind::Reads => None,
     }
 }
 
@@ -141,7 +145,7 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
 /// submissions, this unit's decisions on them, a hub child's rollup (its subtree's counts).
 fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
     match doc.kind {
-        DocKind::Ledger | DocKind::Profile => false,
+        DocKind::Ledger | DocKind::Profile | DocKind::Reads => false,
         DocKind::Campaign => true,
         DocKind::Rollup | DocKind::Submission | DocKind::Review => doc.unit != *me,
     }

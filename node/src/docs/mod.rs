@@ -4,7 +4,9 @@
 
 pub mod campaign;
 pub mod document;
+pub mod grants;
 pub mod ledger;
 pub mod profile;
+pub mod reads;
 pub mod rollup;
 pub mod submission;
