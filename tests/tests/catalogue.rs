@@ -143,7 +143,8 @@ async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_a
 
     // An edit at the institution: the police resume from their cursor and see only that change.
     let code = yinglian_node::domain::device_code::DeviceCode::parse(&some.device_code).unwrap();
-    let owner = if some.unit == a.code.as_str() { a } else { b };
+    let owner_at = if some.unit == a.code.as_str() { 0 } else { 1 };
+    let owner = [a, b][owner_at];
     yinglian_node::app::cameras::edit(
         &owner.store,
         "test",
@@ -231,5 +232,65 @@ async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_a
                 && r.cameras == 3),
         "{seen:?}"
     );
+
+    // The pages. The institution's 谁查看了本单位的点位 lists the police's read, in Chinese.
+    let owner_code = owner.code.to_string();
+    let inst = &mut fed.institutions[0][owner_at];
+    yinglian_node::app::accounts::add_user(
+        &inst.store,
+        "baowei",
+        yinglian_node::app::accounts::Role::ReadOnly,
+        "change me now",
+    )
+    .await
+    .unwrap();
+    let at = inst.serve_web(None).await.unwrap();
+    let cookie = police::session(&inst.store, "baowei", "change me now").await;
+    let (status, html) = police::get(at, "/reads", &cookie).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(html.contains("谁查看了本单位的点位"), "{html}");
+    assert_eq!(
+        yinglian_tests::chinese::objections_on(&html),
+        Vec::<String>::new()
+    );
+    let row = html
+        .split(&format!("data-unit=\"{owner_code}\""))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(row.contains("订阅方（公安）GA-500000"), "{html}");
+    assert!(row.contains("点位目录（全量）"), "{html}");
+    assert!(
+        row.contains(&format!("<td class=\"cameras\">{n}</td>")),
+        "{html}"
+    );
+    // The police page downloads the district's catalogue in the platform's columns.
+    let sub = police::start(ga.clone(), "", |_| {}).await;
+    let web = sub.web.as_ref().unwrap().addr;
+    let cookie = police::session(&ga, "jingguan", "change me now").await;
+    let (status, csv) =
+        police::get(web, "/catalogue/download?unit=500103&format=csv", &cookie).await;
+    assert!(status.contains("200"), "{status}: {csv}");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], COLUMNS.join(","));
+    assert_eq!(lines.len(), 1 + entries.len());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{},东门岗亭（改）,", some.device_code))),
+        "{csv}"
+    );
+    // A unit code that is not one: a specific Chinese reason, and no file.
+    let (_, refused) = police::get(web, "/catalogue/download?unit=不是编码", &cookie).await;
+    assert!(refused.contains("不是单位编码"), "{refused}");
+    let (_, form) = police::get(web, "/catalogue", &cookie).await;
+    assert!(
+        form.contains("管理单位名称") && form.contains("例如 500103"),
+        "{form}"
+    );
+    assert_eq!(
+        yinglian_tests::chinese::objections_on(&form),
+        Vec::<String>::new()
+    );
+    sub.stop().await.unwrap();
     fed.stop_all().await;
 }

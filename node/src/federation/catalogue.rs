@@ -248,7 +248,10 @@ pub async fn fetch(
             cursor: cursor.unwrap_or_default().to_string(),
         })
         .await
-        .map_err(|s| anyhow::anyhow!("{hub} 拒绝了点位目录的读取：{}", s.message()))?
+        .map_err(|s| {
+            let why = format!("{hub} 拒绝了点位目录的读取：{}", s.message());
+            anyhow::Error::new(s).context(why)
+        })?
         .into_inner();
     let mut rows = Vec::new();
     while let Some(ev) = stream
