@@ -1,6 +1,7 @@
 //! The Automerge documents and their schemas: document identities and genesis, the camera
-//! ledger, the unit profile, the rollup, the campaign, and the submissions and their review.
-//! Pure functions over `AutoCommit`.
+//! ledger, the unit profile, the rollup, the campaign, the submissions and their review, who
+//! read a unit's cameras (`reads`) and the catalogue grants a hub publishes (`grants`). Pure
+//! functions over `AutoCommit`.
 
 pub mod campaign;
 pub mod document;
