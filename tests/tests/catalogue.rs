@@ -390,3 +390,110 @@ async fn a_district_of_two_thousand_cameras_resumes_with_one_row() {
     );
     fed.stop_all().await;
 }
+
+/// `yl-hub catalogue` from the police's folder and `yl-hub reads` at the institution, as
+/// processes beside the running federation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_read_export_resume_and_list_the_reads() {
+    const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.institutions[0][0]
+        .generate_cameras("500103", 8, 21)
+        .await
+        .unwrap();
+    let city_code = fed.city.code.clone();
+    let (ga_dir, ga) = police::subscriber(
+        &fed,
+        &fed.city,
+        "GA-500000",
+        &city_code,
+        ("jingguan", "change me now"),
+    )
+    .await;
+    grant_catalogue(&fed.city.store, &UnitCode::parse("GA-500000").unwrap())
+        .await
+        .unwrap();
+    fed.start_all().await.unwrap();
+    let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
+    converge(city, &[district], &DocId::profile(&city.code))
+        .await
+        .unwrap();
+    converge(inst, &[district], &DocId::ledger(&inst.code))
+        .await
+        .unwrap();
+    let d = district.code.clone();
+    wait_until(
+        PATIENCE,
+        "the district's address reaches the city",
+        || async {
+            fetch(&ga, ga_dir.path(), &d, Some("500103:0"))
+                .await
+                .is_ok()
+        },
+    )
+    .await
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(HUB)
+            .arg("--data")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ga_path = ga_dir.path().to_str().unwrap().to_string();
+    let file = ga_dir.path().join("点位目录.csv");
+    let end = run(&[
+        &ga_path,
+        "catalogue",
+        "--unit",
+        "500103",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let end: serde_json::Value = serde_json::from_str(end.trim()).unwrap();
+    assert_eq!(end["cameras"], 8);
+    assert_eq!(end["full"], true);
+    assert_eq!(end["hub"], "500103");
+    let rows = yinglian_tests::journey::read_csv(&file);
+    assert_eq!(rows[0], COLUMNS.map(String::from).to_vec());
+    assert_eq!(rows.len(), 1 + 8);
+    assert!(rows[1..].iter().all(|r| r[7] == inst.code.as_str()));
+    // Resumed from the cursor it printed: nothing changed, nothing sent.
+    let cursor = end["cursor"].as_str().unwrap().to_string();
+    let again = run(&[
+        &ga_path,
+        "catalogue",
+        "--unit",
+        "500103",
+        "--since",
+        &cursor,
+    ]);
+    let last: serde_json::Value =
+        serde_json::from_str(again.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["cameras"].clone(), last["full"].clone()),
+        (0.into(), false.into())
+    );
+    // The institution lists the read, offline from what the district sent.
+    converge(district, &[inst], &DocId::reads(&inst.code))
+        .await
+        .unwrap();
+    let inst_path = inst.dir.to_str().unwrap().to_string();
+    let listed = run(&[&inst_path, "reads", "--json"]);
+    assert!(
+        listed.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["read"]["reader"] == "urn:yinglian:subscriber:GA-500000"
+                && v["read"]["cameras"] == 8
+                && v["read"]["full"] == true
+        }),
+        "{listed}"
+    );
+    fed.stop_all().await;
+}
