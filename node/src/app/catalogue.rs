@@ -14,6 +14,10 @@ use crate::domain::catalogue::{COLUMNS, Cursor, Entry, Read};
 use crate::domain::unit::UnitCode;
 use crate::store::{CameraQuery, CatalogueRow, Store, StoreError};
 
+/// How long a removed camera stays in the catalogue as a tombstone: a reader whose cursor is
+/// older gets a fresh full catalogue.
+pub const TOMBSTONE_DAYS: i64 = 90;
+
 /// One refresh at a time in this process (another one finds nothing left to do).
 static REFRESH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -50,6 +54,10 @@ pub async fn refresh(store: &Store) -> Result<(), StoreError> {
         store.sync_catalogue(unit.as_str(), &entries).await?;
     }
     store.set_catalogue_version(newest).await?;
+    let before = chrono::Utc::now() - chrono::Duration::days(TOMBSTONE_DAYS);
+    store
+        .drop_catalogue_tombstones(&before.to_rfc3339())
+        .await?;
     Ok(())
 }
 
@@ -69,10 +77,13 @@ pub struct Answer {
 pub async fn read(store: &Store, unit: &UnitCode, cursor: Option<&str>) -> Result<Answer> {
     refresh(store).await?;
     let now = store.catalogue_seq().await?;
+    let floor = store.catalogue_floor().await?;
     let me = store.unit().as_str();
+    // A cursor of another hub, beyond what this hub gave (a store restored from a backup), or
+    // older than the tombstones kept: the full catalogue.
     let after = cursor
         .and_then(Cursor::parse)
-        .filter(|c| c.hub == me && c.seq <= now)
+        .filter(|c| c.hub == me && c.seq <= now && c.seq >= floor)
         .map(|c| c.seq);
     let rows = store.catalogue_rows(unit.as_str(), after).await?;
     let rows = rows
@@ -170,5 +181,70 @@ pub fn export(entries: &[Entry], xlsx: bool) -> Result<Vec<u8>> {
         crate::app::report::xlsx_text_bytes("点位目录", &rows)
     } else {
         crate::app::report::csv_bytes(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_removed_camera_is_sent_once_and_a_cursor_older_than_the_tombstones_reads_everything()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let me = UnitCode::parse("500103").unwrap();
+        let store = Store::init(
+            dir.path(),
+            &me,
+            "渝中区卫生健康委员会",
+            crate::domain::unit::UnitKind::District,
+            crate::domain::unit::Role::Hub,
+        )
+        .await
+        .unwrap();
+        let e = |code: &str, name: &str| {
+            let entry = Entry {
+                unit: "500103-0001".into(),
+                unit_name: "医院".into(),
+                device_code: code.into(),
+                name: name.into(),
+                address: String::new(),
+                longitude: None,
+                latitude: None,
+                point_class: Some(1),
+                networked: true,
+            };
+            (code.to_string(), serde_json::to_string(&entry).unwrap())
+        };
+        let (a, b) = ("50010312091320000001", "50010312091320000002");
+        assert_eq!(
+            store
+                .sync_catalogue("500103-0001", &[e(a, "东门"), e(b, "西门")])
+                .await
+                .unwrap(),
+            2
+        );
+        let first = read(&store, &me, None).await.unwrap();
+        assert_eq!((first.rows.len(), first.full), (2, true));
+        // b leaves the ledger: a tombstone after the cursor, and no longer in a full read.
+        assert_eq!(
+            store
+                .sync_catalogue("500103-0001", &[e(a, "东门")])
+                .await
+                .unwrap(),
+            1
+        );
+        let next = read(&store, &me, Some(&first.cursor)).await.unwrap();
+        assert_eq!(next.rows, vec![("500103-0001".into(), b.into(), None)]);
+        assert_eq!(read(&store, &me, None).await.unwrap().rows.len(), 1);
+        // The tombstone dropped: the old cursor is too old and gets the full catalogue.
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+        assert_eq!(store.drop_catalogue_tombstones(&later).await.unwrap(), 1);
+        let stale = read(&store, &me, Some(&first.cursor)).await.unwrap();
+        assert!(stale.full);
+        assert_eq!(stale.rows.len(), 1);
+        // A cursor since the drop still reads changes only.
+        let fresh = read(&store, &me, Some(&next.cursor)).await.unwrap();
+        assert!(!fresh.full && fresh.rows.is_empty());
     }
 }

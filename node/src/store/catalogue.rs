@@ -23,6 +23,8 @@ pub struct CatalogueRow {
 /// The meta keys: the last sequence number given, and the document version the rows follow.
 const SEQ: &str = "catalogue_seq";
 const VERSION: &str = "catalogue_version";
+/// The newest sequence number of a tombstone dropped: a cursor before it is too old.
+const FLOOR: &str = "catalogue_floor";
 
 impl Store {
     /// Grants (or withdraws) the catalogue of its scope to a subscriber enrolled here.
@@ -144,6 +146,44 @@ impl Store {
         }
         tx.commit().await?;
         Ok((seq - start) as usize)
+    }
+
+    /// The oldest cursor still answered with changes: tombstones up to it were dropped.
+    pub async fn catalogue_floor(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta(FLOOR)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Drops the tombstones changed before `before` (RFC 3339); a cursor older than the newest
+    /// of them then gets a full catalogue. Returns how many were dropped.
+    pub async fn drop_catalogue_tombstones(&self, before: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let newest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM catalogue_rows WHERE removed = 1 AND changed_at < ?",
+        )
+        .bind(before)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM catalogue_rows WHERE removed = 1 AND seq <= ?")
+            .bind(newest)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(FLOOR)
+        .bind(newest.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// The rows of `unit`'s subtree (the unit and `unit-…`) changed after `after` (tombstones
