@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yinglian/v1/feed.proto",
         "yinglian/v1/directory.proto",
         "yinglian/v1/reports.proto",
+        "yinglian/v1/catalogue.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -44,6 +44,7 @@ async fn a_hub_serves_reflection_v1_and_v1alpha_and_health() {
         "yinglian.v1.Feed",
         "yinglian.v1.Directory",
         "yinglian.v1.Reports",
+        "yinglian.v1.Catalogue",
     ];
     let v1 = list_services!(v1, channel.clone());
     let v1alpha = list_services!(v1alpha, channel.clone());

@@ -7,6 +7,7 @@ pub mod assessment;
 pub mod backup;
 pub mod cameras;
 pub mod campaign;
+pub mod catalogue;
 pub mod contacts;
 pub mod directory;
 pub mod figures;

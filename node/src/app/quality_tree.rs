@@ -118,7 +118,7 @@ fn feeds_quality(me: &UnitCode, doc: &DocId) -> bool {
         DocKind::Ledger | DocKind::Profile | DocKind::Campaign => true,
         DocKind::Rollup => doc.unit != *me,
         DocKind::Review => doc.unit == *me,
-        DocKind::Submission => false,
+        DocKind::Submission | DocKind::Reads => false,
     }
 }
 

@@ -195,7 +195,11 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => Some(doc.unit.to_string()),
         DocKind::Rollup if doc.unit != *me => Some(doc.unit.to_string()),
-        DocKind::Rollup | DocKind::Campaign | DocKind::Submission | DocKind::Review => None,
+        DocKind::Rollup
+        | DocKind::Campaign
+        | DocKind::Submission
+        | DocKind::Review
+        | DocKind::Reads => None,
     }
 }
 
@@ -204,7 +208,7 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
 /// counts). False when it feeds none.
 fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId, paper: &mut Paper) -> bool {
     match doc.kind {
-        DocKind::Ledger | DocKind::Profile => false,
+        DocKind::Ledger | DocKind::Profile | DocKind::Reads => false,
         DocKind::Campaign => {
             paper.campaign = true;
             true

@@ -651,9 +651,43 @@ pub fn quality_elsewhere(others: &std::collections::BTreeMap<String, String>) ->
         .join("、")
 }
 
+/// The police catalogue (issue 16 part 5): who read a unit's cameras, as a person reads it. The
+/// reader is its certificate's identity (`urn:yinglian:<role>:<unit>`): 订阅方 GA-500000.
+pub fn reader(identity: &str) -> String {
+    match identity
+        .strip_prefix("urn:yinglian:")
+        .and_then(|r| r.split_once(':'))
+    {
+        Some(("subscriber", unit)) => format!("订阅方（公安）{unit}"),
+        Some(("hub", unit)) => format!("上级枢纽 {unit}"),
+        Some(("node", unit)) => format!("单位 {unit}"),
+        _ => identity.to_string(),
+    }
+}
+
+/// The call a read came through.
+pub fn read_call(call: &str) -> String {
+    match call {
+        "Catalogue.Read" => "点位目录".into(),
+        "Reports.Cameras" => "上级调阅摄像机清单".into(),
+        other => other.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_and_calls_in_chinese() {
+        assert_eq!(
+            reader("urn:yinglian:subscriber:GA-500000"),
+            "订阅方（公安）GA-500000"
+        );
+        assert_eq!(reader("urn:yinglian:hub:500000"), "上级枢纽 500000");
+        assert_eq!(read_call("Catalogue.Read"), "点位目录");
+        assert_eq!(read_call("Reports.Cameras"), "上级调阅摄像机清单");
+    }
 
     #[test]
     fn a_change_is_timed_to_the_second_in_beijing() {

@@ -37,6 +37,10 @@ pub struct EnrollArgs {
     /// The subtree a subscriber may see.
     #[arg(long)]
     pub scope: Option<String>,
+    /// Grant a subscriber the police catalogue of its scope (camera-level: device code, name,
+    /// place, coordinates, point class, networked), read at the hubs that hold the cameras.
+    #[arg(long)]
+    pub catalogue: bool,
     /// This hub's address as the child will dial it, e.g. https://hub.example:7443.
     #[arg(long)]
     pub advertise: String,
@@ -158,6 +162,9 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
             a.advertise
         );
     }
+    if a.catalogue && child_role != Role::Subscriber {
+        bail!("--catalogue 只能授予订阅方（--role subscriber）：点位目录只供公安等订阅方读取");
+    }
     let request = std::fs::read_to_string(&a.csr)
         .with_context(|| format!("cannot read the request {}", a.csr.display()))?;
     let bundle = membership::enroll_child(
@@ -174,6 +181,9 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
     )
     .await
     .with_context(|| format!("{}", a.csr.display()))?;
+    if a.catalogue {
+        membership::grant_catalogue(&store, &unit).await?;
+    }
     let text = serde_json::to_string_pretty(&bundle)?;
     std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
     println!(
@@ -184,6 +194,12 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
         bundle.not_after,
         a.out.display()
     );
+    if a.catalogue {
+        println!(
+            "granted the catalogue of {} (read at the hubs that hold its cameras)",
+            bundle.scope.as_deref().unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

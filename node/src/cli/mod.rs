@@ -1,6 +1,7 @@
 //! The `yl-node` command line: argument parsing and one submodule per command group.
 
 mod camera;
+mod catalogue;
 mod check;
 mod contacts;
 pub mod export;
@@ -110,6 +111,16 @@ pub enum Command {
     /// Where a subscriber has joined: the live feed of a scope, one JSON object a line; resumes
     /// from the last cursor received. With `--web`, the police page (公安视图) too.
     Subscribe(federation::SubscribeArgs),
+    /// Where a subscriber granted the catalogue has joined: the police catalogue (公安目录) of a
+    /// district, read at its hub; all of it, or the changes after --since; --out x.csv / x.xlsx
+    /// writes the police platform's import file.
+    Catalogue(catalogue::CatalogueArgs),
+    /// Who read this unit's camera records (谁查看了本单位的点位): the police catalogue, a higher
+    /// level's camera list; newest first.
+    Reads {
+        #[arg(long)]
+        json: bool,
+    },
     /// The liaison contacts this unit may see: its subtree and the unit it reports to.
     Directory {
         /// Matches the unit code, the unit's name, a contact's name or phone.
@@ -416,6 +427,8 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
             Ok(())
         }
         Command::Subscribe(a) => federation::subscribe(common, a).await,
+        Command::Catalogue(a) => catalogue::run(common, a).await,
+        Command::Reads { json } => catalogue::reads(common, json).await,
         Command::Check(a) => check::run(common, a).await,
         Command::Operations(a) => operations::run(common, a).await,
         Command::League {

@@ -22,6 +22,9 @@ pub enum DocKind {
     /// `review/<unit>`: the decisions on the unit's reports, written by the unit's parent (named
     /// after the unit it is about, so that it travels down to that unit alone).
     Review,
+    /// `reads/<unit>`: who read the unit's camera records (the police catalogue, a higher level's
+    /// camera list), written by the hub that holds its ledger and answered; down to that unit alone.
+    Reads,
 }
 
 impl DocKind {
@@ -33,6 +36,7 @@ impl DocKind {
             DocKind::Campaign => "campaign",
             DocKind::Submission => "submission",
             DocKind::Review => "review",
+            DocKind::Reads => "reads",
         }
     }
 }
@@ -46,7 +50,7 @@ pub struct DocId {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>, submission/<unit>, review/<unit>)"
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>, submission/<unit>, review/<unit>, reads/<unit>)"
 )]
 pub struct DocIdError(pub String);
 
@@ -75,6 +79,13 @@ impl DocId {
     pub fn review(unit: &UnitCode) -> Self {
         DocId {
             kind: DocKind::Review,
+            unit: unit.clone(),
+        }
+    }
+
+    pub fn reads(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Reads,
             unit: unit.clone(),
         }
     }
@@ -116,6 +127,10 @@ impl DocId {
                 doc.put_object(ROOT, "milestones", ObjType::Map)
                     .expect("genesis");
             }
+            DocKind::Reads => {
+                doc.put_object(ROOT, "reads", ObjType::List)
+                    .expect("genesis");
+            }
         }
         doc.commit_with(
             CommitOptions::default()
@@ -144,6 +159,7 @@ impl FromStr for DocId {
             "campaign" => DocKind::Campaign,
             "submission" => DocKind::Submission,
             "review" => DocKind::Review,
+            "reads" => DocKind::Reads,
             _ => return Err(err()),
         };
         Ok(DocId {

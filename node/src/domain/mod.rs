@@ -6,6 +6,7 @@
 pub mod assessment;
 pub mod camera;
 pub mod campaign;
+pub mod catalogue;
 pub mod contacts;
 pub mod crosscheck;
 pub mod device_code;

@@ -2,7 +2,8 @@
 //! later). The chain TLS verified gives the claimed identity; the gate then proves where it stands:
 //! a unit this hub enrolled (its leaf verifies under this hub's own CA, and its exact certificate
 //! is the one registered, not revoked, not superseded), or the parent this unit joined (its key
-//! pinned from the bundle). Nothing the presenter wrote into its certificate beyond that proof is
+//! pinned from the bundle), or a subscriber the parent granted the catalogue (its exact
+//! certificate named in the grants of the parent's profile). Nothing the presenter wrote into its certificate beyond that proof is
 //! believed. The caller's place in the tree then gives its rights, each service saying which
 //! places it serves. Every refusal is recorded with the caller's identity. The gate also bounds
 //! what one identity costs (concurrent streams), watches revocations so that open streams end
@@ -69,10 +70,24 @@ impl Limits {
 pub enum Caller {
     /// A node or hub this unit enrolled.
     Child { unit: UnitCode, role: Role },
-    /// A subscriber this unit enrolled, and the subtree it may watch.
-    Subscriber { unit: UnitCode, scope: UnitCode },
+    /// A subscriber this unit enrolled, the subtree it may watch, and whether it was granted the
+    /// catalogue of that subtree.
+    Subscriber {
+        unit: UnitCode,
+        scope: UnitCode,
+        catalogue: bool,
+    },
     /// The parent this unit joined.
     Parent { unit: UnitCode },
+    /// A subscriber the parent enrolled and granted the catalogue of `scope`, known here from the
+    /// grants the parent publishes in its profile (its exact certificate): the city's police
+    /// reading a district's catalogue at the district hub. It may read the catalogue and nothing
+    /// else.
+    Delegate {
+        unit: UnitCode,
+        scope: UnitCode,
+        granted_by: UnitCode,
+    },
 }
 
 /// The services behind the gate.
@@ -82,6 +97,7 @@ pub enum Service {
     Feed,
     Directory,
     Reports,
+    Catalogue,
     /// `grpc.health.v1` and server reflection.
     Plumbing,
 }
@@ -93,6 +109,7 @@ impl Service {
             Service::Feed => "Feed",
             Service::Directory => "Directory",
             Service::Reports => "Reports",
+            Service::Catalogue => "Catalogue",
             Service::Plumbing => "health/reflection",
         }
     }
@@ -189,12 +206,16 @@ impl Gate {
     /// them); open streams of an identity no longer valid end.
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let now = self.records().await?;
-        self.publish(now);
+        if self.publish(now) {
+            // An enrollment, a grant or a revocation another process made: the catalogue grants
+            // this hub publishes for the hubs below follow.
+            crate::federation::membership::publish_grants(&self.store).await?;
+        }
         Ok(())
     }
 
-    /// Makes `now` the enrollments open streams are checked against.
-    fn publish(&self, now: HashMap<String, Record>) {
+    /// Makes `now` the enrollments open streams are checked against; whether they changed.
+    fn publish(&self, now: HashMap<String, Record>) -> bool {
         self.registry.send_if_modified(|r| {
             if **r != now {
                 *r = Arc::new(now);
@@ -202,7 +223,7 @@ impl Gate {
             } else {
                 false
             }
-        });
+        })
     }
 
     /// Keeps the enrollments current (every 500 ms) and writes the refusal summaries when a
@@ -330,7 +351,11 @@ impl Gate {
             let records = self.records().await.map_err(Denied::Store)?;
             let record = records.get(cert.unit.as_str()).cloned();
             // What the stream admitted now will be checked against is at least this fresh.
-            self.publish(records);
+            if self.publish(records) {
+                crate::federation::membership::publish_grants(&self.store)
+                    .await
+                    .map_err(Denied::Store)?;
+            }
             let Some(r) = record else {
                 return Err(Denied::Reason(format!(
                     "unit {} is not a child of {} (no enrollment is registered for it)",
@@ -343,6 +368,7 @@ impl Gate {
             return Ok(match cert.role {
                 Role::Subscriber => Caller::Subscriber {
                     unit: cert.unit.clone(),
+                    catalogue: r.catalogue,
                     scope: r
                         .scope
                         .as_deref()
@@ -368,6 +394,31 @@ impl Gate {
             return Ok(Caller::Parent {
                 unit: parent.clone(),
             });
+        }
+        if let Some((parent, _)) = &self.parent
+            && cert.role == Role::Subscriber
+        {
+            let grants = self
+                .store
+                .read_document(&crate::docs::document::DocId::profile(parent), |d| {
+                    crate::docs::grants::read(d)
+                })
+                .await
+                .map_err(Denied::Store)?;
+            if let Some(g) = grants.iter().find(|g| g.unit == cert.unit.as_str()) {
+                if g.fingerprint != cert.fingerprint {
+                    return Err(Denied::Reason(format!(
+                        "{cert} is not the certificate {parent} granted the catalogue to (replaced or revoked)"
+                    )));
+                }
+                if let Ok(scope) = UnitCode::parse(&g.scope) {
+                    return Ok(Caller::Delegate {
+                        unit: cert.unit.clone(),
+                        scope,
+                        granted_by: parent.clone(),
+                    });
+                }
+            }
         }
         Err(Denied::Reason(format!(
             "{cert} was not enrolled by {} (its certificate is not issued by this unit's CA) and is not the parent it joined",
@@ -423,7 +474,9 @@ impl Admission {
         Cut {
             registry: self.gate.registry.subscribe(),
             cert: self.cert.clone(),
-            watched: !matches!(self.caller, Caller::Parent { .. }),
+            // A delegate's grant is not in this unit's registry: its reads are short, and each
+            // call is checked against the parent's grants again.
+            watched: !matches!(self.caller, Caller::Parent { .. } | Caller::Delegate { .. }),
         }
     }
 }

@@ -42,6 +42,10 @@ impl pb::directory_server::Directory for DirectoryService {
                         "hub {unit} is the parent of {}: it holds the directory of its own subtree",
                         self.store.unit()
                     )),
+                    Caller::Delegate { unit, .. } => Err(format!(
+                        "subscriber {unit} was not enrolled by {}: it looks up the directory where it was enrolled",
+                        self.store.unit()
+                    )),
                     _ => Ok(()),
                 },
             )
@@ -51,16 +55,33 @@ impl pb::directory_server::Directory for DirectoryService {
             // A child: its own subtree, and this unit (whom it reports to).
             Caller::Child { unit, .. } => (unit.to_string(), vec![self.store.unit().to_string()]),
             Caller::Subscriber { scope, .. } => (scope.to_string(), vec![]),
-            Caller::Parent { .. } => unreachable!("refused above"),
+            Caller::Parent { .. } | Caller::Delegate { .. } => unreachable!("refused above"),
         };
         let q = request.get_ref().query.clone();
         let list = entries(&self.store, &root, &extra, Some(&q))
             .await
             .map_err(internal)?;
+        // The hubs this unit enrolled publish their address in their profile.
+        let mut endpoints = std::collections::HashMap::new();
+        for hub in self.store.child_hubs().await.map_err(internal)? {
+            if list.iter().any(|e| e.unit == hub)
+                && let Ok(code) = crate::domain::unit::UnitCode::parse(&hub)
+                && let Some(url) = self
+                    .store
+                    .read_document(&crate::docs::document::DocId::profile(&code), |d| {
+                        crate::docs::document::root_text(d, "endpoint")
+                    })
+                    .await
+                    .map_err(internal)?
+            {
+                endpoints.insert(hub, url);
+            }
+        }
         Ok(Response::new(pb::LookupReply {
             entries: list
                 .into_iter()
                 .map(|e| pb::DirectoryEntry {
+                    endpoint: endpoints.get(&e.unit).cloned().unwrap_or_default(),
                     unit: e.unit,
                     name: e.name,
                     kind: e.kind.unwrap_or_default(),

@@ -150,6 +150,11 @@ impl FeedService {
                     crate::federation::pki::identity_uri(role.as_str(), unit)
                 )),
                 Caller::Parent { unit } => Err(format!("hub {unit} is not a subscriber")),
+                Caller::Delegate {
+                    unit, granted_by, ..
+                } => Err(format!(
+                    "subscriber {unit} was enrolled by {granted_by}: it watches the feed there"
+                )),
             })
             .await?;
         let Caller::Subscriber {

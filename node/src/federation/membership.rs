@@ -5,7 +5,8 @@
 use anyhow::{Result, bail};
 
 use crate::docs::document::DocId;
-use crate::docs::profile;
+use crate::docs::{grants, profile};
+use crate::domain::catalogue::Grant;
 use crate::domain::unit::{Role, UnitCode};
 use crate::federation::pki::{self, Bundle, Enrollment};
 use crate::store::Store;
@@ -95,10 +96,57 @@ pub async fn join_bundle(store: &Store, data: &std::path::Path, bundle: &Bundle)
     Ok(())
 }
 
-/// Marks a child revoked: its new connections are refused and its open sessions end.
+/// Grants a subscriber enrolled here the catalogue of its scope (`enroll --catalogue`), and
+/// publishes the grants for the hubs below.
+pub async fn grant_catalogue(store: &Store, unit: &UnitCode) -> Result<()> {
+    if !store.set_catalogue_grant(unit.as_str(), true).await? {
+        bail!(
+            "单位 {unit} 不是本单位登记的订阅方：只有订阅方（--role subscriber）可以授予点位目录"
+        );
+    }
+    publish_grants(store).await?;
+    Ok(())
+}
+
+/// Writes into this hub's profile the catalogue grants of the subscribers it enrolled (not
+/// revoked), by exact certificate; the profile carries them down to its hub children. A change
+/// only when they differ. Returns whether they changed.
+pub async fn publish_grants(store: &Store) -> Result<bool, crate::store::StoreError> {
+    let grants: Vec<Grant> = store
+        .enrollments()
+        .await?
+        .into_iter()
+        .filter(|e| e.role == Role::Subscriber && e.catalogue && e.revoked_at.is_none())
+        .filter_map(|e| {
+            Some(Grant {
+                fingerprint: e.fingerprint?,
+                scope: e.scope?,
+                unit: e.unit,
+            })
+        })
+        .collect();
+    let me = DocId::profile(store.unit());
+    let held = store.read_document(&me, |d| grants::read(d)).await?;
+    let same = |a: &[Grant], b: &[Grant]| a.len() == b.len() && a.iter().all(|g| b.contains(g));
+    if same(&held, &grants) {
+        return Ok(false);
+    }
+    let (changed, _) = store
+        .edit(&me, "enroll", "publish the catalogue grants", |d| {
+            Ok(grants::write(d, &grants).map_err(crate::docs::ledger::LedgerError::from)?)
+        })
+        .await?;
+    Ok(changed)
+}
+
+/// Marks a child revoked: its new connections are refused and its open sessions end (and a
+/// catalogue grant it had is withdrawn from the hubs below).
 pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
     match store.revoke_child(unit).await? {
-        Revocation::Revoked => Ok(()),
+        Revocation::Revoked => {
+            publish_grants(store).await?;
+            Ok(())
+        }
         Revocation::AlreadyRevoked => bail!("unit {unit} is already revoked"),
         Revocation::NotAChild => bail!("unit {unit} is not a child of {}", store.unit()),
     }

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod authz;
+pub mod catalogue;
 pub mod directory;
 pub mod feed;
 pub mod membership;

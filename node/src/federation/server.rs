@@ -1,6 +1,6 @@
 //! A hub's gRPC server: the one admission gate, the TLS accept loop in front of it (handshake
 //! slots, per-source bounds, refused handshakes recorded), and the services it serves: `Sync` to
-//! its children, `Feed`, `Reports`, `Directory`, `grpc.health.v1` and server reflection.
+//! its children, `Feed`, `Reports`, `Catalogue`, `Directory`, `grpc.health.v1` and server reflection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +59,9 @@ impl Sync for SyncService {
                     )),
                     Caller::Parent { unit } => Err(format!(
                         "{unit} is the parent of {me}: a parent does not sync to its child's server"
+                    )),
+                    Caller::Delegate { unit, .. } => Err(format!(
+                        "subscriber {unit} was granted the catalogue here, nothing else: subscribers may not sync"
                     )),
                 },
             )
@@ -238,6 +241,12 @@ pub async fn serve(
         .add_service(FeedServer::new(feed))
         .add_service(yinglian_proto::v1::reports_server::ReportsServer::new(
             crate::federation::reports::ReportsService {
+                gate: gate.clone(),
+                store: engine.store.clone(),
+            },
+        ))
+        .add_service(yinglian_proto::v1::catalogue_server::CatalogueServer::new(
+            crate::federation::catalogue::CatalogueService {
                 gate: gate.clone(),
                 store: engine.store.clone(),
             },

@@ -91,7 +91,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
             div.unit { a href="/" { (me.name) } span.sub { "公共安全视频监控联网整合" } }
             @if me.kind == crate::domain::unit::UnitKind::Subscriber {
                 // A feed subscriber (the police) has one read-only page.
-                nav { a href="/" { "公安视图" } }
+                nav { a href="/" { "公安视图" } a href="/catalogue" { "点位目录" } }
             } @else {
             nav {
                 a href="/" { "进度概况" }
@@ -106,6 +106,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 a href="/attachment2" { "附件2" }
                 a href="/reports" { "报送" }
                 a href="/status" { "同步状态" }
+                a href="/reads" { "点位查看记录" }
             }
             }
             div.who {

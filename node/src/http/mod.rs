@@ -14,6 +14,7 @@
 mod camera_edit;
 mod camera_fields;
 mod cameras;
+mod catalogue;
 mod chart;
 mod contacts;
 mod directory;
@@ -28,6 +29,7 @@ pub mod metrics;
 mod operations;
 mod police;
 mod quality;
+mod reads;
 mod reports;
 mod session;
 pub mod signin;
@@ -138,6 +140,7 @@ fn pages(web: Web) -> Router {
         .merge(downloads::routes())
         .merge(league::routes())
         .merge(reports::routes())
+        .merge(reads::routes())
         .fallback(fallback)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))
@@ -151,6 +154,7 @@ fn police_pages(web: Web) -> Router {
         .merge(layout::routes())
         .merge(session::routes())
         .merge(police::routes())
+        .merge(catalogue::routes())
         .fallback(fallback)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))

@@ -59,7 +59,8 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
              ON CONFLICT (unit) DO UPDATE SET role = excluded.role, scope = excluded.scope,
                serial = excluded.serial, fingerprint = excluded.fingerprint,
-               not_after = excluded.not_after, enrolled_at = excluded.enrolled_at, revoked_at = NULL",
+               not_after = excluded.not_after, enrolled_at = excluded.enrolled_at, revoked_at = NULL,
+               catalogue = 0",
         )
         .bind(c.unit)
         .bind(c.role.as_str())

@@ -9,10 +9,12 @@
 //! by job: `write` (the edit path, saving, compaction), `project` (projections and audit rows),
 //! `query` (reading the projections), `audit`, `peers` (sync states, enrollments), `refusals`,
 //! `accounts` (the web pages' users and sessions), `feed` (the feed's events), `counts` (the ten
-//! counts as SQL columns), `subscription` (what a feed subscriber received).
+//! counts as SQL columns), `subscription` (what a feed subscriber received), `catalogue` (the police catalogue's rows and
+//! grants).
 
 mod accounts;
 mod audit;
+mod catalogue;
 mod counts;
 mod feed;
 mod import_times;
@@ -31,6 +33,7 @@ mod worklists;
 mod write;
 
 pub use accounts::*;
+pub use catalogue::*;
 pub use feed::*;
 pub use import_times::*;
 pub use peers::*;

@@ -76,6 +76,8 @@ pub struct Enrollment {
     /// SHA-256 of the certificate's DER (enrollments before the admission gate have none).
     pub fingerprint: Option<String>,
     pub revoked_at: Option<String>,
+    /// A subscriber granted the catalogue of its scope.
+    pub catalogue: bool,
 }
 
 impl Store {
@@ -88,23 +90,27 @@ impl Store {
             String,
             Option<String>,
             Option<String>,
+            bool,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT unit, role, scope, serial, fingerprint, revoked_at FROM children",
+            "SELECT unit, role, scope, serial, fingerprint, revoked_at, catalogue FROM children",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(unit, role, scope, serial, fingerprint, revoked_at)| {
-                Ok(Enrollment {
-                    unit,
-                    role: role_of(&role)?,
-                    scope,
-                    serial,
-                    fingerprint,
-                    revoked_at,
-                })
-            })
+            .map(
+                |(unit, role, scope, serial, fingerprint, revoked_at, catalogue)| {
+                    Ok(Enrollment {
+                        unit,
+                        role: role_of(&role)?,
+                        scope,
+                        serial,
+                        fingerprint,
+                        revoked_at,
+                        catalogue,
+                    })
+                },
+            )
             .collect()
     }
 

@@ -144,6 +144,11 @@ pub fn access(
                 send: false,
                 write: Write::Any,
             },
+            // Who read this unit's cameras, as the hub that answered recorded it, comes down.
+            DocKind::Reads if owner == me => Access {
+                send: false,
+                write: Write::Any,
+            },
             _ => Access::NONE,
         },
         Relation::Child => {
@@ -176,6 +181,11 @@ pub fn access(
                     write: Write::Any,
                 },
                 DocKind::Review if owner == child && peer.role != Role::Subscriber => Access {
+                    send: true,
+                    write: Write::None,
+                },
+                // Who read a child's cameras here goes down to it alone, read-only.
+                DocKind::Reads if owner == child && peer.role != Role::Subscriber => Access {
                     send: true,
                     write: Write::None,
                 },

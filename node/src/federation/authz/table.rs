@@ -12,7 +12,7 @@ use crate::docs::ledger;
 use crate::domain::camera::{Camera, FieldKind, Value};
 use crate::domain::device_code::DeviceCode;
 
-use DocKind::{Campaign, Ledger, Profile, Review, Rollup, Submission};
+use DocKind::{Campaign, Ledger, Profile, Reads, Review, Rollup, Submission};
 use Held::{FromOther, FromPeer, Local, No};
 use Owner::{InPeersNamespace, Outside, Own, Peers, Root};
 use Who::{HubChild, NodeChild, Parent, ParentBelowRoot, Subscriber};
@@ -164,6 +164,10 @@ const RULES: &[Rule] = &[
          "this unit's submissions go up, read-only"),
     rule(PARENTS,            &[Review],            &[Own],                ANY,            EITHER,     EITHER,   TAKE,
          "the parent's decisions on this unit's submissions come down"),
+    rule(PARENTS,            &[Reads],             &[Own],                ANY,            EITHER,     EITHER,   TAKE,
+         "who read this unit's cameras at its parent comes down"),
+    rule(PARENTS,            &[Reads],             OTHERS,                ANY,            EITHER,     EITHER,   NOTHING,
+         "no other unit's reads are exchanged with the parent"),
     rule(PARENTS,            &[Submission, Review], OTHERS,               ANY,            EITHER,     EITHER,   NOTHING,
          "no other unit's submissions or decisions are exchanged with the parent"),
     // ---- towards a child -----------------------------------------------------------------------------------------------
@@ -205,6 +209,13 @@ const RULES: &[Rule] = &[
          "this unit's decisions on a child's submissions go down to it, read-only"),
     rule(&[Subscriber],      &[Submission, Review], &[Peers],             ANY,            EITHER,     EITHER,   NOTHING,
          "a subscriber reports nothing"),
+    rule(&[NodeChild, HubChild], &[Reads],         &[Peers],              ANY,            EITHER,     EITHER,   SEND,
+         "who read a child's cameras here goes down to it, read-only"),
+    rule(&[Subscriber],      &[Reads],             &[Peers],              ANY,            EITHER,     EITHER,   NOTHING,
+         "a subscriber holds no cameras"),
+    rule(CHILDREN,           &[Reads],             &[Own, InPeersNamespace, Outside, Root],
+                                                                          ANY,            EITHER,     EITHER,   NOTHING,
+         "no other unit's reads are exchanged with a child"),
     rule(CHILDREN,           &[Submission, Review], &[Own, InPeersNamespace, Outside, Root],
                                                                           ANY,            EITHER,     EITHER,   NOTHING,
          "no other submission or decision is exchanged with a child"),
@@ -415,7 +426,7 @@ impl std::fmt::Display for Case {
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     for who in WHO {
-        for kind in [Ledger, Profile, Rollup, Campaign, Submission, Review] {
+        for kind in [Ledger, Profile, Rollup, Campaign, Submission, Review, Reads] {
             for (owner, unit) in scene(who).owners {
                 for held in HELD {
                     for (forwarding, enrolled) in

@@ -1,6 +1,7 @@
 //! Camera-level detail as a federated query (the `Reports` service). Ledgers stop at the parent,
 //! so a higher level asks the hub below, which answers from the replica it holds, and only to its
-//! own parent. A hub publishes where it can be reached as the `endpoint` of its profile. Records
+//! own parent, and records each read in `reads/<unit>` (who, when, how many records), which goes
+//! down to the unit read. A hub publishes where it can be reached as the `endpoint` of its profile. Records
 //! travel typed (`record`).
 
 mod record;
@@ -17,6 +18,9 @@ use crate::federation::admission::{Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
 use crate::federation::pki::{TlsMaterial, identity_uri};
 use crate::store::{CameraQuery, Store, StoreError};
+
+/// The call as `reads/<unit>` names it.
+pub const CALL: &str = "Reports.Cameras";
 
 /// Records where this hub can be reached, in its profile (which travels to its parent).
 pub async fn publish_endpoint(store: &Store, url: &str) -> Result<(), StoreError> {
@@ -68,7 +72,7 @@ impl pb::reports_server::Reports for ReportsService {
         request: Request<pb::CamerasRequest>,
     ) -> Result<Response<pb::CamerasReply>, Status> {
         let me = self.store.unit().clone();
-        let _admission = self
+        let admission = self
             .gate
             .admit(
                 request.extensions().get::<ConnInfo>(),
@@ -79,7 +83,7 @@ impl pb::reports_server::Reports for ReportsService {
                         "{} is not the parent of {me}: camera details are answered to the parent only",
                         identity_uri(role.as_str(), unit)
                     )),
-                    Caller::Subscriber { unit, .. } => Err(format!(
+                    Caller::Subscriber { unit, .. } | Caller::Delegate { unit, .. } => Err(format!(
                         "{} is not the parent of {me}: camera details are answered to the parent only",
                         identity_uri(crate::domain::unit::Role::Subscriber.as_str(), unit)
                     )),
@@ -108,6 +112,18 @@ impl pb::reports_server::Reports for ReportsService {
         let (total, list) = held_cameras(&self.store, unit.as_str(), &q)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
+        // The unit whose cameras a higher level read sees who, when and how many.
+        let counts = std::collections::BTreeMap::from([(unit.to_string(), list.len() as u64)]);
+        crate::app::catalogue::record_reads(
+            &self.store,
+            &admission.cert.to_string(),
+            CALL,
+            &unit,
+            &counts,
+            false,
+        )
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(pb::CamerasReply {
             total,
             cameras: list.iter().map(pb::CameraRecord::from).collect(),

@@ -1,0 +1,217 @@
+//! The police catalogue this hub serves, as rows stamped with the sequence number of their last
+//! change (`catalogue_rows`), so that a reader resumes after its cursor; and the catalogue grant of
+//! a subscriber enrolled here (`children.catalogue`).
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// One row of the catalogue as kept here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueRow {
+    pub unit: String,
+    pub device_code: String,
+    /// The entry as JSON (`domain::catalogue::Entry`).
+    pub row: String,
+    pub seq: i64,
+    /// The camera left the ledger.
+    pub removed: bool,
+}
+
+/// The meta keys: the last sequence number given, and the document version the rows follow.
+const SEQ: &str = "catalogue_seq";
+const VERSION: &str = "catalogue_version";
+/// The newest sequence number of a tombstone dropped: a cursor before it is too old.
+const FLOOR: &str = "catalogue_floor";
+
+impl Store {
+    /// Grants (or withdraws) the catalogue of its scope to a subscriber enrolled here.
+    pub async fn set_catalogue_grant(&self, unit: &str, granted: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE children SET catalogue = ? WHERE unit = ? AND role = ?")
+            .bind(granted)
+            .bind(unit)
+            .bind(crate::domain::unit::Role::Subscriber.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The document version the catalogue rows were last brought up to.
+    pub async fn catalogue_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta(VERSION)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub async fn set_catalogue_version(&self, version: i64) -> Result<(), StoreError> {
+        // Never backwards: two refreshes may finish in either order.
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+        )
+        .bind(VERSION)
+        .bind(version.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The last sequence number of the catalogue (0 before any row).
+    pub async fn catalogue_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta(SEQ)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Makes the rows of `unit` the `entries` given (device code, JSON): a new or changed row
+    /// gets the next sequence number, a camera no longer there becomes a tombstone. Returns how
+    /// many rows changed.
+    pub async fn sync_catalogue(
+        &self,
+        unit: &str,
+        entries: &[(String, String)],
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let held: HashMap<String, (String, bool)> =
+            sqlx::query("SELECT device_code, row, removed FROM catalogue_rows WHERE unit = ?")
+                .bind(unit)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), (r.get(1), r.get::<bool, _>(2))))
+                .collect();
+        let mut seq: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(SEQ)
+            .fetch_optional(&mut *tx)
+            .await?
+            .and_then(|v: String| v.parse().ok())
+            .unwrap_or(0);
+        let start = seq;
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut present = std::collections::HashSet::new();
+        for (code, row) in entries {
+            present.insert(code.as_str());
+            if held
+                .get(code)
+                .is_some_and(|(r, removed)| r == row && !removed)
+            {
+                continue;
+            }
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO catalogue_rows (unit, device_code, row, seq, removed, changed_at)
+                 VALUES (?, ?, ?, ?, 0, ?)
+                 ON CONFLICT (unit, device_code) DO UPDATE SET row = excluded.row,
+                   seq = excluded.seq, removed = 0, changed_at = excluded.changed_at",
+            )
+            .bind(unit)
+            .bind(code)
+            .bind(row)
+            .bind(seq)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (code, (_, removed)) in &held {
+            if *removed || present.contains(code.as_str()) {
+                continue;
+            }
+            seq += 1;
+            sqlx::query(
+                "UPDATE catalogue_rows SET removed = 1, seq = ?, changed_at = ?
+                 WHERE unit = ? AND device_code = ?",
+            )
+            .bind(seq)
+            .bind(&now)
+            .bind(unit)
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if seq != start {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES (?, ?)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(SEQ)
+            .bind(seq.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((seq - start) as usize)
+    }
+
+    /// The oldest cursor still answered with changes: tombstones up to it were dropped.
+    pub async fn catalogue_floor(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta(FLOOR)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Drops the tombstones changed before `before` (RFC 3339); a cursor older than the newest
+    /// of them then gets a full catalogue. Returns how many were dropped.
+    pub async fn drop_catalogue_tombstones(&self, before: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let newest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM catalogue_rows WHERE removed = 1 AND changed_at < ?",
+        )
+        .bind(before)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM catalogue_rows WHERE removed = 1 AND seq <= ?")
+            .bind(newest)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(FLOOR)
+        .bind(newest.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The rows of `unit`'s subtree (the unit and `unit-…`) changed after `after` (tombstones
+    /// included), or, with `after` `None`, every row present; in sequence order.
+    pub async fn catalogue_rows(
+        &self,
+        unit: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<CatalogueRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT unit, device_code, row, seq, removed FROM catalogue_rows
+             WHERE (unit = ?1 OR unit LIKE ?1 || '-%')
+               AND (?2 IS NULL AND removed = 0 OR seq > ?2)
+             ORDER BY seq",
+        )
+        .bind(unit)
+        .bind(after)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CatalogueRow {
+                unit: r.get(0),
+                device_code: r.get(1),
+                row: r.get(2),
+                seq: r.get(3),
+                removed: r.get(4),
+            })
+            .collect())
+    }
+}
