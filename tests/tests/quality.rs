@@ -399,3 +399,213 @@ async fn the_city_finds_a_code_at_two_districts_without_their_records_and_tells_
     .unwrap();
     fed.stop_all().await;
 }
+
+/// A complete record at (lon, lat): address, type, class 3, area, install date, coordinates.
+fn complete(name: &str, lon: f64, lat: f64) -> Vec<(Field, Value)> {
+    vec![
+        (Field::Name, Value::Text(name.into())),
+        (Field::Address, Value::Text(format!("{name}旁"))),
+        (Field::CameraType, Value::Text("fixed-bullet".into())),
+        (Field::PointClass, Value::Int(3)),
+        (Field::Area, Value::Text("key-public".into())),
+        (Field::InstallDate, Value::Text("2020-05-01".into())),
+        (Field::Longitude, Value::Float(lon)),
+        (Field::Latitude, Value::Float(lat)),
+    ]
+}
+
+async fn add(u: &yinglian_hub::local::LocalUnit, code: &str, f: Vec<(Field, Value)>) {
+    let code = DeviceCode::parse(code).unwrap();
+    cameras::add(&u.store, "clerk", code, f).await.unwrap();
+}
+
+fn with(mut fields: Vec<(Field, Value)>, more: &[(Field, Value)]) -> Vec<(Field, Value)> {
+    for (f, v) in more {
+        fields.retain(|(g, _)| g != f);
+        fields.push((*f, v.clone()));
+    }
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rule_is_found_where_it_should_be_and_nothing_in_a_clean_inventory() {
+    use yinglian_node::domain::campaign::Campaign;
+    let mut fed = federation(2, 2).await.unwrap();
+    fed.start_all().await.unwrap();
+    yinglian_node::app::campaign::publish(&fed.city.store, &Campaign::seed())
+        .await
+        .unwrap();
+    let (city, yz, ddk) = (&fed.city, &fed.districts[0], &fed.districts[1]);
+    let (a, b) = (&fed.institutions[0][0], &fed.institutions[0][1]);
+    let clean = &fed.institutions[1][0];
+    assert_eq!((yz.code.as_str(), ddk.code.as_str()), ("500103", "500104"));
+    let campaign: DocId = format!("campaign/{}", city.code).parse().unwrap();
+    converge(city, &[yz, ddk, a, b, clean], &campaign)
+        .await
+        .unwrap();
+    // 渝中区 (box 106.462–106.611, 29.508–29.591): three good cameras at A, then one per rule.
+    for (n, (lon, lat)) in [(106.570, 29.550), (106.571, 29.551), (106.572, 29.552)]
+        .into_iter()
+        .enumerate()
+    {
+        add(
+            a,
+            &format!("5001031209132000010{n}"),
+            complete("门诊", lon, lat),
+        )
+        .await;
+    }
+    let base = || complete("点位", 106.571, 29.551);
+    let seeded = [
+        ("dup-code", "50010312091320000201", base()),
+        ("division", "50010512091320000202", base()),
+        (
+            "outside-area",
+            "50010312091320000203",
+            complete("院外", 106.90, 29.30),
+        ),
+        (
+            "far",
+            "50010312091320000204",
+            complete("分院", 106.47, 29.51),
+        ),
+        (
+            "networked-archive",
+            "50010312091320000205",
+            vec![
+                (Field::Name, Value::Text("新接入".into())),
+                (Field::Networked, Value::Bool(true)),
+            ],
+        ),
+        (
+            "key-class",
+            "50010312091320000206",
+            with(
+                base(),
+                &[
+                    (Field::PointClass, Value::Int(1)),
+                    (Field::Networked, Value::Bool(false)),
+                ],
+            ),
+        ),
+        (
+            "removed-networked",
+            "50010312091320000207",
+            with(
+                base(),
+                &[
+                    (Field::State, Value::Text("removed".into())),
+                    (Field::Networked, Value::Bool(true)),
+                ],
+            ),
+        ),
+        (
+            "faulty-30d",
+            "50010312091320000208",
+            with(base(), &[(Field::State, Value::Text("faulty".into()))]),
+        ),
+    ];
+    for (_, code, fields) in &seeded {
+        add(a, code, fields.clone()).await;
+    }
+    // The duplicate's other holder, B, in the same district (a complete, otherwise good record).
+    add(b, "50010312091320000201", base()).await;
+    // 大渡口区 (box 106.374–106.555, 29.321–29.519): a clean inventory.
+    for n in 0..3 {
+        add(
+            clean,
+            &format!("5001041209132000030{n}"),
+            complete("入口", 106.50 + 0.001 * n as f64, 29.45),
+        )
+        .await;
+    }
+    for u in [a, b, clean] {
+        let d = if u.code.as_str().starts_with("500103") {
+            yz
+        } else {
+            ddk
+        };
+        converge(u, &[d], &DocId::ledger(&u.code)).await.unwrap();
+    }
+    // A month and more on: the faulty camera has been faulty over 30 days.
+    let later = yinglian_node::domain::figures::beijing_today() + chrono::Days::new(40);
+    let expect = |r: &quality::Report, at: &str| {
+        for (rule, code, _) in &seeded {
+            assert!(
+                r.findings.iter().any(|f| &f.rule == rule
+                    && f.device_code == *code
+                    && f.unit == a.code.as_str()),
+                "{rule} not found for {code} at {at}: {:?}",
+                r.findings
+            );
+        }
+        // And no rule fires on the good records.
+        for f in &r.findings {
+            assert!(
+                seeded.iter().any(|(_, c, _)| *c == f.device_code)
+                    || f.device_code == "50010312091320000201",
+                "{at}: a finding on a good record: {f:?}"
+            );
+        }
+    };
+    // The district sees every rule (the duplicate at both hospitals) …
+    let at_district = quality::check_at(&yz.store, None, later).await.unwrap();
+    expect(&at_district, "the district");
+    assert!(
+        at_district
+            .findings
+            .iter()
+            .any(|f| f.rule == "dup-code" && f.unit == b.code.as_str())
+    );
+    // … and the hospital its own, the duplicate once the district has told it.
+    wait_until(
+        PATIENCE,
+        "the hospital is told of the duplicate",
+        || async {
+            let r = quality::check_at(&a.store, None, later).await.unwrap();
+            r.findings.iter().any(|f| f.rule == "dup-code")
+        },
+    )
+    .await
+    .unwrap();
+    expect(
+        &quality::check_at(&a.store, None, later).await.unwrap(),
+        "the hospital",
+    );
+    // The networked record without archive nor coordinates is the networked-geo rule's too.
+    assert!(
+        at_district
+            .findings
+            .iter()
+            .any(|f| f.rule == "networked-geo" && f.device_code == "50010312091320000205")
+    );
+    // A clean inventory: nothing at its hospital nor its district, and nothing shared at the city.
+    for (u, at) in [(clean, "the clean hospital"), (ddk, "the clean district")] {
+        let r = quality::check_at(&u.store, None, later).await.unwrap();
+        assert!(r.findings.is_empty(), "{at}: {:?}", r.findings);
+    }
+    // At the city (no camera record): the districts' counts as their own checks give them, today.
+    let today = quality::check(&yz.store, None).await.unwrap();
+    let want = today
+        .units
+        .values()
+        .fold(quality::Tally::default(), |mut t, u| {
+            t.errors += u.errors;
+            t.warnings += u.warnings;
+            t
+        });
+    assert!(want.errors > 0);
+    wait_until(
+        PATIENCE,
+        "the city counts each district's findings",
+        || async {
+            row_findings(city, "500103").await == Some(want)
+                && row_findings(city, "500104").await == Some(quality::Tally::default())
+        },
+    )
+    .await
+    .unwrap();
+    let at_city = quality::check(&city.store, None).await.unwrap();
+    assert!(at_city.shared.is_empty(), "{:?}", at_city.shared);
+    fed.stop_all().await;
+}
