@@ -64,7 +64,12 @@ async fn a_district_finds_the_same_code_at_two_hospitals_until_one_fixes_it() {
         .iter()
         .find(|f| f.unit == a.code.as_str())
         .unwrap();
-    assert_eq!(found.detail, format!("同一编码也登记在：{}", b.code));
+    let b_name = district.store.unit_name(b.code.as_str()).await.unwrap();
+    assert!(!b_name.is_empty());
+    assert_eq!(
+        found.detail,
+        format!("同一编码也登记在：{b_name}（{}）", b.code)
+    );
     assert!(r.units[a.code.as_str()].errors >= 1);
     // Only one unit's subtree.
     let only_b = quality::check(&district.store, Some(&b.code))

@@ -161,6 +161,41 @@ pub async fn check_at(
         })
         .collect();
     let mut findings = quality::check(&rules, &subjects, today);
+    // A duplicate among the records held here names each other unit as a person reads it.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.check == Check::DuplicateCode) {
+        for r in rows.iter().filter(|r| {
+            r.camera.device_code.as_str() == f.device_code
+                && r.unit != f.unit
+                && r.camera.state() != State::Removed
+        }) {
+            if !names.contains_key(&r.unit) {
+                names.insert(r.unit.clone(), store.unit_name(&r.unit).await?);
+            }
+        }
+    }
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.check == Check::DuplicateCode)
+    {
+        let others: BTreeMap<String, String> = rows
+            .iter()
+            .filter(|r| {
+                r.camera.device_code.as_str() == f.device_code
+                    && r.unit != f.unit
+                    && r.camera.state() != State::Removed
+            })
+            .map(|r| {
+                (
+                    r.unit.clone(),
+                    names.get(&r.unit).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        if !others.is_empty() {
+            f.detail = format!("同一编码也登记在：{}", zh::quality_elsewhere(&others));
+        }
+    }
     let (mut shared, mut told, mut published) = (Vec::new(), BTreeMap::new(), BTreeSet::new());
     if let Some(key) = crate::app::campaign::code_key(store).await? {
         let (hubs, inherited) = from_below_and_above(store).await?;
