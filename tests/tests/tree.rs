@@ -7,25 +7,32 @@ use yinglian_node::app::figures::subtree_stats;
 use yinglian_node::domain::unit::{Role, UnitKind};
 use yinglian_tests::PATIENCE;
 
-async fn built(u: &LocalUnit) -> u64 {
-    u.store.counts(u.code.as_str()).await.unwrap().0.built
+/// A unit in its own folder under `tmp`.
+async fn unit(
+    tmp: &tempfile::TempDir,
+    code: &str,
+    name: &str,
+    kind: UnitKind,
+    role: Role,
+) -> LocalUnit {
+    LocalUnit::create(&tmp.path().join(code), code, name, kind, role)
+        .await
+        .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_districts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let at = |c: &str| tmp.path().join(c);
-    let unit = |code: &'static str, name: &'static str, kind, role| {
-        let dir = at(code);
-        async move {
-            LocalUnit::create(&dir, code, name, kind, role)
-                .await
-                .unwrap()
-        }
-    };
-    let mut city = unit("500000", "重庆市卫生健康委员会", UnitKind::City, Role::Hub).await;
+/// The city (the root) and the district 500103 it enrolled.
+async fn city_and_district(tmp: &tempfile::TempDir) -> (LocalUnit, LocalUnit) {
+    let city = unit(
+        tmp,
+        "500000",
+        "重庆市卫生健康委员会",
+        UnitKind::City,
+        Role::Hub,
+    )
+    .await;
     city.init_root().await.unwrap();
-    let mut district = unit(
+    let district = unit(
+        tmp,
         "500103",
         "渝中区卫生健康委员会",
         UnitKind::District,
@@ -33,6 +40,19 @@ async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_district
     )
     .await;
     city.enroll(&district).await.unwrap();
+    (city, district)
+}
+
+async fn built(u: &LocalUnit) -> u64 {
+    u.store.counts(u.code.as_str()).await.unwrap().0.built
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_districts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unit =
+        |code: &'static str, name: &'static str, kind, role| unit(&tmp, code, name, kind, role);
+    let (mut city, mut district) = city_and_district(&tmp).await;
     let mut hospital = unit(
         "500103-0001",
         "重庆市渝中区人民医院",
@@ -96,25 +116,9 @@ async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_district
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hospital_with_sub_units_is_a_hub_under_its_district_and_counted_at_every_level() {
     let tmp = tempfile::tempdir().unwrap();
-    let at = |c: &str| tmp.path().join(c);
-    let unit = |code: &'static str, name: &'static str, kind, role| {
-        let dir = at(code);
-        async move {
-            LocalUnit::create(&dir, code, name, kind, role)
-                .await
-                .unwrap()
-        }
-    };
-    let mut city = unit("500000", "重庆市卫生健康委员会", UnitKind::City, Role::Hub).await;
-    city.init_root().await.unwrap();
-    let mut district = unit(
-        "500103",
-        "渝中区卫生健康委员会",
-        UnitKind::District,
-        Role::Hub,
-    )
-    .await;
-    city.enroll(&district).await.unwrap();
+    let unit =
+        |code: &'static str, name: &'static str, kind, role| unit(&tmp, code, name, kind, role);
+    let (mut city, mut district) = city_and_district(&tmp).await;
     // The hospital runs a hub of its own (its CA may sign leaves only, in its namespace).
     let mut hospital = unit(
         "500103-0001",
