@@ -14,7 +14,9 @@ const READS: &str = "reads";
 /// The entries a document keeps; older ones are dropped as new ones come.
 pub const KEEP: usize = 500;
 
-/// Appends one read (and drops the oldest beyond `KEEP`).
+/// Appends one read and drops the oldest beyond `KEEP`: first the reads that returned no camera
+/// (a reader's many "nothing changed since my cursor"), so that a flood of empty reads can never
+/// push a read of camera records out of the list.
 pub fn append(doc: &mut AutoCommit, r: &Read) -> Result<(), automerge::AutomergeError> {
     let list = match obj_at(doc, &ROOT, READS, ObjType::List) {
         Some(l) => l,
@@ -29,7 +31,11 @@ pub fn append(doc: &mut AutoCommit, r: &Read) -> Result<(), automerge::Automerge
     doc.put(&e, "cameras", r.cameras)?;
     doc.put(&e, "full", r.full)?;
     while doc.length(&list) > KEEP {
-        doc.delete(&list, 0)?;
+        let empty = (0..doc.length(&list)).find(|i| match doc.get(&list, *i).ok().flatten() {
+            Some((automerge::Value::Object(ObjType::Map), e)) => uint_at(doc, &e, "cameras") == 0,
+            _ => true,
+        });
+        doc.delete(&list, empty.unwrap_or(0))?;
     }
     Ok(())
 }
@@ -84,5 +90,26 @@ mod tests {
         let all = read(&doc);
         assert_eq!(all.len(), KEEP);
         assert_eq!(all[0].cameras, 10);
+    }
+
+    #[test]
+    fn a_flood_of_empty_reads_never_pushes_out_a_read_of_cameras() {
+        let mut doc = DocId::reads(&UnitCode::parse("500103-0001").unwrap()).genesis();
+        let r = |n: u64, cameras: u64| Read {
+            at: format!("2026-11-26T02:{:02}:{:02}Z", n / 60 % 60, n % 60),
+            reader: "urn:yinglian:subscriber:GA-500000".into(),
+            call: "Catalogue.Read".into(),
+            hub: "500103".into(),
+            cameras,
+            full: cameras > 0,
+        };
+        append(&mut doc, &r(0, 2000)).unwrap();
+        for n in 1..=(KEEP as u64 + 100) {
+            append(&mut doc, &r(n, 0)).unwrap();
+        }
+        let all = read(&doc);
+        assert_eq!(all.len(), KEEP);
+        assert_eq!(all[0], r(0, 2000), "the bulk read is kept");
+        assert_eq!(all[KEEP - 1], r(KEEP as u64 + 100, 0));
     }
 }

@@ -195,7 +195,7 @@ impl Store {
     ) -> Result<Vec<CatalogueRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT unit, device_code, row, seq, removed FROM catalogue_rows
-             WHERE (unit = ?1 OR unit LIKE ?1 || '-%')
+             WHERE (unit = ?1 OR substr(unit, 1, length(?1) + 1) = ?1 || '-')
                AND (?2 IS NULL AND removed = 0 OR seq > ?2)
              ORDER BY seq",
         )
