@@ -4,10 +4,11 @@
 //! hub child's rollup changed.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
-use crate::docs::rollup::{Rollup, Row, write};
+use crate::docs::rollup::{Rollup, Row, read, write, write_whole};
 use crate::domain::figures::Counts;
 use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError};
@@ -106,19 +107,92 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
     })
 }
 
-/// Writes `next` as the hub's rollup document; returns the units whose rows changed.
+/// Writes `next` as the hub's rollup document; returns the units whose rows changed. A
+/// generation grown past [`roll_after`] changes, or begun on an earlier day (Beijing time), then
+/// gives way to the next.
 async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let doc = DocId {
-        kind: DocKind::Rollup,
-        unit: store.unit().clone(),
-    };
+    let now = crate::domain::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let doc = store.rollup_doc(store.unit()).await?;
     let (changed, _) = store
         .edit(&doc, "rollup", "recompute the rollup", |d| {
             Ok(write(d, next, &now).map_err(crate::docs::ledger::LedgerError::from)?)
         })
         .await?;
+    if !changed.is_empty() {
+        let (changes, first) = store
+            .read_document(&doc, |d| {
+                let real: Vec<i64> = d
+                    .get_changes(&[])
+                    .iter()
+                    .map(|c| c.timestamp())
+                    .filter(|t| *t > 0)
+                    .collect();
+                (real.len(), real.iter().min().copied())
+            })
+            .await?;
+        let begun_earlier =
+            first.is_some_and(|t| crate::app::history::date_of(t) < crate::domain::clock::today());
+        if changes > roll_after() || begun_earlier {
+            roll(store, &doc).await?;
+        }
+    }
     Ok(changed)
+}
+
+/// Changes a rollup generation holds at most before the next begins (set lower by a test, or
+/// to `usize::MAX` to keep one generation, as before generations).
+static ROLL_AFTER: AtomicUsize = AtomicUsize::new(100);
+
+/// How many changes a rollup generation holds before the next begins.
+pub fn roll_after() -> usize {
+    ROLL_AFTER.load(Ordering::Relaxed)
+}
+
+/// Sets how many changes a rollup generation holds before the next begins, for this process.
+pub fn set_roll_after(n: usize) {
+    ROLL_AFTER.store(n, Ordering::Relaxed);
+}
+
+/// Begins the next generation of this hub's rollup `doc`: the same figures in a fresh document,
+/// written once; then `doc` is given up, its figures kept per day.
+async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
+    let whole = store.read_document(doc, |d| read(d)).await?;
+    let next = doc.next_generation();
+    store
+        .edit(&next, "rollup", "begin the next generation", |d| {
+            Ok(write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?)
+        })
+        .await?;
+    retire_older(store, &next).await?;
+    tracing::debug!(from = %doc, to = %next, "rollup generation begun");
+    Ok(())
+}
+
+/// Gives up the generations of `current`'s rollup older than it held here (this hub's own after
+/// a roll, or a child hub's replicas once its next generation arrived), keeping their figures
+/// per day. Returns how many were given up.
+pub async fn retire_older(store: &Store, current: &DocId) -> Result<usize, StoreError> {
+    let older: Vec<DocId> = store
+        .rollup_generations(&current.unit)
+        .await?
+        .into_iter()
+        .filter(|d| d.generation < current.generation)
+        .collect();
+    if older.is_empty() {
+        return Ok(0);
+    }
+    let mut days: Vec<(chrono::NaiveDate, Rollup)> = Vec::new();
+    for d in &older {
+        // The older first: a day both cover is the newer's.
+        for (day, r) in store
+            .read_document(d, crate::app::history::rollup_days)
+            .await??
+        {
+            days.retain(|(k, _)| *k != day);
+            days.push((day, r));
+        }
+    }
+    store.retire_rollups(current, &days).await
 }
 
 /// Recomputes this hub's rollup from what its store holds: a hub child's row is that child's

@@ -96,10 +96,7 @@ pub async fn figures(
     unit: &UnitCode,
     heads: Option<&[String]>,
 ) -> Result<Figures, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     let (id, is_rollup) = if !store.heads(&rollup).await?.is_empty() {
         (rollup, true)
     } else if !store.heads(&DocId::ledger(unit)).await?.is_empty() {
@@ -310,10 +307,7 @@ pub enum Check {
 /// (a hub child's rollup, a leaf's ledger) at the same point, so equal figures are exactly what
 /// the parent can see for itself. A hub child's report is checked against its rollup only.
 pub async fn check(store: &Store, unit: &UnitCode, s: &Submission) -> Result<Check, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     let hub = store.child_hubs().await?.iter().any(|h| h == unit.as_str());
     if hub && store.heads(&rollup).await?.is_empty() {
         return Ok(Check::Unverifiable);
@@ -391,10 +385,7 @@ impl LevelStatus {
 
 /// A hub child's tallies, from the rollup it wrote (made consistent when read).
 async fn child_tallies(store: &Store, unit: &UnitCode) -> Result<Option<Tallies>, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     if store.heads(&rollup).await?.is_empty() {
         return Ok(None);
     }

@@ -182,6 +182,24 @@ pub fn write(
     Ok(changed)
 }
 
+/// Writes `r` whole into a fresh document (a rollup's next generation): every row as it is, its
+/// as-of time kept.
+pub fn write_whole(doc: &mut AutoCommit, r: &Rollup) -> Result<(), automerge::AutomergeError> {
+    let children = match obj_at(doc, &ROOT, "children", ObjType::Map) {
+        Some(c) => c,
+        None => doc.put_object(ROOT, "children", ObjType::Map)?,
+    };
+    for (unit, row) in &r.children {
+        write_row(doc, &children, unit, row)?;
+    }
+    if let Some(t) = &r.totals {
+        write_row(doc, &ROOT, "totals", t)?;
+        doc.put(ROOT, "as_of", t.as_of.as_str())?;
+    }
+    write_reporting(doc, &Tallies::default(), &r.reporting)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +225,7 @@ mod tests {
         let mut doc = crate::docs::document::DocId {
             kind: crate::docs::document::DocKind::Rollup,
             unit: hub,
+            generation: 0,
         }
         .genesis();
         let mut next = Rollup::default();

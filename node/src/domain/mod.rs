@@ -5,6 +5,7 @@
 pub mod assessment;
 pub mod camera;
 pub mod campaign;
+pub mod clock;
 pub mod contacts;
 pub mod device_code;
 pub mod figures;

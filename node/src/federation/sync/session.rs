@@ -13,7 +13,7 @@ use yinglian_proto::v1::{DocSync, SyncError, SyncFrame, sync_error, sync_frame};
 
 use super::frames::{clip, split};
 use super::{DocState, MAX_FRAME_BYTES, Session, SessionEnd};
-use crate::docs::document::DocId;
+use crate::docs::document::{DocId, DocKind};
 use crate::federation::admission::Cut;
 use crate::federation::authz;
 use crate::store::StoreError;
@@ -215,10 +215,20 @@ impl Session {
         Ok(())
     }
 
+    /// Forgets the generations of `doc`'s rollup older than it (given up on either side).
+    fn forget_older(&mut self, doc: &DocId) {
+        if doc.kind == DocKind::Rollup {
+            self.docs.retain(|d, _| {
+                !(d.kind == DocKind::Rollup && d.unit == doc.unit && d.generation < doc.generation)
+            });
+        }
+    }
+
     pub(super) async fn changed(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
         if self.refused.contains(doc) {
             return Ok(());
         }
+        self.forget_older(doc);
         if !self.docs.contains_key(doc) {
             if self.unsent.contains(doc) {
                 return Ok(());
@@ -253,6 +263,14 @@ impl Session {
                     return Ok(());
                 }
                 if !self.docs.contains_key(&doc) {
+                    // A generation of a rollup older than the one held here was given up: what
+                    // is still said about it is late, and changes nothing.
+                    if doc.kind == DocKind::Rollup
+                        && self.engine.store.rollup_doc(&doc.unit).await?.generation
+                            > doc.generation
+                    {
+                        return Ok(());
+                    }
                     // One session opens a bounded number of documents, announced or not.
                     let limit = self.engine.limits.docs_per_session;
                     if self.docs.len() + self.refused.len() >= limit {
@@ -319,7 +337,12 @@ impl Session {
                     .await;
                 match result {
                     // The replica's origin was written with the change, in its transaction.
-                    Ok((_, state_saved)) => {
+                    Ok((written, state_saved)) => {
+                        if written.changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
+                            // A child hub's rollup began its next generation: the ones before
+                            // are given up here too, their figures kept per day.
+                            crate::app::rollup::retire_older(&self.engine.store, &doc).await?;
+                        }
                         let shared = entry.state.shared_heads.clone();
                         if shared != before_shared && !state_saved {
                             let saving = std::time::Instant::now();
@@ -343,6 +366,7 @@ impl Session {
                     }
                     Err(e) => return Err(e.into()),
                 }
+                self.forget_older(&doc);
                 self.push(&doc).await?;
                 if self
                     .docs
