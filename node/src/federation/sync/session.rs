@@ -170,6 +170,14 @@ impl Session {
     }
 
     async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if doc.kind == DocKind::Rollup
+            && self.docs.contains_key(doc)
+            && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+        {
+            // Given up for a newer generation: nothing more to say of it.
+            self.docs.remove(doc);
+            return Ok(());
+        }
         let Some(d) = self.docs.get_mut(doc) else {
             return Ok(());
         };
@@ -262,15 +270,16 @@ impl Session {
                 if self.refused.contains(&doc) {
                     return Ok(());
                 }
+                // A generation of a rollup older than the one held here was given up (perhaps
+                // while this session still spoke of it): what is still said about it is late,
+                // and changes nothing.
+                if doc.kind == DocKind::Rollup
+                    && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+                {
+                    self.docs.remove(&doc);
+                    return Ok(());
+                }
                 if !self.docs.contains_key(&doc) {
-                    // A generation of a rollup older than the one held here was given up: what
-                    // is still said about it is late, and changes nothing.
-                    if doc.kind == DocKind::Rollup
-                        && self.engine.store.rollup_doc(&doc.unit).await?.generation
-                            > doc.generation
-                    {
-                        return Ok(());
-                    }
                     // One session opens a bounded number of documents, announced or not.
                     let limit = self.engine.limits.docs_per_session;
                     if self.docs.len() + self.refused.len() >= limit {
