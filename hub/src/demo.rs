@@ -12,6 +12,7 @@ mod paperwork;
 mod police;
 mod seed;
 mod simulation;
+mod tree;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,10 @@ struct State {
     password: String,
     /// The next generated device code's serial.
     next_serial: u64,
+    /// The units beside the districts' institutions (the affiliated hospital, a hospital with
+    /// sub-units and its sub-units), in start order; a demo folder of an earlier release has none.
+    #[serde(default)]
+    others: Vec<String>,
 }
 
 const STATE: &str = "demo.json";
@@ -117,7 +122,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         )
     })?;
     let police_web = police.web.map(|w| w.addr).unwrap_or(web[3]);
-    let units = 1 + fed.districts.len() + fed.institutions.iter().map(Vec::len).sum::<usize>();
+    let units = fed.all().count();
     println!();
     println!(
         "应联 demo: {units} units on this machine, each with its own store under {}",
@@ -144,6 +149,12 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         "  the police subscriber {} reads the city's feed; its view is also printed every 12 s",
         police::CODE
     );
+    if let [affiliated, hospital, ..] = fed.others.as_slice() {
+        println!(
+            "  the whole tree: {} (委属) reports straight to the city; {} has sub-units (下级部门) and a hub of its own",
+            affiliated.code, hospital.code
+        );
+    }
     println!(
         "  Ctrl-C stops everything; `yl-hub demo --dir {}` resumes.",
         a.dir.display()
@@ -227,7 +238,7 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
         d * a.institutions.max(1)
     );
     let started = Instant::now();
-    let fed = Federation::build(&a.dir, &first_districts(d), a.institutions.max(1)).await?;
+    let mut fed = Federation::build(&a.dir, &first_districts(d), a.institutions.max(1)).await?;
     let mut rng = StdRng::seed_from_u64(2026);
     let mut done = 0;
     for (di, list) in fed.institutions.iter().enumerate() {
@@ -241,6 +252,10 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
             .await?;
             done += n;
         }
+    }
+    fed.others = tree::build(&a.dir, &fed, a.cameras).await?;
+    for u in &fed.others {
+        done += u.store.counts(u.code.as_str()).await?.0.built as usize;
     }
     // Contacts (Attachment 1): most units reported both, some one, some none.
     let mut reported = 0;
@@ -262,6 +277,7 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
     let state = State {
         hubs: std::iter::once(&fed.city)
             .chain(&fed.districts)
+            .chain(fed.others.iter().filter(|u| u.role == Role::Hub))
             .map(|h| (h.code.to_string(), h.addr.expect("a hub has an address")))
             .collect(),
         institutions: fed
@@ -277,6 +293,7 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
             .collect(),
         password,
         next_serial: 1,
+        others: fed.others.iter().map(|u| u.code.to_string()).collect(),
     };
     Ok((fed, state))
 }
@@ -304,11 +321,22 @@ async fn resume(dir: &Path, state_path: &Path) -> Result<(Federation, State)> {
         }
         institutions.push(mine);
     }
+    let mut others = Vec::new();
+    for code in &state.others {
+        let hub = state.hubs.iter().any(|(c, _)| c == code);
+        let (role, at) = if hub {
+            (Role::Hub, Some(addr(code)?))
+        } else {
+            (Role::Node, None)
+        };
+        others.push(LocalUnit::open(&dir.join(code), role, at).await?);
+    }
     Ok((
         Federation {
             city,
             districts,
             institutions,
+            others,
         },
         state,
     ))

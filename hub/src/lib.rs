@@ -22,6 +22,10 @@ pub enum HubCommand {
     /// A federation of real processes on this machine through random SIGKILLs, link faults and
     /// edits, then healed and checked: kills, faults, edits checked, lost, convergence times.
     Chaos(chaos::ChaosArgs),
+    /// Runs a slice of the bench's institutions for `yl-hub bench` (requests on stdin, answers
+    /// on stdout, one JSON line each).
+    #[command(hide = true)]
+    BenchWorker,
 }
 
 /// `yl-hub`: the commands of a hub unit.
@@ -74,6 +78,10 @@ pub async fn main_hub() -> anyhow::Result<()> {
         HubCommand::Bench(a) => {
             yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
             bench::run(a).await
+        }
+        HubCommand::BenchWorker => {
+            yinglian_node::cli::init_tracing_with(false, Some(&quiet_sqlx()));
+            bench::worker::main().await
         }
     }
 }

@@ -321,6 +321,9 @@ pub struct Federation {
     pub city: LocalUnit,
     pub districts: Vec<LocalUnit>,
     pub institutions: Vec<Vec<LocalUnit>>,
+    /// Units beside the districts' institutions (a directly affiliated hospital, a hospital's
+    /// sub-units), in the order they start: each after the hub that enrolled it.
+    pub others: Vec<LocalUnit>,
 }
 
 impl Federation {
@@ -366,6 +369,7 @@ impl Federation {
             city,
             districts,
             institutions,
+            others: Vec::new(),
         })
     }
 
@@ -379,17 +383,24 @@ impl Federation {
                 i.start().await?;
             }
         }
+        for u in &mut self.others {
+            u.start().await?;
+        }
         Ok(())
     }
 
-    /// Every unit: the city, the districts, the institutions.
+    /// Every unit: the city, the districts, the institutions, the others.
     pub fn all(&self) -> impl Iterator<Item = &LocalUnit> {
         std::iter::once(&self.city)
             .chain(&self.districts)
             .chain(self.institutions.iter().flatten())
+            .chain(&self.others)
     }
 
     pub async fn stop_all(&mut self) {
+        for u in self.others.iter_mut().rev() {
+            u.stop().await;
+        }
         for list in &mut self.institutions {
             for i in list {
                 i.stop().await;

@@ -16,11 +16,11 @@
 //!              directory and reports services; subscriber (the feed's follow loop)
 //! app/         the use cases, each once: cameras, contacts, import, figures, report
 //!              (Attachments 1 and 2), submission (报送 and its review), directory, rollup,
-//!              campaign, history, backup, accounts
+//!              campaign, history, backup, accounts, data quality (quality, quality_tree)
 //! store/       SQLite: the write path, projections, queries, audit, peers, refusals, feed
 //!              events, what a subscriber received: the only place with SQL
 //! docs/        the Automerge documents: ledger, profile, rollup, campaign, submission and
-//!              review (pure functions)
+//!              review, and their data-quality parts (pure functions)
 //! domain/      the campaign's words, no I/O: unit and role, device code, camera record and its
 //!              rules, contacts, figures, milestones, submissions and their states
 //! ```

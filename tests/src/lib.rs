@@ -14,6 +14,7 @@ pub mod attacker;
 pub mod browser;
 pub mod chinese;
 pub mod journey;
+pub mod pages;
 pub mod police;
 
 /// How long a test waits for convergence before it fails.

@@ -202,5 +202,72 @@ fn the_demo_runs_stops_on_ctrl_c_and_resumes() {
         resumed.0 >= last.0 && resumed.1 >= last.1,
         "{resumed:?} < {last:?}"
     );
+    assert!(
+        again.seen.iter().any(|l| l.contains("the whole tree:")),
+        "{}",
+        again.seen.join("\n")
+    );
     assert!(again.interrupt().success());
+    drop(again);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(the_whole_tree_is_counted(&dir));
+}
+
+/// The demo's affiliated hospital is a row of the city's figures, and its hospital with
+/// sub-units is one row of its district's, counting the sub-units' cameras, which stay with it.
+async fn the_whole_tree_is_counted(dir: &std::path::Path) {
+    use yinglian_node::app::figures::subtree_stats;
+    use yinglian_node::store::Store;
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo.json")).unwrap()).unwrap();
+    let others: Vec<String> = state["others"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let [affiliated, hospital, subs @ ..] = others.as_slice() else {
+        panic!("the demo made no tree: {others:?}")
+    };
+    assert_eq!(subs.len(), 2, "{others:?}");
+    let open = |code: &str| {
+        let at = dir.join(code);
+        async move { Store::open(&at).await }
+    };
+    let built = |s: Store, unit: String| async move {
+        let n = s.counts(&unit).await.unwrap().0.built;
+        s.close().await;
+        n
+    };
+    let own = built(open(affiliated).await.unwrap(), affiliated.clone()).await;
+    let mut tree = built(open(hospital).await.unwrap(), hospital.clone()).await;
+    for s in subs {
+        tree += built(open(s).await.unwrap(), s.clone()).await;
+    }
+    let row = |stats: &yinglian_node::domain::figures::Stats, unit: &str| {
+        stats
+            .children
+            .iter()
+            .find(|c| c.unit == unit)
+            .map(|c| c.built)
+    };
+    let city = open("500000").await.unwrap();
+    let at_city = subtree_stats(&city, None).await.unwrap();
+    assert_eq!(row(&at_city, affiliated), Some(own));
+    city.close().await;
+    let district = hospital.split('-').next().unwrap();
+    let d = open(district).await.unwrap();
+    let at_district = subtree_stats(&d, None).await.unwrap();
+    assert_eq!(row(&at_district, hospital), Some(tree));
+    assert!(
+        d.save_document(&yinglian_node::docs::document::DocId::ledger(
+            &yinglian_node::domain::unit::UnitCode::parse(&subs[0]).unwrap()
+        ))
+        .await
+        .unwrap()
+        .is_none(),
+        "a sub-unit's ledger reached the district"
+    );
+    d.close().await;
 }

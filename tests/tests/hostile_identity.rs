@@ -40,7 +40,6 @@ async fn enroll_at_a_district_refuses_codes_outside_its_namespace() {
             "不在本单位 500103 的编码空间内",
         ),
         ("5001030", Role::Node, "不在本单位 500103 的编码空间内"),
-        ("500103-0009", Role::Hub, "只能签发终端证书"),
     ] {
         let unit = UnitCode::parse(code).unwrap();
         let request = pki::make_request(&dir.path().join(code), &unit, role == Role::Hub).unwrap();
@@ -200,25 +199,57 @@ async fn a_forged_issuer_with_a_real_serial_gets_no_session() {
     fed.stop_all().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_intermediate_cannot_sign_another_ca() {
-    let mut fed = started(1, 0).await;
-    let x = &fed.districts[0];
-    let ca = stolen_ca(&x.dir);
-    let sub = Forged {
+/// A CA the attacker signs with a stolen CA key: `code`'s CA certificate, its chain above.
+fn sub_ca(ca: &Ca, code: &str) -> Ca {
+    let (cert, key) = Forged {
         ca: true,
-        ..Forged::of("ca", "500103-0090")
-    };
-    let (sub_cert, sub_key) = sub.sign(&ca);
-    let sub_ca = Ca {
-        key_pem: sub_key.serialize_pem(),
-        chain: std::iter::once(sub_cert)
+        ..Forged::of("ca", code)
+    }
+    .sign(ca);
+    Ca {
+        key_pem: key.serialize_pem(),
+        chain: std::iter::once(cert)
             .chain(ca.chain.iter().cloned())
             .collect(),
-    };
-    let tls = forge(&sub_ca, &Forged::of("node", "500103-0091"), x);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_ca_signs_no_deeper_than_its_level_nor_wider_than_its_namespace() {
+    let mut fed = started(1, 0).await;
+    let x = &fed.districts[0];
+    // A district's CA may sign one more level of CA (a hospital with sub-units), and only inside
+    // its namespace: a CA it signs for another district's code verifies for nothing there.
+    let district_ca = stolen_ca(&x.dir);
+    let outside = sub_ca(&district_ca, "500104-0090");
+    let tls = forge(&outside, &Forged::of("node", "500104-0091"), x);
+    assert_eq!(answered(&tls, x, "500104-0091").await, Vec::<&str>::new());
+    let rows = wait_refused_as(x, "urn:yinglian:node:500104-0091").await;
+    assert!(rows[0].contains("TLS handshake refused"), "{rows:?}");
+    // Inside its namespace the chain verifies, and the gate still admits only what this hub
+    // enrolled: a unit the stolen key makes up is nobody here.
+    let inside = sub_ca(&district_ca, "500103-0090");
+    let tls = forge(&inside, &Forged::of("node", "500103-0091"), x);
     assert_eq!(answered(&tls, x, "500103-0091").await, Vec::<&str>::new());
     let rows = wait_refused_as(x, "urn:yinglian:node:500103-0091").await;
+    assert!(rows[0].contains("was not enrolled by 500103"), "{rows:?}");
+    // A hospital with sub-units really enrolled by the district: its CA is the last level and
+    // signs leaves only; a CA it signs is refused by every verifier.
+    let hospital = UnitCode::parse("500103-0009").unwrap();
+    let dir = tempfile::tempdir_in(fed.tmp.path()).unwrap();
+    let request = pki::make_request(dir.path(), &hospital, true).unwrap();
+    let bundle = x
+        .issue(&request, &hospital, Role::Hub, None, Validity::days(30))
+        .await
+        .unwrap();
+    pki::join(dir.path(), &hospital, &bundle).unwrap();
+    let deeper = sub_ca(&stolen_ca(dir.path()), "500103-0009-90");
+    let tls = forge(&deeper, &Forged::of("node", "500103-0009-91"), x);
+    assert_eq!(
+        answered(&tls, x, "500103-0009-91").await,
+        Vec::<&str>::new()
+    );
+    let rows = wait_refused_as(x, "urn:yinglian:node:500103-0009-91").await;
     assert!(rows[0].contains("TLS handshake refused"), "{rows:?}");
     fed.stop_all().await;
 }

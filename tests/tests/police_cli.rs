@@ -111,6 +111,8 @@ async fn subscribe_prints_the_feed_and_serves_the_police_page() {
             "as_of",
             "built",
             "cursor",
+            "findings_errors",
+            "findings_warnings",
             "geo_rate",
             "geo_tagged",
             "hub",

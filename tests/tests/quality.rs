@@ -145,3 +145,215 @@ async fn the_city_ranks_its_districts_by_the_published_score() {
     assert!(l.rows[0].score.total > l.rows[1].score.total);
     fed.stop_all().await;
 }
+
+/// The findings of `unit`'s row as `hub`'s rollup carries them (the figures' `findings_*`).
+async fn row_findings(hub: &yinglian_hub::local::LocalUnit, unit: &str) -> Option<quality::Tally> {
+    let s = yinglian_node::app::figures::subtree_stats(&hub.store, None)
+        .await
+        .ok()?;
+    if s.unit == unit {
+        return s.findings();
+    }
+    s.children.iter().find(|c| c.unit == unit)?.findings()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_are_counted_in_the_figures_at_every_level_and_vanish_when_fixed() {
+    use yinglian_hub::local::wait_until;
+    use yinglian_tests::PATIENCE;
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.start_all().await.unwrap();
+    let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
+    let code = DeviceCode::parse("50010312091320000101").unwrap();
+    // Networked, but neither archived nor geo-tagged: two errors.
+    cameras::add(
+        &inst.store,
+        "clerk",
+        code.clone(),
+        vec![
+            (Field::Name, Value::Text("门诊大厅".into())),
+            (Field::Networked, Value::Bool(true)),
+        ],
+    )
+    .await
+    .unwrap();
+    let two = quality::Tally {
+        errors: 2,
+        warnings: 0,
+    };
+    let (i, d) = (inst.code.as_str(), district.code.as_str());
+    wait_until(PATIENCE, "the findings counted up to the city", || async {
+        row_findings(district, i).await == Some(two)
+            && row_findings(district, d).await == Some(two)
+            && row_findings(city, d).await == Some(two)
+            && row_findings(city, city.code.as_str()).await == Some(two)
+    })
+    .await
+    .unwrap();
+    // The police's feed carries them in the district's row.
+    let feed = city.store.feed_latest().await.unwrap();
+    let row = feed
+        .iter()
+        .find(|e| e.row.unit == d && e.hub == city.code.as_str())
+        .unwrap();
+    assert_eq!(row.row.findings, two);
+    let wire = yinglian_proto::v1::FigureRow::from(row);
+    assert_eq!((wire.findings_errors, wire.findings_warnings), (2, 0));
+    // The clerk fills the record: gone at every level, live.
+    cameras::edit(
+        &inst.store,
+        "clerk",
+        &code,
+        &[
+            (Field::Address, Some(Value::Text("门诊楼1楼".into()))),
+            (Field::CameraType, Some(Value::Text("fixed-bullet".into()))),
+            (Field::PointClass, Some(Value::Int(3))),
+            (Field::Area, Some(Value::Text("key-public".into()))),
+            (Field::InstallDate, Some(Value::Text("2020-05-01".into()))),
+            (Field::Longitude, Some(Value::Float(106.57))),
+            (Field::Latitude, Some(Value::Float(29.55))),
+        ],
+    )
+    .await
+    .unwrap();
+    let none = quality::Tally::default();
+    wait_until(PATIENCE, "the findings gone at every level", || async {
+        row_findings(district, i).await == Some(none)
+            && row_findings(city, d).await == Some(none)
+            && row_findings(city, city.code.as_str()).await == Some(none)
+    })
+    .await
+    .unwrap();
+    let feed = city.store.feed_latest().await.unwrap();
+    let row = feed
+        .iter()
+        .find(|e| e.row.unit == d && e.hub == city.code.as_str())
+        .unwrap();
+    assert_eq!(row.row.findings, none);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_finds_a_code_at_two_districts_without_their_records_and_tells_both() {
+    use yinglian_hub::local::wait_until;
+    use yinglian_tests::PATIENCE;
+    let mut fed = federation(2, 1).await.unwrap();
+    fed.start_all().await.unwrap();
+    let city = &fed.city;
+    let (d0, d1) = (&fed.districts[0], &fed.districts[1]);
+    let (a, b) = (&fed.institutions[0][0], &fed.institutions[1][0]);
+    for (inst, n) in [(a, "门诊大厅"), (b, "住院部走廊")] {
+        cameras::add(
+            &inst.store,
+            "clerk",
+            DeviceCode::parse(SHARED).unwrap(),
+            vec![(Field::Name, Value::Text(n.into()))],
+        )
+        .await
+        .unwrap();
+    }
+    let dup = |r: &quality::Report, unit: &str| {
+        r.findings
+            .iter()
+            .find(|f| f.rule == "dup-code" && f.unit == unit && f.device_code == SHARED)
+            .map(|f| f.detail.clone())
+    };
+    wait_until(
+        PATIENCE,
+        "the city and both districts see the duplicate",
+        || async {
+            let c = quality::check(&city.store, None).await.unwrap();
+            let r0 = quality::check(&d0.store, None).await.unwrap();
+            let r1 = quality::check(&d1.store, None).await.unwrap();
+            c.shared.len() == 1
+                && dup(&r0, a.code.as_str()).is_some()
+                && dup(&r1, b.code.as_str()).is_some()
+        },
+    )
+    .await
+    .unwrap();
+    // The city names the two districts, from keyed codes only: it holds no record of either.
+    let c = quality::check(&city.store, None).await.unwrap();
+    let holders: Vec<&str> = c.shared[0]
+        .holders
+        .iter()
+        .map(|(u, _)| u.as_str())
+        .collect();
+    assert_eq!(holders, [d0.code.as_str(), d1.code.as_str()]);
+    assert!(c.findings.is_empty(), "{:?}", c.findings);
+    assert!(city.store.cameras_under(None).await.unwrap().is_empty());
+    for inst in [a, b] {
+        assert!(city.heads(&DocId::ledger(&inst.code)).await.is_empty());
+    }
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(!json.contains(SHARED) && !json.contains("门诊大厅") && !json.contains("住院部走廊"));
+    // Each district: the finding on its own camera, naming the other district, not its camera.
+    let r0 = quality::check(&d0.store, None).await.unwrap();
+    let detail = dup(&r0, a.code.as_str()).unwrap();
+    assert!(detail.contains(d1.code.as_str()), "{detail}");
+    assert!(
+        !detail.contains(b.code.as_str()) && !detail.contains("住院部走廊"),
+        "{detail}"
+    );
+    let r1 = quality::check(&d1.store, None).await.unwrap();
+    assert!(
+        dup(&r1, b.code.as_str())
+            .unwrap()
+            .contains(d0.code.as_str())
+    );
+    // Counted in the figures: each district's row at the city has the error.
+    wait_until(PATIENCE, "the city's rows count the duplicate", || async {
+        let mut ok = true;
+        for d in [d0, d1] {
+            ok &= row_findings(city, d.code.as_str())
+                .await
+                .is_some_and(|t| t.errors >= 1);
+        }
+        ok
+    })
+    .await
+    .unwrap();
+    // The hospitals are told too, through their district.
+    wait_until(
+        PATIENCE,
+        "the hospital sees it in its own check",
+        || async {
+            let own = quality::check(&a.store, None).await.unwrap();
+            dup(&own, a.code.as_str()).is_some_and(|d| d.contains(d1.code.as_str()))
+        },
+    )
+    .await
+    .unwrap();
+    // B's clerk corrects the code: gone at the city, both districts and the hospital.
+    cameras::remove(
+        &b.store,
+        "clerk",
+        &DeviceCode::parse(SHARED).unwrap(),
+        "",
+        true,
+    )
+    .await
+    .unwrap();
+    cameras::add(
+        &b.store,
+        "clerk",
+        DeviceCode::parse("50010412091320000002").unwrap(),
+        vec![(Field::Name, Value::Text("住院部走廊".into()))],
+    )
+    .await
+    .unwrap();
+    wait_until(PATIENCE, "the duplicate gone everywhere", || async {
+        let c = quality::check(&city.store, None).await.unwrap();
+        let r0 = quality::check(&d0.store, None).await.unwrap();
+        let r1 = quality::check(&d1.store, None).await.unwrap();
+        let own = quality::check(&a.store, None).await.unwrap();
+        c.shared.is_empty()
+            && dup(&r0, a.code.as_str()).is_none()
+            && dup(&r1, b.code.as_str()).is_none()
+            && dup(&own, a.code.as_str()).is_none()
+            && row_findings(city, d0.code.as_str()).await == Some(quality::Tally::default())
+    })
+    .await
+    .unwrap();
+    fed.stop_all().await;
+}

@@ -21,6 +21,7 @@ use yinglian_node::domain::figures::beijing_today;
 use yinglian_node::domain::submission::{Decision, State, Submission, Verdict, to_millis};
 use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_tests::hostile::{doc_frame, hello, raw, refusals, wait_refusal};
+use yinglian_tests::pages::Pages;
 use yinglian_tests::{PATIENCE, converge, federation};
 
 const HUB: &str = env!("CARGO_BIN_EXE_yl-test-hub");
@@ -567,71 +568,6 @@ async fn only_the_unit_submits_and_only_its_parent_decides() {
     assert!(inst.heads(&own).await.is_empty(), "nothing kept");
     assert_eq!(refusals(inst, "submission/").await.len(), 1);
     fed.stop_all().await;
-}
-
-/// A page of `store` as `user` (an editor) sees it, and a form posted to it.
-struct Pages {
-    app: axum::Router,
-    cookie: String,
-    csrf: String,
-}
-
-impl Pages {
-    async fn editor(unit: &LocalUnit) -> Pages {
-        use yinglian_node::app::accounts;
-        accounts::add_user(
-            &unit.store,
-            "clerk",
-            accounts::Role::Editor,
-            "clerk password",
-        )
-        .await
-        .unwrap();
-        let (token, session) = accounts::sign_in(&unit.store, "clerk", "clerk password")
-            .await
-            .unwrap();
-        Pages {
-            app: yinglian_node::http::router(unit.store.clone()),
-            cookie: format!(
-                "{}={token}",
-                yinglian_node::http::session_cookie(&unit.code)
-            ),
-            csrf: session.csrf,
-        }
-    }
-
-    async fn send(&self, req: axum::http::Request<axum::body::Body>) -> (u16, String) {
-        use tower::ServiceExt;
-        let r = self.app.clone().oneshot(req).await.unwrap();
-        let st = r.status().as_u16();
-        let b = axum::body::to_bytes(r.into_body(), 1 << 22).await.unwrap();
-        (st, String::from_utf8_lossy(&b).into_owned())
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let req = axum::http::Request::get(path)
-            .header(axum::http::header::COOKIE, &self.cookie)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let mut body = url::form_urlencoded::Serializer::new(String::new());
-        body.append_pair("csrf", &self.csrf);
-        for (k, v) in fields {
-            body.append_pair(k, v);
-        }
-        let req = axum::http::Request::post(path)
-            .header(axum::http::header::COOKIE, &self.cookie)
-            .header(
-                axum::http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(axum::body::Body::from(body.finish()))
-            .unwrap();
-        self.send(req).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! The whole tree of the seed: a directly affiliated unit (委属/代管) reporting straight to the
-//! city beside the districts; the figures checked at every level.
+//! city beside the districts, and a hospital with its own sub-units (下级部门) as a hub of its
+//! own under its district; the figures checked at every level.
 
 use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::app::figures::subtree_stats;
@@ -88,6 +89,121 @@ async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_district
     let own = subtree_stats(&affiliated.store, None).await.unwrap();
     assert_eq!(own.built, a);
     for u in [&mut hospital, &mut affiliated, &mut district, &mut city] {
+        u.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hospital_with_sub_units_is_a_hub_under_its_district_and_counted_at_every_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let at = |c: &str| tmp.path().join(c);
+    let unit = |code: &'static str, name: &'static str, kind, role| {
+        let dir = at(code);
+        async move {
+            LocalUnit::create(&dir, code, name, kind, role)
+                .await
+                .unwrap()
+        }
+    };
+    let mut city = unit("500000", "重庆市卫生健康委员会", UnitKind::City, Role::Hub).await;
+    city.init_root().await.unwrap();
+    let mut district = unit(
+        "500103",
+        "渝中区卫生健康委员会",
+        UnitKind::District,
+        Role::Hub,
+    )
+    .await;
+    city.enroll(&district).await.unwrap();
+    // The hospital runs a hub of its own (its CA may sign leaves only, in its namespace).
+    let mut hospital = unit(
+        "500103-0001",
+        "重庆市渝中区人民医院",
+        UnitKind::Institution,
+        Role::Hub,
+    )
+    .await;
+    district.enroll(&hospital).await.unwrap();
+    let mut sub_units = Vec::new();
+    for (code, name) in [
+        ("500103-0001-01", "重庆市渝中区人民医院大坪院区"),
+        ("500103-0001-02", "重庆市渝中区人民医院社区卫生服务站"),
+    ] {
+        let s = unit(code, name, UnitKind::SubUnit, Role::Node).await;
+        hospital.enroll(&s).await.unwrap();
+        sub_units.push(s);
+    }
+    // A sub-unit cannot in turn run a hub: a fifth level is refused at enrollment.
+    let deeper = unit("500103-0001-01-01", "第五级", UnitKind::SubUnit, Role::Hub).await;
+    let err = hospital.enroll(&deeper).await.unwrap_err();
+    assert!(format!("{err:#}").contains("只能签发终端证书"), "{err:#}");
+    hospital.generate_cameras("500103", 5, 3).await.unwrap();
+    sub_units[0].generate_cameras("500103", 7, 4).await.unwrap();
+    sub_units[1].generate_cameras("500103", 3, 5).await.unwrap();
+    let own = built(&hospital).await;
+    let subs = [built(&sub_units[0]).await, built(&sub_units[1]).await];
+    assert!(own > 0 && subs.iter().all(|&n| n > 0));
+    let total = own + subs[0] + subs[1];
+    for u in [&mut city, &mut district, &mut hospital]
+        .into_iter()
+        .chain(sub_units.iter_mut())
+    {
+        u.start().await.unwrap();
+    }
+    for (u, what) in [
+        (&hospital, "the hospital counts itself and its sub-units"),
+        (&district, "the district counts the hospital's whole tree"),
+        (&city, "the city counts the district's whole tree"),
+    ] {
+        wait_until(PATIENCE, what, || async {
+            subtree_stats(&u.store, None)
+                .await
+                .is_ok_and(|s| s.built == total)
+        })
+        .await
+        .unwrap();
+    }
+    // The hospital's rows: each sub-unit by itself.
+    let s = subtree_stats(&hospital.store, None).await.unwrap();
+    let mut rows: Vec<(String, u64)> = s
+        .children
+        .iter()
+        .map(|c| (c.unit.clone(), c.built))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("500103-0001-01".to_string(), subs[0]),
+            ("500103-0001-02".to_string(), subs[1]),
+        ]
+    );
+    // The district's row for the hospital is the hospital's whole tree.
+    let s = subtree_stats(&district.store, None).await.unwrap();
+    let rows: Vec<(String, u64)> = s
+        .children
+        .iter()
+        .map(|c| (c.unit.clone(), c.built))
+        .collect();
+    assert_eq!(rows, vec![("500103-0001".to_string(), total)]);
+    // The sub-units' camera records stay at the hospital: the district holds none of them.
+    for s in &sub_units {
+        let ledger = yinglian_node::docs::document::DocId::ledger(&s.code);
+        assert!(
+            district
+                .store
+                .save_document(&ledger)
+                .await
+                .unwrap()
+                .is_none(),
+            "{} reached the district",
+            s.code
+        );
+    }
+    for u in sub_units
+        .iter_mut()
+        .chain([&mut hospital, &mut district, &mut city])
+    {
         u.stop().await;
     }
 }

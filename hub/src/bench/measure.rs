@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use yinglian_node::docs::document::DocId;
-use yinglian_node::docs::ledger;
-use yinglian_node::domain::camera::Field;
 use yinglian_node::federation::pki::Role;
 
 use crate::local::LocalUnit;
@@ -86,17 +83,43 @@ where
 /// The city's feed stream as a subscriber receives it.
 pub(crate) type FeedStream = tonic::Streaming<yinglian_proto::v1::FeedEvent>;
 
-/// Reads the snapshot of a fresh city feed, then makes `edits` edits (one institution after
-/// another marks a camera networked or not) and returns, for each, the milliseconds from its
-/// commit at the institution to the city's changed totals on the stream.
+/// Where an institution that makes latency edits runs: in this process or in a bench worker.
+pub(crate) enum Runs<'a> {
+    Here(&'a LocalUnit),
+    Worker(&'a super::worker::Worker),
+}
+
+/// An institution that makes latency edits, with its built cameras (device code, networked).
+pub(crate) struct Target<'a> {
+    pub runs: Runs<'a>,
+    pub unit: String,
+    pub cameras: Vec<(String, bool)>,
+}
+
+/// Every institution of `fed`, in this process, as latency targets.
+pub(crate) async fn local_targets(fed: &crate::local::Federation) -> Result<Vec<Target<'_>>> {
+    let mut targets = Vec::new();
+    for inst in fed.institutions.iter().flatten() {
+        targets.push(Target {
+            runs: Runs::Here(inst),
+            unit: inst.code.to_string(),
+            cameras: super::worker::built_cameras(inst).await?,
+        });
+    }
+    Ok(targets)
+}
+
+/// Reads the snapshot of a fresh city feed, then makes `edits` edits (one institution of
+/// `targets` after another, round robin, marks a camera networked or not) and returns, for each,
+/// the milliseconds from its commit at the institution to the city's changed totals on the
+/// stream. An edit in a worker is timed from its answer (the commit, a pipe away).
 pub(crate) async fn feed_latencies(
-    fed: &crate::local::Federation,
+    city: &str,
+    mut targets: Vec<Target<'_>>,
     stream: &mut FeedStream,
     edits: usize,
 ) -> Result<Vec<f64>> {
-    use yinglian_node::domain::figures::CameraFlags;
     use yinglian_proto::v1::feed_event;
-    let city = &fed.city;
     let mut networked = 0;
     loop {
         let e = stream
@@ -104,7 +127,7 @@ pub(crate) async fn feed_latencies(
             .await?
             .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
         if let Some(r) = &e.row
-            && r.unit == city.code.as_str()
+            && r.unit == city
         {
             networked = r.networked;
         }
@@ -112,45 +135,26 @@ pub(crate) async fn feed_latencies(
             break;
         }
     }
-    // Every institution's built cameras, round robin.
-    let mut targets = Vec::new();
-    for list in &fed.institutions {
-        for inst in list {
-            let (rows, _) = inst
-                .store
-                .cameras(inst.code.as_str(), &Default::default())
-                .await?;
-            let cams: Vec<(String, bool)> = rows
-                .iter()
-                .filter(|r| CameraFlags::of(&r.camera).built)
-                .map(|r| {
-                    (
-                        r.camera.device_code.to_string(),
-                        CameraFlags::of(&r.camera).networked,
-                    )
-                })
-                .collect();
-            targets.push((inst, cams));
-        }
-    }
     let mut latencies = Vec::with_capacity(edits);
     for k in 0..edits {
         let n = targets.len();
-        let (inst, cams) = &mut targets[k % n];
-        let idx = (k / n) % cams.len().max(1);
-        let Some((code, on)) = cams.get_mut(idx) else {
+        let t = &mut targets[k % n];
+        let idx = (k / n) % t.cameras.len().max(1);
+        let Some((code, on)) = t.cameras.get_mut(idx) else {
             continue;
         };
         *on = !*on;
         let expected = if *on { networked + 1 } else { networked - 1 };
-        let value = if *on { "是" } else { "否" };
-        let code = code.clone();
-        inst.store
-            .edit(&DocId::ledger(&inst.code), "bench", "network", |d| {
-                let v = Field::Networked.parse_value(value)?;
-                Ok(ledger::set_fields(d, &code, &[(Field::Networked, v)])?)
-            })
-            .await?;
+        match t.runs {
+            Runs::Here(inst) => super::worker::set_networked(inst, code, *on).await?,
+            Runs::Worker(w) => {
+                w.ask(&super::worker::Request::SetNetworked {
+                    unit: t.unit.clone(),
+                    code: code.clone(),
+                    networked: *on,
+                })?;
+            }
+        }
         let t0 = Instant::now();
         loop {
             let e = tokio::time::timeout(Duration::from_secs(60), stream.message())
@@ -160,8 +164,8 @@ pub(crate) async fn feed_latencies(
                 })??
                 .ok_or_else(|| anyhow::anyhow!("the feed ended"))?;
             if let Some(r) = &e.row
-                && r.unit == city.code.as_str()
-                && r.hub == city.code.as_str()
+                && r.unit == city
+                && r.hub == city
                 && r.networked == expected
             {
                 break;

@@ -7,6 +7,7 @@ mod args;
 pub mod measure;
 pub mod scale;
 pub mod stages;
+pub mod worker;
 
 pub use args::BenchArgs;
 pub use measure::Step;
@@ -221,7 +222,8 @@ async fn feed_scenario(a: &BenchArgs) -> Result<()> {
         })
         .await?
         .into_inner();
-    let mut latencies = feed_latencies(&fed, &mut stream, a.edits).await?;
+    let targets = measure::local_targets(&fed).await?;
+    let mut latencies = feed_latencies(city.code.as_str(), targets, &mut stream, a.edits).await?;
     latencies.sort_by(|x, y| x.total_cmp(y));
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let out = serde_json::json!({

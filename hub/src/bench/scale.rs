@@ -1,10 +1,13 @@
 //! `yl-hub bench --scenario federation`: the federation at a chosen size (districts ×
 //! institutions × cameras) with real TLS and storage. The city and every district hub run as
-//! their own `yl-hub serve` processes (so that each one's peak memory is its own); the
-//! institutions run in this process. Measures (a) cold start, (b) edit-to-city-feed latency,
+//! their own `yl-hub serve` processes (so that each one's peak memory is its own); district 0's
+//! institutions run in this process (the offline and restart steps use them), every other
+//! district's in `yl-hub bench-worker` processes of at most 2,000 stores each (`worker`).
+//! Measures (a) cold start, (b) edit-to-city-feed latency,
 //! (c) a reconnect after offline edits, (d) a reconnect of a hub whose children are all in sync,
 //! (e) peak memory of the hubs, and (f) the in-memory Automerge floor of the cold start.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,12 +21,15 @@ use yinglian_node::docs::document::DocId;
 use yinglian_node::docs::ledger;
 use yinglian_node::domain::camera::Field;
 use yinglian_node::domain::figures::Counts;
-use yinglian_node::federation::pki::TlsMaterial;
-use yinglian_node::store::Store;
+use yinglian_node::domain::unit::UnitKind;
+use yinglian_node::federation::pki::{Role, TlsMaterial};
 
 use super::args::BenchArgs;
-use super::measure::{city_subscriber, feed_latencies, machine, measure};
-use crate::local::{Federation, LocalUnit, area_code, first_districts, raise_fd_limit, wait_until};
+use super::measure::{Runs, Target, city_subscriber, feed_latencies, machine, measure};
+use super::worker::{Reply, Request as WorkerRequest, STORES_PER_WORKER, Worker, traffic};
+use crate::local::{
+    Federation, LocalUnit, area_code, first_districts, place_of, raise_fd_limit, wait_until,
+};
 
 const PATIENCE: Duration = Duration::from_secs(1800);
 
@@ -107,6 +113,64 @@ async fn hub_stages(
     Ok((c, d))
 }
 
+/// Every institution as a latency target, in the order of the districts and of their
+/// institutions: district 0's in this process, the others' in the workers.
+async fn targets<'a>(
+    fed: &'a Federation,
+    remote: &[Vec<(PathBuf, String)>],
+    workers: &'a [Worker],
+) -> Result<Vec<Target<'a>>> {
+    let mut held = std::collections::HashMap::new();
+    for (k, w) in workers.iter().enumerate() {
+        if let Reply::Targets { units } = w.ask(&WorkerRequest::Targets)? {
+            for (unit, cameras) in units {
+                held.insert(unit, (k, cameras));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (d, list) in fed.institutions.iter().enumerate() {
+        for inst in list {
+            out.push(Target {
+                runs: Runs::Here(inst),
+                unit: inst.code.to_string(),
+                cameras: super::worker::built_cameras(inst).await?,
+            });
+        }
+        for (dir, _) in &remote[d] {
+            let unit = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("an institution's folder")?
+                .to_string();
+            let (k, cameras) = held
+                .remove(&unit)
+                .with_context(|| format!("no worker runs {unit}"))?;
+            out.push(Target {
+                runs: Runs::Worker(&workers[k]),
+                unit,
+                cameras,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The stage counters of the institutions: this process's and every worker's.
+fn institution_stages(workers: &[Worker]) -> Result<super::stages::Totals> {
+    let mut t = super::stages::own();
+    for w in workers {
+        if let Reply::Stages { totals } = w.ask(&WorkerRequest::Stages)? {
+            let theirs = totals
+                .into_iter()
+                .map(|(s, runs, secs)| (s, (runs, secs)))
+                .collect();
+            super::stages::add(&mut t, &theirs);
+        }
+    }
+    Ok(t)
+}
+
 /// CPU seconds (user + system) a process has used, from /proc/PID/stat.
 fn cpu_seconds(pid: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
@@ -171,11 +235,134 @@ fn floor_sync(bytes: &[u8]) -> Result<Duration> {
     Ok(took)
 }
 
+/// The federation as the bench runs it: the city, the districts and district 0's institutions in
+/// this process (`fed`; the latency, offline and restart steps use district 0's); every other
+/// district's institutions built, counted and closed, their folders and parents' codes left for
+/// the workers (`remote`, by district).
+struct Built {
+    fed: Federation,
+    remote: Vec<Vec<(PathBuf, String)>>,
+    want: Counts,
+    documents: usize,
+    /// Every institution's saved ledger, for the floor.
+    ledgers: Vec<Vec<u8>>,
+}
+
+/// What building one institution left: its district's index, folder and code, its figures, its
+/// saved ledger, and the unit itself when it stays open in this process.
+type BuiltInstitution = (usize, PathBuf, String, Counts, Vec<u8>, Option<LocalUnit>);
+
+/// Builds the city, `a.districts` districts and `a.institutions` institutions under each (keys,
+/// certificates, stores, generated cameras), two institutions' cameras at a time; only district
+/// 0's institutions stay open here, so that this process never holds thousands of stores.
+async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
+    let city = LocalUnit::create(
+        &root.join("500000"),
+        "500000",
+        "重庆市卫生健康委员会",
+        UnitKind::City,
+        Role::Hub,
+    )
+    .await?;
+    city.init_root().await?;
+    let list = first_districts(a.districts);
+    let mut districts = Vec::new();
+    let mut local: Vec<LocalUnit> = Vec::new();
+    let mut remote: Vec<Vec<(PathBuf, String)>> = vec![Vec::new(); list.len()];
+    let mut want = Counts::default();
+    let mut ledgers = Vec::new();
+    let mut jobs: tokio::task::JoinSet<Result<BuiltInstitution>> = tokio::task::JoinSet::new();
+    let mut done = 0usize;
+    let mut collect = |r: BuiltInstitution| {
+        let (d, dir, parent, counts, bytes, unit) = r;
+        want.add(&counts);
+        ledgers.push(bytes);
+        match unit {
+            Some(u) => local.push(u),
+            None => remote[d].push((dir, parent)),
+        }
+        done += 1;
+        if done.is_multiple_of(500) {
+            phase(t0, &format!("  {done} institutions ready"));
+        }
+    };
+    for (d, (code, name, kind)) in list.into_iter().enumerate() {
+        let unit = LocalUnit::create(&root.join(&code), &code, &name, kind, Role::Hub).await?;
+        city.enroll(&unit).await?;
+        let area = area_code(&unit.code);
+        for n in 1..=a.institutions {
+            let c = format!("{code}-{n:04}");
+            let inst = LocalUnit::create(
+                &root.join(&c),
+                &c,
+                &format!("{}第{n}医院", place_of(&name)),
+                UnitKind::Institution,
+                Role::Node,
+            )
+            .await?;
+            unit.enroll(&inst).await?;
+            if jobs.len() >= 2 {
+                collect(jobs.join_next().await.expect("a job")??);
+            }
+            let (cameras, seed, area, parent) =
+                (a.cameras, (d * 100 + n) as u64, area.clone(), code.clone());
+            jobs.spawn(async move {
+                let sheet = inst.dir.join("generated.csv");
+                yinglian_node::app::sample::write_sheet(&sheet, &area, cameras, seed)?;
+                yinglian_node::app::import::import_file(&inst.store, &sheet, "bench").await?;
+                std::fs::remove_file(&sheet).ok();
+                let counts = inst.store.counts(inst.code.as_str()).await?.0;
+                let bytes = inst
+                    .store
+                    .save_document(&DocId::ledger(&inst.code))
+                    .await?
+                    .context("a ledger")?;
+                let dir = inst.dir.clone();
+                let kept = if d == 0 {
+                    Some(inst)
+                } else {
+                    let store = inst.store.clone();
+                    drop(inst);
+                    if let Ok(s) = Arc::try_unwrap(store) {
+                        s.close().await;
+                    }
+                    None
+                };
+                Ok((d, dir, parent, counts, bytes, kept))
+            });
+        }
+        districts.push(unit);
+    }
+    while let Some(r) = jobs.join_next().await {
+        collect(r??);
+    }
+    local.sort_by(|x, y| x.code.as_str().cmp(y.code.as_str()));
+    for r in &mut remote {
+        r.sort();
+    }
+    let mut institutions: Vec<Vec<LocalUnit>> = districts.iter().map(|_| Vec::new()).collect();
+    if let Some(first) = institutions.first_mut() {
+        *first = local;
+    }
+    Ok(Built {
+        documents: ledgers.len(),
+        fed: Federation {
+            city,
+            districts,
+            institutions,
+            others: Vec::new(),
+        },
+        remote,
+        want,
+        ledgers,
+    })
+}
+
 pub async fn run(a: &BenchArgs) -> Result<()> {
     yinglian_node::federation::pki::install_crypto();
     raise_fd_limit();
-    // Thousands of stores in this one process: two connections each (a thread and three file
-    // descriptors apiece) keep it within the file descriptors a process may have.
+    // Two connections a store (a thread and three file descriptors apiece), here and in the
+    // workers: the fewest that let a write and a read of one store go on at once.
     yinglian_node::store::set_connections_per_store(2);
     let t0 = Instant::now();
     let base = match &a.dir {
@@ -194,55 +381,13 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             base.path().display()
         ),
     );
-    let mut fed =
-        Federation::build(base.path(), &first_districts(a.districts), a.institutions).await?;
-    phase(
-        t0,
-        &format!("generating {} cameras per institution", a.cameras),
-    );
-    {
-        let mut jobs = tokio::task::JoinSet::new();
-        let work: Vec<(Arc<Store>, std::path::PathBuf, String, u64)> = fed
-            .institutions
-            .iter()
-            .enumerate()
-            .flat_map(|(d, list)| {
-                let district = area_code(&fed.districts[d].code);
-                list.iter().enumerate().map(move |(i, inst)| {
-                    (
-                        inst.store.clone(),
-                        inst.dir.join("generated.csv"),
-                        district.clone(),
-                        (d * 100 + i + 1) as u64,
-                    )
-                })
-            })
-            .collect();
-        let cameras = a.cameras;
-        for (n, (store, sheet, district, seed)) in work.into_iter().enumerate() {
-            if jobs.len() >= 2 {
-                jobs.join_next().await.expect("a job")??;
-            }
-            jobs.spawn(async move {
-                yinglian_node::app::sample::write_sheet(&sheet, &district, cameras, seed)?;
-                yinglian_node::app::import::import_file(&store, &sheet, "bench").await?;
-                std::fs::remove_file(&sheet).ok();
-                anyhow::Ok(())
-            });
-            if n % 500 == 499 {
-                phase(t0, &format!("  {} institutions ready", n + 1));
-            }
-        }
-        while let Some(r) = jobs.join_next().await {
-            r??;
-        }
-    }
-    let mut want = Counts::default();
-    let mut documents = 0usize;
-    for inst in fed.institutions.iter().flatten() {
-        want.add(&inst.store.counts(inst.code.as_str()).await?.0);
-        documents += 1;
-    }
+    let Built {
+        mut fed,
+        remote,
+        want,
+        documents,
+        ledgers,
+    } = build(base.path(), a, t0).await?;
     let sub_dir = city_subscriber(&fed, base.path()).await?;
     let built_in = t0.elapsed();
 
@@ -250,14 +395,30 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     phase(t0, "measuring the in-memory Automerge floor");
     let mut floor = Duration::ZERO;
     let mut ledger_bytes = 0u64;
-    for inst in fed.institutions.iter().flatten() {
-        let bytes = inst
-            .store
-            .save_document(&DocId::ledger(&inst.code))
-            .await?
-            .context("a ledger")?;
+    for bytes in &ledgers {
         ledger_bytes += bytes.len() as u64;
-        floor += floor_sync(&bytes)?;
+        floor += floor_sync(bytes)?;
+    }
+    drop(ledgers);
+
+    // The institutions of the other districts, in worker processes.
+    let all_remote: Vec<(PathBuf, String)> = remote.iter().flatten().cloned().collect();
+    let n_workers = all_remote.len().div_ceil(STORES_PER_WORKER);
+    phase(
+        t0,
+        &format!(
+            "opening {} institutions in {n_workers} worker processes ({} in this one)",
+            all_remote.len(),
+            fed.institutions.iter().flatten().count()
+        ),
+    );
+    let mut workers = Vec::new();
+    if n_workers > 0 {
+        let per = all_remote.len().div_ceil(n_workers);
+        for chunk in all_remote.chunks(per) {
+            workers.push(Worker::spawn(chunk.to_vec())?);
+        }
+        Worker::receive_all(&workers)?;
     }
 
     // The hubs as their own processes.
@@ -292,11 +453,17 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         .map(|h| h.child.id().to_string())
         .collect();
     let hubs_cpu = || hub_pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
-    let (hubs_cpu0, self_cpu0) = (hubs_cpu(), cpu_seconds("self"));
+    let worker_pids: Vec<String> = workers.iter().map(|w| w.pid().to_string()).collect();
+    let workers_cpu = || worker_pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
+    let (hubs_cpu0, self_cpu0, workers_cpu0) = (hubs_cpu(), cpu_seconds("self"), workers_cpu());
     let cold_t = Instant::now();
+    for w in &workers {
+        w.send(&WorkerRequest::Start)?;
+    }
     for inst in fed.institutions.iter_mut().flatten() {
         inst.start().await?;
     }
+    Worker::receive_all(&workers)?;
     let city_store = fed.city.store.clone();
     let city_code = fed.city.code.to_string();
     wait_until(
@@ -322,15 +489,16 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     let cold = cold_t.elapsed();
     let cold_hubs_cpu = hubs_cpu() - hubs_cpu0;
     let cold_self_cpu = cpu_seconds("self") - self_cpu0;
+    let cold_workers_cpu = workers_cpu() - workers_cpu0;
     let mut cold_bytes = 0u64;
     for (d, list) in fed.institutions.iter().enumerate() {
         for inst in list {
-            let s = inst
-                .engine
-                .as_ref()
-                .expect("started")
-                .peer_stats(fed.districts[d].code.as_str());
-            cold_bytes += s.sent() + s.received();
+            cold_bytes += traffic(inst, fed.districts[d].code.as_str());
+        }
+    }
+    for w in &workers {
+        if let Reply::Traffic { bytes } = w.ask(&WorkerRequest::Traffic)? {
+            cold_bytes += bytes;
         }
     }
     let (sent, received) = fed.city.store.children_traffic().await?;
@@ -358,11 +526,12 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         })
         .await?
         .into_inner();
+    let targets = targets(&fed, &remote, &workers).await?;
     let (city0, districts0) = hub_stages(&city_proc, &districts).await?;
-    let own0 = super::stages::own();
-    let mut lat = feed_latencies(&fed, &mut stream, a.edits).await?;
+    let own0 = institution_stages(&workers)?;
+    let mut lat = feed_latencies(fed.city.code.as_str(), targets, &mut stream, a.edits).await?;
     let (city1, districts1) = hub_stages(&city_proc, &districts).await?;
-    let own1 = super::stages::own();
+    let own1 = institution_stages(&workers)?;
     let mut breakdown = super::stages::per_edit("institution", &own0, &own1, lat.len());
     breakdown.extend(super::stages::per_edit(
         "district",
@@ -457,9 +626,18 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         .max()
         .unwrap_or(0);
     let bench_peak = peak_memory_of("/proc/self/status");
+    let worker_peaks: Vec<u64> = worker_pids
+        .iter()
+        .map(|p| peak_memory_of(&format!("/proc/{p}/status")))
+        .collect();
 
     phase(t0, "stopping");
+    for w in &workers {
+        w.send(&WorkerRequest::Stop)?;
+    }
     fed.stop_all().await;
+    Worker::receive_all(&workers)?;
+    drop(workers);
     for d in &mut districts {
         d.stop().await?;
     }
@@ -483,7 +661,9 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             "floor_seconds": floor.as_secs_f64(),
             "ratio_to_floor": cold.as_secs_f64() / floor.as_secs_f64(),
             "cpu_seconds_hubs": cold_hubs_cpu,
-            "cpu_seconds_institutions_in_bench_process": cold_self_cpu,
+            "cpu_seconds_institutions_in_bench_process": cold_self_cpu + cold_workers_cpu,
+            "cpu_seconds_bench_process": cold_self_cpu,
+            "cpu_seconds_bench_workers": cold_workers_cpu,
             "hub_cpu_ms_per_ledger": cold_hubs_cpu * 1000.0 / documents.max(1) as f64,
         },
         "edit_stages": breakdown,
@@ -504,7 +684,10 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         "peak_memory_mib": {
             "city_hub": mib(city_peak),
             "district_hub_max": mib(district_peak),
-            "bench_process_with_all_institutions": mib(bench_peak),
+            "bench_process_with_all_institutions": mib(bench_peak + worker_peaks.iter().sum::<u64>()),
+            "bench_process": mib(bench_peak),
+            "bench_workers": worker_peaks.len(),
+            "bench_worker_max": mib(worker_peaks.iter().copied().max().unwrap_or(0)),
         },
     });
     if a.json {
@@ -530,10 +713,11 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             mib(cold_bytes_city)
         );
         println!(
-            "| (a) CPU: the {} hub processes / the bench process running every institution | {:.1} s / {:.1} s |",
+            "| (a) CPU: the {} hub processes / the institutions (the bench process and {} workers) | {:.1} s / {:.1} s |",
             a.districts + 1,
+            worker_pids.len(),
             cold_hubs_cpu,
-            cold_self_cpu
+            cold_self_cpu + cold_workers_cpu
         );
         println!(
             "| (f) in-memory Automerge floor / our cold start ÷ floor | {:.2} s / {:.1}× |",
@@ -567,6 +751,12 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             "| (e) peak memory: city hub / largest district hub | {:.0} MiB / {:.0} MiB |",
             mib(city_peak),
             mib(district_peak)
+        );
+        println!(
+            "| (e) peak memory: the bench process / its largest of {} workers | {:.0} MiB / {:.0} MiB |",
+            worker_peaks.len(),
+            mib(bench_peak),
+            mib(worker_peaks.iter().copied().max().unwrap_or(0))
         );
         println!();
         println!(

@@ -30,6 +30,12 @@ pub enum CameraError {
     OwnUnit(UnitCode),
     #[error("nothing to write: give --networked-confirmed, --point-class-ruled or --note")]
     NoSupervision,
+    #[error("camera {code} of {unit} has no {} waiting for acknowledgement", what.id())]
+    NothingToAcknowledge {
+        what: crate::domain::operations::Acknowledge,
+        code: DeviceCode,
+        unit: UnitCode,
+    },
     #[error("{0}")]
     Store(StoreError),
 }
@@ -57,7 +63,7 @@ impl CameraError {
     }
 
     /// A store error of a write on `code` in `unit`'s ledger, typed where it is the camera's.
-    fn of(e: StoreError, code: &DeviceCode, unit: &UnitCode) -> CameraError {
+    pub(crate) fn of(e: StoreError, code: &DeviceCode, unit: &UnitCode) -> CameraError {
         match e {
             StoreError::Ledger(LedgerError::Exists(_)) => CameraError::Exists(code.clone()),
             StoreError::Ledger(LedgerError::NotFound(_)) => CameraError::NotFound {

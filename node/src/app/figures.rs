@@ -78,10 +78,11 @@ pub async fn subtree_stats(
 }
 
 /// Brings a hub's own rollup up to date with what its store holds (for a command that may run
-/// while no daemon keeps it current); a leaf has none.
+/// while no daemon keeps it current), its data-quality findings too; a leaf has none.
 pub async fn refresh_rollup(store: &Store) -> Result<()> {
     if store.identity().is_hub() {
         crate::app::rollup::recompute(store).await?;
+        crate::app::quality_tree::refresh(store).await?;
     }
     Ok(())
 }

@@ -181,6 +181,14 @@ fn parse_at(s: &str) -> Option<DateTime<Utc>> {
 
 /// Classifies every row of `sheet` against this unit's own ledger. Saves nothing.
 pub async fn plan(store: &Store, sheet: ParsedSheet) -> Result<Plan, ImportError> {
+    let mut p = plan_of(store, &sheet).await?;
+    p.columns = sheet.columns;
+    Ok(p)
+}
+
+/// The plan of `sheet`, borrowed (its columns left empty): the import keeps the sheet's records
+/// to write them, without a copy of each.
+async fn plan_of(store: &Store, sheet: &ParsedSheet) -> Result<Plan, ImportError> {
     let doc = DocId::ledger(store.unit());
     let codes: Vec<String> = sheet
         .rows
@@ -198,7 +206,7 @@ pub async fn plan(store: &Store, sheet: ParsedSheet) -> Result<Plan, ImportError
     let existing: HashSet<String> = current.keys().cloned().collect();
     let times = store.field_times(&doc, &existing).await?;
     let mut rows: Vec<RowPlan> = Vec::with_capacity(sheet.rows.len());
-    for r in sheet.rows {
+    for r in &sheet.rows {
         let code = r.camera.device_code.to_string();
         let kind = match current.get(&code) {
             None => RowKind::New,
@@ -257,8 +265,8 @@ pub async fn plan(store: &Store, sheet: ParsedSheet) -> Result<Plan, ImportError
     rows.sort_by_key(|r| r.row);
     Ok(Plan {
         rows,
-        columns: sheet.columns,
-        errors: sheet.errors,
+        columns: Vec::new(),
+        errors: sheet.errors.clone(),
     })
 }
 
@@ -292,12 +300,7 @@ pub async fn import_guarded(
             errors: sheet.errors,
         });
     }
-    let cameras: HashMap<String, Camera> = sheet
-        .rows
-        .iter()
-        .map(|r| (r.camera.device_code.to_string(), r.camera.clone()))
-        .collect();
-    let plan = plan(store, sheet).await?;
+    let plan = plan_of(store, &sheet).await?;
     if *on_newer == OnNewer::Refuse && plan.held().next().is_some() {
         return Err(ImportError::Held {
             file: path.to_path_buf(),
@@ -314,29 +317,33 @@ pub async fn import_guarded(
                 .collect(),
         });
     }
-    let mut cameras = cameras;
+    // The held fields the ledger keeps, by device code (a few, or none).
+    let mut keep: HashMap<String, Vec<Field>> = HashMap::new();
+    for (r, c) in plan.held() {
+        let write = match on_newer {
+            OnNewer::Overwrite => true,
+            OnNewer::Confirmed(keys) => keys.contains(&confirmation_key(&r.code, c)),
+            OnNewer::Keep | OnNewer::Refuse => false,
+        };
+        if !write {
+            keep.entry(r.code.clone()).or_default().push(c.field);
+        }
+    }
+    drop(plan);
     let mut kept = 0;
-    let mut order = Vec::with_capacity(plan.rows.len());
-    for r in &plan.rows {
-        if let RowKind::Changed(changes) = &r.kind {
-            for c in changes.iter().filter(|c| c.held) {
-                let write = match on_newer {
-                    OnNewer::Overwrite => true,
-                    OnNewer::Confirmed(keys) => keys.contains(&confirmation_key(&r.code, c)),
-                    OnNewer::Keep | OnNewer::Refuse => false,
-                };
-                if !write && let Some(cam) = cameras.get_mut(&r.code) {
-                    cam.fields.remove(&c.field);
+    let mut list: Vec<Camera> = Vec::with_capacity(sheet.rows.len());
+    // In the sheet's order (a device code given twice is an error of the sheet, refused above).
+    for r in sheet.rows {
+        let mut cam = r.camera;
+        if let Some(fields) = keep.get(cam.device_code.as_str()) {
+            for f in fields {
+                if cam.fields.remove(f).is_some() {
                     kept += 1;
                 }
             }
         }
-        order.push(r.code.clone());
+        list.push(cam);
     }
-    let list: Vec<Camera> = order
-        .iter()
-        .filter_map(|code| cameras.remove(code))
-        .collect();
     let mut report = super::import::write_cameras(store, path, who, list).await?;
     report.kept_newer = kept;
     Ok(report)

@@ -3,22 +3,44 @@
 //! the reporting counts (报送) only when the campaign, a child's submission, a decision on one or a
 //! hub child's rollup changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
+use crate::docs::quality::{read_part, write_part};
 use crate::docs::rollup::{Rollup, Row, read, write, write_whole};
+use crate::domain::campaign::Campaign;
 use crate::domain::figures::Counts;
+use crate::domain::submission::Tallies;
+use crate::domain::unit::UnitCode;
 use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError};
 
 /// The rows a hub's rollup is computed from, as last read: its own ledger's counts and one row
-/// per syncing child.
+/// per syncing child; the campaign held here and each child's part of the reporting counts.
 #[derive(Debug, Default)]
 struct Inputs {
     own: Counts,
     next: Rollup,
+    campaign: Option<Campaign>,
+    paper: BTreeMap<String, Tallies>,
+}
+
+/// What changed of the reporting counts' inputs since the last recompute.
+#[derive(Debug, Default)]
+struct Paper {
+    /// The campaign (its milestones): every child's part is read again.
+    campaign: bool,
+    /// Units whose submissions, reviews or rollup changed.
+    units: BTreeSet<String>,
+}
+
+impl Paper {
+    fn any(&self) -> bool {
+        self.campaign || !self.units.is_empty()
+    }
 }
 
 impl Inputs {
@@ -27,22 +49,45 @@ impl Inputs {
         let mut i = Inputs {
             own: store.counts(store.unit().as_str()).await?.0,
             next: Rollup::default(),
+            campaign: crate::app::campaign::held(store).await?,
+            paper: BTreeMap::new(),
         };
         for c in store.syncing_children().await? {
             let row = child_row(store, &c).await?;
-            i.next.children.insert(c, row);
+            i.next.children.insert(c.clone(), row);
+            i.read_paper(store, &c).await?;
         }
-        i.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        i.sum_paper();
         Ok(i)
     }
 
-    /// Reads again only what `touched` (units whose documents changed) feeds; false when a
-    /// touched unit is not a known child (a new child, say): then everything must be read.
+    /// Reads again one child's part of the reporting counts.
+    async fn read_paper(&mut self, store: &Store, child: &str) -> Result<(), StoreError> {
+        let (Some(c), Ok(unit)) = (&self.campaign, UnitCode::parse(child)) else {
+            self.paper.remove(child);
+            return Ok(());
+        };
+        let t = crate::app::submission::child_tree_tallies(store, c, &unit).await?;
+        self.paper.insert(child.to_string(), t);
+        Ok(())
+    }
+
+    /// The reporting counts: the sum of the children's parts.
+    fn sum_paper(&mut self) {
+        let mut out = Tallies::new();
+        for t in self.paper.values() {
+            crate::app::submission::add_tallies(&mut out, t);
+        }
+        self.next.reporting = out;
+    }
+
+    /// Reads again only what `touched` (units whose documents changed) and `paper` feed; false
+    /// when a touched unit is not a known child (a new child, say): then everything must be read.
     async fn update(
         &mut self,
         store: &Store,
         touched: &BTreeSet<String>,
-        paperwork: bool,
+        paper: &Paper,
     ) -> Result<bool, StoreError> {
         let me = store.unit().as_str();
         let known = |u: &str| u == me || self.next.children.contains_key(u);
@@ -54,7 +99,11 @@ impl Inputs {
                     .is_some_and(|r| r.starts_with('-'))
             })
         };
-        if touched.iter().any(|u| !known(u) && !below_a_child(u)) {
+        if touched
+            .iter()
+            .chain(&paper.units)
+            .any(|u| !known(u) && !below_a_child(u))
+        {
             return Ok(false);
         }
         let read: Vec<&String> = touched.iter().filter(|u| known(u)).collect();
@@ -66,8 +115,21 @@ impl Inputs {
                 self.next.children.insert(u.clone(), row);
             }
         }
-        if paperwork {
-            self.next.reporting = crate::app::submission::tree_tallies(store).await?;
+        if paper.campaign {
+            self.campaign = crate::app::campaign::held(store).await?;
+            let children: Vec<String> = self.next.children.keys().cloned().collect();
+            for c in children {
+                self.read_paper(store, &c).await?;
+            }
+        } else {
+            for u in &paper.units {
+                if self.next.children.contains_key(u) {
+                    self.read_paper(store, u).await?;
+                }
+            }
+        }
+        if paper.any() {
+            self.sum_paper();
         }
         Ok(true)
     }
@@ -82,6 +144,7 @@ impl Inputs {
             unit: store.unit().to_string(),
             name: store.identity().name.clone(),
             counts: totals,
+            findings: Default::default(),
             as_of: String::new(),
         });
         &self.next
@@ -103,6 +166,7 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
         unit: c.to_string(),
         name: store.unit_name(c).await?,
         counts,
+        findings: Default::default(),
         as_of: String::new(),
     })
 }
@@ -112,6 +176,7 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
 /// gives way to the next.
 async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
     let now = crate::domain::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let _writing = writing(store).await;
     let doc = store.rollup_doc(store.unit()).await?;
     let (changed, _) = store
         .edit(&doc, "rollup", "recompute the rollup", |d| {
@@ -139,6 +204,33 @@ async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
     Ok(changed)
 }
 
+/// The lock each unit's own rollup is written under (by the figures' task, with its rolls, and by
+/// the data-quality task): a write never lands in a generation being given up.
+async fn writing(store: &Store) -> tokio::sync::OwnedMutexGuard<()> {
+    static LOCKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let lock = LOCKS
+        .lock()
+        .expect("rollup locks")
+        .entry(store.unit().to_string())
+        .or_default()
+        .clone();
+    lock.lock_owned().await
+}
+
+/// Edits this hub's own rollup in its current generation, under the lock its rolls take (for
+/// the parts other tasks write: the data-quality findings).
+pub async fn edit_own<T>(
+    store: &Store,
+    who: &str,
+    message: &str,
+    f: impl FnOnce(&mut automerge::AutoCommit) -> Result<T, StoreError>,
+) -> Result<(T, crate::store::Written), StoreError> {
+    let _writing = writing(store).await;
+    let doc = store.rollup_doc(store.unit()).await?;
+    store.edit(&doc, who, message, f).await
+}
+
 /// Changes a rollup generation holds at most before the next begins (set lower by a test, or
 /// to `usize::MAX` to keep one generation whatever the day, as before generations: to measure).
 static ROLL_AFTER: AtomicUsize = AtomicUsize::new(100);
@@ -153,14 +245,19 @@ pub fn set_roll_after(n: usize) {
     ROLL_AFTER.store(n, Ordering::Relaxed);
 }
 
-/// Begins the next generation of this hub's rollup `doc`: the same figures in a fresh document,
-/// written once; then `doc` is given up, its figures kept per day.
+/// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality part
+/// (findings, keyed codes) in a fresh document, written once; then `doc` is given up, its figures
+/// kept per day.
 async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
-    let whole = store.read_document(doc, |d| read(d)).await?;
+    let (whole, quality) = store
+        .read_document(doc, |d| (read(d), read_part(d)))
+        .await?;
     let next = doc.next_generation();
     store
         .edit(&next, "rollup", "begin the next generation", |d| {
-            Ok(write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?)
+            write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?;
+            write_part(d, &quality).map_err(crate::docs::ledger::LedgerError::from)?;
+            Ok(())
         })
         .await?;
     retire_older(store, &next).await?;
@@ -211,13 +308,21 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
     }
 }
 
-/// Whether a change of `doc` can change the reporting counts: the milestones, a child's
-/// submissions, this unit's decisions on them, a hub child's rollup (its subtree's counts).
-fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId) -> bool {
+/// Notes what a change of `doc` changes of the reporting counts' inputs: the milestones, a
+/// child's submissions, this unit's decisions on them, a hub child's rollup (its subtree's
+/// counts). False when it feeds none.
+fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId, paper: &mut Paper) -> bool {
     match doc.kind {
         DocKind::Ledger | DocKind::Profile => false,
-        DocKind::Campaign => true,
-        DocKind::Rollup | DocKind::Submission | DocKind::Review => doc.unit != *me,
+        DocKind::Campaign => {
+            paper.campaign = true;
+            true
+        }
+        DocKind::Rollup | DocKind::Submission | DocKind::Review if doc.unit != *me => {
+            paper.units.insert(doc.unit.to_string());
+            true
+        }
+        DocKind::Rollup | DocKind::Submission | DocKind::Review => false,
     }
 }
 
@@ -239,8 +344,8 @@ pub async fn maintain(
     let mut inputs: Option<Inputs> = None;
     let mut full_at = Instant::now();
     let mut touched = BTreeSet::new();
-    // Whether an input of the reporting counts changed since the last recompute.
-    let mut paper = false;
+    // What of the reporting counts' inputs changed since the last recompute.
+    let mut paper = Paper::default();
     // When the first change not yet recomputed arrived.
     let mut dirty: Option<Instant> = Some(Instant::now());
     // When the last recompute ended, and how long it took.
@@ -260,7 +365,7 @@ pub async fn maintain(
                 match changes.try_recv() {
                     Ok(doc) => {
                         touched.extend(feeds_rollup(&me, &doc));
-                        paper |= feeds_reporting(&me, &doc);
+                        feeds_reporting(&me, &doc, &mut paper);
                     }
                     Err(TryRecvError::Lagged(_)) => inputs = None,
                     Err(TryRecvError::Empty) => break,
@@ -274,7 +379,7 @@ pub async fn maintain(
             }
             let result = async {
                 let updated = match inputs.as_mut() {
-                    Some(i) => i.update(&store, &touched, paper).await?,
+                    Some(i) => i.update(&store, &touched, &paper).await?,
                     None => false,
                 };
                 let current = match inputs.as_mut() {
@@ -292,7 +397,7 @@ pub async fn maintain(
                 inputs = None;
             }
             touched.clear();
-            paper = false;
+            paper = Paper::default();
             dirty = None;
             stages::since(Stage::RollupRecompute, started);
             last = (Instant::now(), started.elapsed());
@@ -305,8 +410,7 @@ pub async fn maintain(
                         touched.insert(u);
                         dirty = Some(Instant::now());
                     }
-                    if feeds_reporting(&me, &doc) {
-                        paper = true;
+                    if feeds_reporting(&me, &doc, &mut paper) {
                         dirty = dirty.or(Some(Instant::now()));
                     }
                 }

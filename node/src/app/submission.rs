@@ -451,7 +451,7 @@ pub async fn status(store: &Store, milestone_text: &str) -> Result<LevelStatus, 
 }
 
 /// The tallies of the whole tree below this unit, per milestone of the campaign held here: what
-/// this hub's rollup carries up.
+/// this hub's rollup carries up. The sum of [`child_tree_tallies`] over the syncing children.
 pub async fn tree_tallies(store: &Store) -> Result<Tallies, StoreError> {
     let mut out = Tallies::new();
     let Some(c) = crate::app::campaign::held(store).await? else {
@@ -461,29 +461,49 @@ pub async fn tree_tallies(store: &Store) -> Result<Tallies, StoreError> {
         let Ok(unit) = UnitCode::parse(&child) else {
             continue;
         };
-        let subs = store
-            .read_document(&DocId::submission(&unit), |d| read_submissions(d))
-            .await?;
-        let decs = store
-            .read_document(&DocId::review(&unit), |d| read_decisions(d))
-            .await?;
-        let below = child_tallies(store, &unit).await?.unwrap_or_default();
-        for m in &c.milestones {
-            let empty = Vec::new();
-            let j = judge(
-                subs.get(&m.deadline).unwrap_or(&empty),
-                decs.get(&m.deadline).unwrap_or(&Vec::new()),
-                m.deadline,
-            );
-            let key = m.deadline.to_string();
-            let t = out.entry(key.clone()).or_default();
-            t.count(&j);
-            if let Some(b) = below.get(&key) {
-                t.add(b);
-            }
+        add_tallies(&mut out, &child_tree_tallies(store, &c, &unit).await?);
+    }
+    Ok(out)
+}
+
+/// What one child's subtree adds to the tallies of campaign `c`: the child's own submissions
+/// as judged here, and what its rollup says of the units below it. A hub keeping its rollup
+/// reads this again only for the child whose documents changed.
+pub async fn child_tree_tallies(
+    store: &Store,
+    c: &Campaign,
+    unit: &UnitCode,
+) -> Result<Tallies, StoreError> {
+    let mut out = Tallies::new();
+    let subs = store
+        .read_document(&DocId::submission(unit), |d| read_submissions(d))
+        .await?;
+    let decs = store
+        .read_document(&DocId::review(unit), |d| read_decisions(d))
+        .await?;
+    let below = child_tallies(store, unit).await?.unwrap_or_default();
+    for m in &c.milestones {
+        let empty = Vec::new();
+        let j = judge(
+            subs.get(&m.deadline).unwrap_or(&empty),
+            decs.get(&m.deadline).unwrap_or(&Vec::new()),
+            m.deadline,
+        );
+        let key = m.deadline.to_string();
+        let t = out.entry(key.clone()).or_default();
+        t.count(&j);
+        if let Some(b) = below.get(&key) {
+            t.add(b);
         }
     }
     Ok(out)
+}
+
+/// Adds `t` into `out`, milestone by milestone.
+pub fn add_tallies(out: &mut Tallies, t: &Tallies) {
+    for (k, v) in t {
+        out.entry(k.clone()).or_default().add(v);
+    }
 }
 
 #[cfg(test)]

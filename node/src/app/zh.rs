@@ -511,6 +511,9 @@ impl Zh for CameraError {
             CameraError::NameCleared => "点位名称不能清空".into(),
             CameraError::OwnUnit(_) => "督导字段由上级单位填写，本单位不能修改".into(),
             CameraError::NoSupervision => "没有要写入的督导字段".into(),
+            CameraError::NothingToAcknowledge { what, code, .. } => {
+                format!("摄像机{code}没有待确认的{}", what.chinese())
+            }
             CameraError::Store(_) => "保存失败，请稍后再试".into(),
         }
     }
@@ -630,6 +633,22 @@ impl Zh for ImportError {
             ImportError::Store(_) => "保存失败，一行也没有导入，请稍后再试".into(),
         }
     }
+}
+
+/// Data quality (issue 17): the units elsewhere holding the same device code, as a duplicate's
+/// detail names them — `渝北区卫生健康委员会（500104）`, joined by 、.
+pub fn quality_elsewhere(others: &std::collections::BTreeMap<String, String>) -> String {
+    others
+        .iter()
+        .map(|(u, n)| {
+            if n.is_empty() || n == u {
+                u.clone()
+            } else {
+                format!("{n}（{u}）")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("、")
 }
 
 #[cfg(test)]

@@ -112,6 +112,20 @@ pub enum CameraCmd {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Acknowledge (确认) a child unit's filing of a new camera (建设备案) or its removal report
+    /// (撤除报告) (a supervising level).
+    Acknowledge {
+        /// The child unit whose camera this is.
+        #[arg(long)]
+        unit: String,
+        code: String,
+        /// The filing of the camera (建设备案).
+        #[arg(long, required_unless_present = "removal", conflicts_with = "removal")]
+        filing: bool,
+        /// The camera's removal report (撤除报告).
+        #[arg(long)]
+        removal: bool,
+    },
 }
 
 /// One flag per camera field; values in Chinese or English (是/否, 一类, 球机, 重点公共区域 …).
@@ -281,6 +295,27 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             supervise(&store, &who, unit, &code, given).await
         }
         CameraCmd::Show { code, unit, json } => show(&store, &code, unit, json).await,
+        CameraCmd::Acknowledge {
+            unit,
+            code,
+            filing,
+            removal: _,
+        } => {
+            use crate::domain::operations::Acknowledge;
+            let what = if filing {
+                Acknowledge::Filing
+            } else {
+                Acknowledge::Removal
+            };
+            let unit = UnitCode::parse(&unit)?;
+            let code = DeviceCode::parse(&code)?;
+            crate::app::operations::acknowledge(&store, &who, &unit, &code, what).await?;
+            println!(
+                "acknowledged the {} of camera {code} of {unit}; it reaches the unit with the next sync",
+                what.id()
+            );
+            Ok(())
+        }
     }
 }
 

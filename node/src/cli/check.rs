@@ -108,12 +108,26 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
         }
         println!("{t}");
     }
+    if !report.shared.is_empty() {
+        // Found by keyed codes: the units holding each, never their cameras.
+        let mut t = comfy_table::Table::new();
+        t.set_header(vec!["跨单位重复编码 keyed code", "登记单位 held at"]);
+        for sh in &report.shared {
+            let holders = sh.holders.iter().cloned().collect();
+            t.add_row(vec![
+                format!("{}…", sh.key.get(..12).unwrap_or(&sh.key)),
+                crate::app::zh::quality_elsewhere(&holders),
+            ]);
+        }
+        println!("{t}");
+    }
     let errors: u64 = report.units.values().map(|t| t.errors).sum();
     let warnings: u64 = report.units.values().map(|t| t.warnings).sum();
     let with = report.units.values().filter(|t| t.total() > 0).count();
     println!(
-        "{} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s)",
-        report.units.len()
+        "{} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s); {} device code(s) shared with units whose records are not held here",
+        report.units.len(),
+        report.shared.len()
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ mod contacts;
 pub mod export;
 pub mod federation;
 mod ledger;
+mod operations;
 mod report;
 
 use std::path::PathBuf;
@@ -77,6 +78,9 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check the camera records held here against the campaign's data-quality rules.
     Check(check::CheckArgs),
+    /// 安全运维: the last 30 days' time in service, faults, time to repair, and the filings and
+    /// removal reports waiting for acknowledgement.
+    Operations(operations::OperationsArgs),
     /// The assessment league (考核排名) of this unit's children, by the campaign's formula.
     League {
         #[arg(long)]
@@ -413,6 +417,7 @@ pub async fn run(common: &Common, command: Command, role: Role) -> Result<()> {
         }
         Command::Subscribe(a) => federation::subscribe(common, a).await,
         Command::Check(a) => check::run(common, a).await,
+        Command::Operations(a) => operations::run(common, a).await,
         Command::League {
             json,
             publish_weights,

@@ -232,6 +232,11 @@ impl Handle {
                 self.store.clone(),
                 self.stop.subscribe(),
             )));
+            self.tasks
+                .push(tokio::spawn(crate::app::quality_tree::maintain(
+                    self.store.clone(),
+                    self.stop.subscribe(),
+                )));
         }
         Ok(())
     }

@@ -155,10 +155,19 @@ pub fn add_camera(doc: &mut AutoCommit, cam: &Camera) -> Result<(), LedgerError>
     if camera_obj(doc, &cams, cam.device_code.as_str())?.is_some() {
         return Err(LedgerError::Exists(cam.device_code.to_string()));
     }
-    let obj = doc.put_object(&cams, cam.device_code.as_str(), ObjType::Map)?;
-    for (f, v) in &cam.fields {
-        doc.put(&obj, f.key(), scalar_of(v))?;
-    }
+    // The record and its fields in one batch: two splices of the document's operations instead
+    // of one per field (an import of 50,000 rows spent most of its time in those splices).
+    let fields: std::collections::HashMap<&str, automerge::hydrate::Value> = cam
+        .fields
+        .iter()
+        .map(|(f, v)| (f.key(), automerge::hydrate::Value::Scalar(scalar_of(v))))
+        .collect();
+    doc.batch_create_object(
+        &cams,
+        cam.device_code.as_str(),
+        &automerge::hydrate::Value::Map(fields.into()),
+        false,
+    )?;
     Ok(())
 }
 
@@ -262,6 +271,32 @@ pub fn camera_state(doc: &AutoCommit, code: &str) -> Result<Option<State>, Ledge
         _ => State::InService,
     };
     Ok(Some(state))
+}
+
+/// Every maintenance event of the ledger, in the order written (an event of a kind this release
+/// does not know, or without a readable time, is skipped).
+pub fn events(doc: &AutoCommit) -> Vec<crate::domain::operations::Event> {
+    use crate::domain::operations::{Event, EventKind};
+    let Ok(Some((automerge::Value::Object(ObjType::List), list))) = doc.get(ROOT, "events") else {
+        return Vec::new();
+    };
+    let text = |o: &ObjId, k: &str| crate::docs::document::text_at(doc, o, k);
+    (0..doc.length(&list))
+        .filter_map(|i| {
+            let Ok(Some((automerge::Value::Object(ObjType::Map), ev))) = doc.get(&list, i) else {
+                return None;
+            };
+            Some(Event {
+                kind: EventKind::parse(&text(&ev, "kind")?)?,
+                device_code: text(&ev, "device_code")?,
+                at: chrono::DateTime::parse_from_rfc3339(&text(&ev, "at")?)
+                    .ok()?
+                    .with_timezone(&chrono::Utc),
+                note: text(&ev, "note").unwrap_or_default(),
+                by: text(&ev, "by").unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Since when each camera that is faulty now has been (the time of its last `fault` event not

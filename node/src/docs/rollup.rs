@@ -14,6 +14,7 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
 use crate::docs::document::{obj_at, text_at, uint_at};
 use crate::domain::figures::{Counts, Stats};
+use crate::domain::quality::Tally as Findings;
 use crate::domain::submission::{Tallies, Tally};
 
 /// One row of a rollup: whose figures, and the counts they are computed from.
@@ -22,6 +23,9 @@ pub struct Row {
     pub unit: String,
     pub name: String,
     pub counts: Counts,
+    /// The data-quality findings of that unit's subtree (from the rollup's `quality` part,
+    /// [`crate::docs::quality`]; written by the hub's data-quality task, not with the counts).
+    pub findings: Findings,
     /// When these figures last changed.
     pub as_of: String,
 }
@@ -29,6 +33,7 @@ pub struct Row {
 impl Row {
     pub fn stats(&self) -> Stats {
         Stats::from_counts(&self.unit, &self.name, &self.counts, self.as_of.clone())
+            .with_findings(self.findings)
     }
 }
 
@@ -46,6 +51,7 @@ fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
         unit: unit.to_string(),
         name: text_at(doc, obj, "name").unwrap_or_default(),
         counts: Counts::from_array(Counts::FIELDS.map(|k| uint_at(doc, obj, k))),
+        findings: Findings::default(),
         as_of: text_at(doc, obj, "as_of").unwrap_or_default(),
     }
 }
@@ -63,6 +69,13 @@ pub fn read(doc: &AutoCommit) -> Rollup {
     if let Some(t) = obj_at(doc, &ROOT, "totals", ObjType::Map) {
         let unit = text_at(doc, &ROOT, "unit").unwrap_or_default();
         r.totals = Some(read_row(doc, &t, &unit));
+    }
+    let quality = crate::docs::quality::read_part(doc);
+    for (unit, row) in &mut r.children {
+        row.findings = quality.children.get(unit).copied().unwrap_or_default();
+    }
+    if let Some(t) = &mut r.totals {
+        t.findings = quality.totals;
     }
     if let Some(rep) = obj_at(doc, &ROOT, "reporting", ObjType::Map) {
         for deadline in doc.keys(&rep).collect::<Vec<_>>() {
@@ -215,6 +228,7 @@ mod tests {
                 networked,
                 ..Default::default()
             },
+            findings: Findings::default(),
             as_of: String::new(),
         }
     }

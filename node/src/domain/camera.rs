@@ -107,10 +107,12 @@ pub enum Field {
     NetworkedConfirmed,
     PointClassRuled,
     SupervisionNote,
+    FilingAcknowledged,
+    RemovalAcknowledged,
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 22] = [
         Field::Name,
         Field::Address,
         Field::CameraType,
@@ -131,6 +133,8 @@ impl Field {
         Field::NetworkedConfirmed,
         Field::PointClassRuled,
         Field::SupervisionNote,
+        Field::FilingAcknowledged,
+        Field::RemovalAcknowledged,
     ];
 
     /// Fields that an archive (建档) needs present and valid.
@@ -165,6 +169,8 @@ impl Field {
             Field::NetworkedConfirmed => "networked_confirmed",
             Field::PointClassRuled => "point_class_ruled",
             Field::SupervisionNote => "supervision_note",
+            Field::FilingAcknowledged => "filing_acknowledged",
+            Field::RemovalAcknowledged => "removal_acknowledged",
         }
     }
 
@@ -191,6 +197,8 @@ impl Field {
             Field::NetworkedConfirmed => "联网确认",
             Field::PointClassRuled => "核定点位类别",
             Field::SupervisionNote => "督导意见",
+            Field::FilingAcknowledged => "备案确认",
+            Field::RemovalAcknowledged => "撤除确认",
         }
     }
 
@@ -202,7 +210,11 @@ impl Field {
             Field::InstallDate => FieldKind::Date,
             Field::Longitude => FieldKind::Longitude,
             Field::Latitude => FieldKind::Latitude,
-            Field::MustNetwork | Field::Networked | Field::NetworkedConfirmed => FieldKind::Bool,
+            Field::MustNetwork
+            | Field::Networked
+            | Field::NetworkedConfirmed
+            | Field::FilingAcknowledged
+            | Field::RemovalAcknowledged => FieldKind::Bool,
             Field::State => FieldKind::State,
             Field::RecordDays => FieldKind::Days,
             _ => FieldKind::Text,
@@ -213,7 +225,11 @@ impl Field {
     pub fn is_supervision(self) -> bool {
         matches!(
             self,
-            Field::NetworkedConfirmed | Field::PointClassRuled | Field::SupervisionNote
+            Field::NetworkedConfirmed
+                | Field::PointClassRuled
+                | Field::SupervisionNote
+                | Field::FilingAcknowledged
+                | Field::RemovalAcknowledged
         )
     }
 

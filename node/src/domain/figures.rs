@@ -188,6 +188,12 @@ pub struct Stats {
     /// Where the unit stands against the campaign's next milestone (once the campaign arrived).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub milestone: Option<crate::domain::campaign::Standing>,
+    /// The data-quality findings of the unit's subtree (数据质量问题): errors (错误) and warnings
+    /// (提示), where a rollup carries them (a hub's rows; absent for a ledger read directly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_errors: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_warnings: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Stats>,
 }
@@ -213,8 +219,25 @@ impl Stats {
             key_industry_built: c.key_industry_built,
             as_of,
             milestone: None,
+            findings_errors: None,
+            findings_warnings: None,
             children: Vec::new(),
         }
+    }
+
+    /// The data-quality findings, where known.
+    pub fn findings(&self) -> Option<crate::domain::quality::Tally> {
+        Some(crate::domain::quality::Tally {
+            errors: self.findings_errors?,
+            warnings: self.findings_warnings?,
+        })
+    }
+
+    /// Sets the data-quality findings.
+    pub fn with_findings(mut self, t: crate::domain::quality::Tally) -> Stats {
+        self.findings_errors = Some(t.errors);
+        self.findings_warnings = Some(t.warnings);
+        self
     }
 }
 

@@ -360,6 +360,33 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// How many findings, by severity: one unit's, or a subtree's (they add up, like the counts of
+/// the figures, and travel in the rollups and the feed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+impl Tally {
+    pub fn total(&self) -> u64 {
+        self.errors + self.warnings
+    }
+
+    pub fn add(&mut self, o: &Tally) {
+        self.errors += o.errors;
+        self.warnings += o.warnings;
+    }
+
+    /// Counts one finding of this severity.
+    pub fn count(&mut self, s: Severity) {
+        match s {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+    }
+}
+
 /// Distance in kilometres between two WGS-84 points (haversine).
 pub fn km_between(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lon1, lat1) = (a.0.to_radians(), a.1.to_radians());

@@ -49,6 +49,8 @@ impl From<&FeedRow> for FigureRow {
             intact_rate_key_public: s.intact_rate_key_public,
             intact_rate_key_industry: s.intact_rate_key_industry,
             as_of: s.as_of,
+            findings_errors: e.row.findings.errors,
+            findings_warnings: e.row.findings.warnings,
         }
     }
 }
@@ -431,6 +433,10 @@ mod tests {
                     key_public_in_service: 2,
                     ..Default::default()
                 },
+                findings: crate::domain::quality::Tally {
+                    errors: 2,
+                    warnings: 1,
+                },
                 as_of: "2026-12-01T00:00:00.000Z".into(),
             },
         };
@@ -439,7 +445,7 @@ mod tests {
         let mut stats = serde_json::to_value(event.row.stats()).unwrap();
         stats["hub"] = "500000".into();
         let wire = wire.as_object().unwrap();
-        assert_eq!(wire.len(), 16);
+        assert_eq!(wire.len(), 18);
         for (k, v) in wire {
             assert_eq!(&stats[k], v, "{k}");
         }
@@ -447,5 +453,12 @@ mod tests {
         assert!(wire["archive_rate"].as_f64() == Some(0.0));
         assert_eq!(wire["intact_rate_key_public"], 66.67);
         assert!(wire["intact_rate_key_industry"].is_null());
+        assert_eq!(
+            (
+                wire["findings_errors"].clone(),
+                wire["findings_warnings"].clone()
+            ),
+            (2.into(), 1.into())
+        );
     }
 }

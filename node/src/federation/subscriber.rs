@@ -92,6 +92,8 @@ pub fn stats_of(row: &FigureRow) -> Stats {
         key_industry_built: 0,
         as_of: row.as_of.clone(),
         milestone: None,
+        findings_errors: Some(row.findings_errors),
+        findings_warnings: Some(row.findings_warnings),
         children: Vec::new(),
     }
 }

@@ -121,6 +121,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
                 Some(m) => td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) },
                 None => td.l { "—" },
             }
+            (quality_cell(st))
         }
     };
     let mut children = d.stats.children.clone();
@@ -132,6 +133,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
                 th.l { (sort_head("单位名称", SortBy::Name, sorting, base)) }
                 (figure_heads(Some((sorting, base))))
                 th.l { (sort_head("节点进展", SortBy::Standing, sorting, base)) }
+                th.l title="数据质量核查发现的问题：错误 / 提示（下级汇总，改正后自动消失）" { "数据质量" }
             }
             @for c in &children {
                 tr data-unit=(c.unit) {
@@ -151,6 +153,22 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
             }
         }
         p.muted { "数据截至 " (crate::app::zh::beijing_stamp(&d.stats.as_of)) }
+    }
+}
+
+/// The data-quality cell of a row: its subtree's findings as the rollup counts them (错误 / 提示),
+/// linking to the worklist; "—" where no rollup counts them (本级's own ledger).
+fn quality_cell(st: &Stats) -> Markup {
+    match st.findings() {
+        Some(t) if t.total() == 0 => html! { td.l.quality { "无问题" } },
+        Some(t) => html! {
+            td.l.quality class=(if t.errors > 0 { "bad" } else { "warn" }) {
+                a href="/quality" title="查看数据质量核查" {
+                    "错误 " (t.errors) " · 提示 " (t.warnings)
+                }
+            }
+        },
+        None => html! { td.l.quality { "—" } },
     }
 }
 

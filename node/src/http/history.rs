@@ -91,10 +91,26 @@ fn history_page(
     rows: &[AuditRow],
     total: i64,
     names: &BTreeMap<String, String>,
+    events: &[crate::domain::operations::Event],
 ) -> Response {
     let body = html! {
         p { a href=(back) { "返回摄像机档案" } }
         h1 { "摄像机 " (code) " 的修改记录" }
+        @if page_no == 1 && !events.is_empty() {
+            h2 { "运维记录（建设备案、故障、恢复、撤除报告）" }
+            table {
+                tr { th.l { "时间（北京时间）" } th.l { "事件" } th.l { "报告人" } th.l { "说明" } }
+                @for e in events {
+                    tr {
+                        td.l { (crate::app::zh::beijing_time(e.at)) }
+                        td.l { (e.kind.chinese()) }
+                        td.l { (who(&e.by, names)) }
+                        td.l { (e.note) }
+                    }
+                }
+            }
+            h2 { "档案修改" }
+        }
         @if rows.is_empty() { p { "没有修改记录。" } } @else {
             table {
                 tr { th.l { "时间（北京时间）" } th.l { "操作人" } th.l { "操作" } th.l { "修改内容" } }
@@ -170,7 +186,15 @@ async fn history(
                     );
                 }
             }
-            history_page(web, s, unit, code, back, page_no, &rows, total, &names)
+            let events = match crate::domain::unit::UnitCode::parse(unit) {
+                Ok(u) => crate::app::operations::camera_events(&web.store, &u, code)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            history_page(
+                web, s, unit, code, back, page_no, &rows, total, &names, &events,
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "could not read a camera's history");
@@ -268,5 +292,53 @@ mod tests {
         );
         let (st, _, _) = send(&app, get("/cameras/50010312091320000009/history", &c)).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn the_history_lists_the_cameras_faults_repairs_and_removal_report() {
+        let (_dir, s) = store().await;
+        add_camera(&s, CAM1, "门诊").await;
+        let code = DeviceCode::parse(CAM1).unwrap();
+        for state in ["faulty", "in_service"] {
+            let change = [(Field::State, Some(Value::Text(state.into())))];
+            cameras::edit(&s, "web:zhang", &code, &change)
+                .await
+                .unwrap();
+        }
+        cameras::remove(&s, "web:li", &code, "院区改造拆除", false)
+            .await
+            .unwrap();
+        let (c, _) = editor(&s).await;
+        let app = router(s.clone());
+        let (st, _, body) = send(&app, get(&format!("/cameras/{CAM1}/history"), &c)).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(body.contains("运维记录"), "{body}");
+        // The table of events: after its heading, before the audit's.
+        let events = body
+            .split("档案修改")
+            .next()
+            .unwrap()
+            .split("运维记录")
+            .nth(1)
+            .unwrap()
+            .split("</h2>")
+            .nth(1)
+            .unwrap();
+        for want in [
+            "故障",
+            "恢复",
+            "撤除报告",
+            "院区改造拆除",
+            "zhang（网页）",
+            "li（网页）",
+        ] {
+            assert!(events.contains(want), "{want}: {events}");
+        }
+        // Newest first: the removal report before the repair, the repair before the fault.
+        let at = |w: &str| events.find(w).unwrap();
+        assert!(
+            at("撤除报告") < at("恢复") && at("恢复") < at("故障"),
+            "{events}"
+        );
     }
 }

@@ -99,6 +99,7 @@ pub(super) fn shell(web: &Web, s: &Session, title: &str, body: Markup) -> Html<S
                 a href="/cameras" { "摄像机台账" }
                 a href="/worklists" { "待办清单" }
                 a href="/quality" { "数据质量" }
+                a href="/operations" { "安全运维" }
                 @if s.role == Role::Editor { a href="/import" { "导入" } }
                 a href="/directory" { "联络人目录" }
                 a href="/contacts" { "本单位联络人" }

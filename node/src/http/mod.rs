@@ -25,6 +25,7 @@ mod import;
 mod layout;
 mod league;
 pub mod metrics;
+mod operations;
 mod police;
 mod quality;
 mod reports;
@@ -128,6 +129,7 @@ fn pages(web: Web) -> Router {
         .merge(camera_edit::routes())
         .merge(worklists::routes())
         .merge(quality::routes())
+        .merge(operations::routes())
         .merge(history::routes())
         .merge(supervise::routes())
         .merge(contacts::routes())

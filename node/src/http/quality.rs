@@ -1,6 +1,8 @@
 //! The data-quality page (数据质量): the findings of the camera records held here against the
 //! rules the campaign publishes — per rule with its count, severity and explanation, per unit at
-//! a district — a page at a time, each row linking to the form that fixes it.
+//! a district — a page at a time, each row linking to the form that fixes it; at a hub, each
+//! child's findings as its rollup counts them, and the device codes found (by their keyed hashes)
+//! at two units whose records this level does not hold.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -90,6 +92,21 @@ async fn quality(
             .count()
     };
     let several_units = report.units.len() > 1 || report.units.keys().any(|u| *u != me);
+    // A hub's rows: each direct child's subtree, as its rollup counts them (a district's row at the
+    // city included, whose records stay at the district).
+    let rows = if web.store.identity().is_hub() {
+        crate::app::figures::subtree_stats(&web.store, None)
+            .await
+            .map(|s| s.children)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<_> = rows
+        .iter()
+        .filter_map(|c| Some((c, c.findings()?)))
+        .filter(|(c, _)| !report.units.contains_key(&c.unit))
+        .collect();
     let body = html! {
         h1 { "数据质量核查" }
         p {
@@ -115,6 +132,32 @@ async fn quality(
             }
             @if unit.is_some() { p { a href=(href(rule, None, None)) { "查看全部单位" } } }
         }
+        @if !rows.is_empty() {
+            h2 { "下级汇总的问题数" }
+            p.hint { "下列单位的档案保存在其本级（或其区县），这里是其上报汇总中的问题数；明细请在该单位的“数据质量”页查看。" }
+            table {
+                tr { th.l { "单位" } th { "错误" } th { "提示" } }
+                @for (c, t) in &rows {
+                    tr { td.l { (c.name) " " span.hint { (c.unit) } } td { (t.errors) } td { (t.warnings) } }
+                }
+            }
+        }
+        @if !report.shared.is_empty() {
+            h2 { "跨单位重复的设备编码（共 " (report.shared.len()) " 个）" }
+            p.hint {
+                "下级只上报设备编码的密钥散列（不含名称、位置、坐标），本级据此比对出同一编码登记在两个以上单位，"
+                "并通知有关单位各自核对；本级看不到对方的摄像机档案。"
+            }
+            table {
+                tr { th.l { "编码散列" } th.l { "登记单位" } }
+                @for sh in &report.shared {
+                    tr {
+                        td.l { code { (sh.key.get(..12).unwrap_or(&sh.key)) "…" } }
+                        td.l { (crate::app::zh::quality_elsewhere(&sh.holders.iter().cloned().collect())) }
+                    }
+                }
+            }
+        }
         h2 { "核查规则" }
         table {
             tr { th.l { "规则" } th.l { "级别" } th { "问题数" } th.l { "说明" } }
@@ -138,7 +181,9 @@ async fn quality(
             "（共 " (total) " 条）"
         }
         @if rule.is_some() { p { a href=(href(None, unit, None)) { "查看全部规则的问题" } } }
-        @if report.units.is_empty() {
+        @if report.units.is_empty() && (!rows.is_empty() || !report.shared.is_empty()) {
+            p { "本级不持有摄像机档案，问题明细在各下级单位；上面是下级汇总的问题数和跨单位重复的编码。" }
+        } @else if report.units.is_empty() {
             p.missing {
                 "本级不持有摄像机档案（档案保存在填报单位及其区县卫生健康部门，不上传到更高层级），"
                 "因此这里没有可核查的记录。各单位的问题请在其区县的“数据质量”页查看。"

@@ -1,5 +1,6 @@
 //! The ten counts of [`Counts`] as SQL columns (of `stats`, `rollup_rows` and `feed_events`):
-//! their names, placeholders and assignments follow from `Counts::FIELDS`, written once.
+//! their names, placeholders and assignments follow from `Counts::FIELDS`, written once; and the
+//! two columns of the data-quality findings beside them (`rollup_rows`, `feed_events`).
 
 use std::sync::LazyLock;
 
@@ -9,6 +10,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 
 use crate::domain::camera::Area;
 use crate::domain::figures::Counts;
+pub(super) use crate::domain::quality::Tally as Findings;
 
 /// `built, must_network, …`: the ten columns in the order of `Counts::FIELDS`.
 pub(super) static COLUMNS: LazyLock<String> = LazyLock::new(|| Counts::FIELDS.join(", "));
@@ -47,6 +49,14 @@ pub(super) fn counts_at(r: &SqliteRow, from: usize) -> Counts {
     Counts::from_array(std::array::from_fn(|i| {
         r.get::<i64, _>(from + i).max(0) as u64
     }))
+}
+
+/// The two finding columns (`findings_errors`, `findings_warnings`) of `r` starting at `from`.
+pub(super) fn findings_at(r: &SqliteRow, from: usize) -> Findings {
+    Findings {
+        errors: r.get::<i64, _>(from).max(0) as u64,
+        warnings: r.get::<i64, _>(from + 1).max(0) as u64,
+    }
 }
 
 /// Binds the ten counts, in the order of [`COLUMNS`].

@@ -1,13 +1,13 @@
 //! The feed's events: one per change of a rollup row, appended by the projection of rollups in
 //! the transaction of the change, so that the cursor (`seq`) is durable. The row travels typed:
-//! its unit, name, ten counts and as-of time, in columns.
+//! its unit, name, ten counts, as-of time and data-quality findings, in columns.
 
 use std::sync::LazyLock;
 
 use sqlx::{Row as _, SqliteConnection};
 
 use crate::docs::rollup::Row;
-use crate::store::counts::{COLUMNS, PLACEHOLDERS, bind_counts, counts_at};
+use crate::store::counts::{COLUMNS, PLACEHOLDERS, bind_counts, counts_at, findings_at};
 use crate::store::{Store, StoreError};
 
 /// One event of the feed: a rollup row as it became.
@@ -23,7 +23,7 @@ pub struct FeedRow {
 /// The columns of an event, in the order [`feed_row`] reads them.
 static SELECT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT seq, hub, unit, name, {}, as_of FROM feed_events",
+        "SELECT seq, hub, unit, name, {}, as_of, findings_errors, findings_warnings FROM feed_events",
         *COLUMNS
     )
 });
@@ -36,6 +36,7 @@ fn feed_row(r: &sqlx::sqlite::SqliteRow) -> FeedRow {
             unit: r.get(2),
             name: r.get(3),
             counts: counts_at(r, 4),
+            findings: findings_at(r, 15),
             as_of: r.get(14),
         },
     }
@@ -50,7 +51,8 @@ pub(super) async fn append_feed(
 ) -> Result<(), StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO feed_events (hub, unit, name, {}, as_of, at) VALUES (?, ?, ?, {}, ?, ?)",
+            "INSERT INTO feed_events (hub, unit, name, {}, as_of, at, findings_errors, findings_warnings)
+             VALUES (?, ?, ?, {}, ?, ?, ?, ?)",
             *COLUMNS, *PLACEHOLDERS
         )
     });
@@ -61,6 +63,8 @@ pub(super) async fn append_feed(
     bind_counts(q, &row.counts)
         .bind(&row.as_of)
         .bind(at)
+        .bind(row.findings.errors as i64)
+        .bind(row.findings.warnings as i64)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -112,7 +116,7 @@ mod tests {
     #[tokio::test]
     async fn events_kept_as_json_are_converted_and_read_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = connect(&dir.path().join(STORE_FILE), true).await.unwrap();
+        let (pool, _writer) = connect(&dir.path().join(STORE_FILE), true).await.unwrap();
         MIGRATOR.run_to(JSON_FEED, &pool).await.unwrap();
         let counts = [
             Counts::default(),
@@ -159,6 +163,13 @@ mod tests {
                 let e = feed_row(r);
                 let mut json = serde_json::to_value(e.row.stats()).unwrap();
                 json["hub"] = e.hub.into();
+                // The findings came after the JSON events (none then: 0).
+                assert_eq!(
+                    (&json["findings_errors"], &json["findings_warnings"]),
+                    (&0.into(), &0.into())
+                );
+                json.as_object_mut().unwrap().remove("findings_errors");
+                json.as_object_mut().unwrap().remove("findings_warnings");
                 json
             })
             .collect();

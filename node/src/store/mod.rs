@@ -47,8 +47,9 @@ use std::time::Duration;
 
 use automerge::ActorId;
 use sqlx::Row;
-use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, broadcast};
 
 use crate::docs::document::DocId;
@@ -58,7 +59,7 @@ use crate::domain::camera::FieldError;
 use crate::domain::contacts::ContactError;
 use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::refusal_log::RefusalLog;
-use crate::store::write::Cached;
+use crate::store::write::Slot;
 
 /// The file that holds a node's store inside its data folder.
 pub const STORE_FILE: &str = "store.sqlite";
@@ -116,15 +117,16 @@ pub struct Store {
     dir: PathBuf,
     actor: ActorId,
     identity: Identity,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: std::sync::Mutex<HashMap<String, std::sync::Arc<Slot>>>,
     cache_clock: std::sync::atomic::AtomicU64,
     refusal_log: RefusalLog,
     changes: broadcast::Sender<DocId>,
     live: Live,
-    /// Taken by every write of this process on the hot path (a change, a sync state, a peer's
-    /// figures), so that they queue here in order instead of meeting SQLite's lock and sleeping
-    /// in its busy handler.
-    writer: Mutex<()>,
+    /// The connection every write of this process on the hot path (a change, a sync state, a
+    /// peer's figures) runs on, taken in turn: the writes queue here in order instead of meeting
+    /// SQLite's lock and sleeping in its busy handler, and none pays the pool's check-out (a
+    /// round trip to the connection's thread when taken, another when given back).
+    writer: Mutex<SqliteConnection>,
 }
 
 /// Live counters of the running daemon, for `/metrics`.
@@ -197,7 +199,9 @@ pub fn restrict(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
+/// The store's connections: a pool for the readers (and the rarer writes) and the one connection
+/// of the hot path's writes (see `Store::writer`), together `set_connections_per_store` of them.
+async fn connect(path: &Path, create: bool) -> Result<(SqlitePool, SqliteConnection), StoreError> {
     private_umask();
     let opts = SqliteConnectOptions::new()
         .filename(path)
@@ -213,13 +217,22 @@ async fn connect(path: &Path, create: bool) -> Result<SqlitePool, StoreError> {
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
-        .max_connections(CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed))
-        .connect_with(opts)
+        .max_connections(
+            CONNECTIONS
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(1)
+                .max(1),
+        )
+        // A local file does not hang up: checking a connection before every query would cost
+        // a round trip to its thread each time.
+        .test_before_acquire(false)
+        .connect_with(opts.clone())
         .await?;
+    let writer = opts.connect().await?;
     if let Some(dir) = path.parent() {
         restrict(dir)?;
     }
-    Ok(pool)
+    Ok((pool, writer))
 }
 
 fn now() -> String {
@@ -247,7 +260,7 @@ impl Store {
             return Err(StoreError::Refused("the unit's name is required".into()));
         }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
-        let pool = connect(&path, true).await?;
+        let (pool, writer) = connect(&path, true).await?;
         MIGRATOR.run(&pool).await?;
         let actor = ActorId::random();
         let mut tx = pool.begin().await?;
@@ -276,12 +289,12 @@ impl Store {
                 kind,
                 role,
             },
-            cache: Mutex::new(HashMap::new()),
+            cache: Default::default(),
             cache_clock: Default::default(),
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
-            writer: Mutex::new(()),
+            writer: Mutex::new(writer),
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -308,7 +321,7 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
-        let pool = connect(&path, false).await?;
+        let (pool, writer) = connect(&path, false).await?;
         MIGRATOR.run(&pool).await?;
         let meta: HashMap<String, String> = sqlx::query("SELECT key, value FROM meta")
             .fetch_all(&pool)
@@ -340,12 +353,12 @@ impl Store {
                 role: Role::from_str(&get("role")?)
                     .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
             },
-            cache: Mutex::new(HashMap::new()),
+            cache: Default::default(),
             cache_clock: Default::default(),
             refusal_log: Default::default(),
             changes: broadcast::channel(1024).0,
             live: Live::default(),
-            writer: Mutex::new(()),
+            writer: Mutex::new(writer),
         })
     }
 
@@ -500,6 +513,7 @@ impl Store {
     }
 
     pub async fn close(self) {
+        let _ = sqlx::Connection::close(self.writer.into_inner()).await;
         self.pool.close().await;
     }
 }

@@ -43,12 +43,12 @@ impl Store {
 
     /// The peer is making progress again.
     pub async fn clear_stuck(&self, peer: &str) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "UPDATE peers SET stuck_since = NULL, stuck_reason = NULL WHERE peer = ? AND stuck_since IS NOT NULL",
         )
         .bind(peer)
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await?;
         Ok(())
     }
@@ -149,7 +149,7 @@ impl Store {
         doc: &DocId,
         state: &State,
     ) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -158,36 +158,47 @@ impl Store {
         .bind(doc.to_string())
         .bind(state.encode())
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await?;
         Ok(())
     }
 
-    /// `save_sync_state` inside a write's transaction.
-    pub(super) async fn save_sync_state_in(
+    /// Saves the sync states of several documents with `peer` in one transaction (the states a
+    /// session kept back: acknowledgements saved lazily, and all of them at the session's end).
+    pub async fn save_sync_states(
         &self,
-        conn: &mut sqlx::SqliteConnection,
         peer: &str,
-        doc: &DocId,
-        state: &[u8],
+        states: &[(DocId, Vec<u8>)],
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(peer)
-        .bind(doc.to_string())
-        .bind(state)
-        .bind(now())
-        .execute(&mut *conn)
-        .await?;
+        if states.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin(&mut *writer).await?;
+        let at = now();
+        for batch in states.chunks(200) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO sync_states (peer, doc_id, state, updated_at) ",
+            );
+            q.push_values(batch, |mut b, (doc, state)| {
+                b.push_bind(peer)
+                    .push_bind(doc.to_string())
+                    .push_bind(state.as_slice())
+                    .push_bind(at.as_str());
+            });
+            q.push(
+                " ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Records a session with `peer` starting (`connected`) or ending, with the bytes exchanged
     /// so far and, at the end, why it ended.
     pub async fn record_peer(&self, peer: &PeerSeen<'_>) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO peers (peer, relation, connected, connected_at, disconnected_at, bytes_sent, bytes_received, last_error)
              VALUES (?1, ?2, ?3, CASE WHEN ?3 THEN ?4 END, CASE WHEN ?3 THEN NULL ELSE ?4 END, ?5, ?6, ?7)
@@ -204,7 +215,7 @@ impl Store {
         .bind(peer.bytes_sent as i64)
         .bind(peer.bytes_received as i64)
         .bind(peer.error)
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await?;
         Ok(())
     }
@@ -216,7 +227,7 @@ impl Store {
         bytes_sent: u64,
         bytes_received: u64,
     ) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
+        let mut writer = self.writer.lock().await;
         sqlx::query(
             "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
         )
@@ -224,7 +235,7 @@ impl Store {
         .bind(bytes_sent as i64)
         .bind(bytes_received as i64)
         .bind(peer)
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await?;
         Ok(())
     }

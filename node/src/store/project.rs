@@ -16,7 +16,9 @@ use crate::domain::camera::{Camera, Field};
 use crate::domain::contacts::ContactRole;
 use crate::domain::figures::{CameraFlags, Counts};
 use crate::domain::unit::UnitCode;
-use crate::store::counts::{ASSIGN_EXCLUDED, COLUMNS, PLACEHOLDERS, SUMS, bind_counts, counts_at};
+use crate::store::counts::{
+    ASSIGN_EXCLUDED, COLUMNS, Findings, PLACEHOLDERS, SUMS, bind_counts, counts_at, findings_at,
+};
 use crate::store::feed::append_feed;
 use crate::store::{Store, StoreError, now};
 
@@ -332,15 +334,17 @@ async fn project_rollup(
 ) -> Result<usize, StoreError> {
     static OLD: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT unit, name, {} FROM rollup_rows WHERE hub = ?",
+            "SELECT unit, name, {}, findings_errors, findings_warnings FROM rollup_rows WHERE hub = ?",
             *COLUMNS
         )
     });
     static PUT: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of) VALUES (?, ?, ?, {PLACEHOLDERS}, ?)
+            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of, findings_errors, findings_warnings)
+             VALUES (?, ?, ?, {PLACEHOLDERS}, ?, ?, ?)
              ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, {ASSIGN_EXCLUDED},
-                as_of = excluded.as_of",
+                as_of = excluded.as_of, findings_errors = excluded.findings_errors,
+                findings_warnings = excluded.findings_warnings",
             COLUMNS = *COLUMNS,
             PLACEHOLDERS = *PLACEHOLDERS,
             ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
@@ -350,9 +354,9 @@ async fn project_rollup(
         .bind(hub)
         .fetch_all(&mut *conn)
         .await?;
-    let old: HashMap<String, (String, Counts)> = old
+    let old: HashMap<String, (String, Counts, Findings)> = old
         .iter()
-        .map(|r| (r.get(0), (r.get(1), counts_at(r, 2))))
+        .map(|r| (r.get(0), (r.get(1), counts_at(r, 2), findings_at(r, 12))))
         .collect();
     let mut rows: Vec<&crate::docs::rollup::Row> = r.children.values().collect();
     if let Some(t) = &r.totals {
@@ -363,7 +367,7 @@ async fn project_rollup(
     for row in &rows {
         if old
             .get(&row.unit)
-            .is_some_and(|(name, c)| *name == row.name && *c == row.counts)
+            .is_some_and(|(name, c, f)| *name == row.name && *c == row.counts && *f == row.findings)
         {
             continue;
         }
@@ -373,6 +377,8 @@ async fn project_rollup(
             .bind(&row.name);
         bind_counts(q, &row.counts)
             .bind(&row.as_of)
+            .bind(row.findings.errors as i64)
+            .bind(row.findings.warnings as i64)
             .execute(&mut *conn)
             .await?;
         append_feed(conn, hub, row, &at).await?;

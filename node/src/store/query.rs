@@ -283,7 +283,8 @@ impl Store {
     ) -> Result<Vec<crate::docs::rollup::Row>, StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT unit, name, {}, as_of FROM rollup_rows WHERE hub = ? ORDER BY unit = ?, unit",
+                "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_rows
+                 WHERE hub = ? ORDER BY unit = ?, unit",
                 *COLUMNS
             )
         });
@@ -298,6 +299,7 @@ impl Store {
                 unit: r.get(0),
                 name: r.get(1),
                 counts: counts_at(r, 2),
+                findings: crate::store::counts::findings_at(r, 13),
                 as_of: r.get(12),
             })
             .collect())

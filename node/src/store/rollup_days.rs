@@ -9,7 +9,7 @@ use sqlx::Row as _;
 use crate::docs::document::DocId;
 use crate::docs::rollup::{Rollup, Row};
 use crate::domain::unit::UnitCode;
-use crate::store::counts::{COLUMNS, PLACEHOLDERS, bind_counts, counts_at};
+use crate::store::counts::{COLUMNS, PLACEHOLDERS, bind_counts, counts_at, findings_at};
 use crate::store::{Store, StoreError};
 
 impl Store {
@@ -50,8 +50,9 @@ impl Store {
     ) -> Result<usize, StoreError> {
         static PUT: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "INSERT OR REPLACE INTO rollup_days (hub, day, unit, name, {COLUMNS}, as_of)
-                 VALUES (?, ?, ?, ?, {PLACEHOLDERS}, ?)",
+                "INSERT OR REPLACE INTO rollup_days
+                   (hub, day, unit, name, {COLUMNS}, as_of, findings_errors, findings_warnings)
+                 VALUES (?, ?, ?, ?, {PLACEHOLDERS}, ?, ?, ?)",
                 COLUMNS = *COLUMNS,
                 PLACEHOLDERS = *PLACEHOLDERS,
             )
@@ -63,8 +64,8 @@ impl Store {
             .filter(|d| d.generation < keep.generation)
             .collect();
         let hub = keep.unit.as_str();
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
         for (day, r) in days {
             let day = day.to_string();
             sqlx::query("DELETE FROM rollup_days WHERE hub = ? AND day = ?")
@@ -86,11 +87,12 @@ impl Store {
                     .bind(&row.name);
                 bind_counts(q, &row.counts)
                     .bind(&row.as_of)
+                    .bind(row.findings.errors as i64)
+                    .bind(row.findings.warnings as i64)
                     .execute(&mut *tx)
                     .await?;
             }
         }
-        let mut cache = self.cache.lock().await;
         for d in &old {
             let key = d.to_string();
             for sql in [
@@ -102,6 +104,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        let mut cache = self.cache.lock().expect("document cache");
         for d in &old {
             cache.remove(&d.to_string());
         }
@@ -117,7 +120,7 @@ impl Store {
     ) -> Result<Option<Rollup>, StoreError> {
         static GET: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT unit, name, {}, as_of FROM rollup_days WHERE hub = ?1 AND day =
+                "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_days WHERE hub = ?1 AND day =
                    (SELECT MAX(day) FROM rollup_days WHERE hub = ?1 AND day <= ?2)",
                 *COLUMNS
             )
@@ -137,6 +140,7 @@ impl Store {
                 name: row.get(1),
                 counts: counts_at(row, 2),
                 as_of: row.get(12),
+                findings: findings_at(row, 13),
             };
             if row.unit == hub.as_str() {
                 r.totals = Some(row);

@@ -71,6 +71,8 @@ fn received(r: &sqlx::sqlite::SqliteRow, from: usize) -> Received {
             key_industry_built: 0,
             as_of: r.get(from + 15),
             milestone: None,
+            findings_errors: None,
+            findings_warnings: None,
             children: Vec::new(),
         },
         received_at: r.get(from + 16),

@@ -2,7 +2,8 @@
 //! IMMEDIATE` transaction (compacting the chunks into a snapshot when they grow many), and the
 //! in-memory copies of the documents, caught up with what other processes saved.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
@@ -13,6 +14,21 @@ use crate::store::{Store, StoreError, now};
 
 /// After this many incremental chunks a document is rewritten as one compact snapshot.
 const COMPACT_AFTER_CHUNKS: i64 = 32;
+
+/// The statements that save a change (bound: ?1 document, ?2 seq, ?3 chunk, ?4 heads, ?5 chunks,
+/// ?6 bytes, ?7 now, ?8 origin, ?9 peer, ?10 sync state), run as one batch.
+const SAVE_CHUNK: &str =
+    "INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?1, ?2, 'incremental', ?3);\n";
+const SAVE_SNAPSHOT: &str =
+    "INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?1, ?2, 'snapshot', ?3);\n";
+const SAVE_DOCUMENT: &str =
+    "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
+     VALUES (?1, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
+     ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
+     bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
+     origin = COALESCE(documents.origin, excluded.origin);\n";
+const SAVE_STATE: &str = "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?9, ?1, ?10, ?7)
+     ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;\n";
 
 /// What a write did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,59 +43,100 @@ pub struct Written {
 pub(super) struct Cached {
     doc: AutoCommit,
     seq: i64,
-    /// When it was last used (a counter): the least recently used copy goes first.
-    used: u64,
+    /// The chunks saved of the document and their bytes (kept here, not counted at each write).
+    chunks: i64,
+    bytes: i64,
 }
 
-/// Documents kept in memory at most; beyond, the least recently used copy is dropped (it is
-/// read back from the database when next needed). A city holds about two thousand.
+impl Cached {
+    fn fresh(actor: &automerge::ActorId) -> Cached {
+        Cached {
+            doc: AutoCommit::new().with_actor(actor.clone()),
+            seq: -1,
+            chunks: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// One document's place in the cache, locked on its own: a write holds its document through the
+/// commit while the readers of every other document go on.
+pub(super) struct Slot {
+    /// When it was last used (a counter): the least recently used copy goes first.
+    used: AtomicU64,
+    cached: tokio::sync::Mutex<Cached>,
+}
+
+/// Documents kept in memory at most; beyond, the least recently used copy not in use is dropped
+/// (it is read back from the database when next needed). A city holds about two thousand.
 const MAX_CACHED: usize = 4096;
 
 impl Store {
-    /// Brings the cached copy of `doc_id` up to date with what is saved (inside the caller's
-    /// transaction). A document with nothing saved starts from its genesis.
-    async fn catch_up<'c>(
-        &self,
-        conn: &mut SqliteConnection,
-        cache: &'c mut HashMap<String, Cached>,
-        doc_id: &DocId,
-    ) -> Result<&'c mut Cached, StoreError> {
+    /// The cache's place of `doc_id` (made when missing, the least recently used one dropped
+    /// when the cache is full).
+    fn slot(&self, doc_id: &DocId) -> Arc<Slot> {
         let key = doc_id.to_string();
+        let mut cache = self.cache.lock().expect("document cache");
         if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
             let oldest = cache
                 .iter()
-                .min_by_key(|(_, c)| c.used)
+                .filter(|(_, s)| Arc::strong_count(s) == 1)
+                .min_by_key(|(_, s)| s.used.load(Ordering::Relaxed))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 cache.remove(&k);
             }
         }
-        let from = cache.get(&key).map(|c| c.seq).unwrap_or(-1);
+        let slot = cache
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    used: AtomicU64::new(0),
+                    cached: tokio::sync::Mutex::new(Cached::fresh(&self.actor)),
+                })
+            })
+            .clone();
+        slot.used.store(
+            self.cache_clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        slot
+    }
+
+    /// Brings the cached copy `entry` of `doc_id` up to date with what is saved (inside the
+    /// caller's transaction). A document with nothing saved starts from its genesis.
+    async fn catch_up(
+        &self,
+        conn: &mut SqliteConnection,
+        entry: &mut Cached,
+        doc_id: &DocId,
+    ) -> Result<(), StoreError> {
+        let key = doc_id.to_string();
         let rows = sqlx::query(
-            "SELECT seq, data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
+            "SELECT seq, kind = 'snapshot', data FROM doc_chunks WHERE doc_id = ? AND seq > ? ORDER BY seq",
         )
         .bind(&key)
-        .bind(from)
+        .bind(entry.seq)
         .fetch_all(&mut *conn)
         .await?;
-        let entry = cache.entry(key.clone()).or_insert_with(|| Cached {
-            doc: AutoCommit::new().with_actor(self.actor.clone()),
-            seq: -1,
-            used: 0,
-        });
-        entry.used = self
-            .cache_clock
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for r in rows {
             let seq: i64 = r.get(0);
-            let data: Vec<u8> = r.get(1);
-            entry
-                .doc
-                .load_incremental(&data)
-                .map_err(|e| StoreError::Damaged(key.clone(), Box::new(e)))?;
+            let snapshot: bool = r.get(1);
+            let data: Vec<u8> = r.get(2);
+            // A snapshot replaced every chunk before it.
+            if snapshot {
+                entry.chunks = 0;
+                entry.bytes = 0;
+            }
+            entry.chunks += 1;
+            entry.bytes += data.len() as i64;
+            if let Err(e) = entry.doc.load_incremental(&data) {
+                *entry = Cached::fresh(&self.actor);
+                return Err(StoreError::Damaged(key, Box::new(e)));
+            }
             entry.seq = seq;
         }
-        Ok(entry)
+        Ok(())
     }
 
     /// Applies `f` to the document as one change by this replica, saves it and rewrites its
@@ -166,10 +223,12 @@ impl Store {
     ) -> Result<(T, Written), StoreError> {
         let key = doc_id.to_string();
         let started = std::time::Instant::now();
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut tx, &mut cache, doc_id).await?;
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
+        let slot = self.slot(doc_id);
+        let mut cached = slot.cached.lock().await;
+        let entry = &mut *cached;
+        self.catch_up(&mut tx, entry, doc_id).await?;
         // Index what `f` changes, so that projecting and authorizing it costs the size of the
         // change rather than a scan of the whole document.
         match touched {
@@ -181,7 +240,7 @@ impl Store {
             Ok(v) => v,
             Err(e) => {
                 // Whatever `f` did to the cached copy is not saved: drop the copy.
-                cache.remove(&key);
+                *entry = Cached::fresh(&self.actor);
                 return Err(e);
             }
         };
@@ -209,69 +268,49 @@ impl Store {
                 }
                 None => entry.doc.save_after(&before),
             };
-            if let Some(saved) = saved {
-                let state = saved.lock().expect("saved changes").state.take();
-                if let Some((peer, state)) = state {
-                    self.save_sync_state_in(&mut tx, &peer, doc_id, &state).await?;
-                    saved.lock().expect("saved changes").state_saved = true;
-                }
-            }
-            let seq = entry.seq + 1;
+            let state = saved.and_then(|s| s.lock().expect("saved changes").state.take());
             let projecting = std::time::Instant::now();
             let records = self
                 .project(&mut tx, doc_id, &mut entry.doc, &before, who, touched)
                 .await?;
             stages::since(Stage::Project, projecting);
-            sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'incremental', ?)")
+            // The chunk, the document's row and the peer's sync state: one statement batch, one
+            // round trip to the connection's thread.
+            let seq = entry.seq + 1;
+            let compact = entry.chunks + 1 > COMPACT_AFTER_CHUNKS;
+            let (chunks, bytes, chunk) = if compact {
+                // The snapshot replaces every chunk, this change's included.
+                let snapshot = entry.doc.save();
+                (1, snapshot.len() as i64, snapshot)
+            } else {
+                (entry.chunks + 1, entry.bytes + data.len() as i64, data)
+            };
+            let heads = heads_hex(&after);
+            let mut sql = String::new();
+            if compact {
+                sql.push_str("DELETE FROM doc_chunks WHERE doc_id = ?1;\n");
+            }
+            sql.push_str(if compact { SAVE_SNAPSHOT } else { SAVE_CHUNK });
+            sql.push_str(SAVE_DOCUMENT);
+            if state.is_some() {
+                sql.push_str(SAVE_STATE);
+            }
+            let (peer, state) = state.unzip();
+            let state_saved = peer.is_some();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&key)
                 .bind(seq)
-                .bind(&data)
+                .bind(&chunk)
+                .bind(serde_json::to_string(&heads).unwrap_or_default())
+                .bind(chunks)
+                .bind(bytes)
+                .bind(now())
+                .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
+                .bind(peer)
+                .bind(state)
                 .execute(&mut *tx)
                 .await?;
-            let (chunks, mut bytes): (i64, i64) = {
-                let r = sqlx::query(
-                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM doc_chunks WHERE doc_id = ?",
-                )
-                .bind(&key)
-                .fetch_one(&mut *tx)
-                .await?;
-                (r.get(0), r.get(1))
-            };
-            let mut final_seq = seq;
-            let mut final_chunks = chunks;
-            if chunks > COMPACT_AFTER_CHUNKS {
-                let snapshot = entry.doc.save();
-                final_seq = seq + 1;
-                sqlx::query("DELETE FROM doc_chunks WHERE doc_id = ?")
-                    .bind(&key)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, ?, 'snapshot', ?)")
-                    .bind(&key)
-                    .bind(final_seq)
-                    .bind(&snapshot)
-                    .execute(&mut *tx)
-                    .await?;
-                bytes = snapshot.len() as i64;
-                final_chunks = 1;
-            }
-            let heads = heads_hex(&after);
-            sqlx::query(
-                "INSERT INTO documents (doc_id, heads, chunks, bytes, updated_at, origin, version)
-                 VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
-                 ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
-                 bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
-                 origin = COALESCE(documents.origin, excluded.origin)",
-            )
-            .bind(&key)
-            .bind(serde_json::to_string(&heads).unwrap_or_default())
-            .bind(final_chunks)
-            .bind(bytes)
-            .bind(now())
-            .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
-            .execute(&mut *tx)
-            .await?;
-            Ok::<_, StoreError>((final_seq, heads, records))
+            Ok::<_, StoreError>((seq, chunks, bytes, heads, records, state_saved))
         }
         .await;
         let outcome = match result {
@@ -284,8 +323,13 @@ impl Store {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok((seq, heads, records)) => {
+            Ok((seq, chunks, bytes, heads, records, state_saved)) => {
                 entry.seq = seq;
+                entry.chunks = chunks;
+                entry.bytes = bytes;
+                if let Some(saved) = saved {
+                    saved.lock().expect("saved changes").state_saved = state_saved;
+                }
                 stages::since(Stage::Write, started);
                 // Nobody listening is fine: the sync loop subscribes only while it runs.
                 let _ = self.changes.send(doc_id.clone());
@@ -299,7 +343,7 @@ impl Store {
                 ))
             }
             Err(e) => {
-                cache.remove(&key);
+                *entry = Cached::fresh(&self.actor);
                 Err(e)
             }
         }
@@ -358,6 +402,24 @@ impl Store {
         Ok((w, state_saved))
     }
 
+    /// Receives a sync message that carries no changes (an acknowledgement, or the peer's heads
+    /// and needs): it moves only the sync state with the peer, so it is no write and takes no
+    /// write lock.
+    pub async fn receive_heads(
+        &self,
+        doc_id: &DocId,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<(), StoreError> {
+        use automerge::sync::SyncDoc;
+        debug_assert!(message.changes.is_empty());
+        self.read_document(doc_id, |doc| {
+            doc.sync().receive_sync_message(state, message)
+        })
+        .await?
+        .map_err(|e| StoreError::Damaged(doc_id.to_string(), Box::new(e)))
+    }
+
     /// The next sync message for a peer whose state is `state`, if there is anything to say.
     pub async fn generate_sync(
         &self,
@@ -372,8 +434,9 @@ impl Store {
     /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
     pub async fn save_document(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        let slot = self.slot(doc_id);
+        let mut entry = slot.cached.lock().await;
+        self.catch_up(&mut conn, &mut entry, doc_id).await?;
         if entry.doc.get_heads().is_empty() {
             return Ok(None);
         }
@@ -387,8 +450,9 @@ impl Store {
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut cache = self.cache.lock().await;
-        let entry = self.catch_up(&mut conn, &mut cache, doc_id).await?;
+        let slot = self.slot(doc_id);
+        let mut entry = slot.cached.lock().await;
+        self.catch_up(&mut conn, &mut entry, doc_id).await?;
         Ok(f(&mut entry.doc))
     }
 }

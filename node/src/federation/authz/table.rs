@@ -244,6 +244,8 @@ const ANCESTOR_MAY_CHANGE: &[(Field, bool)] = &[
     (Field::NetworkedConfirmed, true),
     (Field::PointClassRuled,    true),
     (Field::SupervisionNote,    true),
+    (Field::FilingAcknowledged, true),
+    (Field::RemovalAcknowledged, true),
 ];
 
 /// Nor anything but fields of existing cameras.

@@ -229,24 +229,32 @@ fn leaf_params(
     Ok((p, hex))
 }
 
-/// A CA certificate's parameters: the root's may sign one level of intermediates; an
-/// intermediate (`root == false`) signs leaves only, and only names of its unit's DNS subtree.
+/// How deep the tree of CAs may go below the root: the city's root signs the districts' CAs,
+/// a district's CA may sign the CA of an institution with its own sub-units (下级部门), and that
+/// one signs leaves only. Each level's certificate says how many CAs may still follow it.
+pub const ROOT_PATH_LEN: u8 = 2;
+
+/// A CA certificate's parameters. The root's (`path_len == None`) may sign [`ROOT_PATH_LEN`]
+/// levels of intermediates; an intermediate signs at most `path_len` more levels of CAs, and only
+/// names of its unit's DNS subtree (the verifier applies every CA's constraints to the whole path
+/// below it, so a CA can never widen what its issuer allowed).
 fn ca_params(
     unit: &UnitCode,
     validity: Validity,
-    root: bool,
+    path_len: Option<u8>,
 ) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(&ca_name(unit));
     p.subject_alt_names = vec![SanType::URI(identity_uri("ca", unit).try_into()?)];
-    if root {
-        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    } else {
-        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        p.name_constraints = Some(NameConstraints {
-            permitted_subtrees: vec![GeneralSubtree::DnsName(unit_dns(unit))],
-            excluded_subtrees: vec![],
-        });
+    match path_len {
+        None => p.is_ca = IsCa::Ca(BasicConstraints::Constrained(ROOT_PATH_LEN)),
+        Some(n) => {
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(n));
+            p.name_constraints = Some(NameConstraints {
+                permitted_subtrees: vec![GeneralSubtree::DnsName(unit_dns(unit))],
+                excluded_subtrees: vec![],
+            });
+        }
     }
     p.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -272,7 +280,7 @@ pub fn init_root(data: &Path, unit: &UnitCode, days: i64) -> Result<(), PkiError
     }
     make_request(data, unit, true)?;
     let ca_key = KeyPair::from_pem(&read(&paths.ca_key())?)?;
-    let root = ca_params(unit, Validity::days(days), true)?.self_signed(&ca_key)?;
+    let root = ca_params(unit, Validity::days(days), None)?.self_signed(&ca_key)?;
     let issuer = Issuer::from_ca_cert_der(root.der(), ca_key)?;
     let unit_key = KeyPair::from_pem(&read(&paths.unit_key())?)?;
     let (leaf, _) = leaf_params("hub", unit, Validity::days(days))?;
@@ -373,6 +381,14 @@ pub fn enroll(
     let ca_chain = read(&paths.ca_chain())?;
     let is_root = ca_chain.trim() == root_pem.trim();
     namespace(parent, is_root, e)?;
+    let own_ca_der = first_cert(&ca_chain)?;
+    let below = cas_below(&parse(&own_ca_der)?);
+    if e.role == Role::Hub && below == 0 {
+        return Err(PkiError::Invalid(format!(
+            "本单位 {parent} 的证书颁发机构（CA）只能签发终端证书，不能为 {} 签发下级 CA：下级部门只能挂在区县直接登记的机构之下（市级 → 区县 → 机构 → 下级部门，最多四级）",
+            e.unit
+        )));
+    }
     let reqs = requests(request_pem)?;
     let want = if e.role == Role::Hub { 2 } else { 1 };
     if reqs.len() != want {
@@ -420,7 +436,7 @@ pub fn enroll(
     let cert = req.signed_by(&issuer)?;
     let ca_chain_pem = if e.role == Role::Hub {
         let mut creq = reqs[1].clone();
-        creq.params = ca_params(&e.unit, validity, false)?;
+        creq.params = ca_params(&e.unit, validity, Some(below - 1))?;
         let c = creq.signed_by(&issuer)?;
         Some(format!("{}{}", c.pem(), above))
     } else {
@@ -445,10 +461,11 @@ pub fn enroll(
     })
 }
 
-/// The namespace rule: the root enrolls any unit but itself; an intermediate (a district's CA)
-/// enrolls only units of its own namespace (`<hub>-…`), and only leaves and subscribers, since
-/// its CA has path length 0. The chain verification enforces the same through the certificates'
-/// constraints, and the admission gate checks it once more on every call.
+/// The namespace rule: the root enrolls any unit but itself; an intermediate (a district's CA, or
+/// the CA of an institution with sub-units) enrolls only units of its own namespace (`<hub>-…`).
+/// Whether it may enroll a hub follows from its CA's path length (see [`cas_below`]). The chain
+/// verification enforces the same through the certificates' constraints, and the admission gate
+/// checks it once more on every call.
 fn namespace(parent: &UnitCode, is_root: bool, e: &Enrollment) -> Result<(), PkiError> {
     if is_root {
         return Ok(());
@@ -456,12 +473,6 @@ fn namespace(parent: &UnitCode, is_root: bool, e: &Enrollment) -> Result<(), Pki
     if !e.unit.is_under(parent) {
         return Err(PkiError::Invalid(format!(
             "单位编码 {} 不在本单位 {parent} 的编码空间内：本单位只能为 {parent}-… 形式的下级单位签发证书（上级、同级或其他区县的单位须由其所属上级签发）",
-            e.unit
-        )));
-    }
-    if e.role == Role::Hub {
-        return Err(PkiError::Invalid(format!(
-            "本单位 {parent} 的中间证书只能签发终端证书，不能为 {} 签发下级 CA：三级以下的枢纽须由根（市级）签发",
             e.unit
         )));
     }
@@ -474,6 +485,18 @@ fn namespace(parent: &UnitCode, is_root: bool, e: &Enrollment) -> Result<(), Pki
         )));
     }
     Ok(())
+}
+
+/// How many levels of CAs a CA certificate allows below itself (its basic constraints' path
+/// length; 0 when it has none, is not a CA, or cannot be read — the safe answer).
+fn cas_below(ca: &x509_parser::prelude::X509Certificate<'_>) -> u8 {
+    match ca.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => bc
+            .value
+            .path_len_constraint
+            .map_or(0, |n| n.min(u32::from(ROOT_PATH_LEN)) as u8),
+        _ => 0,
+    }
 }
 
 /// The first certificate of a PEM text, as PEM.

@@ -44,6 +44,8 @@ fn slot(r: &mut pb::CameraRecord, f: Field) -> Slot<'_> {
         Field::NetworkedConfirmed => Slot::Bool(&mut r.networked_confirmed),
         Field::PointClassRuled => Slot::Int(&mut r.point_class_ruled),
         Field::SupervisionNote => Slot::Text(&mut r.supervision_note),
+        Field::FilingAcknowledged => Slot::Bool(&mut r.filing_acknowledged),
+        Field::RemovalAcknowledged => Slot::Bool(&mut r.removal_acknowledged),
     }
 }
 
@@ -264,6 +266,8 @@ mod tests {
             (Field::NetworkedConfirmed, Value::Bool(true)),
             (Field::PointClassRuled, Value::Int(1)),
             (Field::SupervisionNote, text("请补录经纬度")),
+            (Field::FilingAcknowledged, Value::Bool(true)),
+            (Field::RemovalAcknowledged, Value::Bool(false)),
         ]);
         assert_eq!(c.camera.fields.len(), Field::ALL.len(), "every field");
         c.conflicts

@@ -109,6 +109,10 @@ pub struct Engine {
     /// The root of the federation (from the trust root): the only campaign this unit takes.
     pub root: Option<UnitCode>,
     peers: std::sync::Mutex<HashMap<String, Arc<PeerStats>>>,
+    /// A number for every document a session noted, so that the sessions' sets of documents they
+    /// do not send hold numbers, not names (a city's 41 sessions each note most of its
+    /// thousands of profiles).
+    numbers: std::sync::Mutex<HashMap<DocId, u32>>,
     /// What one peer may cost (documents per hello, bytes per minute).
     pub limits: Limits,
 }
@@ -135,9 +139,21 @@ impl Engine {
             data: data.to_path_buf(),
             parent,
             peers: Default::default(),
+            numbers: Default::default(),
             limits,
         });
         Ok(engine)
+    }
+
+    /// The number of `doc` in this engine (see `numbers`).
+    fn number(&self, doc: &DocId) -> u32 {
+        let mut numbers = self.numbers.lock().expect("document numbers");
+        if let Some(n) = numbers.get(doc) {
+            return *n;
+        }
+        let n = numbers.len() as u32;
+        numbers.insert(doc.clone(), n);
+        n
     }
 
     /// The live figures of one peer.
@@ -179,15 +195,6 @@ impl Engine {
 
     async fn load_state(&self, peer: &UnitCode, doc: &DocId) -> Result<State, StoreError> {
         self.store.sync_state(peer.as_str(), doc).await
-    }
-
-    async fn save_state(
-        &self,
-        peer: &UnitCode,
-        doc: &DocId,
-        state: &State,
-    ) -> Result<(), StoreError> {
-        self.store.save_sync_state(peer.as_str(), doc, state).await
     }
 
     async fn record_peer(
@@ -267,6 +274,8 @@ impl Engine {
             docs: HashMap::new(),
             refused: BTreeSet::new(),
             unsent: BTreeSet::new(),
+            unsaved: BTreeSet::new(),
+            flush_at: None,
         };
         let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -274,8 +283,18 @@ impl Engine {
             Ok(()) => None,
             Err(e) => Some(e.to_string()),
         };
-        for (doc, d) in &s.docs {
-            let _ = self.save_state(&s.peer.unit, doc, &d.state).await;
+        // Every document's state, in one transaction.
+        let states: Vec<(DocId, Vec<u8>)> = s
+            .docs
+            .iter()
+            .map(|(doc, d)| (doc.clone(), d.state.encode()))
+            .collect();
+        if let Err(e) = self
+            .store
+            .save_sync_states(s.peer.unit.as_str(), &states)
+            .await
+        {
+            warn!(peer = %s.who, error = %e, "could not save the sync states at the session's end");
         }
         self.record_peer(&s.peer, false, &stats, err.as_deref())
             .await;
@@ -298,6 +317,11 @@ struct Session {
     docs: HashMap<DocId, DocState>,
     /// Documents refused in this session, by either side: no more frames about them.
     refused: BTreeSet<DocId>,
-    /// Changed documents this unit does not send to the peer (asked once a session).
-    unsent: BTreeSet<DocId>,
+    /// Changed documents this unit does not send to the peer (asked once a session), by their
+    /// numbers in the engine.
+    unsent: BTreeSet<u32>,
+    /// Documents whose sync state moved (an acknowledgement) and is not saved yet.
+    unsaved: BTreeSet<DocId>,
+    /// When `unsaved` is saved next.
+    flush_at: Option<tokio::time::Instant>,
 }

@@ -19,6 +19,9 @@ use crate::federation::authz;
 use crate::store::StoreError;
 use crate::store::stages::{self, Stage};
 
+/// How long an acknowledgement's sync state may wait before it is saved.
+const STATES_SAVED_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Documents refused in one session before the session ends.
 const MAX_REFUSED_DOCS: usize = 16;
 
@@ -114,9 +117,34 @@ impl Session {
                         .refuse(None, sync_error::Code::PermissionDenied, format!("unit {} has been revoked or enrolled anew, the session ends: {why}", self.peer.unit))
                         .await);
                 }
+                _ = async { match self.flush_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    self.save_unsaved().await?;
+                }
                 _ = shutdown.changed() => return Err(SessionEnd::Shutdown),
             }
         }
+    }
+
+    /// Saves the sync states kept back (acknowledgements), in one transaction.
+    pub(super) async fn save_unsaved(&mut self) -> Result<(), StoreError> {
+        self.flush_at = None;
+        if self.unsaved.is_empty() {
+            return Ok(());
+        }
+        let saving = std::time::Instant::now();
+        let states: Vec<(DocId, Vec<u8>)> = std::mem::take(&mut self.unsaved)
+            .into_iter()
+            .filter_map(|doc| {
+                let state = self.docs.get(&doc)?.state.encode();
+                Some((doc, state))
+            })
+            .collect();
+        self.engine
+            .store
+            .save_sync_states(self.peer.unit.as_str(), &states)
+            .await?;
+        stages::since(Stage::SyncState, saving);
+        Ok(())
     }
 
     /// Counts a frame received; a peer over its bytes per minute is refused.
@@ -238,7 +266,8 @@ impl Session {
         }
         self.forget_older(doc);
         if !self.docs.contains_key(doc) {
-            if self.unsent.contains(doc) {
+            let number = self.engine.number(doc);
+            if self.unsent.contains(&number) {
                 return Ok(());
             }
             let access = self.engine.access(&self.peer, doc).await?;
@@ -246,7 +275,7 @@ impl Session {
                 // A changed document is held here; what this peer may be sent of a held
                 // document changes only with an enrollment, which the next session sees. A busy
                 // hub is not asked again for every change of every peer's session.
-                self.unsent.insert(doc.clone());
+                self.unsent.insert(number);
                 return Ok(());
             }
             let state = self.engine.load_state(&self.peer.unit, doc).await?;
@@ -329,36 +358,46 @@ impl Session {
                     Vec::new()
                 };
                 let own_past = own_past.as_slice();
-                let result = self
-                    .engine
-                    .store
-                    .receive_sync(
-                        &doc,
-                        &self.who,
-                        self.peer.unit.as_str(),
-                        &mut entry.state,
-                        message,
-                        |am, before| {
-                            authz::check_effect(am, before, write, &doc, own_past)
-                                .map_err(|r| StoreError::Refused(r.0))
-                        },
-                    )
-                    .await;
+                let result = if message.changes.is_empty() {
+                    // Heads and acknowledgements only: nothing to authorize, nothing written.
+                    self.engine
+                        .store
+                        .receive_heads(&doc, &mut entry.state, message)
+                        .await
+                        .map(|()| (false, false))
+                } else {
+                    self.engine
+                        .store
+                        .receive_sync(
+                            &doc,
+                            &self.who,
+                            self.peer.unit.as_str(),
+                            &mut entry.state,
+                            message,
+                            |am, before| {
+                                authz::check_effect(am, before, write, &doc, own_past)
+                                    .map_err(|r| StoreError::Refused(r.0))
+                            },
+                        )
+                        .await
+                        .map(|(written, state_saved)| (written.changed, state_saved))
+                };
                 match result {
-                    // The replica's origin was written with the change, in its transaction.
-                    Ok((written, state_saved)) => {
-                        if written.changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
+                    // A change's sync state (and the replica's origin) was written with the
+                    // change, in its transaction.
+                    Ok((changed, state_saved)) => {
+                        if changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
                             // A child hub's rollup began its next generation: the ones before
                             // are given up here too, their figures kept per day.
                             crate::app::rollup::retire_older(&self.engine.store, &doc).await?;
                         }
-                        let shared = entry.state.shared_heads.clone();
-                        if shared != before_shared && !state_saved {
-                            let saving = std::time::Instant::now();
-                            self.engine
-                                .save_state(&self.peer.unit, &doc, &entry.state)
-                                .await?;
-                            stages::since(Stage::SyncState, saving);
+                        if entry.state.shared_heads != before_shared && !state_saved {
+                            // Only the acknowledgement moved: saved lazily (once a second and at
+                            // the session's end). Lost, it only makes the next session resend.
+                            self.unsaved.insert(doc.clone());
+                            self.flush_at.get_or_insert_with(|| {
+                                tokio::time::Instant::now() + STATES_SAVED_EVERY
+                            });
                         }
                     }
                     Err(StoreError::Refused(reason)) => {

@@ -19,5 +19,7 @@ CREATE TABLE rollup_days (
     key_industry_built      INTEGER NOT NULL,
     key_industry_in_service INTEGER NOT NULL,
     as_of                   TEXT NOT NULL,
+    findings_errors         INTEGER NOT NULL DEFAULT 0,  -- the subtree's data-quality findings
+    findings_warnings       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hub, day, unit)
 );

@@ -1,0 +1,167 @@
+//! Data quality travelling in the tree: a hub keeps the data-quality part of its rollup current
+//! (the findings of each direct child's subtree and of its own, and the keyed hashes of its
+//! subtree's device codes for its parent's duplicate check), and the notices to its children (in
+//! `review/<child>`: per keyed code, who else holds it), whenever a record, a child's rollup, its
+//! parent's notice or the campaign changes — so that a finding appears and disappears at every
+//! level, live. The figures' own rollup task never waits for it.
+
+use std::time::{Duration, Instant};
+
+use crate::app::quality::{Report, check_at};
+use crate::docs::document::{DocId, DocKind};
+use crate::docs::quality::{Part, read_notices, read_part, write_notices, write_part};
+use crate::domain::crosscheck::Notices;
+use crate::domain::quality::Tally;
+use crate::domain::unit::UnitCode;
+use crate::store::{Store, StoreError};
+
+/// The data-quality part of this hub's rollup from a check: a hub child's row is its own
+/// rollup's totals, a leaf child's the findings on its records held here.
+async fn part_of(store: &Store, report: &Report, root: bool) -> Result<Part, StoreError> {
+    let me = store.unit().as_str();
+    let mut part = Part::default();
+    let mut totals = report.units.get(me).copied().unwrap_or_default();
+    for c in store.syncing_children().await? {
+        let Ok(code) = UnitCode::parse(&c) else {
+            continue;
+        };
+        let rollup = store.rollup_doc(&code).await?;
+        let t = if store.heads(&rollup).await?.is_empty() {
+            let mut t = Tally::default();
+            for (u, x) in &report.units {
+                if *u == c || UnitCode::parse(u).is_ok_and(|u| u.is_under(&code)) {
+                    t.add(x);
+                }
+            }
+            t
+        } else {
+            store
+                .read_document(&rollup, |d| read_part(d).totals)
+                .await?
+        };
+        totals.add(&t);
+        part.children.insert(c, t);
+    }
+    part.totals = totals;
+    // The root has nobody to publish its codes to.
+    if !root {
+        part.codes = report.codes.clone();
+    }
+    Ok(part)
+}
+
+/// Checks again and writes what changed: the quality part of this hub's rollup, and each direct
+/// child's notices. Returns whether anything was written.
+pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
+    if !store.identity().is_hub() {
+        return Ok(false);
+    }
+    let today = crate::domain::figures::beijing_today();
+    let report = check_at(store, None, today).await?;
+    let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
+    let part = part_of(store, &report, root).await?;
+    let own = store.rollup_doc(store.unit()).await?;
+    let mut wrote = false;
+    let held = if store.heads(&own).await?.is_empty() {
+        None
+    } else {
+        Some(store.read_document(&own, |d| read_part(d)).await?)
+    };
+    if held.as_ref() != Some(&part) {
+        // In the generation current when written (a roll may have begun one since `own`).
+        crate::app::rollup::edit_own(
+            store,
+            "quality",
+            "recompute the data-quality findings",
+            |d| Ok(write_part(d, &part).map_err(crate::docs::ledger::LedgerError::from)?),
+        )
+        .await?;
+        wrote = true;
+    }
+    for c in store.syncing_children().await? {
+        let Ok(code) = UnitCode::parse(&c) else {
+            continue;
+        };
+        let review = DocId {
+            kind: DocKind::Review,
+            unit: code,
+            generation: 0,
+        };
+        let next = report.told.get(&c).cloned().unwrap_or_default();
+        let current = if store.heads(&review).await?.is_empty() {
+            Notices::new()
+        } else {
+            store.read_document(&review, |d| read_notices(d)).await?
+        };
+        if current != next {
+            store
+                .edit(&review, "quality", "tell the duplicate device codes", |d| {
+                    Ok(write_notices(d, &next).map_err(crate::docs::ledger::LedgerError::from)?)
+                })
+                .await?;
+            wrote = true;
+        }
+    }
+    Ok(wrote)
+}
+
+/// Whether a change of `doc` can change this hub's findings, counts or notices: a record, a
+/// profile (a name in a notice), the campaign (rules, key), a child's rollup (its codes and
+/// findings), the parent's notices to this unit.
+fn feeds_quality(me: &UnitCode, doc: &DocId) -> bool {
+    match doc.kind {
+        DocKind::Ledger | DocKind::Profile | DocKind::Campaign => true,
+        DocKind::Rollup => doc.unit != *me,
+        DocKind::Review => doc.unit == *me,
+        DocKind::Submission => false,
+    }
+}
+
+/// Checked again at least this often: rules with a date (overdue, faulty for N days) change their
+/// findings as days pass.
+const EVERY: Duration = Duration::from_secs(300);
+
+/// Keeps this hub's data quality current until `shutdown`: at once when idle; under a burst of
+/// changes, a check at most every as long as the last one took, taking what came meanwhile.
+pub async fn maintain(
+    store: std::sync::Arc<Store>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    let me = store.unit().clone();
+    let mut changes = store.subscribe();
+    let mut dirty = true;
+    let mut last = Duration::ZERO;
+    loop {
+        if dirty {
+            let pause = last.max(Duration::from_millis(20));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+            loop {
+                match changes.try_recv() {
+                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+            let started = Instant::now();
+            if let Err(e) = refresh(&store).await {
+                tracing::warn!(error = %e, "could not check the data quality");
+            }
+            last = started.elapsed();
+            dirty = false;
+            continue;
+        }
+        tokio::select! {
+            c = changes.recv() => match c {
+                Ok(doc) => dirty = feeds_quality(&me, &doc),
+                Err(RecvError::Lagged(_)) => dirty = true,
+                Err(RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(EVERY) => dirty = true,
+            _ = shutdown.changed() => return,
+        }
+    }
+}

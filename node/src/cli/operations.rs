@@ -1,0 +1,102 @@
+//! `operations`: the last 30 days' operations (安全运维) of the ledgers held here — time in
+//! service, faults, repairs, mean time to repair, faulty now — and the filings and removal
+//! reports waiting for acknowledgement (`camera acknowledge` acknowledges one).
+
+use anyhow::Result;
+
+use super::Common;
+use crate::app::zh::beijing_time;
+use crate::domain::operations::Acknowledge;
+use crate::domain::unit::UnitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct OperationsArgs {
+    /// Only this unit and the units under it.
+    #[arg(long)]
+    pub unit: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
+    let store = common.open().await?;
+    let unit = a.unit.as_deref().map(UnitCode::parse).transpose()?;
+    let v = crate::app::operations::view(&store, unit.as_ref()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "安全运维：近 {} 天（截至 {}）",
+        v.window_days,
+        beijing_time(v.at)
+    );
+    if v.units.is_empty() {
+        println!("本级不持有摄像机台账，没有运维数据。");
+        return Ok(());
+    }
+    let mut t = comfy_table::Table::new();
+    t.set_header(vec![
+        "单位 unit",
+        "摄像机 cameras",
+        "时间完好率 in service",
+        "故障 faults",
+        "已修复 repairs",
+        "平均修复时长(小时) MTTR h",
+        "当前故障 faulty",
+        "待确认 pending",
+    ]);
+    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}%"));
+    let hours = |h: Option<f64>| h.map_or("—".to_string(), |h| format!("{h:.1}"));
+    for u in &v.units {
+        let o = &u.operations;
+        t.add_row(vec![
+            format!("{} {}", u.unit, u.name),
+            o.cameras.to_string(),
+            pct(o.service_rate()),
+            o.faults.to_string(),
+            o.repairs.to_string(),
+            hours(o.mean_repair_hours()),
+            o.open_faults.to_string(),
+            u.pending.len().to_string(),
+        ]);
+    }
+    println!("{t}");
+    let o = &v.total;
+    println!(
+        "合计 total: {} 台，时间完好率 {}，故障 {} 次，已修复 {} 次，平均修复时长 {} 小时，当前故障 {} 台",
+        o.cameras,
+        pct(o.service_rate()),
+        o.faults,
+        o.repairs,
+        hours(o.mean_repair_hours()),
+        o.open_faults
+    );
+    let me = store.unit().as_str();
+    for u in v.units.iter().filter(|u| !u.pending.is_empty()) {
+        for p in &u.pending {
+            let hint = if u.unit == me {
+                "等待上级确认 waiting for the supervising level".to_string()
+            } else {
+                format!(
+                    "camera acknowledge --unit {} {} --{}",
+                    u.unit,
+                    p.device_code,
+                    match p.what {
+                        Acknowledge::Filing => "filing",
+                        Acknowledge::Removal => "removal",
+                    }
+                )
+            };
+            println!(
+                "待确认 {} {} {} {}（{}）: {hint}",
+                p.what.chinese(),
+                u.unit,
+                p.device_code,
+                p.camera_name,
+                beijing_time(p.at)
+            );
+        }
+    }
+    Ok(())
+}
