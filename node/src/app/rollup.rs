@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::quality::{read_part, write_part};
-use crate::docs::rollup::{Rollup, Row, read, write, write_whole};
+use crate::docs::rollup::{Rollup, Row, read, write, write_submitted, write_whole};
 use crate::domain::campaign::Campaign;
 use crate::domain::figures::Counts;
 use crate::domain::submission::Tallies;
@@ -205,8 +205,9 @@ async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
 }
 
 /// The lock each unit's own rollup is written under (by the figures' task, with its rolls, and by
-/// the data-quality task): a write never lands in a generation being given up.
-async fn writing(store: &Store) -> tokio::sync::OwnedMutexGuard<()> {
+/// the data-quality task) and its reports read it under: a write never lands in a generation
+/// being given up, and a report never names heads of one without a roll seeing the report.
+pub(crate) async fn writing(store: &Store) -> tokio::sync::OwnedMutexGuard<()> {
     static LOCKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
         LazyLock::new(Default::default);
     let lock = LOCKS
@@ -246,17 +247,26 @@ pub fn set_roll_after(n: usize) {
 }
 
 /// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality part
-/// (findings, keyed codes) in a fresh document, written once; then `doc` is given up, its figures
-/// kept per day.
+/// (findings, keyed codes) in a fresh document, written once, with the figures at the heads its
+/// reports named (so that they are still checked once `doc` is gone); then `doc` is given up, its
+/// figures kept per day.
 async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
-    let (whole, quality) = store
-        .read_document(doc, |d| (read(d), read_part(d)))
+    let sources = crate::app::submission::own_sources(store).await?;
+    let (whole, quality, submitted) = store
+        .read_document(doc, |d| {
+            (
+                read(d),
+                read_part(d),
+                crate::app::submission::figures_to_keep(d, &sources),
+            )
+        })
         .await?;
     let next = doc.next_generation();
     store
         .edit(&next, "rollup", "begin the next generation", |d| {
             write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?;
             write_part(d, &quality).map_err(crate::docs::ledger::LedgerError::from)?;
+            write_submitted(d, &submitted).map_err(crate::docs::ledger::LedgerError::from)?;
             Ok(())
         })
         .await?;
