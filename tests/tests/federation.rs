@@ -368,6 +368,7 @@ async fn the_campaign_flows_down_and_every_unit_knows_where_it_stands() {
     let campaign = DocId {
         kind: yinglian_node::docs::document::DocKind::Campaign,
         unit: fed.city.code.clone(),
+        generation: 0,
     };
     fed.institutions[0][0]
         .generate_cameras("500103", 5, 3)

@@ -117,6 +117,7 @@ async fn institutions_submit_the_district_reviews_and_the_city_sees_the_whole_tr
     let campaign_doc = DocId {
         kind: DocKind::Campaign,
         unit: fed.city.code.clone(),
+        generation: 0,
     };
     let everyone: Vec<&LocalUnit> = fed.all().skip(1).collect();
     converge(&fed.city, &everyone, &campaign_doc).await.unwrap();
@@ -586,6 +587,7 @@ async fn the_district_returns_on_its_page_and_the_institution_reads_why_on_its_o
     let campaign_doc = DocId {
         kind: DocKind::Campaign,
         unit: fed.city.code.clone(),
+        generation: 0,
     };
     converge(&fed.city, &[district, inst], &campaign_doc)
         .await

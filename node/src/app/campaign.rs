@@ -14,6 +14,7 @@ fn own(store: &Store) -> DocId {
     DocId {
         kind: DocKind::Campaign,
         unit: store.unit().clone(),
+        generation: 0,
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn stats_as_of(
     unit: Option<&str>,
     date: chrono::NaiveDate,
 ) -> Result<crate::domain::figures::Stats> {
-    use crate::docs::document::{DocId, DocKind};
+    use crate::docs::document::DocId;
     use crate::domain::figures::Stats;
     let unit = match unit {
         Some(u) => UnitCode::parse(u)?,
@@ -102,10 +102,7 @@ pub async fn stats_as_of(
     };
     let t = crate::app::history::end_of_day(date);
     let label = date.to_string();
-    let rollup_doc = DocId {
-        kind: DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup_doc = store.rollup_doc(&unit).await?;
     if !store.heads(&rollup_doc).await?.is_empty() {
         let r = crate::app::history::rollup_at(store, &unit, t).await?;
         let name = store.unit_name(unit.as_str()).await?;

@@ -1,13 +1,15 @@
 //! History: figures as of a past date, read from the documents' own history (every change
-//! carries the time it was made), not from a stored series. A ledger as of a date gives a unit's
-//! own figures; a rollup as of a date gives a hub's rows and totals as the hub knew them then.
+//! carries the time it was made). A ledger as of a date gives a unit's own figures; a rollup as of
+//! a date gives a hub's rows and totals as the hub knew them then: from its current generation's
+//! history, or, before that generation began, from the figures kept per day of the generations
+//! given up (`rollup_days`: each generation is distilled into them as it gives way).
 
 use std::collections::HashSet;
 
 use automerge::{AutoCommit, ChangeHash};
 use chrono::{NaiveDate, TimeZone};
 
-use crate::docs::document::{DocId, DocKind};
+use crate::docs::document::DocId;
 use crate::docs::ledger;
 use crate::docs::rollup::{self, Rollup};
 use crate::domain::figures::Counts;
@@ -67,28 +69,67 @@ pub async fn ledger_counts_at(
         .await?
 }
 
-/// A hub's rollup as of `t`.
+/// The Beijing date of `t` (Unix ms).
+pub fn date_of(t: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp_millis(t)
+        .unwrap_or_default()
+        .with_timezone(&crate::domain::figures::beijing())
+        .date_naive()
+}
+
+/// The rollup `doc` held as of `t`; `None` when nothing was written to it by then (its genesis
+/// alone: a generation begun after `t`, whose earlier days are kept per day).
+fn rollup_in(doc: &mut AutoCommit, t: i64) -> Result<Option<Rollup>, automerge::AutomergeError> {
+    let written = doc
+        .get_changes(&[])
+        .iter()
+        .any(|c| c.timestamp() > 0 && c.timestamp() <= t);
+    if !written {
+        return Ok(None);
+    }
+    let heads = heads_at(doc, t);
+    Ok(Some(rollup::read(&doc.fork_at(&heads)?)))
+}
+
+/// A rollup document's figures at the end of every day it holds a change of (Beijing time): what
+/// is kept of a generation given up.
+pub fn rollup_days(doc: &mut AutoCommit) -> Result<Vec<(NaiveDate, Rollup)>, StoreError> {
+    let mut days: Vec<NaiveDate> = doc
+        .get_changes(&[])
+        .iter()
+        .filter(|c| c.timestamp() > 0)
+        .map(|c| date_of(c.timestamp()))
+        .collect();
+    days.sort();
+    days.dedup();
+    let mut out = Vec::with_capacity(days.len());
+    for day in days {
+        let r = rollup_in(doc, end_of_day(day))
+            .map_err(|e| StoreError::Damaged("rollup".into(), Box::new(e)))?;
+        out.extend(r.map(|r| (day, r)));
+    }
+    Ok(out)
+}
+
+/// A hub's rollup as of `t`: from the generation held now, or (before it began) from the days
+/// kept of the generations before.
 pub async fn rollup_at(
     store: &Store,
     hub: &crate::domain::unit::UnitCode,
     t: i64,
 ) -> Result<Rollup, StoreError> {
-    let doc = DocId {
-        kind: DocKind::Rollup,
-        unit: hub.clone(),
-    };
-    store
-        .read_document(&doc, |d| {
-            let heads = heads_at(d, t);
-            if heads.is_empty() {
-                return Ok(Rollup::default());
-            }
-            let past = d
-                .fork_at(&heads)
-                .map_err(|e| StoreError::Damaged(doc.to_string(), Box::new(e)))?;
-            Ok(rollup::read(&past))
-        })
+    let doc = store.rollup_doc(hub).await?;
+    let now = store
+        .read_document(&doc, |d| rollup_in(d, t))
         .await?
+        .map_err(|e| StoreError::Damaged(doc.to_string(), Box::new(e)))?;
+    match now {
+        Some(r) => Ok(r),
+        None => Ok(store
+            .rollup_on_day(hub, date_of(t))
+            .await?
+            .unwrap_or_default()),
+    }
 }
 
 #[cfg(test)]

@@ -59,10 +59,7 @@ async fn from_below_and_above(store: &Store) -> Result<(Vec<(String, Part)>, Not
         let Ok(code) = UnitCode::parse(&c) else {
             continue;
         };
-        let id = DocId {
-            kind: DocKind::Rollup,
-            unit: code,
-        };
+        let id = store.rollup_doc(&code).await?;
         if store.heads(&id).await?.is_empty() {
             continue;
         }
@@ -99,6 +96,7 @@ async fn from_below_and_above(store: &Store) -> Result<(Vec<(String, Part)>, Not
     let mine = DocId {
         kind: DocKind::Review,
         unit: store.unit().clone(),
+        generation: 0,
     };
     let inherited = if store.heads(&mine).await?.is_empty() {
         Notices::new()

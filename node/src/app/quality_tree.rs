@@ -25,10 +25,7 @@ async fn part_of(store: &Store, report: &Report, root: bool) -> Result<Part, Sto
         let Ok(code) = UnitCode::parse(&c) else {
             continue;
         };
-        let rollup = DocId {
-            kind: DocKind::Rollup,
-            unit: code.clone(),
-        };
+        let rollup = store.rollup_doc(&code).await?;
         let t = if store.heads(&rollup).await?.is_empty() {
             let mut t = Tally::default();
             for (u, x) in &report.units {
@@ -63,10 +60,7 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
     let report = check_at(store, None, today).await?;
     let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
     let part = part_of(store, &report, root).await?;
-    let own = DocId {
-        kind: DocKind::Rollup,
-        unit: store.unit().clone(),
-    };
+    let own = store.rollup_doc(store.unit()).await?;
     let mut wrote = false;
     let held = if store.heads(&own).await?.is_empty() {
         None
@@ -74,14 +68,14 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
         Some(store.read_document(&own, |d| read_part(d)).await?)
     };
     if held.as_ref() != Some(&part) {
-        store
-            .edit(
-                &own,
-                "quality",
-                "recompute the data-quality findings",
-                |d| Ok(write_part(d, &part).map_err(crate::docs::ledger::LedgerError::from)?),
-            )
-            .await?;
+        // In the generation current when written (a roll may have begun one since `own`).
+        crate::app::rollup::edit_own(
+            store,
+            "quality",
+            "recompute the data-quality findings",
+            |d| Ok(write_part(d, &part).map_err(crate::docs::ledger::LedgerError::from)?),
+        )
+        .await?;
         wrote = true;
     }
     for c in store.syncing_children().await? {
@@ -91,6 +85,7 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
         let review = DocId {
             kind: DocKind::Review,
             unit: code,
+            generation: 0,
         };
         let next = report.told.get(&c).cloned().unwrap_or_default();
         let current = if store.heads(&review).await?.is_empty() {

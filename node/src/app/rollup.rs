@@ -3,11 +3,14 @@
 //! the reporting counts (报送) only when the campaign, a child's submission, a decision on one or a
 //! hub child's rollup changed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use crate::docs::document::{DocId, DocKind};
-use crate::docs::rollup::{Rollup, Row, write};
+use crate::docs::quality::{read_part, write_part};
+use crate::docs::rollup::{Rollup, Row, read, write, write_submitted, write_whole};
 use crate::domain::campaign::Campaign;
 use crate::domain::figures::Counts;
 use crate::domain::submission::Tallies;
@@ -168,19 +171,135 @@ async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
     })
 }
 
-/// Writes `next` as the hub's rollup document; returns the units whose rows changed.
+/// Writes `next` as the hub's rollup document; returns the units whose rows changed. A
+/// generation grown past [`roll_after`] changes, or begun on an earlier day (Beijing time), then
+/// gives way to the next.
 async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let doc = DocId {
-        kind: DocKind::Rollup,
-        unit: store.unit().clone(),
-    };
+    let now = crate::domain::clock::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let _writing = writing(store).await;
+    let doc = store.rollup_doc(store.unit()).await?;
     let (changed, _) = store
         .edit(&doc, "rollup", "recompute the rollup", |d| {
             Ok(write(d, next, &now).map_err(crate::docs::ledger::LedgerError::from)?)
         })
         .await?;
+    if !changed.is_empty() && roll_after() != usize::MAX {
+        let (changes, first) = store
+            .read_document(&doc, |d| {
+                let real: Vec<i64> = d
+                    .get_changes(&[])
+                    .iter()
+                    .map(|c| c.timestamp())
+                    .filter(|t| *t > 0)
+                    .collect();
+                (real.len(), real.iter().min().copied())
+            })
+            .await?;
+        let begun_earlier =
+            first.is_some_and(|t| crate::app::history::date_of(t) < crate::domain::clock::today());
+        if changes > roll_after() || begun_earlier {
+            roll(store, &doc).await?;
+        }
+    }
     Ok(changed)
+}
+
+/// The lock each unit's own rollup is written under (by the figures' task, with its rolls, and by
+/// the data-quality task) and its reports read it under: a write never lands in a generation
+/// being given up, and a report never names heads of one without a roll seeing the report.
+pub(crate) async fn writing(store: &Store) -> tokio::sync::OwnedMutexGuard<()> {
+    static LOCKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let lock = LOCKS
+        .lock()
+        .expect("rollup locks")
+        .entry(store.unit().to_string())
+        .or_default()
+        .clone();
+    lock.lock_owned().await
+}
+
+/// Edits this hub's own rollup in its current generation, under the lock its rolls take (for
+/// the parts other tasks write: the data-quality findings).
+pub async fn edit_own<T>(
+    store: &Store,
+    who: &str,
+    message: &str,
+    f: impl FnOnce(&mut automerge::AutoCommit) -> Result<T, StoreError>,
+) -> Result<(T, crate::store::Written), StoreError> {
+    let _writing = writing(store).await;
+    let doc = store.rollup_doc(store.unit()).await?;
+    store.edit(&doc, who, message, f).await
+}
+
+/// Changes a rollup generation holds at most before the next begins (set lower by a test, or
+/// to `usize::MAX` to keep one generation whatever the day, as before generations: to measure).
+static ROLL_AFTER: AtomicUsize = AtomicUsize::new(100);
+
+/// How many changes a rollup generation holds before the next begins.
+pub fn roll_after() -> usize {
+    ROLL_AFTER.load(Ordering::Relaxed)
+}
+
+/// Sets how many changes a rollup generation holds before the next begins, for this process.
+pub fn set_roll_after(n: usize) {
+    ROLL_AFTER.store(n, Ordering::Relaxed);
+}
+
+/// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality part
+/// (findings, keyed codes) in a fresh document, written once, with the figures at the heads its
+/// reports named (so that they are still checked once `doc` is gone); then `doc` is given up, its
+/// figures kept per day.
+async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
+    let sources = crate::app::submission::own_sources(store).await?;
+    let (whole, quality, submitted) = store
+        .read_document(doc, |d| {
+            (
+                read(d),
+                read_part(d),
+                crate::app::submission::figures_to_keep(d, &sources),
+            )
+        })
+        .await?;
+    let next = doc.next_generation();
+    store
+        .edit(&next, "rollup", "begin the next generation", |d| {
+            write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?;
+            write_part(d, &quality).map_err(crate::docs::ledger::LedgerError::from)?;
+            write_submitted(d, &submitted).map_err(crate::docs::ledger::LedgerError::from)?;
+            Ok(())
+        })
+        .await?;
+    retire_older(store, &next).await?;
+    tracing::debug!(from = %doc, to = %next, "rollup generation begun");
+    Ok(())
+}
+
+/// Gives up the generations of `current`'s rollup older than it held here (this hub's own after
+/// a roll, or a child hub's replicas once its next generation arrived), keeping their figures
+/// per day. Returns how many were given up.
+pub async fn retire_older(store: &Store, current: &DocId) -> Result<usize, StoreError> {
+    let older: Vec<DocId> = store
+        .rollup_generations(&current.unit)
+        .await?
+        .into_iter()
+        .filter(|d| d.generation < current.generation)
+        .collect();
+    if older.is_empty() {
+        return Ok(0);
+    }
+    let mut days: Vec<(chrono::NaiveDate, Rollup)> = Vec::new();
+    for d in &older {
+        // The older first: a day both cover is the newer's.
+        for (day, r) in store
+            .read_document(d, crate::app::history::rollup_days)
+            .await??
+        {
+            days.retain(|(k, _)| *k != day);
+            days.push((day, r));
+        }
+    }
+    store.retire_rollups(current, &days).await
 }
 
 /// Recomputes this hub's rollup from what its store holds: a hub child's row is that child's

@@ -90,16 +90,89 @@ fn ledger_counts(doc: &automerge::AutoCommit) -> Result<Counts, StoreError> {
     Ok(c)
 }
 
+/// A rollup's figures, read at `heads`.
+fn at_rollup(r: &crate::docs::rollup::Rollup, heads: Vec<String>) -> Figures {
+    let rows = r
+        .children
+        .values()
+        .map(|row| FrozenRow {
+            unit: row.unit.clone(),
+            name: row.name.clone(),
+            counts: row.counts,
+        })
+        .collect();
+    let counts = r.totals.as_ref().map(|t| t.counts).unwrap_or_default();
+    Figures::At {
+        counts,
+        rows,
+        heads,
+    }
+}
+
+/// The heads every report of this unit named (of its rollup, for a hub), whatever the milestone.
+pub async fn own_sources(store: &Store) -> Result<Vec<Vec<String>>, StoreError> {
+    store
+        .read_document(&DocId::submission(store.unit()), |d| {
+            read_submissions(d)
+                .into_values()
+                .flatten()
+                .map(|s| s.source)
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .await
+}
+
+/// The figures of the rollup generation `doc` at each of `sources` (reports' heads) that it
+/// holds or carries from a generation before it: what its next generation keeps for them.
+pub fn figures_to_keep(
+    doc: &mut automerge::AutoCommit,
+    sources: &[Vec<String>],
+) -> std::collections::BTreeMap<String, crate::docs::rollup::Rollup> {
+    use crate::docs::rollup::{Rollup, heads_key, read, read_submitted};
+    let mut carried = read_submitted(doc);
+    let mut out = std::collections::BTreeMap::new();
+    for heads in sources {
+        let key = heads_key(heads);
+        if out.contains_key(&key) {
+            continue;
+        }
+        if let Some(r) = carried.remove(&key) {
+            out.insert(key, r);
+            continue;
+        }
+        let Ok(hashes) = heads
+            .iter()
+            .map(|x| x.parse())
+            .collect::<Result<Vec<automerge::ChangeHash>, _>>()
+        else {
+            continue;
+        };
+        if hashes.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+            continue;
+        }
+        if let Ok(past) = doc.fork_at(&hashes) {
+            let r = read(&past);
+            out.insert(
+                key,
+                Rollup {
+                    children: r.children,
+                    totals: r.totals,
+                    reporting: Default::default(),
+                },
+            );
+        }
+    }
+    out
+}
+
 /// The figures of `unit` at `heads` of their document (see [`Figures`]).
 pub async fn figures(
     store: &Store,
     unit: &UnitCode,
     heads: Option<&[String]>,
 ) -> Result<Figures, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     let (id, is_rollup) = if !store.heads(&rollup).await?.is_empty() {
         (rollup, true)
     } else if !store.heads(&DocId::ledger(unit)).await?.is_empty() {
@@ -119,7 +192,17 @@ pub async fn figures(
         .read_document(&id, |d| {
             let past = match &wanted {
                 Some(h) if h.iter().any(|x| d.get_change_by_hash(x).is_none()) => {
-                    return Ok(Figures::Pending);
+                    // Perhaps of a rollup generation given up since: its figures at those heads
+                    // were carried into this one.
+                    let kept = match (is_rollup, heads) {
+                        (true, Some(h)) => crate::docs::rollup::read_submitted(d)
+                            .remove(&crate::docs::rollup::heads_key(h)),
+                        _ => None,
+                    };
+                    return Ok(match kept {
+                        Some(r) => at_rollup(&r, heads.unwrap_or_default().to_vec()),
+                        None => Figures::Pending,
+                    });
                 }
                 Some(h) => Some(
                     d.fork_at(h)
@@ -133,22 +216,7 @@ pub async fn figures(
             });
             let doc = past.as_ref().unwrap_or(d);
             if is_rollup {
-                let r = crate::docs::rollup::read(doc);
-                let rows = r
-                    .children
-                    .values()
-                    .map(|row| FrozenRow {
-                        unit: row.unit.clone(),
-                        name: row.name.clone(),
-                        counts: row.counts,
-                    })
-                    .collect();
-                let counts = r.totals.map(|t| t.counts).unwrap_or_default();
-                Ok(Figures::At {
-                    counts,
-                    rows,
-                    heads,
-                })
+                Ok(at_rollup(&crate::docs::rollup::read(doc), heads))
             } else {
                 Ok(Figures::At {
                     counts: ledger_counts(doc)?,
@@ -181,6 +249,9 @@ pub async fn submit(
     let filler = check_text("filler", filler, MAX_NAME)?;
     let at = to_millis(at);
     let me = store.unit().clone();
+    // Read and written under the rollup's lock: a roll between the two would not keep the
+    // figures at the heads this report names.
+    let _rollup = crate::app::rollup::writing(store).await;
     let (counts, rows, heads) = match figures(store, &me, None).await? {
         Figures::At {
             counts,
@@ -310,10 +381,7 @@ pub enum Check {
 /// (a hub child's rollup, a leaf's ledger) at the same point, so equal figures are exactly what
 /// the parent can see for itself. A hub child's report is checked against its rollup only.
 pub async fn check(store: &Store, unit: &UnitCode, s: &Submission) -> Result<Check, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     let hub = store.child_hubs().await?.iter().any(|h| h == unit.as_str());
     if hub && store.heads(&rollup).await?.is_empty() {
         return Ok(Check::Unverifiable);
@@ -391,10 +459,7 @@ impl LevelStatus {
 
 /// A hub child's tallies, from the rollup it wrote (made consistent when read).
 async fn child_tallies(store: &Store, unit: &UnitCode) -> Result<Option<Tallies>, StoreError> {
-    let rollup = DocId {
-        kind: crate::docs::document::DocKind::Rollup,
-        unit: unit.clone(),
-    };
+    let rollup = store.rollup_doc(unit).await?;
     if store.heads(&rollup).await?.is_empty() {
         return Ok(None);
     }

@@ -41,16 +41,21 @@ impl DocKind {
     }
 }
 
-/// `<kind>/<unit>`: the name of one document, owned by one unit.
+/// `<kind>/<unit>`: the name of one document, owned by one unit. A rollup is kept in
+/// generations (`rollup/<unit>/<generation>` from the first on; the generation 0 is named
+/// `rollup/<unit>`): each generation starts with the figures of the one before and no history,
+/// so that a rollup's document stays small however often it is recomputed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DocId {
     pub kind: DocKind,
     pub unit: UnitCode,
+    /// 0 for every kind but a rollup past its first generation.
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>, campaign/<unit>, submission/<unit>, review/<unit>, reads/<unit>)"
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>[/<generation>], campaign/<unit>, submission/<unit>, review/<unit>, reads/<unit>)"
 )]
 pub struct DocIdError(pub String);
 
@@ -59,6 +64,7 @@ impl DocId {
         DocId {
             kind: DocKind::Ledger,
             unit: unit.clone(),
+            generation: 0,
         }
     }
 
@@ -66,6 +72,7 @@ impl DocId {
         DocId {
             kind: DocKind::Profile,
             unit: unit.clone(),
+            generation: 0,
         }
     }
 
@@ -73,6 +80,24 @@ impl DocId {
         DocId {
             kind: DocKind::Submission,
             unit: unit.clone(),
+            generation: 0,
+        }
+    }
+
+    /// A hub's rollup, its generation `generation`.
+    pub fn rollup(unit: &UnitCode, generation: u32) -> Self {
+        DocId {
+            kind: DocKind::Rollup,
+            unit: unit.clone(),
+            generation,
+        }
+    }
+
+    /// The same document's next generation (a rollup's).
+    pub fn next_generation(&self) -> Self {
+        DocId {
+            generation: self.generation + 1,
+            ..self.clone()
         }
     }
 
@@ -80,6 +105,7 @@ impl DocId {
         DocId {
             kind: DocKind::Review,
             unit: unit.clone(),
+            generation: 0,
         }
     }
 
@@ -87,6 +113,7 @@ impl DocId {
         DocId {
             kind: DocKind::Reads,
             unit: unit.clone(),
+            generation: 0,
         }
     }
 
@@ -99,6 +126,10 @@ impl DocId {
         put(&mut doc, "kind", self.kind.as_str());
         put(&mut doc, "unit", self.unit.as_str());
         doc.put(ROOT, "schema", 1_i64).expect("genesis put");
+        if self.generation > 0 {
+            doc.put(ROOT, "generation", self.generation as i64)
+                .expect("genesis put");
+        }
         match self.kind {
             DocKind::Ledger => {
                 doc.put_object(ROOT, "cameras", ObjType::Map)
@@ -143,7 +174,11 @@ impl DocId {
 
 impl fmt::Display for DocId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind.as_str(), self.unit)
+        write!(f, "{}/{}", self.kind.as_str(), self.unit)?;
+        if self.generation > 0 {
+            write!(f, "/{}", self.generation)?;
+        }
+        Ok(())
     }
 }
 
@@ -151,7 +186,16 @@ impl FromStr for DocId {
     type Err = DocIdError;
     fn from_str(s: &str) -> Result<Self, DocIdError> {
         let err = || DocIdError(s.to_string());
-        let (k, u) = s.split_once('/').ok_or_else(err)?;
+        let (k, rest) = s.split_once('/').ok_or_else(err)?;
+        let (u, generation) = match rest.split_once('/') {
+            // Only a rollup has generations, and the first is named without one.
+            Some((u, g)) if k == "rollup" => match g.parse::<u32>() {
+                Ok(n) if n > 0 && n.to_string() == g => (u, n),
+                _ => return Err(err()),
+            },
+            Some(_) => return Err(err()),
+            None => (rest, 0),
+        };
         let kind = match k {
             "ledger" => DocKind::Ledger,
             "profile" => DocKind::Profile,
@@ -165,6 +209,7 @@ impl FromStr for DocId {
         Ok(DocId {
             kind,
             unit: UnitCode::parse(u).map_err(|_| err())?,
+            generation,
         })
     }
 }
@@ -172,7 +217,7 @@ impl FromStr for DocId {
 /// Commit options for a change made now by this replica.
 pub fn commit_now(message: &str) -> CommitOptions {
     CommitOptions::default()
-        .with_time(chrono::Utc::now().timestamp_millis())
+        .with_time(crate::domain::clock::now_ms())
         .with_message(message.to_string())
 }
 

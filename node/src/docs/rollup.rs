@@ -195,6 +195,86 @@ pub fn write(
     Ok(changed)
 }
 
+/// Writes `r` whole into a fresh document (a rollup's next generation): every row as it is, its
+/// as-of time kept.
+pub fn write_whole(doc: &mut AutoCommit, r: &Rollup) -> Result<(), automerge::AutomergeError> {
+    let children = match obj_at(doc, &ROOT, "children", ObjType::Map) {
+        Some(c) => c,
+        None => doc.put_object(ROOT, "children", ObjType::Map)?,
+    };
+    for (unit, row) in &r.children {
+        write_row(doc, &children, unit, row)?;
+    }
+    if let Some(t) = &r.totals {
+        write_row(doc, &ROOT, "totals", t)?;
+        doc.put(ROOT, "as_of", t.as_of.as_str())?;
+    }
+    write_reporting(doc, &Tallies::default(), &r.reporting)?;
+    Ok(())
+}
+
+/// The key of the figures a rollup stood at at `heads` (hex): the heads sorted, comma-separated.
+pub fn heads_key(heads: &[String]) -> String {
+    let mut h: Vec<&str> = heads.iter().map(String::as_str).collect();
+    h.sort_unstable();
+    h.join(",")
+}
+
+/// The figures kept in a generation at the heads that reports (报送) named in the generations
+/// before it (`submitted/<heads key>`: the totals and a row per child, as a rollup of its own):
+/// carried from generation to generation, so that a report made before any number of
+/// generations were given up is still checked against the rollup it was made from.
+pub fn read_submitted(doc: &AutoCommit) -> BTreeMap<String, Rollup> {
+    let mut out = BTreeMap::new();
+    let Some(kept) = obj_at(doc, &ROOT, "submitted", ObjType::Map) else {
+        return out;
+    };
+    for key in doc.keys(&kept).collect::<Vec<_>>() {
+        let Some(at) = obj_at(doc, &kept, &key, ObjType::Map) else {
+            continue;
+        };
+        let mut r = Rollup::default();
+        if let Some(children) = obj_at(doc, &at, "children", ObjType::Map) {
+            for unit in doc.keys(&children).collect::<Vec<_>>() {
+                if let Some(obj) = obj_at(doc, &children, &unit, ObjType::Map) {
+                    r.children.insert(unit.clone(), read_row(doc, &obj, &unit));
+                }
+            }
+        }
+        if let Some(t) = obj_at(doc, &at, "totals", ObjType::Map) {
+            let unit = text_at(doc, &ROOT, "unit").unwrap_or_default();
+            r.totals = Some(read_row(doc, &t, &unit));
+        }
+        out.insert(key, r);
+    }
+    out
+}
+
+/// Writes the figures kept at reports' heads (see [`read_submitted`]) into a fresh generation.
+pub fn write_submitted(
+    doc: &mut AutoCommit,
+    kept: &BTreeMap<String, Rollup>,
+) -> Result<(), automerge::AutomergeError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let map = match obj_at(doc, &ROOT, "submitted", ObjType::Map) {
+        Some(m) => m,
+        None => doc.put_object(ROOT, "submitted", ObjType::Map)?,
+    };
+    for (key, r) in kept {
+        let at = doc.put_object(&map, key.as_str(), ObjType::Map)?;
+        let children = doc.put_object(&at, "children", ObjType::Map)?;
+        for (unit, row) in &r.children {
+            write_row(doc, &children, unit, row)?;
+        }
+        if let Some(t) = &r.totals {
+            write_row(doc, &at, "totals", t)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +301,7 @@ mod tests {
         let mut doc = crate::docs::document::DocId {
             kind: crate::docs::document::DocKind::Rollup,
             unit: hub,
+            generation: 0,
         }
         .genesis();
         let mut next = Rollup::default();

@@ -211,6 +211,7 @@ mod tests {
         let mut doc = DocId {
             kind: DocKind::Submission,
             unit: unit.clone(),
+            generation: 0,
         }
         .genesis();
         let due = NaiveDate::from_ymd_opt(2021, 8, 25).unwrap();
@@ -247,6 +248,7 @@ mod tests {
         let mut review = DocId {
             kind: DocKind::Review,
             unit,
+            generation: 0,
         }
         .genesis();
         let d = Decision {

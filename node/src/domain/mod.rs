@@ -7,6 +7,7 @@ pub mod assessment;
 pub mod camera;
 pub mod campaign;
 pub mod catalogue;
+pub mod clock;
 pub mod contacts;
 pub mod crosscheck;
 pub mod device_code;

@@ -27,6 +27,7 @@ mod query;
 pub mod refusal_log;
 mod refusals;
 mod reports;
+mod rollup_days;
 pub mod stages;
 mod subscription;
 mod worklists;

@@ -438,6 +438,7 @@ fn cases() -> Vec<Case> {
                             doc: DocId {
                                 kind,
                                 unit: unit.clone(),
+                                generation: 0,
                             },
                             held,
                             forwarding,

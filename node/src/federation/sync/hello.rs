@@ -12,7 +12,7 @@ use yinglian_proto::v1::{DocHeads, Hello, SyncFrame, sync_error, sync_frame};
 
 use super::frames::{clip, heads_bytes, heads_of};
 use super::{DocState, FRAME_BUDGET, HELLO_TIMEOUT, PROTOCOL, Session, SessionEnd};
-use crate::docs::document::DocId;
+use crate::docs::document::{DocId, DocKind};
 use crate::federation::authz::Write;
 
 impl Session {
@@ -133,6 +133,21 @@ impl Session {
                 order.push((doc, Some(d.heads.clone())));
             }
         }
+        // Of a rollup that either side holds in a newer generation, only that generation: the
+        // older was (or is about to be) given up.
+        let newest = |d: &DocId| {
+            order
+                .iter()
+                .filter(|(o, _)| o.kind == d.kind && o.unit == d.unit)
+                .map(|(o, _)| o.generation)
+                .max()
+                .unwrap_or(d.generation)
+        };
+        let order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = order
+            .iter()
+            .filter(|(d, _)| d.kind != DocKind::Rollup || d.generation >= newest(d))
+            .cloned()
+            .collect();
         let mut in_sync = 0usize;
         for (doc, their) in order {
             let access = self.engine.access(&self.peer, &doc).await?;

@@ -13,7 +13,7 @@ use yinglian_proto::v1::{DocSync, SyncError, SyncFrame, sync_error, sync_frame};
 
 use super::frames::{clip, split};
 use super::{DocState, MAX_FRAME_BYTES, Session, SessionEnd};
-use crate::docs::document::DocId;
+use crate::docs::document::{DocId, DocKind};
 use crate::federation::admission::Cut;
 use crate::federation::authz;
 use crate::store::StoreError;
@@ -198,6 +198,14 @@ impl Session {
     }
 
     async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if doc.kind == DocKind::Rollup
+            && self.docs.contains_key(doc)
+            && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+        {
+            // Given up for a newer generation: nothing more to say of it.
+            self.docs.remove(doc);
+            return Ok(());
+        }
         let Some(d) = self.docs.get_mut(doc) else {
             return Ok(());
         };
@@ -243,10 +251,20 @@ impl Session {
         Ok(())
     }
 
+    /// Forgets the generations of `doc`'s rollup older than it (given up on either side).
+    fn forget_older(&mut self, doc: &DocId) {
+        if doc.kind == DocKind::Rollup {
+            self.docs.retain(|d, _| {
+                !(d.kind == DocKind::Rollup && d.unit == doc.unit && d.generation < doc.generation)
+            });
+        }
+    }
+
     pub(super) async fn changed(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
         if self.refused.contains(doc) {
             return Ok(());
         }
+        self.forget_older(doc);
         if !self.docs.contains_key(doc) {
             let number = self.engine.number(doc);
             if self.unsent.contains(&number) {
@@ -279,6 +297,15 @@ impl Session {
                         .await);
                 };
                 if self.refused.contains(&doc) {
+                    return Ok(());
+                }
+                // A generation of a rollup older than the one held here was given up (perhaps
+                // while this session still spoke of it): what is still said about it is late,
+                // and changes nothing.
+                if doc.kind == DocKind::Rollup
+                    && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+                {
+                    self.docs.remove(&doc);
                     return Ok(());
                 }
                 if !self.docs.contains_key(&doc) {
@@ -337,7 +364,7 @@ impl Session {
                         .store
                         .receive_heads(&doc, &mut entry.state, message)
                         .await
-                        .map(|()| false)
+                        .map(|()| (false, false))
                 } else {
                     self.engine
                         .store
@@ -353,12 +380,17 @@ impl Session {
                             },
                         )
                         .await
-                        .map(|(_, state_saved)| state_saved)
+                        .map(|(written, state_saved)| (written.changed, state_saved))
                 };
                 match result {
                     // A change's sync state (and the replica's origin) was written with the
                     // change, in its transaction.
-                    Ok(state_saved) => {
+                    Ok((changed, state_saved)) => {
+                        if changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
+                            // A child hub's rollup began its next generation: the ones before
+                            // are given up here too, their figures kept per day.
+                            crate::app::rollup::retire_older(&self.engine.store, &doc).await?;
+                        }
                         if entry.state.shared_heads != before_shared && !state_saved {
                             // Only the acknowledgement moved: saved lazily (once a second and at
                             // the session's end). Lost, it only makes the next session resend.
@@ -382,6 +414,7 @@ impl Session {
                     }
                     Err(e) => return Err(e.into()),
                 }
+                self.forget_older(&doc);
                 self.push(&doc).await?;
                 if self
                     .docs
