@@ -33,7 +33,7 @@ impl Store {
             .bind(granted)
             .bind(unit)
             .bind(crate::domain::unit::Role::Subscriber.as_str())
-            .execute(self.pool())
+            .execute(&mut *self.writer.lock().await)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -55,7 +55,7 @@ impl Store {
         )
         .bind(VERSION)
         .bind(version.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.writer.lock().await)
         .await?;
         Ok(())
     }
@@ -77,7 +77,10 @@ impl Store {
         unit: &str,
         entries: &[(String, String)],
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // On the store's writer, the write lock taken first: a deferred transaction that read
+        // and then writes meets the other writes with SQLITE_BUSY instead of waiting its turn.
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
         let held: HashMap<String, (String, bool)> =
             sqlx::query("SELECT device_code, row, removed FROM catalogue_rows WHERE unit = ?")
                 .bind(unit)
@@ -160,7 +163,10 @@ impl Store {
     /// Drops the tombstones changed before `before` (RFC 3339); a cursor older than the newest
     /// of them then gets a full catalogue. Returns how many were dropped.
     pub async fn drop_catalogue_tombstones(&self, before: &str) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // On the store's writer, the write lock taken first: a deferred transaction that read
+        // and then writes meets the other writes with SQLITE_BUSY instead of waiting its turn.
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
         let newest: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(seq) FROM catalogue_rows WHERE removed = 1 AND changed_at < ?",
         )
