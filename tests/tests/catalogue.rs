@@ -16,6 +16,28 @@ use yinglian_node::federation::catalogue::fetch;
 use yinglian_node::federation::membership::grant_catalogue;
 use yinglian_tests::{PATIENCE, converge, federation, police};
 
+/// The city's police (`GA-500000`, the whole city in scope, account "jingguan"), enrolled at the
+/// city and granted the catalogue: its folder and its store.
+async fn city_police_with_the_catalogue(
+    fed: &yinglian_tests::Fed,
+) -> (
+    tempfile::TempDir,
+    std::sync::Arc<yinglian_node::store::Store>,
+) {
+    let police = police::subscriber(
+        fed,
+        &fed.city,
+        "GA-500000",
+        &fed.city.code,
+        ("jingguan", "change me now"),
+    )
+    .await;
+    grant_catalogue(&fed.city.store, &UnitCode::parse("GA-500000").unwrap())
+        .await
+        .unwrap();
+    police
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_an_edit() {
     let mut fed = federation(2, 2).await.unwrap();
@@ -29,18 +51,7 @@ async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_a
         .generate_cameras("500103", 5, 3)
         .await
         .unwrap();
-    let city_code = fed.city.code.clone();
-    let (ga_dir, ga) = police::subscriber(
-        &fed,
-        &fed.city,
-        "GA-500000",
-        &city_code,
-        ("jingguan", "change me now"),
-    )
-    .await;
-    grant_catalogue(&fed.city.store, &UnitCode::parse("GA-500000").unwrap())
-        .await
-        .unwrap();
+    let (ga_dir, ga) = city_police_with_the_catalogue(&fed).await;
     fed.start_all().await.unwrap();
     let (city, district) = (&fed.city, &fed.districts[0]);
     let (a, b) = (&fed.institutions[0][0], &fed.institutions[0][1]);
@@ -306,18 +317,7 @@ async fn a_district_of_two_thousand_cameras_resumes_with_one_row() {
             .await
             .unwrap();
     }
-    let city_code = fed.city.code.clone();
-    let (ga_dir, ga) = police::subscriber(
-        &fed,
-        &fed.city,
-        "GA-500000",
-        &city_code,
-        ("jingguan", "change me now"),
-    )
-    .await;
-    grant_catalogue(&fed.city.store, &UnitCode::parse("GA-500000").unwrap())
-        .await
-        .unwrap();
+    let (ga_dir, ga) = city_police_with_the_catalogue(&fed).await;
     fed.start_all().await.unwrap();
     let (city, district) = (&fed.city, &fed.districts[0]);
     converge(city, &[district], &DocId::profile(&city.code))
@@ -402,18 +402,7 @@ async fn the_commands_read_export_resume_and_list_the_reads() {
         .generate_cameras("500103", 8, 21)
         .await
         .unwrap();
-    let city_code = fed.city.code.clone();
-    let (ga_dir, ga) = police::subscriber(
-        &fed,
-        &fed.city,
-        "GA-500000",
-        &city_code,
-        ("jingguan", "change me now"),
-    )
-    .await;
-    grant_catalogue(&fed.city.store, &UnitCode::parse("GA-500000").unwrap())
-        .await
-        .unwrap();
+    let (ga_dir, ga) = city_police_with_the_catalogue(&fed).await;
     fed.start_all().await.unwrap();
     let (city, district, inst) = (&fed.city, &fed.districts[0], &fed.institutions[0][0]);
     converge(city, &[district], &DocId::profile(&city.code))
