@@ -43,6 +43,29 @@ async fn city_and_district(tmp: &tempfile::TempDir) -> (LocalUnit, LocalUnit) {
     (city, district)
 }
 
+/// Waits until `hub`'s figures count `built` cameras.
+async fn counts(hub: &LocalUnit, built: u64, what: &str) {
+    wait_until(PATIENCE, what, || async {
+        subtree_stats(&hub.store, None)
+            .await
+            .is_ok_and(|s| s.built == built)
+    })
+    .await
+    .unwrap();
+}
+
+/// `hub`'s rows: each child with the cameras it counts, by unit code.
+async fn rows_of(hub: &LocalUnit) -> Vec<(String, u64)> {
+    let s = subtree_stats(&hub.store, None).await.unwrap();
+    let mut rows: Vec<(String, u64)> = s
+        .children
+        .iter()
+        .map(|c| (c.unit.clone(), c.built))
+        .collect();
+    rows.sort();
+    rows
+}
+
 async fn built(u: &LocalUnit) -> u64 {
     u.store.counts(u.code.as_str()).await.unwrap().0.built
 }
@@ -85,22 +108,10 @@ async fn an_affiliated_hospital_reports_straight_to_the_city_beside_the_district
             "the city counts the district and the affiliated hospital",
         ),
     ] {
-        wait_until(PATIENCE, what, || async {
-            subtree_stats(&u.store, None)
-                .await
-                .is_ok_and(|s| s.built == want)
-        })
-        .await
-        .unwrap();
+        counts(u, want, what).await;
     }
     // The city's rows: the affiliated hospital by itself, the district with its tree.
-    let s = subtree_stats(&city.store, None).await.unwrap();
-    let mut rows: Vec<(String, u64)> = s
-        .children
-        .iter()
-        .map(|c| (c.unit.clone(), c.built))
-        .collect();
-    rows.sort();
+    let rows = rows_of(&city).await;
     assert_eq!(
         rows,
         vec![("500000-0001".to_string(), a), ("500103".to_string(), h)]
@@ -159,22 +170,10 @@ async fn a_hospital_with_sub_units_is_a_hub_under_its_district_and_counted_at_ev
         (&district, "the district counts the hospital's whole tree"),
         (&city, "the city counts the district's whole tree"),
     ] {
-        wait_until(PATIENCE, what, || async {
-            subtree_stats(&u.store, None)
-                .await
-                .is_ok_and(|s| s.built == total)
-        })
-        .await
-        .unwrap();
+        counts(u, total, what).await;
     }
     // The hospital's rows: each sub-unit by itself.
-    let s = subtree_stats(&hospital.store, None).await.unwrap();
-    let mut rows: Vec<(String, u64)> = s
-        .children
-        .iter()
-        .map(|c| (c.unit.clone(), c.built))
-        .collect();
-    rows.sort();
+    let rows = rows_of(&hospital).await;
     assert_eq!(
         rows,
         vec![
@@ -183,12 +182,7 @@ async fn a_hospital_with_sub_units_is_a_hub_under_its_district_and_counted_at_ev
         ]
     );
     // The district's row for the hospital is the hospital's whole tree.
-    let s = subtree_stats(&district.store, None).await.unwrap();
-    let rows: Vec<(String, u64)> = s
-        .children
-        .iter()
-        .map(|c| (c.unit.clone(), c.built))
-        .collect();
+    let rows = rows_of(&district).await;
     assert_eq!(rows, vec![("500103-0001".to_string(), total)]);
     // The sub-units' camera records stay at the hospital: the district holds none of them.
     for s in &sub_units {
