@@ -1,5 +1,6 @@
 //! A rollup given up for its next generation loses nothing that was read from it: the
-//! data-quality findings and keyed codes travel into the new generation, and a report (报送) made
+//! data-quality findings travel into the new generation (the keyed codes stay in their own
+//! document, which does not roll), and a report (报送) made
 //! before any number of generations still shows its figures and its check at the parent, online
 //! or back from offline. The generations here are short (a roll every few changes) so that a
 //! handful of edits rolls them several times.
@@ -51,7 +52,7 @@ async fn hand_up(inst: &LocalUnit, district: &LocalUnit) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_generation_carries_the_findings_and_the_keyed_codes() {
+async fn a_new_generation_carries_the_findings_and_the_keyed_codes_stay_apart() {
     rollup::set_roll_after(ROLL_AFTER);
     let fed = federation(1, 1).await.unwrap();
     let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
@@ -95,7 +96,18 @@ async fn a_new_generation_carries_the_findings_and_the_keyed_codes() {
         .read_document(&own, |d| yinglian_node::docs::quality::read_part(d))
         .await
         .unwrap();
-    assert_eq!(part.codes.len(), 1, "the subtree's one keyed code");
+    let codes_doc = DocId::codes(&district.code);
+    let codes = || async {
+        district
+            .store
+            .read_document(&codes_doc, |d| yinglian_node::docs::quality::read_codes(d))
+            .await
+            .unwrap()
+    };
+    let published = codes().await;
+    assert_eq!(published.keys.len(), 1, "the subtree's one keyed code");
+    assert!(!published.malformed);
+    let codes_heads = district.store.heads(&codes_doc).await.unwrap();
 
     // New records at the hospital, each recomputed at the district (and nothing else: the
     // data-quality task does not run) until its rollup has rolled twice.
@@ -134,6 +146,10 @@ async fn a_new_generation_carries_the_findings_and_the_keyed_codes() {
         .await
         .unwrap();
     assert_eq!(carried, part);
+    // The keyed codes did not travel with the rollup: their document is as it was (the
+    // data-quality task did not run since), whatever the generation.
+    assert_eq!(district.store.heads(&codes_doc).await.unwrap(), codes_heads);
+    assert_eq!(codes().await, published);
     assert_eq!(
         district
             .store

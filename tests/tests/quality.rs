@@ -614,3 +614,93 @@ async fn every_rule_is_found_where_it_should_be_and_nothing_in_a_clean_inventory
     assert!(at_city.shared.is_empty(), "{:?}", at_city.shared);
     fed.stop_all().await;
 }
+
+/// A district that publishes more keyed codes than the cameras its own figures count (to probe
+/// which codes others hold, or to blame them) is not believed: the city records a refusal and
+/// finds no duplicate through it until what it publishes fits its figures again. No daemon runs:
+/// each document is handed up by the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_district_publishing_more_codes_than_cameras_is_not_believed() {
+    use std::collections::BTreeSet;
+    use yinglian_hub::local::LocalUnit;
+    use yinglian_node::app::{campaign, quality_tree, rollup};
+    use yinglian_node::docs::quality::{read_codes, write_codes};
+    use yinglian_tests::hostile::refusals;
+    async fn hand(from: &LocalUnit, to: &LocalUnit, doc: &DocId) {
+        let bytes = from.store.save_document(doc).await.unwrap().unwrap();
+        to.store
+            .merge_bytes(doc, from.code.as_str(), &bytes)
+            .await
+            .unwrap();
+    }
+    let fed = federation(2, 1).await.unwrap();
+    let city = &fed.city;
+    campaign::publish(
+        &city.store,
+        &yinglian_node::domain::campaign::Campaign::seed(),
+    )
+    .await
+    .unwrap();
+    let held_campaign = DocId {
+        kind: yinglian_node::docs::document::DocKind::Campaign,
+        unit: city.code.clone(),
+        generation: 0,
+    };
+    for (i, d) in fed.districts.iter().enumerate() {
+        let inst = &fed.institutions[i][0];
+        hand(city, d, &held_campaign).await;
+        add(
+            inst,
+            SHARED,
+            vec![(Field::Name, Value::Text("门诊大厅".into()))],
+        )
+        .await;
+        hand(inst, d, &DocId::ledger(&inst.code)).await;
+        rollup::recompute(&d.store).await.unwrap();
+        quality_tree::refresh(&d.store).await.unwrap();
+        let own = d.store.rollup_doc(&d.code).await.unwrap();
+        hand(d, city, &own).await;
+        hand(d, city, &DocId::codes(&d.code)).await;
+    }
+    let c = quality::check(&city.store, None).await.unwrap();
+    assert_eq!(c.shared.len(), 1, "the one code at both districts");
+    assert!(refusals(city, "not believed").await.is_empty());
+
+    // The second district publishes five more keys for its one camera.
+    let d1 = &fed.districts[1];
+    let codes = DocId::codes(&d1.code);
+    let honest = d1
+        .store
+        .read_document(&codes, |d| read_codes(d).keys)
+        .await
+        .unwrap();
+    let mut more: BTreeSet<String> = honest.clone();
+    more.extend((1..=5).map(|n| format!("{n:02x}").repeat(16)));
+    d1.store
+        .edit(&codes, "quality", "probe", |d| {
+            Ok(write_codes(d, &more).map_err(yinglian_node::docs::ledger::LedgerError::from)?)
+        })
+        .await
+        .unwrap();
+    hand(d1, city, &codes).await;
+    let c = quality::check(&city.store, None).await.unwrap();
+    assert!(c.shared.is_empty(), "{:?}", c.shared);
+    let refused = refusals(city, "not believed").await;
+    assert!(
+        refused
+            .iter()
+            .any(|(_, r)| r.contains(d1.code.as_str()) && r.contains("6 of them for 1 cameras")),
+        "{refused:?}"
+    );
+
+    // Back to what it holds: believed again.
+    d1.store
+        .edit(&codes, "quality", "honest again", |d| {
+            Ok(write_codes(d, &honest).map_err(yinglian_node::docs::ledger::LedgerError::from)?)
+        })
+        .await
+        .unwrap();
+    hand(d1, city, &codes).await;
+    let c = quality::check(&city.store, None).await.unwrap();
+    assert_eq!(c.shared.len(), 1);
+}

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::app::zh;
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::ledger;
-use crate::docs::quality::{Part, read_notices, read_part};
+use crate::docs::quality::{read_codes, read_notices};
 use crate::domain::camera::State;
 use crate::domain::crosscheck::{Notices, Shared, Source, duplicates};
 use crate::domain::figures::beijing;
@@ -51,19 +51,30 @@ impl Report {
     }
 }
 
-/// The hub children (those whose rollup is held here) with their published keyed codes and
-/// findings, and the notices this unit's parent sent it.
-async fn from_below_and_above(store: &Store) -> Result<(Vec<(String, Part)>, Notices), StoreError> {
+/// The hub children (those whose rollup or keyed codes are held here) with their published keyed
+/// codes, and the notices this unit's parent sent it.
+async fn from_below_and_above(
+    store: &Store,
+) -> Result<(Vec<(String, BTreeSet<String>)>, Notices), StoreError> {
     let mut hubs = Vec::new();
     for c in store.syncing_children().await? {
         let Ok(code) = UnitCode::parse(&c) else {
             continue;
         };
-        let id = store.rollup_doc(&code).await?;
+        let id = DocId::codes(&code);
         if store.heads(&id).await?.is_empty() {
+            // Not published yet (or a child hub of a build before `codes/<hub>`): no codes.
+            if store
+                .heads(&store.rollup_doc(&code).await?)
+                .await?
+                .is_empty()
+            {
+                continue;
+            }
+            hubs.push((c, BTreeSet::new()));
             continue;
         }
-        let mut part = store.read_document(&id, |d| read_part(d)).await?;
+        let mut codes = store.read_document(&id, |d| read_codes(d)).await?;
         // What a hub child publishes is bounded by what it is: keyed codes of the form
         // `code_key` makes, no more of them than the cameras its own figures count. A child that
         // publishes more (to probe which codes others hold, or to blame them) is not believed.
@@ -73,25 +84,22 @@ async fn from_below_and_above(store: &Store) -> Result<(Vec<(String, Part)>, Not
             .iter()
             .find(|r| r.unit == c)
             .map_or(0, |r| r.counts.built);
-        let well_formed = part
-            .codes
-            .iter()
-            .all(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !well_formed || part.codes.len() as u64 > cameras {
+        let well_formed = !codes.malformed;
+        if !well_formed || codes.keys.len() as u64 > cameras {
             store
                 .record_refusal(
                     &format!("urn:yinglian:hub:{c}"),
                     Some(&id),
                     &format!(
-                        "the keyed device codes of {c}'s rollup are not believed: {} of them for {cameras} cameras{}",
-                        part.codes.len(),
+                        "the keyed device codes of {c} are not believed: {} of them for {cameras} cameras{}",
+                        codes.keys.len(),
                         if well_formed { "" } else { ", some not keyed codes" }
                     ),
                 )
                 .await;
-            part.codes.clear();
+            codes.keys.clear();
         }
-        hubs.push((c, part));
+        hubs.push((c, codes.keys));
     }
     let mine = DocId {
         kind: DocKind::Review,
@@ -226,7 +234,7 @@ pub async fn check_at(
             });
             s.keys.insert(k);
         }
-        for (c, part) in &hubs {
+        for (c, keys) in &hubs {
             // A hub child's subtree is its own: records of it held here (forwarded) are left to it.
             sources.insert(
                 c.clone(),
@@ -234,7 +242,7 @@ pub async fn check_at(
                     unit: c.clone(),
                     name: String::new(),
                     held: false,
-                    keys: part.codes.clone(),
+                    keys: keys.clone(),
                 },
             );
         }

@@ -1,6 +1,6 @@
 //! Data quality travelling in the tree: a hub keeps the data-quality part of its rollup current
-//! (the findings of each direct child's subtree and of its own, and the keyed hashes of its
-//! subtree's device codes for its parent's duplicate check), and the notices to its children (in
+//! (the findings of each direct child's subtree and of its own), its `codes/<hub>` (the keyed
+//! hashes of its subtree's device codes, for its parent's duplicate check), and the notices to its children (in
 //! `review/<child>`: per keyed code, who else holds it), whenever a record, a child's rollup, its
 //! parent's notice or the campaign changes — so that a finding appears and disappears at every
 //! level, live. The figures' own rollup task never waits for it.
@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::app::quality::{Report, check_at};
 use crate::docs::document::{DocId, DocKind};
-use crate::docs::quality::{Part, read_notices, read_part, write_notices, write_part};
+use crate::docs::quality::{
+    Part, read_codes, read_notices, read_part, write_codes, write_notices, write_part,
+};
 use crate::domain::crosscheck::Notices;
 use crate::domain::quality::Tally;
 use crate::domain::unit::UnitCode;
@@ -17,7 +19,7 @@ use crate::store::{Store, StoreError};
 
 /// The data-quality part of this hub's rollup from a check: a hub child's row is its own
 /// rollup's totals, a leaf child's the findings on its records held here.
-async fn part_of(store: &Store, report: &Report, root: bool) -> Result<Part, StoreError> {
+async fn part_of(store: &Store, report: &Report) -> Result<Part, StoreError> {
     let me = store.unit().as_str();
     let mut part = Part::default();
     let mut totals = report.units.get(me).copied().unwrap_or_default();
@@ -43,15 +45,11 @@ async fn part_of(store: &Store, report: &Report, root: bool) -> Result<Part, Sto
         part.children.insert(c, t);
     }
     part.totals = totals;
-    // The root has nobody to publish its codes to.
-    if !root {
-        part.codes = report.codes.clone();
-    }
     Ok(part)
 }
 
-/// Checks again and writes what changed: the quality part of this hub's rollup, and each direct
-/// child's notices. Returns whether anything was written.
+/// Checks again and writes what changed: the quality part of this hub's rollup, its keyed codes
+/// (below the root), and each direct child's notices. Returns whether anything was written.
 pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
     if !store.identity().is_hub() {
         return Ok(false);
@@ -59,7 +57,7 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
     let today = crate::domain::figures::beijing_today();
     let report = check_at(store, None, today).await?;
     let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
-    let part = part_of(store, &report, root).await?;
+    let part = part_of(store, &report).await?;
     let own = store.rollup_doc(store.unit()).await?;
     let mut wrote = false;
     let held = if store.heads(&own).await?.is_empty() {
@@ -77,6 +75,24 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
         )
         .await?;
         wrote = true;
+    }
+    // The root has nobody to publish its codes to.
+    if !root {
+        let id = DocId::codes(store.unit());
+        let held = if store.heads(&id).await?.is_empty() {
+            None
+        } else {
+            Some(store.read_document(&id, |d| read_codes(d).keys).await?)
+        };
+        if held.as_ref() != Some(&report.codes) {
+            store
+                .edit(&id, "quality", "publish the keyed device codes", |d| {
+                    Ok(write_codes(d, &report.codes)
+                        .map_err(crate::docs::ledger::LedgerError::from)?)
+                })
+                .await?;
+            wrote = true;
+        }
     }
     for c in store.syncing_children().await? {
         let Ok(code) = UnitCode::parse(&c) else {
@@ -106,12 +122,12 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
 }
 
 /// Whether a change of `doc` can change this hub's findings, counts or notices: a record, a
-/// profile (a name in a notice), the campaign (rules, key), a child's rollup (its codes and
-/// findings), the parent's notices to this unit.
+/// profile (a name in a notice), the campaign (rules, key), a child's rollup (its findings) or
+/// keyed codes, the parent's notices to this unit.
 fn feeds_quality(me: &UnitCode, doc: &DocId) -> bool {
     match doc.kind {
         DocKind::Ledger | DocKind::Profile | DocKind::Campaign => true,
-        DocKind::Rollup => doc.unit != *me,
+        DocKind::Rollup | DocKind::Codes => doc.unit != *me,
         DocKind::Review => doc.unit == *me,
         DocKind::Submission | DocKind::Reads => false,
     }

@@ -246,8 +246,8 @@ pub fn set_roll_after(n: usize) {
     ROLL_AFTER.store(n, Ordering::Relaxed);
 }
 
-/// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality part
-/// (findings, keyed codes) in a fresh document, written once, with the figures at the heads its
+/// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality
+/// findings in a fresh document (the keyed codes are in `codes/<hub>`, which does not roll), written once, with the figures at the heads its
 /// reports named (so that they are still checked once `doc` is gone); then `doc` is given up, its
 /// figures kept per day.
 async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
@@ -318,7 +318,8 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
         | DocKind::Campaign
         | DocKind::Submission
         | DocKind::Review
-        | DocKind::Reads => None,
+        | DocKind::Reads
+        | DocKind::Codes => None,
     }
 }
 
@@ -327,7 +328,7 @@ fn feeds_rollup(me: &crate::domain::unit::UnitCode, doc: &DocId) -> Option<Strin
 /// counts). False when it feeds none.
 fn feeds_reporting(me: &crate::domain::unit::UnitCode, doc: &DocId, paper: &mut Paper) -> bool {
     match doc.kind {
-        DocKind::Ledger | DocKind::Profile | DocKind::Reads => false,
+        DocKind::Ledger | DocKind::Profile | DocKind::Reads | DocKind::Codes => false,
         DocKind::Campaign => {
             paper.campaign = true;
             true

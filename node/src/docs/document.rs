@@ -25,6 +25,10 @@ pub enum DocKind {
     /// `reads/<unit>`: who read the unit's camera records (the police catalogue, a higher level's
     /// camera list), written by the hub that holds its ledger and answered; down to that unit alone.
     Reads,
+    /// `codes/<hub>`: the keyed hashes of the device codes in the hub's subtree, written by the
+    /// hub, up to its parent alone (its duplicate check across children); one document, not
+    /// rolled into generations, changing only when a code does.
+    Codes,
 }
 
 impl DocKind {
@@ -37,6 +41,7 @@ impl DocKind {
             DocKind::Submission => "submission",
             DocKind::Review => "review",
             DocKind::Reads => "reads",
+            DocKind::Codes => "codes",
         }
     }
 }
@@ -55,7 +60,7 @@ pub struct DocId {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>[/<generation>], campaign/<unit>, submission/<unit>, review/<unit>, reads/<unit>)"
+    "\"{0}\" is not a document name (ledger/<unit>, profile/<unit>, rollup/<unit>[/<generation>], campaign/<unit>, submission/<unit>, review/<unit>, reads/<unit>, codes/<unit>)"
 )]
 pub struct DocIdError(pub String);
 
@@ -117,6 +122,15 @@ impl DocId {
         }
     }
 
+    /// A hub's published keyed codes.
+    pub fn codes(unit: &UnitCode) -> Self {
+        DocId {
+            kind: DocKind::Codes,
+            unit: unit.clone(),
+            generation: 0,
+        }
+    }
+
     /// The document as it exists before anyone writes to it: the same bytes on every replica.
     pub fn genesis(&self) -> AutoCommit {
         let mut doc = AutoCommit::new().with_actor(ActorId::from(b"yinglian-genesis"));
@@ -162,6 +176,10 @@ impl DocId {
                 doc.put_object(ROOT, "reads", ObjType::List)
                     .expect("genesis");
             }
+            DocKind::Codes => {
+                doc.put_object(ROOT, "buckets", ObjType::Map)
+                    .expect("genesis");
+            }
         }
         doc.commit_with(
             CommitOptions::default()
@@ -204,6 +222,7 @@ impl FromStr for DocId {
             "submission" => DocKind::Submission,
             "review" => DocKind::Review,
             "reads" => DocKind::Reads,
+            "codes" => DocKind::Codes,
             _ => return Err(err()),
         };
         Ok(DocId {

@@ -1,15 +1,18 @@
-//! The data-quality parts of two documents. In `rollup/<hub>`, the map `quality`: the findings
-//! per direct child (`children/<unit>/errors|warnings`) and of the whole subtree (`totals`), and
-//! `codes`, the keyed hashes of every device code in the subtree, for the parent's duplicate check
-//! across its children. In `review/<unit>` (written by the parent, going down to that unit
-//! alone), the map `quality_notices`: per keyed code, the units elsewhere holding it (unit →
-//! name). Written by the hub's data-quality task only, touching only what differs; the rollup's
-//! figures are written by the rollup task and never touch these keys.
+//! The data-quality parts of three documents. In `rollup/<hub>`, the map `quality`: the findings
+//! per direct child (`children/<unit>/errors|warnings`) and of the whole subtree (`totals`). In
+//! `codes/<hub>` (its own document, going up to the parent alone, never rolled into generations),
+//! the keyed hashes of every device code in the subtree, for the parent's duplicate check across
+//! its children: 16 bytes each, sorted, in 256 buckets by their first byte (`buckets/<2 hex>`,
+//! one byte string each), so that a changed code rewrites one small bucket. In `review/<unit>`
+//! (written by the parent, going down to that unit alone), the map `quality_notices`: per keyed
+//! code, the units elsewhere holding it (unit → name). Written by the hub's data-quality task
+//! only, touching only what differs; the rollup's figures are written by the rollup task and
+//! never touch these keys.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use crate::docs::document::{obj_at, text_at, uint_at};
 use crate::domain::crosscheck::Notices;
@@ -20,7 +23,6 @@ use crate::domain::quality::Tally;
 pub struct Part {
     pub children: BTreeMap<String, Tally>,
     pub totals: Tally,
-    pub codes: BTreeSet<String>,
 }
 
 fn tally_at(doc: &AutoCommit, obj: &ObjId) -> Tally {
@@ -64,9 +66,6 @@ pub fn read_part(doc: &AutoCommit) -> Part {
     if let Some(t) = obj_at(doc, &q, "totals", ObjType::Map) {
         p.totals = tally_at(doc, &t);
     }
-    if let Some(codes) = obj_at(doc, &q, "codes", ObjType::Map) {
-        p.codes = doc.keys(&codes).collect();
-    }
     p
 }
 
@@ -74,13 +73,21 @@ pub fn read_part(doc: &AutoCommit) -> Part {
 /// whether anything changed.
 pub fn write_part(doc: &mut AutoCommit, next: &Part) -> Result<bool, automerge::AutomergeError> {
     let current = read_part(doc);
-    if &current == next && obj_at(doc, &ROOT, "quality", ObjType::Map).is_some() {
+    let q = obj_at(doc, &ROOT, "quality", ObjType::Map);
+    // The keyed codes a rollup carried before they had a document of their own.
+    let stale = q
+        .as_ref()
+        .is_some_and(|q| doc.get(q, "codes").ok().flatten().is_some());
+    if &current == next && q.is_some() && !stale {
         return Ok(false);
     }
-    let q = match obj_at(doc, &ROOT, "quality", ObjType::Map) {
+    let q = match q {
         Some(q) => q,
         None => doc.put_object(ROOT, "quality", ObjType::Map)?,
     };
+    if stale {
+        doc.delete(&q, "codes")?;
+    }
     let children = match obj_at(doc, &q, "children", ObjType::Map) {
         Some(c) => c,
         None => doc.put_object(&q, "children", ObjType::Map)?,
@@ -98,17 +105,110 @@ pub fn write_part(doc: &mut AutoCommit, next: &Part) -> Result<bool, automerge::
     if current.totals != next.totals || obj_at(doc, &q, "totals", ObjType::Map).is_none() {
         put_tally(doc, &q, "totals", &next.totals)?;
     }
-    let codes = match obj_at(doc, &q, "codes", ObjType::Map) {
-        Some(c) => c,
-        None => doc.put_object(&q, "codes", ObjType::Map)?,
-    };
-    for k in next.codes.difference(&current.codes) {
-        doc.put(&codes, k.as_str(), true)?;
-    }
-    for k in current.codes.difference(&next.codes) {
-        doc.delete(&codes, k.as_str())?;
-    }
     Ok(true)
+}
+
+/// The keyed codes a hub publishes, as read from its `codes/<hub>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Codes {
+    /// Each keyed code in its usual form (32 hex characters).
+    pub keys: BTreeSet<String>,
+    /// Something in the document is not a keyed code where it stands: a bucket not named by one
+    /// byte, not a byte string, not a whole number of codes, or holding a code of another bucket.
+    pub malformed: bool,
+}
+
+const BUCKETS: &str = "buckets";
+
+/// The 16 bytes of a keyed code given as 32 hex characters.
+fn key_bytes(key: &str) -> Option<[u8; 16]> {
+    let b = key.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        let hex = std::str::from_utf8(&b[2 * i..2 * i + 2]).ok()?;
+        *o = u8::from_str_radix(hex, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn key_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the keyed codes of a `codes/<hub>` document (none before the hub wrote any).
+pub fn read_codes(doc: &AutoCommit) -> Codes {
+    let mut c = Codes::default();
+    let Some(buckets) = obj_at(doc, &ROOT, BUCKETS, ObjType::Map) else {
+        return c;
+    };
+    for name in doc.keys(&buckets).collect::<Vec<_>>() {
+        let first = (name.len() == 2)
+            .then(|| u8::from_str_radix(&name, 16).ok())
+            .flatten()
+            .filter(|b| format!("{b:02x}") == name);
+        let bytes = match doc.get(&buckets, name.as_str()).ok().flatten() {
+            Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Bytes(b) => Some(b.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        match (first, bytes) {
+            (Some(first), Some(b)) if b.len() % 16 == 0 => {
+                for k in b.chunks(16) {
+                    if k[0] != first {
+                        c.malformed = true;
+                    }
+                    c.keys.insert(key_hex(k));
+                }
+            }
+            _ => c.malformed = true,
+        }
+    }
+    c
+}
+
+/// Writes `keys` (keyed codes, 32 hex characters each) over a `codes/<hub>` document, rewriting
+/// only the buckets whose codes differ; returns whether anything changed. A key not of that form
+/// is left out (none is: [`crate::domain::quality::code_key`] makes them).
+pub fn write_codes(
+    doc: &mut AutoCommit,
+    keys: &BTreeSet<String>,
+) -> Result<bool, automerge::AutomergeError> {
+    let mut next: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // Sorted by their hex form, hence by their bytes.
+    for k in keys.iter().filter_map(|k| key_bytes(k)) {
+        next.entry(format!("{:02x}", k[0]))
+            .or_default()
+            .extend_from_slice(&k);
+    }
+    let buckets = match obj_at(doc, &ROOT, BUCKETS, ObjType::Map) {
+        Some(b) => b,
+        None => doc.put_object(ROOT, BUCKETS, ObjType::Map)?,
+    };
+    let mut changed = false;
+    for name in doc.keys(&buckets).collect::<Vec<_>>() {
+        if !next.contains_key(&name) {
+            doc.delete(&buckets, name.as_str())?;
+            changed = true;
+        }
+    }
+    for (name, bytes) in next {
+        let same = match doc.get(&buckets, name.as_str())? {
+            Some((automerge::Value::Scalar(s), _)) => {
+                matches!(s.as_ref(), ScalarValue::Bytes(b) if *b == bytes)
+            }
+            _ => false,
+        };
+        if !same {
+            doc.put(&buckets, name.as_str(), ScalarValue::Bytes(bytes))?;
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// What the parent told this unit: per keyed code, the units elsewhere holding it.
@@ -188,7 +288,6 @@ mod tests {
             errors: 2,
             warnings: 1,
         };
-        p.codes = ["aa", "bb"].map(String::from).into();
         assert!(write_part(&mut doc, &p).unwrap());
         doc.commit();
         assert_eq!(read_part(&doc), p);
@@ -198,9 +297,68 @@ mod tests {
         assert_eq!(doc.get_heads(), heads);
         p.children.clear();
         p.totals = Tally::default();
-        p.codes = ["bb", "cc"].map(String::from).into();
         write_part(&mut doc, &p).unwrap();
         assert_eq!(read_part(&doc), p);
+    }
+
+    fn key(first: u8, n: u8) -> String {
+        key_hex(&[[first, n], [7; 2]].concat().repeat(4))
+    }
+
+    #[test]
+    fn keyed_codes_take_sixteen_bytes_and_a_change_rewrites_one_bucket() {
+        let mut doc = AutoCommit::new();
+        assert_eq!(read_codes(&doc), Codes::default());
+        let mut keys: BTreeSet<String> = (0..=255u8).map(|b| key(b, 1)).collect();
+        keys.insert(key(0xab, 2));
+        assert!(write_codes(&mut doc, &keys).unwrap());
+        doc.commit();
+        let read = read_codes(&doc);
+        assert_eq!((read.keys.len(), read.malformed), (257, false));
+        assert_eq!(read.keys, keys);
+        // Nothing differs: nothing written.
+        let heads = doc.get_heads();
+        assert!(!write_codes(&mut doc, &keys).unwrap());
+        assert_eq!(doc.commit(), None);
+        assert_eq!(doc.get_heads(), heads);
+        // One code gone and one new in another bucket: two buckets rewritten, of 16 and 32 bytes.
+        keys.remove(&key(0xab, 2));
+        keys.insert(key(0x10, 3));
+        let before = doc.save().len();
+        assert!(write_codes(&mut doc, &keys).unwrap());
+        doc.commit();
+        let ops: usize = doc.get_changes(&heads).iter().map(|c| c.len()).sum();
+        assert_eq!(ops, 2);
+        assert!(
+            doc.save().len() < before + 200,
+            "{} → {}",
+            before,
+            doc.save().len()
+        );
+        assert_eq!(read_codes(&doc).keys, keys);
+        // Everything gone.
+        write_codes(&mut doc, &BTreeSet::new()).unwrap();
+        assert_eq!(read_codes(&doc), Codes::default());
+    }
+
+    #[test]
+    fn a_bucket_that_is_not_whole_codes_of_its_byte_is_malformed() {
+        for (name, bytes) in [
+            ("ab", vec![0xab; 15]),
+            ("ab", [vec![0xac], vec![0; 15]].concat()),
+            ("zz", vec![0; 16]),
+            ("AB", vec![0xab; 16]),
+        ] {
+            let mut doc = AutoCommit::new();
+            let b = doc.put_object(ROOT, BUCKETS, ObjType::Map).unwrap();
+            doc.put(&b, name, ScalarValue::Bytes(bytes.clone()))
+                .unwrap();
+            assert!(read_codes(&doc).malformed, "{name} {bytes:?}");
+        }
+        let mut doc = AutoCommit::new();
+        let b = doc.put_object(ROOT, BUCKETS, ObjType::Map).unwrap();
+        doc.put(&b, "ab", "not bytes").unwrap();
+        assert!(read_codes(&doc).malformed);
     }
 
     #[test]

@@ -84,7 +84,11 @@ impl Store {
                 }
                 project_rollup(conn, doc_id.unit.as_str(), &r).await
             }
-            DocKind::Campaign | DocKind::Submission | DocKind::Review | DocKind::Reads => Ok(0),
+            DocKind::Campaign
+            | DocKind::Submission
+            | DocKind::Review
+            | DocKind::Reads
+            | DocKind::Codes => Ok(0),
         }
     }
 }

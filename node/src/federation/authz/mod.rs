@@ -99,7 +99,7 @@ pub fn access(
                 send: true,
                 write: Write::Supervision,
             },
-            DocKind::Profile | DocKind::Rollup if owner == me => Access {
+            DocKind::Profile | DocKind::Rollup | DocKind::Codes if owner == me => Access {
                 send: true,
                 write: Write::None,
             },
@@ -163,10 +163,12 @@ pub fn access(
                     write: Write::Any,
                 },
                 // Only a hub has a rollup: a leaf's figures come from its ledger.
-                DocKind::Rollup if owner == child && peer.role == Role::Hub => Access {
-                    send: false,
-                    write: Write::Any,
-                },
+                DocKind::Rollup | DocKind::Codes if owner == child && peer.role == Role::Hub => {
+                    Access {
+                        send: false,
+                        write: Write::Any,
+                    }
+                }
                 DocKind::Profile if owner == me => Access {
                     send: true,
                     write: Write::None,
