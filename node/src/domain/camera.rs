@@ -338,13 +338,47 @@ impl fmt::Display for Field {
 }
 
 /// A stored field value, as it lives in the Automerge document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+/// Read as the untagged form is written (a whole number that fits an `i64` an `Int`, any other
+/// number a `Float`), but by the value's own type: serde's untagged enums try each variant in
+/// turn and format an error for each that fails — most of the time of reading a record.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field value: a boolean, a number or a text")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Text(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl fmt::Display for Value {
@@ -678,6 +712,34 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn values_read_back_as_written_and_nothing_else_is_a_value() {
+        let values = [
+            Value::Bool(true),
+            Value::Int(-3),
+            Value::Int(i64::MAX),
+            Value::Float(106.55),
+            Value::Float(2.0),
+            Value::Text("门诊大厅".into()),
+            Value::Text("12".into()),
+        ];
+        for v in values {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), v, "{json}");
+        }
+        // Past an i64: a number still, as the untagged form read it.
+        assert_eq!(
+            serde_json::from_str::<Value>("18446744073709551615").unwrap(),
+            Value::Float(u64::MAX as f64)
+        );
+        for bad in ["null", "[1]", "{\"a\":1}"] {
+            assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad}");
+        }
+        let c = cam(&[(Field::Name, "门诊大厅"), (Field::PointClass, "一类")]);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Camera>(&json).unwrap(), c);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the data-quality check reads from the projection: every camera record held here, of the
-//! whole store or of one unit's subtree.
+//! whole store, of one unit's subtree, or of one unit alone.
 
 use crate::store::query::camera_row;
 use crate::store::{CameraRow, Store, StoreError};
@@ -12,6 +12,18 @@ impl Store {
             "SELECT unit, record, conflicts, updated_at FROM cameras
              WHERE ?1 IS NULL OR unit = ?1 OR unit LIKE ?1 || '-%'
              ORDER BY unit, device_code",
+        )
+        .bind(unit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(camera_row).collect()
+    }
+
+    /// The camera records of `unit`'s own ledger held here, ordered by device code.
+    pub async fn cameras_of(&self, unit: &str) -> Result<Vec<CameraRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT unit, record, conflicts, updated_at FROM cameras WHERE unit = ?1
+             ORDER BY device_code",
         )
         .bind(unit)
         .fetch_all(&self.pool)
