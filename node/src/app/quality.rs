@@ -3,7 +3,7 @@
 //! duplicates no level sees both records of, through keyed codes (what hub children publish, what
 //! the parent tells); the findings, and their counts per unit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -17,7 +17,7 @@ use crate::domain::crosscheck::{Notices, Shared, Source, duplicates};
 use crate::domain::figures::beijing;
 use crate::domain::quality::{self, Check, Finding, RuleSet, Subject, code_key};
 use crate::domain::unit::UnitCode;
-use crate::store::{Store, StoreError};
+use crate::store::{CameraRow, Store, StoreError};
 
 /// How many findings a unit has.
 pub use crate::domain::quality::Tally;
@@ -51,10 +51,138 @@ impl Report {
     }
 }
 
+/// What one check keeps for the next, so that a hub's data-quality task reads and checks again
+/// only what changed since: per ledger held, its records at the ledger's heads and their findings
+/// under the rules, key and day in force; per hub child, its keyed codes at the heads of its
+/// `codes/<hub>` and rollup; the notices from the parent at their heads. A check from an empty one
+/// (a page's) reads everything.
+#[derive(Default)]
+pub struct Cache {
+    /// The rules (as JSON), the code key and the day the findings and keys were made for.
+    context: Option<(String, Option<Vec<u8>>, NaiveDate)>,
+    units: BTreeMap<String, Held>,
+    hubs: BTreeMap<String, Published>,
+    inherited: Option<(Vec<String>, Notices)>,
+    /// The heads of every document held, as of the last check.
+    pub(crate) heads: HashMap<DocId, Vec<String>>,
+    /// What the data-quality task last read or wrote of its own `codes/<hub>`, at its heads.
+    pub(crate) published: Option<(Vec<String>, BTreeSet<String>)>,
+    /// The same of each child's `review/<child>` notices (child → heads, notices).
+    pub(crate) notices: BTreeMap<String, (Vec<String>, Notices)>,
+}
+
+/// One ledger held here, as of its heads.
+struct Held {
+    heads: Vec<String>,
+    rows: Vec<CameraRow>,
+    /// Since when each faulty camera has been faulty (device code → day).
+    since: BTreeMap<String, NaiveDate>,
+    /// The findings of every rule but the duplicates (which look across ledgers).
+    findings: Option<Vec<Finding>>,
+    /// The keyed code of each record not removed (with its index in `rows`).
+    keys: Option<Vec<(String, usize)>>,
+}
+
+/// A hub child's published keyed codes, as of the heads they were read and judged at.
+struct Published {
+    at: (Vec<String>, Option<(DocId, Vec<String>)>),
+    keys: BTreeSet<String>,
+}
+
+impl Cache {
+    /// The current generation of `unit`'s rollup held here, with its heads (from the snapshot).
+    pub(crate) fn rollup_of(&self, unit: &UnitCode) -> Option<(DocId, Vec<String>)> {
+        self.heads
+            .iter()
+            .filter(|(d, _)| d.kind == DocKind::Rollup && &d.unit == unit)
+            .max_by_key(|(d, _)| d.generation)
+            .map(|(d, h)| (d.clone(), h.clone()))
+    }
+}
+
+/// Reads again the ledgers whose heads moved (and forgets those no longer held), then makes what
+/// is missing of each ledger's findings and keyed codes.
+async fn refresh_held(
+    store: &Store,
+    cache: &mut Cache,
+    rules: &RuleSet,
+    key: Option<&[u8]>,
+    today: NaiveDate,
+) -> Result<(), StoreError> {
+    let ledgers: Vec<(String, Vec<String>)> = cache
+        .heads
+        .iter()
+        .filter(|(d, _)| d.kind == DocKind::Ledger)
+        .map(|(d, h)| (d.unit.to_string(), h.clone()))
+        .collect();
+    cache
+        .units
+        .retain(|u, _| ledgers.iter().any(|(l, _)| l == u));
+    for (u, heads) in ledgers {
+        if cache.units.get(&u).is_some_and(|h| h.heads == heads) {
+            continue;
+        }
+        let rows = store.cameras_of(&u).await?;
+        let mut since = BTreeMap::new();
+        if rows.iter().any(|r| r.camera.state() == State::Faulty)
+            && let Ok(code) = UnitCode::parse(&u)
+        {
+            let starts = store
+                .read_document(&DocId::ledger(&code), |d| ledger::faulty_since(d))
+                .await?;
+            for (cam, at) in starts {
+                since.insert(cam, at.with_timezone(&beijing()).date_naive());
+            }
+        }
+        let held = Held {
+            heads,
+            rows,
+            since,
+            findings: None,
+            keys: None,
+        };
+        cache.units.insert(u, held);
+    }
+    for (u, h) in cache.units.iter_mut() {
+        let Ok(code) = UnitCode::parse(u) else {
+            h.findings = Some(Vec::new());
+            h.keys = Some(Vec::new());
+            continue;
+        };
+        if h.findings.is_none() {
+            let subjects: Vec<Subject> = h
+                .rows
+                .iter()
+                .map(|r| Subject {
+                    unit: &code,
+                    camera: &r.camera,
+                    faulty_since: h.since.get(r.camera.device_code.as_str()).copied(),
+                })
+                .collect();
+            // One ledger alone: no code is at two units, so no duplicate among these.
+            h.findings = Some(quality::check(rules, &subjects, today));
+        }
+        if h.keys.is_none() {
+            h.keys = Some(match key {
+                Some(key) => h
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.camera.state() != State::Removed)
+                    .map(|(i, r)| (code_key(key, r.camera.device_code.as_str()), i))
+                    .collect(),
+                None => Vec::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The hub children (those whose rollup or keyed codes are held here) with their published keyed
-/// codes, and the notices this unit's parent sent it.
+/// codes, and the notices this unit's parent sent it; read again only where heads moved.
 async fn from_below_and_above(
     store: &Store,
+    cache: &mut Cache,
 ) -> Result<(Vec<(String, BTreeSet<String>)>, Notices), StoreError> {
     let mut hubs = Vec::new();
     for c in store.syncing_children().await? {
@@ -62,16 +190,18 @@ async fn from_below_and_above(
             continue;
         };
         let id = DocId::codes(&code);
-        if store.heads(&id).await?.is_empty() {
+        let rollup = cache.rollup_of(&code);
+        let Some(heads) = cache.heads.get(&id).cloned() else {
+            cache.hubs.remove(&c);
             // Not published yet (or a child hub of a build before `codes/<hub>`): no codes.
-            if store
-                .heads(&store.rollup_doc(&code).await?)
-                .await?
-                .is_empty()
-            {
-                continue;
+            if rollup.is_some() {
+                hubs.push((c, BTreeSet::new()));
             }
-            hubs.push((c, BTreeSet::new()));
+            continue;
+        };
+        let at = (heads, rollup);
+        if let Some(p) = cache.hubs.get(&c).filter(|p| p.at == at) {
+            hubs.push((c, p.keys.clone()));
             continue;
         }
         let mut codes = store.read_document(&id, |d| read_codes(d)).await?;
@@ -99,17 +229,26 @@ async fn from_below_and_above(
                 .await;
             codes.keys.clear();
         }
+        cache.hubs.insert(
+            c.clone(),
+            Published {
+                at,
+                keys: codes.keys.clone(),
+            },
+        );
         hubs.push((c, codes.keys));
     }
-    let mine = DocId {
-        kind: DocKind::Review,
-        unit: store.unit().clone(),
-        generation: 0,
-    };
-    let inherited = if store.heads(&mine).await?.is_empty() {
-        Notices::new()
-    } else {
-        store.read_document(&mine, |d| read_notices(d)).await?
+    let mine = DocId::review(store.unit());
+    let inherited = match cache.heads.get(&mine).cloned() {
+        None => Notices::new(),
+        Some(heads) => match &cache.inherited {
+            Some((at, n)) if *at == heads => n.clone(),
+            _ => {
+                let n = store.read_document(&mine, |d| read_notices(d)).await?;
+                cache.inherited = Some((heads, n.clone()));
+                n
+            }
+        },
     };
     Ok((hubs, inherited))
 }
@@ -123,50 +262,94 @@ pub async fn check_at(
     unit: Option<&UnitCode>,
     today: NaiveDate,
 ) -> Result<Report, StoreError> {
+    check_with(store, unit, today, &mut Cache::default()).await
+}
+
+/// [`check_at`], reading and checking again only what changed since the check that left `cache`.
+pub async fn check_with(
+    store: &Store,
+    unit: Option<&UnitCode>,
+    today: NaiveDate,
+    cache: &mut Cache,
+) -> Result<Report, StoreError> {
     let campaign = crate::app::campaign::held(store).await?;
     let rules = crate::app::campaign::rules(store)
         .await?
         .resolved(campaign.as_ref());
-    let rows = store.cameras_under(None).await?;
-    let mut units: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut codes: BTreeMap<String, UnitCode> = BTreeMap::new();
-    for r in &rows {
-        units.entry(r.unit.clone()).or_default();
-        if !codes.contains_key(&r.unit)
-            && let Ok(c) = UnitCode::parse(&r.unit)
-        {
-            codes.insert(r.unit.clone(), c);
+    let key = crate::app::campaign::code_key(store).await?;
+    let context = (
+        serde_json::to_string(&rules).unwrap_or_default(),
+        key.clone(),
+        today,
+    );
+    if cache.context.as_ref() != Some(&context) {
+        for h in cache.units.values_mut() {
+            h.findings = None;
+            h.keys = None;
         }
+        cache.context = Some(context);
     }
-    // Since when each faulty camera has been faulty: from the events of the ledgers that have one.
-    let mut since: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
-    for (u, code) in &codes {
-        if !rows
-            .iter()
-            .any(|r| &r.unit == u && r.camera.state() == State::Faulty)
-        {
-            continue;
-        }
-        let starts = store
-            .read_document(&DocId::ledger(code), |d| ledger::faulty_since(d))
-            .await?;
-        for (cam, at) in starts {
-            since.insert((u.clone(), cam), at.with_timezone(&beijing()).date_naive());
-        }
-    }
-    let subjects: Vec<Subject> = rows
-        .iter()
-        .filter_map(|r| {
-            Some(Subject {
-                unit: codes.get(&r.unit)?,
-                camera: &r.camera,
-                faulty_since: since
-                    .get(&(r.unit.clone(), r.camera.device_code.to_string()))
-                    .copied(),
-            })
-        })
+    cache.heads = store
+        .documents()
+        .await?
+        .into_iter()
+        .map(|r| (r.doc_id, r.heads))
         .collect();
-    let mut findings = quality::check(&rules, &subjects, today);
+    refresh_held(store, cache, &rules, key.as_deref(), today).await?;
+    // Ordered by unit and device code, as the projection reads them.
+    let rows: Vec<&CameraRow> = cache.units.values().flat_map(|h| h.rows.iter()).collect();
+    let mut units: BTreeMap<String, Tally> = BTreeMap::new();
+    for u in cache
+        .units
+        .keys()
+        .filter(|u| !cache.units[*u].rows.is_empty())
+    {
+        units.entry(u.clone()).or_default();
+    }
+    let mut findings: Vec<Finding> = cache
+        .units
+        .values()
+        .flat_map(|h| h.findings.iter().flatten().cloned())
+        .collect();
+    // The duplicates among the ledgers held here: a code not removed at two units or more.
+    let mut holders: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.camera.state() != State::Removed) {
+        if UnitCode::parse(&r.unit).is_ok() {
+            holders
+                .entry(r.camera.device_code.as_str())
+                .or_default()
+                .push(r.unit.as_str());
+        }
+    }
+    for rule in rules
+        .rules
+        .iter()
+        .filter(|r| r.check == Check::DuplicateCode)
+    {
+        for r in rows.iter().filter(|r| r.camera.state() != State::Removed) {
+            let code = r.camera.device_code.as_str();
+            let Some(others) = holders.get(code) else {
+                continue;
+            };
+            let others: Vec<&str> = others
+                .iter()
+                .copied()
+                .filter(|u| *u != r.unit.as_str())
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            findings.push(Finding {
+                rule: rule.id.clone(),
+                check: rule.check,
+                severity: rule.severity,
+                unit: r.unit.clone(),
+                device_code: code.to_string(),
+                camera_name: r.camera.name().to_string(),
+                detail: format!("同一编码也登记在：{}", others.join("、")),
+            });
+        }
+    }
     // A duplicate among the records held here names each other unit as a person reads it.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for f in findings.iter().filter(|f| f.check == Check::DuplicateCode) {
@@ -203,36 +386,34 @@ pub async fn check_at(
         }
     }
     let (mut shared, mut told, mut published) = (Vec::new(), BTreeMap::new(), BTreeSet::new());
-    if let Some(key) = crate::app::campaign::code_key(store).await? {
-        let (hubs, inherited) = from_below_and_above(store).await?;
+    if key.is_some() {
+        let (hubs, inherited) = from_below_and_above(store, cache).await?;
         // Every source below (and at) this unit, with its keyed codes.
         let mut keyed: BTreeMap<String, Vec<(&str, &crate::domain::camera::Camera)>> =
             BTreeMap::new();
         let mut sources: BTreeMap<String, Source> = BTreeMap::new();
-        // A removed camera's code is free again; a record forwarded from a hub child's subtree is
-        // that child's to publish (counted here too, it would be a duplicate of itself).
+        // A removed camera's code is free again (no key); a record forwarded from a hub child's
+        // subtree is that child's to publish (counted here too, it would be a duplicate of itself).
         let forwarded = |u: &str| {
             hubs.iter().any(|(c, _)| {
                 u.strip_prefix(c.as_str())
                     .is_some_and(|r| r.starts_with('-'))
             })
         };
-        for r in rows
-            .iter()
-            .filter(|r| r.camera.state() != State::Removed && !forwarded(&r.unit))
-        {
-            let k = code_key(&key, r.camera.device_code.as_str());
-            keyed
-                .entry(k.clone())
-                .or_default()
-                .push((&r.unit, &r.camera));
-            let s = sources.entry(r.unit.clone()).or_insert_with(|| Source {
-                unit: r.unit.clone(),
-                name: String::new(),
-                held: true,
-                keys: BTreeSet::new(),
-            });
-            s.keys.insert(k);
+        for (u, h) in cache.units.iter().filter(|(u, _)| !forwarded(u)) {
+            for (k, i) in h.keys.iter().flatten() {
+                keyed
+                    .entry(k.clone())
+                    .or_default()
+                    .push((u.as_str(), &h.rows[*i].camera));
+                let s = sources.entry(u.clone()).or_insert_with(|| Source {
+                    unit: u.clone(),
+                    name: String::new(),
+                    held: true,
+                    keys: BTreeSet::new(),
+                });
+                s.keys.insert(k.clone());
+            }
         }
         for (c, keys) in &hubs {
             // A hub child's subtree is its own: records of it held here (forwarded) are left to it.
@@ -246,8 +427,28 @@ pub async fn check_at(
                 },
             );
         }
-        for s in sources.values_mut() {
-            s.name = store.unit_name(&s.unit).await?;
+        // Names only where a person will read them: the sources a duplicate names.
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        {
+            let mut count: HashMap<&str, usize> = HashMap::new();
+            for s in sources.values() {
+                for k in &s.keys {
+                    *count.entry(k.as_str()).or_default() += 1;
+                }
+            }
+            for s in sources.values() {
+                if s.keys.iter().any(|k| {
+                    count.get(k.as_str()).copied().unwrap_or(0) > 1 || inherited.contains_key(k)
+                }) {
+                    wanted.insert(s.unit.clone());
+                }
+            }
+        }
+        for u in wanted {
+            let name = store.unit_name(&u).await?;
+            if let Some(s) = sources.get_mut(&u) {
+                s.name = name;
+            }
         }
         let list: Vec<Source> = sources.into_values().collect();
         published = list.iter().flat_map(|s| s.keys.iter().cloned()).collect();
@@ -386,6 +587,47 @@ mod tests {
             "{:?}",
             r.findings
         );
+    }
+
+    #[tokio::test]
+    async fn a_kept_cache_answers_as_a_fresh_check_after_edits_and_a_new_day() {
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let code = DeviceCode::parse("50010312091320000101").unwrap();
+        let networked = vec![
+            (Field::Name, Value::Text("门诊大厅".into())),
+            (Field::Networked, Value::Bool(true)),
+            (Field::State, Value::Text("faulty".into())),
+        ];
+        cameras::add(&store, "clerk", code.clone(), networked)
+            .await
+            .unwrap();
+        let today = crate::domain::figures::beijing_today();
+        let mut cache = Cache::default();
+        let same = |a: &Report, b: &Report| a.findings == b.findings && a.units == b.units;
+        let first = check_with(&store, None, today, &mut cache).await.unwrap();
+        assert!(!first.findings.is_empty());
+        assert!(same(&first, &check_at(&store, None, today).await.unwrap()));
+        // An edit: the ledger's heads moved, its records are read again.
+        cameras::edit(
+            &store,
+            "clerk",
+            &code,
+            &[(Field::Networked, Some(Value::Bool(false)))],
+        )
+        .await
+        .unwrap();
+        let edited = check_with(&store, None, today, &mut cache).await.unwrap();
+        assert!(same(&edited, &check_at(&store, None, today).await.unwrap()));
+        assert!(
+            edited.findings.len() < first.findings.len(),
+            "{:?}",
+            edited.findings
+        );
+        // A month later: the rules with a date find more, from the same cached records.
+        let later = today + chrono::Days::new(31);
+        let aged = check_with(&store, None, later, &mut cache).await.unwrap();
+        assert!(same(&aged, &check_at(&store, None, later).await.unwrap()));
+        assert!(aged.findings.iter().any(|f| f.rule == "faulty-30d"));
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::app::quality::{Report, check_at};
+use crate::app::quality::{Cache, Report, check_with};
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::quality::{
     Part, read_codes, read_notices, read_part, write_codes, write_notices, write_part,
@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError};
 
 /// The data-quality part of this hub's rollup from a check: a hub child's row is its own
 /// rollup's totals, a leaf child's the findings on its records held here.
-async fn part_of(store: &Store, report: &Report) -> Result<Part, StoreError> {
+async fn part_of(store: &Store, report: &Report, cache: &Cache) -> Result<Part, StoreError> {
     let me = store.unit().as_str();
     let mut part = Part::default();
     let mut totals = report.units.get(me).copied().unwrap_or_default();
@@ -27,8 +27,11 @@ async fn part_of(store: &Store, report: &Report) -> Result<Part, StoreError> {
         let Ok(code) = UnitCode::parse(&c) else {
             continue;
         };
-        let rollup = store.rollup_doc(&code).await?;
-        let t = if store.heads(&rollup).await?.is_empty() {
+        let t = if let Some((rollup, _)) = cache.rollup_of(&code) {
+            store
+                .read_document(&rollup, |d| read_part(d).totals)
+                .await?
+        } else {
             let mut t = Tally::default();
             for (u, x) in &report.units {
                 if *u == c || UnitCode::parse(u).is_ok_and(|u| u.is_under(&code)) {
@@ -36,10 +39,6 @@ async fn part_of(store: &Store, report: &Report) -> Result<Part, StoreError> {
                 }
             }
             t
-        } else {
-            store
-                .read_document(&rollup, |d| read_part(d).totals)
-                .await?
         };
         totals.add(&t);
         part.children.insert(c, t);
@@ -51,13 +50,19 @@ async fn part_of(store: &Store, report: &Report) -> Result<Part, StoreError> {
 /// Checks again and writes what changed: the quality part of this hub's rollup, its keyed codes
 /// (below the root), and each direct child's notices. Returns whether anything was written.
 pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
+    refresh_with(store, &mut Cache::default()).await
+}
+
+/// [`refresh`], checking again only what changed since the refresh that left `cache`, and
+/// reading back its own codes and notices only where their heads moved.
+pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, StoreError> {
     if !store.identity().is_hub() {
         return Ok(false);
     }
     let today = crate::domain::figures::beijing_today();
-    let report = check_at(store, None, today).await?;
+    let report = check_with(store, None, today, cache).await?;
     let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
-    let part = part_of(store, &report).await?;
+    let part = part_of(store, &report, cache).await?;
     let own = store.rollup_doc(store.unit()).await?;
     let mut wrote = false;
     let held = if store.heads(&own).await?.is_empty() {
@@ -79,11 +84,13 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
     // The root has nobody to publish its codes to.
     if !root {
         let id = DocId::codes(store.unit());
-        let held = if store.heads(&id).await?.is_empty() {
-            None
-        } else {
-            Some(store.read_document(&id, |d| read_codes(d).keys).await?)
+        let heads = cache.heads.get(&id).cloned().unwrap_or_default();
+        let held = match &cache.published {
+            Some((at, keys)) if *at == heads => Some(keys.clone()),
+            _ if heads.is_empty() => None,
+            _ => Some(store.read_document(&id, |d| read_codes(d).keys).await?),
         };
+        cache.published = held.clone().map(|k| (heads, k));
         if held.as_ref() != Some(&report.codes) {
             store
                 .edit(&id, "quality", "publish the keyed device codes", |d| {
@@ -91,6 +98,7 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
                         .map_err(crate::docs::ledger::LedgerError::from)?)
                 })
                 .await?;
+            cache.published = Some((store.heads(&id).await?, report.codes.clone()));
             wrote = true;
         }
     }
@@ -104,17 +112,22 @@ pub async fn refresh(store: &Store) -> Result<bool, StoreError> {
             generation: 0,
         };
         let next = report.told.get(&c).cloned().unwrap_or_default();
-        let current = if store.heads(&review).await?.is_empty() {
-            Notices::new()
-        } else {
-            store.read_document(&review, |d| read_notices(d)).await?
+        let heads = cache.heads.get(&review).cloned().unwrap_or_default();
+        let current = match cache.notices.get(&c) {
+            Some((at, n)) if *at == heads => n.clone(),
+            _ if heads.is_empty() => Notices::new(),
+            _ => store.read_document(&review, |d| read_notices(d)).await?,
         };
+        cache.notices.insert(c.clone(), (heads, current.clone()));
         if current != next {
             store
                 .edit(&review, "quality", "tell the duplicate device codes", |d| {
                     Ok(write_notices(d, &next).map_err(crate::docs::ledger::LedgerError::from)?)
                 })
                 .await?;
+            cache
+                .notices
+                .insert(c.clone(), (store.heads(&review).await?, next));
             wrote = true;
         }
     }
@@ -148,6 +161,7 @@ pub async fn maintain(
     let mut changes = store.subscribe();
     let mut dirty = true;
     let mut last = Duration::ZERO;
+    let mut cache = Cache::default();
     loop {
         if dirty {
             let pause = last.max(Duration::from_millis(20));
@@ -163,8 +177,9 @@ pub async fn maintain(
                 }
             }
             let started = Instant::now();
-            if let Err(e) = refresh(&store).await {
+            if let Err(e) = refresh_with(&store, &mut cache).await {
                 tracing::warn!(error = %e, "could not check the data quality");
+                cache = Cache::default();
             }
             last = started.elapsed();
             dirty = false;
