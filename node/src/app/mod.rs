@@ -15,6 +15,7 @@ pub mod history;
 pub mod import;
 pub mod import_plan;
 pub mod operations;
+pub mod operations_tree;
 pub mod quality;
 pub mod quality_tree;
 pub mod report;

@@ -1,7 +1,8 @@
 //! Operations (安全运维) at this unit: for every ledger held here (its own and the replicas of
 //! its children's), the last 30 days' figures — time in service, faults, time to repair, faulty
 //! now — and the filings (建设备案) and removal reports (撤除报告) waiting for the supervising
-//! level's acknowledgement; and the acknowledgement itself, a supervision write, so that it
+//! level's acknowledgement; at a hub, the figures of its whole tree its rollup holds
+//! (`operations_tree`); and the acknowledgement itself, a supervision write, so that it
 //! reaches the unit like any other, is audited, and shows in the camera's history.
 
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub struct View {
     pub window_days: i64,
     pub units: Vec<UnitOperations>,
     pub total: Operations,
+    /// At a hub, for the whole tree: per direct child its subtree's figures and the hub's
+    /// whole subtree's, as its rollup holds them (the city's only operations figures).
+    pub tree: Option<crate::app::operations_tree::Tree>,
 }
 
 /// The operations of every ledger held here (or of `unit`'s subtree), as of `now`.
@@ -86,11 +90,16 @@ pub async fn view_at(
             faulty,
         });
     }
+    let tree = match unit {
+        None => crate::app::operations_tree::tree(store).await?,
+        Some(_) => None,
+    };
     Ok(View {
         at: now,
         window_days: operations::WINDOW_DAYS,
         units,
         total,
+        tree,
     })
 }
 

@@ -246,18 +246,19 @@ pub fn set_roll_after(n: usize) {
     ROLL_AFTER.store(n, Ordering::Relaxed);
 }
 
-/// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality
-/// findings in a fresh document (the keyed codes are in `codes/<hub>`, which does not roll), written once, with the figures at the heads its
-/// reports named (so that they are still checked once `doc` is gone); then `doc` is given up, its
-/// figures kept per day.
+/// Begins the next generation of this hub's rollup `doc`: the same figures, data-quality
+/// findings and operations part in a fresh document (the keyed codes are in `codes/<hub>`, which
+/// does not roll), written once, with the figures at the heads its reports named (so that they
+/// are still checked once `doc` is gone); then `doc` is given up, its figures kept per day.
 async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
     let sources = crate::app::submission::own_sources(store).await?;
-    let (whole, quality, submitted) = store
+    let (whole, quality, submitted, operations) = store
         .read_document(doc, |d| {
             (
                 read(d),
                 read_part(d),
                 crate::app::submission::figures_to_keep(d, &sources),
+                crate::docs::operations::read_part(d),
             )
         })
         .await?;
@@ -267,6 +268,8 @@ async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
             write_whole(d, &whole).map_err(crate::docs::ledger::LedgerError::from)?;
             write_part(d, &quality).map_err(crate::docs::ledger::LedgerError::from)?;
             write_submitted(d, &submitted).map_err(crate::docs::ledger::LedgerError::from)?;
+            crate::docs::operations::write_whole(d, &operations)
+                .map_err(crate::docs::ledger::LedgerError::from)?;
             Ok(())
         })
         .await?;

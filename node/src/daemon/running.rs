@@ -237,6 +237,11 @@ impl Handle {
                     self.store.clone(),
                     self.stop.subscribe(),
                 )));
+            self.tasks
+                .push(tokio::spawn(crate::app::operations_tree::maintain(
+                    self.store.clone(),
+                    self.stop.subscribe(),
+                )));
         }
         Ok(())
     }

@@ -232,13 +232,25 @@ pub fn append_event(
     note: &str,
     by: &str,
 ) -> Result<(), LedgerError> {
+    append_event_at(doc, kind, code, note, by, chrono::Utc::now())
+}
+
+/// [`append_event`] with the time it happened (an event reported afterwards, a test's history).
+pub fn append_event_at(
+    doc: &mut AutoCommit,
+    kind: &str,
+    code: &str,
+    note: &str,
+    by: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), LedgerError> {
     let events = match doc.get(ROOT, "events")? {
         Some((automerge::Value::Object(ObjType::List), id)) => id,
         _ => return Err(LedgerError::NotALedger),
     };
-    let at = doc.length(&events);
-    let ev = doc.insert_object(&events, at, ObjType::Map)?;
-    doc.put(&ev, "at", chrono::Utc::now().to_rfc3339())?;
+    let last = doc.length(&events);
+    let ev = doc.insert_object(&events, last, ObjType::Map)?;
+    doc.put(&ev, "at", at.to_rfc3339())?;
     doc.put(&ev, "kind", kind)?;
     doc.put(&ev, "device_code", code)?;
     doc.put(&ev, "note", note)?;

@@ -72,6 +72,9 @@ pub struct Operations {
     pub repair_seconds: u64,
     /// Cameras faulty now.
     pub open_faults: u64,
+    /// Of `cameras`, those removed (撤除) within the window: the others are still there now.
+    #[serde(default)]
+    pub removed: u64,
 }
 
 impl Operations {
@@ -96,6 +99,99 @@ impl Operations {
         self.repairs += o.repairs;
         self.repair_seconds += o.repair_seconds;
         self.open_faults += o.open_faults;
+        self.removed += o.removed;
+    }
+
+    /// The keys of the figures, in order: the rollup's `operations` part writes them so.
+    pub const FIELDS: [&'static str; 8] = [
+        "cameras",
+        "camera_seconds",
+        "fault_seconds",
+        "faults",
+        "repairs",
+        "repair_seconds",
+        "open_faults",
+        "removed",
+    ];
+
+    /// The figures in the order of [`Operations::FIELDS`].
+    pub fn to_array(&self) -> [u64; 8] {
+        [
+            self.cameras,
+            self.camera_seconds,
+            self.fault_seconds,
+            self.faults,
+            self.repairs,
+            self.repair_seconds,
+            self.open_faults,
+            self.removed,
+        ]
+    }
+
+    /// The figures from [`Operations::to_array`]'s order.
+    pub fn from_array(a: [u64; 8]) -> Operations {
+        Operations {
+            cameras: a[0],
+            camera_seconds: a[1],
+            fault_seconds: a[2],
+            faults: a[3],
+            repairs: a[4],
+            repair_seconds: a[5],
+            open_faults: a[6],
+            removed: a[7],
+        }
+    }
+
+    /// Why a subtree's figures that another unit wrote (a hub child's rollup) cannot be true,
+    /// if they cannot: `built` is the cameras the same unit's own figures count now, `window_days`
+    /// the window it says they cover. Each bound holds for any honest ledger: no more cameras
+    /// still there than its figures count, no more camera-time than the cameras can have in the
+    /// window, no more fault time than camera-time, no more faulty now than cameras there, no
+    /// more repairs than faults begun in the window plus one fault open at its start per camera,
+    /// no more faults than their endings (a repair, a removal, still open), no repair time
+    /// without a repair.
+    pub fn implausible(&self, built: u64, window_days: i64) -> Option<String> {
+        let window = (WINDOW_DAYS * 24 * 3600) as u64;
+        let there = self.cameras.saturating_sub(self.removed);
+        let why = if window_days != WINDOW_DAYS {
+            format!("a window of {window_days} days, not {WINDOW_DAYS}")
+        } else if self.removed > self.cameras {
+            format!("{} removed of {} cameras", self.removed, self.cameras)
+        } else if there > built {
+            format!("{there} cameras in service or faulty, its figures count {built}")
+        } else if self.camera_seconds > self.cameras.saturating_mul(window) {
+            format!(
+                "{} camera-seconds for {} cameras in {WINDOW_DAYS} days",
+                self.camera_seconds, self.cameras
+            )
+        } else if self.fault_seconds > self.camera_seconds {
+            format!(
+                "{} seconds faulty of {} camera-seconds",
+                self.fault_seconds, self.camera_seconds
+            )
+        } else if self.open_faults > there {
+            format!("{} faulty now of {there} cameras", self.open_faults)
+        } else if self.repairs > self.faults.saturating_add(self.cameras) {
+            format!(
+                "{} repairs for {} faults and {} cameras",
+                self.repairs, self.faults, self.cameras
+            )
+        } else if self.faults
+            > self
+                .repairs
+                .saturating_add(self.open_faults)
+                .saturating_add(self.cameras)
+        {
+            format!(
+                "{} faults for {} repairs, {} faulty now and {} cameras",
+                self.faults, self.repairs, self.open_faults, self.cameras
+            )
+        } else if self.repairs == 0 && self.repair_seconds > 0 {
+            format!("{} seconds of repair without a repair", self.repair_seconds)
+        } else {
+            return None;
+        };
+        Some(why)
     }
 }
 
@@ -136,6 +232,9 @@ pub fn operations(cameras: &[Camera], events: &[Event], now: DateTime<Utc>) -> O
             continue;
         }
         ops.cameras += 1;
+        if cam.state() == State::Removed {
+            ops.removed += 1;
+        }
         ops.camera_seconds += (end - start).num_seconds() as u64;
         let mut open: Option<DateTime<Utc>> = None;
         for e in &evs {
@@ -312,6 +411,7 @@ mod tests {
         );
         assert_eq!(o.fault_seconds, 15 * 3600);
         assert_eq!((o.faults, o.repairs, o.open_faults), (2, 1, 1));
+        assert_eq!(o.removed, 1);
         assert_eq!(o.mean_repair_hours(), Some(10.0));
         let rate = o.service_rate().unwrap();
         let want = 100.0 * (1.0 - 15.0 * 3600.0 / o.camera_seconds as f64);
@@ -332,6 +432,67 @@ mod tests {
         let o = operations(&cams[..1], &[], now);
         assert_eq!(o.service_rate(), Some(100.0));
         assert_eq!(o.mean_repair_hours(), None);
+    }
+
+    #[test]
+    fn subtrees_add_up_and_honest_figures_are_believed() {
+        let now = t(0);
+        let cams = [
+            cam(1, "in_service"),
+            cam(2, "faulty"),
+            cam(3, "in_service"),
+            cam(4, "removed"),
+        ];
+        let events = [
+            ev(EventKind::Fault, 1, -30),
+            ev(EventKind::Repair, 1, -20),
+            ev(EventKind::Fault, 2, -5),
+            ev(EventKind::Filing, 3, -24),
+            ev(EventKind::Removal, 4, -48),
+        ];
+        // Two units' figures summed are the figures of their ledgers together.
+        let a = operations(&cams[..2], &events, now);
+        let b = operations(&cams[2..], &events, now);
+        let mut sum = a;
+        sum.add(&b);
+        assert_eq!(sum, operations(&cams, &events, now));
+        assert_eq!(Operations::from_array(sum.to_array()), sum);
+        // Honest figures pass, with the cameras the unit's figures count (3: one removed).
+        assert_eq!(sum.implausible(3, WINDOW_DAYS), None);
+        assert_eq!(Operations::default().implausible(0, WINDOW_DAYS), None);
+        // What no ledger can give is not believed.
+        let lie = |f: &dyn Fn(&mut Operations)| {
+            let mut o = sum;
+            f(&mut o);
+            o.implausible(3, WINDOW_DAYS)
+        };
+        let window = (WINDOW_DAYS * 24 * 3600) as u64;
+        for (what, why) in [
+            (lie(&|o| o.cameras = 10), "cameras in service or faulty"),
+            (
+                lie(&|o| o.camera_seconds = 4 * window + 1),
+                "camera-seconds",
+            ),
+            (
+                lie(&|o| o.fault_seconds = o.camera_seconds + 1),
+                "seconds faulty",
+            ),
+            (lie(&|o| o.open_faults = 4), "faulty now"),
+            (lie(&|o| o.repairs = 7), "repairs for"),
+            (lie(&|o| o.faults = 9), "faults for"),
+            (lie(&|o| o.removed = 5), "removed of"),
+            (
+                lie(&|o| {
+                    o.repairs = 0;
+                    o.repair_seconds = 60
+                }),
+                "without a repair",
+            ),
+        ] {
+            let what = what.unwrap_or_else(|| panic!("believed: {why}"));
+            assert!(what.contains(why), "{what}");
+        }
+        assert!(sum.implausible(3, 7).unwrap().contains("window of 7 days"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! faults, repairs and mean time to repair, the cameras faulty now and since when; at a
 //! supervising level the filings (建设备案) and removal reports (撤除报告) of its units waiting for
 //! acknowledgement, each with a button that acknowledges it (`app::operations::acknowledge`);
-//! at a unit, its own that still wait for its district.
+//! at a unit, its own that still wait for its district. At a hub, first the figures of its whole
+//! tree per direct child, from its rollup (the only ones at the city).
 
 use axum::Router;
 use axum::extract::{Form, State};
@@ -18,6 +19,7 @@ use super::session::{Signed, refused};
 use crate::app::accounts::{Role, Session};
 use crate::app::cameras::CameraError;
 use crate::app::operations::{self, View};
+use crate::app::operations_tree::Tree;
 use crate::app::zh::beijing_time;
 use crate::domain::device_code::DeviceCode;
 use crate::domain::operations::{Acknowledge, Operations};
@@ -95,7 +97,8 @@ fn body(web: &Web, s: &Session, v: &View, error: Option<String>) -> maud::Markup
             "数据来自各单位台账中的故障、恢复、建设备案和撤除报告记录。"
         }
         @if let Some(e) = &error { p.error role="alert" { (e) } }
-        @if v.units.is_empty() {
+        @if let Some(t) = &v.tree { (tree(t)) }
+        @if v.units.is_empty() && v.tree.is_none() {
             p.missing {
                 "本级不持有摄像机台账（台账保存在填报单位及其区县卫生健康部门），这里没有运维数据。"
             }
@@ -196,6 +199,44 @@ fn body(web: &Web, s: &Session, v: &View, error: Option<String>) -> maud::Markup
                 }
             }
         }
+    }
+}
+
+/// The figures of this hub's whole tree, per direct child (its subtree), from its rollup.
+fn tree(t: &Tree) -> maud::Markup {
+    let end = chrono::DateTime::parse_from_rfc3339(&t.as_of)
+        .map(|d| beijing_time(d.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| "—".into());
+    html! {
+        h2 { "各下级单位（含其下级）" }
+        p.hint {
+            "近 " (t.window_days) " 天（截至 " (end) "），由各级汇总逐级上报："
+            "区县的数字含其所属医疗机构及其下级部门；本级不持有的台账不在下方“台账”表中。"
+        }
+        table {
+            tr {
+                th.l { "单位" } th { "摄像机" } th { "时间完好率" } th { "故障次数" }
+                th { "已修复" } th { "平均修复时长（小时）" } th { "当前故障" }
+            }
+            @for r in &t.children {
+                @let o = &r.row.operations;
+                tr {
+                    td.l { (r.name) " " span.hint { (r.unit) } }
+                    @if r.row.refused {
+                        td.l colspan="6" { span.error { "数据不可信，未计入（已记录拒收）" } }
+                    } @else {
+                        td { (o.cameras) } td { (rate(o)) } td { (o.faults) } td { (o.repairs) }
+                        td { (hours(o)) } td { (o.open_faults) }
+                    }
+                }
+            }
+            tr.total {
+                td.l { "合计" }
+                td { (t.totals.cameras) } td { (rate(&t.totals)) } td { (t.totals.faults) }
+                td { (t.totals.repairs) } td { (hours(&t.totals)) } td { (t.totals.open_faults) }
+            }
+        }
+        h2 { "本级持有的台账" }
     }
 }
 
