@@ -320,3 +320,175 @@ async fn a_slow_subscriber_is_cut_off_with_a_bounded_queue() {
     );
     fed.stop_all().await;
 }
+
+/// What a subscriber holds: the latest row of each (hub, unit) it was sent.
+type Held = std::collections::BTreeMap<(String, String), FigureRow>;
+
+fn hold(held: &mut Held, e: &FeedEvent) {
+    if let Some(r) = &e.row {
+        held.insert((r.hub.clone(), r.unit.clone()), r.clone());
+    }
+}
+
+/// The city's feed: (events, rows) held, and how many of the events lie after `cursor`.
+async fn feed_table(city: &LocalUnit, cursor: u64) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT 1 FROM feed_events GROUP BY hub, unit)),
+                (SELECT COUNT(*) FROM feed_events WHERE seq > ?) FROM feed_events",
+    )
+    .bind(cursor as i64)
+    .fetch_one(city.store.pool())
+    .await
+    .unwrap()
+}
+
+/// Networks one camera at each institution `rounds` times, and waits for the city's figures and
+/// its data-quality findings to settle.
+async fn edit_and_settle(fed: &Fed, rounds: usize) {
+    for _ in 0..rounds {
+        for list in &fed.institutions {
+            for inst in list {
+                network_one(inst).await;
+            }
+        }
+    }
+    let mut want = 0;
+    for list in &fed.institutions {
+        for inst in list {
+            want += inst
+                .store
+                .counts(inst.code.as_str())
+                .await
+                .unwrap()
+                .0
+                .networked;
+        }
+    }
+    let city = &fed.city;
+    wait_until(PATIENCE, "the edits reach the city's feed", || async {
+        let s = subtree_stats(&city.store, None).await.unwrap();
+        let mut settled = s.networked == want && s.findings().is_some();
+        for d in &fed.districts {
+            let theirs = subtree_stats(&d.store, None).await.unwrap();
+            settled &= s.children.iter().any(|c| {
+                c.unit == d.code.as_str()
+                    && c.findings() == theirs.findings()
+                    && c.networked == theirs.networked
+            });
+        }
+        // The city's own totals in its feed say the same.
+        let fed_networked: Option<i64> = sqlx::query_scalar(
+            "SELECT networked FROM feed_events WHERE hub = '500000' AND unit = '500000'
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(city.store.pool())
+        .await
+        .unwrap();
+        settled && fed_networked == Some(want as i64)
+    })
+    .await
+    .unwrap();
+}
+
+/// The rows of a fresh subscription (a snapshot) and the cursor it stands at.
+async fn fresh(tls: &TlsMaterial, city: &LocalUnit) -> (Held, u64) {
+    let mut stream = subscribe(tls, city, "500000", 0).await.unwrap();
+    let (rows, cursor) = snapshot(&mut stream).await;
+    let mut held = Held::new();
+    for e in &rows {
+        hold(&mut held, e);
+    }
+    (held, cursor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_is_compacted_behind_the_slowest_subscriber_and_resumes_converge() {
+    let mut fed = running().await;
+    let city = &fed.city;
+    let (_dir, tls) = subscriber(&fed, "GA-500000", &city.code).await;
+    let (mut held, c0) = fresh(&tls, city).await;
+    wait_until(
+        PATIENCE,
+        "the hub notes the subscriber's cursor",
+        || async {
+            let noted: Option<i64> = sqlx::query_scalar(
+            "SELECT cursor FROM feed_cursors WHERE subscriber = 'GA-500000' AND scope = '500000'",
+        )
+        .fetch_optional(city.store.pool())
+        .await
+        .unwrap();
+            noted == Some(c0 as i64)
+        },
+    )
+    .await
+    .unwrap();
+
+    // Many edits while the subscriber is away; then the hub compacts.
+    edit_and_settle(&fed, 3).await;
+    let (events_before, rows, _) = feed_table(city, c0).await;
+    let done = yinglian_node::federation::feed::compact(&city.store)
+        .await
+        .unwrap();
+    assert_eq!(done.point, c0, "held back by the subscriber away");
+    assert!(done.removed > 0, "the cold start's events behind it went");
+    let (events, rows_after, since) = feed_table(city, c0).await;
+    assert_eq!(events_before - done.removed as i64, events);
+    assert_eq!(rows_after, rows, "no row lost");
+    assert!(
+        events <= rows + since,
+        "{events} events held for {rows} rows and {since} events after the cursor"
+    );
+
+    // It resumes from its cursor: the changes only, and then it holds what a fresh one holds.
+    let (now, at) = fresh(&tls, city).await;
+    let last_shown: i64 = sqlx::query_scalar(
+        "SELECT MAX(seq) FROM feed_events WHERE seq > ? AND seq <= ? AND (hub != unit OR unit = '500000')",
+    )
+    .bind(c0 as i64)
+    .bind(at as i64)
+    .fetch_one(city.store.pool())
+    .await
+    .unwrap();
+    let mut stream = subscribe(&tls, city, "500000", c0).await.unwrap();
+    loop {
+        let e = next(&mut stream).await;
+        assert_eq!(e.kind, feed_event::Kind::Change as i32, "no snapshot");
+        hold(&mut held, &e);
+        if e.cursor as i64 >= last_shown {
+            break;
+        }
+    }
+    drop(stream);
+    assert_eq!(
+        held, now,
+        "resumed from its cursor, it holds what a fresh one holds"
+    );
+
+    // A week later nobody holds the compaction back: each row's newest event only, and a
+    // subscriber resuming from its old cursor starts again from a snapshot.
+    sqlx::query("UPDATE feed_cursors SET seen_at = '2026-01-01T00:00:00.000Z'")
+        .execute(city.store.pool())
+        .await
+        .unwrap();
+    edit_and_settle(&fed, 1).await;
+    let done = yinglian_node::federation::feed::compact(&city.store)
+        .await
+        .unwrap();
+    let (events, rows, _) = feed_table(city, 0).await;
+    assert_eq!(done.point, city.store.feed_cursor().await.unwrap());
+    assert_eq!(events, rows, "the newest event of each row");
+    let (now, at) = fresh(&tls, city).await;
+    let mut stream = subscribe(&tls, city, "500000", c0).await.unwrap();
+    let (rows, cursor) = snapshot(&mut stream).await;
+    assert_eq!(cursor, at);
+    let mut again = Held::new();
+    for e in &rows {
+        hold(&mut again, e);
+    }
+    assert_eq!(
+        again, now,
+        "from behind the compaction: a snapshot as a fresh one's"
+    );
+    drop(stream);
+    fed.stop_all().await;
+}

@@ -103,6 +103,7 @@ impl ServeArgs {
             metrics: self.metrics.map(Bind::Addr),
             limits: self.limits,
             forward_ledgers: self.forward_ledgers,
+            feed_compact_every: crate::federation::feed::COMPACT_EVERY,
         }
     }
 
@@ -234,6 +235,7 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
     let peers = store.peers().await?;
     let children = store.children().await?;
     let refusals = store.refusal_count().await?;
+    let feed = store.feed_size().await?;
     if json {
         let v = serde_json::json!({
             "unit": store.unit().as_str(),
@@ -243,6 +245,10 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
                 "unit": c.unit, "role": c.role, "revoked_at": c.revoked_at,
             })).collect::<Vec<_>>(),
             "refusals": refusals,
+            "feed": {
+                "events": feed.events, "rows": feed.rows, "newest": feed.newest,
+                "compacted": feed.compacted,
+            },
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -287,6 +293,12 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
         );
     }
     println!("  refusals recorded: {refusals}");
+    if feed.newest > 0 {
+        println!(
+            "  feed: {} events of {} rows, newest cursor {}, compacted to {}",
+            feed.events, feed.rows, feed.newest, feed.compacted
+        );
+    }
     Ok(())
 }
 

@@ -91,6 +91,8 @@ pub struct DaemonConfig {
     pub limits: Limits,
     /// A hub: whether its children's ledgers travel on to its parent (remembered in the store).
     pub forward_ledgers: Option<bool>,
+    /// A hub: how often its feed's history is compacted (behind its subscribers' cursors).
+    pub feed_compact_every: std::time::Duration,
 }
 
 impl DaemonConfig {
@@ -104,6 +106,7 @@ impl DaemonConfig {
             metrics: None,
             limits: Limits::default(),
             forward_ledgers: None,
+            feed_compact_every: crate::federation::feed::COMPACT_EVERY,
         }
     }
 }
@@ -240,6 +243,12 @@ impl Handle {
             self.tasks
                 .push(tokio::spawn(crate::app::operations_tree::maintain(
                     self.store.clone(),
+                    self.stop.subscribe(),
+                )));
+            self.tasks
+                .push(tokio::spawn(crate::federation::feed::keep_bounded(
+                    self.store.clone(),
+                    config.feed_compact_every,
                     self.stop.subscribe(),
                 )));
         }

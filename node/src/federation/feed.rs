@@ -5,11 +5,19 @@
 //! unit's place in the tree was not known here yet (its profile had not arrived) is sent once the
 //! profile arrives. Each subscriber has a bounded queue; one too slow to keep up is cut off with
 //! RESOURCE_EXHAUSTED instead of growing the hub.
+//!
+//! The history is bounded ([`keep_bounded`]): the hub notes the cursor each subscriber resumes
+//! from (what it stored durably) and, while it streams, what it was sent a while before, and
+//! compacts the events behind
+//! the slowest of them (of the subscribers seen in the last [`CURSOR_KEPT`]) to the newest of each
+//! row; with no subscriber, to the newest of each row outright. A subscriber resuming from behind
+//! the compaction point is sent a snapshot first, as one starting afresh.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
@@ -23,10 +31,106 @@ use crate::domain::unit::UnitCode;
 use crate::federation::admission::{Admission, Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
 use crate::store::stages::{self, Stage};
-use crate::store::{FeedRow, Store};
+use crate::store::{FeedRow, Store, StoreError};
 
 /// Events a subscriber may have waiting before it is cut off.
 pub const DEFAULT_QUEUE: usize = 256;
+
+/// How long a subscriber not seen since still holds the compaction back.
+pub const CURSOR_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How many events behind the newest a subscriber's cursor may hold the compaction back at most.
+pub const MAX_BEHIND: u64 = 100_000;
+
+/// How often a hub compacts its feed.
+pub const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a streaming subscriber's cursor sent is noted (and when its stream ends).
+const NOTE_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the compaction goes: behind the slowest cursor of the subscribers (`None`: none seen
+/// lately), but never more than [`MAX_BEHIND`] events behind the newest.
+pub fn compaction_point(newest: u64, slowest: Option<u64>) -> u64 {
+    match slowest {
+        None => newest,
+        Some(c) => c.min(newest).max(newest.saturating_sub(MAX_BEHIND)),
+    }
+}
+
+/// What one compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// The compaction point now.
+    pub point: u64,
+    /// Events removed.
+    pub removed: u64,
+}
+
+/// Compacts the feed behind the slowest cursor of the subscribers seen lately (see
+/// [`compaction_point`]).
+pub async fn compact(store: &Store) -> Result<Compacted, StoreError> {
+    let newest = store.feed_cursor().await?;
+    let since = chrono::Utc::now() - chrono::Duration::from_std(CURSOR_KEPT).expect("a week");
+    let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let slowest = store.slowest_feed_cursor(&since).await?;
+    let point = compaction_point(newest, slowest);
+    let removed = store.compact_feed(point).await?;
+    let point = store.feed_compacted().await?;
+    if removed > 0 {
+        info!(point, removed, ?slowest, "feed compacted");
+    }
+    Ok(Compacted { point, removed })
+}
+
+/// A hub's feed kept bounded: compacted every `every` until shutdown.
+pub async fn keep_bounded(store: Arc<Store>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = compact(&store).await {
+            warn!(error = %e, "feed compaction failed; tried again later");
+        }
+    }
+}
+
+/// A subscriber whose cursors the hub notes: its unit and the scope it follows. Noted: the
+/// cursor it resumes from (what it stored), then, while it streams, every [`NOTE_EVERY`] the
+/// cursor it had been sent one interval before (stored by then by a subscriber that keeps up; one
+/// that did not is sent a snapshot if the compaction passed its cursor). Not what was sent last:
+/// a subscriber gone away may not have stored that.
+struct Noted {
+    subscriber: String,
+    scope: String,
+    cursor: u64,
+    /// The cursor sent at the last note, and when.
+    sent: (u64, std::time::Instant),
+}
+
+impl Noted {
+    async fn write(&mut self, store: &Store, cursor: u64) {
+        match store
+            .note_feed_cursor(&self.subscriber, &self.scope, cursor)
+            .await
+        {
+            Ok(()) => self.cursor = cursor,
+            Err(e) => warn!(error = %e, "cannot note a subscriber's feed cursor"),
+        }
+    }
+
+    /// After events up to `last` were sent: once an interval, the cursor sent an interval ago.
+    async fn sent(&mut self, store: &Store, last: u64) {
+        if self.sent.1.elapsed() < NOTE_EVERY {
+            return;
+        }
+        let before = self.sent.0;
+        self.sent = (last, std::time::Instant::now());
+        if before > self.cursor {
+            self.write(store, before).await;
+        }
+    }
+}
 
 impl From<&FeedRow> for FigureRow {
     /// The wire row of a feed event: the stats contract of its counts, with the rollup's hub.
@@ -210,7 +314,8 @@ impl Drop for Subscribed {
     }
 }
 
-/// Streams events of `scope` after `cursor` (a snapshot first when `cursor` is 0) into `tx`.
+/// Streams events of `scope` after `cursor` (a snapshot first when `cursor` is 0, or behind the
+/// compaction point) into `tx`.
 pub async fn pump(
     store: Arc<Store>,
     who: String,
@@ -218,8 +323,35 @@ pub async fn pump(
     cursor: u64,
     tx: mpsc::Sender<FeedEvent>,
     cut: Arc<Mutex<Option<Status>>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
+    pump_noting(store, who, scope, cursor, tx, cut, shutdown, None).await
+}
+
+/// [`pump`], noting the subscriber's cursors (where it resumes, then what it was sent) when it is
+/// `subscriber`.
+#[allow(clippy::too_many_arguments)]
+async fn pump_noting(
+    store: Arc<Store>,
+    who: String,
+    scope: String,
+    cursor: u64,
+    tx: mpsc::Sender<FeedEvent>,
+    cut: Arc<Mutex<Option<Status>>>,
+    mut shutdown: watch::Receiver<bool>,
+    subscriber: Option<String>,
+) {
+    let mut noted = subscriber.map(|subscriber| Noted {
+        subscriber,
+        scope: scope.clone(),
+        cursor: 0,
+        sent: (0, std::time::Instant::now()),
+    });
+    // Behind the compaction point the changes are no longer all there: a snapshot first.
+    let compacted = store.feed_compacted().await.unwrap_or(0);
+    if cursor != 0 && cursor < compacted {
+        info!(peer = %who, cursor, compacted, "feed cursor behind the compaction point: a snapshot first");
+    }
     let mut changes = store.subscribe();
     let _counted = Subscribed::new(store.clone());
     let mut scope = Scope {
@@ -239,7 +371,7 @@ pub async fn pump(
     };
     let mut last = cursor;
     let mut noticed: Option<std::time::Instant> = None;
-    if cursor == 0 {
+    if cursor == 0 || cursor < compacted {
         let Ok(at) = store.feed_cursor().await else {
             return;
         };
@@ -272,6 +404,10 @@ pub async fn pump(
             return;
         }
         last = at;
+    }
+    if let Some(n) = noted.as_mut() {
+        n.write(&store, last).await;
+        n.sent.0 = last;
     }
     // A profile arrived since the last look: units once found outside are asked again.
     let mut recheck = false;
@@ -334,6 +470,9 @@ pub async fn pump(
         if let Some(t) = noticed.take() {
             stages::since(Stage::FeedSend, t);
         }
+        if let Some(n) = noted.as_mut() {
+            n.sent(&store, last).await;
+        }
         // Wait for a rollup to change (this hub's, or a replica of a child's).
         loop {
             tokio::select! {
@@ -391,12 +530,16 @@ impl Feed for FeedService {
             .unwrap_or_default();
         let (store, cut2) = (self.store.clone(), cut.clone());
         let shutdown = self.shutdown.clone();
+        let Caller::Subscriber { unit, .. } = &admission.caller else {
+            unreachable!("admitted as a subscriber")
+        };
+        let subscriber = unit.to_string();
         tokio::spawn(async move {
             let mut revoked = admission.cut();
             // Held until the reason is set, so the subscriber sees the reason, not a plain end.
             let keep = tx.clone();
             tokio::select! {
-                _ = pump(store.clone(), who.clone(), scope, req.cursor, tx, cut2.clone(), shutdown) => {
+                _ = pump_noting(store.clone(), who.clone(), scope, req.cursor, tx, cut2.clone(), shutdown, Some(subscriber)) => {
                     if cut2.lock().expect("feed status").is_some() {
                         store.record_refusal(&who, None, "feed subscriber too slow: cut off").await;
                     }
@@ -420,6 +563,24 @@ mod tests {
     use super::*;
     use crate::docs::rollup::Row;
     use crate::domain::figures::Counts;
+
+    #[test]
+    fn the_compaction_stops_at_the_slowest_subscriber_but_not_too_far_behind() {
+        assert_eq!(compaction_point(500, None), 500, "no subscriber: all of it");
+        assert_eq!(compaction_point(500, Some(120)), 120);
+        assert_eq!(
+            compaction_point(500, Some(900)),
+            500,
+            "never past the newest"
+        );
+        let newest = MAX_BEHIND + 7_000;
+        assert_eq!(
+            compaction_point(newest, Some(3)),
+            7_000,
+            "held back MAX_BEHIND at most"
+        );
+        assert_eq!(compaction_point(0, None), 0);
+    }
 
     #[test]
     fn a_wire_row_says_what_the_stats_contract_says() {

@@ -1,6 +1,8 @@
 //! The feed's events: one per change of a rollup row, appended by the projection of rollups in
 //! the transaction of the change, so that the cursor (`seq`) is durable. The row travels typed:
-//! its unit, name, ten counts, as-of time and data-quality findings, in columns.
+//! its unit, name, ten counts, as-of time and data-quality findings, in columns. The history is
+//! bounded: behind a compaction point only the newest event of each row is kept, and the cursor
+//! each subscriber last resumed from (or was sent up to) is kept here to choose that point.
 
 use std::sync::LazyLock;
 
@@ -8,7 +10,23 @@ use sqlx::{Row as _, SqliteConnection};
 
 use crate::docs::rollup::Row;
 use crate::store::counts::{COLUMNS, PLACEHOLDERS, bind_counts, counts_at, findings_at};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, now};
+
+/// The `meta` key of the compaction point: behind it, only the newest event of each row is kept.
+const COMPACTED: &str = "feed_compacted";
+
+/// The feed's size, for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedSize {
+    /// Events held.
+    pub events: u64,
+    /// Rows (hub, unit) they are of.
+    pub rows: u64,
+    /// The cursor of the newest event.
+    pub newest: u64,
+    /// Behind (and at) this cursor only the newest event of each row is kept.
+    pub compacted: u64,
+}
 
 /// One event of the feed: a rollup row as it became.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +120,97 @@ impl Store {
             .await?;
         Ok(rows.iter().map(feed_row).collect())
     }
+
+    /// The compaction point: at and behind it only the newest event of each row is kept, so a
+    /// subscriber resuming from an older cursor must start from a snapshot (0: never compacted).
+    pub async fn feed_compacted(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta(COMPACTED)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Compacts the events at and behind `upto`: of each (hub, unit) only the newest of them is
+    /// kept (a subscriber resuming from any older cursor still gets every row's figures as they
+    /// stood at `upto`), and the compaction point moves there, in one transaction. Returns the
+    /// events removed. Never moves the point back.
+    pub async fn compact_feed(&self, upto: u64) -> Result<u64, StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
+        let was: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(COMPACTED)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let was: u64 = was.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if upto <= was {
+            return Ok(0);
+        }
+        let removed = sqlx::query(
+            "DELETE FROM feed_events WHERE seq <= ?1 AND seq NOT IN
+                (SELECT MAX(seq) FROM feed_events WHERE seq <= ?1 GROUP BY hub, unit)",
+        )
+        .bind(upto as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(COMPACTED)
+        .bind(upto.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Notes the cursor `subscriber` resumed from, or was sent up to, in its feed of `scope`.
+    pub async fn note_feed_cursor(
+        &self,
+        subscriber: &str,
+        scope: &str,
+        cursor: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO feed_cursors (subscriber, scope, cursor, seen_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (subscriber, scope) DO UPDATE SET cursor = excluded.cursor, seen_at = excluded.seen_at",
+        )
+        .bind(subscriber)
+        .bind(scope)
+        .bind(cursor as i64)
+        .bind(now())
+        .execute(&mut *self.writer.lock().await)
+        .await?;
+        Ok(())
+    }
+
+    /// The oldest cursor of the subscribers seen at or after `since` (RFC 3339, UTC); none when
+    /// none was.
+    pub async fn slowest_feed_cursor(&self, since: &str) -> Result<Option<u64>, StoreError> {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(cursor) FROM feed_cursors WHERE seen_at >= ?")
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.map(|n| n.max(0) as u64))
+    }
+
+    /// How many events the feed holds, of how many rows, and where it stands.
+    pub async fn feed_size(&self) -> Result<FeedSize, StoreError> {
+        let (events, rows, newest): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT 1 FROM feed_events GROUP BY hub, unit)),
+                    COALESCE(MAX(seq), 0) FROM feed_events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(FeedSize {
+            events: events.max(0) as u64,
+            rows: rows.max(0) as u64,
+            newest: newest.max(0) as u64,
+            compacted: self.feed_compacted().await?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +218,119 @@ mod tests {
     use super::*;
     use crate::domain::figures::{Counts, Stats};
     use crate::store::{MIGRATOR, STORE_FILE, connect};
+    use std::collections::HashMap;
+
+    /// Appends an event of `unit` in `hub`'s rollup with `networked` networked cameras.
+    async fn event(s: &Store, hub: &str, unit: &str, networked: u64) {
+        let row = Row {
+            unit: unit.into(),
+            name: "单位".into(),
+            counts: Counts {
+                built: 100,
+                networked,
+                ..Default::default()
+            },
+            findings: Default::default(),
+            as_of: "2026-11-26T10:01:00.000Z".into(),
+        };
+        let mut conn = s.pool.acquire().await.unwrap();
+        append_feed(&mut conn, hub, &row, "now").await.unwrap();
+    }
+
+    /// (seq, hub, unit, networked) of every event held, in order.
+    async fn held(s: &Store) -> Vec<(u64, String, String, u64)> {
+        s.feed_after(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.hub, e.row.unit, e.row.counts.networked))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_the_newest_event_of_each_row_at_or_behind_the_point() {
+        let (_dir, s) = crate::store::testing::hospital().await;
+        // seq:  1: A=1  2: B=1  3: A=2  4: C=1  5: A=3  6: B=2  7: A=4
+        for (unit, n) in [
+            ("A", 1),
+            ("B", 1),
+            ("A", 2),
+            ("C", 1),
+            ("A", 3),
+            ("B", 2),
+            ("A", 4),
+        ] {
+            event(&s, "500103", unit, n).await;
+        }
+        let latest_before: Vec<_> = s.feed_latest().await.unwrap();
+        assert_eq!(s.compact_feed(5).await.unwrap(), 2, "A=1 and A=2");
+        assert_eq!(
+            held(&s).await,
+            [
+                (2, "500103".into(), "B".into(), 1),
+                (4, "500103".into(), "C".into(), 1),
+                (5, "500103".into(), "A".into(), 3),
+                (6, "500103".into(), "B".into(), 2),
+                (7, "500103".into(), "A".into(), 4),
+            ],
+            "behind 5 the newest of each row; after it every event"
+        );
+        assert_eq!(s.feed_compacted().await.unwrap(), 5);
+        assert_eq!(
+            s.feed_latest().await.unwrap(),
+            latest_before,
+            "the rows stand as they did"
+        );
+        // A subscriber resuming from cursor 1 (behind the point) still gets every row as it is.
+        let mut from_1: HashMap<String, u64> = HashMap::new();
+        for e in s.feed_after(1, 100).await.unwrap() {
+            from_1.insert(e.row.unit, e.row.counts.networked);
+        }
+        assert_eq!(
+            from_1,
+            HashMap::from([("A".into(), 4), ("B".into(), 2), ("C".into(), 1)])
+        );
+        // The point never moves back, and the newest event and the cursor stay.
+        assert_eq!(s.compact_feed(3).await.unwrap(), 0);
+        assert_eq!(s.feed_compacted().await.unwrap(), 5);
+        assert_eq!(s.compact_feed(7).await.unwrap(), 2, "A=3 and B=1");
+        assert_eq!(s.feed_cursor().await.unwrap(), 7);
+        let size = s.feed_size().await.unwrap();
+        assert_eq!(
+            (size.events, size.rows, size.newest, size.compacted),
+            (3, 3, 7, 7)
+        );
+        // The same unit in another hub's rollup is another row.
+        event(&s, "500000", "A", 9).await;
+        s.compact_feed(8).await.unwrap();
+        assert_eq!(s.feed_size().await.unwrap().rows, 4);
+        assert_eq!(
+            s.feed_after(7, 10).await.unwrap()[0].seq,
+            8,
+            "cursors are not reused"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_slowest_cursor_is_of_the_subscribers_seen_recently() {
+        let (_dir, s) = crate::store::testing::hospital().await;
+        assert_eq!(s.slowest_feed_cursor("").await.unwrap(), None);
+        s.note_feed_cursor("500000-P001", "500000", 40)
+            .await
+            .unwrap();
+        s.note_feed_cursor("500000-P002", "500103", 12)
+            .await
+            .unwrap();
+        s.note_feed_cursor("500000-P001", "500000", 55)
+            .await
+            .unwrap();
+        assert_eq!(s.slowest_feed_cursor("").await.unwrap(), Some(12));
+        assert_eq!(
+            s.slowest_feed_cursor("9999-01-01T00:00:00Z").await.unwrap(),
+            None,
+            "none seen since"
+        );
+    }
 
     /// The last migration before the feed's rows were typed.
     const JSON_FEED: i64 = 20261126100001;
