@@ -27,6 +27,7 @@ async fn read_at(
         .read(CatalogueRequest {
             unit: unit.into(),
             cursor: String::new(),
+            reader: None,
         })
         .await?
         .into_inner();

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::reads;
-use crate::domain::catalogue::{COLUMNS, Cursor, Entry, Read};
+use crate::domain::catalogue::{COLUMNS, Cursor, Entry, Read, cursor_parts};
 use crate::domain::unit::UnitCode;
 use crate::store::{CameraQuery, CatalogueRow, Store, StoreError};
 
@@ -73,7 +73,7 @@ pub struct Answer {
 }
 
 /// The catalogue of `unit`'s subtree as this hub holds it: everything, or only the changes after
-/// `cursor` when this hub gave it.
+/// this hub's part of `cursor` when this hub gave it (the parts of other hubs are theirs).
 pub async fn read(store: &Store, unit: &UnitCode, cursor: Option<&str>) -> Result<Answer> {
     refresh(store).await?;
     let now = store.catalogue_seq().await?;
@@ -82,8 +82,8 @@ pub async fn read(store: &Store, unit: &UnitCode, cursor: Option<&str>) -> Resul
     // A cursor of another hub, beyond what this hub gave (a store restored from a backup), or
     // older than the tombstones kept: the full catalogue.
     let after = cursor
-        .and_then(Cursor::parse)
-        .filter(|c| c.hub == me && c.seq <= now && c.seq >= floor)
+        .and_then(|c| cursor_parts(c).into_iter().find(|c| c.hub == me))
+        .filter(|c| c.seq <= now && c.seq >= floor)
         .map(|c| c.seq);
     let rows = store.catalogue_rows(unit.as_str(), after).await?;
     let rows = rows
@@ -109,7 +109,9 @@ pub async fn read(store: &Store, unit: &UnitCode, cursor: Option<&str>) -> Resul
 }
 
 /// Records one read in `reads/<unit>` of every unit whose cameras it sent (`counts`, per unit),
-/// or, when it sent none, of the unit asked about: who read, when, which call, how many.
+/// or, when it sent none, of the unit asked about: who read, when, which call, how many, and the
+/// hub the reader asked when that hub asked this one for it (`via`, empty otherwise). The entry
+/// goes into this hub's own list of the document (`docs::reads`).
 pub async fn record_reads(
     store: &Store,
     reader: &str,
@@ -117,6 +119,7 @@ pub async fn record_reads(
     asked: &UnitCode,
     counts: &BTreeMap<String, u64>,
     full: bool,
+    via: &str,
 ) -> Result<(), StoreError> {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut per_unit: Vec<(UnitCode, u64)> = counts
@@ -135,6 +138,7 @@ pub async fn record_reads(
             hub: store.unit().to_string(),
             cameras,
             full,
+            via: via.to_string(),
         };
         store
             .edit(

@@ -665,6 +665,16 @@ pub fn reader(identity: &str) -> String {
     }
 }
 
+/// The hub a reader asked, when another hub answered the read (`via` of a read): empty when
+/// asked directly.
+pub fn read_via(via: &str) -> String {
+    if via.is_empty() {
+        String::new()
+    } else {
+        format!("，经 {via} 转来")
+    }
+}
+
 /// The call a read came through.
 pub fn read_call(call: &str) -> String {
     match call {

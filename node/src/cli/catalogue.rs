@@ -70,12 +70,13 @@ pub async fn reads(common: &Common, json: bool) -> Result<()> {
             println!("{}", serde_json::json!({"unit": unit, "read": r}));
         } else {
             println!(
-                "{}  {unit}  {}  {}  {} 个点位  ({})",
+                "{}  {unit}  {}  {}  {} 个点位  ({}{})",
                 crate::app::zh::beijing_stamp(&r.at),
                 r.reader,
                 r.call,
                 r.cameras,
-                r.hub
+                r.hub,
+                crate::app::zh::read_via(&r.via)
             );
         }
     }

@@ -92,6 +92,22 @@ impl Cursor {
     }
 }
 
+/// The parts of a reader's cursor: one per hub that answered the read (`500103:42`, or, where a
+/// hub child answered for the units only it holds, `500103:42,500103-0099:17`); the parts that do
+/// not parse are left out (their hubs answer in full).
+pub fn cursor_parts(text: &str) -> Vec<Cursor> {
+    text.split(',').filter_map(Cursor::parse).collect()
+}
+
+/// A cursor of several parts, as `cursor_parts` reads it back.
+pub fn join_cursors(parts: &[Cursor]) -> String {
+    parts
+        .iter()
+        .map(Cursor::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.hub, self.seq)
@@ -109,7 +125,7 @@ pub struct Grant {
 }
 
 /// One catalogue read as the unit whose cameras were read sees it (谁查看了本单位的点位).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Read {
     /// RFC 3339, UTC.
     pub at: String,
@@ -123,6 +139,11 @@ pub struct Read {
     pub cameras: u64,
     /// A full catalogue, or the changes after a cursor.
     pub full: bool,
+    /// The hub the reader asked, when it is not the one that answered: the read came down from
+    /// it (a district asking the hospital hub that holds its sub-units' cameras). Empty: asked
+    /// directly.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
 }
 
 #[cfg(test)]
@@ -137,5 +158,10 @@ mod tests {
         for bad in ["", "42", ":4", "500103:", "500103:-1", "500103:x"] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");
         }
+        // A cursor across a district and the hospital hub that holds its sub-units.
+        let parts = cursor_parts("500103:42,500103-0099:17,x");
+        assert_eq!(join_cursors(&parts), "500103:42,500103-0099:17");
+        assert_eq!(parts[1].hub, "500103-0099");
+        assert_eq!(cursor_parts("500103:42"), vec![c]);
     }
 }

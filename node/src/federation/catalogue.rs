@@ -16,7 +16,7 @@ use yinglian_proto::v1 as pb;
 use crate::app::catalogue::{self, Answer};
 use crate::domain::catalogue::Entry;
 use crate::domain::unit::UnitCode;
-use crate::federation::admission::{Caller, Gate, Service};
+use crate::federation::admission::{Admission, Caller, Gate, Service};
 use crate::federation::net::ConnInfo;
 use crate::federation::pki::{TlsMaterial, identity_uri};
 use crate::store::Store;
@@ -76,6 +76,108 @@ pub async fn within(store: &Store, unit: &UnitCode, ancestor: &UnitCode) -> bool
 pub struct CatalogueService {
     pub gate: Arc<Gate>,
     pub store: Arc<Store>,
+    /// The unit's folder (its keys, to ask a hub child for the units only it holds).
+    pub data: std::path::PathBuf,
+}
+
+/// The hub children holding part of `unit`'s subtree that this hub does not hold (a hospital
+/// hub's sub-units), each with the unit to ask it for: the child itself when it lies in the
+/// subtree, or `unit` when `unit` lies below the child.
+async fn children_to_ask(
+    store: &Store,
+    unit: &UnitCode,
+) -> anyhow::Result<Vec<(UnitCode, UnitCode)>> {
+    let mut out = Vec::new();
+    for e in store.enrollments().await? {
+        if e.role != crate::domain::unit::Role::Hub || e.revoked_at.is_some() {
+            continue;
+        }
+        let Ok(child) = UnitCode::parse(&e.unit) else {
+            continue;
+        };
+        if child == *unit || child.is_under(unit) {
+            out.push((child.clone(), child));
+        } else if unit.is_under(&child) {
+            out.push((child, unit.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The catalogue of `unit` for `reader`: this hub's rows, and the rows of the units below its
+/// hub children that only those children hold, asked of them (`Reports.Catalogue`), under one
+/// cursor of a part per hub. When one part cannot resume (not given, too old), every part is
+/// read in full, so that `full` holds for the whole answer.
+async fn read_across(
+    store: &Store,
+    data: &std::path::Path,
+    unit: &UnitCode,
+    cursor: Option<&str>,
+    reader: &pb::CatalogueReader,
+) -> Result<Answer, Status> {
+    let me = store.unit().clone();
+    let children = children_to_ask(store, unit)
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut cursor = cursor;
+    loop {
+        let mut answer = catalogue::read(store, unit, cursor)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let mut parts: Vec<crate::domain::catalogue::Cursor> =
+            crate::domain::catalogue::cursor_parts(&answer.cursor);
+        let mut mixed = false;
+        for (child, ask) in &children {
+            // A part of the cursor only where this hub's own part resumes.
+            let theirs = if answer.full { None } else { cursor };
+            let got = crate::federation::reports::forward_catalogue(
+                store,
+                data,
+                child,
+                ask,
+                theirs,
+                reader.clone(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(hub = %me, child = %child, error = %format!("{e:#}"), "a hub child did not answer the catalogue");
+                Status::unavailable(format!(
+                    "下级枢纽 {child} 暂时无法答复（{e:#}），点位目录未读完，请稍后重试"
+                ))
+            })?;
+            mixed |= got.full != answer.full;
+            let mut held = std::collections::HashMap::new();
+            for row in got.rows {
+                // A unit whose ledger this hub holds too is answered from here.
+                let here = match held.get(&row.0) {
+                    Some(h) => *h,
+                    None => {
+                        let h = match UnitCode::parse(&row.0) {
+                            Ok(u) => !store
+                                .heads(&crate::docs::document::DocId::ledger(&u))
+                                .await
+                                .map_err(|e| Status::unavailable(e.to_string()))?
+                                .is_empty(),
+                            Err(_) => true,
+                        };
+                        held.insert(row.0.clone(), h);
+                        h
+                    }
+                };
+                if !here {
+                    answer.rows.push(row);
+                }
+            }
+            parts.extend(crate::domain::catalogue::cursor_parts(&got.cursor));
+        }
+        if mixed && cursor.is_some() {
+            // Some part resumed and another did not: the whole catalogue, every part.
+            cursor = None;
+            continue;
+        }
+        answer.cursor = crate::domain::catalogue::join_cursors(&parts);
+        return Ok(answer);
+    }
 }
 
 #[tonic::async_trait]
@@ -138,53 +240,81 @@ impl pb::catalogue_server::Catalogue for CatalogueService {
             .await;
         }
         let cursor = (!r.cursor.trim().is_empty()).then_some(r.cursor.trim());
-        let answer = catalogue::read(&self.store, &unit, cursor)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let reader = pb::CatalogueReader {
+            unit: match &admission.caller {
+                Caller::Subscriber { unit, .. } | Caller::Delegate { unit, .. } => unit.to_string(),
+                _ => unreachable!("admitted as a reader of the catalogue"),
+            },
+            fingerprint: admission.cert.fingerprint.clone(),
+            scope: scope.to_string(),
+            granted_by: match &admission.caller {
+                Caller::Delegate { granted_by, .. } => granted_by.to_string(),
+                _ => me.to_string(),
+            },
+        };
+        let answer = read_across(&self.store, &self.data, &unit, cursor, &reader).await?;
+        // The units read here; the units below a hub child are recorded by that child.
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for (u, _, e) in &answer.rows {
-            if e.is_some() {
+            if e.is_some()
+                && let Ok(code) = UnitCode::parse(u)
+                && !self
+                    .store
+                    .heads(&crate::docs::document::DocId::ledger(&code))
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?
+                    .is_empty()
+            {
                 *counts.entry(u.clone()).or_default() += 1;
             }
         }
-        catalogue::record_reads(&self.store, &who, CALL, &unit, &counts, answer.full)
+        catalogue::record_reads(&self.store, &who, CALL, &unit, &counts, answer.full, "")
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            let _admission = admission;
-            for (u, code, e) in answer.rows {
-                let ev = match e {
-                    Some(e) => pb::CatalogueEvent {
-                        kind: pb::catalogue_event::Kind::Entry as i32,
-                        entry: Some(pb::CatalogueEntry::from(&e)),
-                        ..Default::default()
-                    },
-                    None => pb::CatalogueEvent {
-                        kind: pb::catalogue_event::Kind::Removed as i32,
-                        entry: Some(pb::CatalogueEntry {
-                            unit: u,
-                            device_code: code,
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                };
-                if tx.send(Ok(ev)).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx
-                .send(Ok(pb::CatalogueEvent {
-                    kind: pb::catalogue_event::Kind::End as i32,
-                    cursor: answer.cursor,
-                    full: answer.full,
-                    ..Default::default()
-                }))
-                .await;
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(stream_answer(admission, answer)))
     }
+}
+
+/// The answer as the stream a reader receives: the rows, then END with the cursor; the
+/// admission held until the stream ends.
+pub(crate) fn stream_answer(
+    admission: Admission,
+    answer: Answer,
+) -> ReceiverStream<Result<pb::CatalogueEvent, Status>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(async move {
+        let _admission = admission;
+        for (u, code, e) in answer.rows {
+            let ev = match e {
+                Some(e) => pb::CatalogueEvent {
+                    kind: pb::catalogue_event::Kind::Entry as i32,
+                    entry: Some(pb::CatalogueEntry::from(&e)),
+                    ..Default::default()
+                },
+                None => pb::CatalogueEvent {
+                    kind: pb::catalogue_event::Kind::Removed as i32,
+                    entry: Some(pb::CatalogueEntry {
+                        unit: u,
+                        device_code: code,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            };
+            if tx.send(Ok(ev)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx
+            .send(Ok(pb::CatalogueEvent {
+                kind: pb::catalogue_event::Kind::End as i32,
+                cursor: answer.cursor,
+                full: answer.full,
+                ..Default::default()
+            }))
+            .await;
+    });
+    ReceiverStream::new(rx)
 }
 
 /// Which hub holds `unit`'s cameras and where it is: the parent this subscriber joined when the
@@ -246,6 +376,7 @@ pub async fn fetch(
         .read(pb::CatalogueRequest {
             unit: unit.to_string(),
             cursor: cursor.unwrap_or_default().to_string(),
+            reader: None,
         })
         .await
         .map_err(|s| {

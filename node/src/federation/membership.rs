@@ -109,8 +109,10 @@ pub async fn grant_catalogue(store: &Store, unit: &UnitCode) -> Result<()> {
 }
 
 /// Writes into this hub's profile the catalogue grants of the subscribers it enrolled (not
-/// revoked), by exact certificate; the profile carries them down to its hub children. A change
-/// only when they differ. Returns whether they changed.
+/// revoked), by exact certificate, and the grants its parent published (relayed: a hub child
+/// checks against them a reader this hub asks for on such a delegate's behalf); the profile
+/// carries them down to its hub children. A change only when they differ. Returns whether they
+/// changed.
 pub async fn publish_grants(store: &Store) -> Result<bool, crate::store::StoreError> {
     let grants: Vec<Grant> = store
         .enrollments()
@@ -125,15 +127,31 @@ pub async fn publish_grants(store: &Store) -> Result<bool, crate::store::StoreEr
             })
         })
         .collect();
+    let relayed: Vec<Grant> = match store.parent_of(store.unit().as_str()).await? {
+        Some(parent) => match UnitCode::parse(&parent) {
+            Ok(parent) => {
+                store
+                    .read_document(&DocId::profile(&parent), |d| grants::read(d))
+                    .await?
+            }
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     let me = DocId::profile(store.unit());
-    let held = store.read_document(&me, |d| grants::read(d)).await?;
+    let (held, held_relayed) = store
+        .read_document(&me, |d| (grants::read(d), grants::read_relayed(d)))
+        .await?;
     let same = |a: &[Grant], b: &[Grant]| a.len() == b.len() && a.iter().all(|g| b.contains(g));
-    if same(&held, &grants) {
+    if same(&held, &grants) && same(&held_relayed, &relayed) {
         return Ok(false);
     }
     let (changed, _) = store
         .edit(&me, "enroll", "publish the catalogue grants", |d| {
-            Ok(grants::write(d, &grants).map_err(crate::docs::ledger::LedgerError::from)?)
+            let a = grants::write(d, &grants).map_err(crate::docs::ledger::LedgerError::from)?;
+            let b = grants::write_relayed(d, &relayed)
+                .map_err(crate::docs::ledger::LedgerError::from)?;
+            Ok(a || b)
         })
         .await?;
     Ok(changed)

@@ -106,6 +106,13 @@ pub async fn serve(
     let gate = Gate::new(engine.store.clone(), &engine.data, engine.limits)
         .await
         .map_err(|e| NetError::Config(e.to_string()))?;
+    if engine.store.identity().is_hub() {
+        // The parent's catalogue grants relayed for the hubs below (a store of an earlier
+        // version has none yet).
+        crate::federation::membership::publish_grants(&engine.store)
+            .await
+            .map_err(|e| NetError::Config(e.to_string()))?;
+    }
     let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
     let accept_gate = gate.clone();
     let mut accept_stop = shutdown.clone();
@@ -249,6 +256,7 @@ pub async fn serve(
             crate::federation::catalogue::CatalogueService {
                 gate: gate.clone(),
                 store: engine.store.clone(),
+                data: engine.data.clone(),
             },
         ))
         .add_service(yinglian_proto::v1::directory_server::DirectoryServer::new(

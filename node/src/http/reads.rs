@@ -11,7 +11,7 @@ use maud::html;
 use super::Web;
 use super::layout::shell;
 use super::session::Signed;
-use crate::app::zh::{beijing_stamp, read_call, reader};
+use crate::app::zh::{beijing_stamp, read_call, read_via, reader};
 
 /// The routes of this subject.
 pub(super) fn routes() -> Router<Web> {
@@ -44,7 +44,7 @@ async fn reads(State(web): State<Web>, Signed(s): Signed) -> Response {
         h1 { (TITLE) }
         p.muted {
             "本页列出读取" (me.name) @if me.is_hub() { "及下级单位" } "摄像机明细的每一次记录："
-            "公安订阅方读取点位目录，上级单位调阅摄像机清单。记录由保存台账的枢纽写入，同步到被查看的单位，离线也可查看。"
+            "公安订阅方读取点位目录，上级单位调阅摄像机清单。记录由保存台账并作出答复的枢纽写入（经上级转来的读取注明经由哪一级），同步到被查看的单位，离线也可查看；上级不能删改其他枢纽写入的记录。"
         }
         @if list.is_empty() {
             p #no-reads { "尚无查看记录。" }
@@ -70,7 +70,7 @@ async fn reads(State(web): State<Web>, Signed(s): Signed) -> Response {
                             }
                         }
                         td.cameras { (r.cameras) }
-                        td.l { (r.hub) }
+                        td.l.hub { (r.hub) (read_via(&r.via)) }
                     }
                 }
             }

@@ -43,6 +43,10 @@ pub enum Write {
     None,
     /// Only supervision fields of existing camera records (an ancestor on a ledger).
     Supervision,
+    /// Only new entries of the peer's own, each naming it as the hub that answered (a hub on
+    /// `reads/<unit>` of a unit whose cameras it served): never another hub's, never one it
+    /// recorded before (`docs::reads::check_added`).
+    OwnEntries,
     /// Anything: the peer owns the document or speaks for the subtree that owns it.
     Any,
 }
@@ -144,10 +148,11 @@ pub fn access(
                 send: false,
                 write: Write::Any,
             },
-            // Who read this unit's cameras, as the hub that answered recorded it, comes down.
+            // Who read this unit's cameras, as the hub that answered recorded it, comes down:
+            // the parent adds its own entries, never another hub's nor one it wrote before.
             DocKind::Reads if owner == me => Access {
                 send: false,
-                write: Write::Any,
+                write: Write::OwnEntries,
             },
             _ => Access::NONE,
         },
@@ -217,7 +222,7 @@ pub fn access(
 #[error("{0}")]
 pub struct Refusal(pub String);
 
-/// Checks the effect of what a peer wrote (the document now, against `before`). `own_past` are
+/// Checks the effect of what a peer (`writer`) wrote (the document now, against `before`). `own_past` are
 /// the Automerge actors this unit wrote under before it was restored from a backup: changes all
 /// by them are the unit's own history coming back from its parent, whatever fields they touch.
 pub fn check_effect(
@@ -225,11 +230,14 @@ pub fn check_effect(
     before: &[ChangeHash],
     write: Write,
     doc_id: &DocId,
+    writer: &UnitCode,
     own_past: &[automerge::ActorId],
 ) -> Result<(), Refusal> {
     match write {
         Write::Any => Ok(()),
         Write::None => Err(Refusal(format!("the peer may not change {doc_id}"))),
+        Write::OwnEntries => crate::docs::reads::check_added(doc, before, writer.as_str())
+            .map_err(|why| Refusal(format!("{doc_id}: {why}"))),
         Write::Supervision
             if !own_past.is_empty()
                 && doc

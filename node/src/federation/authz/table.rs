@@ -85,6 +85,10 @@ const SEND_TAKE: Access = Access {
     send: true,
     write: Write::Any,
 };
+const TAKE_OWN_ENTRIES: Access = Access {
+    send: false,
+    write: Write::OwnEntries,
+};
 const SEND_SUPERVISE: Access = Access {
     send: true,
     write: Write::Supervision,
@@ -164,8 +168,8 @@ const RULES: &[Rule] = &[
          "this unit's submissions go up, read-only"),
     rule(PARENTS,            &[Review],            &[Own],                ANY,            EITHER,     EITHER,   TAKE,
          "the parent's decisions on this unit's submissions come down"),
-    rule(PARENTS,            &[Reads],             &[Own],                ANY,            EITHER,     EITHER,   TAKE,
-         "who read this unit's cameras at its parent comes down"),
+    rule(PARENTS,            &[Reads],             &[Own],                ANY,            EITHER,     EITHER,   TAKE_OWN_ENTRIES,
+         "who read this unit's cameras at its parent comes down: the parent's own new entries only"),
     rule(PARENTS,            &[Reads],             OTHERS,                ANY,            EITHER,     EITHER,   NOTHING,
          "no other unit's reads are exchanged with the parent"),
     rule(PARENTS,            &[Submission, Review], OTHERS,               ANY,            EITHER,     EITHER,   NOTHING,
@@ -388,7 +392,7 @@ fn kept(write: Write, change: Change) -> bool {
     }
     theirs.commit();
     doc.merge(&mut theirs).unwrap();
-    check_effect(&mut doc, &before, write, &id, &[]).is_ok()
+    check_effect(&mut doc, &before, write, &id, &u("500103"), &[]).is_ok()
 }
 
 fn show(a: Access) -> &'static str {
@@ -399,6 +403,8 @@ fn show(a: Access) -> &'static str {
         (true, Write::Any) => "SEND_TAKE",
         (true, Write::Supervision) => "SEND_SUPERVISE",
         (false, Write::Supervision) => "SUPERVISE",
+        (false, Write::OwnEntries) => "TAKE_OWN_ENTRIES",
+        (true, Write::OwnEntries) => "SEND_TAKE_OWN_ENTRIES",
     }
 }
 
@@ -548,6 +554,8 @@ fn every_peer_document_and_field_answers_as_the_table_says() {
                 Write::None => false,
                 Write::Any => true,
                 Write::Supervision => *ancestor_may,
+                // Not a reads document: nothing of a ledger is a hub's own entry of reads.
+                Write::OwnEntries => false,
             };
             if *kept != want {
                 let word = |k: bool| if k { "kept" } else { "refused" };
@@ -588,7 +596,25 @@ fn a_units_own_history_coming_back_is_kept_whatever_it_touches() {
     let mut now = restored.with_actor(ActorId::from(b"after".as_slice()));
     let before = now.get_heads();
     now.merge(&mut doc).unwrap();
-    assert!(check_effect(&mut now.clone(), &before, Write::Supervision, &id, &[past]).is_ok());
-    let err = check_effect(&mut now, &before, Write::Supervision, &id, &[]).unwrap_err();
+    assert!(
+        check_effect(
+            &mut now.clone(),
+            &before,
+            Write::Supervision,
+            &id,
+            &u("500103"),
+            &[past]
+        )
+        .is_ok()
+    );
+    let err = check_effect(
+        &mut now,
+        &before,
+        Write::Supervision,
+        &id,
+        &u("500103"),
+        &[],
+    )
+    .unwrap_err();
     assert!(err.0.contains("existing cameras"), "{err}");
 }

@@ -4,7 +4,10 @@
 //! down to the unit read. A hub publishes where it can be reached as the `endpoint` of its profile. Records
 //! travel typed (`record`).
 
+mod catalogue;
 mod record;
+
+pub use catalogue::{forward_catalogue, reader_uri};
 
 use std::sync::Arc;
 
@@ -65,8 +68,42 @@ pub struct ReportsService {
     pub store: Arc<Store>,
 }
 
+/// Refuses whoever is not the parent this hub joined.
+fn parent_only(me: &UnitCode, c: &Caller) -> Result<(), String> {
+    match c {
+        Caller::Parent { .. } => Ok(()),
+        Caller::Child { unit, role } => Err(format!(
+            "{} is not the parent of {me}: camera details are answered to the parent only",
+            identity_uri(role.as_str(), unit)
+        )),
+        Caller::Subscriber { unit, .. } | Caller::Delegate { unit, .. } => Err(format!(
+            "{} is not the parent of {me}: camera details are answered to the parent only",
+            identity_uri(crate::domain::unit::Role::Subscriber.as_str(), unit)
+        )),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::reports_server::Reports for ReportsService {
+    type CatalogueStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::CatalogueEvent, Status>>;
+
+    async fn catalogue(
+        &self,
+        request: Request<pb::CatalogueRequest>,
+    ) -> Result<Response<Self::CatalogueStream>, Status> {
+        let me = self.store.unit().clone();
+        let admission = self
+            .gate
+            .admit(
+                request.extensions().get::<ConnInfo>(),
+                Service::Reports,
+                |c| parent_only(&me, c),
+            )
+            .await?;
+        catalogue::answer(&self.gate, &self.store, admission, request.into_inner()).await
+    }
+
     async fn cameras(
         &self,
         request: Request<pb::CamerasRequest>,
@@ -77,17 +114,7 @@ impl pb::reports_server::Reports for ReportsService {
             .admit(
                 request.extensions().get::<ConnInfo>(),
                 Service::Reports,
-                |c| match c {
-                    Caller::Parent { .. } => Ok(()),
-                    Caller::Child { unit, role } => Err(format!(
-                        "{} is not the parent of {me}: camera details are answered to the parent only",
-                        identity_uri(role.as_str(), unit)
-                    )),
-                    Caller::Subscriber { unit, .. } | Caller::Delegate { unit, .. } => Err(format!(
-                        "{} is not the parent of {me}: camera details are answered to the parent only",
-                        identity_uri(crate::domain::unit::Role::Subscriber.as_str(), unit)
-                    )),
-                },
+                |c| parent_only(&me, c),
             )
             .await?;
         let r = request.into_inner();
@@ -121,6 +148,7 @@ impl pb::reports_server::Reports for ReportsService {
             &unit,
             &counts,
             false,
+            "",
         )
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -129,6 +157,24 @@ impl pb::reports_server::Reports for ReportsService {
             cameras: list.iter().map(pb::CameraRecord::from).collect(),
         }))
     }
+}
+
+/// A connection to the hub child `child`, at the address its profile publishes.
+pub(crate) async fn child_channel(
+    store: &Store,
+    data: &std::path::Path,
+    child: &UnitCode,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let endpoint = store
+        .read_document(&DocId::profile(child), |d| root_text(d, "endpoint"))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "hub {child} has not published its address yet (it publishes it when it serves)"
+            )
+        })?;
+    let tls = TlsMaterial::load(data)?;
+    Ok(crate::federation::net::connect(&tls, &endpoint, child).await?)
 }
 
 /// Asks the child hub under which `unit` lies for its camera records.
@@ -142,16 +188,7 @@ pub async fn forward_cameras(
         .child_toward(unit)
         .await?
         .ok_or_else(|| anyhow::anyhow!("单位 {unit} 不在 {} 的下级范围内", store.unit()))?;
-    let endpoint = store
-        .read_document(&DocId::profile(&child), |d| root_text(d, "endpoint"))
-        .await?
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "hub {child} has not published its address yet (it publishes it when it serves)"
-            )
-        })?;
-    let tls = TlsMaterial::load(data)?;
-    let channel = crate::federation::net::connect(&tls, &endpoint, &child).await?;
+    let channel = child_channel(store, data, &child).await?;
     let reply = pb::reports_client::ReportsClient::new(channel)
         .cameras(pb::CamerasRequest {
             unit: unit.to_string(),

@@ -358,6 +358,7 @@ impl Session {
                     Vec::new()
                 };
                 let own_past = own_past.as_slice();
+                let peer_unit = self.peer.unit.clone();
                 let result = if message.changes.is_empty() {
                     // Heads and acknowledgements only: nothing to authorize, nothing written.
                     self.engine
@@ -375,7 +376,7 @@ impl Session {
                             &mut entry.state,
                             message,
                             |am, before| {
-                                authz::check_effect(am, before, write, &doc, own_past)
+                                authz::check_effect(am, before, write, &doc, &peer_unit, own_past)
                                     .map_err(|r| StoreError::Refused(r.0))
                             },
                         )
@@ -386,6 +387,17 @@ impl Session {
                     // A change's sync state (and the replica's origin) was written with the
                     // change, in its transaction.
                     Ok((changed, state_saved)) => {
+                        if changed
+                            && doc.kind == DocKind::Profile
+                            && doc.unit == self.peer.unit
+                            && self.peer.relation == crate::federation::authz::Relation::Parent
+                            && self.engine.store.identity().is_hub()
+                        {
+                            // The parent's catalogue grants changed: this hub relays them to
+                            // its hub children, which check a delegate's reads against them.
+                            crate::federation::membership::publish_grants(&self.engine.store)
+                                .await?;
+                        }
                         if changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
                             // A child hub's rollup began its next generation: the ones before
                             // are given up here too, their figures kept per day.
