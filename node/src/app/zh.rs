@@ -697,6 +697,8 @@ mod tests {
         assert_eq!(reader("urn:yinglian:hub:500000"), "上级枢纽 500000");
         assert_eq!(read_call("Catalogue.Read"), "点位目录");
         assert_eq!(read_call("Reports.Cameras"), "上级调阅摄像机清单");
+        assert_eq!(read_via(""), "");
+        assert_eq!(read_via("500103"), "，经 500103 转来");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 
-use crate::docs::document::{obj_at, text_at, uint_at};
+use crate::docs::document::{DocId, obj_at, text_at, uint_at};
 use crate::domain::catalogue::Read;
 
 /// The list of the first schema.
@@ -115,10 +115,15 @@ pub fn check_added(
     doc: &mut AutoCommit,
     before: &[ChangeHash],
     writer: &str,
+    id: &DocId,
 ) -> Result<(), String> {
-    let old = doc
+    let mut old = doc
         .fork_at(before)
         .map_err(|e| format!("the state before the change cannot be read: {e}"))?;
+    // The document as every replica begins it counts as there before (the first changes a unit
+    // receives of it bring the genesis along).
+    old.merge(&mut id.genesis())
+        .map_err(|e| format!("the genesis cannot be merged: {e}"))?;
     let own = own_key(writer);
     // Everything but the writer's own list: the same before and after.
     let mut keys: Vec<String> = old.keys(ROOT).chain(doc.keys(ROOT)).collect();
@@ -227,7 +232,6 @@ pub fn check_added(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docs::document::DocId;
     use crate::domain::unit::UnitCode;
 
     #[test]
@@ -303,7 +307,27 @@ mod tests {
         change(&mut theirs);
         theirs.commit();
         doc.merge(&mut theirs).unwrap();
-        (check_added(&mut doc, &before, "500103"), read(&doc))
+        let id = DocId::reads(&UnitCode::parse("500103-0099").unwrap());
+        (check_added(&mut doc, &before, "500103", &id), read(&doc))
+    }
+
+    #[test]
+    fn the_first_read_arrives_with_the_genesis() {
+        let id = DocId::reads(&UnitCode::parse("500103-0099").unwrap());
+        let mut theirs = id.genesis();
+        append(&mut theirs, &read_by("500103", 1, 7)).unwrap();
+        theirs.commit();
+        let mut here = AutoCommit::new();
+        here.merge(&mut theirs).unwrap();
+        assert_eq!(check_added(&mut here, &[], "500103", &id), Ok(()));
+        assert_eq!(read(&here), vec![read_by("500103", 1, 7)]);
+        // Not in another hub's name, even the first.
+        let mut theirs = id.genesis();
+        append(&mut theirs, &read_by("500103-0099", 1, 7)).unwrap();
+        theirs.commit();
+        let mut here = AutoCommit::new();
+        here.merge(&mut theirs).unwrap();
+        assert!(check_added(&mut here, &[], "500103", &id).is_err());
     }
 
     #[test]
@@ -372,7 +396,8 @@ mod tests {
 
     #[test]
     fn a_parent_trims_its_own_list_as_append_does_and_no_other_way() {
-        let mut doc = DocId::reads(&UnitCode::parse("500103-0099").unwrap()).genesis();
+        let id = DocId::reads(&UnitCode::parse("500103-0099").unwrap());
+        let mut doc = id.genesis();
         append(&mut doc, &read_by("500103-0099", 0, 9)).unwrap();
         for n in 0..KEEP as u64 {
             append(&mut doc, &read_by("500103", n, 1 + n % 2)).unwrap();
@@ -385,7 +410,7 @@ mod tests {
         honest.commit();
         let mut ok = doc.clone();
         ok.merge(&mut honest).unwrap();
-        assert_eq!(check_added(&mut ok, &before, "500103"), Ok(()));
+        assert_eq!(check_added(&mut ok, &before, "500103", &id), Ok(()));
         assert_eq!(read(&ok).len(), KEEP + 1);
         assert!(read(&ok).iter().any(|r| r.hub == "500103-0099"));
         // One more, but a newer read dropped instead of the oldest: refused.
@@ -406,7 +431,7 @@ mod tests {
         sly.commit();
         let mut bad = doc.clone();
         bad.merge(&mut sly).unwrap();
-        let err = check_added(&mut bad, &before, "500103").unwrap_err();
+        let err = check_added(&mut bad, &before, "500103", &id).unwrap_err();
         assert!(err.contains("only the oldest go"), "{err}");
     }
 }

@@ -82,7 +82,9 @@ pub struct CatalogueService {
 
 /// The hub children holding part of `unit`'s subtree that this hub does not hold (a hospital
 /// hub's sub-units), each with the unit to ask it for: the child itself when it lies in the
-/// subtree, or `unit` when `unit` lies below the child.
+/// subtree, or `unit` when `unit` lies below the child. Only hubs of this hub's own namespace (an
+/// institution's hub under its district): a district is never asked by the city, whose police
+/// read each district's catalogue at the district hub.
 async fn children_to_ask(
     store: &Store,
     unit: &UnitCode,
@@ -95,6 +97,9 @@ async fn children_to_ask(
         let Ok(child) = UnitCode::parse(&e.unit) else {
             continue;
         };
+        if !child.is_under(store.unit()) {
+            continue;
+        }
         if child == *unit || child.is_under(unit) {
             out.push((child.clone(), child));
         } else if unit.is_under(&child) {

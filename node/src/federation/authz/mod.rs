@@ -236,7 +236,7 @@ pub fn check_effect(
     match write {
         Write::Any => Ok(()),
         Write::None => Err(Refusal(format!("the peer may not change {doc_id}"))),
-        Write::OwnEntries => crate::docs::reads::check_added(doc, before, writer.as_str())
+        Write::OwnEntries => crate::docs::reads::check_added(doc, before, writer.as_str(), doc_id)
             .map_err(|why| Refusal(format!("{doc_id}: {why}"))),
         Write::Supervision
             if !own_past.is_empty()

@@ -62,11 +62,12 @@ pub(super) async fn answer(
     }
     // The reader as the parent published it: granted by the parent, or by the parent's parent
     // (relayed); the exact certificate, and the scope as published, not as carried.
-    let (own, relayed) = store
+    let (own, relayed, grandparent) = store
         .read_document(&DocId::profile(&parent), |d| {
             (
                 crate::docs::grants::read(d),
                 crate::docs::grants::read_relayed(d),
+                crate::docs::document::root_text(d, "parent"),
             )
         })
         .await
@@ -86,7 +87,10 @@ pub(super) async fn answer(
     };
     let scope =
         UnitCode::parse(&grant.scope).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    if !within(store, &unit, &scope).await {
+    // Within the scope: the scope is the unit, or above it here, or (a grant the parent relays
+    // from its own parent) that parent, above every unit here.
+    let relayed_from_above = find(&own).is_none() && grandparent.as_deref() == Some(scope.as_str());
+    if !relayed_from_above && !within(store, &unit, &scope).await {
         return refuse(format!(
             "{parent} asked {me} for the catalogue of {unit} on behalf of {uri}, which was granted the catalogue of {scope} only"
         ))
