@@ -247,9 +247,9 @@ pub fn set_roll_after(n: usize) {
 }
 
 /// Begins the next generation of this hub's rollup `doc`: the same figures and data-quality
-/// findings in a fresh document (the keyed codes are in `codes/<hub>`, which does not roll), written once, with the figures at the heads its
-/// reports named (so that they are still checked once `doc` is gone); then `doc` is given up, its
-/// figures kept per day.
+/// findings in a fresh document (the keyed codes are in `codes/<hub>`, which does not roll),
+/// written once, with the figures at the heads its reports named (so that they are still checked
+/// once `doc` is gone); then `doc` is given up, its figures kept per day.
 async fn roll(store: &Store, doc: &DocId) -> Result<(), StoreError> {
     let sources = crate::app::submission::own_sources(store).await?;
     let (whole, quality, submitted) = store
