@@ -21,8 +21,8 @@
 //! store/       SQLite: the write path, projections, queries, audit, peers, refusals, feed
 //!              events, what a subscriber received: the only place with SQL
 //! docs/        the Automerge documents: ledger, profile, rollup, campaign, submission and
-//!              review, reads, the catalogue grants in a profile, and their data-quality
-//!              parts (pure functions)
+//!              review, reads, codes (a hub's keyed device codes), the catalogue grants in a
+//!              profile, and their data-quality parts (pure functions)
 //! domain/      the campaign's words, no I/O: unit and role, device code, camera record and its
 //!              rules, contacts, figures, milestones, submissions and their states
 //! ```

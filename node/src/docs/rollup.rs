@@ -46,13 +46,37 @@ pub struct Rollup {
     pub reporting: Tallies,
 }
 
+/// One row, read in one pass over its map (a lookup per field costs a search of the document's
+/// operations each: most of the time of projecting a rollup at the city).
 fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
+    use automerge::{ScalarValueRef, ValueRef};
+    let (mut name, mut as_of) = (String::new(), String::new());
+    let mut counts = [0u64; 10];
+    for item in doc.map_range(obj, ..) {
+        let text = || match &item.value {
+            ValueRef::Scalar(ScalarValueRef::Str(t)) => t.to_string(),
+            _ => String::new(),
+        };
+        match item.key.as_ref() {
+            "name" => name = text(),
+            "as_of" => as_of = text(),
+            k => {
+                if let Some(i) = Counts::FIELDS.iter().position(|f| *f == k) {
+                    counts[i] = match &item.value {
+                        ValueRef::Scalar(ScalarValueRef::Uint(n)) => *n,
+                        ValueRef::Scalar(ScalarValueRef::Int(n)) => (*n).max(0) as u64,
+                        _ => 0,
+                    };
+                }
+            }
+        }
+    }
     Row {
         unit: unit.to_string(),
-        name: text_at(doc, obj, "name").unwrap_or_default(),
-        counts: Counts::from_array(Counts::FIELDS.map(|k| uint_at(doc, obj, k))),
+        name,
+        counts: Counts::from_array(counts),
         findings: Findings::default(),
-        as_of: text_at(doc, obj, "as_of").unwrap_or_default(),
+        as_of,
     }
 }
 
@@ -60,10 +84,14 @@ fn read_row(doc: &AutoCommit, obj: &ObjId, unit: &str) -> Row {
 pub fn read(doc: &AutoCommit) -> Rollup {
     let mut r = Rollup::default();
     if let Some(children) = obj_at(doc, &ROOT, "children", ObjType::Map) {
-        for unit in doc.keys(&children).collect::<Vec<_>>() {
-            if let Some(obj) = obj_at(doc, &children, &unit, ObjType::Map) {
-                r.children.insert(unit.clone(), read_row(doc, &obj, &unit));
-            }
+        let rows: Vec<(String, ObjId)> = doc
+            .map_range(&children, ..)
+            .filter(|i| matches!(i.value, automerge::ValueRef::Object(ObjType::Map)))
+            .map(|i| (i.key.to_string(), i.id()))
+            .collect();
+        for (unit, obj) in rows {
+            let row = read_row(doc, &obj, &unit);
+            r.children.insert(unit, row);
         }
     }
     if let Some(t) = obj_at(doc, &ROOT, "totals", ObjType::Map) {
