@@ -186,10 +186,11 @@ async fn save(store: &Store, next: &Rollup) -> Result<Vec<String>, StoreError> {
     if !changed.is_empty() && roll_after() != usize::MAX {
         let (changes, first) = store
             .read_document(&doc, |d| {
+                // The changes' metadata only: not every change's operations encoded again.
                 let real: Vec<i64> = d
-                    .get_changes(&[])
+                    .get_changes_meta(&[])
                     .iter()
-                    .map(|c| c.timestamp())
+                    .map(|c| c.timestamp)
                     .filter(|t| *t > 0)
                     .collect();
                 (real.len(), real.iter().min().copied())
@@ -350,8 +351,9 @@ const FULL_EVERY: Duration = Duration::from_secs(60);
 
 /// Keeps this hub's rollup current until `shutdown`. A change of an input (a child's ledger,
 /// rollup or profile, or the hub's own ledger) is recomputed at once when the hub is idle, and
-/// only the rows it feeds are read again. Under a burst the recomputes take at most half the
-/// time: what arrives while one runs, or within as long again after it, is taken by the next.
+/// only the rows it feeds are read again. Under a burst (inputs changed while a recompute ran)
+/// the recomputes take at most half the time: what arrives while one runs, or within as long
+/// again after it, is taken by the next.
 pub async fn maintain(
     store: std::sync::Arc<crate::store::Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -368,10 +370,17 @@ pub async fn maintain(
     let mut dirty: Option<Instant> = Some(Instant::now());
     // When the last recompute ended, and how long it took.
     let mut last = (Instant::now(), Duration::ZERO);
+    // Whether inputs changed while the last recompute ran (a burst).
+    let mut burst = false;
     loop {
         if let Some(since) = dirty {
-            // Under a burst, wait as long as the last recompute took before the next one.
-            let pause = last.1.saturating_sub(last.0.elapsed());
+            // Under a burst (inputs changed while the last recompute ran), wait as long as it
+            // took before the next one; a change that found the hub idle is recomputed at once.
+            let pause = if burst {
+                last.1.saturating_sub(last.0.elapsed())
+            } else {
+                Duration::ZERO
+            };
             if !pause.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
@@ -419,6 +428,28 @@ pub async fn maintain(
             dirty = None;
             stages::since(Stage::RollupRecompute, started);
             last = (Instant::now(), started.elapsed());
+            // What arrived meanwhile (not this hub's own rollup: that was this recompute).
+            burst = false;
+            loop {
+                match changes.try_recv() {
+                    Ok(doc) => {
+                        if let Some(u) = feeds_rollup(&me, &doc) {
+                            touched.insert(u);
+                            burst = true;
+                        }
+                        burst |= feeds_reporting(&me, &doc, &mut paper);
+                    }
+                    Err(TryRecvError::Lagged(_)) => {
+                        inputs = None;
+                        burst = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+            if burst {
+                dirty = Some(Instant::now());
+            }
             continue;
         }
         tokio::select! {

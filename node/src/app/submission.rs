@@ -464,7 +464,7 @@ async fn child_tallies(store: &Store, unit: &UnitCode) -> Result<Option<Tallies>
         return Ok(None);
     }
     store
-        .read_document(&rollup, |d| Some(crate::docs::rollup::read(d).reporting))
+        .read_document(&rollup, |d| Some(crate::docs::rollup::read_reporting(d)))
         .await
 }
 

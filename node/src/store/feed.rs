@@ -60,31 +60,37 @@ fn feed_row(r: &sqlx::sqlite::SqliteRow) -> FeedRow {
     }
 }
 
-/// Appends the event of `row` of `hub`'s rollup changing (inside the projection's transaction).
+/// Rows written in one statement at most (16 parameters each, within SQLite's limit).
+pub(super) const ROWS_PER_STATEMENT: usize = 500;
+
+/// Appends the events of `rows` of `hub`'s rollup changing, in order (inside the projection's
+/// transaction), in one statement per [`ROWS_PER_STATEMENT`].
 pub(super) async fn append_feed(
     conn: &mut SqliteConnection,
     hub: &str,
-    row: &Row,
+    rows: &[&Row],
     at: &str,
 ) -> Result<(), StoreError> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| format!("(?, ?, ?, {}, ?, ?, ?, ?)", *PLACEHOLDERS));
+    for batch in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
             "INSERT INTO feed_events (hub, unit, name, {}, as_of, at, findings_errors, findings_warnings)
-             VALUES (?, ?, ?, {}, ?, ?, ?, ?)",
-            *COLUMNS, *PLACEHOLDERS
-        )
-    });
-    let q = sqlx::query(SQL.as_str())
-        .bind(hub)
-        .bind(&row.unit)
-        .bind(&row.name);
-    bind_counts(q, &row.counts)
-        .bind(&row.as_of)
-        .bind(at)
-        .bind(row.findings.errors as i64)
-        .bind(row.findings.warnings as i64)
-        .execute(&mut *conn)
-        .await?;
+             VALUES {}",
+            *COLUMNS,
+            vec![ONE.as_str(); batch.len()].join(", ")
+        );
+        // Built from constant column lists and placeholders only: every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in batch {
+            q = bind_counts(q.bind(hub).bind(&row.unit).bind(&row.name), &row.counts)
+                .bind(&row.as_of)
+                .bind(at)
+                .bind(row.findings.errors as i64)
+                .bind(row.findings.warnings as i64);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -234,7 +240,7 @@ mod tests {
             as_of: "2026-11-26T10:01:00.000Z".into(),
         };
         let mut conn = s.pool.acquire().await.unwrap();
-        append_feed(&mut conn, hub, &row, "now").await.unwrap();
+        append_feed(&mut conn, hub, &[&row], "now").await.unwrap();
     }
 
     /// (seq, hub, unit, networked) of every event held, in order.

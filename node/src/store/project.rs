@@ -19,7 +19,7 @@ use crate::domain::unit::UnitCode;
 use crate::store::counts::{
     ASSIGN_EXCLUDED, COLUMNS, Findings, PLACEHOLDERS, SUMS, bind_counts, counts_at, findings_at,
 };
-use crate::store::feed::append_feed;
+use crate::store::feed::{ROWS_PER_STATEMENT, append_feed};
 use crate::store::{Store, StoreError, now};
 
 impl Store {
@@ -71,7 +71,17 @@ impl Store {
                 Ok(1)
             }
             DocKind::Rollup => {
-                let mut r = crate::docs::rollup::read(doc);
+                let old = old_rows(conn, doc_id.unit.as_str()).await?;
+                let mut r = if doc_id.unit == *self.unit() {
+                    // This hub's own: a row whose as-of time it wrote is as projected.
+                    crate::docs::rollup::read_reusing(doc, |unit, as_of| {
+                        old.get(unit)
+                            .filter(|o| !o.as_of.is_empty() && o.as_of == as_of)
+                            .map(|o| (o.name.clone(), o.counts))
+                    })
+                } else {
+                    crate::docs::rollup::read(doc)
+                };
                 if doc_id.unit != *self.unit() {
                     // A child hub's rollup speaks for its own namespace only, and its totals for
                     // itself, whatever it wrote.
@@ -82,7 +92,7 @@ impl Store {
                         t.unit = doc_id.unit.to_string();
                     }
                 }
-                project_rollup(conn, doc_id.unit.as_str(), &r).await
+                project_rollup(conn, doc_id.unit.as_str(), &r, &old).await
             }
             DocKind::Campaign
             | DocKind::Submission
@@ -330,64 +340,93 @@ async fn refresh_stats(conn: &mut SqliteConnection, unit: &str) -> Result<(), St
     Ok(())
 }
 
-/// Rewrites the rows of one rollup that differ, with a feed event for each.
-async fn project_rollup(
+/// A rollup row as projected.
+struct OldRow {
+    name: String,
+    counts: Counts,
+    findings: Findings,
+    as_of: String,
+}
+
+/// The rows of `hub`'s rollup as projected, by unit.
+async fn old_rows(
     conn: &mut SqliteConnection,
     hub: &str,
-    r: &crate::docs::rollup::Rollup,
-) -> Result<usize, StoreError> {
+) -> Result<HashMap<String, OldRow>, StoreError> {
     static OLD: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT unit, name, {}, findings_errors, findings_warnings FROM rollup_rows WHERE hub = ?",
+            "SELECT unit, name, {}, findings_errors, findings_warnings, as_of FROM rollup_rows WHERE hub = ?",
             *COLUMNS
-        )
-    });
-    static PUT: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of, findings_errors, findings_warnings)
-             VALUES (?, ?, ?, {PLACEHOLDERS}, ?, ?, ?)
-             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, {ASSIGN_EXCLUDED},
-                as_of = excluded.as_of, findings_errors = excluded.findings_errors,
-                findings_warnings = excluded.findings_warnings",
-            COLUMNS = *COLUMNS,
-            PLACEHOLDERS = *PLACEHOLDERS,
-            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
         )
     });
     let old = sqlx::query(OLD.as_str())
         .bind(hub)
         .fetch_all(&mut *conn)
         .await?;
-    let old: HashMap<String, (String, Counts, Findings)> = old
+    Ok(old
         .iter()
-        .map(|r| (r.get(0), (r.get(1), counts_at(r, 2), findings_at(r, 12))))
-        .collect();
+        .map(|r| {
+            (
+                r.get(0),
+                OldRow {
+                    name: r.get(1),
+                    counts: counts_at(r, 2),
+                    findings: findings_at(r, 12),
+                    as_of: r.get(14),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Rewrites the rows of one rollup that differ from `old` (as projected), with a feed event for
+/// each.
+async fn project_rollup(
+    conn: &mut SqliteConnection,
+    hub: &str,
+    r: &crate::docs::rollup::Rollup,
+    old: &HashMap<String, OldRow>,
+) -> Result<usize, StoreError> {
+    static ONE: LazyLock<String> =
+        LazyLock::new(|| format!("(?, ?, ?, {}, ?, ?, ?)", *PLACEHOLDERS));
     let mut rows: Vec<&crate::docs::rollup::Row> = r.children.values().collect();
     if let Some(t) = &r.totals {
         rows.push(t);
     }
-    let mut n = 0;
     let at = now();
-    for row in &rows {
-        if old
-            .get(&row.unit)
-            .is_some_and(|(name, c, f)| *name == row.name && *c == row.counts && *f == row.findings)
-        {
-            continue;
+    let changed: Vec<&crate::docs::rollup::Row> = rows
+        .iter()
+        .copied()
+        .filter(|row| {
+            !old.get(&row.unit).is_some_and(|o| {
+                o.name == row.name && o.counts == row.counts && o.findings == row.findings
+            })
+        })
+        .collect();
+    // The changed rows in one statement, and their feed events in another.
+    for batch in changed.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO rollup_rows (hub, unit, name, {COLUMNS}, as_of, findings_errors, findings_warnings)
+             VALUES {VALUES}
+             ON CONFLICT (hub, unit) DO UPDATE SET name = excluded.name, {ASSIGN_EXCLUDED},
+                as_of = excluded.as_of, findings_errors = excluded.findings_errors,
+                findings_warnings = excluded.findings_warnings",
+            COLUMNS = *COLUMNS,
+            VALUES = vec![ONE.as_str(); batch.len()].join(", "),
+            ASSIGN_EXCLUDED = *ASSIGN_EXCLUDED,
+        );
+        // Built from constant column lists and placeholders only: every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in batch {
+            q = bind_counts(q.bind(hub).bind(&row.unit).bind(&row.name), &row.counts)
+                .bind(&row.as_of)
+                .bind(row.findings.errors as i64)
+                .bind(row.findings.warnings as i64);
         }
-        let q = sqlx::query(PUT.as_str())
-            .bind(hub)
-            .bind(&row.unit)
-            .bind(&row.name);
-        bind_counts(q, &row.counts)
-            .bind(&row.as_of)
-            .bind(row.findings.errors as i64)
-            .bind(row.findings.warnings as i64)
-            .execute(&mut *conn)
-            .await?;
-        append_feed(conn, hub, row, &at).await?;
-        n += 1;
+        q.execute(&mut *conn).await?;
     }
+    append_feed(conn, hub, &changed, &at).await?;
+    let mut n = changed.len();
     for unit in old.keys() {
         let kept = rows.iter().any(|r| &r.unit == unit);
         if !kept {
