@@ -52,17 +52,10 @@ fn put_tally(
 
 /// Reads the data-quality part of a rollup (empty before the hub wrote one).
 pub fn read_part(doc: &AutoCommit) -> Part {
-    let mut p = read_findings(doc);
-    if let Some(codes) = obj_at(doc, &ROOT, "quality", ObjType::Map)
-        .and_then(|q| obj_at(doc, &q, "codes", ObjType::Map))
-    {
-        p.codes = doc.keys(&codes).collect();
-    }
-    p
+    read_findings(doc)
 }
 
-/// Reads the findings of a rollup's data-quality part only, not its keyed codes (which a
-/// rollup's figures and the feed do not need; a city's may hold tens of thousands).
+/// Reads the findings of a rollup's data-quality part (the keyed codes are in `codes/<hub>`).
 pub fn read_findings(doc: &AutoCommit) -> Part {
     let mut p = Part::default();
     let Some(q) = obj_at(doc, &ROOT, "quality", ObjType::Map) else {
