@@ -350,9 +350,8 @@ pub struct Tree {
     pub totals: Operations,
 }
 
-/// The operations part of this hub's rollup with the children's names (`None` at a unit that
-/// keeps none: not a hub, or before its first computation).
-pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
+/// The operations part of this hub's rollup as written (`None` at a unit that keeps none).
+pub async fn part(store: &Store) -> Result<Option<Part>, StoreError> {
     if !store.identity().is_hub() {
         return Ok(None);
     }
@@ -360,7 +359,13 @@ pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
     if store.heads(&own).await?.is_empty() {
         return Ok(None);
     }
-    let Some(part) = store.read_document(&own, |d| read_part(d)).await? else {
+    store.read_document(&own, |d| read_part(d)).await
+}
+
+/// The operations part of this hub's rollup with the children's names (`None` at a unit that
+/// keeps none: not a hub, or before its first computation).
+pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
+    let Some(part) = part(store).await? else {
         return Ok(None);
     };
     let mut children = Vec::new();
