@@ -317,6 +317,20 @@ async fn a_fault_and_its_repair_give_the_same_figures_at_the_hospital_its_distri
         body.contains(district.code.as_str()) && body.contains("6.0"),
         "{body}"
     );
+    // In `stats --json` (additions to the contract) and the dashboard's figures table.
+    let st = yinglian_node::app::figures::subtree_stats(&city.store, None)
+        .await
+        .unwrap();
+    assert_eq!(st.service_rate_30d, want.service_rate());
+    assert_eq!(st.mean_repair_hours_30d, Some(6.0));
+    assert_eq!(st.children[0].service_rate_30d, want.service_rate());
+    let json = serde_json::to_value(&st).unwrap();
+    assert_eq!(json["mean_repair_hours_30d"], 6.0);
+    let (_, home) = page.get("/").await;
+    assert!(
+        home.contains("时间完好率%（近30天）") && home.contains(&format!("{rate:.2}")),
+        "{home}"
+    );
 
     // Live: a new fault at the hospital reaches the city.
     let second = DeviceCode::parse("50010312091320000002").unwrap();

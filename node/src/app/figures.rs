@@ -9,6 +9,23 @@ use anyhow::Result;
 use crate::domain::unit::UnitCode;
 use crate::store::Store;
 
+/// Adds the last 30 days' time in service and time to repair of this hub's tree and of each
+/// direct child's subtree, as its rollup's operations part holds them (a refused child's none).
+async fn with_operations(store: &Store, s: &mut crate::domain::figures::Stats) -> Result<()> {
+    let Some(tree) = crate::app::operations_tree::part(store).await? else {
+        return Ok(());
+    };
+    s.service_rate_30d = tree.totals.service_rate();
+    s.mean_repair_hours_30d = tree.totals.mean_repair_hours();
+    for c in &mut s.children {
+        if let Some(r) = tree.children.get(&c.unit).filter(|r| !r.refused) {
+            c.service_rate_30d = r.operations.service_rate();
+            c.mean_repair_hours_30d = r.operations.mean_repair_hours();
+        }
+    }
+    Ok(())
+}
+
 /// The figures of this unit, or of a unit of its subtree: a hub's object covers its whole
 /// subtree with one row per direct child (from its rollup, which the daemon keeps current; a
 /// command run beside no daemon calls `refresh_rollup` first); a unit whose ledger is held here
@@ -57,6 +74,9 @@ pub async fn subtree_stats(
             store.stats(unit.as_str()).await?
         }
     };
+    if unit == me {
+        with_operations(store, &mut s).await?;
+    }
     if let Some(c) = crate::app::campaign::held(store).await? {
         let today = crate::domain::figures::beijing_today();
         let complete = |p: Option<crate::docs::profile::Profile>| {

@@ -260,11 +260,16 @@ fn feeds_operations(me: &UnitCode, doc: &DocId) -> Option<String> {
     }
 }
 
+/// How long a change waits for the ones that follow it: the figures of a month need not move
+/// within milliseconds, and a ledger arriving in many sync messages (the cold start) is then
+/// parsed a few times rather than once per message.
+const SETTLE: Duration = Duration::from_millis(500);
+
 /// Recomputed at least this often: time passing changes the window and an open fault's time.
 const EVERY: Duration = Duration::from_secs(300);
 
-/// Keeps this hub's operations figures current until `shutdown`: at once when idle; under a
-/// burst of changes, at most every as long as the last refresh took, taking what came meanwhile;
+/// Keeps this hub's operations figures current until `shutdown`: [`SETTLE`] after a change; under
+/// a burst of changes, at most every as long as the last refresh took, taking what came meanwhile;
 /// every [`EVERY`] for time passing, every heads checked again.
 pub async fn maintain(
     store: std::sync::Arc<Store>,
@@ -284,7 +289,7 @@ pub async fn maintain(
     let mut last = Duration::ZERO;
     loop {
         if dirty {
-            let pause = last.max(Duration::from_millis(20));
+            let pause = last.max(SETTLE);
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => return,
@@ -350,9 +355,8 @@ pub struct Tree {
     pub totals: Operations,
 }
 
-/// The operations part of this hub's rollup with the children's names (`None` at a unit that
-/// keeps none: not a hub, or before its first computation).
-pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
+/// The operations part of this hub's rollup as written (`None` at a unit that keeps none).
+pub async fn part(store: &Store) -> Result<Option<Part>, StoreError> {
     if !store.identity().is_hub() {
         return Ok(None);
     }
@@ -360,7 +364,13 @@ pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
     if store.heads(&own).await?.is_empty() {
         return Ok(None);
     }
-    let Some(part) = store.read_document(&own, |d| read_part(d)).await? else {
+    store.read_document(&own, |d| read_part(d)).await
+}
+
+/// The operations part of this hub's rollup with the children's names (`None` at a unit that
+/// keeps none: not a hub, or before its first computation).
+pub async fn tree(store: &Store) -> Result<Option<Tree>, StoreError> {
+    let Some(part) = part(store).await? else {
         return Ok(None);
     };
     let mut children = Vec::new();

@@ -1,6 +1,7 @@
 //! `operations`: the last 30 days' operations (安全运维) of the ledgers held here — time in
 //! service, faults, repairs, mean time to repair, faulty now — and the filings and removal
-//! reports waiting for acknowledgement (`camera acknowledge` acknowledges one).
+//! reports waiting for acknowledgement (`camera acknowledge` acknowledges one); at a hub (the
+//! city too) first its whole tree's figures per direct child, from its rollup.
 
 use anyhow::Result;
 
@@ -31,10 +32,61 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         v.window_days,
         beijing_time(v.at)
     );
+    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}%"));
+    let hours = |h: Option<f64>| h.map_or("—".to_string(), |h| format!("{h:.1}"));
+    if let Some(tree) = &v.tree {
+        let end = chrono::DateTime::parse_from_rfc3339(&tree.as_of)
+            .map(|d| beijing_time(d.with_timezone(&chrono::Utc)))
+            .unwrap_or_else(|_| "—".into());
+        println!("各下级单位（含其下级）by child, its whole subtree, as of {end}:");
+        let mut t = comfy_table::Table::new();
+        t.set_header(vec![
+            "单位 unit",
+            "摄像机 cameras",
+            "时间完好率 in service",
+            "故障 faults",
+            "已修复 repairs",
+            "平均修复时长(小时) MTTR h",
+            "当前故障 faulty",
+        ]);
+        for r in &tree.children {
+            let o = &r.row.operations;
+            if r.row.refused {
+                t.add_row(vec![
+                    format!("{} {}", r.unit, r.name),
+                    "数据不可信，未计入 refused".to_string(),
+                ]);
+                continue;
+            }
+            t.add_row(vec![
+                format!("{} {}", r.unit, r.name),
+                o.cameras.to_string(),
+                pct(o.service_rate()),
+                o.faults.to_string(),
+                o.repairs.to_string(),
+                hours(o.mean_repair_hours()),
+                o.open_faults.to_string(),
+            ]);
+        }
+        let o = &tree.totals;
+        t.add_row(vec![
+            "合计 total".to_string(),
+            o.cameras.to_string(),
+            pct(o.service_rate()),
+            o.faults.to_string(),
+            o.repairs.to_string(),
+            hours(o.mean_repair_hours()),
+            o.open_faults.to_string(),
+        ]);
+        println!("{t}");
+    }
     if v.units.is_empty() {
-        println!("本级不持有摄像机台账，没有运维数据。");
+        if v.tree.is_none() {
+            println!("本级不持有摄像机台账，没有运维数据。");
+        }
         return Ok(());
     }
+    println!("本级持有的台账 ledgers held here:");
     let mut t = comfy_table::Table::new();
     t.set_header(vec![
         "单位 unit",
@@ -46,8 +98,6 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         "当前故障 faulty",
         "待确认 pending",
     ]);
-    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}%"));
-    let hours = |h: Option<f64>| h.map_or("—".to_string(), |h| format!("{h:.1}"));
     for u in &v.units {
         let o = &u.operations;
         t.add_row(vec![

@@ -194,6 +194,12 @@ pub struct Stats {
     pub findings_errors: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_warnings: Option<u64>,
+    /// The share of camera-time in service over the last 30 days (时间完好率, %) and the mean
+    /// time to repair (平均修复时长, hours), where a hub's rollup carries its operations part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_rate_30d: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_repair_hours_30d: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Stats>,
 }
@@ -221,6 +227,8 @@ impl Stats {
             milestone: None,
             findings_errors: None,
             findings_warnings: None,
+            service_rate_30d: None,
+            mean_repair_hours_30d: None,
             children: Vec::new(),
         }
     }

@@ -94,6 +94,8 @@ pub fn stats_of(row: &FigureRow) -> Stats {
         milestone: None,
         findings_errors: Some(row.findings_errors),
         findings_warnings: Some(row.findings_warnings),
+        service_rate_30d: None,
+        mean_repair_hours_30d: None,
         children: Vec::new(),
     }
 }

@@ -117,6 +117,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
     let cells = |st: &Stats| {
         html! {
             (figure_cells(t, st))
+            td.ops { (show_rate(st.service_rate_30d)) }
             @match &st.milestone {
                 Some(m) => td class=(format!("l {}", status_class(m.status))) title=(m.title) { (m.status.chinese()) },
                 None => td.l { "—" },
@@ -132,6 +133,7 @@ fn figures_table(d: &Dashboard, sorting: &Sorting, base: &str) -> Markup {
             tr {
                 th.l { (sort_head("单位名称", SortBy::Name, sorting, base)) }
                 (figure_heads(Some((sorting, base))))
+                th title="近30天摄像机在役时间中正常工作时间的占比（安全运维，由各级汇总逐级上报）" { "时间完好率%（近30天）" }
                 th.l { (sort_head("节点进展", SortBy::Standing, sorting, base)) }
                 th.l title="数据质量核查发现的问题：错误 / 提示（下级汇总，改正后自动消失）" { "数据质量" }
             }

@@ -73,6 +73,8 @@ fn received(r: &sqlx::sqlite::SqliteRow, from: usize) -> Received {
             milestone: None,
             findings_errors: None,
             findings_warnings: None,
+            service_rate_30d: None,
+            mean_repair_hours_30d: None,
             children: Vec::new(),
         },
         received_at: r.get(from + 16),
