@@ -4,6 +4,7 @@
 //! the parent tells); the findings, and their counts per unit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -39,7 +40,8 @@ pub struct Report {
     /// for the duplicates it cannot see, a leaf child for every duplicate of its codes.
     #[serde(skip)]
     pub told: BTreeMap<String, Notices>,
-    /// The keyed hashes of every device code in this unit's subtree (what it publishes up).
+    /// The keyed hashes of every device code in this unit's subtree (what it publishes up; none
+    /// at the root).
     #[serde(skip)]
     pub codes: BTreeSet<String>,
 }
@@ -86,7 +88,8 @@ struct Held {
 /// A hub child's published keyed codes, as of the heads they were read and judged at.
 struct Published {
     at: (Vec<String>, Option<(DocId, Vec<String>)>),
-    keys: BTreeSet<String>,
+    /// Shared with each check that reads them, not copied (a city holds some 40,000).
+    keys: Arc<BTreeSet<String>>,
 }
 
 impl Cache {
@@ -183,7 +186,7 @@ async fn refresh_held(
 async fn from_below_and_above(
     store: &Store,
     cache: &mut Cache,
-) -> Result<(Vec<(String, BTreeSet<String>)>, Notices), StoreError> {
+) -> Result<(Vec<(String, Arc<BTreeSet<String>>)>, Notices), StoreError> {
     let mut hubs = Vec::new();
     for c in store.syncing_children().await? {
         let Ok(code) = UnitCode::parse(&c) else {
@@ -195,7 +198,7 @@ async fn from_below_and_above(
             cache.hubs.remove(&c);
             // Not published yet (or a child hub of a build before `codes/<hub>`): no codes.
             if rollup.is_some() {
-                hubs.push((c, BTreeSet::new()));
+                hubs.push((c, Arc::default()));
             }
             continue;
         };
@@ -229,14 +232,15 @@ async fn from_below_and_above(
                 .await;
             codes.keys.clear();
         }
+        let keys = Arc::new(codes.keys);
         cache.hubs.insert(
             c.clone(),
             Published {
                 at,
-                keys: codes.keys.clone(),
+                keys: keys.clone(),
             },
         );
-        hubs.push((c, codes.keys));
+        hubs.push((c, keys));
     }
     let mine = DocId::review(store.unit());
     let inherited = match cache.heads.get(&mine).cloned() {
@@ -423,7 +427,7 @@ pub async fn check_with(
                     unit: c.clone(),
                     name: String::new(),
                     held: false,
-                    keys: keys.clone(),
+                    keys: (**keys).clone(),
                 },
             );
         }
@@ -451,7 +455,10 @@ pub async fn check_with(
             }
         }
         let list: Vec<Source> = sources.into_values().collect();
-        published = list.iter().flat_map(|s| s.keys.iter().cloned()).collect();
+        // The root has nobody to publish to (and a city holds every district's codes).
+        if store.meta("root").await?.as_deref() != Some(store.unit().as_str()) {
+            published = list.iter().flat_map(|s| s.keys.iter().cloned()).collect();
+        }
         let (found, mut to_tell) = duplicates(&list, &inherited);
         shared = found;
         // Held units: the finding on their cameras, beside (or merged into) the plain check's.
