@@ -38,6 +38,16 @@ async fn city_police_with_the_catalogue(
     police
 }
 
+/// How many cameras of `inst` are in the catalogue: those not reported removed (撤除).
+async fn present(inst: &yinglian_hub::local::LocalUnit) -> u64 {
+    let (rows, _) = inst
+        .store
+        .cameras(inst.code.as_str(), &Default::default())
+        .await
+        .unwrap();
+    rows.iter().filter(|r| r.camera.is_built()).count() as u64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_an_edit() {
     let mut fed = federation(2, 2).await.unwrap();
@@ -186,6 +196,36 @@ async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_a
     assert!(again.full);
     assert_eq!(again.rows.len(), entries.len());
 
+    // The institution reports another camera removed (撤除): the police resuming are told it
+    // is gone, and a full read and the export no longer list it.
+    let gone_one = entries
+        .iter()
+        .find(|e| e.unit == owner.code.as_str() && e.device_code != some.device_code)
+        .expect("a second camera at the institution");
+    let gone_code =
+        yinglian_node::domain::device_code::DeviceCode::parse(&gone_one.device_code).unwrap();
+    yinglian_node::app::cameras::remove(&owner.store, "test", &gone_code, "拆除", false)
+        .await
+        .unwrap();
+    converge(owner, &[district], &DocId::ledger(&owner.code))
+        .await
+        .unwrap();
+    let (_, gone) = fetch(&ga, ga_dir.path(), &district_code, Some(&next.cursor))
+        .await
+        .unwrap();
+    assert!(!gone.full);
+    assert_eq!(gone.rows.len(), 1, "{:?}", gone.rows);
+    assert_eq!(gone.rows[0].1, gone_one.device_code, "{:?}", gone.rows);
+    assert!(gone.rows[0].2.is_none(), "told removed: {:?}", gone.rows);
+    let (_, now_full) = fetch(&ga, ga_dir.path(), &district_code, None)
+        .await
+        .unwrap();
+    assert_eq!(now_full.rows.len(), entries.len() - 1);
+    assert!(now_full.rows.iter().all(|r| {
+        r.2.as_ref()
+            .is_some_and(|e| e.device_code != gone_one.device_code)
+    }));
+
     // The institution sees who read its cameras, offline, from the document the district wrote.
     let reads = DocId::reads(&owner.code);
     converge(district, &[owner], &reads).await.unwrap();
@@ -284,7 +324,8 @@ async fn the_city_police_read_a_district_catalogue_at_its_hub_and_resume_after_a
     assert!(status.contains("200"), "{status}: {csv}");
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(lines[0], COLUMNS.join(","));
-    assert_eq!(lines.len(), 1 + entries.len());
+    assert_eq!(lines.len(), 1 + now_full.rows.len());
+    assert!(!csv.contains(&gone_one.device_code), "{csv}");
     assert!(
         lines
             .iter()
@@ -343,7 +384,12 @@ async fn a_district_of_two_thousand_cameras_resumes_with_one_row() {
     let t = std::time::Instant::now();
     let (_, full) = fetch(&ga, ga_dir.path(), &d, None).await.unwrap();
     let full_ms = t.elapsed().as_millis();
-    assert_eq!(full.rows.len(), 2000);
+    let mut n = 0;
+    for inst in &fed.institutions[0] {
+        n += present(inst).await;
+    }
+    assert!(n > 1800, "the generated ledgers: {n} of 2000 not removed");
+    assert_eq!(full.rows.len() as u64, n);
     let inst = &fed.institutions[0][4];
     let (rows, _) = inst
         .store
@@ -447,12 +493,13 @@ async fn the_commands_read_export_resume_and_list_the_reads() {
         file.to_str().unwrap(),
     ]);
     let end: serde_json::Value = serde_json::from_str(end.trim()).unwrap();
-    assert_eq!(end["cameras"], 8);
+    let n = present(inst).await;
+    assert_eq!(end["cameras"], n);
     assert_eq!(end["full"], true);
     assert_eq!(end["hub"], "500103");
     let rows = yinglian_tests::journey::read_csv(&file);
     assert_eq!(rows[0], COLUMNS.map(String::from).to_vec());
-    assert_eq!(rows.len(), 1 + 8);
+    assert_eq!(rows.len() as u64, 1 + n);
     assert!(rows[1..].iter().all(|r| r[7] == inst.code.as_str()));
     // Resumed from the cursor it printed: nothing changed, nothing sent.
     let cursor = end["cursor"].as_str().unwrap().to_string();
@@ -480,7 +527,7 @@ async fn the_commands_read_export_resume_and_list_the_reads() {
         listed.lines().any(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             v["read"]["reader"] == "urn:yinglian:subscriber:GA-500000"
-                && v["read"]["cameras"] == 8
+                && v["read"]["cameras"] == n
                 && v["read"]["full"] == true
         }),
         "{listed}"

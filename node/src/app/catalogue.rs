@@ -41,8 +41,10 @@ pub async fn refresh(store: &Store) -> Result<(), StoreError> {
         let (rows, _) = store
             .cameras(unit.as_str(), &CameraQuery::default())
             .await?;
+        // A camera reported removed (撤除) leaves the catalogue: readers resuming are told so.
         let entries: Vec<(String, String)> = rows
             .iter()
+            .filter(|r| r.camera.is_built())
             .map(|r| {
                 let e = Entry::of(unit.as_str(), &name, &r.camera);
                 (
