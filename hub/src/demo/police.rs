@@ -1,5 +1,5 @@
 //! The demo's police subscriber (公安 GA-500000): enrolled at the city as a read-only subscriber
-//! to the whole city's feed, with its own store and an account, it runs as
+//! to the whole city's feed and granted the city's camera catalogue, with its own store and an account, it runs as
 //! `yl-hub subscribe --web` runs (`Subscriber::start`): it follows the Feed over mTLS like any
 //! subscriber and serves the police page (公安视图); the demo also prints what it received, so
 //! that one sees the police side move with the campaign.
@@ -12,7 +12,7 @@ use anyhow::Result;
 use yinglian_node::app::accounts::{self, Role as AccountRole};
 use yinglian_node::daemon::{Subscriber, SubscriberConfig, WebConfig};
 use yinglian_node::domain::unit::{UnitCode, UnitKind};
-use yinglian_node::federation::membership::join_bundle;
+use yinglian_node::federation::membership::{grant_catalogue, join_bundle};
 use yinglian_node::federation::pki::{self, Role, Validity};
 use yinglian_node::store::{STORE_FILE, Store};
 
@@ -46,6 +46,8 @@ pub async fn enroll(dir: &Path, city: &LocalUnit, password: &str) -> Result<Arc<
         )
         .await?;
     join_bundle(&store, &data, &bundle).await?;
+    // Granted the camera catalogue (一机一档) of the whole city, read at the district hubs.
+    grant_catalogue(&city.store, &unit).await?;
     accounts::add_user(&store, "demo", AccountRole::ReadOnly, password).await?;
     Ok(Arc::new(store))
 }

@@ -54,7 +54,7 @@ pub async fn build(root: &Path, fed: &Federation, cameras: usize) -> Result<Vec<
     let area = area_code(&district.code);
     for (k, u) in units.iter().enumerate() {
         let area = if k == 0 { "500103" } else { area.as_str() };
-        u.generate_cameras(area, (cameras / (k + 1)).max(3), 900 + k as u64)
+        u.generate_cameras(area, (cameras / (k + 1)).max(3), 990 + k as u64)
             .await?;
     }
     Ok(units)
