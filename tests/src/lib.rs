@@ -78,6 +78,19 @@ pub async fn converge(owner: &LocalUnit, holders: &[&LocalUnit], doc: &DocId) ->
 }
 
 /// Logs to the test's output when `RUST_LOG` is set.
+/// A unit in its own folder under `tmp` (a tree built by hand, beyond [`federation`]).
+pub async fn unit_in(
+    tmp: &tempfile::TempDir,
+    code: &str,
+    name: &str,
+    kind: yinglian_node::domain::unit::UnitKind,
+    role: yinglian_node::domain::unit::Role,
+) -> LocalUnit {
+    LocalUnit::create(&tmp.path().join(code), code, name, kind, role)
+        .await
+        .unwrap()
+}
+
 pub fn logs() {
     yinglian_node::cli::init_tracing(false);
 }

@@ -21,6 +21,7 @@ use yinglian_node::domain::operations::Acknowledge;
 use yinglian_node::domain::operations::{Operations, WINDOW_DAYS};
 use yinglian_node::domain::unit::{Role, UnitKind};
 use yinglian_tests::pages::Pages;
+use yinglian_tests::unit_in as unit;
 use yinglian_tests::{PATIENCE, converge, federation};
 
 async fn pending(unit: &LocalUnit, of: &LocalUnit) -> Vec<(Acknowledge, String)> {
@@ -384,18 +385,6 @@ async fn a_fault_and_its_repair_give_the_same_figures_at_the_hospital_its_distri
     let (_, body) = page.get("/operations").await;
     assert!(body.contains("数据不可信，未计入"), "{body}");
     fed.stop_all().await;
-}
-
-async fn unit(
-    tmp: &tempfile::TempDir,
-    code: &str,
-    name: &str,
-    kind: UnitKind,
-    role: Role,
-) -> LocalUnit {
-    LocalUnit::create(&tmp.path().join(code), code, name, kind, role)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,19 +6,7 @@ use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::app::figures::subtree_stats;
 use yinglian_node::domain::unit::{Role, UnitKind};
 use yinglian_tests::PATIENCE;
-
-/// A unit in its own folder under `tmp`.
-async fn unit(
-    tmp: &tempfile::TempDir,
-    code: &str,
-    name: &str,
-    kind: UnitKind,
-    role: Role,
-) -> LocalUnit {
-    LocalUnit::create(&tmp.path().join(code), code, name, kind, role)
-        .await
-        .unwrap()
-}
+use yinglian_tests::unit_in as unit;
 
 /// The city (the root) and the district 500103 it enrolled.
 async fn city_and_district(tmp: &tempfile::TempDir) -> (LocalUnit, LocalUnit) {

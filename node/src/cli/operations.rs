@@ -38,16 +38,16 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         let end = chrono::DateTime::parse_from_rfc3339(&tree.as_of)
             .map(|d| beijing_time(d.with_timezone(&chrono::Utc)))
             .unwrap_or_else(|_| "—".into());
-        println!("各下级单位（含其下级）by child, its whole subtree, as of {end}:");
+        println!("各下级单位（含其下级），数据截至 {end}：");
         let mut t = comfy_table::Table::new();
         t.set_header(vec![
-            "单位 unit",
-            "摄像机 cameras",
-            "时间完好率 in service",
-            "故障 faults",
-            "已修复 repairs",
-            "平均修复时长(小时) MTTR h",
-            "当前故障 faulty",
+            "单位",
+            "摄像机",
+            "时间完好率（近30天）",
+            "故障次数",
+            "已修复",
+            "平均修复时长（小时）",
+            "当前故障",
         ]);
         for r in &tree.children {
             let o = &r.row.operations;
@@ -70,7 +70,7 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         }
         let o = &tree.totals;
         t.add_row(vec![
-            "合计 total".to_string(),
+            "合计".to_string(),
             o.cameras.to_string(),
             pct(o.service_rate()),
             o.faults.to_string(),
@@ -86,17 +86,17 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         }
         return Ok(());
     }
-    println!("本级持有的台账 ledgers held here:");
+    println!("本级持有的台账：");
     let mut t = comfy_table::Table::new();
     t.set_header(vec![
-        "单位 unit",
-        "摄像机 cameras",
-        "时间完好率 in service",
-        "故障 faults",
-        "已修复 repairs",
-        "平均修复时长(小时) MTTR h",
-        "当前故障 faulty",
-        "待确认 pending",
+        "单位",
+        "摄像机",
+        "时间完好率（近30天）",
+        "故障次数",
+        "已修复",
+        "平均修复时长（小时）",
+        "当前故障",
+        "待确认",
     ]);
     for u in &v.units {
         let o = &u.operations;
