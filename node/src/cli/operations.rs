@@ -114,7 +114,7 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
     println!("{t}");
     let o = &v.total;
     println!(
-        "合计 total: {} 台，时间完好率 {}，故障 {} 次，已修复 {} 次，平均修复时长 {} 小时，当前故障 {} 台",
+        "合计：{} 台，时间完好率 {}，故障 {} 次，已修复 {} 次，平均修复时长 {} 小时，当前故障 {} 台",
         o.cameras,
         pct(o.service_rate()),
         o.faults,
