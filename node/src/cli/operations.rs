@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::Common;
 use crate::app::zh::beijing_time;
-use crate::domain::operations::Acknowledge;
+use crate::domain::operations::{Acknowledge, Operations};
 use crate::domain::unit::UnitCode;
 
 #[derive(Debug, clap::Args)]
@@ -32,52 +32,21 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         v.window_days,
         beijing_time(v.at)
     );
-    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}%"));
-    let hours = |h: Option<f64>| h.map_or("—".to_string(), |h| format!("{h:.1}"));
     if let Some(tree) = &v.tree {
         let end = chrono::DateTime::parse_from_rfc3339(&tree.as_of)
             .map(|d| beijing_time(d.with_timezone(&chrono::Utc)))
             .unwrap_or_else(|_| "—".into());
         println!("各下级单位（含其下级），数据截至 {end}：");
-        let mut t = comfy_table::Table::new();
-        t.set_header(vec![
-            "单位",
-            "摄像机",
-            "时间完好率（近30天）",
-            "故障次数",
-            "已修复",
-            "平均修复时长（小时）",
-            "当前故障",
-        ]);
+        let mut t = table(&[]);
         for r in &tree.children {
-            let o = &r.row.operations;
-            if r.row.refused {
-                t.add_row(vec![
-                    format!("{} {}", r.unit, r.name),
-                    "数据不可信，未计入 refused".to_string(),
-                ]);
-                continue;
-            }
-            t.add_row(vec![
-                format!("{} {}", r.unit, r.name),
-                o.cameras.to_string(),
-                pct(o.service_rate()),
-                o.faults.to_string(),
-                o.repairs.to_string(),
-                hours(o.mean_repair_hours()),
-                o.open_faults.to_string(),
-            ]);
+            let label = format!("{} {}", r.unit, r.name);
+            t.add_row(if r.row.refused {
+                vec![label, "数据不可信，未计入".to_string()]
+            } else {
+                cells(label, &r.row.operations)
+            });
         }
-        let o = &tree.totals;
-        t.add_row(vec![
-            "合计".to_string(),
-            o.cameras.to_string(),
-            pct(o.service_rate()),
-            o.faults.to_string(),
-            o.repairs.to_string(),
-            hours(o.mean_repair_hours()),
-            o.open_faults.to_string(),
-        ]);
+        t.add_row(cells("合计".to_string(), &tree.totals));
         println!("{t}");
     }
     if v.units.is_empty() {
@@ -87,46 +56,19 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         return Ok(());
     }
     println!("本级持有的台账：");
-    let mut t = comfy_table::Table::new();
-    t.set_header(vec![
-        "单位",
-        "摄像机",
-        "时间完好率（近30天）",
-        "故障次数",
-        "已修复",
-        "平均修复时长（小时）",
-        "当前故障",
-        "待确认",
-    ]);
+    let mut t = table(&["待确认"]);
     for u in &v.units {
-        let o = &u.operations;
-        t.add_row(vec![
-            format!("{} {}", u.unit, u.name),
-            o.cameras.to_string(),
-            pct(o.service_rate()),
-            o.faults.to_string(),
-            o.repairs.to_string(),
-            hours(o.mean_repair_hours()),
-            o.open_faults.to_string(),
-            u.pending.len().to_string(),
-        ]);
+        let mut row = cells(format!("{} {}", u.unit, u.name), &u.operations);
+        row.push(u.pending.len().to_string());
+        t.add_row(row);
     }
+    t.add_row(cells("合计".to_string(), &v.total));
     println!("{t}");
-    let o = &v.total;
-    println!(
-        "合计：{} 台，时间完好率 {}，故障 {} 次，已修复 {} 次，平均修复时长 {} 小时，当前故障 {} 台",
-        o.cameras,
-        pct(o.service_rate()),
-        o.faults,
-        o.repairs,
-        hours(o.mean_repair_hours()),
-        o.open_faults
-    );
     let me = store.unit().as_str();
     for u in v.units.iter().filter(|u| !u.pending.is_empty()) {
         for p in &u.pending {
             let hint = if u.unit == me {
-                "等待上级确认 waiting for the supervising level".to_string()
+                "等待上级确认".to_string()
             } else {
                 format!(
                     "camera acknowledge --unit {} {} --{}",
@@ -139,7 +81,7 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
                 )
             };
             println!(
-                "待确认 {} {} {} {}（{}）: {hint}",
+                "待确认 {} {} {} {}（{}）：{hint}",
                 p.what.chinese(),
                 u.unit,
                 p.device_code,
@@ -149,4 +91,36 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A table of operations figures, its columns then `more`.
+fn table(more: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    let mut header = vec![
+        "单位",
+        "摄像机",
+        "时间完好率（近30天）",
+        "故障次数",
+        "已修复",
+        "平均修复时长（小时）",
+        "当前故障",
+    ];
+    header.extend_from_slice(more);
+    t.set_header(header);
+    t
+}
+
+/// The row of `label`'s figures `o` in a [`table`].
+fn cells(label: String, o: &Operations) -> Vec<String> {
+    vec![
+        label,
+        o.cameras.to_string(),
+        o.service_rate()
+            .map_or("—".to_string(), |r| format!("{r:.2}%")),
+        o.faults.to_string(),
+        o.repairs.to_string(),
+        o.mean_repair_hours()
+            .map_or("—".to_string(), |h| format!("{h:.1}")),
+        o.open_faults.to_string(),
+    ]
 }
