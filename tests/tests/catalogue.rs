@@ -38,6 +38,17 @@ async fn city_police_with_the_catalogue(
     police
 }
 
+/// Waits until the police can read `district`'s catalogue (its address has reached the city).
+async fn readable(ga: &yinglian_node::store::Store, dir: &std::path::Path, district: &UnitCode) {
+    wait_until(
+        PATIENCE,
+        "the district's address reaches the city",
+        || async { fetch(ga, dir, district, Some("500103:0")).await.is_ok() },
+    )
+    .await
+    .unwrap();
+}
+
 /// How many cameras of `inst` are in the catalogue: those not reported removed (撤除).
 async fn present(inst: &yinglian_hub::local::LocalUnit) -> u64 {
     let (rows, _) = inst
@@ -370,17 +381,7 @@ async fn a_district_of_two_thousand_cameras_resumes_with_one_row() {
             .unwrap();
     }
     let d = district.code.clone();
-    wait_until(
-        PATIENCE,
-        "the district's address reaches the city",
-        || async {
-            fetch(&ga, ga_dir.path(), &d, Some("500103:0"))
-                .await
-                .is_ok()
-        },
-    )
-    .await
-    .unwrap();
+    readable(&ga, ga_dir.path(), &d).await;
     let t = std::time::Instant::now();
     let (_, full) = fetch(&ga, ga_dir.path(), &d, None).await.unwrap();
     let full_ms = t.elapsed().as_millis();
@@ -458,17 +459,7 @@ async fn the_commands_read_export_resume_and_list_the_reads() {
         .await
         .unwrap();
     let d = district.code.clone();
-    wait_until(
-        PATIENCE,
-        "the district's address reaches the city",
-        || async {
-            fetch(&ga, ga_dir.path(), &d, Some("500103:0"))
-                .await
-                .is_ok()
-        },
-    )
-    .await
-    .unwrap();
+    readable(&ga, ga_dir.path(), &d).await;
     let run = |args: &[&str]| {
         let out = std::process::Command::new(HUB)
             .arg("--data")
