@@ -58,15 +58,25 @@ impl HubProcess {
             drop(metrics);
             addr
         };
+        // `YL_BENCH_HUB_LOG` (a `RUST_LOG` filter) sends each hub's log to `hub.log` in its
+        // folder at that level, to see what a hub did (e.g. `sqlx::query=debug` counts its
+        // statements); otherwise warnings go to the bench's standard error.
+        let (log, stderr) = match std::env::var("YL_BENCH_HUB_LOG") {
+            Ok(filter) => (
+                filter,
+                Stdio::from(std::fs::File::create(unit.dir.join("hub.log"))?),
+            ),
+            Err(_) => ("warn".to_string(), Stdio::inherit()),
+        };
         let child = Command::new(exe)
             .arg("--data")
             .arg(&unit.dir)
             .args(["serve", "--listen", &unit.addr.expect("a hub").to_string()])
             .args(["--metrics", &metrics.to_string()])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .env_remove("YL_CONFIG")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .context("starting a hub process")?;
         Ok(HubProcess {
@@ -456,6 +466,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     let worker_pids: Vec<String> = workers.iter().map(|w| w.pid().to_string()).collect();
     let workers_cpu = || worker_pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
     let (hubs_cpu0, self_cpu0, workers_cpu0) = (hubs_cpu(), cpu_seconds("self"), workers_cpu());
+    let (cold_city0, cold_districts0) = hub_stages(&city_proc, &districts).await?;
     let cold_t = Instant::now();
     for w in &workers {
         w.send(&WorkerRequest::Start)?;
@@ -488,6 +499,15 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     .await?;
     let cold = cold_t.elapsed();
     let cold_hubs_cpu = hubs_cpu() - hubs_cpu0;
+    let (cold_city1, cold_districts1) = hub_stages(&city_proc, &districts).await?;
+    let mut cold_stages =
+        super::stages::during("district", &cold_districts0, &cold_districts1, documents);
+    cold_stages.extend(super::stages::during(
+        "city",
+        &cold_city0,
+        &cold_city1,
+        documents,
+    ));
     let cold_self_cpu = cpu_seconds("self") - self_cpu0;
     let cold_workers_cpu = workers_cpu() - workers_cpu0;
     let mut cold_bytes = 0u64;
@@ -666,6 +686,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             "cpu_seconds_bench_workers": cold_workers_cpu,
             "hub_cpu_ms_per_ledger": cold_hubs_cpu * 1000.0 / documents.max(1) as f64,
         },
+        "cold_start_stages": cold_stages,
         "edit_stages": breakdown,
         "feed_latency_ms": { "edits": lat.len(), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0) },
         "reconnect_after_offline_edits": {
@@ -760,8 +781,26 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         );
         println!();
         println!(
-            "(b) where one edit's time goes (mean per edit over the {} edits; district: the 41 hubs together)",
-            lat.len()
+            "(a) where the hubs' time went in the cold start (wall time of each stage, summed; district: the {} hubs together)",
+            a.districts
+        );
+        println!("| level | stage | runs | ms | ms per arriving ledger |");
+        println!("| --- | --- | ---: | ---: | ---: |");
+        for r in &cold_stages {
+            println!(
+                "| {} | {} | {} | {:.0} | {:.2} |",
+                r["level"].as_str().unwrap_or_default(),
+                r["stage"].as_str().unwrap_or_default(),
+                r["runs"].as_u64().unwrap_or_default(),
+                r["ms"].as_f64().unwrap_or_default(),
+                r["ms_per_ledger"].as_f64().unwrap_or_default()
+            );
+        }
+        println!();
+        println!(
+            "(b) where one edit's time goes (mean per edit over the {} edits; district: the {} hubs together)",
+            lat.len(),
+            a.districts
         );
         println!("| level | stage | runs per edit | ms per edit | ms per run |");
         println!("| --- | --- | ---: | ---: | ---: |");

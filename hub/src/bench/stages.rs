@@ -99,6 +99,33 @@ pub fn per_edit(
         .collect()
 }
 
+/// What each stage cost between `before` and `after` in all (a phase such as the cold start):
+/// runs, milliseconds, and milliseconds per arriving ledger.
+pub fn during(
+    level: &str,
+    before: &Totals,
+    after: &Totals,
+    ledgers: usize,
+) -> Vec<serde_json::Value> {
+    after
+        .iter()
+        .filter_map(|(stage, (runs, secs))| {
+            let (r0, s0) = before.get(stage).copied().unwrap_or_default();
+            let runs = runs.saturating_sub(r0);
+            let ms = (secs - s0).max(0.0) * 1000.0;
+            (runs > 0).then(|| {
+                json!({
+                    "level": level,
+                    "stage": stage,
+                    "runs": runs,
+                    "ms": ms,
+                    "ms_per_ledger": ms / ledgers.max(1) as f64,
+                })
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -310,6 +310,7 @@ pub async fn maintain(
                 cache = Cache::default();
             }
             last = started.elapsed();
+            crate::store::stages::record(crate::store::stages::Stage::Operations, last);
             touched.clear();
             full = false;
             dirty = false;

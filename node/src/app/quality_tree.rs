@@ -182,6 +182,7 @@ pub async fn maintain(
                 cache = Cache::default();
             }
             last = started.elapsed();
+            crate::store::stages::record(crate::store::stages::Stage::Quality, last);
             dirty = false;
             continue;
         }

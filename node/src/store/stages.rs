@@ -27,10 +27,14 @@ pub enum Stage {
     RollupRecompute,
     /// From a rollup change to its feed events queued for a subscriber.
     FeedSend,
+    /// A hub's data-quality check run again (its findings and keyed codes written).
+    Quality,
+    /// A hub's operations figures recomputed (its part of the rollup written).
+    Operations,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 11] = [
         Stage::SyncApply,
         Stage::Project,
         Stage::Commit,
@@ -40,6 +44,8 @@ impl Stage {
         Stage::RollupWait,
         Stage::RollupRecompute,
         Stage::FeedSend,
+        Stage::Quality,
+        Stage::Operations,
     ];
 
     /// The stage's name in `/metrics` and the bench's JSON.
@@ -54,6 +60,8 @@ impl Stage {
             Stage::RollupWait => "rollup_wait",
             Stage::RollupRecompute => "rollup_recompute",
             Stage::FeedSend => "feed_send",
+            Stage::Quality => "quality",
+            Stage::Operations => "operations",
         }
     }
 }
@@ -63,12 +71,12 @@ struct Slot {
     nanos: AtomicU64,
 }
 
-static SLOTS: [Slot; 9] = [const {
+static SLOTS: [Slot; Stage::ALL.len()] = [const {
     Slot {
         count: AtomicU64::new(0),
         nanos: AtomicU64::new(0),
     }
-}; 9];
+}; Stage::ALL.len()];
 
 /// Counts one run of `stage` that took `took`.
 pub fn record(stage: Stage, took: Duration) {
