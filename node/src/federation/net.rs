@@ -282,6 +282,7 @@ pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<boo
 /// when it moved, or every 5 s in any case, the documents' version counter is read.
 pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut last = engine.store.newest_version().await.unwrap_or(0);
+    engine.store.watching_other_writers();
     let mut stamp = engine.store.files_stamp();
     let mut asked = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -296,7 +297,7 @@ pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Recei
         }
         stamp = now;
         asked = tokio::time::Instant::now();
-        let (docs, newest) = match engine.store.changed_since(last).await {
+        let (docs, newest) = match engine.store.versions_since(last).await {
             Ok(r) => r,
             Err(e) => {
                 warn!(error = %e, "could not poll for changes");
@@ -304,8 +305,11 @@ pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Recei
             }
         };
         last = newest;
-        for doc in docs {
-            engine.store.notify(doc);
+        // This process's own writes were told as they were made.
+        for (doc, version) in docs {
+            if engine.store.changed_elsewhere(&doc, version) {
+                engine.store.notify(doc);
+            }
         }
     }
 }

@@ -71,6 +71,7 @@ impl Store {
         .bind(chrono::Utc::now().to_rfc3339())
         .execute(self.pool())
         .await?;
+        self.forget_children();
         Ok(())
     }
 
@@ -192,5 +193,35 @@ mod tests {
         assert!(store.children().await.unwrap()[0].revoked_at.is_some());
         assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
         assert_eq!(store.refusal_count().await.unwrap(), 0);
+    }
+
+    /// The children the sync engine asks about are read once; an enrollment here is seen at
+    /// once, one by another process (the command line) once they are forgotten (a session's
+    /// opening).
+    #[tokio::test]
+    async fn the_known_children_follow_enrollments() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = UnitCode::parse("500103").unwrap();
+        let store = Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
+            .await
+            .unwrap();
+        let cert = |unit| ChildCertificate {
+            unit,
+            role: Role::Node,
+            scope: None,
+            serial: "01",
+            fingerprint: "ab",
+            not_after: "2030-01-01T00:00:00Z",
+        };
+        assert!(!store.is_child_known("500103-0001").await.unwrap());
+        store.register_child(&cert("500103-0001")).await.unwrap();
+        assert!(store.is_child_known("500103-0001").await.unwrap());
+
+        let cli = Store::open(dir.path()).await.unwrap();
+        cli.register_child(&cert("500103-0002")).await.unwrap();
+        assert!(!store.is_child_known("500103-0002").await.unwrap());
+        store.forget_children();
+        assert!(store.is_child_known("500103-0002").await.unwrap());
+        assert!(!store.is_child_known("500104").await.unwrap());
     }
 }

@@ -130,6 +130,16 @@ pub struct Store {
     /// SQLite's lock and sleeping in its busy handler, and none pays the pool's check-out (a
     /// round trip to the connection's thread when taken, another when given back).
     writer: Mutex<SqliteConnection>,
+    /// Whether another task reports the other processes' writes (see
+    /// [`Store::watching_other_writers`]): only then is a cached copy trusted without a query.
+    others_watched: std::sync::atomic::AtomicBool,
+    /// The origin of each replica asked about (it never changes once saved).
+    origins: std::sync::Mutex<HashMap<DocId, String>>,
+    /// The units enrolled here, read once (see [`Store::is_child_known`]).
+    children_known: std::sync::Mutex<Option<std::sync::Arc<std::collections::HashSet<String>>>>,
+    /// The newest generation of each hub's rollup held here, once asked (see
+    /// [`Store::rollup_doc_known`]).
+    generations: std::sync::Mutex<HashMap<UnitCode, u32>>,
 }
 
 /// Live counters of the running daemon, for `/metrics`.
@@ -298,6 +308,10 @@ impl Store {
             changes: broadcast::channel(1024).0,
             live: Live::default(),
             writer: Mutex::new(writer),
+            others_watched: Default::default(),
+            origins: Default::default(),
+            children_known: Default::default(),
+            generations: Default::default(),
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -362,6 +376,10 @@ impl Store {
             changes: broadcast::channel(1024).0,
             live: Live::default(),
             writer: Mutex::new(writer),
+            others_watched: Default::default(),
+            origins: Default::default(),
+            children_known: Default::default(),
+            generations: Default::default(),
         })
     }
 

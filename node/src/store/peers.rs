@@ -114,6 +114,35 @@ impl Store {
             .collect()
     }
 
+    /// Whether this hub enrolled `unit`, from the set of children read once and kept until
+    /// [`Store::forget_children`] (a session opening, an enrollment in this process): the sync
+    /// engine asks it for every document of every peer. A unit enrolled by another process is
+    /// seen from the next session on — before it, the unit could not have connected.
+    pub async fn is_child_known(&self, unit: &str) -> Result<bool, StoreError> {
+        let known = self.children_known.lock().expect("children known").clone();
+        let set = match known {
+            Some(set) => set,
+            None => {
+                let units: Vec<String> = sqlx::query_scalar("SELECT unit FROM children")
+                    .fetch_all(&self.pool)
+                    .await?;
+                let set = std::sync::Arc::new(
+                    units
+                        .into_iter()
+                        .collect::<std::collections::HashSet<String>>(),
+                );
+                *self.children_known.lock().expect("children known") = Some(set.clone());
+                set
+            }
+        };
+        Ok(set.contains(unit))
+    }
+
+    /// The children are read again at the next [`Store::is_child_known`].
+    pub fn forget_children(&self) {
+        *self.children_known.lock().expect("children known") = None;
+    }
+
     /// Whether this hub enrolled `unit` (as a node, a hub or a subscriber).
     pub async fn is_child(&self, unit: &str) -> Result<bool, StoreError> {
         Ok(

@@ -61,12 +61,22 @@ impl Store {
     /// Whether this store holds `doc` and, if it does, the peer its replica first came from
     /// (`Some(None)`: held, and this unit's own).
     pub async fn replica_origin(&self, doc: &DocId) -> Result<Option<Option<String>>, StoreError> {
-        Ok(
+        // A replica's origin, once saved, never changes (the write keeps the first): kept here.
+        if let Some(o) = self.origins.lock().expect("origins").get(doc) {
+            return Ok(Some(Some(o.clone())));
+        }
+        let origin: Option<Option<String>> =
             sqlx::query_scalar("SELECT origin FROM documents WHERE doc_id = ?")
                 .bind(doc.to_string())
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        if let Some(Some(o)) = &origin {
+            self.origins
+                .lock()
+                .expect("origins")
+                .insert(doc.clone(), o.clone());
+        }
+        Ok(origin)
     }
 
     /// The newest document version written here (0 before any).
@@ -81,6 +91,12 @@ impl Store {
     /// The documents written after version `after` (by this process or another), and the newest
     /// version among them (`after` when there is none).
     pub async fn changed_since(&self, after: i64) -> Result<(Vec<DocId>, i64), StoreError> {
+        let (docs, newest) = self.versions_since(after).await?;
+        Ok((docs.into_iter().map(|(d, _)| d).collect(), newest))
+    }
+
+    /// The documents written after version `after`, each with its version, and the newest.
+    pub async fn versions_since(&self, after: i64) -> Result<(Vec<(DocId, i64)>, i64), StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT doc_id, version FROM documents WHERE version > ?")
                 .bind(after)
@@ -89,7 +105,7 @@ impl Store {
         let newest = rows.iter().map(|r| r.1).fold(after, i64::max);
         Ok((
             rows.into_iter()
-                .filter_map(|(d, _)| d.parse().ok())
+                .filter_map(|(d, v)| Some((d.parse().ok()?, v)))
                 .collect(),
             newest,
         ))

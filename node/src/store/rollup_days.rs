@@ -41,6 +41,29 @@ impl Store {
             .unwrap_or_else(|| DocId::rollup(hub, 0)))
     }
 
+    /// The newest generation of `hub`'s rollup held here, as [`Store::rollup_doc`], known in
+    /// memory after the first query: every generation held is saved through this process's
+    /// writes or seen by its watch of other writers ([`Store::note_generation`]). The sync
+    /// sessions ask it for every rollup message they send or receive.
+    pub async fn rollup_doc_known(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
+        if let Some(g) = self.generations.lock().expect("generations").get(hub) {
+            return Ok(DocId::rollup(hub, *g));
+        }
+        let doc = self.rollup_doc(hub).await?;
+        self.note_generation(&doc);
+        Ok(doc)
+    }
+
+    /// `doc` (a rollup's generation) is held here: the newest known of its hub is at least it.
+    pub(crate) fn note_generation(&self, doc: &DocId) {
+        if doc.kind != crate::docs::document::DocKind::Rollup {
+            return;
+        }
+        let mut known = self.generations.lock().expect("generations");
+        let g = known.entry(doc.unit.clone()).or_insert(doc.generation);
+        *g = (*g).max(doc.generation);
+    }
+
     /// Gives up every generation of `keep.unit`'s rollup older than `keep`, keeping `days` (the
     /// rollup as it stood at the end of each day those generations covered), in one transaction.
     pub async fn retire_rollups(
@@ -105,8 +128,10 @@ impl Store {
         }
         tx.commit().await?;
         let mut cache = self.cache.lock().expect("document cache");
+        let mut origins = self.origins.lock().expect("origins");
         for d in &old {
             cache.remove(&d.to_string());
+            origins.remove(d);
         }
         Ok(old.len())
     }

@@ -3,7 +3,7 @@
 //! in-memory copies of the documents, caught up with what other processes saved.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
@@ -26,7 +26,8 @@ const SAVE_DOCUMENT: &str =
      VALUES (?1, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents))
      ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
      bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
-     origin = COALESCE(documents.origin, excluded.origin);\n";
+     origin = COALESCE(documents.origin, excluded.origin)
+     RETURNING version;\n";
 const SAVE_STATE: &str = "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?9, ?1, ?10, ?7)
      ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;\n";
 
@@ -64,6 +65,13 @@ impl Cached {
 pub(super) struct Slot {
     /// When it was last used (a counter): the least recently used copy goes first.
     used: AtomicU64,
+    /// Whether the copy holds everything saved of the document: set when it was caught up or
+    /// written here, cleared when another process is seen to have written the document
+    /// ([`Store::changed_elsewhere`]). Trusted only while that watch runs
+    /// ([`Store::watch_other_writers`]); a reader of a current copy asks the database nothing.
+    current: AtomicBool,
+    /// The document's version (`documents.version`) this process last wrote.
+    version: AtomicI64,
     cached: tokio::sync::Mutex<Cached>,
 }
 
@@ -92,6 +100,8 @@ impl Store {
             .or_insert_with(|| {
                 Arc::new(Slot {
                     used: AtomicU64::new(0),
+                    current: AtomicBool::new(false),
+                    version: AtomicI64::new(0),
                     cached: tokio::sync::Mutex::new(Cached::fresh(&self.actor)),
                 })
             })
@@ -297,7 +307,7 @@ impl Store {
             }
             let (peer, state) = state.unzip();
             let state_saved = peer.is_some();
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            let version: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(&key)
                 .bind(seq)
                 .bind(&chunk)
@@ -308,9 +318,9 @@ impl Store {
                 .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
                 .bind(peer)
                 .bind(state)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-            Ok::<_, StoreError>((seq, chunks, bytes, heads, records, state_saved))
+            Ok::<_, StoreError>((seq, chunks, bytes, heads, records, state_saved, version))
         }
         .await;
         let outcome = match result {
@@ -323,10 +333,13 @@ impl Store {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok((seq, chunks, bytes, heads, records, state_saved)) => {
+            Ok((seq, chunks, bytes, heads, records, state_saved, version)) => {
                 entry.seq = seq;
                 entry.chunks = chunks;
                 entry.bytes = bytes;
+                slot.version.store(version, Ordering::Relaxed);
+                slot.current.store(true, Ordering::Release);
+                self.note_generation(doc_id);
                 if let Some(saved) = saved {
                     saved.lock().expect("saved changes").state_saved = state_saved;
                 }
@@ -433,10 +446,10 @@ impl Store {
 
     /// The document as saved here, whole (for a copy on a USB stick, or a replica's first sync).
     pub async fn save_document(&self, doc_id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
         let slot = self.slot(doc_id);
         let mut entry = slot.cached.lock().await;
-        self.catch_up(&mut conn, &mut entry, doc_id).await?;
+        self.catch_up_unless_current(&slot, &mut entry, doc_id)
+            .await?;
         if entry.doc.get_heads().is_empty() {
             return Ok(None);
         }
@@ -449,11 +462,58 @@ impl Store {
         doc_id: &DocId,
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.acquire().await?;
         let slot = self.slot(doc_id);
         let mut entry = slot.cached.lock().await;
-        self.catch_up(&mut conn, &mut entry, doc_id).await?;
+        self.catch_up_unless_current(&slot, &mut entry, doc_id)
+            .await?;
         Ok(f(&mut entry.doc))
+    }
+
+    /// Brings `entry` (the copy in `slot`, locked by the caller) up to date, unless it is known
+    /// to hold everything saved: then the database is not asked (a hub pushes a document to
+    /// every peer after each change, and each push reads it).
+    async fn catch_up_unless_current(
+        &self,
+        slot: &Slot,
+        entry: &mut Cached,
+        doc_id: &DocId,
+    ) -> Result<(), StoreError> {
+        if entry.seq >= 0
+            && slot.current.load(Ordering::Acquire)
+            && self.others_watched.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        // Marked before reading: another writer seen meanwhile clears it again.
+        slot.current.store(true, Ordering::Release);
+        let mut conn = self.pool.acquire().await?;
+        let caught = self.catch_up(&mut conn, entry, doc_id).await;
+        if caught.is_err() {
+            slot.current.store(false, Ordering::Release);
+        }
+        caught
+    }
+
+    /// `doc_id` is saved at `version`, as the watch of other writers saw it: unless this process
+    /// wrote that version itself, the cached copy is read again when next used, and the answer
+    /// is true (another process wrote it; this one's sessions have not heard of it).
+    pub fn changed_elsewhere(&self, doc_id: &DocId, version: i64) -> bool {
+        self.note_generation(doc_id);
+        let cache = self.cache.lock().expect("document cache");
+        match cache.get(&doc_id.to_string()) {
+            Some(slot) if slot.version.load(Ordering::Relaxed) >= version => false,
+            Some(slot) => {
+                slot.current.store(false, Ordering::Release);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// From now on a cached copy marked current is read without asking the database: the
+    /// caller watches the other writers and reports them ([`Store::changed_elsewhere`]).
+    pub fn watching_other_writers(&self) {
+        self.others_watched.store(true, Ordering::Release);
     }
 }
 
@@ -510,6 +570,68 @@ mod tests {
     use crate::domain::device_code::DeviceCode;
     use crate::domain::unit::Role;
     use crate::domain::unit::{UnitCode, UnitKind};
+
+    /// A copy kept current is read without a query only while another writer's changes are
+    /// reported: once told, the next read has them; this process's own writes are not news.
+    #[tokio::test]
+    async fn a_current_copy_is_read_again_once_another_writer_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
+            .await
+            .unwrap();
+        store.watching_other_writers();
+        let doc = DocId::ledger(&unit);
+        let add = |n: u32| {
+            let mut cam =
+                Camera::new(DeviceCode::parse(&format!("500103120913200{n:05}")).unwrap());
+            cam.fields
+                .insert(Field::Name, Value::Text(format!("门诊{n}")));
+            cam
+        };
+        async fn cached_heads(s: &Store, doc: &DocId) -> Vec<String> {
+            s.read_document(doc, |d| heads_hex(&d.get_heads()))
+                .await
+                .unwrap()
+        }
+        let a = add(1);
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &a)?))
+            .await
+            .unwrap();
+        let (seen, newest) = store.versions_since(0).await.unwrap();
+        for (d, v) in &seen {
+            assert!(
+                !store.changed_elsewhere(d, *v),
+                "{d}: this process's own write"
+            );
+        }
+        let mine = store.heads(&doc).await.unwrap();
+        assert_eq!(cached_heads(&store, &doc).await, mine);
+
+        // Another writer of the same store (the command line beside the daemon).
+        let other = Store::open(dir.path()).await.unwrap();
+        let b = add(2);
+        other
+            .edit(&doc, "cli", "add", |d| Ok(ledger::add_camera(d, &b)?))
+            .await
+            .unwrap();
+        let theirs = other.heads(&doc).await.unwrap();
+        assert_ne!(theirs, mine);
+        assert_eq!(
+            cached_heads(&store, &doc).await,
+            mine,
+            "not asked again before it is told"
+        );
+        let (seen, _) = store.versions_since(newest).await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(store.changed_elsewhere(&seen[0].0, seen[0].1));
+        assert_eq!(
+            cached_heads(&store, &doc).await,
+            theirs,
+            "read again once told"
+        );
+    }
 
     #[tokio::test]
     async fn edits_are_compacted_and_survive_a_reopen() {

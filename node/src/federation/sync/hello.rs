@@ -18,6 +18,9 @@ use crate::federation::authz::Write;
 impl Session {
     /// This unit's hello: the heads of every document it shares with the peer.
     async fn hello(&self) -> Result<SyncFrame, SessionEnd> {
+        // A unit enrolled since the children were last read (by another process) is one of them
+        // from this session on.
+        self.engine.store.forget_children();
         let mut docs = Vec::new();
         for row in self.engine.store.documents().await? {
             if self.engine.access(&self.peer, &row.doc_id).await?.shared() {

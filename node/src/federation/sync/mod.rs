@@ -173,7 +173,7 @@ impl Engine {
 
     async fn access(&self, peer: &Peer, doc: &DocId) -> Result<Access, StoreError> {
         let replica = self.store.replica_origin(doc).await?;
-        let is_my_child = self.store.is_child(doc.unit.as_str()).await?;
+        let is_my_child = self.store.is_child_known(doc.unit.as_str()).await?;
         let (held, origin) = match replica {
             Some(origin) => (true, origin),
             None => (false, None),

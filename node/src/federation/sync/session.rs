@@ -200,7 +200,13 @@ impl Session {
     async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
         if doc.kind == DocKind::Rollup
             && self.docs.contains_key(doc)
-            && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+            && self
+                .engine
+                .store
+                .rollup_doc_known(&doc.unit)
+                .await?
+                .generation
+                > doc.generation
         {
             // Given up for a newer generation: nothing more to say of it.
             self.docs.remove(doc);
@@ -303,7 +309,13 @@ impl Session {
                 // while this session still spoke of it): what is still said about it is late,
                 // and changes nothing.
                 if doc.kind == DocKind::Rollup
-                    && self.engine.store.rollup_doc(&doc.unit).await?.generation > doc.generation
+                    && self
+                        .engine
+                        .store
+                        .rollup_doc_known(&doc.unit)
+                        .await?
+                        .generation
+                        > doc.generation
                 {
                     self.docs.remove(&doc);
                     return Ok(());
