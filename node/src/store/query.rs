@@ -71,12 +71,18 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         if let Some(Some(o)) = &origin {
-            self.origins
-                .lock()
-                .expect("origins")
-                .insert(doc.clone(), o.clone());
+            self.note_origin(doc, o.clone());
         }
         Ok(origin)
+    }
+
+    /// `doc` is held here with `origin` (which never changes once saved).
+    pub(crate) fn note_origin(&self, doc: &DocId, origin: String) {
+        self.origins
+            .lock()
+            .expect("origins")
+            .entry(doc.clone())
+            .or_insert(origin);
     }
 
     /// The newest document version written here (0 before any).

@@ -27,7 +27,7 @@ const SAVE_DOCUMENT: &str =
      ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads, chunks = excluded.chunks,
      bytes = excluded.bytes, updated_at = excluded.updated_at, version = excluded.version,
      origin = COALESCE(documents.origin, excluded.origin)
-     RETURNING version;\n";
+     RETURNING version, origin;\n";
 const SAVE_STATE: &str = "INSERT INTO sync_states (peer, doc_id, state, updated_at) VALUES (?9, ?1, ?10, ?7)
      ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at;\n";
 
@@ -307,20 +307,29 @@ impl Store {
             }
             let (peer, state) = state.unzip();
             let state_saved = peer.is_some();
-            let version: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(&key)
-                .bind(seq)
-                .bind(&chunk)
-                .bind(serde_json::to_string(&heads).unwrap_or_default())
-                .bind(chunks)
-                .bind(bytes)
-                .bind(now())
-                .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
-                .bind(peer)
-                .bind(state)
-                .fetch_one(&mut *tx)
-                .await?;
-            Ok::<_, StoreError>((seq, chunks, bytes, heads, records, state_saved, version))
+            let (version, kept_origin): (i64, Option<String>) =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&key)
+                    .bind(seq)
+                    .bind(&chunk)
+                    .bind(serde_json::to_string(&heads).unwrap_or_default())
+                    .bind(chunks)
+                    .bind(bytes)
+                    .bind(now())
+                    .bind(origin.filter(|_| doc_id.unit != self.identity.unit))
+                    .bind(peer)
+                    .bind(state)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            Ok::<_, StoreError>((
+                seq,
+                chunks,
+                bytes,
+                heads,
+                records,
+                state_saved,
+                (version, kept_origin),
+            ))
         }
         .await;
         let outcome = match result {
@@ -333,13 +342,17 @@ impl Store {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok((seq, chunks, bytes, heads, records, state_saved, version)) => {
+            Ok((seq, chunks, bytes, heads, records, state_saved, (version, kept_origin))) => {
                 entry.seq = seq;
                 entry.chunks = chunks;
                 entry.bytes = bytes;
                 slot.version.store(version, Ordering::Relaxed);
                 slot.current.store(true, Ordering::Release);
                 self.note_generation(doc_id);
+                if let Some(origin) = kept_origin {
+                    // Known before the sessions hear of the change (all at once).
+                    self.note_origin(doc_id, origin);
+                }
                 if let Some(saved) = saved {
                     saved.lock().expect("saved changes").state_saved = state_saved;
                 }
