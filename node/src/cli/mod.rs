@@ -564,6 +564,27 @@ pub fn prepare(
 /// The data folder when none is given.
 pub const DEFAULT_DATA: &str = "./yl-data";
 
+/// Runs `main` on the runtime of a `yl-node` or `yl-hub` process, with the allocator set first:
+/// glibc's malloc keeps an arena for each thread that allocates at once (the runtime's workers,
+/// each database connection's thread, the blocking pool), and a hub's resident memory grew by a
+/// quarter in freed pieces no arena gave back (BENCHMARKS.md, "The city's memory"). One arena
+/// (each thread still keeps its small cache) unless `MALLOC_ARENA_MAX` says otherwise.
+pub fn run_process<F: std::future::Future<Output = ()>>(main: F) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any other thread
+        // exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+        .block_on(main)
+}
+
 /// Logs to stderr: `info` for the daemon, `warn` otherwise; `RUST_LOG` overrides; JSON lines when
 /// `YL_LOG_FORMAT=json`.
 pub fn init_tracing(daemon: bool) {
