@@ -76,8 +76,11 @@ pub(super) struct Slot {
 }
 
 /// Documents kept in memory at most; beyond, the least recently used copy not in use is dropped
-/// (it is read back from the database when next needed). A city holds about two thousand.
-const MAX_CACHED: usize = 4096;
+/// (it is read back from the database when next needed). A city holds some 2,500 at 41 × 50
+/// institutions, most of them profiles written once: kept all, they took 50 of its 200 MiB; the
+/// ones a hub reads again and again (its children's rollups and codes, its own documents, the
+/// ledgers syncing now) are a few hundred (BENCHMARKS.md, "The sync path from memory").
+const MAX_CACHED: usize = 256;
 
 impl Store {
     /// The cache's place of `doc_id` (made when missing, the least recently used one dropped
