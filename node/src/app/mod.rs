@@ -21,5 +21,6 @@ pub mod quality_tree;
 pub mod report;
 pub mod rollup;
 pub mod sample;
+pub mod settle;
 pub mod submission;
 pub mod zh;

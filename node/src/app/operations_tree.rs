@@ -6,7 +6,7 @@
 //! once per change of its heads and kept; time passing alone only recomputes from what is kept.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -260,22 +260,23 @@ fn feeds_operations(me: &UnitCode, doc: &DocId) -> Option<String> {
     }
 }
 
-/// How long a change waits for the ones that follow it: the figures of a month need not move
-/// within milliseconds, and a ledger arriving in many sync messages (the cold start) is then
-/// parsed a few times rather than once per message.
-const SETTLE: Duration = Duration::from_millis(500);
+/// How long the inputs stay quiet before a recompute (the figures of a month need not move within
+/// milliseconds; a ledger arriving in many sync messages is then parsed once), and how long after
+/// the first change not taken it comes at the latest.
+const SETTLE: Duration = crate::app::quality_tree::SETTLE;
+const DEADLINE: Duration = crate::app::quality_tree::DEADLINE;
 
 /// Recomputed at least this often: time passing changes the window and an open fault's time.
 const EVERY: Duration = Duration::from_secs(300);
 
-/// Keeps this hub's operations figures current until `shutdown`: [`SETTLE`] after a change; under
-/// a burst of changes, at most every as long as the last refresh took, taking what came meanwhile;
-/// every [`EVERY`] for time passing, every heads checked again.
+/// Keeps this hub's operations figures current until `shutdown`: once its inputs have been quiet
+/// for [`SETTLE`], at the latest [`DEADLINE`] after a change, never more than a third of the time
+/// (see [`crate::app::settle`]); every [`EVERY`] for time passing, every heads checked again.
 pub async fn maintain(
     store: std::sync::Arc<Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    use crate::app::settle::{Change, Debounce};
     if !store.identity().is_hub() {
         return;
     }
@@ -285,55 +286,34 @@ pub async fn maintain(
     let mut touched: BTreeSet<String> = BTreeSet::new();
     // Everything checked again (at the start, for time passing, after missed changes).
     let mut full = true;
-    let mut dirty = true;
-    let mut last = Duration::ZERO;
-    loop {
-        if dirty {
-            let pause = last.max(SETTLE);
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => return,
-            }
-            loop {
-                match changes.try_recv() {
-                    Ok(doc) => touched.extend(feeds_operations(&me, &doc)),
-                    Err(TryRecvError::Lagged(_)) => full = true,
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Closed) => return,
-                }
-            }
-            let started = Instant::now();
-            let now = crate::domain::clock::now();
-            let scope = (!full).then_some(&touched);
-            if let Err(e) = refresh(&store, &mut cache, scope, now).await {
-                tracing::warn!(error = %e, "could not recompute the operations figures");
-                cache = Cache::default();
-            }
-            last = started.elapsed();
-            crate::store::stages::record(crate::store::stages::Stage::Operations, last);
-            touched.clear();
-            full = false;
-            dirty = false;
-            continue;
-        }
-        tokio::select! {
-            c = changes.recv() => match c {
-                Ok(doc) => if let Some(u) = feeds_operations(&me, &doc) {
+    let mut debounce = Debounce::new(SETTLE, DEADLINE, EVERY);
+    while debounce
+        .wait(&mut changes, &mut shutdown, |c| match c {
+            Change::Doc(doc) => match feeds_operations(&me, &doc) {
+                Some(u) => {
                     touched.insert(u);
-                    dirty = true;
-                },
-                Err(RecvError::Lagged(_)) => {
-                    full = true;
-                    dirty = true;
+                    true
                 }
-                Err(RecvError::Closed) => return,
+                None => false,
             },
-            _ = tokio::time::sleep(EVERY) => {
+            Change::Missed | Change::Time => {
                 full = true;
-                dirty = true;
+                true
             }
-            _ = shutdown.changed() => return,
+        })
+        .await
+    {
+        let started = tokio::time::Instant::now();
+        let now = crate::domain::clock::now();
+        let scope = (!full).then_some(&touched);
+        if let Err(e) = refresh(&store, &mut cache, scope, now).await {
+            tracing::warn!(error = %e, "could not recompute the operations figures");
+            cache = Cache::default();
         }
+        debounce.ran(started);
+        crate::store::stages::record(crate::store::stages::Stage::Operations, debounce.took());
+        touched.clear();
+        full = false;
     }
 }
 

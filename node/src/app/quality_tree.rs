@@ -5,7 +5,7 @@
 //! parent's notice or the campaign changes — so that a finding appears and disappears at every
 //! level, live. The figures' own rollup task never waits for it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::app::quality::{Cache, Report, check_with};
 use crate::docs::document::{DocId, DocKind};
@@ -150,50 +150,36 @@ fn feeds_quality(me: &UnitCode, doc: &DocId) -> bool {
 /// findings as days pass.
 const EVERY: Duration = Duration::from_secs(300);
 
-/// Keeps this hub's data quality current until `shutdown`: at once when idle; under a burst of
-/// changes, a check at most every as long as the last one took, taking what came meanwhile.
+/// How long the inputs stay quiet before a check (a ledger arriving in many sync messages is then
+/// checked once), and how long after the first change not taken a check comes at the latest.
+pub const SETTLE: Duration = Duration::from_millis(250);
+pub const DEADLINE: Duration = Duration::from_secs(2);
+
+/// Keeps this hub's data quality current until `shutdown`: once its inputs have been quiet for
+/// [`SETTLE`], at the latest [`DEADLINE`] after a change, never more than a third of the time
+/// (see [`crate::app::settle`]), and every [`EVERY`] for days passing.
 pub async fn maintain(
     store: std::sync::Arc<Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+    use crate::app::settle::{Change, Debounce};
     let me = store.unit().clone();
     let mut changes = store.subscribe();
-    let mut dirty = true;
-    let mut last = Duration::ZERO;
     let mut cache = Cache::default();
-    loop {
-        if dirty {
-            let pause = last.max(Duration::from_millis(20));
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => return,
-            }
-            loop {
-                match changes.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Closed) => return,
-                }
-            }
-            let started = Instant::now();
-            if let Err(e) = refresh_with(&store, &mut cache).await {
-                tracing::warn!(error = %e, "could not check the data quality");
-                cache = Cache::default();
-            }
-            last = started.elapsed();
-            crate::store::stages::record(crate::store::stages::Stage::Quality, last);
-            dirty = false;
-            continue;
+    let mut debounce = Debounce::new(SETTLE, DEADLINE, EVERY);
+    while debounce
+        .wait(&mut changes, &mut shutdown, |c| match c {
+            Change::Doc(doc) => feeds_quality(&me, &doc),
+            Change::Missed | Change::Time => true,
+        })
+        .await
+    {
+        let started = tokio::time::Instant::now();
+        if let Err(e) = refresh_with(&store, &mut cache).await {
+            tracing::warn!(error = %e, "could not check the data quality");
+            cache = Cache::default();
         }
-        tokio::select! {
-            c = changes.recv() => match c {
-                Ok(doc) => dirty = feeds_quality(&me, &doc),
-                Err(RecvError::Lagged(_)) => dirty = true,
-                Err(RecvError::Closed) => return,
-            },
-            _ = tokio::time::sleep(EVERY) => dirty = true,
-            _ = shutdown.changed() => return,
-        }
+        debounce.ran(started);
+        crate::store::stages::record(crate::store::stages::Stage::Quality, debounce.took());
     }
 }
