@@ -72,6 +72,18 @@ pub fn add(a: &mut Totals, b: &Totals) {
     }
 }
 
+/// Each stage that ran between `before` and `after`: its name, runs and milliseconds.
+fn deltas<'a>(
+    before: &'a Totals,
+    after: &'a Totals,
+) -> impl Iterator<Item = (&'a String, u64, f64)> + 'a {
+    after.iter().filter_map(|(stage, (runs, secs))| {
+        let (r0, s0) = before.get(stage).copied().unwrap_or_default();
+        let runs = runs.saturating_sub(r0);
+        (runs > 0).then(|| (stage, runs, (secs - s0).max(0.0) * 1000.0))
+    })
+}
+
 /// What each stage cost between `before` and `after`, per edit: runs and milliseconds.
 pub fn per_edit(
     level: &str,
@@ -80,20 +92,14 @@ pub fn per_edit(
     edits: usize,
 ) -> Vec<serde_json::Value> {
     let n = edits.max(1) as f64;
-    after
-        .iter()
-        .filter_map(|(stage, (runs, secs))| {
-            let (r0, s0) = before.get(stage).copied().unwrap_or_default();
-            let runs = runs.saturating_sub(r0);
-            let ms = (secs - s0).max(0.0) * 1000.0;
-            (runs > 0).then(|| {
-                json!({
-                    "level": level,
-                    "stage": stage,
-                    "runs_per_edit": runs as f64 / n,
-                    "ms_per_edit": ms / n,
-                    "ms_per_run": ms / runs as f64,
-                })
+    deltas(before, after)
+        .map(|(stage, runs, ms)| {
+            json!({
+                "level": level,
+                "stage": stage,
+                "runs_per_edit": runs as f64 / n,
+                "ms_per_edit": ms / n,
+                "ms_per_run": ms / runs as f64,
             })
         })
         .collect()
@@ -107,20 +113,14 @@ pub fn during(
     after: &Totals,
     ledgers: usize,
 ) -> Vec<serde_json::Value> {
-    after
-        .iter()
-        .filter_map(|(stage, (runs, secs))| {
-            let (r0, s0) = before.get(stage).copied().unwrap_or_default();
-            let runs = runs.saturating_sub(r0);
-            let ms = (secs - s0).max(0.0) * 1000.0;
-            (runs > 0).then(|| {
-                json!({
-                    "level": level,
-                    "stage": stage,
-                    "runs": runs,
-                    "ms": ms,
-                    "ms_per_ledger": ms / ledgers.max(1) as f64,
-                })
+    deltas(before, after)
+        .map(|(stage, runs, ms)| {
+            json!({
+                "level": level,
+                "stage": stage,
+                "runs": runs,
+                "ms": ms,
+                "ms_per_ledger": ms / ledgers.max(1) as f64,
             })
         })
         .collect()

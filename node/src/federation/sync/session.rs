@@ -197,17 +197,20 @@ impl Session {
         pushed
     }
 
-    async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
-        if doc.kind == DocKind::Rollup
-            && self.docs.contains_key(doc)
+    /// Whether `doc` is a generation of a rollup older than the newest held here (given up).
+    async fn given_up(&self, doc: &DocId) -> Result<bool, StoreError> {
+        Ok(doc.kind == DocKind::Rollup
             && self
                 .engine
                 .store
                 .rollup_doc_known(&doc.unit)
                 .await?
                 .generation
-                > doc.generation
-        {
+                > doc.generation)
+    }
+
+    async fn push_now(&mut self, doc: &DocId) -> Result<(), SessionEnd> {
+        if self.docs.contains_key(doc) && self.given_up(doc).await? {
             // Given up for a newer generation: nothing more to say of it.
             self.docs.remove(doc);
             return Ok(());
@@ -308,15 +311,7 @@ impl Session {
                 // A generation of a rollup older than the one held here was given up (perhaps
                 // while this session still spoke of it): what is still said about it is late,
                 // and changes nothing.
-                if doc.kind == DocKind::Rollup
-                    && self
-                        .engine
-                        .store
-                        .rollup_doc_known(&doc.unit)
-                        .await?
-                        .generation
-                        > doc.generation
-                {
+                if self.given_up(&doc).await? {
                     self.docs.remove(&doc);
                     return Ok(());
                 }
