@@ -247,8 +247,10 @@ async fn differs(hub: &LocalUnit, want: &Counts, children: &[(String, Counts)]) 
     let mut shown = subtree_stats(&hub.store, None).await.unwrap();
     let mut shown_children = std::mem::take(&mut shown.children);
     shown.milestone = None;
-    // The data-quality findings are not the oracle's (they are tested in `quality`).
+    // The data-quality findings and the 30-day operations figures are not the oracle's (they
+    // are tested in `quality` and `operations`).
     (shown.findings_errors, shown.findings_warnings) = (None, None);
+    (shown.service_rate_30d, shown.mean_repair_hours_30d) = (None, None);
     let as_figures =
         |s: &Stats, c: &Counts| Stats::from_counts(&s.unit, &s.name, c, s.as_of.clone());
     if shown != as_figures(&shown, want) {
@@ -271,6 +273,7 @@ async fn differs(hub: &LocalUnit, want: &Counts, children: &[(String, Counts)]) 
     for (mut s, (unit, c)) in shown_children.into_iter().zip(&children) {
         s.milestone = None;
         (s.findings_errors, s.findings_warnings) = (None, None);
+        (s.service_rate_30d, s.mean_repair_hours_30d) = (None, None);
         if &s.unit != unit || s != as_figures(&s, c) {
             return Some(format!(
                 "the figures shown for {unit} at {}: {s:?}, counts {c:?}",
