@@ -567,8 +567,9 @@ pub const DEFAULT_DATA: &str = "./yl-data";
 /// Runs `main` on the runtime of a `yl-node` or `yl-hub` process, with the allocator set first:
 /// glibc's malloc keeps an arena for each thread that allocates at once (the runtime's workers,
 /// each database connection's thread, the blocking pool), and a hub's resident memory grew by a
-/// quarter in freed pieces no arena gave back (BENCHMARKS.md, "The city's memory"). One arena
-/// (each thread still keeps its small cache) unless `MALLOC_ARENA_MAX` says otherwise.
+/// quarter in freed pieces no arena gave back (BENCHMARKS.md, "The sync path from memory, and
+/// the city's memory"). One arena (each thread still keeps its small cache) unless
+/// `MALLOC_ARENA_MAX` says otherwise.
 pub fn run_process<F: std::future::Future<Output = ()>>(main: F) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {

@@ -68,7 +68,7 @@ pub(super) struct Slot {
     /// Whether the copy holds everything saved of the document: set when it was caught up or
     /// written here, cleared when another process is seen to have written the document
     /// ([`Store::changed_elsewhere`]). Trusted only while that watch runs
-    /// ([`Store::watch_other_writers`]); a reader of a current copy asks the database nothing.
+    /// ([`Store::watching_other_writers`]); a reader of a current copy asks the database nothing.
     current: AtomicBool,
     /// The document's version (`documents.version`) this process last wrote.
     version: AtomicI64,
