@@ -616,8 +616,9 @@ async fn every_rule_is_found_where_it_should_be_and_nothing_in_a_clean_inventory
 }
 
 /// A district that publishes more keyed codes than the cameras its own figures count (to probe
-/// which codes others hold, or to blame them) is not believed: the city records a refusal and
-/// finds no duplicate through it until what it publishes fits its figures again. No daemon runs:
+/// which codes others hold, or to blame them) is not believed: the city finds no duplicate
+/// through it until what it publishes fits its figures again, and records a refusal once the
+/// doubt outlives its grace. No daemon runs:
 /// each document is handed up by the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_district_publishing_more_codes_than_cameras_is_not_believed() {
@@ -625,6 +626,7 @@ async fn a_district_publishing_more_codes_than_cameras_is_not_believed() {
     use yinglian_hub::local::LocalUnit;
     use yinglian_node::app::{campaign, quality_tree, rollup};
     use yinglian_node::docs::quality::{read_codes, write_codes};
+    use yinglian_node::domain::quality::CodeKey;
     use yinglian_tests::hostile::refusals;
     async fn hand(from: &LocalUnit, to: &LocalUnit, doc: &DocId) {
         let bytes = from.store.save_document(doc).await.unwrap().unwrap();
@@ -674,8 +676,8 @@ async fn a_district_publishing_more_codes_than_cameras_is_not_believed() {
         .read_document(&codes, |d| read_codes(d).keys)
         .await
         .unwrap();
-    let mut more: BTreeSet<String> = honest.clone();
-    more.extend((1..=5).map(|n| format!("{n:02x}").repeat(16)));
+    let mut more: BTreeSet<CodeKey> = honest.clone();
+    more.extend((1..=5).map(|n| CodeKey([n; 16])));
     d1.store
         .edit(&codes, "quality", "probe", |d| {
             Ok(write_codes(d, &more).map_err(yinglian_node::docs::ledger::LedgerError::from)?)
@@ -683,7 +685,16 @@ async fn a_district_publishing_more_codes_than_cameras_is_not_believed() {
         .await
         .unwrap();
     hand(d1, city, &codes).await;
+    // Not believed at once; recorded only once the doubt outlives its grace (a page's check
+    // records nothing; the data-quality task, keeping its cache, does after 30 s).
     let c = quality::check(&city.store, None).await.unwrap();
+    assert!(c.shared.is_empty(), "{:?}", c.shared);
+    assert!(refusals(city, "not believed").await.is_empty());
+    let today = yinglian_node::domain::figures::beijing_today();
+    let mut judging = quality::Cache::with_grace(std::time::Duration::ZERO);
+    let c = quality::check_with(&city.store, None, today, &mut judging)
+        .await
+        .unwrap();
     assert!(c.shared.is_empty(), "{:?}", c.shared);
     let refused = refusals(city, "not believed").await;
     assert!(

@@ -14,9 +14,9 @@ use crate::docs::document::{DocId, DocKind};
 use crate::docs::ledger;
 use crate::docs::quality::{read_codes, read_notices};
 use crate::domain::camera::State;
-use crate::domain::crosscheck::{Notices, Shared, Source, duplicates};
+use crate::domain::crosscheck::{Notices, Shared, Source, duplicates, sharing};
 use crate::domain::figures::beijing;
-use crate::domain::quality::{self, Check, Finding, RuleSet, Subject, code_key};
+use crate::domain::quality::{self, Check, CodeKey, Finding, RuleSet, Subject, code_key};
 use crate::domain::unit::UnitCode;
 use crate::store::{CameraRow, Store, StoreError};
 
@@ -43,7 +43,7 @@ pub struct Report {
     /// The keyed hashes of every device code in this unit's subtree (what it publishes up; none
     /// at the root).
     #[serde(skip)]
-    pub codes: BTreeSet<String>,
+    pub codes: BTreeSet<CodeKey>,
 }
 
 impl Report {
@@ -60,6 +60,11 @@ impl Report {
 /// (a page's) reads everything.
 #[derive(Default)]
 pub struct Cache {
+    /// Since when each hub child's keyed codes have been doubted (more of them than its figures
+    /// count cameras), and whether that was recorded: see [`DOUBT_GRACE`].
+    doubts: BTreeMap<String, (std::time::Instant, Option<String>)>,
+    /// How long a doubt lasts before it is recorded as a refusal ([`DOUBT_GRACE`] when `None`).
+    grace: Option<std::time::Duration>,
     /// The rules (as JSON), the code key and the day the findings and keys were made for.
     context: Option<(String, Option<Vec<u8>>, NaiveDate)>,
     units: BTreeMap<String, Held>,
@@ -68,7 +73,7 @@ pub struct Cache {
     /// The heads of every document held, as of the last check.
     pub(crate) heads: HashMap<DocId, Vec<String>>,
     /// What the data-quality task last read or wrote of its own `codes/<hub>`, at its heads.
-    pub(crate) published: Option<(Vec<String>, BTreeSet<String>)>,
+    pub(crate) published: Option<(Vec<String>, BTreeSet<CodeKey>)>,
     /// The same of each child's `review/<child>` notices (child → heads, notices).
     pub(crate) notices: BTreeMap<String, (Vec<String>, Notices)>,
 }
@@ -82,17 +87,51 @@ struct Held {
     /// The findings of every rule but the duplicates (which look across ledgers).
     findings: Option<Vec<Finding>>,
     /// The keyed code of each record not removed (with its index in `rows`).
-    keys: Option<Vec<(String, usize)>>,
+    keys: Option<Vec<(CodeKey, usize)>>,
 }
 
 /// A hub child's published keyed codes, as of the heads they were read and judged at.
 struct Published {
     at: (Vec<String>, Option<(DocId, Vec<String>)>),
-    /// Shared with each check that reads them, not copied (a city holds some 40,000).
-    keys: Arc<BTreeSet<String>>,
+    /// Shared with each check that reads them, not copied (a city holds some 200,000).
+    keys: Arc<BTreeSet<CodeKey>>,
+    /// Why they are not believed, if they are not.
+    doubted: Option<String>,
 }
 
+/// How long a hub child's keyed codes may outnumber the cameras its figures count before the
+/// hub records a refusal. The codes and the figures travel in two documents written by two tasks:
+/// a cold start or a removal can show new codes before the figures that count them, for seconds.
+/// Codes in doubt are never believed, during the grace or after; only the record waits, so that
+/// the refusals a bureau reads are lies or faults, not a race. The data-quality task, which keeps
+/// its cache, records a doubt that outlives the grace at its next check (at the latest its
+/// periodic one); a check from an empty cache (a page's) records none.
+pub const DOUBT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Cache {
+    /// Notes that `child`'s keyed codes (`doc`) are not believed, for `reason`; once the doubt
+    /// has lasted the grace, records the refusal (again only for another reason).
+    async fn doubt(&mut self, store: &Store, child: &str, doc: &DocId, reason: &str) {
+        let grace = self.grace.unwrap_or(DOUBT_GRACE);
+        let now = std::time::Instant::now();
+        let (since, recorded) = self.doubts.entry(child.to_string()).or_insert((now, None));
+        if recorded.as_deref() != Some(reason) && now.duration_since(*since) >= grace {
+            store
+                .record_refusal(&format!("urn:yinglian:hub:{child}"), Some(doc), reason)
+                .await;
+            *recorded = Some(reason.to_string());
+        }
+    }
+
+    /// An empty cache whose checks record a doubt about a hub child's keyed codes after `grace`
+    /// instead of [`DOUBT_GRACE`] (zero: at once).
+    pub fn with_grace(grace: std::time::Duration) -> Cache {
+        Cache {
+            grace: Some(grace),
+            ..Cache::default()
+        }
+    }
+
     /// The current generation of `unit`'s rollup held here, with its heads (from the snapshot).
     pub(crate) fn rollup_of(&self, unit: &UnitCode) -> Option<(DocId, Vec<String>)> {
         self.heads
@@ -186,7 +225,7 @@ async fn refresh_held(
 async fn from_below_and_above(
     store: &Store,
     cache: &mut Cache,
-) -> Result<(Vec<(String, Arc<BTreeSet<String>>)>, Notices), StoreError> {
+) -> Result<(Vec<(String, Arc<BTreeSet<CodeKey>>)>, Notices), StoreError> {
     let mut hubs = Vec::new();
     for c in store.syncing_children().await? {
         let Ok(code) = UnitCode::parse(&c) else {
@@ -204,7 +243,11 @@ async fn from_below_and_above(
         };
         let at = (heads, rollup);
         if let Some(p) = cache.hubs.get(&c).filter(|p| p.at == at) {
-            hubs.push((c, p.keys.clone()));
+            let keys = p.keys.clone();
+            if let Some(reason) = p.doubted.clone() {
+                cache.doubt(store, &c, &id, &reason).await;
+            }
+            hubs.push((c, keys));
             continue;
         }
         let mut codes = store.read_document(&id, |d| read_codes(d)).await?;
@@ -218,19 +261,22 @@ async fn from_below_and_above(
             .find(|r| r.unit == c)
             .map_or(0, |r| r.counts.built);
         let well_formed = !codes.malformed;
+        let mut doubted = None;
         if !well_formed || codes.keys.len() as u64 > cameras {
-            store
-                .record_refusal(
-                    &format!("urn:yinglian:hub:{c}"),
-                    Some(&id),
-                    &format!(
-                        "the keyed device codes of {c} are not believed: {} of them for {cameras} cameras{}",
-                        codes.keys.len(),
-                        if well_formed { "" } else { ", some not keyed codes" }
-                    ),
-                )
-                .await;
+            let reason = format!(
+                "the keyed device codes of {c} are not believed: {} of them for {cameras} cameras{}",
+                codes.keys.len(),
+                if well_formed {
+                    ""
+                } else {
+                    ", some not keyed codes"
+                }
+            );
+            cache.doubt(store, &c, &id, &reason).await;
             codes.keys.clear();
+            doubted = Some(reason);
+        } else {
+            cache.doubts.remove(&c);
         }
         let keys = Arc::new(codes.keys);
         cache.hubs.insert(
@@ -238,6 +284,7 @@ async fn from_below_and_above(
             Published {
                 at,
                 keys: keys.clone(),
+                doubted,
             },
         );
         hubs.push((c, keys));
@@ -393,9 +440,9 @@ pub async fn check_with(
     if key.is_some() {
         let (hubs, inherited) = from_below_and_above(store, cache).await?;
         // Every source below (and at) this unit, with its keyed codes.
-        let mut keyed: BTreeMap<String, Vec<(&str, &crate::domain::camera::Camera)>> =
+        let mut keyed: BTreeMap<CodeKey, Vec<(&str, &crate::domain::camera::Camera)>> =
             BTreeMap::new();
-        let mut sources: BTreeMap<String, Source> = BTreeMap::new();
+        let mut held: BTreeMap<String, BTreeSet<CodeKey>> = BTreeMap::new();
         // A removed camera's code is free again (no key); a record forwarded from a hub child's
         // subtree is that child's to publish (counted here too, it would be a duplicate of itself).
         let forwarded = |u: &str| {
@@ -407,18 +454,24 @@ pub async fn check_with(
         for (u, h) in cache.units.iter().filter(|(u, _)| !forwarded(u)) {
             for (k, i) in h.keys.iter().flatten() {
                 keyed
-                    .entry(k.clone())
+                    .entry(*k)
                     .or_default()
                     .push((u.as_str(), &h.rows[*i].camera));
-                let s = sources.entry(u.clone()).or_insert_with(|| Source {
+                held.entry(u.clone()).or_default().insert(*k);
+            }
+        }
+        let mut sources: BTreeMap<String, Source> = held
+            .into_iter()
+            .map(|(u, keys)| {
+                let s = Source {
                     unit: u.clone(),
                     name: String::new(),
                     held: true,
-                    keys: BTreeSet::new(),
-                });
-                s.keys.insert(k.clone());
-            }
-        }
+                    keys: Arc::new(keys),
+                };
+                (u, s)
+            })
+            .collect();
         for (c, keys) in &hubs {
             // A hub child's subtree is its own: records of it held here (forwarded) are left to it.
             sources.insert(
@@ -427,37 +480,18 @@ pub async fn check_with(
                     unit: c.clone(),
                     name: String::new(),
                     held: false,
-                    keys: (**keys).clone(),
+                    keys: keys.clone(),
                 },
             );
         }
+        let mut list: Vec<Source> = sources.into_values().collect();
         // Names only where a person will read them: the sources a duplicate names.
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        {
-            let mut count: HashMap<&str, usize> = HashMap::new();
-            for s in sources.values() {
-                for k in &s.keys {
-                    *count.entry(k.as_str()).or_default() += 1;
-                }
-            }
-            for s in sources.values() {
-                if s.keys.iter().any(|k| {
-                    count.get(k.as_str()).copied().unwrap_or(0) > 1 || inherited.contains_key(k)
-                }) {
-                    wanted.insert(s.unit.clone());
-                }
-            }
+        for i in sharing(&list, &inherited) {
+            list[i].name = store.unit_name(&list[i].unit).await?;
         }
-        for u in wanted {
-            let name = store.unit_name(&u).await?;
-            if let Some(s) = sources.get_mut(&u) {
-                s.name = name;
-            }
-        }
-        let list: Vec<Source> = sources.into_values().collect();
         // The root has nobody to publish to (and a city holds every district's codes).
         if store.meta("root").await?.as_deref() != Some(store.unit().as_str()) {
-            published = list.iter().flat_map(|s| s.keys.iter().cloned()).collect();
+            published = list.iter().flat_map(|s| s.keys.iter().copied()).collect();
         }
         let (found, mut to_tell) = duplicates(&list, &inherited);
         shared = found;
@@ -469,7 +503,8 @@ pub async fn check_with(
             };
             for (k, others) in notices {
                 let elsewhere = zh::quality_elsewhere(others);
-                for (_, cam) in keyed.get(k).into_iter().flatten().filter(|(h, _)| h == u) {
+                let held_here = CodeKey::from_hex(k).and_then(|k| keyed.get(&k));
+                for (_, cam) in held_here.into_iter().flatten().filter(|(h, _)| h == u) {
                     let code = cam.device_code.as_str();
                     match findings
                         .iter_mut()
@@ -504,7 +539,7 @@ pub async fn check_with(
                 let entry = to_tell
                     .entry(u.to_string())
                     .or_default()
-                    .entry(k.clone())
+                    .entry(k.hex())
                     .or_default();
                 for o in units.iter().filter(|o| *o != u) {
                     entry.insert(o.to_string(), store.unit_name(o).await?);

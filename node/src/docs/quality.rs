@@ -16,7 +16,7 @@ use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use crate::docs::document::{obj_at, text_at, uint_at};
 use crate::domain::crosscheck::Notices;
-use crate::domain::quality::Tally;
+use crate::domain::quality::{CodeKey, Tally};
 
 /// The data-quality part of a hub's rollup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,31 +117,13 @@ pub fn write_part(doc: &mut AutoCommit, next: &Part) -> Result<bool, automerge::
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Codes {
     /// Each keyed code in its usual form (32 hex characters).
-    pub keys: BTreeSet<String>,
+    pub keys: BTreeSet<CodeKey>,
     /// Something in the document is not a keyed code where it stands: a bucket not named by one
     /// byte, not a byte string, not a whole number of codes, or holding a code of another bucket.
     pub malformed: bool,
 }
 
 const BUCKETS: &str = "buckets";
-
-/// The 16 bytes of a keyed code given as 32 hex characters.
-fn key_bytes(key: &str) -> Option<[u8; 16]> {
-    let b = key.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, o) in out.iter_mut().enumerate() {
-        let hex = std::str::from_utf8(&b[2 * i..2 * i + 2]).ok()?;
-        *o = u8::from_str_radix(hex, 16).ok()?;
-    }
-    Some(out)
-}
-
-fn key_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Reads the keyed codes of a `codes/<hub>` document (none before the hub wrote any).
 pub fn read_codes(doc: &AutoCommit) -> Codes {
@@ -163,11 +145,13 @@ pub fn read_codes(doc: &AutoCommit) -> Codes {
         };
         match (first, bytes) {
             (Some(first), Some(b)) if b.len() % 16 == 0 => {
-                for k in b.chunks(16) {
+                for k in b.chunks_exact(16) {
                     if k[0] != first {
                         c.malformed = true;
                     }
-                    c.keys.insert(key_hex(k));
+                    let mut key = [0u8; 16];
+                    key.copy_from_slice(k);
+                    c.keys.insert(CodeKey(key));
                 }
             }
             _ => c.malformed = true,
@@ -176,19 +160,18 @@ pub fn read_codes(doc: &AutoCommit) -> Codes {
     c
 }
 
-/// Writes `keys` (keyed codes, 32 hex characters each) over a `codes/<hub>` document, rewriting
-/// only the buckets whose codes differ; returns whether anything changed. A key not of that form
-/// is left out (none is: [`crate::domain::quality::code_key`] makes them).
+/// Writes `keys` over a `codes/<hub>` document, rewriting only the buckets whose codes differ;
+/// returns whether anything changed.
 pub fn write_codes(
     doc: &mut AutoCommit,
-    keys: &BTreeSet<String>,
+    keys: &BTreeSet<CodeKey>,
 ) -> Result<bool, automerge::AutomergeError> {
     let mut next: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    // Sorted by their hex form, hence by their bytes.
-    for k in keys.iter().filter_map(|k| key_bytes(k)) {
-        next.entry(format!("{:02x}", k[0]))
+    // In the order of their bytes.
+    for k in keys {
+        next.entry(format!("{:02x}", k.0[0]))
             .or_default()
-            .extend_from_slice(&k);
+            .extend_from_slice(&k.0);
     }
     let buckets = match obj_at(doc, &ROOT, BUCKETS, ObjType::Map) {
         Some(b) => b,
@@ -306,15 +289,17 @@ mod tests {
         assert_eq!(read_part(&doc), p);
     }
 
-    fn key(first: u8, n: u8) -> String {
-        key_hex(&[[first, n], [7; 2]].concat().repeat(4))
+    fn key(first: u8, n: u8) -> CodeKey {
+        let mut k = [7u8; 16];
+        (k[0], k[1]) = (first, n);
+        CodeKey(k)
     }
 
     #[test]
     fn keyed_codes_take_sixteen_bytes_and_a_change_rewrites_one_bucket() {
         let mut doc = AutoCommit::new();
         assert_eq!(read_codes(&doc), Codes::default());
-        let mut keys: BTreeSet<String> = (0..=255u8).map(|b| key(b, 1)).collect();
+        let mut keys: BTreeSet<CodeKey> = (0..=255u8).map(|b| key(b, 1)).collect();
         keys.insert(key(0xab, 2));
         assert!(write_codes(&mut doc, &keys).unwrap());
         doc.commit();

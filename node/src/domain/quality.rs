@@ -542,16 +542,64 @@ pub fn check(rules: &RuleSet, subjects: &[Subject], today: NaiveDate) -> Vec<Fin
 }
 
 /// A device code as it travels to the city for the cross-district duplicate check: HMAC-SHA-256
-/// under the campaign's key, cut to 16 bytes, in hex. It carries no name, place or coordinates;
-/// the city (which holds the key) learns at most a code, which the police platform is given
-/// anyway, never where the camera is.
-pub fn code_key(key: &[u8], code: &str) -> String {
+/// under the campaign's key, cut to 16 bytes. It carries no name, place or coordinates; the city
+/// (which holds the key) learns at most a code, which the police platform is given anyway, never
+/// where the camera is.
+pub fn code_key(key: &[u8], code: &str) -> CodeKey {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
     let tag = ring::hmac::sign(&k, code.as_bytes());
-    tag.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&tag.as_ref()[..16]);
+    CodeKey(out)
+}
+
+/// A keyed device code ([`code_key`]): 16 bytes, kept as such (a city holds some 200,000 of them)
+/// and written as 32 lowercase hex characters where a document or a person reads it; the order of
+/// the bytes is the order of the hex.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodeKey(pub [u8; 16]);
+
+impl CodeKey {
+    /// The key written as 32 hex characters, if `hex` is one (lowercase, as [`CodeKey::hex`]
+    /// writes it).
+    pub fn from_hex(hex: &str) -> Option<CodeKey> {
+        let b = hex.as_bytes();
+        if b.len() != 32 {
+            return None;
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 16];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
+        }
+        Some(CodeKey(out))
+    }
+
+    /// The 32 lowercase hex characters of the key.
+    pub fn hex(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(32);
+        for b in self.0 {
+            let _ = write!(s, "{b:02x}");
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for CodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl std::fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodeKey({})", self.hex())
+    }
 }
 
 #[cfg(test)]
@@ -812,7 +860,14 @@ mod tests {
     #[test]
     fn a_keyed_code_is_stable_and_reveals_nothing_without_the_key() {
         let k = code_key(b"campaign key", "50010312091320000001");
-        assert_eq!(k.len(), 32);
+        assert_eq!(CodeKey::from_hex(&k.hex()), Some(k));
+        assert_eq!(k.hex().len(), 32);
+        assert_eq!(CodeKey::from_hex(&"AB".repeat(16)), None);
+        assert_eq!(
+            CodeKey::from_hex(&"ab".repeat(16)),
+            Some(CodeKey([0xab; 16]))
+        );
+        assert_eq!(CodeKey::from_hex("not a key"), None);
         assert_eq!(k, code_key(b"campaign key", "50010312091320000001"));
         assert_ne!(k, code_key(b"another key", "50010312091320000001"));
         assert_ne!(k, code_key(b"campaign key", "50010312091320000002"));
