@@ -356,7 +356,8 @@ async fn a_fault_and_its_repair_give_the_same_figures_at_the_hospital_its_distri
     }
 
     // A compromised district writes figures no ledger can give (more cameras than its own
-    // figures count): the city does not believe them, records why, and counts nothing of them.
+    // figures count): the city does not believe them, counts nothing of them, and records why
+    // once the doubt has lasted its grace (30 s: the task checks again then by itself).
     let mut lie = yinglian_node::docs::operations::Part {
         as_of: Utc::now().to_rfc3339(),
         window_days: WINDOW_DAYS as u64,

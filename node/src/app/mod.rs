@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod catalogue;
 pub mod contacts;
 pub mod directory;
+pub mod doubt;
 pub mod figures;
 pub mod history;
 pub mod import;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::app::doubt::Doubts;
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::ledger;
 use crate::docs::operations::{Part, Row, built_total, read_part, write_part};
@@ -33,6 +34,8 @@ struct HubChild {
     doc: DocId,
     heads: Vec<String>,
     row: Option<Row>,
+    /// Why its operations part is not believed, if it is not.
+    doubted: Option<String>,
 }
 
 /// What the task keeps between refreshes, so that a refresh re-reads only what changed.
@@ -42,6 +45,8 @@ pub struct Cache {
     hubs: HashMap<String, HubChild>,
     /// The part as last written or found (nothing to write while the figures stay).
     written: Option<Part>,
+    /// How long each hub child's operations part has been in doubt (see [`crate::app::doubt`]).
+    pub(crate) doubts: Doubts,
     /// How many ledgers were parsed (for tests and the log).
     pub parsed: u64,
 }
@@ -86,8 +91,8 @@ impl Cache {
     }
 
     /// The row of hub child `unit` from its rollup `doc` (at `heads`), read again only when
-    /// they changed; a part that cannot be true is refused, and the refusal recorded once per
-    /// version of the rollup.
+    /// they changed; a part that cannot be true is refused at once, and the refusal recorded once
+    /// the doubt has lasted its grace ([`crate::app::doubt`]).
     async fn hub_row(
         &mut self,
         store: &Store,
@@ -99,11 +104,16 @@ impl Cache {
             && h.doc == doc
             && h.heads == heads
         {
-            return Ok(h.row.clone());
+            let (row, doubted) = (h.row.clone(), h.doubted.clone());
+            self.doubts
+                .judge(store, unit, &doc, doubted.as_deref())
+                .await;
+            return Ok(row);
         }
         let (part, built) = store
             .read_document(&doc, |d| (read_part(d), built_total(d)))
             .await?;
+        let mut doubted = None;
         let row = match part {
             None => None,
             Some(p) => {
@@ -116,37 +126,32 @@ impl Cache {
                         (ahead > chrono::Duration::minutes(10))
                             .then(|| format!("figures as of {}, in the future", p.as_of))
                     });
-                match why {
-                    Some(why) => {
-                        store
-                            .record_refusal(
-                                &format!("urn:yinglian:hub:{unit}"),
-                                Some(&doc),
-                                &format!(
-                                    "the operations figures of {unit}'s rollup are not believed: {why}"
-                                ),
-                            )
-                            .await;
-                        Some(Row {
-                            operations: Operations::default(),
-                            as_of: p.as_of,
-                            refused: true,
-                        })
-                    }
-                    None => Some(Row {
-                        operations: p.totals,
-                        as_of: p.as_of,
-                        refused: false,
-                    }),
-                }
+                // Not believed at once; the refusal recorded once the doubt has lasted its grace
+                // (the part can arrive before the figures that count its cameras).
+                doubted = why.map(|why| {
+                    format!("the operations figures of {unit}'s rollup are not believed: {why}")
+                });
+                Some(Row {
+                    operations: if doubted.is_some() {
+                        Operations::default()
+                    } else {
+                        p.totals
+                    },
+                    as_of: p.as_of,
+                    refused: doubted.is_some(),
+                })
             }
         };
+        self.doubts
+            .judge(store, unit, &doc, doubted.as_deref())
+            .await;
         self.hubs.insert(
             unit.to_string(),
             HubChild {
                 doc,
                 heads,
                 row: row.clone(),
+                doubted,
             },
         );
         Ok(row)
@@ -194,6 +199,7 @@ pub async fn refresh(
         .ledger_ops(store, &me, check(&me), now)
         .await?
         .unwrap_or_default();
+    let mut judged = BTreeSet::new();
     for c in store.syncing_children().await? {
         let Ok(code) = UnitCode::parse(&c) else {
             continue;
@@ -209,7 +215,10 @@ pub async fn refresh(
             (!heads.is_empty()).then_some((doc, heads))
         };
         let row = match hub {
-            Some((doc, heads)) => cache.hub_row(store, &c, doc, heads).await?,
+            Some((doc, heads)) => {
+                judged.insert(c.clone());
+                cache.hub_row(store, &c, doc, heads).await?
+            }
             None => {
                 cache.hubs.remove(&c);
                 None
@@ -232,6 +241,8 @@ pub async fn refresh(
         }
         part.children.insert(c, row);
     }
+    // A child whose rollup is not read any more starts again from no doubt.
+    cache.doubts.keep(&judged);
     part.totals = totals;
     if cache
         .written
@@ -300,6 +311,8 @@ pub async fn maintain(
                 full = true;
                 true
             }
+            // A doubt's grace has ended: every hub child is judged at each refresh.
+            Change::Again => true,
         })
         .await
     {
@@ -311,6 +324,9 @@ pub async fn maintain(
             cache = Cache::default();
         }
         debounce.ran(started);
+        if let Some(after) = cache.doubts.pending() {
+            debounce.again_in(after);
+        }
         crate::store::stages::record(crate::store::stages::Stage::Operations, debounce.took());
         touched.clear();
         full = false;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::app::doubt::Doubts;
 use crate::app::zh;
 use crate::docs::document::{DocId, DocKind};
 use crate::docs::ledger;
@@ -61,10 +62,8 @@ impl Report {
 #[derive(Default)]
 pub struct Cache {
     /// How long each hub child's keyed codes have been in doubt (more of them than its figures
-    /// count cameras), and what was recorded: see [`DOUBT_GRACE`].
-    doubts: Doubts,
-    /// How long a doubt lasts before it is recorded as a refusal ([`DOUBT_GRACE`] when `None`).
-    grace: Option<std::time::Duration>,
+    /// count cameras, or not keyed codes), and what was recorded.
+    pub(crate) doubts: Doubts,
     /// The rules (as JSON), the code key and the day the findings and keys were made for.
     context: Option<(String, Option<Vec<u8>>, NaiveDate)>,
     units: BTreeMap<String, Held>,
@@ -99,99 +98,12 @@ struct Published {
     doubted: Option<String>,
 }
 
-/// How long a hub child's keyed codes may be in doubt — outnumber the cameras its figures count,
-/// or not be keyed codes — before the hub records a refusal. The codes and the figures travel in
-/// two documents written by two tasks: a cold start or a removal can show new codes before the
-/// figures that count them, for seconds. Codes in doubt are never believed, during the grace or
-/// after; only the record waits, so that the refusals a bureau reads are lies or faults, not a
-/// race. The data-quality task, which keeps its cache, records the doubt at its first check after
-/// the grace (at the latest its periodic check, five minutes on, when nothing else moves); a
-/// check from an empty cache (a page's) records none.
-pub const DOUBT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The time each hub child's keyed codes have spent in doubt, summed over the checks that judged
-/// them (a document in doubt counts until the check that sees the next one), forgotten once the
-/// child has been believed for a whole grace: a child honest for a moment between lies keeps its
-/// count, a child whose figures lagged now and then does not add up its races.
-#[derive(Default)]
-struct Doubts(BTreeMap<String, Doubt>);
-
-struct Doubt {
-    doubted_for: std::time::Duration,
-    /// The last check that judged the child, and whether it doubted.
-    judged: std::time::Instant,
-    doubting: bool,
-    believed_since: Option<std::time::Instant>,
-    /// The reason last recorded.
-    recorded: Option<String>,
-}
-
-impl Doubts {
-    /// Notes a check of `child` at `now` (`doubt`: why its codes are not believed, `None` when
-    /// they are); returns the reason to record, once the doubt has lasted `grace` (again only
-    /// for another reason).
-    fn judge(
-        &mut self,
-        child: &str,
-        now: std::time::Instant,
-        doubt: Option<&str>,
-        grace: std::time::Duration,
-    ) -> Option<String> {
-        let d = match (self.0.contains_key(child), doubt) {
-            (false, None) => return None,
-            (true, _) => self.0.get_mut(child)?,
-            (false, Some(_)) => self.0.entry(child.to_string()).or_insert(Doubt {
-                doubted_for: std::time::Duration::ZERO,
-                judged: now,
-                doubting: true,
-                believed_since: None,
-                recorded: None,
-            }),
-        };
-        if d.doubting {
-            d.doubted_for += now.saturating_duration_since(d.judged);
-        }
-        d.judged = now;
-        d.doubting = doubt.is_some();
-        let Some(reason) = doubt else {
-            let since = *d.believed_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= grace {
-                self.0.remove(child);
-            }
-            return None;
-        };
-        d.believed_since = None;
-        if d.doubted_for >= grace && d.recorded.as_deref() != Some(reason) {
-            d.recorded = Some(reason.to_string());
-            return Some(reason.to_string());
-        }
-        None
-    }
-
-    /// Forgets the children not judged any more.
-    fn keep(&mut self, children: &BTreeSet<String>) {
-        self.0.retain(|c, _| children.contains(c));
-    }
-}
-
 impl Cache {
-    /// Notes the judgement of `child`'s keyed codes (`doc`) — `doubt`, why they are not believed,
-    /// or `None` — and records the refusal once the doubt has lasted the grace.
-    async fn judge(&mut self, store: &Store, child: &str, doc: &DocId, doubt: Option<&str>) {
-        let grace = self.grace.unwrap_or(DOUBT_GRACE);
-        let now = std::time::Instant::now();
-        if let Some(reason) = self.doubts.judge(child, now, doubt, grace) {
-            store
-                .record_refusal(&format!("urn:yinglian:hub:{child}"), Some(doc), &reason)
-                .await;
-        }
-    }
-
     /// An empty cache whose checks record a doubt about a hub child's keyed codes after `grace`
-    /// instead of [`DOUBT_GRACE`] (zero: at once).
+    /// instead of [`crate::app::doubt::DOUBT_GRACE`] (zero: at once).
     pub fn with_grace(grace: std::time::Duration) -> Cache {
         Cache {
-            grace: Some(grace),
+            doubts: Doubts::with_grace(grace),
             ..Cache::default()
         }
     }
@@ -310,7 +222,7 @@ async fn from_below_and_above(
         if let Some(p) = cache.hubs.get(&c).filter(|p| p.at == at) {
             let keys = p.keys.clone();
             let doubted = p.doubted.clone();
-            cache.judge(store, &c, &id, doubted.as_deref()).await;
+            cache.doubts.judge(store, &c, &id, doubted.as_deref()).await;
             judged.insert(c.clone());
             hubs.push((c, keys));
             continue;
@@ -340,7 +252,7 @@ async fn from_below_and_above(
             codes.keys.clear();
             doubted = Some(reason);
         }
-        cache.judge(store, &c, &id, doubted.as_deref()).await;
+        cache.doubts.judge(store, &c, &id, doubted.as_deref()).await;
         judged.insert(c.clone());
         let keys = Arc::new(codes.keys);
         cache.hubs.insert(
@@ -650,52 +562,6 @@ mod tests {
     use crate::app::cameras;
     use crate::domain::camera::{Field, Value};
     use crate::domain::device_code::DeviceCode;
-
-    #[test]
-    fn a_doubt_is_recorded_once_it_has_lasted_the_grace_summed_over_lies() {
-        use std::time::{Duration, Instant};
-        let grace = Duration::from_secs(30);
-        let s = |n: u64| Duration::from_secs(n);
-        let t0 = Instant::now();
-        let mut d = Doubts::default();
-        // A race: codes ahead of the figures for two seconds, then believed; nothing recorded.
-        assert_eq!(d.judge("500101", t0, Some("6 for 1"), grace), None);
-        assert_eq!(d.judge("500101", t0 + s(2), None, grace), None);
-        // Believed for a whole grace: forgotten, so another race starts from nothing.
-        assert_eq!(d.judge("500101", t0 + s(40), None, grace), None);
-        assert_eq!(d.judge("500101", t0 + s(100), Some("6 for 1"), grace), None);
-        assert_eq!(d.judge("500101", t0 + s(125), Some("6 for 1"), grace), None);
-        assert_eq!(d.judge("500101", t0 + s(127), None, grace), None);
-        // A liar honest for moments between lies: its time in doubt adds up (27 s before, then
-        // 28 s more), and the lie is recorded once, again only for another reason.
-        let mut t = t0 + s(128);
-        assert_eq!(d.judge("500101", t, Some("6 for 1"), grace), None);
-        t += s(28);
-        assert_eq!(d.judge("500101", t, None, grace), None);
-        t += s(2);
-        assert_eq!(
-            d.judge("500101", t, Some("6 for 1"), grace).as_deref(),
-            Some("6 for 1")
-        );
-        t += s(28);
-        assert_eq!(d.judge("500101", t, Some("6 for 1"), grace), None);
-        assert_eq!(
-            d.judge("500101", t + s(1), Some("9 for 1"), grace)
-                .as_deref(),
-            Some("9 for 1")
-        );
-        // A child never doubted has nothing kept; one gone is forgotten.
-        assert_eq!(d.judge("500102", t, None, grace), None);
-        assert!(!d.0.contains_key("500102"));
-        d.keep(&BTreeSet::new());
-        assert!(d.0.is_empty());
-        // No grace: recorded at the first doubt.
-        assert_eq!(
-            d.judge("500103", t, Some("2 for 1"), Duration::ZERO)
-                .as_deref(),
-            Some("2 for 1")
-        );
-    }
 
     #[tokio::test]
     async fn a_clerks_ledger_is_checked_and_a_fix_clears_the_finding() {

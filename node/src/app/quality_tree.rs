@@ -170,7 +170,7 @@ pub async fn maintain(
     while debounce
         .wait(&mut changes, &mut shutdown, |c| match c {
             Change::Doc(doc) => feeds_quality(&me, &doc),
-            Change::Missed | Change::Time => true,
+            Change::Missed | Change::Time | Change::Again => true,
         })
         .await
     {
@@ -180,6 +180,10 @@ pub async fn maintain(
             cache = Cache::default();
         }
         debounce.ran(started);
+        // A doubt about a child's codes is recorded once it has lasted its grace, so check then.
+        if let Some(after) = cache.doubts.pending() {
+            debounce.again_in(after);
+        }
         crate::store::stages::record(crate::store::stages::Stage::Quality, debounce.took());
     }
 }

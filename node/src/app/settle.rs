@@ -18,6 +18,8 @@ pub enum Change<T> {
     Missed,
     /// Nothing came for the periodic time: time passing may change the result.
     Time,
+    /// The time the task asked to run again at has come ([`Debounce::again_in`]).
+    Again,
 }
 
 /// When a derived task runs next: the changes it has not taken and how long its last run took.
@@ -34,6 +36,8 @@ pub struct Debounce {
     /// When the last run ended and how long it took.
     ended: Option<Instant>,
     took: Duration,
+    /// When the task asked to run again, changes or not.
+    again: Option<Instant>,
 }
 
 impl Debounce {
@@ -50,6 +54,7 @@ impl Debounce {
             latest: Some(now),
             ended: None,
             took: Duration::ZERO,
+            again: None,
         }
     }
 
@@ -79,7 +84,9 @@ impl Debounce {
     ) -> bool {
         loop {
             let due = self.due();
-            let at = due.unwrap_or_else(|| self.ended.unwrap_or_else(Instant::now) + self.every);
+            let idle = self.ended.unwrap_or_else(Instant::now) + self.every;
+            let again = self.again.filter(|a| *a < idle);
+            let at = due.unwrap_or_else(|| again.unwrap_or(idle));
             tokio::select! {
                 c = changes.recv() => match c {
                     Ok(doc) => if take(Change::Doc(doc)) {
@@ -93,7 +100,7 @@ impl Debounce {
                 },
                 _ = tokio::time::sleep_until(at) => {
                     if due.is_none() {
-                        take(Change::Time);
+                        take(if again.is_some() { Change::Again } else { Change::Time });
                     }
                     return true;
                 }
@@ -109,6 +116,14 @@ impl Debounce {
         self.ended = Some(now);
         self.first = None;
         self.latest = None;
+        self.again = None;
+    }
+
+    /// Asks for a run `after` from now even if nothing changes (sooner if a change comes; until
+    /// the next run).
+    pub fn again_in(&mut self, after: Duration) {
+        let at = Instant::now() + after;
+        self.again = Some(self.again.map_or(at, |a| a.min(at)));
     }
 
     /// How long the last run took.
@@ -221,5 +236,36 @@ mod tests {
         let (began, told) = runs(Duration::from_millis(5), EVERY * 2 + SETTLE * 2, vec![]).await;
         assert_eq!(began.len(), 3, "{began:?}");
         assert_eq!(told, vec![Change::Time, Change::Time]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_asks_runs_again_then_though_nothing_changes() {
+        let start = Instant::now();
+        let (_tx, mut rx) = broadcast::channel::<u32>(16);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let mut d = Debounce::new(SETTLE, DEADLINE, EVERY);
+        assert!(d.wait(&mut rx, &mut shutdown, |_| true).await);
+        d.ran(Instant::now());
+        d.again_in(Duration::from_secs(30));
+        let mut told = Vec::new();
+        assert!(
+            d.wait(&mut rx, &mut shutdown, |c| {
+                told.push(c);
+                true
+            })
+            .await
+        );
+        assert_eq!(Instant::now() - start, SETTLE + Duration::from_secs(30));
+        assert_eq!(told, [Change::Again]);
+        // Asked once: the next run is for time passing.
+        d.ran(Instant::now());
+        assert!(
+            d.wait(&mut rx, &mut shutdown, |c| {
+                told.push(c);
+                true
+            })
+            .await
+        );
+        assert_eq!(told, [Change::Again, Change::Time]);
     }
 }
