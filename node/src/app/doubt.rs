@@ -89,7 +89,9 @@ impl Doubts {
     /// [`Doubts::judge_at`] now, recording the refusal of what `child` published in `doc` when
     /// it is due.
     pub async fn judge(&mut self, store: &Store, child: &str, doc: &DocId, doubt: Option<&str>) {
-        if let Some(reason) = self.judge_at(child, Instant::now(), doubt) {
+        // The runtime's clock, as the task's debounce (paused with it in a test).
+        let now = tokio::time::Instant::now().into_std();
+        if let Some(reason) = self.judge_at(child, now, doubt) {
             store
                 .record_refusal(&format!("urn:yinglian:hub:{child}"), Some(doc), &reason)
                 .await;

@@ -525,6 +525,9 @@ pub async fn check_with(
             }
         }
         told = to_tell;
+    } else {
+        // No key (no campaign yet): no child's codes are judged, so none stays in doubt.
+        cache.doubts.keep(&BTreeSet::new());
     }
     findings.sort_by(|a, b| {
         let at = |f: &Finding| rules.rules.iter().position(|r| r.id == f.rule);

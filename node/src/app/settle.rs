@@ -85,7 +85,15 @@ impl Debounce {
         loop {
             let due = self.due();
             let idle = self.ended.unwrap_or_else(Instant::now) + self.every;
-            let again = self.again.filter(|a| *a < idle);
+            // Never sooner than the pause after the last run: a task's own asking keeps the
+            // bounded share of the time too.
+            let again = self
+                .again
+                .map(|a| match self.ended {
+                    Some(e) => a.max(e + self.took * self.factor),
+                    None => a,
+                })
+                .filter(|a| *a < idle);
             let at = due.unwrap_or_else(|| again.unwrap_or(idle));
             tokio::select! {
                 c = changes.recv() => match c {
@@ -267,5 +275,20 @@ mod tests {
             .await
         );
         assert_eq!(told, [Change::Again, Change::Time]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn asking_again_keeps_the_pause_after_a_slow_run() {
+        let (_tx, mut rx) = broadcast::channel::<u32>(16);
+        let (_stop, mut shutdown) = watch::channel(false);
+        let mut d = Debounce::new(SETTLE, DEADLINE, EVERY);
+        assert!(d.wait(&mut rx, &mut shutdown, |_| true).await);
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        d.ran(started);
+        let ended = Instant::now();
+        d.again_in(Duration::ZERO);
+        assert!(d.wait(&mut rx, &mut shutdown, |_| true).await);
+        assert_eq!(Instant::now() - ended, Duration::from_secs(2));
     }
 }
