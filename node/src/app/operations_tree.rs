@@ -161,11 +161,10 @@ impl Cache {
 /// A ledger's cameras (each with its state only) and its maintenance events: what the
 /// operations figures are computed from.
 fn service_record(d: &automerge::AutoCommit) -> (Vec<Camera>, Vec<Event>) {
-    let cameras = ledger::camera_codes(d)
+    let cameras = ledger::camera_states(d)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|c| {
-            let state = ledger::camera_state(d, &c).ok()??;
+        .filter_map(|(c, state)| {
             let mut cam = Camera::new(DeviceCode::parse(&c).ok()?);
             cam.fields
                 .insert(Field::State, Value::Text(state.as_str().into()));

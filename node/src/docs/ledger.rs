@@ -285,6 +285,29 @@ pub fn camera_state(doc: &AutoCommit, code: &str) -> Result<Option<State>, Ledge
     Ok(Some(state))
 }
 
+/// Every camera of the ledger with its state, in one pass over the cameras map (a record without
+/// a readable state is in service, as [`camera_state`] reads it).
+pub fn camera_states(doc: &AutoCommit) -> Result<Vec<(String, State)>, LedgerError> {
+    let cams = cameras_obj(doc)?;
+    let objs: Vec<(String, ObjId)> = doc
+        .map_range(&cams, ..)
+        .filter(|i| matches!(i.value, automerge::ValueRef::Object(ObjType::Map)))
+        .map(|i| (i.key.to_string(), i.id()))
+        .collect();
+    objs.into_iter()
+        .map(|(code, obj)| {
+            let state = match doc.get(&obj, Field::State.key())? {
+                Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
+                    automerge::ScalarValue::Str(t) => t.parse().unwrap_or(State::InService),
+                    _ => State::InService,
+                },
+                _ => State::InService,
+            };
+            Ok((code, state))
+        })
+        .collect()
+}
+
 /// Every maintenance event of the ledger, in the order written (an event of a kind this release
 /// does not know, or without a readable time, is skipped).
 pub fn events(doc: &AutoCommit) -> Vec<crate::domain::operations::Event> {
@@ -381,6 +404,22 @@ mod tests {
             Some(State::InService)
         );
         assert_eq!(camera_state(&d, "50010312091320000009").unwrap(), None);
+        // In one pass, the same as one by one.
+        let mut other = Camera::new(DeviceCode::parse("50010312091320000002").unwrap());
+        other
+            .fields
+            .insert(Field::State, Value::Text("faulty".into()));
+        add_camera(&mut d, &other).unwrap();
+        let all = camera_states(&d).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.contains(&("50010312091320000002".to_string(), State::Faulty)));
+        for (code, state) in &all {
+            assert_eq!(camera_state(&d, code).unwrap(), Some(*state), "{code}");
+        }
+        assert_eq!(
+            all.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+            camera_codes(&d).unwrap()
+        );
         append_event(&mut d, "fault", code().as_str(), "", "clerk").unwrap();
         let first = faulty_since(&d)[code().as_str()];
         // A second report while still faulty keeps the first time.
