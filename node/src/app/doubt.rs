@@ -55,17 +55,16 @@ impl Doubts {
     /// when it is); returns the reason to record, once the doubt has lasted the grace (again only
     /// for another reason).
     pub fn judge_at(&mut self, child: &str, now: Instant, doubt: Option<&str>) -> Option<String> {
-        let d = match (self.children.contains_key(child), doubt) {
-            (false, None) => return None,
-            (true, _) => self.children.get_mut(child)?,
-            (false, Some(_)) => self.children.entry(child.to_string()).or_insert(Doubt {
-                doubted_for: Duration::ZERO,
-                judged: now,
-                doubting: true,
-                believed_since: None,
-                recorded: None,
-            }),
-        };
+        if doubt.is_none() && !self.children.contains_key(child) {
+            return None;
+        }
+        let d = self.children.entry(child.to_string()).or_insert(Doubt {
+            doubted_for: Duration::ZERO,
+            judged: now,
+            doubting: true,
+            believed_since: None,
+            recorded: None,
+        });
         if d.doubting {
             d.doubted_for += now.saturating_duration_since(d.judged);
         }

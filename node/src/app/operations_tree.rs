@@ -270,23 +270,19 @@ fn feeds_operations(me: &UnitCode, doc: &DocId) -> Option<String> {
     }
 }
 
-/// How long the inputs stay quiet before a recompute (the figures of a month need not move within
-/// milliseconds; a ledger arriving in many sync messages is then parsed once), and how long after
-/// the first change not taken it comes at the latest.
-const SETTLE: Duration = crate::app::quality_tree::SETTLE;
-const DEADLINE: Duration = crate::app::quality_tree::DEADLINE;
-
 /// Recomputed at least this often: time passing changes the window and an open fault's time.
 const EVERY: Duration = Duration::from_secs(300);
 
 /// Keeps this hub's operations figures current until `shutdown`: once its inputs have been quiet
-/// for [`SETTLE`], at the latest [`DEADLINE`] after a change, never more than a third of the time
-/// (see [`crate::app::settle`]); every [`EVERY`] for time passing, every heads checked again.
+/// for [`crate::app::settle::SETTLE`] (the figures of a month need not move within
+/// milliseconds), at the latest [`crate::app::settle::DEADLINE`] after a change, never more than
+/// a third of the time (see [`crate::app::settle`]); every [`EVERY`] for time passing, every
+/// heads checked again.
 pub async fn maintain(
     store: std::sync::Arc<Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use crate::app::settle::{Change, Debounce};
+    use crate::app::settle::{Change, DEADLINE, Debounce, SETTLE};
     if !store.identity().is_hub() {
         return;
     }

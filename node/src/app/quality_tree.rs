@@ -150,19 +150,15 @@ fn feeds_quality(me: &UnitCode, doc: &DocId) -> bool {
 /// findings as days pass.
 const EVERY: Duration = Duration::from_secs(300);
 
-/// How long the inputs stay quiet before a check (a ledger arriving in many sync messages is then
-/// checked once), and how long after the first change not taken a check comes at the latest.
-pub const SETTLE: Duration = Duration::from_millis(250);
-pub const DEADLINE: Duration = Duration::from_secs(2);
-
 /// Keeps this hub's data quality current until `shutdown`: once its inputs have been quiet for
-/// [`SETTLE`], at the latest [`DEADLINE`] after a change, never more than a third of the time
-/// (see [`crate::app::settle`]), and every [`EVERY`] for days passing.
+/// [`crate::app::settle::SETTLE`], at the latest [`crate::app::settle::DEADLINE`] after a
+/// change, never more than a third of the time (see [`crate::app::settle`]), and every
+/// [`EVERY`] for days passing.
 pub async fn maintain(
     store: std::sync::Arc<Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use crate::app::settle::{Change, Debounce};
+    use crate::app::settle::{Change, DEADLINE, Debounce, SETTLE};
     let me = store.unit().clone();
     let mut changes = store.subscribe();
     let mut cache = Cache::default();

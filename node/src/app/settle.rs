@@ -9,6 +9,12 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+/// How long a derived task's inputs stay quiet before it runs (a ledger arriving in many sync
+/// messages is then taken once), and how long after the first change not taken it runs at the
+/// latest: what both hub tasks (the data-quality check, the operations figures) wait.
+pub const SETTLE: Duration = Duration::from_millis(250);
+pub const DEADLINE: Duration = Duration::from_secs(2);
+
 /// What a task is told while it waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change<T> {
@@ -144,8 +150,6 @@ impl Debounce {
 mod tests {
     use super::*;
 
-    const SETTLE: Duration = Duration::from_millis(250);
-    const DEADLINE: Duration = Duration::from_secs(2);
     const EVERY: Duration = Duration::from_secs(300);
 
     /// Runs a task that takes `work` per run until `end`, returning when each run began (from
