@@ -297,6 +297,79 @@ pub fn num_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<f64> {
     }
 }
 
+/// The scalar values of map `obj`, read in one pass over it: a `get` per key costs a search of
+/// the document's operations each (most of a hub's time reading or rewriting a row of counts).
+#[derive(Debug, Default)]
+pub struct Scalars(std::collections::HashMap<String, ScalarValue>);
+
+impl Scalars {
+    /// The scalars of `obj` (nested objects left out); empty when `obj` is not a map.
+    pub fn of(doc: &AutoCommit, obj: &ObjId) -> Scalars {
+        Scalars(
+            doc.map_range(obj, ..)
+                .filter_map(|item| match item.value {
+                    automerge::ValueRef::Scalar(s) => Some((item.key.into_owned(), s.into())),
+                    automerge::ValueRef::Object(_) => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// As [`uint_at`]: 0 when absent, not a number or negative.
+    pub fn uint(&self, key: &str) -> u64 {
+        self.present_uint(key).unwrap_or(0)
+    }
+
+    /// As [`uint_at`], `None` when nothing is at `key`.
+    fn present_uint(&self, key: &str) -> Option<u64> {
+        self.0.get(key).map(|s| match s {
+            ScalarValue::Uint(n) => *n,
+            ScalarValue::Int(n) => (*n).max(0) as u64,
+            _ => 0,
+        })
+    }
+
+    /// As [`text_at`].
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match self.0.get(key) {
+            Some(ScalarValue::Str(t)) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Whether `key` holds `true`.
+    pub fn is_true(&self, key: &str) -> bool {
+        matches!(self.0.get(key), Some(ScalarValue::Boolean(true)))
+    }
+}
+
+/// The maps held in map `obj`, by key, read in one pass (instead of its keys and a `get` each).
+pub fn maps_of(doc: &AutoCommit, obj: &ObjId) -> Vec<(String, ObjId)> {
+    doc.map_range(obj, ..)
+        .filter(|item| matches!(item.value, automerge::ValueRef::Object(ObjType::Map)))
+        .map(|item| {
+            let id = item.id();
+            (item.key.into_owned(), id)
+        })
+        .collect()
+}
+
+/// Writes the counts `fields` into map `obj` where what is there differs (absent, another
+/// number, not a count), reading the map once.
+pub fn put_uints<'k>(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    fields: impl IntoIterator<Item = (&'k str, u64)>,
+) -> Result<(), automerge::AutomergeError> {
+    let was = Scalars::of(doc, obj);
+    for (k, v) in fields {
+        if was.present_uint(k) != Some(v) {
+            doc.put(obj, k, v)?;
+        }
+    }
+    Ok(())
+}
+
 /// The count at `key` of `obj`: 0 when absent, not a number or negative.
 pub fn uint_at(doc: &AutoCommit, obj: &ObjId, key: &str) -> u64 {
     match doc.get(obj, key).ok().flatten() {
@@ -343,6 +416,45 @@ pub fn diff_since(doc: &mut AutoCommit, before: &[automerge::ChangeHash]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_map_read_in_one_pass_reads_as_a_get_per_key_and_counts_are_written_where_they_differ() {
+        let mut doc = AutoCommit::new();
+        let m = doc.put_object(ROOT, "row", ObjType::Map).unwrap();
+        doc.put(&m, "built", 7u64).unwrap();
+        doc.put(&m, "online", ScalarValue::Int(-3)).unwrap();
+        doc.put(&m, "name", "渝中区").unwrap();
+        doc.put(&m, "refused", true).unwrap();
+        doc.put_object(&m, "nested", ObjType::Map).unwrap();
+        doc.commit();
+        let was = Scalars::of(&doc, &m);
+        for k in ["built", "online", "name", "refused", "nested", "absent"] {
+            assert_eq!(was.uint(k), uint_at(&doc, &m, k), "{k}");
+            assert_eq!(was.text(k).map(str::to_string), text_at(&doc, &m, k), "{k}");
+        }
+        assert!(was.is_true("refused") && !was.is_true("built"));
+        assert_eq!(
+            maps_of(&doc, &m),
+            vec![(
+                "nested".to_string(),
+                obj_at(&doc, &m, "nested", ObjType::Map).unwrap()
+            )]
+        );
+        // Equal counts (an Int read as a count included) are not written again; a different one
+        // and an absent one are.
+        put_uints(
+            &mut doc,
+            &m,
+            [("built", 7), ("online", 0), ("name", 0), ("issues", 0)],
+        )
+        .unwrap();
+        assert_eq!(doc.pending_ops(), 1, "only the absent count is written");
+        put_uints(&mut doc, &m, [("built", 8)]).unwrap();
+        assert_eq!(doc.pending_ops(), 2);
+        assert_eq!(uint_at(&doc, &m, "built"), 8);
+        assert_eq!(uint_at(&doc, &m, "issues"), 0);
+        assert!(doc.get(&m, "issues").unwrap().is_some());
+    }
 
     #[test]
     fn genesis_is_the_same_everywhere() {

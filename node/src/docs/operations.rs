@@ -12,7 +12,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
-use crate::docs::document::{obj_at, text_at, uint_at};
+use crate::docs::document::{Scalars, maps_of, obj_at, put_uints, text_at, uint_at};
 use crate::domain::operations::Operations;
 
 /// One row: a subtree's figures over the window ending `as_of` (RFC 3339, UTC).
@@ -53,8 +53,8 @@ impl Part {
     }
 }
 
-fn ops_at(doc: &AutoCommit, obj: &ObjId) -> Operations {
-    Operations::from_array(Operations::FIELDS.map(|k| uint_at(doc, obj, k)))
+fn ops_at(was: &Scalars) -> Operations {
+    Operations::from_array(Operations::FIELDS.map(|k| was.uint(k)))
 }
 
 fn put_ops(
@@ -62,12 +62,11 @@ fn put_ops(
     obj: &ObjId,
     o: &Operations,
 ) -> Result<(), automerge::AutomergeError> {
-    for (k, v) in Operations::FIELDS.iter().zip(o.to_array()) {
-        if doc.get(obj, *k)?.is_none() || uint_at(doc, obj, k) != v {
-            doc.put(obj, *k, v)?;
-        }
-    }
-    Ok(())
+    put_uints(
+        doc,
+        obj,
+        Operations::FIELDS.iter().copied().zip(o.to_array()),
+    )
 }
 
 /// Reads the operations part of a rollup; `None` before the hub wrote one.
@@ -79,23 +78,18 @@ pub fn read_part(doc: &AutoCommit) -> Option<Part> {
         ..Part::default()
     };
     if let Some(children) = obj_at(doc, &m, "children", ObjType::Map) {
-        for unit in doc.keys(&children).collect::<Vec<_>>() {
-            if let Some(o) = obj_at(doc, &children, &unit, ObjType::Map) {
-                let row = Row {
-                    operations: ops_at(doc, &o),
-                    as_of: text_at(doc, &o, "as_of").unwrap_or_default(),
-                    refused: matches!(
-                        doc.get(&o, "refused").ok().flatten(),
-                        Some((automerge::Value::Scalar(s), _))
-                            if matches!(s.as_ref(), automerge::ScalarValue::Boolean(true))
-                    ),
-                };
-                p.children.insert(unit, row);
-            }
+        for (unit, o) in maps_of(doc, &children) {
+            let was = Scalars::of(doc, &o);
+            let row = Row {
+                operations: ops_at(&was),
+                as_of: was.text("as_of").unwrap_or_default().to_string(),
+                refused: was.is_true("refused"),
+            };
+            p.children.insert(unit, row);
         }
     }
     if let Some(t) = obj_at(doc, &m, "totals", ObjType::Map) {
-        p.totals = ops_at(doc, &t);
+        p.totals = ops_at(&Scalars::of(doc, &t));
     }
     Some(p)
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
-use crate::docs::document::{obj_at, text_at, uint_at};
+use crate::docs::document::{Scalars, maps_of, obj_at, put_uints};
 use crate::domain::crosscheck::Notices;
 use crate::domain::quality::{CodeKey, Tally};
 
@@ -26,9 +26,10 @@ pub struct Part {
 }
 
 fn tally_at(doc: &AutoCommit, obj: &ObjId) -> Tally {
+    let was = Scalars::of(doc, obj);
     Tally {
-        errors: uint_at(doc, obj, "errors"),
-        warnings: uint_at(doc, obj, "warnings"),
+        errors: was.uint("errors"),
+        warnings: was.uint("warnings"),
     }
 }
 
@@ -42,12 +43,7 @@ fn put_tally(
         Some(o) => o,
         None => doc.put_object(parent, key, ObjType::Map)?,
     };
-    for (k, v) in [("errors", t.errors), ("warnings", t.warnings)] {
-        if doc.get(&obj, k)?.is_none() || uint_at(doc, &obj, k) != v {
-            doc.put(&obj, k, v)?;
-        }
-    }
-    Ok(())
+    put_uints(doc, &obj, [("errors", t.errors), ("warnings", t.warnings)])
 }
 
 /// Reads the data-quality part of a rollup (empty before the hub wrote one).
@@ -62,10 +58,8 @@ pub fn read_findings(doc: &AutoCommit) -> Part {
         return p;
     };
     if let Some(children) = obj_at(doc, &q, "children", ObjType::Map) {
-        for unit in doc.keys(&children).collect::<Vec<_>>() {
-            if let Some(o) = obj_at(doc, &children, &unit, ObjType::Map) {
-                p.children.insert(unit, tally_at(doc, &o));
-            }
+        for (unit, o) in maps_of(doc, &children) {
+            p.children.insert(unit, tally_at(doc, &o));
         }
     }
     if let Some(t) = obj_at(doc, &q, "totals", ObjType::Map) {
@@ -131,16 +125,15 @@ pub fn read_codes(doc: &AutoCommit) -> Codes {
     let Some(buckets) = obj_at(doc, &ROOT, BUCKETS, ObjType::Map) else {
         return c;
     };
-    for name in doc.keys(&buckets).collect::<Vec<_>>() {
+    // One pass over the buckets (a `get` a bucket costs a search of the document each).
+    for item in doc.map_range(&buckets, ..) {
+        let name = item.key.as_ref();
         let first = (name.len() == 2)
-            .then(|| u8::from_str_radix(&name, 16).ok())
+            .then(|| u8::from_str_radix(name, 16).ok())
             .flatten()
             .filter(|b| format!("{b:02x}") == name);
-        let bytes = match doc.get(&buckets, name.as_str()).ok().flatten() {
-            Some((automerge::Value::Scalar(s), _)) => match s.as_ref() {
-                ScalarValue::Bytes(b) => Some(b.clone()),
-                _ => None,
-            },
+        let bytes = match &item.value {
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) => Some(b.as_ref()),
             _ => None,
         };
         match (first, bytes) {
@@ -178,19 +171,29 @@ pub fn write_codes(
         None => doc.put_object(ROOT, BUCKETS, ObjType::Map)?,
     };
     let mut changed = false;
-    for name in doc.keys(&buckets).collect::<Vec<_>>() {
-        if !next.contains_key(&name) {
+    // What each bucket holds now, read in one pass.
+    let was: BTreeMap<String, Option<Vec<u8>>> = doc
+        .map_range(&buckets, ..)
+        .map(|item| {
+            let bytes = match item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) => {
+                    Some(b.into_owned())
+                }
+                _ => None,
+            };
+            (item.key.into_owned(), bytes)
+        })
+        .collect();
+    for name in was.keys() {
+        if !next.contains_key(name) {
             doc.delete(&buckets, name.as_str())?;
             changed = true;
         }
     }
     for (name, bytes) in next {
-        let same = match doc.get(&buckets, name.as_str())? {
-            Some((automerge::Value::Scalar(s), _)) => {
-                matches!(s.as_ref(), ScalarValue::Bytes(b) if *b == bytes)
-            }
-            _ => false,
-        };
+        let same = was
+            .get(&name)
+            .is_some_and(|b| b.as_deref() == Some(bytes.as_slice()));
         if !same {
             doc.put(&buckets, name.as_str(), ScalarValue::Bytes(bytes))?;
             changed = true;
@@ -205,17 +208,15 @@ pub fn read_notices(doc: &AutoCommit) -> Notices {
     let Some(m) = obj_at(doc, &ROOT, "quality_notices", ObjType::Map) else {
         return n;
     };
-    for key in doc.keys(&m).collect::<Vec<_>>() {
-        let Some(o) = obj_at(doc, &m, &key, ObjType::Map) else {
-            continue;
-        };
+    for (key, o) in maps_of(doc, &m) {
         let others: BTreeMap<String, String> = doc
-            .keys(&o)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|u| {
-                let name = text_at(doc, &o, &u).unwrap_or_default();
-                (u, name)
+            .map_range(&o, ..)
+            .map(|item| {
+                let name = match &item.value {
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(t)) => t.to_string(),
+                    _ => String::new(),
+                };
+                (item.key.into_owned(), name)
             })
             .collect();
         if !others.is_empty() {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
-use crate::docs::document::{obj_at, text_at, uint_at};
+use crate::docs::document::{Scalars, maps_of, obj_at, put_uints, text_at};
 use crate::domain::figures::{Counts, Stats};
 use crate::domain::quality::Tally as Findings;
 use crate::domain::submission::{Tallies, Tally};
@@ -128,12 +128,7 @@ fn read_figures_reusing(
     };
     let mut r = Rollup::default();
     if let Some(children) = obj_at(doc, &ROOT, "children", ObjType::Map) {
-        let rows: Vec<(String, ObjId)> = doc
-            .map_range(&children, ..)
-            .filter(|i| matches!(i.value, automerge::ValueRef::Object(ObjType::Map)))
-            .map(|i| (i.key.to_string(), i.id()))
-            .collect();
-        for (unit, obj) in rows {
+        for (unit, obj) in maps_of(doc, &children) {
             let row = row(&obj, &unit);
             r.children.insert(unit, row);
         }
@@ -150,11 +145,12 @@ fn read_figures_reusing(
 pub fn read_reporting(doc: &AutoCommit) -> Tallies {
     let mut out = Tallies::new();
     if let Some(rep) = obj_at(doc, &ROOT, "reporting", ObjType::Map) {
-        for deadline in doc.keys(&rep).collect::<Vec<_>>() {
-            if let Some(obj) = obj_at(doc, &rep, &deadline, ObjType::Map) {
-                let t = Tally::from_array(Tally::FIELDS.map(|k| uint_at(doc, &obj, k)));
-                out.insert(deadline, t);
-            }
+        for (deadline, obj) in maps_of(doc, &rep) {
+            let was = Scalars::of(doc, &obj);
+            out.insert(
+                deadline,
+                Tally::from_array(Tally::FIELDS.map(|k| was.uint(k))),
+            );
         }
     }
     out
@@ -181,11 +177,7 @@ fn write_reporting(
             Some(o) => o,
             None => doc.put_object(&rep, deadline.as_str(), ObjType::Map)?,
         };
-        for (k, v) in Tally::FIELDS.iter().zip(t.to_array()) {
-            if doc.get(&obj, *k)?.is_none() || uint_at(doc, &obj, k) != v {
-                doc.put(&obj, *k, v)?;
-            }
-        }
+        put_uints(doc, &obj, Tally::FIELDS.iter().copied().zip(t.to_array()))?;
     }
     for deadline in current.keys() {
         if !next.contains_key(deadline) {
@@ -205,18 +197,14 @@ fn write_row(
         Some(o) => o,
         None => doc.put_object(parent, key, ObjType::Map)?,
     };
-    if text_at(doc, &obj, "name").unwrap_or_default() != row.name {
+    let was = Scalars::of(doc, &obj);
+    if was.text("name").unwrap_or_default() != row.name {
         doc.put(&obj, "name", row.name.as_str())?;
     }
-    for (k, v) in row.counts.iter() {
-        if doc.get(&obj, k)?.is_none() || uint_at(doc, &obj, k) != v {
-            doc.put(&obj, k, v)?;
-        }
-    }
-    if text_at(doc, &obj, "as_of").unwrap_or_default() != row.as_of {
+    if was.text("as_of").unwrap_or_default() != row.as_of {
         doc.put(&obj, "as_of", row.as_of.as_str())?;
     }
-    Ok(())
+    put_uints(doc, &obj, row.counts.iter())
 }
 
 /// Writes `next` over the document, touching only what differs; a row whose counts and name are
@@ -307,10 +295,9 @@ pub fn read_submitted(doc: &AutoCommit) -> BTreeMap<String, Rollup> {
         };
         let mut r = Rollup::default();
         if let Some(children) = obj_at(doc, &at, "children", ObjType::Map) {
-            for unit in doc.keys(&children).collect::<Vec<_>>() {
-                if let Some(obj) = obj_at(doc, &children, &unit, ObjType::Map) {
-                    r.children.insert(unit.clone(), read_row(doc, &obj, &unit));
-                }
+            for (unit, obj) in maps_of(doc, &children) {
+                let row = read_row(doc, &obj, &unit);
+                r.children.insert(unit, row);
             }
         }
         if let Some(t) = obj_at(doc, &at, "totals", ObjType::Map) {
