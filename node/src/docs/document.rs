@@ -354,20 +354,72 @@ pub fn maps_of(doc: &AutoCommit, obj: &ObjId) -> Vec<(String, ObjId)> {
         .collect()
 }
 
-/// Writes the counts `fields` into map `obj` where what is there differs (absent, another
-/// number, not a count), reading the map once.
-pub fn put_uints<'k>(
+/// A scalar of a map written by [`put_map`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Put<'a> {
+    Uint(u64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl Put<'_> {
+    fn scalar(self) -> ScalarValue {
+        match self {
+            Put::Uint(n) => ScalarValue::Uint(n),
+            Put::Text(t) => ScalarValue::Str(t.into()),
+            Put::Bool(b) => ScalarValue::Boolean(b),
+        }
+    }
+
+    /// Whether `was` holds this at `key` already: the same count (an integer read as a count,
+    /// as [`uint_at`] does), the same text (absent reads as empty, as a row's name and as-of time
+    /// always have), the same flag.
+    fn is_at(self, was: &Scalars, key: &str) -> bool {
+        match self {
+            Put::Uint(n) => was.present_uint(key) == Some(n),
+            Put::Text(t) => was.text(key).unwrap_or_default() == t,
+            Put::Bool(b) => matches!(was.0.get(key), Some(ScalarValue::Boolean(x)) if *x == b),
+        }
+    }
+}
+
+/// Writes the map at `key` of `parent` with `fields`: made whole in one batch when it is not
+/// there (one splice of the document's operations instead of one a field: most of a hub's time
+/// writing its rollup), otherwise each field written only where it differs, the map read once.
+pub fn put_map(
     doc: &mut AutoCommit,
-    obj: &ObjId,
-    fields: impl IntoIterator<Item = (&'k str, u64)>,
+    parent: &ObjId,
+    key: &str,
+    fields: &[(&str, Put<'_>)],
 ) -> Result<(), automerge::AutomergeError> {
-    let was = Scalars::of(doc, obj);
-    for (k, v) in fields {
-        if was.present_uint(k) != Some(v) {
-            doc.put(obj, k, v)?;
+    match obj_at(doc, parent, key, ObjType::Map) {
+        None => {
+            let map: std::collections::HashMap<&str, automerge::hydrate::Value> = fields
+                .iter()
+                .map(|(k, v)| (*k, automerge::hydrate::Value::Scalar(v.scalar())))
+                .collect();
+            doc.batch_create_object(
+                parent,
+                key,
+                &automerge::hydrate::Value::Map(map.into()),
+                false,
+            )?;
+        }
+        Some(obj) => {
+            let was = Scalars::of(doc, &obj);
+            for (k, v) in fields {
+                if !v.is_at(&was, k) {
+                    doc.put(&obj, *k, v.scalar())?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// `counts` as the fields of [`put_map`].
+pub fn uints<'k>(counts: impl IntoIterator<Item = (&'k str, u64)>) -> Vec<(&'k str, Put<'static>)> {
+    counts.into_iter().map(|(k, n)| (k, Put::Uint(n))).collect()
 }
 
 /// The count at `key` of `obj`: 0 when absent, not a number or negative.
@@ -440,20 +492,45 @@ mod tests {
                 obj_at(&doc, &m, "nested", ObjType::Map).unwrap()
             )]
         );
-        // Equal counts (an Int read as a count included) are not written again; a different one
-        // and an absent one are.
-        put_uints(
+        // Equal values (an Int read as a count included) are not written again; a different
+        // one and an absent one are.
+        doc.commit();
+        let root = ROOT;
+        put_map(
             &mut doc,
-            &m,
-            [("built", 7), ("online", 0), ("name", 0), ("issues", 0)],
+            &root,
+            "row",
+            &[
+                ("built", Put::Uint(7)),
+                ("online", Put::Uint(0)),
+                ("name", Put::Text("渝中区")),
+                ("refused", Put::Bool(true)),
+                ("issues", Put::Uint(0)),
+            ],
         )
         .unwrap();
         assert_eq!(doc.pending_ops(), 1, "only the absent count is written");
-        put_uints(&mut doc, &m, [("built", 8)]).unwrap();
+        put_map(&mut doc, &root, "row", &uints([("built", 8)])).unwrap();
         assert_eq!(doc.pending_ops(), 2);
         assert_eq!(uint_at(&doc, &m, "built"), 8);
         assert_eq!(uint_at(&doc, &m, "issues"), 0);
         assert!(doc.get(&m, "issues").unwrap().is_some());
+        // A map not there is made whole, and reads back as written field by field.
+        put_map(
+            &mut doc,
+            &root,
+            "fresh",
+            &[
+                ("built", Put::Uint(3)),
+                ("name", Put::Text("北碚区")),
+                ("refused", Put::Bool(false)),
+            ],
+        )
+        .unwrap();
+        let fresh = obj_at(&doc, &ROOT, "fresh", ObjType::Map).expect("made");
+        let was = Scalars::of(&doc, &fresh);
+        assert_eq!((was.uint("built"), was.text("name")), (3, Some("北碚区")));
+        assert!(!was.is_true("refused") && doc.get(&fresh, "refused").unwrap().is_some());
     }
 
     #[test]

@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
-use crate::docs::document::{Scalars, maps_of, obj_at, put_uints, text_at, uint_at};
+use crate::docs::document::{Put, Scalars, maps_of, obj_at, put_map, text_at, uint_at, uints};
 use crate::domain::operations::Operations;
 
 /// One row: a subtree's figures over the window ending `as_of` (RFC 3339, UTC).
@@ -57,16 +57,9 @@ fn ops_at(was: &Scalars) -> Operations {
     Operations::from_array(Operations::FIELDS.map(|k| was.uint(k)))
 }
 
-fn put_ops(
-    doc: &mut AutoCommit,
-    obj: &ObjId,
-    o: &Operations,
-) -> Result<(), automerge::AutomergeError> {
-    put_uints(
-        doc,
-        obj,
-        Operations::FIELDS.iter().copied().zip(o.to_array()),
-    )
+/// `o`'s figures as the fields of a map.
+fn ops_fields(o: &Operations) -> Vec<(&'static str, Put<'static>)> {
+    uints(Operations::FIELDS.iter().copied().zip(o.to_array()))
 }
 
 /// Reads the operations part of a rollup; `None` before the hub wrote one.
@@ -125,24 +118,17 @@ pub fn write_part(doc: &mut AutoCommit, next: &Part) -> Result<bool, automerge::
         {
             continue;
         }
-        let o = match obj_at(doc, &children, unit, ObjType::Map) {
-            Some(o) => o,
-            None => doc.put_object(&children, unit.as_str(), ObjType::Map)?,
-        };
-        put_ops(doc, &o, &row.operations)?;
-        doc.put(&o, "as_of", row.as_of.as_str())?;
-        doc.put(&o, "refused", row.refused)?;
+        let mut fields = ops_fields(&row.operations);
+        fields.push(("as_of", Put::Text(&row.as_of)));
+        fields.push(("refused", Put::Bool(row.refused)));
+        put_map(doc, &children, unit, &fields)?;
     }
     for unit in current.children.keys() {
         if !next.children.contains_key(unit) {
             doc.delete(&children, unit.as_str())?;
         }
     }
-    let totals = match obj_at(doc, &m, "totals", ObjType::Map) {
-        Some(t) => t,
-        None => doc.put_object(&m, "totals", ObjType::Map)?,
-    };
-    put_ops(doc, &totals, &next.totals)?;
+    put_map(doc, &m, "totals", &ops_fields(&next.totals))?;
     Ok(true)
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
-use crate::docs::document::{Scalars, maps_of, obj_at, put_uints};
+use crate::docs::document::{Scalars, maps_of, obj_at, put_map, uints};
 use crate::domain::crosscheck::Notices;
 use crate::domain::quality::{CodeKey, Tally};
 
@@ -39,11 +39,12 @@ fn put_tally(
     key: &str,
     t: &Tally,
 ) -> Result<(), automerge::AutomergeError> {
-    let obj = match obj_at(doc, parent, key, ObjType::Map) {
-        Some(o) => o,
-        None => doc.put_object(parent, key, ObjType::Map)?,
-    };
-    put_uints(doc, &obj, [("errors", t.errors), ("warnings", t.warnings)])
+    put_map(
+        doc,
+        parent,
+        key,
+        &uints([("errors", t.errors), ("warnings", t.warnings)]),
+    )
 }
 
 /// Reads the data-quality part of a rollup (empty before the hub wrote one).

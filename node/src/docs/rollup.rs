@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 
-use crate::docs::document::{Scalars, maps_of, obj_at, put_uints, text_at};
+use crate::docs::document::{Put, Scalars, maps_of, obj_at, put_map, text_at, uints};
 use crate::domain::figures::{Counts, Stats};
 use crate::domain::quality::Tally as Findings;
 use crate::domain::submission::{Tallies, Tally};
@@ -173,11 +173,12 @@ fn write_reporting(
         if current.get(deadline) == Some(t) {
             continue;
         }
-        let obj = match obj_at(doc, &rep, deadline, ObjType::Map) {
-            Some(o) => o,
-            None => doc.put_object(&rep, deadline.as_str(), ObjType::Map)?,
-        };
-        put_uints(doc, &obj, Tally::FIELDS.iter().copied().zip(t.to_array()))?;
+        put_map(
+            doc,
+            &rep,
+            deadline,
+            &uints(Tally::FIELDS.iter().copied().zip(t.to_array())),
+        )?;
     }
     for deadline in current.keys() {
         if !next.contains_key(deadline) {
@@ -193,18 +194,12 @@ fn write_row(
     key: &str,
     row: &Row,
 ) -> Result<(), automerge::AutomergeError> {
-    let obj = match obj_at(doc, parent, key, ObjType::Map) {
-        Some(o) => o,
-        None => doc.put_object(parent, key, ObjType::Map)?,
-    };
-    let was = Scalars::of(doc, &obj);
-    if was.text("name").unwrap_or_default() != row.name {
-        doc.put(&obj, "name", row.name.as_str())?;
-    }
-    if was.text("as_of").unwrap_or_default() != row.as_of {
-        doc.put(&obj, "as_of", row.as_of.as_str())?;
-    }
-    put_uints(doc, &obj, row.counts.iter())
+    let mut fields = vec![
+        ("name", Put::Text(&row.name)),
+        ("as_of", Put::Text(&row.as_of)),
+    ];
+    fields.extend(uints(row.counts.iter()));
+    put_map(doc, parent, key, &fields)
 }
 
 /// Writes `next` over the document, touching only what differs; a row whose counts and name are
