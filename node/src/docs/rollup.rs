@@ -113,18 +113,13 @@ fn read_figures_reusing(
     doc: &AutoCommit,
     known: impl Fn(&str, &str) -> Option<(String, Counts)>,
 ) -> Rollup {
+    // One pass over the row's map either way (its as-of time alone would cost a search).
     let row = |obj: &ObjId, unit: &str| {
-        let as_of = text_at(doc, obj, "as_of").unwrap_or_default();
-        match known(unit, &as_of) {
-            Some((name, counts)) => Row {
-                unit: unit.to_string(),
-                name,
-                counts,
-                findings: Findings::default(),
-                as_of,
-            },
-            None => read_row(doc, obj, unit),
+        let mut row = read_row(doc, obj, unit);
+        if let Some((name, counts)) = known(unit, &row.as_of) {
+            (row.name, row.counts) = (name, counts);
         }
+        row
     };
     let mut r = Rollup::default();
     if let Some(children) = obj_at(doc, &ROOT, "children", ObjType::Map) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
 
-use crate::docs::document::{DocId, commit_now, heads_hex};
+use crate::docs::document::{DocId, DocKind, commit_now, heads_hex};
 use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError, now};
 
@@ -63,6 +63,9 @@ impl Cached {
 /// One document's place in the cache, locked on its own: a write holds its document through the
 /// commit while the readers of every other document go on.
 pub(super) struct Slot {
+    /// A document this process seldom reads again once written (another unit's profile): the
+    /// first to go when the cache is full.
+    seldom: bool,
     /// When it was last used (a counter): the least recently used copy goes first.
     used: AtomicU64,
     /// Whether the copy holds everything saved of the document: set when it was caught up or
@@ -89,10 +92,13 @@ impl Store {
         let key = doc_id.to_string();
         let mut cache = self.cache.lock().expect("document cache");
         if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
+            // Other units' profiles first: written once as they arrive (a city receives every
+            // unit's), read again seldom; kept in the order of use, they pushed out the
+            // children's rollups its tasks read at every recompute.
             let oldest = cache
                 .iter()
                 .filter(|(_, s)| Arc::strong_count(s) == 1)
-                .min_by_key(|(_, s)| s.used.load(Ordering::Relaxed))
+                .min_by_key(|(_, s)| (!s.seldom, s.used.load(Ordering::Relaxed)))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 cache.remove(&k);
@@ -102,6 +108,7 @@ impl Store {
             .entry(key)
             .or_insert_with(|| {
                 Arc::new(Slot {
+                    seldom: doc_id.kind == DocKind::Profile && doc_id.unit != self.identity.unit,
                     used: AtomicU64::new(0),
                     current: AtomicBool::new(false),
                     version: AtomicI64::new(0),
@@ -586,6 +593,28 @@ mod tests {
     use crate::domain::device_code::DeviceCode;
     use crate::domain::unit::Role;
     use crate::domain::unit::{UnitCode, UnitKind};
+
+    /// A full cache gives up other units' profiles (written once, read seldom) before the
+    /// documents read again and again, however long ago those were last used.
+    #[tokio::test]
+    async fn a_full_cache_gives_up_other_units_profiles_first() {
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let rollup = DocId::rollup(&UnitCode::parse("500103").unwrap(), 0);
+        let own = DocId::profile(store.unit());
+        drop(store.slot(&rollup));
+        drop(store.slot(&own));
+        for i in 0..MAX_CACHED + 50 {
+            let unit = UnitCode::parse(&format!("500104-{:04}", i + 1)).unwrap();
+            drop(store.slot(&DocId::profile(&unit)));
+        }
+        let cache = store.cache.lock().unwrap();
+        assert_eq!(cache.len(), MAX_CACHED);
+        assert!(cache.contains_key(&rollup.to_string()));
+        assert!(cache.contains_key(&own.to_string()));
+        // The most recent profiles are kept, the oldest gone.
+        assert!(cache.contains_key("profile/500104-0306"));
+        assert!(!cache.contains_key("profile/500104-0001"));
+    }
 
     /// A copy kept current is read without a query only while another writer's changes are
     /// reported: once told, the next read has them; this process's own writes are not news.
