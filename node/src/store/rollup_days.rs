@@ -32,8 +32,20 @@ impl Store {
         Ok(docs)
     }
 
-    /// The newest generation of `hub`'s rollup held here (the first when none is).
+    /// The newest generation of `hub`'s rollup held here (the first when none is); known in
+    /// memory in a process that watches the other writers ([`Store::rollup_doc_known`]), asked
+    /// of the database otherwise (a command run beside the daemon).
     pub async fn rollup_doc(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
+        if self
+            .others_watched
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return self.rollup_doc_known(hub).await;
+        }
+        self.rollup_doc_queried(hub).await
+    }
+
+    async fn rollup_doc_queried(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
         Ok(self
             .rollup_generations(hub)
             .await?
@@ -49,7 +61,7 @@ impl Store {
         if let Some(g) = self.generations.lock().expect("generations").get(hub) {
             return Ok(DocId::rollup(hub, *g));
         }
-        let doc = self.rollup_doc(hub).await?;
+        let doc = self.rollup_doc_queried(hub).await?;
         self.note_generation(&doc);
         Ok(doc)
     }
