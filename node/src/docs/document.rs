@@ -383,17 +383,33 @@ impl Put<'_> {
     }
 }
 
-/// Writes the map at `key` of `parent` with `fields`: made whole in one batch when it is not
-/// there (one splice of the document's operations instead of one a field: most of a hub's time
-/// writing its rollup), otherwise each field written only where it differs, the map read once.
+/// Writes the map at `key` of `parent` with `fields` (a map only its writer changes: a hub's own
+/// rollup). Made whole in one batch when it is not there, or when most of its fields differ (one
+/// splice of the document's operations instead of one a field: most of a hub's time writing its
+/// rollup in a cold start); otherwise each field that differs is written, the map read once.
+/// `fields` are the map's whole content: a field of the old map not among them is not carried
+/// over when the map is made anew.
 pub fn put_map(
     doc: &mut AutoCommit,
     parent: &ObjId,
     key: &str,
     fields: &[(&str, Put<'_>)],
 ) -> Result<(), automerge::AutomergeError> {
-    match obj_at(doc, parent, key, ObjType::Map) {
-        None => {
+    let (obj, differ) = match obj_at(doc, parent, key, ObjType::Map) {
+        None => (None, fields.iter().collect::<Vec<_>>()),
+        Some(obj) => {
+            let was = Scalars::of(doc, &obj);
+            let differ: Vec<_> = fields.iter().filter(|(k, v)| !v.is_at(&was, k)).collect();
+            (Some(obj), differ)
+        }
+    };
+    match obj {
+        Some(obj) if differ.len() * 2 <= fields.len() => {
+            for (k, v) in differ {
+                doc.put(&obj, *k, v.scalar())?;
+            }
+        }
+        _ => {
             let map: std::collections::HashMap<&str, automerge::hydrate::Value> = fields
                 .iter()
                 .map(|(k, v)| (*k, automerge::hydrate::Value::Scalar(v.scalar())))
@@ -404,14 +420,6 @@ pub fn put_map(
                 &automerge::hydrate::Value::Map(map.into()),
                 false,
             )?;
-        }
-        Some(obj) => {
-            let was = Scalars::of(doc, &obj);
-            for (k, v) in fields {
-                if !v.is_at(&was, k) {
-                    doc.put(&obj, *k, v.scalar())?;
-                }
-            }
         }
     }
     Ok(())
@@ -510,11 +518,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doc.pending_ops(), 1, "only the absent count is written");
-        put_map(&mut doc, &root, "row", &uints([("built", 8)])).unwrap();
-        assert_eq!(doc.pending_ops(), 2);
+        let mut fields = uints([("built", 8), ("online", 0), ("issues", 0)]);
+        fields.extend([("name", Put::Text("渝中区")), ("refused", Put::Bool(true))]);
+        put_map(&mut doc, &root, "row", &fields).unwrap();
+        assert_eq!(doc.pending_ops(), 2, "one of five differs: written alone");
         assert_eq!(uint_at(&doc, &m, "built"), 8);
         assert_eq!(uint_at(&doc, &m, "issues"), 0);
         assert!(doc.get(&m, "issues").unwrap().is_some());
+        // Most fields differing: the map is made anew in one batch, and reads back the same.
+        let before = doc.pending_ops();
+        put_map(
+            &mut doc,
+            &root,
+            "row",
+            &[
+                ("built", Put::Uint(9)),
+                ("online", Put::Uint(4)),
+                ("name", Put::Text("渝中区")),
+                ("refused", Put::Bool(false)),
+                ("issues", Put::Uint(0)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(doc.pending_ops() - before, 6, "one map and its five fields");
+        let row = obj_at(&doc, &ROOT, "row", ObjType::Map).expect("still a map");
+        let was = Scalars::of(&doc, &row);
+        assert_eq!((was.uint("built"), was.uint("online")), (9, 4));
+        assert_eq!(was.text("name"), Some("渝中区"));
+        assert!(!was.is_true("refused"));
         // A map not there is made whole, and reads back as written field by field.
         put_map(
             &mut doc,
