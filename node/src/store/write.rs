@@ -63,8 +63,9 @@ impl Cached {
 /// One document's place in the cache, locked on its own: a write holds its document through the
 /// commit while the readers of every other document go on.
 pub(super) struct Slot {
-    /// A document this process seldom reads again once written (another unit's profile): the
-    /// first to go when the cache is full.
+    /// A document this process seldom reads again once written (another unit's profile, a
+    /// child's keyed codes, which the data-quality task keeps read as long as their heads stay):
+    /// the first to go when the cache is full.
     seldom: bool,
     /// When it was last used (a counter): the least recently used copy goes first.
     used: AtomicU64,
@@ -92,9 +93,10 @@ impl Store {
         let key = doc_id.to_string();
         let mut cache = self.cache.lock().expect("document cache");
         if !cache.contains_key(&key) && cache.len() >= MAX_CACHED {
-            // Other units' profiles first: written once as they arrive (a city receives every
-            // unit's), read again seldom; kept in the order of use, they pushed out the
-            // children's rollups its tasks read at every recompute.
+            // Other units' profiles and keyed codes first: written as they arrive (a city
+            // receives every unit's profile), read again seldom; kept in the order of use, they
+            // pushed out the children's rollups its tasks read at every recompute, and the codes
+            // are the largest documents a city holds.
             let oldest = cache
                 .iter()
                 .filter(|(_, s)| Arc::strong_count(s) == 1)
@@ -108,7 +110,8 @@ impl Store {
             .entry(key)
             .or_insert_with(|| {
                 Arc::new(Slot {
-                    seldom: doc_id.kind == DocKind::Profile && doc_id.unit != self.identity.unit,
+                    seldom: matches!(doc_id.kind, DocKind::Profile | DocKind::Codes)
+                        && doc_id.unit != self.identity.unit,
                     used: AtomicU64::new(0),
                     current: AtomicBool::new(false),
                     version: AtomicI64::new(0),
@@ -615,10 +618,12 @@ mod tests {
     /// A full cache gives up other units' profiles (written once, read seldom) before the
     /// documents read again and again, however long ago those were last used.
     #[tokio::test]
-    async fn a_full_cache_gives_up_other_units_profiles_first() {
+    async fn a_full_cache_gives_up_other_units_profiles_and_codes_first() {
         let (_dir, store) = crate::store::testing::hospital().await;
         let rollup = DocId::rollup(&UnitCode::parse("500103").unwrap(), 0);
         let own = DocId::profile(store.unit());
+        let codes = DocId::codes(&UnitCode::parse("500103-0002").unwrap());
+        drop(store.slot(&codes));
         drop(store.slot(&rollup));
         drop(store.slot(&own));
         for i in 0..MAX_CACHED + 50 {
@@ -629,6 +634,10 @@ mod tests {
         assert_eq!(cache.len(), MAX_CACHED);
         assert!(cache.contains_key(&rollup.to_string()));
         assert!(cache.contains_key(&own.to_string()));
+        assert!(
+            !cache.contains_key(&codes.to_string()),
+            "a child's codes go first"
+        );
         // The most recent profiles are kept, the oldest gone.
         assert!(cache.contains_key("profile/500104-0306"));
         assert!(!cache.contains_key("profile/500104-0001"));
