@@ -1,5 +1,7 @@
 //! Document identities (`ledger/<unit>`, `profile/<unit>`, …) and their deterministic genesis, so
-//! that every replica of one document, wherever it was first created, shares the same root objects.
+//! that every replica of one document, wherever it was first created, shares the same root objects;
+//! and the reads and writes every document kind shares (a value at a key, a map read in one pass,
+//! a map written where it differs).
 
 use std::fmt;
 use std::str::FromStr;
