@@ -32,16 +32,10 @@ impl Store {
         Ok(docs)
     }
 
-    /// The newest generation of `hub`'s rollup held here (the first when none is); known in
-    /// memory in a process that watches the other writers ([`Store::rollup_doc_known`]), asked
-    /// of the database otherwise (a command run beside the daemon).
+    /// The newest generation of `hub`'s rollup held here (the first when none is), asked of the
+    /// database: what a write of a rollup goes by (a command beside the daemon may have begun a
+    /// generation the watch of other writers has not reported yet).
     pub async fn rollup_doc(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
-        if self
-            .others_watched
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            return self.rollup_doc_known(hub).await;
-        }
         self.rollup_doc_queried(hub).await
     }
 

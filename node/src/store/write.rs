@@ -74,6 +74,11 @@ pub(super) struct Slot {
     /// ([`Store::changed_elsewhere`]). Trusted only while that watch runs
     /// ([`Store::watching_other_writers`]); a reader of a current copy asks the database nothing.
     current: AtomicBool,
+    /// Set while a write or a catch-up changes the copy, cleared when it ends: still set, the
+    /// future doing it was dropped half-way (a peer's session ended mid-write, say), and the copy
+    /// may hold what was never saved, or be marked current without being so. Whoever locks the
+    /// copy next starts it afresh ([`Store::mend`]).
+    torn: AtomicBool,
     /// The document's version (`documents.version`) this process last wrote.
     version: AtomicI64,
     cached: tokio::sync::Mutex<Cached>,
@@ -113,6 +118,7 @@ impl Store {
                     seldom: matches!(doc_id.kind, DocKind::Profile | DocKind::Codes)
                         && doc_id.unit != self.identity.unit,
                     used: AtomicU64::new(0),
+                    torn: AtomicBool::new(false),
                     current: AtomicBool::new(false),
                     version: AtomicI64::new(0),
                     cached: tokio::sync::Mutex::new(Cached::fresh(&self.actor)),
@@ -251,7 +257,12 @@ impl Store {
         let slot = self.slot(doc_id);
         let mut cached = slot.cached.lock().await;
         let entry = &mut *cached;
-        self.catch_up(&mut tx, entry, doc_id).await?;
+        self.mend(&slot, entry);
+        slot.torn.store(true, Ordering::Release);
+        if let Err(e) = self.catch_up(&mut tx, entry, doc_id).await {
+            slot.torn.store(false, Ordering::Release);
+            return Err(e);
+        }
         // Index what `f` changes, so that projecting and authorizing it costs the size of the
         // change rather than a scan of the whole document.
         match touched {
@@ -264,11 +275,14 @@ impl Store {
             Err(e) => {
                 // Whatever `f` did to the cached copy is not saved: drop the copy.
                 *entry = Cached::fresh(&self.actor);
+                slot.torn.store(false, Ordering::Release);
                 return Err(e);
             }
         };
         let after = entry.doc.get_heads();
         if before == after {
+            // Nothing changed in the copy: it is whole whatever the rollback does.
+            slot.torn.store(false, Ordering::Release);
             tx.rollback().await?;
             return Ok((
                 value,
@@ -354,6 +368,8 @@ impl Store {
             }
             Err(e) => Err(e),
         };
+        // From here on the copy is made whole on either arm, with no await before.
+        slot.torn.store(false, Ordering::Release);
         match outcome {
             Ok((seq, chunks, bytes, heads, records, state_saved, (version, kept_origin))) => {
                 entry.seq = seq;
@@ -496,8 +512,10 @@ impl Store {
             .get(&doc_id.to_string())
             .cloned()?;
         let mut entry = slot.cached.try_lock().ok()?;
-        (entry.seq >= 0 && slot.current.load(Ordering::Acquire))
-            .then(|| heads_hex(&entry.doc.get_heads()))
+        (entry.seq >= 0
+            && slot.current.load(Ordering::Acquire)
+            && !slot.torn.load(Ordering::Acquire))
+        .then(|| heads_hex(&entry.doc.get_heads()))
     }
 
     /// Runs `f` on an up-to-date copy of the document, read-only.
@@ -522,20 +540,36 @@ impl Store {
         entry: &mut Cached,
         doc_id: &DocId,
     ) -> Result<(), StoreError> {
+        self.mend(slot, entry);
         if entry.seq >= 0
             && slot.current.load(Ordering::Acquire)
             && self.others_watched.load(Ordering::Acquire)
         {
             return Ok(());
         }
-        // Marked before reading: another writer seen meanwhile clears it again.
+        // Marked before reading: another writer seen meanwhile clears it again. Torn until the
+        // read ends: dropped half-way, the mark would claim what was not read.
         slot.current.store(true, Ordering::Release);
-        let mut conn = self.pool.acquire().await?;
-        let caught = self.catch_up(&mut conn, entry, doc_id).await;
+        slot.torn.store(true, Ordering::Release);
+        let caught = async {
+            let mut conn = self.pool.acquire().await?;
+            self.catch_up(&mut conn, entry, doc_id).await
+        }
+        .await;
         if caught.is_err() {
             slot.current.store(false, Ordering::Release);
         }
+        slot.torn.store(false, Ordering::Release);
         caught
+    }
+
+    /// Starts the copy in `slot` (locked by the caller) afresh if a write or a catch-up of it
+    /// was dropped half-way.
+    fn mend(&self, slot: &Slot, entry: &mut Cached) {
+        if slot.torn.swap(false, Ordering::AcqRel) {
+            *entry = Cached::fresh(&self.actor);
+            slot.current.store(false, Ordering::Release);
+        }
     }
 
     /// `doc_id` is saved at `version`, as the watch of other writers saw it: unless this process
@@ -614,6 +648,54 @@ mod tests {
     use crate::domain::device_code::DeviceCode;
     use crate::domain::unit::Role;
     use crate::domain::unit::{UnitCode, UnitKind};
+
+    /// A write whose future is dropped after it changed the copy and before its commit (a
+    /// peer's session ending mid-write) leaves the copy as saved: neither its reads nor its heads
+    /// show what was never saved, and the next write goes through.
+    #[tokio::test]
+    async fn a_write_dropped_half_way_leaves_the_copy_as_saved() {
+        use std::sync::atomic::AtomicBool;
+        use std::task::{Context, Waker};
+        let (_dir, store) = crate::store::testing::hospital().await;
+        store.watching_other_writers();
+        let doc = DocId::ledger(store.unit());
+        async fn cameras(s: &Store) -> usize {
+            s.read_document(&DocId::ledger(s.unit()), |d| {
+                ledger::camera_codes(d).unwrap().len()
+            })
+            .await
+            .unwrap()
+        }
+        assert_eq!(cameras(&store).await, 0);
+        let saved = store.heads(&doc).await.unwrap();
+        let cam = Camera::new(DeviceCode::parse("50010312091320000001").unwrap());
+        let ran = AtomicBool::new(false);
+        {
+            let mut write = std::pin::pin!(store.edit(&doc, "t", "add", |d| {
+                ran.store(true, Ordering::SeqCst);
+                Ok(ledger::add_camera(d, &cam)?)
+            }));
+            let mut cx = Context::from_waker(Waker::noop());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !ran.load(Ordering::SeqCst) {
+                assert!(std::time::Instant::now() < deadline, "the write never ran");
+                assert!(
+                    write.as_mut().poll(&mut cx).is_pending(),
+                    "finished before it could be dropped"
+                );
+                tokio::task::yield_now().await;
+            }
+            // Dropped here: changed in memory, not committed.
+        }
+        assert_eq!(store.heads(&doc).await.unwrap(), saved);
+        assert_eq!(cameras(&store).await, 0, "nothing unsaved is read");
+        store
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        assert_eq!(cameras(&store).await, 1);
+        assert_ne!(store.heads(&doc).await.unwrap(), saved);
+    }
 
     /// A full cache gives up other units' profiles (written once, read seldom) before the
     /// documents read again and again, however long ago those were last used.
