@@ -36,10 +36,6 @@ impl Store {
     /// database: what a write of a rollup goes by (a command beside the daemon may have begun a
     /// generation the watch of other writers has not reported yet).
     pub async fn rollup_doc(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
-        self.rollup_doc_queried(hub).await
-    }
-
-    async fn rollup_doc_queried(&self, hub: &UnitCode) -> Result<DocId, StoreError> {
         Ok(self
             .rollup_generations(hub)
             .await?
@@ -55,7 +51,7 @@ impl Store {
         if let Some(g) = self.generations.lock().expect("generations").get(hub) {
             return Ok(DocId::rollup(hub, *g));
         }
-        let doc = self.rollup_doc_queried(hub).await?;
+        let doc = self.rollup_doc(hub).await?;
         self.note_generation(&doc);
         Ok(doc)
     }
