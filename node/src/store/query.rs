@@ -179,9 +179,6 @@ impl Store {
 
     /// The heads of a document as saved here (empty when this store does not hold it).
     pub async fn heads(&self, doc_id: &DocId) -> Result<Vec<String>, StoreError> {
-        if let Some(h) = self.heads_cached(doc_id) {
-            return Ok(h);
-        }
         let h: Option<String> = sqlx::query_scalar("SELECT heads FROM documents WHERE doc_id = ?")
             .bind(doc_id.to_string())
             .fetch_optional(&self.pool)

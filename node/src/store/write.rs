@@ -498,26 +498,6 @@ impl Store {
         Ok(Some(entry.doc.save()))
     }
 
-    /// The heads of `doc_id` as saved, from its copy in memory when that is known to hold
-    /// everything saved and no write holds it now (a hub's tasks ask for the heads of the
-    /// documents they read at every run); `None` to ask the database.
-    pub(super) fn heads_cached(&self, doc_id: &DocId) -> Option<Vec<String>> {
-        if !self.others_watched.load(Ordering::Acquire) {
-            return None;
-        }
-        let slot = self
-            .cache
-            .lock()
-            .expect("document cache")
-            .get(&doc_id.to_string())
-            .cloned()?;
-        let mut entry = slot.cached.try_lock().ok()?;
-        (entry.seq >= 0
-            && slot.current.load(Ordering::Acquire)
-            && !slot.torn.load(Ordering::Acquire))
-        .then(|| heads_hex(&entry.doc.get_heads()))
-    }
-
     /// Runs `f` on an up-to-date copy of the document, read-only.
     pub async fn read_document<T>(
         &self,
@@ -777,11 +757,6 @@ mod tests {
         }
         let mine = store.heads(&doc).await.unwrap();
         assert_eq!(cached_heads(&store, &doc).await, mine);
-        assert_eq!(
-            store.heads_cached(&doc),
-            Some(mine.clone()),
-            "answered from memory"
-        );
 
         // Another writer of the same store (the command line beside the daemon).
         let other = Store::open(dir.path()).await.unwrap();
@@ -800,7 +775,6 @@ mod tests {
         let (seen, _) = store.versions_since(newest).await.unwrap();
         assert_eq!(seen.len(), 1);
         assert!(store.changed_elsewhere(&seen[0].0, seen[0].1));
-        // The heads are answered from the copy only while it is current.
         assert_eq!(
             store.heads(&doc).await.unwrap(),
             theirs,
