@@ -51,7 +51,7 @@ impl Drop for HubProcess {
 impl HubProcess {
     /// Starts `unit`'s hub, its `/metrics` on the port `metrics` holds until then (taken while
     /// the hubs' own ports were still held, so that none is given twice).
-    fn spawn(unit: &LocalUnit, metrics: std::net::TcpListener) -> Result<HubProcess> {
+    fn spawn(unit: &LocalUnit, metrics: std::net::TcpListener, city: bool) -> Result<HubProcess> {
         let exe = std::env::current_exe()?;
         let metrics = {
             let addr = metrics.local_addr()?;
@@ -68,7 +68,22 @@ impl HubProcess {
             ),
             Err(_) => ("warn".to_string(), Stdio::inherit()),
         };
-        let child = Command::new(exe)
+        // `YL_BENCH_CITY_WRAPPER` (a command and its arguments, split at spaces) starts the city
+        // under it, to see where its memory or time goes (`heaptrack -o city`, `perf record`).
+        let wrapper: Vec<String> = std::env::var("YL_BENCH_CITY_WRAPPER")
+            .ok()
+            .filter(|_| city)
+            .map(|w| w.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let child = command
             .arg("--data")
             .arg(&unit.dir)
             .args(["serve", "--listen", &unit.addr.expect("a hub").to_string()])
@@ -314,8 +329,11 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
             if jobs.len() >= 2 {
                 collect(jobs.join_next().await.expect("a job")??);
             }
-            let (cameras, seed, area, parent) =
-                (a.cameras, (d * 100 + n) as u64, area.clone(), code.clone());
+            // Seeds numbered through the federation: the three development zones share the
+            // area 500000, and their institutions' codes must not collide by accident (sample
+            // codes differ for seeds distinct modulo 1,000).
+            let seed = (d * a.institutions + n) as u64;
+            let (cameras, seed, area, parent) = (a.cameras, seed, area.clone(), code.clone());
             jobs.spawn(async move {
                 let sheet = inst.dir.join("generated.csv");
                 yinglian_node::app::sample::write_sheet(&sheet, &area, cameras, seed)?;
@@ -440,11 +458,15 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     for d in &mut fed.districts {
         d.release_port();
     }
-    let mut city_proc = HubProcess::spawn(&fed.city, metrics_ports.pop().expect("a port"))?;
+    let mut city_proc = HubProcess::spawn(&fed.city, metrics_ports.pop().expect("a port"), true)?;
     listening(fed.city.addr.expect("a hub")).await?;
     let mut districts = Vec::new();
     for d in &fed.districts {
-        districts.push(HubProcess::spawn(d, metrics_ports.pop().expect("a port"))?);
+        districts.push(HubProcess::spawn(
+            d,
+            metrics_ports.pop().expect("a port"),
+            false,
+        )?);
     }
     for d in &fed.districts {
         listening(d.addr.expect("a hub")).await?;
@@ -611,6 +633,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     districts[0] = HubProcess::spawn(
         &fed.districts[0],
         std::net::TcpListener::bind(districts[0].metrics)?,
+        false,
     )?;
     listening(fed.districts[0].addr.expect("a hub")).await?;
     let children = fed.institutions[0].len();

@@ -92,8 +92,8 @@ struct Held {
 /// A hub child's published keyed codes, as of the heads they were read and judged at.
 struct Published {
     at: (Vec<String>, Option<(DocId, Vec<String>)>),
-    /// Shared with each check that reads them, not copied (a city holds some 200,000).
-    keys: Arc<BTreeSet<CodeKey>>,
+    /// Shared with each check that reads them, not copied (a city holds some 200,000), sorted.
+    keys: Arc<[CodeKey]>,
     /// Why they are not believed, if they are not.
     doubted: Option<String>,
 }
@@ -201,7 +201,7 @@ async fn refresh_held(
 async fn from_below_and_above(
     store: &Store,
     cache: &mut Cache,
-) -> Result<(Vec<(String, Arc<BTreeSet<CodeKey>>)>, Notices), StoreError> {
+) -> Result<(Vec<(String, Arc<[CodeKey]>)>, Notices), StoreError> {
     let mut hubs = Vec::new();
     let mut judged = BTreeSet::new();
     for c in store.syncing_children().await? {
@@ -254,7 +254,8 @@ async fn from_below_and_above(
         }
         cache.doubts.judge(store, &c, &id, doubted.as_deref()).await;
         judged.insert(c.clone());
-        let keys = Arc::new(codes.keys);
+        // In the set's order: sorted, each once.
+        let keys: Arc<[CodeKey]> = codes.keys.into_iter().collect();
         cache.hubs.insert(
             c.clone(),
             Published {
@@ -445,7 +446,7 @@ pub async fn check_with(
                     unit: u.clone(),
                     name: String::new(),
                     held: true,
-                    keys: Arc::new(keys),
+                    keys: keys.into_iter().collect(),
                 };
                 (u, s)
             })
