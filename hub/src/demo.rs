@@ -244,10 +244,13 @@ async fn create(a: &DemoArgs) -> Result<(Federation, State)> {
     for (di, list) in fed.institutions.iter().enumerate() {
         for (ii, inst) in list.iter().enumerate() {
             let n = rng.random_range(a.cameras / 2..=a.cameras * 3 / 2).max(1);
+            // Seeds apart for every institution (the zones share one area, and sample codes
+            // differ for seeds distinct modulo 5,000); below ten institutions a district, the
+            // seeds the demo always used.
             inst.generate_cameras(
                 &area_code(&fed.districts[di].code),
                 n,
-                (di * 10 + ii) as u64,
+                (di * list.len().max(10) + ii) as u64,
             )
             .await?;
             done += n;

@@ -37,12 +37,19 @@ const PATIENCE: Duration = Duration::from_secs(1800);
 struct HubProcess {
     code: String,
     child: Child,
+    /// Started under `YL_BENCH_CITY_WRAPPER`: the hub is a descendant of `child`.
+    wrapped: bool,
     /// Where its `/metrics` answers (the stage counters).
     metrics: std::net::SocketAddr,
 }
 
 impl Drop for HubProcess {
     fn drop(&mut self) {
+        if self.wrapped && self.pid() != self.child.id() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid().to_string()])
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -70,6 +77,8 @@ impl HubProcess {
         };
         // `YL_BENCH_CITY_WRAPPER` (a command and its arguments, split at spaces) starts the city
         // under it, to see where its memory or time goes (`heaptrack -o city`, `perf record`).
+        // Its figures are then the hub's own (the descendant running this program: its peak,
+        // CPU and SIGTERM), slowed by the profiler.
         let wrapper: Vec<String> = std::env::var("YL_BENCH_CITY_WRAPPER")
             .ok()
             .filter(|_| city)
@@ -97,19 +106,49 @@ impl HubProcess {
         Ok(HubProcess {
             code: unit.code.to_string(),
             child,
+            wrapped: !wrapper.is_empty(),
             metrics,
         })
     }
 
-    /// Peak resident memory so far (VmHWM), in bytes.
-    fn peak_memory(&self) -> u64 {
-        peak_memory_of(&format!("/proc/{}/status", self.child.id()))
+    /// The hub's process: the child, or under a wrapper the child's descendant that runs this
+    /// program (the child itself while there is none yet).
+    fn pid(&self) -> u32 {
+        let root = self.child.id();
+        if !self.wrapped {
+            return root;
+        }
+        let exe = std::env::current_exe().ok();
+        let mut next = vec![root];
+        while let Some(p) = next.pop() {
+            if p != root && std::fs::read_link(format!("/proc/{p}/exe")).ok() == exe {
+                return p;
+            }
+            let tasks = std::fs::read_dir(format!("/proc/{p}/task"))
+                .into_iter()
+                .flatten();
+            for t in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                next.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        root
     }
 
-    /// SIGTERM, then waits for a clean exit.
+    /// Peak resident memory so far (VmHWM), in bytes.
+    fn peak_memory(&self) -> u64 {
+        peak_memory_of(&format!("/proc/{}/status", self.pid()))
+    }
+
+    /// SIGTERM, then waits for a clean exit (of the wrapper too, if there is one).
     async fn stop(&mut self) -> Result<()> {
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.pid().to_string()])
             .status()?;
         let child = &mut self.child;
         let mut code = None;
@@ -331,7 +370,7 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
             }
             // Seeds numbered through the federation: the three development zones share the
             // area 500000, and their institutions' codes must not collide by accident (sample
-            // codes differ for seeds distinct modulo 1,000).
+            // codes differ for seeds distinct modulo 5,000: up to 1,666 institutions a district).
             let seed = (d * a.institutions + n) as u64;
             let (cameras, seed, area, parent) = (a.cameras, seed, area.clone(), code.clone());
             jobs.spawn(async move {
@@ -387,6 +426,13 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
 }
 
 pub async fn run(a: &BenchArgs) -> Result<()> {
+    if a.institutions > 1666 {
+        // The three zones' institutions would share device codes (see the seeds below).
+        bail!(
+            "at most 1,666 institutions a district (asked for {}): beyond, the development zones' generated device codes collide",
+            a.institutions
+        );
+    }
     yinglian_node::federation::pki::install_crypto();
     raise_fd_limit();
     // Two connections a store (a thread and three file descriptors apiece), here and in the
@@ -482,7 +528,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
     phase(t0, "cold start: starting every institution");
     let hub_pids: Vec<String> = std::iter::once(&city_proc)
         .chain(&districts)
-        .map(|h| h.child.id().to_string())
+        .map(|h| h.pid().to_string())
         .collect();
     let hubs_cpu = || hub_pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
     let worker_pids: Vec<String> = workers.iter().map(|w| w.pid().to_string()).collect();

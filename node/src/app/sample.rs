@@ -53,9 +53,11 @@ pub fn header() -> Vec<String> {
 }
 
 /// `rows` generated rows for a unit in district `district` (6 digits), from `seed`. The device
-/// codes of two seeds differ whenever the seeds differ modulo 1,000 (digits 7–8 are the seed's
-/// last two, the network digit 14 its hundreds), so the units of one area — the development zones
-/// share the city's 500000 — hold no code in common unless asked to.
+/// codes of two seeds differ whenever the seeds differ modulo 5,000 (digits 7–8 are the seed's
+/// last two; the network digit 14, kept in the private video network's 0–4, and the serial's
+/// first digit carry the rest), so the units of one area — the development zones share the city's
+/// 500000 — hold no code in common unless asked to. Seeds below 100 give the codes they always
+/// gave; a sheet of more than 99,999 rows may share codes with another seed's.
 pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
     // The institution's site: somewhere inside its district (the project's areas), its cameras
@@ -77,8 +79,8 @@ pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
                 "{district}{:02}09{}{}{:06}",
                 (seed % 100),
                 if rng.random_bool(0.7) { 132 } else { 131 },
-                (seed / 100) % 10,
-                i + 1
+                (seed / 100) % 5,
+                (seed / 500 % 10) as usize * 100_000 + i + 1
             );
             let class = match rng.random_range(0..10) {
                 0..=2 => "一类",
@@ -171,21 +173,25 @@ mod tests {
 
     use super::rows;
 
-    fn codes(area: &str, seeds: std::ops::Range<u64>) -> BTreeSet<String> {
+    fn codes(area: &str, seeds: std::ops::Range<u64>, n: usize) -> BTreeSet<String> {
         seeds
-            .flat_map(|s| rows(area, 100, s))
+            .flat_map(|s| rows(area, n, s))
             .map(|r| r[0].clone())
             .collect()
     }
 
     #[test]
-    fn units_of_one_area_hold_no_code_in_common_for_seeds_apart_modulo_a_thousand() {
+    fn units_of_one_area_hold_no_code_in_common_for_seeds_apart_modulo_five_thousand() {
         // The bench's three development zones at 200 institutions each share the area 500000.
-        let all = codes("500000", 7600..8200);
+        let all = codes("500000", 7601..8201, 100);
         assert_eq!(all.len(), 600 * 100, "a code generated twice");
+        let all = codes("500000", 0..5000, 3);
+        assert_eq!(all.len(), 5000 * 3, "a code generated twice");
         for c in &all {
-            c.parse::<crate::domain::device_code::DeviceCode>()
-                .unwrap_or_else(|e| panic!("{c}: {e}"));
+            let code: crate::domain::device_code::DeviceCode =
+                c.parse().unwrap_or_else(|e| panic!("{c}: {e}"));
+            // On the video private network (digit 14 in 0–4), as the sheet's network column says.
+            assert!(code.decode().network <= 4, "{c}");
         }
     }
 }

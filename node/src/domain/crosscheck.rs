@@ -47,6 +47,13 @@ pub struct Shared {
 /// their place in `sources`, ascending): a merge of the sorted sets, without a map of every key
 /// (a city's check walks 200,000 of them at each run).
 fn each_key(sources: &[Source], mut f: impl FnMut(&CodeKey, &[usize])) {
+    // Unsorted keys would hide duplicates, a key twice would name a source beside itself.
+    debug_assert!(
+        sources
+            .iter()
+            .all(|s| s.keys.windows(2).all(|w| w[0] < w[1])),
+        "a source's keys not sorted, or one of them twice"
+    );
     let mut iters: Vec<_> = sources.iter().map(|s| s.keys.iter()).collect();
     let mut next: BinaryHeap<Reverse<(CodeKey, usize)>> = BinaryHeap::with_capacity(iters.len());
     for (i, it) in iters.iter_mut().enumerate() {
