@@ -60,7 +60,7 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
         return Ok(false);
     }
     let today = crate::domain::figures::beijing_today();
-    let report = check_with(store, None, today, cache).await?;
+    let mut report = check_with(store, None, today, cache).await?;
     let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
     let part = part_of(store, &report, cache).await?;
     let own = store.rollup_doc(store.unit()).await?;
@@ -85,20 +85,24 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
     if !root {
         let id = DocId::codes(store.unit());
         let heads = cache.heads.get(&id).cloned().unwrap_or_default();
-        let held = match &cache.published {
-            Some((at, keys)) if *at == heads => Some(keys.clone()),
-            _ if heads.is_empty() => None,
-            _ => Some(store.read_document(&id, |d| read_codes(d).keys).await?),
-        };
-        cache.published = held.clone().map(|k| (heads, k));
-        if held.as_ref() != Some(&report.codes) {
+        if !matches!(&cache.published, Some((at, _)) if *at == heads) {
+            cache.published = if heads.is_empty() {
+                None
+            } else {
+                Some((
+                    heads,
+                    store.read_document(&id, |d| read_codes(d).keys).await?,
+                ))
+            };
+        }
+        if cache.published.as_ref().map(|(_, k)| k) != Some(&report.codes) {
             store
                 .edit(&id, "quality", "publish the keyed device codes", |d| {
                     Ok(write_codes(d, &report.codes)
                         .map_err(crate::docs::ledger::LedgerError::from)?)
                 })
                 .await?;
-            cache.published = Some((store.heads(&id).await?, report.codes.clone()));
+            cache.published = Some((store.heads(&id).await?, std::mem::take(&mut report.codes)));
             wrote = true;
         }
     }
@@ -111,15 +115,19 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
             unit: code,
             generation: 0,
         };
-        let next = report.told.get(&c).cloned().unwrap_or_default();
+        // Taken, not copied: with many duplicates the notices are the largest thing a check
+        // makes (a city's told thousands of them: a copy per child was a third of its peak).
+        let next = report.told.remove(&c).unwrap_or_default();
         let heads = cache.heads.get(&review).cloned().unwrap_or_default();
-        let current = match cache.notices.get(&c) {
-            Some((at, n)) if *at == heads => n.clone(),
-            _ if heads.is_empty() => Notices::new(),
-            _ => store.read_document(&review, |d| read_notices(d)).await?,
-        };
-        cache.notices.insert(c.clone(), (heads, current.clone()));
-        if current != next {
+        if !matches!(cache.notices.get(&c), Some((at, _)) if *at == heads) {
+            let current = if heads.is_empty() {
+                Notices::new()
+            } else {
+                store.read_document(&review, |d| read_notices(d)).await?
+            };
+            cache.notices.insert(c.clone(), (heads, current));
+        }
+        if cache.notices.get(&c).map(|(_, n)| n) != Some(&next) {
             store
                 .edit(&review, "quality", "tell the duplicate device codes", |d| {
                     Ok(write_notices(d, &next).map_err(crate::docs::ledger::LedgerError::from)?)
