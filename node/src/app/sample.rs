@@ -57,9 +57,16 @@ pub fn header() -> Vec<String> {
 /// last two; the network digit 14, kept in the private video network's 0–4, and the serial's
 /// first digit carry the rest), so the units of one area — the development zones share the city's
 /// 500000 — hold no code in common unless asked to. Seeds below 100 give the codes they always
-/// gave; a sheet of more than 99,999 rows may share codes with another seed's.
+/// gave; a sheet of more than 99,999 rows needs the whole serial, so its codes differ from
+/// another seed's only modulo 500.
 pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
+    // The serial's first digit, while the rows leave it free.
+    let thousands = if rows < 100_000 {
+        (seed / 500 % 10) as usize
+    } else {
+        0
+    };
     // The institution's site: somewhere inside its district (the project's areas), its cameras
     // within a few hundred metres of it (drawn apart, so that the rows of a seed stay the same).
     let mut site = StdRng::seed_from_u64(seed ^ 0x5173);
@@ -80,7 +87,7 @@ pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
                 (seed % 100),
                 if rng.random_bool(0.7) { 132 } else { 131 },
                 (seed / 100) % 5,
-                (seed / 500 % 10) as usize * 100_000 + i + 1
+                thousands * 100_000 + i + 1
             );
             let class = match rng.random_range(0..10) {
                 0..=2 => "一类",
@@ -142,6 +149,10 @@ fn networked_unless_removed(networked: bool, state: &str) -> &'static str {
 /// Writes a generated sheet as UTF-8 CSV (with a BOM, as Excel does; through the one CSV writer,
 /// `crate::app::report::csv_bytes`) or XLSX, by extension.
 pub fn write_sheet(path: &Path, district: &str, n: usize, seed: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        n <= 999_999,
+        "生成的表格至多 999999 行（设备编码的序号只有 6 位），要求的是 {n} 行"
+    );
     let data = rows(district, n, seed);
     let is_xlsx = path
         .extension()
@@ -193,5 +204,11 @@ mod tests {
             // On the video private network (digit 14 in 0–4), as the sheet's network column says.
             assert!(code.decode().network <= 4, "{c}");
         }
+        // A sheet of 100,000 rows or more keeps its codes 20 digits long whatever the seed.
+        let big = rows("500000", 100_000, 4999);
+        assert_eq!(big.last().unwrap()[0].len(), 20);
+        assert!(
+            super::write_sheet(std::path::Path::new("unused.csv"), "500000", 1_000_000, 1).is_err()
+        );
     }
 }
