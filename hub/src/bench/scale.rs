@@ -370,7 +370,7 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
             }
             // Seeds numbered through the federation: the three development zones share the
             // area 500000, and their institutions' codes must not collide by accident (sample
-            // codes differ for seeds distinct modulo 5,000: up to 1,666 institutions a district).
+            // codes differ for seeds distinct modulo 5,000; checked at the start).
             let seed = (d * a.institutions + n) as u64;
             let (cameras, seed, area, parent) = (a.cameras, seed, area.clone(), code.clone());
             jobs.spawn(async move {
@@ -426,10 +426,20 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
 }
 
 pub async fn run(a: &BenchArgs) -> Result<()> {
-    if a.institutions > 1666 {
-        // The three zones' institutions would share device codes (see the seeds below).
+    if a.cameras > 999_999 {
         bail!(
-            "at most 1,666 institutions a district (asked for {}): beyond, the development zones' generated device codes collide",
+            "at most 999,999 cameras an institution (asked for {}): a device code's serial has six digits",
+            a.cameras
+        );
+    }
+    // The three zones' institutions share an area: their seeds (numbered through the federation,
+    // below) must stay apart modulo 5,000 (500 for sheets of 100,000 rows or more).
+    let apart = if a.cameras < 100_000 { 5_000 } else { 500 };
+    if 3 * a.institutions > apart {
+        bail!(
+            "at most {} institutions a district at {} cameras each (asked for {}): beyond, the development zones' generated device codes collide",
+            apart / 3,
+            a.cameras,
             a.institutions
         );
     }

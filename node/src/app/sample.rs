@@ -52,7 +52,8 @@ pub fn header() -> Vec<String> {
     h
 }
 
-/// `rows` generated rows for a unit in district `district` (6 digits), from `seed`. The device
+/// `rows` generated rows (at most 999,999) for a unit in district `district` (6 digits), from
+/// `seed`. The device
 /// codes of two seeds differ whenever the seeds differ modulo 5,000 (digits 7–8 are the seed's
 /// last two; the network digit 14, kept in the private video network's 0–4, and the serial's
 /// first digit carry the rest), so the units of one area — the development zones share the city's
@@ -61,8 +62,12 @@ pub fn header() -> Vec<String> {
 /// another seed's only modulo 500.
 pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    // The serial's first digit, while the rows leave it free.
-    let thousands = if rows < 100_000 {
+    assert!(
+        rows <= 999_999,
+        "a device code's serial has six digits: {rows} rows"
+    );
+    // The serial's first digit (the seed's five-hundreds), while the rows leave it free.
+    let lead = if rows < 100_000 {
         (seed / 500 % 10) as usize
     } else {
         0
@@ -87,7 +92,7 @@ pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
                 (seed % 100),
                 if rng.random_bool(0.7) { 132 } else { 131 },
                 (seed / 100) % 5,
-                thousands * 100_000 + i + 1
+                lead * 100_000 + i + 1
             );
             let class = match rng.random_range(0..10) {
                 0..=2 => "一类",
