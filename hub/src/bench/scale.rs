@@ -45,9 +45,10 @@ struct HubProcess {
 
 impl Drop for HubProcess {
     fn drop(&mut self) {
-        if self.wrapped && self.pid() != self.child.id() {
+        let pid = self.pid();
+        if pid != self.child.id() {
             let _ = Command::new("kill")
-                .args(["-KILL", &self.pid().to_string()])
+                .args(["-KILL", &pid.to_string()])
                 .status();
         }
         let _ = self.child.kill();
@@ -426,15 +427,16 @@ async fn build(root: &Path, a: &BenchArgs, t0: Instant) -> Result<Built> {
 }
 
 pub async fn run(a: &BenchArgs) -> Result<()> {
-    if a.cameras > 999_999 {
+    use yinglian_node::app::sample::{MAX_ROWS, seeds_apart};
+    if a.cameras > MAX_ROWS {
         bail!(
-            "at most 999,999 cameras an institution (asked for {}): a device code's serial has six digits",
+            "at most {MAX_ROWS} cameras an institution (asked for {}): a device code's serial has six digits",
             a.cameras
         );
     }
     // The three zones' institutions share an area: their seeds (numbered through the federation,
-    // below) must stay apart modulo 5,000 (500 for sheets of 100,000 rows or more).
-    let apart = if a.cameras < 100_000 { 5_000 } else { 500 };
+    // below) must stay apart as the generator needs.
+    let apart = seeds_apart(a.cameras) as usize;
     if 3 * a.institutions > apart {
         bail!(
             "at most {} institutions a district at {} cameras each (asked for {}): beyond, the development zones' generated device codes collide",

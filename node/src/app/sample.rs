@@ -52,7 +52,16 @@ pub fn header() -> Vec<String> {
     h
 }
 
-/// `rows` generated rows (at most 999,999) for a unit in district `district` (6 digits), from
+/// The most rows a generated sheet holds: a device code's serial has six digits.
+pub const MAX_ROWS: usize = 999_999;
+
+/// Two seeds give sheets of `rows` rows with no code in common in one area whenever they differ
+/// modulo this (see [`rows`]).
+pub fn seeds_apart(rows: usize) -> u64 {
+    if rows < 100_000 { 5_000 } else { 500 }
+}
+
+/// `rows` generated rows (at most [`MAX_ROWS`]) for a unit in district `district` (6 digits), from
 /// `seed`. The device
 /// codes of two seeds differ whenever the seeds differ modulo 5,000 (digits 7–8 are the seed's
 /// last two; the network digit 14, kept in the private video network's 0–4, and the serial's
@@ -63,11 +72,11 @@ pub fn header() -> Vec<String> {
 pub fn rows(district: &str, rows: usize, seed: u64) -> Vec<Vec<String>> {
     let mut rng = StdRng::seed_from_u64(seed);
     assert!(
-        rows <= 999_999,
+        rows <= MAX_ROWS,
         "a device code's serial has six digits: {rows} rows"
     );
     // The serial's first digit (the seed's five-hundreds), while the rows leave it free.
-    let lead = if rows < 100_000 {
+    let lead = if seeds_apart(rows) > 500 {
         (seed / 500 % 10) as usize
     } else {
         0
@@ -155,7 +164,7 @@ fn networked_unless_removed(networked: bool, state: &str) -> &'static str {
 /// `crate::app::report::csv_bytes`) or XLSX, by extension.
 pub fn write_sheet(path: &Path, district: &str, n: usize, seed: u64) -> anyhow::Result<()> {
     anyhow::ensure!(
-        n <= 999_999,
+        n <= MAX_ROWS,
         "生成的表格至多 999999 行（设备编码的序号只有 6 位），要求的是 {n} 行"
     );
     let data = rows(district, n, seed);
