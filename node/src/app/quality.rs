@@ -231,12 +231,7 @@ async fn from_below_and_above(
         // What a hub child publishes is bounded by what it is: keyed codes of the form
         // `code_key` makes, no more of them than the cameras its own figures count. A child that
         // publishes more (to probe which codes others hold, or to blame them) is not believed.
-        let cameras = store
-            .rollup_rows(&c)
-            .await?
-            .iter()
-            .find(|r| r.unit == c)
-            .map_or(0, |r| r.counts.built);
+        let cameras = store.rollup_totals(&c).await?.map_or(0, |r| r.counts.built);
         let well_formed = !codes.malformed;
         let mut doubted = None;
         if !well_formed || codes.keys.len() as u64 > cameras {

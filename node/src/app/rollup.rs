@@ -153,11 +153,7 @@ impl Inputs {
 
 /// A child's row: a hub child's own rollup totals, a leaf child's ledger figures.
 async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
-    let subtree = store
-        .rollup_rows(c)
-        .await?
-        .into_iter()
-        .find(|r| r.unit == c);
+    let subtree = store.rollup_totals(c).await?;
     let counts = match subtree {
         Some(r) => r.counts,
         None => store.counts(c).await?.0,

@@ -177,6 +177,26 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Every sync state saved with `peer`, by document (a session's start reads them at once;
+    /// one that does not decode starts afresh, as in [`Store::sync_state`]).
+    pub async fn sync_states_of(
+        &self,
+        peer: &str,
+    ) -> Result<std::collections::HashMap<DocId, State>, StoreError> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT doc_id, state FROM sync_states WHERE peer = ?")
+                .bind(peer)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(doc, bytes)| {
+                let doc = doc.parse::<DocId>().ok()?;
+                Some((doc, State::decode(&bytes).unwrap_or_default()))
+            })
+            .collect())
+    }
+
     /// Saves the sync state with `peer` for `doc`, so that a reconnect starts from it.
     pub async fn save_sync_state(
         &self,

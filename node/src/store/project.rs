@@ -509,20 +509,27 @@ async fn project_profile(
     .bind(now())
     .execute(&mut *conn)
     .await?;
+    // Every contact of the unit, in one query.
+    let mut held: HashMap<String, crate::domain::contacts::Contact> =
+        sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
+            .bind(unit)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    crate::domain::contacts::Contact {
+                        name: r.get(1),
+                        position: r.get(2),
+                        phone: r.get(3),
+                        remarks: r.get(4),
+                    },
+                )
+            })
+            .collect();
     for role in ContactRole::ALL {
-        let old = sqlx::query(
-            "SELECT name, position, phone, remarks FROM contacts WHERE unit = ? AND role = ?",
-        )
-        .bind(unit)
-        .bind(role.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| crate::domain::contacts::Contact {
-            name: r.get(0),
-            position: r.get(1),
-            phone: r.get(2),
-            remarks: r.get(3),
-        });
+        let old = held.remove(role.as_str());
         let new = p.contact(role).cloned();
         if old == new {
             continue;

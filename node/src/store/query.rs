@@ -315,16 +315,28 @@ impl Store {
             .bind(hub)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::docs::rollup::Row {
-                unit: r.get(0),
-                name: r.get(1),
-                counts: counts_at(r, 2),
-                findings: crate::store::counts::findings_at(r, 13),
-                as_of: r.get(12),
-            })
-            .collect())
+        Ok(rows.iter().map(rollup_row).collect())
+    }
+
+    /// The totals row of `hub`'s rollup held here (its subtree's figures), if any: one row of
+    /// [`Store::rollup_rows`].
+    pub async fn rollup_totals(
+        &self,
+        hub: &str,
+    ) -> Result<Option<crate::docs::rollup::Row>, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_rows
+                 WHERE hub = ? AND unit = ?",
+                *COLUMNS
+            )
+        });
+        let row = sqlx::query(SQL.as_str())
+            .bind(hub)
+            .bind(hub)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| rollup_row(&r)))
     }
 
     /// The profile of a unit from the projection.
@@ -378,4 +390,16 @@ pub(super) fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, Store
         conflicts,
         updated_at: r.get(3),
     })
+}
+
+/// A row of `rollup_rows` read as `unit, name, {COLUMNS}, as_of, findings_errors,
+/// findings_warnings`.
+fn rollup_row(r: &sqlx::sqlite::SqliteRow) -> crate::docs::rollup::Row {
+    crate::docs::rollup::Row {
+        unit: r.get(0),
+        name: r.get(1),
+        counts: counts_at(r, 2),
+        findings: crate::store::counts::findings_at(r, 13),
+        as_of: r.get(12),
+    }
 }

@@ -13,30 +13,40 @@ use yinglian_proto::v1::{DocHeads, Hello, SyncFrame, sync_error, sync_frame};
 use super::frames::{clip, heads_bytes, heads_of};
 use super::{DocState, FRAME_BUDGET, HELLO_TIMEOUT, PROTOCOL, Session, SessionEnd};
 use crate::docs::document::{DocId, DocKind};
-use crate::federation::authz::Write;
+use crate::federation::authz::{Access, Write};
 
 impl Session {
-    /// This unit's hello: the heads of every document it shares with the peer.
-    async fn hello(&self) -> Result<SyncFrame, SessionEnd> {
+    /// This unit's hello: the heads of every document it shares with the peer, and each one's
+    /// access (decided once, for the hello and the session).
+    async fn hello(&self) -> Result<(SyncFrame, HashMap<DocId, Access>), SessionEnd> {
         // A unit enrolled since the children were last read (by another process) is one of them
         // from this session on.
         self.engine.store.forget_children();
         let mut docs = Vec::new();
+        let mut accesses = HashMap::new();
+        // Each row says whether the document is held and where its replica came from: its
+        // access is decided without asking the database again for every document.
         for row in self.engine.store.documents().await? {
-            if self.engine.access(&self.peer, &row.doc_id).await?.shared() {
+            let access = self
+                .engine
+                .access_of(&self.peer, &row.doc_id, true, row.origin.as_deref())
+                .await?;
+            if access.shared() {
                 docs.push(DocHeads {
                     doc_id: row.doc_id.to_string(),
                     heads: heads_bytes(&row.heads),
                 });
+                accesses.insert(row.doc_id, access);
             }
         }
-        Ok(SyncFrame {
+        let frame = SyncFrame {
             kind: Some(sync_frame::Kind::Hello(Hello {
                 unit: self.engine.me.to_string(),
                 protocol: PROTOCOL,
                 docs,
             })),
-        })
+        };
+        Ok((frame, accesses))
     }
 
     /// Exchanges the hellos and starts every shared document: this unit's, and those the peer
@@ -45,7 +55,7 @@ impl Session {
         &mut self,
         inbound: &mut (impl Stream<Item = Result<SyncFrame, Status>> + Unpin),
     ) -> Result<(), SessionEnd> {
-        let hello = self.hello().await?;
+        let (hello, mut accesses) = self.hello().await?;
         tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
         let mine: HashMap<String, Vec<Vec<u8>>> = match &hello.kind {
             Some(sync_frame::Kind::Hello(h)) => h
@@ -132,7 +142,9 @@ impl Session {
             let Ok(doc) = d.doc_id.parse::<DocId>() else {
                 continue;
             };
-            if self.engine.access(&self.peer, &doc).await?.write != Write::None {
+            let access = self.engine.access(&self.peer, &doc).await?;
+            if access.write != Write::None {
+                accesses.insert(doc.clone(), access);
                 order.push((doc, Some(d.heads.clone())));
             }
         }
@@ -152,9 +164,18 @@ impl Session {
             .cloned()
             .collect();
         let mut in_sync = 0usize;
+        // Every saved sync state with the peer, in one query.
+        let mut states = self
+            .engine
+            .store
+            .sync_states_of(self.peer.unit.as_str())
+            .await?;
         for (doc, their) in order {
-            let access = self.engine.access(&self.peer, &doc).await?;
-            let mut state = self.engine.load_state(&self.peer.unit, &doc).await?;
+            let access = match accesses.remove(&doc) {
+                Some(a) => a,
+                None => self.engine.access(&self.peer, &doc).await?,
+            };
+            let mut state = states.remove(&doc).unwrap_or_default();
             let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
             // A peer that did not announce the document holds none of it.
             let their_h = their.as_ref().and_then(|t| heads_of(t)).unwrap_or_default();

@@ -173,11 +173,23 @@ impl Engine {
 
     async fn access(&self, peer: &Peer, doc: &DocId) -> Result<Access, StoreError> {
         let replica = self.store.replica_origin(doc).await?;
-        let is_my_child = self.store.is_child_known(doc.unit.as_str()).await?;
         let (held, origin) = match replica {
             Some(origin) => (true, origin),
             None => (false, None),
         };
+        self.access_of(peer, doc, held, origin.as_deref()).await
+    }
+
+    /// [`Engine::access`] of a document whose holding and origin the caller has just read (a
+    /// row of [`Store::documents`]).
+    async fn access_of(
+        &self,
+        peer: &Peer,
+        doc: &DocId,
+        held: bool,
+        origin: Option<&str>,
+    ) -> Result<Access, StoreError> {
+        let is_my_child = self.store.is_child_known(doc.unit.as_str()).await?;
         Ok(authz::access(
             &self.me,
             self.parent.as_ref(),
@@ -185,7 +197,7 @@ impl Engine {
             doc,
             Known {
                 held,
-                origin: origin.as_deref(),
+                origin,
                 is_my_child,
                 forward_ledgers: self.forward_ledgers,
                 root: self.root.as_ref(),
