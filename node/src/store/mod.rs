@@ -133,8 +133,9 @@ pub struct Store {
     /// Whether another task reports the other processes' writes (see
     /// [`Store::watching_other_writers`]): only then is a cached copy trusted without a query.
     others_watched: std::sync::atomic::AtomicBool,
-    /// The origin of each replica asked about (it never changes once saved).
-    origins: std::sync::Mutex<HashMap<DocId, String>>,
+    /// The origin of each replica asked about (it never changes once saved), and `None` for this
+    /// unit's own documents held (but its rollups', whose generations are given up).
+    origins: std::sync::Mutex<HashMap<DocId, Option<String>>>,
     /// The units enrolled here, read once (see [`Store::is_child_known`]).
     children_known: std::sync::Mutex<Option<std::sync::Arc<std::collections::HashSet<String>>>>,
     /// The newest generation of each hub's rollup held here, once asked (see

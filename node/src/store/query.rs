@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use sqlx::Row;
 
-use crate::docs::document::DocId;
+use crate::docs::document::{DocId, DocKind};
 use crate::docs::profile::Profile;
 use crate::domain::camera::{Camera, Field, Value};
 use crate::domain::figures::{Counts, Stats};
@@ -31,6 +31,8 @@ pub struct DocumentRow {
     pub origin: Option<String>,
     /// Grows with every write, across all documents.
     pub version: i64,
+    /// The bytes its saved chunks take.
+    pub bytes: i64,
 }
 
 /// The documents of one kind held here (for `/metrics`).
@@ -62,16 +64,27 @@ impl Store {
     /// (`Some(None)`: held, and this unit's own).
     pub async fn replica_origin(&self, doc: &DocId) -> Result<Option<Option<String>>, StoreError> {
         // A replica's origin, once saved, never changes (the write keeps the first): kept here.
+        // So is the holding of this unit's own documents, which are never given up (but its
+        // rollups' generations; a replica saved without an origin, from a file, gets one from
+        // its first peer, so only an own document's missing origin is final).
         if let Some(o) = self.origins.lock().expect("origins").get(doc) {
-            return Ok(Some(Some(o.clone())));
+            return Ok(Some(o.clone()));
         }
         let origin: Option<Option<String>> =
             sqlx::query_scalar("SELECT origin FROM documents WHERE doc_id = ?")
                 .bind(doc.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
-        if let Some(Some(o)) = &origin {
-            self.note_origin(doc, o.clone());
+        match &origin {
+            Some(Some(o)) => self.note_origin(doc, o.clone()),
+            Some(None) if doc.unit == self.identity.unit && doc.kind != DocKind::Rollup => {
+                self.origins
+                    .lock()
+                    .expect("origins")
+                    .entry(doc.clone())
+                    .or_insert(None);
+            }
+            _ => {}
         }
         Ok(origin)
     }
@@ -82,7 +95,7 @@ impl Store {
             .lock()
             .expect("origins")
             .entry(doc.clone())
-            .or_insert(origin);
+            .or_insert(Some(origin));
     }
 
     /// The newest document version written here (0 before any).
@@ -147,10 +160,11 @@ impl Store {
 
     /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
     pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
-        let rows =
-            sqlx::query("SELECT doc_id, heads, origin, version FROM documents ORDER BY doc_id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT doc_id, heads, origin, version, bytes FROM documents ORDER BY doc_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -161,6 +175,7 @@ impl Store {
                     heads: serde_json::from_str(&heads).unwrap_or_default(),
                     origin: r.get(2),
                     version: r.get(3),
+                    bytes: r.get(4),
                 })
             })
             .collect())
@@ -401,5 +416,63 @@ fn rollup_row(r: &sqlx::sqlite::SqliteRow) -> crate::docs::rollup::Row {
         counts: counts_at(r, 2),
         findings: crate::store::counts::findings_at(r, 13),
         as_of: r.get(12),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docs::rollup::{Rollup, write};
+    use crate::domain::unit::{Role, UnitCode, UnitKind};
+
+    /// An own document's holding is remembered after the first question, but not a rollup
+    /// generation's: another process (`yl-hub` beside the daemon) may give it up, and the next
+    /// question must see it gone.
+    #[tokio::test]
+    async fn own_documents_are_remembered_held_but_not_a_rollup_another_process_gave_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = UnitCode::parse("500103").unwrap();
+        let store = Store::init(
+            dir.path(),
+            &hub,
+            "渝中区卫生健康委员会",
+            UnitKind::District,
+            Role::Hub,
+        )
+        .await
+        .unwrap();
+        let other = Store::open(dir.path()).await.unwrap();
+        let profile = DocId::profile(&hub);
+        let (old, new) = (DocId::rollup(&hub, 0), DocId::rollup(&hub, 1));
+        for d in [&old, &new] {
+            store
+                .edit(d, "t", "rollup", |doc| {
+                    Ok(write(doc, &Rollup::default(), "2026-11-27T00:00:00.000Z")
+                        .map_err(crate::docs::ledger::LedgerError::from)?)
+                })
+                .await
+                .unwrap();
+        }
+        store
+            .edit(&profile, "t", "name", |doc| {
+                Ok(crate::docs::profile::set_text(
+                    doc,
+                    "name",
+                    Some("渝中区卫健委"),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.replica_origin(&profile).await.unwrap(), Some(None));
+        assert_eq!(store.replica_origin(&old).await.unwrap(), Some(None));
+        assert_eq!(other.retire_rollups(&new, &[]).await.unwrap(), 1);
+        assert_eq!(
+            store.replica_origin(&old).await.unwrap(),
+            None,
+            "given up by another process"
+        );
+        assert_eq!(store.replica_origin(&new).await.unwrap(), Some(None));
+        assert_eq!(store.replica_origin(&profile).await.unwrap(), Some(None));
+        assert!(store.origins.lock().unwrap().contains_key(&profile));
     }
 }

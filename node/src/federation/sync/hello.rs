@@ -17,8 +17,8 @@ use crate::federation::authz::{Access, Write};
 
 impl Session {
     /// This unit's hello: the heads of every document it shares with the peer, and each one's
-    /// access (decided once, for the hello and the session).
-    async fn hello(&self) -> Result<(SyncFrame, HashMap<DocId, Access>), SessionEnd> {
+    /// access (decided once, for the hello and the session) and saved bytes.
+    async fn hello(&self) -> Result<(SyncFrame, HashMap<DocId, (Access, i64)>), SessionEnd> {
         // A unit enrolled since the children were last read (by another process) is one of them
         // from this session on.
         self.engine.store.forget_children();
@@ -36,7 +36,7 @@ impl Session {
                     doc_id: row.doc_id.to_string(),
                     heads: heads_bytes(&row.heads),
                 });
-                accesses.insert(row.doc_id, access);
+                accesses.insert(row.doc_id, (access, row.bytes));
             }
         }
         let frame = SyncFrame {
@@ -144,7 +144,7 @@ impl Session {
             };
             let access = self.engine.access(&self.peer, &doc).await?;
             if access.write != Write::None {
-                accesses.insert(doc.clone(), access);
+                accesses.insert(doc.clone(), (access, 0));
                 order.push((doc, Some(d.heads.clone())));
             }
         }
@@ -171,9 +171,9 @@ impl Session {
             .sync_states_of(self.peer.unit.as_str())
             .await?;
         for (doc, their) in order {
-            let access = match accesses.remove(&doc) {
+            let (access, bytes) = match accesses.remove(&doc) {
                 Some(a) => a,
-                None => self.engine.access(&self.peer, &doc).await?,
+                None => (self.engine.access(&self.peer, &doc).await?, 0),
             };
             let mut state = states.remove(&doc).unwrap_or_default();
             let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
@@ -205,7 +205,6 @@ impl Session {
                     state.their_have = Some(vec![Have::default()]);
                     // Whole and compressed when it fits a frame; as its changes, in frames of
                     // a bounded size, when it does not.
-                    let bytes = self.engine.store.document_bytes(&doc).await?;
                     state.their_capabilities =
                         (bytes < FRAME_BUDGET as i64).then(|| vec![Capability::MessageV2]);
                     self.docs.insert(doc.clone(), DocState { state, access });
