@@ -222,3 +222,65 @@ async fn documents_opened_after_the_hello_count_against_the_session() {
     );
     fed.stop_all().await;
 }
+
+/// A document the peer names another way (a trailing space) is the same document: the district,
+/// holding the same heads, says nothing of it, instead of starting it twice and sending it whole
+/// as if the peer held none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_named_another_way_in_a_hello_is_the_same_document() {
+    let mut fed = started(1, 1).await;
+    let (district, inst) = (&fed.districts[0], &fed.institutions[0][0]);
+    let ledger = DocId::ledger(&inst.code);
+    wait_until(
+        PATIENCE,
+        "the district holds the institution's ledger",
+        || async {
+            let h = district.heads(&ledger).await;
+            !h.is_empty() && h == inst.heads(&ledger).await
+        },
+    )
+    .await
+    .unwrap();
+    fed.institutions[0][0].stop().await;
+    let inst = &fed.institutions[0][0];
+    let district = &fed.districts[0];
+    let spaced = format!("{ledger} ");
+    assert_eq!(spaced.parse::<DocId>().ok(), Some(ledger.clone()));
+    let heads: Vec<Vec<u8>> = inst
+        .store
+        .read_document(&ledger, |d| {
+            d.get_heads().iter().map(|h| h.0.to_vec()).collect()
+        })
+        .await
+        .unwrap();
+    let hello = SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: inst.code.to_string(),
+            protocol: 1,
+            docs: vec![DocHeads {
+                doc_id: spaced,
+                heads,
+            }],
+        })),
+    };
+    let tls = TlsMaterial::load(&inst.dir).unwrap();
+    let (frames, _) = raw(&tls, district, vec![hello]).await.unwrap();
+    let said: Vec<String> = frames
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(sync_frame::Kind::Doc(d)) => Some(d.doc_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f.kind, Some(sync_frame::Kind::Hello(_)))),
+        "the district answered"
+    );
+    assert!(
+        !said.iter().any(|d| d.trim() == ledger.to_string()),
+        "nothing said of a ledger both hold: {said:?}"
+    );
+    fed.stop_all().await;
+}

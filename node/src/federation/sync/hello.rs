@@ -123,29 +123,35 @@ impl Session {
                 )
                 .await);
         }
+        // The peer's documents by name as this unit reads it, each once: a name written another
+        // way (with spaces, say) is the same document, not a second one started afresh.
+        let mut their_heads: HashMap<DocId, Vec<Vec<u8>>> = HashMap::new();
+        let mut their_order: Vec<DocId> = Vec::new();
+        for d in &theirs.docs {
+            if let Ok(doc) = d.doc_id.parse::<DocId>()
+                && !their_heads.contains_key(&doc)
+            {
+                their_heads.insert(doc.clone(), d.heads.clone());
+                their_order.push(doc);
+            }
+        }
         // Start every shared document: mine, and those the peer offers that I take.
         let mut order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = Vec::new();
         for id in mine.keys() {
             if let Ok(doc) = id.parse::<DocId>() {
-                let their = theirs
-                    .docs
-                    .iter()
-                    .find(|d| &d.doc_id == id)
-                    .map(|d| d.heads.clone());
+                let their = their_heads.get(&doc).cloned();
                 order.push((doc, their));
             }
         }
-        for d in &theirs.docs {
-            if mine.contains_key(&d.doc_id) {
+        for doc in their_order {
+            if accesses.contains_key(&doc) {
                 continue;
             }
-            let Ok(doc) = d.doc_id.parse::<DocId>() else {
-                continue;
-            };
+            let heads = their_heads.remove(&doc).unwrap_or_default();
             let access = self.engine.access(&self.peer, &doc).await?;
             if access.write != Write::None {
                 accesses.insert(doc.clone(), (access, 0));
-                order.push((doc, Some(d.heads.clone())));
+                order.push((doc, Some(heads)));
             }
         }
         // Of a rollup that either side holds in a newer generation, only that generation: the
