@@ -273,8 +273,10 @@ impl Store {
         let value = match f(&mut entry.doc) {
             Ok(v) => v,
             Err(e) => {
-                // Whatever `f` did to the cached copy is not saved: drop the copy.
+                // Whatever `f` did to the cached copy is not saved: drop the copy, to be read
+                // again.
                 *entry = Cached::fresh(&self.actor);
+                slot.current.store(false, Ordering::Release);
                 slot.torn.store(false, Ordering::Release);
                 return Err(e);
             }
@@ -399,6 +401,7 @@ impl Store {
             }
             Err(e) => {
                 *entry = Cached::fresh(&self.actor);
+                slot.current.store(false, Ordering::Release);
                 Err(e)
             }
         }
@@ -521,10 +524,11 @@ impl Store {
         doc_id: &DocId,
     ) -> Result<(), StoreError> {
         self.mend(slot, entry);
-        if entry.seq >= 0
-            && slot.current.load(Ordering::Acquire)
-            && self.others_watched.load(Ordering::Acquire)
-        {
+        // A document not held here is current too once asked (`seq` is then -1): the watch of
+        // other writers reports it when another process saves it, and this process's writes
+        // catch up in their transaction. Tasks ask after documents of every unit (a child's
+        // submissions, the notices to it) long before any exists.
+        if slot.current.load(Ordering::Acquire) && self.others_watched.load(Ordering::Acquire) {
             return Ok(());
         }
         // Marked before reading: another writer seen meanwhile clears it again. Torn until the
@@ -843,6 +847,63 @@ mod tests {
         assert_eq!(row.camera, from_doc.camera, "projection and document agree");
         let audit = store.audit(Some(code.as_str()), 100).await.unwrap();
         assert_eq!(audit.len(), 41);
+    }
+
+    /// A document not held is answered from memory once asked, until another writer saves it
+    /// (the watch reports it) or this process writes it; a write refused half-way leaves the
+    /// copy to be read again, not an empty document taken for the saved one.
+    #[tokio::test]
+    async fn a_document_not_held_is_asked_once_and_a_refused_write_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = UnitCode::parse("500103-0001").unwrap();
+        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
+            .await
+            .unwrap();
+        store.watching_other_writers();
+        let other = Store::open(dir.path()).await.unwrap();
+        let doc = DocId::ledger(&UnitCode::parse("500103-0002").unwrap());
+        async fn held(s: &Store, doc: &DocId) -> usize {
+            s.read_document(doc, |d| d.get_heads().len()).await.unwrap()
+        }
+        assert_eq!(held(&store, &doc).await, 0, "not held");
+        let cam = Camera::new(DeviceCode::parse("50010312091320000001").unwrap());
+        other
+            .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        assert_eq!(
+            held(&store, &doc).await,
+            0,
+            "the watch has not reported it yet"
+        );
+        let (seen, _) = store.versions_since(0).await.unwrap();
+        for (d, v) in &seen {
+            store.changed_elsewhere(d, *v);
+        }
+        assert!(held(&store, &doc).await > 0, "read again once reported");
+
+        let own = DocId::ledger(&unit);
+        store
+            .edit(&own, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        let saved = store.heads(&own).await.unwrap();
+        let r = store
+            .edit(&own, "t", "half", |d| {
+                ledger::set_fields(
+                    d,
+                    cam.device_code.as_str(),
+                    &[(Field::RecordDays, Some(Value::Int(9)))],
+                )?;
+                Err::<(), _>(StoreError::Refused("stop half-way".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        let read = store
+            .read_document(&own, |d| heads_hex(&d.get_heads()))
+            .await
+            .unwrap();
+        assert_eq!(read, saved, "the saved document, not an empty copy");
     }
 
     #[tokio::test]
