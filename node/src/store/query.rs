@@ -318,13 +318,8 @@ impl Store {
         &self,
         hub: &str,
     ) -> Result<Vec<crate::docs::rollup::Row>, StoreError> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_rows
-                 WHERE hub = ? ORDER BY unit = ?, unit",
-                *COLUMNS
-            )
-        });
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("{} WHERE hub = ? ORDER BY unit = ?, unit", *ROLLUP_ROWS));
         let rows = sqlx::query(SQL.as_str())
             .bind(hub)
             .bind(hub)
@@ -339,13 +334,8 @@ impl Store {
         &self,
         hub: &str,
     ) -> Result<Option<crate::docs::rollup::Row>, StoreError> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_rows
-                 WHERE hub = ? AND unit = ?",
-                *COLUMNS
-            )
-        });
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("{} WHERE hub = ? AND unit = ?", *ROLLUP_ROWS));
         let row = sqlx::query(SQL.as_str())
             .bind(hub)
             .bind(hub)
@@ -407,8 +397,15 @@ pub(super) fn camera_row(r: &sqlx::sqlite::SqliteRow) -> Result<CameraRow, Store
     })
 }
 
-/// A row of `rollup_rows` read as `unit, name, {COLUMNS}, as_of, findings_errors,
-/// findings_warnings`.
+/// The rows of `rollup_rows` as [`rollup_row`] reads them.
+static ROLLUP_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT unit, name, {}, as_of, findings_errors, findings_warnings FROM rollup_rows",
+        *COLUMNS
+    )
+});
+
+/// A row of [`ROLLUP_ROWS`].
 fn rollup_row(r: &sqlx::sqlite::SqliteRow) -> crate::docs::rollup::Row {
     crate::docs::rollup::Row {
         unit: r.get(0),

@@ -854,11 +854,8 @@ mod tests {
     /// copy to be read again, not an empty document taken for the saved one.
     #[tokio::test]
     async fn a_document_not_held_is_asked_once_and_a_refused_write_is_read_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let unit = UnitCode::parse("500103-0001").unwrap();
-        let store = Store::init(dir.path(), &unit, "医院", UnitKind::Institution, Role::Node)
-            .await
-            .unwrap();
+        let (dir, store) = crate::store::testing::hospital().await;
+        let unit = store.unit().clone();
         store.watching_other_writers();
         let other = Store::open(dir.path()).await.unwrap();
         let doc = DocId::ledger(&UnitCode::parse("500103-0002").unwrap());
