@@ -281,8 +281,16 @@ pub async fn run_upstream(engine: Arc<Engine>, mut shutdown: watch::Receiver<boo
 /// daemon): every 250 ms, a look at the store files' stamp (no query while nothing was written);
 /// when it moved, or every 5 s in any case, the documents' version counter is read.
 pub async fn watch_other_writers(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    /// Ends the trust in current copies when the watch ends, however it ends.
+    struct Watching<'a>(&'a crate::store::Store);
+    impl Drop for Watching<'_> {
+        fn drop(&mut self) {
+            self.0.not_watching_other_writers();
+        }
+    }
     let mut last = engine.store.newest_version().await.unwrap_or(0);
     engine.store.watching_other_writers();
+    let _watching = Watching(&engine.store);
     let mut stamp = engine.store.files_stamp();
     let mut asked = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));

@@ -260,6 +260,8 @@ impl Store {
         self.mend(&slot, entry);
         slot.torn.store(true, Ordering::Release);
         if let Err(e) = self.catch_up(&mut tx, entry, doc_id).await {
+            // A chunk that does not load left the copy empty: to be read again, not trusted.
+            slot.current.store(false, Ordering::Release);
             slot.torn.store(false, Ordering::Release);
             return Err(e);
         }
@@ -574,8 +576,18 @@ impl Store {
 
     /// From now on a cached copy marked current is read without asking the database: the
     /// caller watches the other writers and reports them ([`Store::changed_elsewhere`]).
+    /// Copies read before the watch began (its starting point read just before this call) may
+    /// miss what another process saved before it: each is read again when next used.
     pub fn watching_other_writers(&self) {
+        for slot in self.cache.lock().expect("document cache").values() {
+            slot.current.store(false, Ordering::Release);
+        }
         self.others_watched.store(true, Ordering::Release);
+    }
+
+    /// The watch of other writers has ended: every read asks the database again.
+    pub fn not_watching_other_writers(&self) {
+        self.others_watched.store(false, Ordering::Release);
     }
 }
 
@@ -856,14 +868,23 @@ mod tests {
     async fn a_document_not_held_is_asked_once_and_a_refused_write_is_read_again() {
         let (dir, store) = crate::store::testing::hospital().await;
         let unit = store.unit().clone();
-        store.watching_other_writers();
         let other = Store::open(dir.path()).await.unwrap();
-        let doc = DocId::ledger(&UnitCode::parse("500103-0002").unwrap());
         async fn held(s: &Store, doc: &DocId) -> usize {
             s.read_document(doc, |d| d.get_heads().len()).await.unwrap()
         }
-        assert_eq!(held(&store, &doc).await, 0, "not held");
         let cam = Camera::new(DeviceCode::parse("50010312091320000001").unwrap());
+        // Asked before the watch began, saved elsewhere before it began: read again once it has.
+        let early = DocId::ledger(&UnitCode::parse("500103-0003").unwrap());
+        assert_eq!(held(&store, &early).await, 0);
+        other
+            .edit(&early, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await
+            .unwrap();
+        store.watching_other_writers();
+        assert!(held(&store, &early).await > 0, "saved before the watch");
+
+        let doc = DocId::ledger(&UnitCode::parse("500103-0002").unwrap());
+        assert_eq!(held(&store, &doc).await, 0, "not held");
         other
             .edit(&doc, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
             .await
@@ -901,6 +922,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(read, saved, "the saved document, not an empty copy");
+
+        // A chunk that does not load, saved by another process: the write that meets it fails,
+        // and so does every read after it, rather than showing an empty document.
+        let broken = DocId::ledger(&UnitCode::parse("500103-0004").unwrap());
+        assert_eq!(held(&store, &broken).await, 0);
+        sqlx::query("INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, 0, 'incremental', x'00ff')")
+            .bind(broken.to_string())
+            .execute(other.pool())
+            .await
+            .unwrap();
+        let w = store
+            .edit(&broken, "t", "add", |d| Ok(ledger::add_camera(d, &cam)?))
+            .await;
+        assert!(matches!(w, Err(StoreError::Damaged(..))), "{w:?}");
+        let r = store.read_document(&broken, |d| d.get_heads().len()).await;
+        assert!(matches!(r, Err(StoreError::Damaged(..))), "{r:?}");
     }
 
     #[tokio::test]
