@@ -181,17 +181,6 @@ impl Store {
             .collect())
     }
 
-    /// The bytes a document takes here (its saved chunks; 0 when not held).
-    pub async fn document_bytes(&self, doc_id: &DocId) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT bytes FROM documents WHERE doc_id = ?")
-                .bind(doc_id.to_string())
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or(0),
-        )
-    }
-
     /// The heads of a document as saved here (empty when this store does not hold it).
     pub async fn heads(&self, doc_id: &DocId) -> Result<Vec<String>, StoreError> {
         let h: Option<String> = sqlx::query_scalar("SELECT heads FROM documents WHERE doc_id = ?")
