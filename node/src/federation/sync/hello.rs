@@ -2,7 +2,7 @@
 //! then every shared document started (nothing more to say for one already equal, the whole
 //! document for a peer that holds none of it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::sync::{Capability, Have};
 use tokio_stream::{Stream, StreamExt};
@@ -15,15 +15,26 @@ use super::{DocState, FRAME_BUDGET, HELLO_TIMEOUT, PROTOCOL, Session, SessionEnd
 use crate::docs::document::{DocId, DocKind};
 use crate::federation::authz::{Access, Write};
 
+/// A document a session starts: its access (decided once), the bytes saved of it here, and the
+/// heads each side announced (none: not held there).
+#[derive(Clone)]
+struct Start {
+    doc: DocId,
+    access: Access,
+    bytes: i64,
+    mine: Vec<Vec<u8>>,
+    theirs: Option<Vec<Vec<u8>>>,
+}
+
 impl Session {
-    /// This unit's hello: the heads of every document it shares with the peer, and each one's
-    /// access (decided once, for the hello and the session) and saved bytes.
-    async fn hello(&self) -> Result<(SyncFrame, HashMap<DocId, (Access, i64)>), SessionEnd> {
+    /// This unit's hello: the heads of every document it shares with the peer, and each one
+    /// to start (its access decided once, for the hello and the session).
+    async fn hello(&self) -> Result<(SyncFrame, Vec<Start>), SessionEnd> {
         // A unit enrolled since the children were last read (by another process) is one of them
         // from this session on.
         self.engine.store.forget_children();
         let mut docs = Vec::new();
-        let mut accesses = HashMap::new();
+        let mut starts = Vec::new();
         // Each row says whether the document is held and where its replica came from: its
         // access is decided without asking the database again for every document.
         for row in self.engine.store.documents().await? {
@@ -32,11 +43,18 @@ impl Session {
                 .access_of(&self.peer, &row.doc_id, true, row.origin.as_deref())
                 .await?;
             if access.shared() {
+                let heads = heads_bytes(&row.heads);
                 docs.push(DocHeads {
                     doc_id: row.doc_id.to_string(),
-                    heads: heads_bytes(&row.heads),
+                    heads: heads.clone(),
                 });
-                accesses.insert(row.doc_id, (access, row.bytes));
+                starts.push(Start {
+                    doc: row.doc_id,
+                    access,
+                    bytes: row.bytes,
+                    mine: heads,
+                    theirs: None,
+                });
             }
         }
         let frame = SyncFrame {
@@ -46,7 +64,7 @@ impl Session {
                 docs,
             })),
         };
-        Ok((frame, accesses))
+        Ok((frame, starts))
     }
 
     /// Exchanges the hellos and starts every shared document: this unit's, and those the peer
@@ -55,16 +73,8 @@ impl Session {
         &mut self,
         inbound: &mut (impl Stream<Item = Result<SyncFrame, Status>> + Unpin),
     ) -> Result<(), SessionEnd> {
-        let (hello, mut accesses) = self.hello().await?;
+        let (hello, mut order) = self.hello().await?;
         tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
-        let mine: HashMap<String, Vec<Vec<u8>>> = match &hello.kind {
-            Some(sync_frame::Kind::Hello(h)) => h
-                .docs
-                .iter()
-                .map(|d| (d.doc_id.clone(), d.heads.clone()))
-                .collect(),
-            _ => HashMap::new(),
-        };
         self.send(hello).await?;
         let theirs = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {
             Err(_) => {
@@ -136,22 +146,24 @@ impl Session {
             }
         }
         // Start every shared document: mine, and those the peer offers that I take.
-        let mut order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = Vec::new();
-        for id in mine.keys() {
-            if let Ok(doc) = id.parse::<DocId>() {
-                let their = their_heads.get(&doc).cloned();
-                order.push((doc, their));
-            }
+        let mine: HashSet<DocId> = order.iter().map(|s| s.doc.clone()).collect();
+        for s in &mut order {
+            s.theirs = their_heads.get(&s.doc).cloned();
         }
         for doc in their_order {
-            if accesses.contains_key(&doc) {
+            if mine.contains(&doc) {
                 continue;
             }
-            let heads = their_heads.remove(&doc).unwrap_or_default();
             let access = self.engine.access(&self.peer, &doc).await?;
             if access.write != Write::None {
-                accesses.insert(doc.clone(), (access, 0));
-                order.push((doc, Some(heads)));
+                let theirs = their_heads.remove(&doc);
+                order.push(Start {
+                    doc,
+                    access,
+                    bytes: 0,
+                    mine: Vec::new(),
+                    theirs,
+                });
             }
         }
         // Of a rollup that either side holds in a newer generation, only that generation: the
@@ -159,14 +171,14 @@ impl Session {
         let newest = |d: &DocId| {
             order
                 .iter()
-                .filter(|(o, _)| o.kind == d.kind && o.unit == d.unit)
-                .map(|(o, _)| o.generation)
+                .filter(|s| s.doc.kind == d.kind && s.doc.unit == d.unit)
+                .map(|s| s.doc.generation)
                 .max()
                 .unwrap_or(d.generation)
         };
-        let order: Vec<(DocId, Option<Vec<Vec<u8>>>)> = order
+        let order: Vec<Start> = order
             .iter()
-            .filter(|(d, _)| d.kind != DocKind::Rollup || d.generation >= newest(d))
+            .filter(|s| s.doc.kind != DocKind::Rollup || s.doc.generation >= newest(&s.doc))
             .cloned()
             .collect();
         let mut in_sync = 0usize;
@@ -176,13 +188,15 @@ impl Session {
             .store
             .sync_states_of(self.peer.unit.as_str())
             .await?;
-        for (doc, their) in order {
-            let (access, bytes) = match accesses.remove(&doc) {
-                Some(a) => a,
-                None => (self.engine.access(&self.peer, &doc).await?, 0),
-            };
+        for Start {
+            doc,
+            access,
+            bytes,
+            mine: my_heads,
+            theirs: their,
+        } in order
+        {
             let mut state = states.remove(&doc).unwrap_or_default();
-            let my_heads = mine.get(&doc.to_string()).cloned().unwrap_or_default();
             // A peer that did not announce the document holds none of it.
             let their_h = their.as_ref().and_then(|t| heads_of(t)).unwrap_or_default();
             match their_h {
