@@ -467,6 +467,32 @@ async fn believed_parent(
     Ok(None)
 }
 
+/// Every contact of `unit` in the projection, by role, in one query.
+pub(super) async fn contacts_of(
+    conn: &mut SqliteConnection,
+    unit: &str,
+) -> Result<HashMap<String, crate::domain::contacts::Contact>, StoreError> {
+    Ok(
+        sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
+            .bind(unit)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    crate::domain::contacts::Contact {
+                        name: r.get(1),
+                        position: r.get(2),
+                        phone: r.get(3),
+                        remarks: r.get(4),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
 async fn project_profile(
     conn: &mut SqliteConnection,
     doc_id: &DocId,
@@ -509,25 +535,7 @@ async fn project_profile(
     .bind(now())
     .execute(&mut *conn)
     .await?;
-    // Every contact of the unit, in one query.
-    let mut held: HashMap<String, crate::domain::contacts::Contact> =
-        sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
-            .bind(unit)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    crate::domain::contacts::Contact {
-                        name: r.get(1),
-                        position: r.get(2),
-                        phone: r.get(3),
-                        remarks: r.get(4),
-                    },
-                )
-            })
-            .collect();
+    let mut held = contacts_of(conn, unit).await?;
     for role in ContactRole::ALL {
         let old = held.remove(role.as_str());
         let new = p.contact(role).cloned();

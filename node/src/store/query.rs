@@ -349,19 +349,9 @@ impl Store {
             leader: None,
             liaison: None,
         };
-        let rows =
-            sqlx::query("SELECT role, name, position, phone, remarks FROM contacts WHERE unit = ?")
-                .bind(unit)
-                .fetch_all(&self.pool)
-                .await?;
-        for r in rows {
-            let c = crate::domain::contacts::Contact {
-                name: r.get(1),
-                position: r.get(2),
-                phone: r.get(3),
-                remarks: r.get(4),
-            };
-            match r.get::<String, _>(0).as_str() {
+        let mut conn = self.pool.acquire().await?;
+        for (role, c) in crate::store::project::contacts_of(&mut conn, unit).await? {
+            match role.as_str() {
                 "leader" => p.leader = Some(c),
                 _ => p.liaison = Some(c),
             }
