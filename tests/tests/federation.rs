@@ -458,3 +458,39 @@ async fn figures_as_of_a_past_date_come_from_history() {
     );
     fed.stop_all().await;
 }
+
+/// A hub's session that falls behind the hub's stream of changes (a busy hub: more changes than
+/// the stream holds before the session reads them) still sends the change it was not told of,
+/// found from the documents held; the fall is counted for `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_falls_behind_still_sends_what_it_missed() {
+    use std::sync::atomic::Ordering;
+    let mut fed = federation(1, 1).await.unwrap();
+    fed.start_all().await.unwrap();
+    let d = &fed.districts[0];
+    let inst = &fed.institutions[0][0];
+    let ledger = DocId::ledger(&inst.code);
+    let district_profile = DocId::profile(&d.code);
+    converge(inst, &[d], &ledger).await.unwrap();
+    converge(d, &[inst], &district_profile).await.unwrap();
+    let lagged = || d.store.live().sessions_lagged.load(Ordering::Relaxed);
+    let before = lagged();
+    // Each of these makes the institution's session push its ledger again, one by one: the
+    // session falls behind, the district's own change among the changes it is not told of.
+    for _ in 0..20_000 {
+        d.store.notify(ledger.clone());
+    }
+    set_liaison(&d.store, "周敏", "023-61234567").await;
+    for _ in 0..20_000 {
+        d.store.notify(ledger.clone());
+    }
+    converge(d, &[inst], &district_profile).await.unwrap();
+    assert!(lagged() > before, "the session fell behind the changes");
+    let got = inst.store.profile(d.code.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        got.contact(ContactRole::Liaison).unwrap().name,
+        "周敏",
+        "the institution holds the district's new liaison"
+    );
+    fed.stop_all().await;
+}

@@ -129,6 +129,13 @@ pub async fn render(store: &Store) -> Result<String> {
         "TLS handshakes refused since the daemon started (recorded per source and minute)",
         handshakes,
     );
+    let lagged = Counter::<u64>::default();
+    lagged.inc_by(store.live().sessions_lagged.load(Ordering::Relaxed));
+    reg.register(
+        "sync_sessions_lagged",
+        "Times a sync session fell behind this unit's changes and caught up from the documents held",
+        lagged,
+    );
     let subscribers = Gauge::<i64>::default();
     subscribers.set(store.live().feed_subscribers.load(Ordering::Relaxed));
     reg.register(

@@ -152,6 +152,8 @@ pub struct Live {
     pub handshakes_refused: std::sync::atomic::AtomicU64,
     /// Refusals of any kind since the process started, recorded one by one or not.
     pub refusals_seen: std::sync::atomic::AtomicU64,
+    /// Times a sync session fell behind the change stream and caught up from the documents held.
+    pub sessions_lagged: std::sync::atomic::AtomicU64,
 }
 
 /// SQLite connections per store (each is a thread and three file descriptors).
