@@ -160,9 +160,15 @@ impl Store {
 
     /// Every document held here: id, heads, the peer it came from (`None` for own) and version.
     pub async fn documents(&self) -> Result<Vec<DocumentRow>, StoreError> {
+        self.documents_since(-1).await
+    }
+
+    /// [`Store::documents`] written after version `after` (by this process or another).
+    pub async fn documents_since(&self, after: i64) -> Result<Vec<DocumentRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT doc_id, heads, origin, version, bytes FROM documents ORDER BY doc_id",
+            "SELECT doc_id, heads, origin, version, bytes FROM documents WHERE version > ? ORDER BY doc_id",
         )
+        .bind(after)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

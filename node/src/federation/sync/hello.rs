@@ -28,8 +28,9 @@ struct Start {
 
 impl Session {
     /// This unit's hello: the heads of every document it shares with the peer, and each one
-    /// to start (its access decided once, for the hello and the session).
-    async fn hello(&self) -> Result<(SyncFrame, Vec<Start>), SessionEnd> {
+    /// to start (its access decided once, for the hello and the session); and the newest
+    /// version of the documents it read.
+    async fn hello(&self) -> Result<(SyncFrame, Vec<Start>, i64), SessionEnd> {
         // A unit enrolled since the children were last read (by another process) is one of them
         // from this session on.
         self.engine.store.forget_children();
@@ -37,7 +38,9 @@ impl Session {
         let mut starts = Vec::new();
         // Each row says whether the document is held and where its replica came from: its
         // access is decided without asking the database again for every document.
+        let mut seen = 0;
         for row in self.engine.store.documents().await? {
+            seen = seen.max(row.version);
             let access = self
                 .engine
                 .access_of(&self.peer, &row.doc_id, true, row.origin.as_deref())
@@ -64,7 +67,7 @@ impl Session {
                 docs,
             })),
         };
-        Ok((frame, starts))
+        Ok((frame, starts, seen))
     }
 
     /// Exchanges the hellos and starts every shared document: this unit's, and those the peer
@@ -73,7 +76,8 @@ impl Session {
         &mut self,
         inbound: &mut (impl Stream<Item = Result<SyncFrame, Status>> + Unpin),
     ) -> Result<(), SessionEnd> {
-        let (hello, mut order) = self.hello().await?;
+        let (hello, mut order, seen) = self.hello().await?;
+        self.seen = seen;
         tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
         self.send(hello).await?;
         let theirs = match tokio::time::timeout(HELLO_TIMEOUT, inbound.next()).await {

@@ -288,6 +288,7 @@ impl Engine {
             unsent: BTreeSet::new(),
             unsaved: BTreeSet::new(),
             flush_at: None,
+            seen: 0,
         };
         let result = s.run(inbound, shutdown, cut).await;
         stats.connected.store(false, Ordering::Relaxed);
@@ -336,4 +337,7 @@ struct Session {
     unsaved: BTreeSet<DocId>,
     /// When `unsaved` is saved next.
     flush_at: Option<tokio::time::Instant>,
+    /// The newest version of the documents held that this session has looked at (its hello's,
+    /// then each catch-up's after it fell behind the change stream).
+    seen: i64,
 }

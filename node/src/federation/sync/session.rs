@@ -258,12 +258,12 @@ impl Session {
     }
 
     /// This session fell behind the store's change stream by more than the stream holds: the
-    /// `missed` changes it was not told of are found from the documents held, read once. An open
-    /// document is pushed only if its heads moved since this session last spoke of it; a held
-    /// one not open is looked at as its change would have been. (Pushing every open document,
-    /// as before, generated a message for each and read back those the cache had let go: at a
-    /// city of 8,000 institutions a busy session fell behind again doing so, 800,000 pushes in
-    /// a cold start.)
+    /// `missed` changes it was not told of are found from the documents written since it last
+    /// looked (its hello, or its last catch-up), read once. An open document is pushed only if
+    /// its heads moved since this session last spoke of it; a document not open is looked at as
+    /// its change would have been. (Pushing every open document, as before, generated a message
+    /// for each and read back those the cache had let go: at a city of 8,000 institutions a busy
+    /// session fell behind again doing so, 800,000 pushes in a cold start.)
     async fn caught_up_after(&mut self, missed: u64) -> Result<(), SessionEnd> {
         self.engine
             .store
@@ -271,12 +271,14 @@ impl Session {
             .sessions_lagged
             .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(peer = %self.who, missed, "fell behind the change stream");
-        let rows = self.engine.store.documents().await?;
+        let rows = self.engine.store.documents_since(self.seen).await?;
+        self.seen = rows.iter().map(|r| r.version).fold(self.seen, i64::max);
         let (moved, not_open) = after_lag(
-            self.docs.iter().map(|(d, s)| (d, &s.state)),
+            |d: &DocId| self.docs.get(d).map(|s| &s.state),
             &self.refused,
             &rows,
         );
+        drop(rows);
         for doc in moved {
             self.push(&doc).await?;
         }
@@ -492,40 +494,35 @@ impl Session {
     }
 }
 
-/// What a session that missed changes looks at again (see `Session::caught_up_after`), from
-/// `rows`, the documents held now: the open documents whose heads moved since the session last
-/// generated a message for them (or that it has not spoken of yet, or that are no longer held),
-/// and the held documents it has not opened nor refused.
+/// What a session that missed changes looks at again (see `Session::caught_up_after`), of
+/// `rows`, the documents written since it last looked: those open (`open` gives their sync
+/// state) whose heads moved since the session last generated a message for them (or that it
+/// has not spoken of yet), and those neither open nor refused.
 fn after_lag<'a>(
-    open: impl Iterator<Item = (&'a DocId, &'a automerge::sync::State)>,
+    open: impl Fn(&DocId) -> Option<&'a automerge::sync::State>,
     refused: &std::collections::BTreeSet<DocId>,
     rows: &[crate::store::DocumentRow],
 ) -> (Vec<DocId>, Vec<DocId>) {
-    let held: std::collections::HashMap<&DocId, &Vec<String>> =
-        rows.iter().map(|r| (&r.doc_id, &r.heads)).collect();
-    let mut opened = std::collections::HashSet::new();
     let mut moved = Vec::new();
-    for (doc, state) in open {
-        opened.insert(doc);
-        let still = state.have_responded
-            && held
-                .get(doc)
-                .is_some_and(|h| **h == crate::docs::document::heads_hex(&state.last_sent_heads));
-        if !still {
-            moved.push(doc.clone());
+    let mut not_open = Vec::new();
+    for r in rows.iter().filter(|r| !refused.contains(&r.doc_id)) {
+        match open(&r.doc_id) {
+            Some(state) => {
+                if !state.have_responded
+                    || r.heads != crate::docs::document::heads_hex(&state.last_sent_heads)
+                {
+                    moved.push(r.doc_id.clone());
+                }
+            }
+            None => not_open.push(r.doc_id.clone()),
         }
     }
-    let not_open = rows
-        .iter()
-        .filter(|r| !opened.contains(&r.doc_id) && !refused.contains(&r.doc_id))
-        .map(|r| r.doc_id.clone())
-        .collect();
     (moved, not_open)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeSet, HashMap};
 
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
@@ -556,10 +553,9 @@ mod tests {
         assert!(doc.sync().generate_sync_message(&mut state).is_some());
         let never = State::new();
         let id = |s: &str| s.parse::<DocId>().unwrap();
-        let (still, moved, gone, silent, new, refused) = (
+        let (still, moved, silent, new, refused) = (
             id("profile/500103"),
             id("profile/500104"),
-            id("rollup/500103"),
             id("profile/500105"),
             id("profile/500106"),
             id("profile/500107"),
@@ -573,22 +569,26 @@ mod tests {
             row(&new, spoken.clone()),
             row(&refused, spoken),
         ];
-        let open = [
-            (&still, &state),
-            (&moved, &state),
-            (&gone, &state),
-            (&silent, &never),
-        ];
-        let (push, look) = after_lag(open.into_iter(), &BTreeSet::from([refused.clone()]), &rows);
-        let mut push = push;
-        push.sort();
-        let mut want = vec![moved, gone, silent];
-        want.sort();
-        assert_eq!(push, want, "the unmoved document is not pushed again");
-        assert_eq!(
-            look,
-            vec![new],
-            "a held document not open is looked at, a refused one not"
+        let open: HashMap<DocId, State> = [
+            (still.clone(), state.clone()),
+            (moved.clone(), state.clone()),
+            (silent.clone(), never),
+            (refused.clone(), state.clone()),
+            // Open, and not written since the session last looked.
+            (id("profile/500108"), state),
+        ]
+        .into_iter()
+        .collect();
+        let (push, look) = after_lag(
+            |d: &DocId| open.get(d),
+            &BTreeSet::from([refused.clone()]),
+            &rows,
         );
+        assert_eq!(
+            push,
+            vec![moved, silent],
+            "neither an unmoved document nor one not written since is pushed again, nor a refused one"
+        );
+        assert_eq!(look, vec![new], "a document not open is looked at");
     }
 }
