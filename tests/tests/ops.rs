@@ -122,6 +122,7 @@ async fn a_configured_hub_reports_metrics_and_stops_cleanly_on_sigterm() {
         "yl_refusals_total 0",
         "yl_feed_subscribers 0",
         "# TYPE yl_sync_received_bytes counter",
+        "# TYPE yl_sync_sessions_lagged counter",
         "yl_sync_lag_seconds{peer=\"500103-0001\",relation=\"child\"}",
         "# EOF",
     ] {
