@@ -161,6 +161,8 @@ pub struct Gate {
     /// Calls per identity in the current minute.
     calls: Mutex<(i64, HashMap<String, u32>)>,
     registry: watch::Sender<Registry>,
+    /// The enrollments' version (`Store::enrollments_version`) the registry was last read at.
+    read_at: Mutex<Option<i64>>,
 }
 
 impl Gate {
@@ -187,6 +189,7 @@ impl Gate {
             streams: Mutex::new(HashMap::new()),
             calls: Mutex::new((0, HashMap::new())),
             registry: watch::channel(Arc::new(HashMap::new())).0,
+            read_at: Mutex::new(None),
         });
         gate.refresh().await?;
         Ok(gate)
@@ -205,7 +208,15 @@ impl Gate {
     /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
     /// them); open streams of an identity no longer valid end.
     pub async fn refresh(&self) -> Result<(), StoreError> {
+        // Read before the enrollments: a change made after this still moves it for the next
+        // refresh. Unmoved, there is nothing to read again (a district of 200 children read 200
+        // rows twice a second for nothing).
+        let version = self.store.enrollments_version().await?;
+        if *self.read_at.lock().expect("read_at") == Some(version) {
+            return Ok(());
+        }
         let now = self.records().await?;
+        *self.read_at.lock().expect("read_at") = Some(version);
         if self.publish(now) {
             // An enrollment, a grant or a revocation another process made: the catalogue grants
             // this hub publishes for the hubs below follow.

@@ -195,6 +195,47 @@ mod tests {
         assert_eq!(store.refusal_count().await.unwrap(), 0);
     }
 
+    /// The admission gate re-reads the enrollments only when their version moved: it moves with
+    /// an enrollment and a revocation, by this process or another, and with nothing else.
+    #[tokio::test]
+    async fn the_enrollments_version_moves_with_every_change_by_any_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = UnitCode::parse("500103").unwrap();
+        let store = Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
+            .await
+            .unwrap();
+        let child = UnitCode::parse("500103-0001").unwrap();
+        let v0 = store.enrollments_version().await.unwrap();
+        store
+            .register_child(&ChildCertificate {
+                unit: child.as_str(),
+                role: Role::Node,
+                scope: None,
+                serial: "01",
+                fingerprint: "ab",
+                not_after: "2030-01-01T00:00:00Z",
+            })
+            .await
+            .unwrap();
+        let v1 = store.enrollments_version().await.unwrap();
+        assert!(v1 > v0, "an enrollment moves it");
+        store.set_meta("note", "x").await.unwrap();
+        assert_eq!(store.enrollments_version().await.unwrap(), v1);
+        // Another process (the command line beside the daemon) revokes the child.
+        let other = Store::open(dir.path()).await.unwrap();
+        assert_eq!(
+            other.revoke_child(&child).await.unwrap(),
+            Revocation::Revoked
+        );
+        let v2 = store.enrollments_version().await.unwrap();
+        assert!(v2 > v1, "another process's revocation moves it");
+        assert_eq!(
+            other.revoke_child(&child).await.unwrap(),
+            Revocation::AlreadyRevoked
+        );
+        assert_eq!(store.enrollments_version().await.unwrap(), v2);
+    }
+
     /// The children the sync engine asks about are read once; an enrollment here is seen at
     /// once, one by another process (the command line) once they are forgotten (a session's
     /// opening).
