@@ -161,7 +161,7 @@ pub struct Gate {
     /// Calls per identity in the current minute.
     calls: Mutex<(i64, HashMap<String, u32>)>,
     registry: watch::Sender<Registry>,
-    /// The enrollments' version (`Store::enrollments_version`) the registry was last read at.
+    /// The enrollments' version (`Store::enrollments_version`) the registry was read at.
     read_at: Mutex<Option<i64>>,
 }
 
@@ -212,17 +212,31 @@ impl Gate {
         // refresh. Unmoved, there is nothing to read again (a district of 200 children read 200
         // rows twice a second for nothing).
         let version = self.store.enrollments_version().await?;
-        if *self.read_at.lock().expect("read_at") == Some(version) {
+        if version.is_some() && *self.read_at.lock().expect("read_at") == version {
             return Ok(());
         }
         let now = self.records().await?;
-        *self.read_at.lock().expect("read_at") = Some(version);
-        if self.publish(now) {
+        if self.install(version, now) {
             // An enrollment, a grant or a revocation another process made: the catalogue grants
             // this hub publishes for the hubs below follow.
             crate::federation::membership::publish_grants(&self.store).await?;
         }
         Ok(())
+    }
+
+    /// Makes `rows`, read at enrollments' `version` (read before them), the enrollments open
+    /// streams are checked against, unless those installed were read at a newer version (an
+    /// admission's read overtaken by a refresh that saw a revocation must not bring the revoked
+    /// identity back); whether they changed. `None`: the version is not known, read again next.
+    fn install(&self, version: Option<i64>, rows: HashMap<String, Record>) -> bool {
+        let mut at = self.read_at.lock().expect("read_at");
+        if let (Some(have), Some(v)) = (*at, version)
+            && have > v
+        {
+            return false;
+        }
+        *at = version;
+        self.publish(rows)
     }
 
     /// Makes `now` the enrollments open streams are checked against; whether they changed.
@@ -359,10 +373,15 @@ impl Gate {
             .as_ref()
             .is_some_and(|ca| pki::verify_issued_by(ca, &cert.leaf).is_ok());
         if issued_here {
+            let version = self
+                .store
+                .enrollments_version()
+                .await
+                .map_err(Denied::Store)?;
             let records = self.records().await.map_err(Denied::Store)?;
             let record = records.get(cert.unit.as_str()).cloned();
             // What the stream admitted now will be checked against is at least this fresh.
-            if self.publish(records) {
+            if self.install(version, records) {
                 crate::federation::membership::publish_grants(&self.store)
                     .await
                     .map_err(Denied::Store)?;
@@ -585,5 +604,56 @@ where
                 Err(status) => Ok(status.into_http()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::unit::UnitKind;
+    use crate::store::membership::ChildCertificate;
+
+    /// A refresh that saw a revocation is not undone by an admission that read the enrollments
+    /// before it (and installs them after it); and a refresh with nothing changed reads nothing.
+    #[tokio::test]
+    async fn a_revocation_seen_is_not_undone_by_an_older_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = UnitCode::parse("500103").unwrap();
+        let store = Arc::new(
+            Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
+                .await
+                .unwrap(),
+        );
+        let child = UnitCode::parse("500103-0001").unwrap();
+        store
+            .register_child(&ChildCertificate {
+                unit: child.as_str(),
+                role: Role::Node,
+                scope: None,
+                serial: "01",
+                fingerprint: "ab",
+                not_after: "2030-01-01T00:00:00Z",
+            })
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), dir.path(), Limits::default())
+            .await
+            .unwrap();
+        let revoked = |g: &Gate| g.registry.borrow()[child.as_str()].revoked_at.is_some();
+        assert!(!revoked(&gate));
+        // An admission reads the enrollments (version, then rows) ...
+        let old_version = store.enrollments_version().await.unwrap();
+        let old = gate.records().await.unwrap();
+        // ... the child is revoked by another process and a refresh sees it ...
+        store.revoke_child(&child).await.unwrap();
+        gate.refresh().await.unwrap();
+        assert!(revoked(&gate));
+        // ... then the admission installs what it read: refused, older.
+        assert!(!gate.install(old_version, old));
+        assert!(revoked(&gate), "an older read brought a revoked child back");
+        gate.refresh().await.unwrap();
+        assert!(revoked(&gate));
+        let now = store.enrollments_version().await.unwrap();
+        assert_eq!(*gate.read_at.lock().unwrap(), now);
     }
 }

@@ -82,14 +82,14 @@ pub struct Enrollment {
 
 impl Store {
     /// A number that moves with every change to the enrollments (an enrollment, a revocation, a
-    /// grant), by this process or another: kept by the store's triggers.
-    pub async fn enrollments_version(&self) -> Result<i64, StoreError> {
-        let v: Option<i64> = sqlx::query_scalar(
+    /// grant), by this process or another: kept by the store's triggers. `None` if its row is
+    /// missing (then nothing can be told from it).
+    pub async fn enrollments_version(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
             "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'children_version'",
         )
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(v.unwrap_or(0))
+        .await?)
     }
 
     /// Every enrollment of this hub, revoked ones included.
