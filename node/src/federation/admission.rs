@@ -610,32 +610,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::unit::UnitKind;
-    use crate::store::membership::ChildCertificate;
+    use crate::store::membership::{district_store, register_node};
 
     /// A refresh that saw a revocation is not undone by an admission that read the enrollments
     /// before it (and installs them after it); and a refresh with nothing changed reads nothing.
     #[tokio::test]
     async fn a_revocation_seen_is_not_undone_by_an_older_read() {
         let dir = tempfile::tempdir().unwrap();
-        let me = UnitCode::parse("500103").unwrap();
-        let store = Arc::new(
-            Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
-                .await
-                .unwrap(),
-        );
+        let store = Arc::new(district_store(dir.path()).await);
         let child = UnitCode::parse("500103-0001").unwrap();
-        store
-            .register_child(&ChildCertificate {
-                unit: child.as_str(),
-                role: Role::Node,
-                scope: None,
-                serial: "01",
-                fingerprint: "ab",
-                not_after: "2030-01-01T00:00:00Z",
-            })
-            .await
-            .unwrap();
+        register_node(&store, &child).await;
         let gate = Gate::new(store.clone(), dir.path(), Limits::default())
             .await
             .unwrap();

@@ -145,31 +145,48 @@ impl Store {
     }
 }
 
+/// A district's new store in `dir` (for tests).
+#[cfg(test)]
+pub(crate) async fn district_store(dir: &std::path::Path) -> Store {
+    let me = UnitCode::parse("500103").unwrap();
+    Store::init(
+        dir,
+        &me,
+        "区卫健委",
+        crate::domain::unit::UnitKind::District,
+        Role::Hub,
+    )
+    .await
+    .unwrap()
+}
+
+/// Registers `child` as an institution enrolled at `store` (for tests).
+#[cfg(test)]
+pub(crate) async fn register_node(store: &Store, child: &UnitCode) {
+    store
+        .register_child(&ChildCertificate {
+            unit: child.as_str(),
+            role: Role::Node,
+            scope: None,
+            serial: "01",
+            fingerprint: "ab",
+            not_after: "2030-01-01T00:00:00Z",
+        })
+        .await
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::unit::UnitKind;
 
     #[tokio::test]
     async fn a_child_is_registered_listed_and_revoked_once() {
         let dir = tempfile::tempdir().unwrap();
-        let me = UnitCode::parse("500103").unwrap();
-        let store = Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
-            .await
-            .unwrap();
+        let store = district_store(dir.path()).await;
         let child = UnitCode::parse("500103-0001").unwrap();
         assert!(!store.is_child(child.as_str()).await.unwrap());
-        store
-            .register_child(&ChildCertificate {
-                unit: child.as_str(),
-                role: Role::Node,
-                scope: None,
-                serial: "01",
-                fingerprint: "ab",
-                not_after: "2030-01-01T00:00:00Z",
-            })
-            .await
-            .unwrap();
+        register_node(&store, &child).await;
         assert!(store.is_child(child.as_str()).await.unwrap());
         assert!(store.child_hubs().await.unwrap().is_empty());
         let listed = store.children().await.unwrap();
@@ -200,23 +217,10 @@ mod tests {
     #[tokio::test]
     async fn the_enrollments_version_moves_with_every_change_by_any_process() {
         let dir = tempfile::tempdir().unwrap();
-        let me = UnitCode::parse("500103").unwrap();
-        let store = Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
-            .await
-            .unwrap();
+        let store = district_store(dir.path()).await;
         let child = UnitCode::parse("500103-0001").unwrap();
         let v0 = store.enrollments_version().await.unwrap();
-        store
-            .register_child(&ChildCertificate {
-                unit: child.as_str(),
-                role: Role::Node,
-                scope: None,
-                serial: "01",
-                fingerprint: "ab",
-                not_after: "2030-01-01T00:00:00Z",
-            })
-            .await
-            .unwrap();
+        register_node(&store, &child).await;
         let v1 = store.enrollments_version().await.unwrap();
         assert!(v1 > v0, "an enrollment moves it");
         store.set_meta("note", "x").await.unwrap();
@@ -242,10 +246,7 @@ mod tests {
     #[tokio::test]
     async fn the_known_children_follow_enrollments() {
         let dir = tempfile::tempdir().unwrap();
-        let me = UnitCode::parse("500103").unwrap();
-        let store = Store::init(dir.path(), &me, "区卫健委", UnitKind::District, Role::Hub)
-            .await
-            .unwrap();
+        let store = district_store(dir.path()).await;
         let cert = |unit| ChildCertificate {
             unit,
             role: Role::Node,
