@@ -208,20 +208,24 @@ impl Gate {
     /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
     /// them); open streams of an identity no longer valid end.
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        // Read before the enrollments: a change made after this still moves it for the next
-        // refresh. Unmoved, there is nothing to read again (a district of 200 children read 200
-        // rows twice a second for nothing).
+        self.current().await.map(|_| ())
+    }
+
+    /// The enrollments as they are now: those installed, while their version has not moved
+    /// since they were read (a district of 200 children read 200 rows twice a second, and at
+    /// every admission, for nothing), else read again and installed. The version is read before
+    /// the rows: a change made after it moves it for the next reader.
+    async fn current(&self) -> Result<Registry, StoreError> {
         let version = self.store.enrollments_version().await?;
-        if version.is_some() && *self.read_at.lock().expect("read_at") == version {
-            return Ok(());
+        if version.is_none() || *self.read_at.lock().expect("read_at") != version {
+            let rows = self.records().await?;
+            if self.install(version, rows) {
+                // An enrollment, a grant or a revocation another process made: the catalogue
+                // grants this hub publishes for the hubs below follow.
+                crate::federation::membership::publish_grants(&self.store).await?;
+            }
         }
-        let now = self.records().await?;
-        if self.install(version, now) {
-            // An enrollment, a grant or a revocation another process made: the catalogue grants
-            // this hub publishes for the hubs below follow.
-            crate::federation::membership::publish_grants(&self.store).await?;
-        }
-        Ok(())
+        Ok(self.registry.borrow().clone())
     }
 
     /// Makes `rows`, read at enrollments' `version` (read before them), the enrollments open
@@ -373,19 +377,9 @@ impl Gate {
             .as_ref()
             .is_some_and(|ca| pki::verify_issued_by(ca, &cert.leaf).is_ok());
         if issued_here {
-            let version = self
-                .store
-                .enrollments_version()
-                .await
-                .map_err(Denied::Store)?;
-            let records = self.records().await.map_err(Denied::Store)?;
-            let record = records.get(cert.unit.as_str()).cloned();
             // What the stream admitted now will be checked against is at least this fresh.
-            if self.install(version, records) {
-                crate::federation::membership::publish_grants(&self.store)
-                    .await
-                    .map_err(Denied::Store)?;
-            }
+            let registry = self.current().await.map_err(Denied::Store)?;
+            let record = registry.get(cert.unit.as_str()).cloned();
             let Some(r) = record else {
                 return Err(Denied::Reason(format!(
                     "unit {} is not a child of {} (no enrollment is registered for it)",
