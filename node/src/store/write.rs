@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use automerge::{AutoCommit, ChangeHash};
 use sqlx::{Row, SqliteConnection};
 
-use crate::docs::document::{DocId, DocKind, commit_now, heads_hex};
+use crate::docs::document::{DocId, DocKind, commit_now, forget_last_change, heads_hex};
 use crate::store::stages::{self, Stage};
 use crate::store::{Store, StoreError, now};
 
@@ -286,6 +286,7 @@ impl Store {
         let after = entry.doc.get_heads();
         if before == after {
             // Nothing changed in the copy: it is whole whatever the rollback does.
+            forget_last_change(&mut entry.doc);
             slot.torn.store(false, Ordering::Release);
             tx.rollback().await?;
             return Ok((
@@ -376,6 +377,9 @@ impl Store {
         slot.torn.store(false, Ordering::Release);
         match outcome {
             Ok((seq, chunks, bytes, heads, records, state_saved, (version, kept_origin))) => {
+                // Projected and authorized: the change's index is not needed any more, and the
+                // copy may stay cached long.
+                forget_last_change(&mut entry.doc);
                 entry.seq = seq;
                 entry.chunks = chunks;
                 entry.bytes = bytes;
