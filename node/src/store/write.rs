@@ -148,6 +148,7 @@ impl Store {
         .bind(entry.seq)
         .fetch_all(&mut *conn)
         .await?;
+        let loaded = !rows.is_empty();
         for r in rows {
             let seq: i64 = r.get(0);
             let snapshot: bool = r.get(1);
@@ -164,6 +165,12 @@ impl Store {
                 return Err(StoreError::Damaged(key, Box::new(e)));
             }
             entry.seq = seq;
+        }
+        if loaded {
+            // Automerge records the patch events of changes loaded into a document even with its
+            // index off, and keeps them in it: a copy read often and written seldom here (another
+            // process writes it) would hold them for as long as it stays cached.
+            entry.doc.reset_diff_cursor();
         }
         Ok(())
     }
