@@ -207,8 +207,13 @@ impl Gate {
 
     /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
     /// them); open streams of an identity no longer valid end.
+    /// A publication of the catalogue grants that failed is tried again here.
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        self.current().await.map(|_| ())
+        self.current().await?;
+        if self.store.grants_due() {
+            crate::federation::membership::publish_grants(&self.store).await?;
+        }
+        Ok(())
     }
 
     /// The enrollments as they are now: those installed, while their version has not moved
@@ -219,10 +224,13 @@ impl Gate {
         let version = self.store.enrollments_version().await?;
         if version.is_none() || *self.read_at.lock().expect("read_at") != version {
             let rows = self.records().await?;
-            if self.install(version, rows) {
+            if self.install(version, rows)
+                && let Err(e) = crate::federation::membership::publish_grants(&self.store).await
+            {
                 // An enrollment, a grant or a revocation another process made: the catalogue
-                // grants this hub publishes for the hubs below follow.
-                crate::federation::membership::publish_grants(&self.store).await?;
+                // grants this hub publishes for the hubs below follow. Not published now, they
+                // are at a next refresh; the caller being admitted is not refused for it.
+                warn!(error = %e, "could not publish the catalogue grants; to be tried again");
             }
         }
         Ok(self.registry.borrow().clone())
@@ -263,7 +271,7 @@ impl Gate {
             tokio::select! {
                 _ = tick.tick() => {
                     if let Err(e) = self.refresh().await {
-                        warn!(error = %e, "could not re-read the enrollments");
+                        warn!(error = %e, "could not re-read the enrollments or publish the catalogue grants");
                     }
                     self.store.flush_refusals(false).await;
                 }
@@ -604,7 +612,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::membership::{district_store, register_node};
+    use crate::docs::document::DocId;
+    use crate::store::membership::{ChildCertificate, district_store, register_node};
+    use crate::store::testing;
 
     /// A refresh that saw a revocation is not undone by an admission that read the enrollments
     /// before it (and installs them after it); and a refresh with nothing changed reads nothing.
@@ -633,5 +643,64 @@ mod tests {
         assert!(revoked(&gate));
         let now = store.enrollments_version().await.unwrap();
         assert_eq!(*gate.read_at.lock().unwrap(), now);
+    }
+
+    /// A publication of the catalogue grants that failed (the parent's profile, whose grants a
+    /// hub relays, unreadable for a while) is tried again at the gate's refreshes, though the
+    /// enrollments do not move again; the admission that met the failure is not refused for it.
+    #[tokio::test]
+    async fn a_grant_not_published_at_once_is_published_at_a_next_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(district_store(dir.path()).await);
+        let own = DocId::profile(store.unit());
+        store
+            .edit(&own, "t", "record the parent unit", |d| {
+                Ok(crate::docs::profile::set_text(d, "parent", Some("500000"))?)
+            })
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), dir.path(), Limits::default())
+            .await
+            .unwrap();
+        let parent = DocId::profile(&UnitCode::parse("500000").unwrap());
+        testing::damage(&store, &parent).await;
+
+        let police = "GA-500103";
+        store
+            .register_child(&ChildCertificate {
+                unit: police,
+                role: crate::domain::unit::Role::Subscriber,
+                scope: Some("500103"),
+                serial: "02",
+                fingerprint: "cd",
+                not_after: "2030-01-01T00:00:00Z",
+            })
+            .await
+            .unwrap();
+        assert!(store.set_catalogue_grant(police, true).await.unwrap());
+        let published = |s: Arc<Store>| async move {
+            s.read_document(&DocId::profile(s.unit()), |d| {
+                crate::docs::grants::read(d)
+                    .iter()
+                    .any(|g| g.unit == police && g.fingerprint == "cd")
+            })
+            .await
+            .unwrap()
+        };
+        // An admission reads the new enrollments: the grants cannot be published, the caller is
+        // still answered.
+        assert!(gate.current().await.is_ok());
+        assert!(store.grants_due());
+        assert!(!published(store.clone()).await);
+        assert!(gate.refresh().await.is_err(), "still unreadable");
+        assert!(store.grants_due());
+
+        testing::mend(&store, &parent).await;
+        gate.refresh().await.unwrap();
+        assert!(!store.grants_due());
+        assert!(
+            published(store.clone()).await,
+            "the grant was never published after the failure"
+        );
     }
 }

@@ -112,8 +112,13 @@ pub async fn grant_catalogue(store: &Store, unit: &UnitCode) -> Result<()> {
 /// revoked), by exact certificate, and the grants its parent published (relayed: a hub child
 /// checks against them a reader this hub asks for on such a delegate's behalf); the profile
 /// carries them down to its hub children. A change only when they differ. Returns whether they
-/// changed.
+/// changed. One publication at a time; one that failed is tried again by the admission gate's
+/// next refresh (`Store::grants_due`).
 pub async fn publish_grants(store: &Store) -> Result<bool, crate::store::StoreError> {
+    store.publishing_grants(publish_grants_now(store)).await
+}
+
+async fn publish_grants_now(store: &Store) -> Result<bool, crate::store::StoreError> {
     let grants: Vec<Grant> = store
         .enrollments()
         .await?

@@ -26,7 +26,35 @@ const VERSION: &str = "catalogue_version";
 /// The newest sequence number of a tombstone dropped: a cursor before it is too old.
 const FLOOR: &str = "catalogue_floor";
 
+/// The catalogue grants a hub publishes in its profile are published one at a time (each reads
+/// the enrollments as they are then, so the last one published follows the last change), and a
+/// publication that failed is due again until one succeeds.
+#[derive(Default)]
+pub(crate) struct GrantsPublishing {
+    one: tokio::sync::Mutex<()>,
+    due: std::sync::atomic::AtomicBool,
+}
+
 impl Store {
+    /// Runs `publish` (the catalogue grants written into this hub's profile) alone, and notes
+    /// whether it failed: then [`Store::grants_due`] until one succeeds.
+    pub async fn publishing_grants<T>(
+        &self,
+        publish: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let _one = self.grants.one.lock().await;
+        let done = publish.await;
+        self.grants
+            .due
+            .store(done.is_err(), std::sync::atomic::Ordering::SeqCst);
+        done
+    }
+
+    /// Whether the last publication of the catalogue grants failed (to be tried again).
+    pub fn grants_due(&self) -> bool {
+        self.grants.due.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Grants (or withdraws) the catalogue of its scope to a subscriber enrolled here.
     pub async fn set_catalogue_grant(&self, unit: &str, granted: bool) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE children SET catalogue = ? WHERE unit = ? AND role = ?")

@@ -141,6 +141,8 @@ pub struct Store {
     /// The newest generation of each hub's rollup held here, once asked (see
     /// [`Store::rollup_doc_known`]).
     generations: std::sync::Mutex<HashMap<UnitCode, u32>>,
+    /// The publishing of the catalogue grants (see [`Store::publishing_grants`]).
+    grants: catalogue::GrantsPublishing,
 }
 
 /// Live counters of the running daemon, for `/metrics`.
@@ -315,6 +317,7 @@ impl Store {
             origins: Default::default(),
             children_known: Default::default(),
             generations: Default::default(),
+            grants: Default::default(),
         };
         let who = "init";
         let name = name.trim().to_string();
@@ -383,6 +386,7 @@ impl Store {
             origins: Default::default(),
             children_known: Default::default(),
             generations: Default::default(),
+            grants: Default::default(),
         })
     }
 
@@ -566,5 +570,26 @@ pub(crate) mod testing {
         .await
         .unwrap();
         (dir, s)
+    }
+
+    /// Saves, for a document with nothing saved yet, a chunk that does not load: reading it
+    /// fails from now on (as a disk's damage would make it), until [`mend`] takes it away.
+    pub async fn damage(store: &super::Store, doc: &crate::docs::document::DocId) {
+        sqlx::query(
+            "INSERT INTO doc_chunks (doc_id, seq, kind, data) VALUES (?, 0, 'incremental', x'00ff')",
+        )
+        .bind(doc.to_string())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+
+    /// Takes away the chunk [`damage`] saved.
+    pub async fn mend(store: &super::Store, doc: &crate::docs::document::DocId) {
+        sqlx::query("DELETE FROM doc_chunks WHERE doc_id = ? AND data = x'00ff'")
+            .bind(doc.to_string())
+            .execute(&store.pool)
+            .await
+            .unwrap();
     }
 }

@@ -430,8 +430,13 @@ impl Session {
                         {
                             // The parent's catalogue grants changed: this hub relays them to
                             // its hub children, which check a delegate's reads against them.
-                            crate::federation::membership::publish_grants(&self.engine.store)
-                                .await?;
+                            // Not published now, they are at the admission gate's next refresh.
+                            if let Err(e) =
+                                crate::federation::membership::publish_grants(&self.engine.store)
+                                    .await
+                            {
+                                warn!(error = %e, "could not relay the catalogue grants; to be tried again");
+                            }
                         }
                         if changed && doc.kind == DocKind::Rollup && doc.generation > 0 {
                             // A child hub's rollup began its next generation: the ones before
