@@ -18,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tonic::Status;
-use tracing::warn;
+use tracing::{debug, info, warn};
 
 use crate::domain::unit::UnitCode;
 use crate::federation::net::ConnInfo;
@@ -191,7 +191,9 @@ impl Gate {
             registry: watch::channel(Arc::new(HashMap::new())).0,
             read_at: Mutex::new(None),
         });
-        gate.refresh().await?;
+        // The enrollments must be read; the grants' publication, if it fails, is retried by
+        // the refreshes and does not keep the hub from serving.
+        gate.current().await?;
         Ok(gate)
     }
 
@@ -267,11 +269,23 @@ impl Gate {
     /// minute ends, until `shutdown`.
     pub async fn maintain(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Said once when refreshes start failing and once when they work again, not twice a
+        // second in between.
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Err(e) = self.refresh().await {
-                        warn!(error = %e, "could not re-read the enrollments or publish the catalogue grants");
+                    match self.refresh().await {
+                        Err(e) if !failing => {
+                            failing = true;
+                            warn!(error = %e, "could not re-read the enrollments or publish the catalogue grants; trying again every 500 ms");
+                        }
+                        Err(e) => debug!(error = %e, "still failing to refresh the enrollments"),
+                        Ok(()) if failing => {
+                            failing = false;
+                            info!("enrollments and catalogue grants current again");
+                        }
+                        Ok(()) => {}
                     }
                     self.store.flush_refusals(false).await;
                 }
@@ -646,8 +660,10 @@ mod tests {
     }
 
     /// A publication of the catalogue grants that failed (the parent's profile, whose grants a
-    /// hub relays, unreadable for a while) is tried again at the gate's refreshes, though the
-    /// enrollments do not move again; the admission that met the failure is not refused for it.
+    /// hub relays, unreadable for a while) still writes this hub's own grants, a revocation's
+    /// withdrawal above all, and is tried again at the gate's refreshes though the enrollments
+    /// do not move again; the admission that met the failure is not refused for it; and a
+    /// publication whose caller went away before it ended is due again too.
     #[tokio::test]
     async fn a_grant_not_published_at_once_is_published_at_a_next_refresh() {
         let dir = tempfile::tempdir().unwrap();
@@ -665,42 +681,72 @@ mod tests {
         let parent = DocId::profile(&UnitCode::parse("500000").unwrap());
         testing::damage(&store, &parent).await;
 
-        let police = "GA-500103";
-        store
-            .register_child(&ChildCertificate {
-                unit: police,
-                role: crate::domain::unit::Role::Subscriber,
-                scope: Some("500103"),
-                serial: "02",
-                fingerprint: "cd",
-                not_after: "2030-01-01T00:00:00Z",
-            })
-            .await
-            .unwrap();
-        assert!(store.set_catalogue_grant(police, true).await.unwrap());
+        let police = UnitCode::parse("GA-500103").unwrap();
+        let enroll = || ChildCertificate {
+            unit: police.as_str(),
+            role: crate::domain::unit::Role::Subscriber,
+            scope: Some("500103"),
+            serial: "02",
+            fingerprint: "cd",
+            not_after: "2030-01-01T00:00:00Z",
+        };
+        store.register_child(&enroll()).await.unwrap();
+        assert!(
+            store
+                .set_catalogue_grant(police.as_str(), true)
+                .await
+                .unwrap()
+        );
         let published = |s: Arc<Store>| async move {
             s.read_document(&DocId::profile(s.unit()), |d| {
                 crate::docs::grants::read(d)
                     .iter()
-                    .any(|g| g.unit == police && g.fingerprint == "cd")
+                    .any(|g| g.unit == "GA-500103" && g.fingerprint == "cd")
             })
             .await
             .unwrap()
         };
-        // An admission reads the new enrollments: the grants cannot be published, the caller is
-        // still answered.
+        // An admission reads the new enrollments: the caller is still answered, this hub's own
+        // grant is written, the relayed ones cannot be and the publication stays due.
         assert!(gate.current().await.is_ok());
+        assert!(published(store.clone()).await);
         assert!(store.grants_due());
-        assert!(!published(store.clone()).await);
-        assert!(gate.refresh().await.is_err(), "still unreadable");
+        assert!(
+            gate.refresh().await.is_err(),
+            "the parent's profile unreadable"
+        );
         assert!(store.grants_due());
+        // Revoked meanwhile: the grant is withdrawn at once all the same.
+        store.revoke_child(&police).await.unwrap();
+        assert!(gate.refresh().await.is_err());
+        assert!(
+            !published(store.clone()).await,
+            "a revoked subscriber kept its grant"
+        );
 
         testing::mend(&store, &parent).await;
         gate.refresh().await.unwrap();
         assert!(!store.grants_due());
+        store.register_child(&enroll()).await.unwrap();
         assert!(
-            published(store.clone()).await,
-            "the grant was never published after the failure"
+            store
+                .set_catalogue_grant(police.as_str(), true)
+                .await
+                .unwrap()
         );
+        gate.refresh().await.unwrap();
+        assert!(published(store.clone()).await);
+
+        // A publication dropped before it ended (its caller went away) is due, and done at the
+        // next refresh.
+        let ended = tokio::select! {
+            biased;
+            _ = crate::federation::membership::publish_grants(&store) => true,
+            _ = std::future::ready(()) => false,
+        };
+        assert!(!ended, "it ended within its first poll");
+        assert!(store.grants_due());
+        gate.refresh().await.unwrap();
+        assert!(!store.grants_due());
     }
 }

@@ -112,54 +112,75 @@ pub async fn grant_catalogue(store: &Store, unit: &UnitCode) -> Result<()> {
 /// revoked), by exact certificate, and the grants its parent published (relayed: a hub child
 /// checks against them a reader this hub asks for on such a delegate's behalf); the profile
 /// carries them down to its hub children. A change only when they differ. Returns whether they
-/// changed. One publication at a time; one that failed is tried again by the admission gate's
-/// next refresh (`Store::grants_due`).
+/// changed. One publication at a time in this process; one that failed is tried again by the
+/// admission gate's next refresh (`Store::grants_due`).
 pub async fn publish_grants(store: &Store) -> Result<bool, crate::store::StoreError> {
     store.publishing_grants(publish_grants_now(store)).await
 }
 
+/// Publications checked again after a write that another process's change overtook, before the
+/// publication is left due.
+const PUBLISH_ROUNDS: usize = 4;
+
 async fn publish_grants_now(store: &Store) -> Result<bool, crate::store::StoreError> {
-    let grants: Vec<Grant> = store
-        .enrollments()
-        .await?
-        .into_iter()
-        .filter(|e| e.role == Role::Subscriber && e.catalogue && e.revoked_at.is_none())
-        .filter_map(|e| {
-            Some(Grant {
-                fingerprint: e.fingerprint?,
-                scope: e.scope?,
-                unit: e.unit,
-            })
-        })
-        .collect();
-    let relayed: Vec<Grant> = match store.parent_of(store.unit().as_str()).await? {
-        Some(parent) => match UnitCode::parse(&parent) {
-            Ok(parent) => {
-                store
-                    .read_document(&DocId::profile(&parent), |d| grants::read(d))
-                    .await?
-            }
-            Err(_) => Vec::new(),
-        },
-        None => Vec::new(),
-    };
     let me = DocId::profile(store.unit());
-    let (held, held_relayed) = store
-        .read_document(&me, |d| (grants::read(d), grants::read_relayed(d)))
-        .await?;
+    let parent = match store.parent_of(store.unit().as_str()).await? {
+        Some(p) => UnitCode::parse(&p).ok().map(|p| DocId::profile(&p)),
+        None => None,
+    };
+    let relayed_now = |parent: Option<DocId>| async move {
+        match parent {
+            Some(p) => store.read_document(&p, |d| grants::read(d)).await,
+            None => Ok(Vec::new()),
+        }
+    };
     let same = |a: &[Grant], b: &[Grant]| a.len() == b.len() && a.iter().all(|g| b.contains(g));
-    if same(&held, &grants) && same(&held_relayed, &relayed) {
-        return Ok(false);
+    let mut changed = false;
+    for _ in 0..PUBLISH_ROUNDS {
+        let version = store.enrollments_version().await?;
+        let grants: Vec<Grant> = store
+            .enrollments()
+            .await?
+            .into_iter()
+            .filter(|e| e.role == Role::Subscriber && e.catalogue && e.revoked_at.is_none())
+            .filter_map(|e| {
+                Some(Grant {
+                    fingerprint: e.fingerprint?,
+                    scope: e.scope?,
+                    unit: e.unit,
+                })
+            })
+            .collect();
+        // The parent's profile unreadable: this hub's own grants (a revocation's withdrawal
+        // above all) are written still, the relayed ones kept as they are, and the publication
+        // stays due.
+        let relayed = relayed_now(parent.clone()).await;
+        let (written, _) = store
+            .edit(&me, "enroll", "publish the catalogue grants", |d| {
+                let a =
+                    grants::write(d, &grants).map_err(crate::docs::ledger::LedgerError::from)?;
+                let b = match &relayed {
+                    Ok(r) => grants::write_relayed(d, r)
+                        .map_err(crate::docs::ledger::LedgerError::from)?,
+                    Err(_) => false,
+                };
+                Ok(a || b)
+            })
+            .await?;
+        changed |= written;
+        let relayed = relayed?;
+        // Another process (`yl-hub enroll`, `revoke` beside the daemon, or the daemon beside
+        // them) may have published from what it read after these reads, and this write
+        // overtaken it: read again, and publish again if anything moved.
+        if store.enrollments_version().await? == version
+            && same(&relayed_now(parent.clone()).await?, &relayed)
+        {
+            return Ok(changed);
+        }
     }
-    let (changed, _) = store
-        .edit(&me, "enroll", "publish the catalogue grants", |d| {
-            let a = grants::write(d, &grants).map_err(crate::docs::ledger::LedgerError::from)?;
-            let b = grants::write_relayed(d, &relayed)
-                .map_err(crate::docs::ledger::LedgerError::from)?;
-            Ok(a || b)
-        })
-        .await?;
-    Ok(changed)
+    Err(crate::store::StoreError::Refused(format!(
+        "the enrollments or the parent's grants kept changing over {PUBLISH_ROUNDS} publications of the catalogue grants"
+    )))
 }
 
 /// Marks a child revoked: its new connections are refused and its open sessions end (and a

@@ -106,12 +106,12 @@ pub async fn serve(
     let gate = Gate::new(engine.store.clone(), &engine.data, engine.limits)
         .await
         .map_err(|e| NetError::Config(e.to_string()))?;
-    if engine.store.identity().is_hub() {
+    if engine.store.identity().is_hub()
+        && let Err(e) = crate::federation::membership::publish_grants(&engine.store).await
+    {
         // The parent's catalogue grants relayed for the hubs below (a store of an earlier
-        // version has none yet).
-        crate::federation::membership::publish_grants(&engine.store)
-            .await
-            .map_err(|e| NetError::Config(e.to_string()))?;
+        // version has none yet). Not published now, they are at the gate's next refresh.
+        warn!(error = %e, "could not publish the catalogue grants; to be tried again");
     }
     let (conn_tx, conn_rx) = mpsc::channel::<Result<TlsConn, std::io::Error>>(64);
     let accept_gate = gate.clone();

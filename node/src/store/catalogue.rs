@@ -26,33 +26,46 @@ const VERSION: &str = "catalogue_version";
 /// The newest sequence number of a tombstone dropped: a cursor before it is too old.
 const FLOOR: &str = "catalogue_floor";
 
-/// The catalogue grants a hub publishes in its profile are published one at a time (each reads
-/// the enrollments as they are then, so the last one published follows the last change), and a
-/// publication that failed is due again until one succeeds.
+/// The catalogue grants a hub publishes in its profile are published one at a time in a process
+/// (each reads the enrollments as they are then; across processes, each checks after writing
+/// that nothing it read moved meanwhile), and the publications asked for are counted, so that
+/// one that failed, or whose caller went away before it ended, is due again until one that
+/// began after it succeeds.
 #[derive(Default)]
 pub(crate) struct GrantsPublishing {
     one: tokio::sync::Mutex<()>,
-    due: std::sync::atomic::AtomicBool,
+    /// Publications asked for so far.
+    asked: std::sync::atomic::AtomicU64,
+    /// The most asked for that a publication which succeeded had been asked for when it began.
+    done: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
-    /// Runs `publish` (the catalogue grants written into this hub's profile) alone, and notes
-    /// whether it failed: then [`Store::grants_due`] until one succeeds.
+    /// Runs `publish` (the catalogue grants written into this hub's profile) alone; until one
+    /// begun after this call succeeds, [`Store::grants_due`].
     pub async fn publishing_grants<T>(
         &self,
         publish: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Counted before waiting: a caller dropped while it waits (an admission whose client
+        // hung up) leaves it due.
+        self.grants.asked.fetch_add(1, SeqCst);
         let _one = self.grants.one.lock().await;
+        // Every publication asked for until now is covered by this one, which reads from here.
+        let covers = self.grants.asked.load(SeqCst);
         let done = publish.await;
-        self.grants
-            .due
-            .store(done.is_err(), std::sync::atomic::Ordering::SeqCst);
+        if done.is_ok() {
+            self.grants.done.fetch_max(covers, SeqCst);
+        }
         done
     }
 
-    /// Whether the last publication of the catalogue grants failed (to be tried again).
+    /// Whether a publication of the catalogue grants was asked for and none begun since has
+    /// succeeded (to be tried again).
     pub fn grants_due(&self) -> bool {
-        self.grants.due.load(std::sync::atomic::Ordering::SeqCst)
+        use std::sync::atomic::Ordering::SeqCst;
+        self.grants.done.load(SeqCst) < self.grants.asked.load(SeqCst)
     }
 
     /// Grants (or withdraws) the catalogue of its scope to a subscriber enrolled here.
