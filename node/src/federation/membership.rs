@@ -104,8 +104,20 @@ pub async fn grant_catalogue(store: &Store, unit: &UnitCode) -> Result<()> {
             "单位 {unit} 不是本单位登记的订阅方：只有订阅方（--role subscriber）可以授予点位目录"
         );
     }
-    publish_grants(store).await?;
+    publish_after_change(store).await;
     Ok(())
+}
+
+/// Publishes the grants after a change of the enrollments made here. The change stands if that
+/// fails: the hub's admission gate publishes them on seeing the enrollments move (at its start,
+/// if it is not running), and retries until that succeeds.
+async fn publish_after_change(store: &Store) {
+    if let Err(e) = publish_grants(store).await {
+        tracing::warn!(
+            error = %e,
+            "the enrollments changed but the catalogue grants could not be published now; the running hub publishes them"
+        );
+    }
 }
 
 /// Writes into this hub's profile the catalogue grants of the subscribers it enrolled (not
@@ -188,7 +200,7 @@ async fn publish_grants_now(store: &Store) -> Result<bool, crate::store::StoreEr
 pub async fn revoke_unit(store: &Store, unit: &UnitCode) -> Result<()> {
     match store.revoke_child(unit).await? {
         Revocation::Revoked => {
-            publish_grants(store).await?;
+            publish_after_change(store).await;
             Ok(())
         }
         Revocation::AlreadyRevoked => bail!("unit {unit} is already revoked"),
