@@ -55,11 +55,12 @@ impl Store {
                     None => touched_cameras(doc, before, &after).into_iter().collect(),
                 };
                 let n = codes.len();
-                // In batches: a large import's records are not all held at once.
+                // In batches: a large import's records are not all held at once, and each
+                // batch's old records, audit rows and projections are a few multi-row
+                // statements, not three round trips to the connection's thread a camera.
                 for batch in codes.chunks(2_000) {
-                    for (code, state) in ledger::read_cameras(doc, batch)? {
-                        project_camera(conn, doc_id, &code, state, who, before.is_empty()).await?;
-                    }
+                    let states = ledger::read_cameras(doc, batch)?;
+                    project_cameras(conn, doc_id, states, who, before.is_empty()).await?;
                 }
                 refresh_stats(conn, doc_id.unit.as_str()).await?;
                 Ok(n)
@@ -150,121 +151,114 @@ fn fields_json(c: &Camera, fields: &[Field]) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
-/// Projects one camera and audits the change. `first` says the document held nothing before this
-/// change (a replica arriving whole): there is no earlier record to read.
-async fn project_camera(
+/// Rows of a batch's statements: old records asked for, audit rows, removals (a few bound values
+/// each, well within SQLite's limit on bound values).
+const BATCH_ROWS: usize = 500;
+
+/// Projects cameras and audits each one's change. `first` says the document held nothing
+/// before this change (a replica arriving whole): there is no earlier record to read. A code
+/// named twice is projected once (its state is read from the document, the same both times).
+async fn project_cameras(
     conn: &mut SqliteConnection,
     doc_id: &DocId,
-    code: &str,
-    state: Option<CameraState>,
+    mut states: Vec<(String, Option<CameraState>)>,
     who: &str,
     first: bool,
 ) -> Result<(), StoreError> {
     let unit = doc_id.unit.as_str();
-    let old: Option<String> = if first {
-        None
-    } else {
-        sqlx::query_scalar("SELECT record FROM cameras WHERE unit = ? AND device_code = ?")
-            .bind(unit)
-            .bind(code)
-            .fetch_optional(&mut *conn)
-            .await?
-    };
-    let old: Option<Camera> = old.and_then(|s| serde_json::from_str(&s).ok());
-    let at = now();
-    let (action, changed, old_json, new_json) = match (&old, &state) {
-        (None, None) => return Ok(()),
-        (None, Some(s)) => {
-            let fields: Vec<Field> = s.camera.fields.keys().copied().collect();
-            (
-                "add",
-                fields.clone(),
-                None,
-                Some(fields_json(&s.camera, &fields)),
-            )
+    let mut seen = std::collections::HashSet::new();
+    states.retain(|(code, _)| seen.insert(code.clone()));
+    let mut old: HashMap<String, Camera> = HashMap::new();
+    if !first {
+        for batch in states.chunks(BATCH_ROWS) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT device_code, record FROM cameras WHERE unit = ",
+            );
+            q.push_bind(unit).push(" AND device_code IN (");
+            let mut codes = q.separated(", ");
+            for (code, _) in batch {
+                codes.push_bind(code.as_str());
+            }
+            codes.push_unseparated(")");
+            for row in q.build().fetch_all(&mut *conn).await? {
+                let record: String = row.get(1);
+                if let Ok(c) = serde_json::from_str::<Camera>(&record) {
+                    old.insert(row.get(0), c);
+                }
+            }
         }
-        (Some(o), None) => {
-            let fields: Vec<Field> = o.fields.keys().copied().collect();
-            (
-                "remove",
-                fields.clone(),
-                Some(fields_json(o, &fields)),
-                None,
-            )
-        }
-        (Some(o), Some(s)) => {
-            let fields: Vec<Field> = Field::ALL
-                .into_iter()
-                .filter(|f| o.get(*f) != s.camera.get(*f))
-                .collect();
-            (
-                "edit",
-                fields.clone(),
-                Some(fields_json(o, &fields)),
-                Some(fields_json(&s.camera, &fields)),
-            )
-        }
-    };
-    if !changed.is_empty() || action != "edit" {
-        let names: Vec<&str> = changed.iter().map(|f| f.key()).collect();
-        sqlx::query(
-            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&at)
-        .bind(who)
-        .bind(doc_id.to_string())
-        .bind(code)
-        .bind(action)
-        .bind(names.join(","))
-        .bind(old_json)
-        .bind(new_json)
-        .execute(&mut *conn)
-        .await?;
     }
-    match state {
-        None => {
-            sqlx::query("DELETE FROM cameras WHERE unit = ? AND device_code = ?")
-                .bind(unit)
-                .bind(code)
-                .execute(&mut *conn)
-                .await?;
+    let at = now();
+    // (record, action, fields, old value, new value)
+    type Audit = (String, &'static str, String, Option<String>, Option<String>);
+    let mut audits: Vec<Audit> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    let mut kept: Vec<(String, CameraState)> = Vec::new();
+    for (code, state) in states {
+        let old = old.get(&code);
+        let (action, changed, old_json, new_json) = match (old, &state) {
+            (None, None) => continue,
+            (None, Some(s)) => {
+                let fields: Vec<Field> = s.camera.fields.keys().copied().collect();
+                let new = fields_json(&s.camera, &fields);
+                ("add", fields, None, Some(new))
+            }
+            (Some(o), None) => {
+                let fields: Vec<Field> = o.fields.keys().copied().collect();
+                let was = fields_json(o, &fields);
+                ("remove", fields, Some(was), None)
+            }
+            (Some(o), Some(s)) => {
+                let fields: Vec<Field> = Field::ALL
+                    .into_iter()
+                    .filter(|f| o.get(*f) != s.camera.get(*f))
+                    .collect();
+                (
+                    "edit",
+                    fields.clone(),
+                    Some(fields_json(o, &fields)),
+                    Some(fields_json(&s.camera, &fields)),
+                )
+            }
+        };
+        if !changed.is_empty() || action != "edit" {
+            let names: Vec<&str> = changed.iter().map(|f| f.key()).collect();
+            audits.push((code.clone(), action, names.join(","), old_json, new_json));
         }
-        Some(s) => {
-            let c = &s.camera;
-            let f = CameraFlags::of(c);
-            let conflicts = (!s.conflicts.is_empty())
-                .then(|| serde_json::to_string(&s.conflicts).unwrap_or_default());
-            sqlx::query(
-                "INSERT INTO cameras (unit, device_code, name, address, point_class, area, state, built,
-                    must_network, networked, archived, geo_tagged, in_service, record, conflicts, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (unit, device_code) DO UPDATE SET name = excluded.name,
-                    address = excluded.address, point_class = excluded.point_class, area = excluded.area,
-                    state = excluded.state, built = excluded.built, must_network = excluded.must_network,
-                    networked = excluded.networked, archived = excluded.archived,
-                    geo_tagged = excluded.geo_tagged, in_service = excluded.in_service,
-                    record = excluded.record, conflicts = excluded.conflicts, updated_at = excluded.updated_at",
-            )
-            .bind(unit)
-            .bind(code)
-            .bind(c.name())
-            .bind(c.text(Field::Address))
-            .bind(c.point_class().map(|p| p as i64))
-            .bind(c.area().map(|a| a.as_str()))
-            .bind(c.state().as_str())
-            .bind(f.built)
-            .bind(f.must_network)
-            .bind(f.networked)
-            .bind(f.archived)
-            .bind(f.geo_tagged)
-            .bind(f.in_service)
-            .bind(serde_json::to_string(c).unwrap_or_default())
-            .bind(conflicts)
-            .bind(&at)
-            .execute(&mut *conn)
-            .await?;
+        match state {
+            None => removed.push(code),
+            Some(s) => kept.push((code, s)),
         }
+    }
+    let doc = doc_id.to_string();
+    for batch in audits.chunks(BATCH_ROWS) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO audit (at, who, doc_id, record, action, fields, old_value, new_value) ",
+        );
+        q.push_values(batch, |mut b, (record, action, fields, was, now)| {
+            b.push_bind(&at)
+                .push_bind(who)
+                .push_bind(&doc)
+                .push_bind(record.as_str())
+                .push_bind(*action)
+                .push_bind(fields.as_str())
+                .push_bind(was.as_deref())
+                .push_bind(now.as_deref());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for batch in removed.chunks(BATCH_ROWS) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("DELETE FROM cameras WHERE unit = ");
+        q.push_bind(unit).push(" AND device_code IN (");
+        let mut codes = q.separated(", ");
+        for code in batch {
+            codes.push_bind(code.as_str());
+        }
+        codes.push_unseparated(")");
+        q.build().execute(&mut *conn).await?;
+    }
+    for batch in kept.chunks(UPSERT_ROWS) {
+        upsert_cameras(conn, unit, batch).await?;
     }
     Ok(())
 }

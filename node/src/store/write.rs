@@ -951,6 +951,108 @@ mod tests {
         assert!(matches!(r, Err(StoreError::Damaged(..))), "{r:?}");
     }
 
+    /// Records projected in batches (more than one of each statement's rows): each added,
+    /// edited or removed record has its projection and its own audit row, with the fields that
+    /// changed and their values before and after.
+    #[tokio::test]
+    async fn records_in_batches_are_projected_and_audited_each() {
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let doc = DocId::ledger(store.unit());
+        let code = |n: u32| format!("500103120913200{n:05}");
+        let cam = |n: u32| {
+            let mut c = Camera::new(DeviceCode::parse(&code(n)).unwrap());
+            c.fields
+                .insert(Field::Name, Value::Text(format!("点位{n}")));
+            c
+        };
+        store
+            .edit(&doc, "t", "add", |d| {
+                for n in 0..1_200 {
+                    ledger::add_camera(d, &cam(n))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let count = |sql: &'static str| {
+            let store = &store;
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM cameras").await, 1_200);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE action = 'add' AND fields = 'name'").await,
+            1_200
+        );
+
+        store
+            .edit(&doc, "t", "edit", |d| {
+                for n in [5, 700] {
+                    let name = Some(Value::Text(format!("新点位{n}")));
+                    ledger::set_fields(d, &code(n), &[(Field::Name, name)])?;
+                }
+                ledger::purge_camera(d, &code(1_100))?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM cameras").await, 1_199);
+        let name_of = |n: u32| {
+            let store = &store;
+            let code = code(n);
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT name FROM cameras WHERE device_code = ?",
+                )
+                .bind(code)
+                .fetch_optional(&store.pool)
+                .await
+                .unwrap()
+                .flatten()
+            }
+        };
+        assert_eq!(name_of(700).await.as_deref(), Some("新点位700"));
+        assert_eq!(name_of(1_100).await, None);
+        assert_eq!(name_of(6).await.as_deref(), Some("点位6"));
+        let latest = store.audit(None, 3).await.unwrap();
+        let mut seen: Vec<(String, String, String, String)> = latest
+            .iter()
+            .map(|a| {
+                (
+                    a["record"].as_str().unwrap().to_string(),
+                    a["action"].as_str().unwrap().to_string(),
+                    a["old"]["name"].as_str().unwrap_or("").to_string(),
+                    a["new"]["name"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        seen.sort();
+        let row = |n: u32, action: &str, old: &str, new: &str| {
+            (
+                code(n),
+                action.to_string(),
+                old.to_string(),
+                new.to_string(),
+            )
+        };
+        assert_eq!(
+            seen,
+            vec![
+                row(5, "edit", "点位5", "新点位5"),
+                row(700, "edit", "点位700", "新点位700"),
+                row(1_100, "remove", "点位1100", ""),
+            ]
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE doc_id LIKE 'ledger/%'").await,
+            1_203
+        );
+    }
+
     #[tokio::test]
     async fn a_refused_edit_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
