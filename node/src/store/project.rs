@@ -582,3 +582,124 @@ async fn project_profile(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::docs::document::DocId;
+    use crate::docs::ledger;
+    use crate::domain::camera::{Camera, Field, Value};
+    use crate::domain::device_code::DeviceCode;
+
+    /// Records projected in batches (more than one of each statement's rows): each added,
+    /// edited or removed record has its projection and its own audit row, with the fields that
+    /// changed and their values before and after.
+    #[tokio::test]
+    async fn records_in_batches_are_projected_and_audited_each() {
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let doc = DocId::ledger(store.unit());
+        let code = |n: u32| format!("500103120913200{n:05}");
+        let cam = |n: u32| {
+            let mut c = Camera::new(DeviceCode::parse(&code(n)).unwrap());
+            c.fields
+                .insert(Field::Name, Value::Text(format!("点位{n}")));
+            c
+        };
+        store
+            .edit(&doc, "t", "add", |d| {
+                for n in 0..1_200 {
+                    ledger::add_camera(d, &cam(n))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let count = |sql: &'static str| {
+            let store = &store;
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM cameras").await, 1_200);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE action = 'add' AND fields = 'name'").await,
+            1_200
+        );
+
+        // 600 renamed and 550 removed: more old records, audit rows and removals than one
+        // statement's rows (500).
+        store
+            .edit(&doc, "t", "edit", |d| {
+                for n in 0..600 {
+                    let name = Some(Value::Text(format!("新点位{n}")));
+                    ledger::set_fields(d, &code(n), &[(Field::Name, name)])?;
+                }
+                for n in 600..1_150 {
+                    ledger::purge_camera(d, &code(n))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM cameras").await, 650);
+        let name_of = |n: u32| {
+            let store = &store;
+            let code = code(n);
+            async move {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT name FROM cameras WHERE device_code = ?",
+                )
+                .bind(code)
+                .fetch_optional(&store.pool)
+                .await
+                .unwrap()
+                .flatten()
+            }
+        };
+        assert_eq!(name_of(0).await.as_deref(), Some("新点位0"));
+        assert_eq!(name_of(599).await.as_deref(), Some("新点位599"));
+        assert_eq!(name_of(600).await, None);
+        assert_eq!(name_of(1_149).await, None);
+        assert_eq!(name_of(1_150).await.as_deref(), Some("点位1150"));
+        let audit = |n: u32| {
+            let store = &store;
+            let code = code(n);
+            async move {
+                let a = &store.audit(Some(&code), 1).await.unwrap()[0];
+                (
+                    a["action"].as_str().unwrap().to_string(),
+                    a["fields"].as_str().unwrap().to_string(),
+                    a["old"]["name"].as_str().unwrap_or("").to_string(),
+                    a["new"]["name"].as_str().unwrap_or("").to_string(),
+                )
+            }
+        };
+        let row = |action: &str, old: &str, new: &str| {
+            (
+                action.to_string(),
+                "name".to_string(),
+                old.to_string(),
+                new.to_string(),
+            )
+        };
+        assert_eq!(audit(0).await, row("edit", "点位0", "新点位0"));
+        assert_eq!(audit(599).await, row("edit", "点位599", "新点位599"));
+        assert_eq!(audit(600).await, row("remove", "点位600", ""));
+        assert_eq!(audit(1_149).await, row("remove", "点位1149", ""));
+        assert_eq!(audit(1_150).await, row("add", "", "点位1150"));
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE action = 'edit' AND fields = 'name'").await,
+            600
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE action = 'remove'").await,
+            550
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM audit WHERE doc_id LIKE 'ledger/%'").await,
+            2_350
+        );
+    }
+}
