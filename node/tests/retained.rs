@@ -10,6 +10,7 @@ use automerge::AutoCommit;
 use yinglian_node::app::{import, sample};
 use yinglian_node::docs::document::DocId;
 use yinglian_node::docs::ledger;
+use yinglian_node::domain::camera::Camera;
 use yinglian_node::domain::unit::{Role, UnitCode, UnitKind};
 use yinglian_node::store::Store;
 
@@ -52,43 +53,41 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_written_document_is_cached_without_the_index_of_its_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let unit = UnitCode::parse("500103-0001").unwrap();
-    let store = Store::init(
-        dir.path(),
-        &unit,
-        "重庆市渝中区人民医院",
-        UnitKind::Institution,
-        Role::Node,
-    )
-    .await
-    .unwrap();
-    let sheet = dir.path().join("cameras.xlsx");
-    sample::write_sheet(&sheet, "500103", 3000, 7).unwrap();
-    let cameras = import::read_cameras(&sheet).unwrap();
-    let doc = DocId::ledger(&unit);
-    // The ledger cached as it starts (its genesis), and the store warmed by one small write.
-    let (first, rest) = cameras.split_at(1);
-    store
-        .edit(&doc, "测试", "第一台", |d| {
-            ledger::add_camera(d, &first[0])?;
-            Ok(())
-        })
+/// A new institution's store in `dir`.
+async fn institution(dir: &std::path::Path, unit: &UnitCode, name: &str) -> Store {
+    Store::init(dir, unit, name, UnitKind::Institution, Role::Node)
         .await
-        .unwrap();
+        .unwrap()
+}
 
-    let before = live();
+/// Adds `cameras` to the ledger `doc` of `store` in one change.
+async fn add(store: &Store, doc: &DocId, message: &str, cameras: &[Camera]) {
     store
-        .edit(&doc, "测试", "其余各台", |d| {
-            for c in rest {
+        .edit(doc, "测试", message, |d| {
+            for c in cameras {
                 ledger::add_camera(d, c)?;
             }
             Ok(())
         })
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_written_document_is_cached_without_the_index_of_its_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = UnitCode::parse("500103-0001").unwrap();
+    let store = institution(dir.path(), &unit, "重庆市渝中区人民医院").await;
+    let sheet = dir.path().join("cameras.xlsx");
+    sample::write_sheet(&sheet, "500103", 3000, 7).unwrap();
+    let cameras = import::read_cameras(&sheet).unwrap();
+    let doc = DocId::ledger(&unit);
+    // The ledger cached as it starts (its genesis), and the store warmed by one small write.
+    let (first, rest) = cameras.split_at(1);
+    add(&store, &doc, "第一台", first).await;
+
+    let before = live();
+    add(&store, &doc, "其余各台", rest).await;
     let held = live() - before;
 
     // What the same document takes loaded afresh from what is saved of it.
@@ -111,33 +110,11 @@ async fn a_written_document_is_cached_without_the_index_of_its_change() {
     // process's copy catches up with it when it next reads the document.
     let other_dir = tempfile::tempdir().unwrap();
     let other_unit = UnitCode::parse("500103-0002").unwrap();
-    let reader = Store::init(
-        other_dir.path(),
-        &other_unit,
-        "重庆市渝中区第二人民医院",
-        UnitKind::Institution,
-        Role::Node,
-    )
-    .await
-    .unwrap();
+    let reader = institution(other_dir.path(), &other_unit, "重庆市渝中区第二人民医院").await;
     let other_doc = DocId::ledger(&other_unit);
-    reader
-        .edit(&other_doc, "测试", "第一台", |d| {
-            ledger::add_camera(d, &first[0])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    add(&reader, &other_doc, "第一台", first).await;
     let writer = Store::open(other_dir.path()).await.unwrap();
-    writer
-        .edit(&other_doc, "测试", "其余各台", |d| {
-            for c in rest {
-                ledger::add_camera(d, c)?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    add(&writer, &other_doc, "其余各台", rest).await;
     drop(writer);
     let before = live();
     let read = reader

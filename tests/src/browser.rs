@@ -301,12 +301,23 @@ pub fn rate(shown: &str) -> Option<f64> {
 /// Waits until the browser has saved a file whose name ends with `suffix` in `dir` (and has
 /// finished writing it); returns its path.
 pub async fn saved_file(dir: &Path, suffix: &str) -> PathBuf {
+    // A browser may show the file under its name before it has written it (Firefox creates it
+    // empty and writes a `.part` beside it, moved over it at the end): the file is there when
+    // it is not empty and nothing is still being written in the folder.
     let found = || {
-        std::fs::read_dir(dir)
+        let files: Vec<PathBuf> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(Result::ok)
             .map(|e| e.path())
+            .collect();
+        let writing = files.iter().any(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".part") || name.ends_with(".crdownload")
+        });
+        files
+            .into_iter()
             .find(|p| p.to_string_lossy().ends_with(suffix))
+            .filter(|p| !writing && std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
     };
     wait_until(
         PATIENCE,

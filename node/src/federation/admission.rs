@@ -690,13 +690,16 @@ mod tests {
             fingerprint: "cd",
             not_after: "2030-01-01T00:00:00Z",
         };
-        store.register_child(&enroll()).await.unwrap();
-        assert!(
-            store
-                .set_catalogue_grant(police.as_str(), true)
-                .await
-                .unwrap()
-        );
+        let enroll_granted = || async {
+            store.register_child(&enroll()).await.unwrap();
+            assert!(
+                store
+                    .set_catalogue_grant(police.as_str(), true)
+                    .await
+                    .unwrap()
+            );
+        };
+        enroll_granted().await;
         let published = |s: Arc<Store>| async move {
             s.read_document(&DocId::profile(s.unit()), |d| {
                 crate::docs::grants::read(d)
@@ -727,13 +730,7 @@ mod tests {
         testing::mend(&store, &parent).await;
         gate.refresh().await.unwrap();
         assert!(!store.grants_due());
-        store.register_child(&enroll()).await.unwrap();
-        assert!(
-            store
-                .set_catalogue_grant(police.as_str(), true)
-                .await
-                .unwrap()
-        );
+        enroll_granted().await;
         gate.refresh().await.unwrap();
         assert!(published(store.clone()).await);
 
