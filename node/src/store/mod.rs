@@ -217,6 +217,9 @@ pub fn restrict(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What the write-ahead log keeps of its file once a checkpoint lets it start again.
+pub const WAL_KEPT_BYTES: u64 = 4 << 20;
+
 /// The store's connections: a pool for the readers (and the rarer writes) and the one connection
 /// of the hot path's writes (see `Store::writer`), together `set_connections_per_store` of them.
 async fn connect(path: &Path, create: bool) -> Result<(SqlitePool, SqliteConnection), StoreError> {
@@ -233,6 +236,10 @@ async fn connect(path: &Path, create: bool) -> Result<(SqlitePool, SqliteConnect
             SqliteSynchronous::Normal
         })
         .busy_timeout(Duration::from_secs(30))
+        // The write-ahead log is reused, not shrunk: after one large transaction (an import of
+        // 50,000 rows writes some 70 MB) it would keep that size for good. Cut back to this
+        // when a checkpoint lets it start again.
+        .pragma("journal_size_limit", WAL_KEPT_BYTES.to_string())
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(
@@ -591,5 +598,51 @@ pub(crate) mod testing {
             .execute(&store.pool)
             .await
             .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::docs::document::DocId;
+    use crate::docs::ledger;
+    use crate::domain::camera::{Camera, Field, Value};
+    use crate::domain::device_code::DeviceCode;
+
+    /// The write-ahead log grown by a large write is cut back to what it keeps once a
+    /// checkpoint lets it start again (it kept its largest size for good).
+    #[tokio::test]
+    async fn the_log_of_a_large_write_is_cut_back() {
+        let (dir, store) = crate::store::testing::hospital().await;
+        let doc = DocId::ledger(store.unit());
+        let wal = dir.path().join(format!("{}-wal", crate::store::STORE_FILE));
+        let cam = |n: u32| {
+            let mut c = Camera::new(DeviceCode::parse(&format!("500103120913200{n:05}")).unwrap());
+            c.fields
+                .insert(Field::Name, Value::Text(format!("点位{n}")));
+            c
+        };
+        store
+            .edit(&doc, "t", "add", |d| {
+                for n in 0..12_000 {
+                    ledger::add_camera(d, &cam(n))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let size = || std::fs::metadata(&wal).unwrap().len();
+        let grown = size();
+        assert!(grown > crate::store::WAL_KEPT_BYTES, "{grown} bytes");
+        store
+            .edit(&doc, "t", "add", |d| {
+                Ok(ledger::add_camera(d, &cam(50_000))?)
+            })
+            .await
+            .unwrap();
+        assert!(
+            size() <= crate::store::WAL_KEPT_BYTES,
+            "the log kept {} bytes of {grown}",
+            size()
+        );
     }
 }
