@@ -579,6 +579,30 @@ pub(crate) mod testing {
         (dir, s)
     }
 
+    /// The device code of this hospital's camera `n` (`500103120913200` and five digits).
+    pub fn code(n: u32) -> String {
+        format!("500103120913200{n:05}")
+    }
+
+    /// Adds cameras `n` (named 点位`n`) to the ledger of `store` in one change.
+    pub async fn add_cameras(store: &super::Store, n: impl IntoIterator<Item = u32>) {
+        use crate::domain::camera::{Camera, Field, Value};
+        let doc = crate::docs::document::DocId::ledger(store.unit());
+        store
+            .edit(&doc, "t", "add", |d| {
+                for n in n {
+                    let code = crate::domain::device_code::DeviceCode::parse(&code(n)).unwrap();
+                    let mut c = Camera::new(code);
+                    c.fields
+                        .insert(Field::Name, Value::Text(format!("点位{n}")));
+                    crate::docs::ledger::add_camera(d, &c)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     /// Saves, for a document with nothing saved yet, a chunk that does not load: reading it
     /// fails from now on (as a disk's damage would make it), until [`mend`] takes it away.
     pub async fn damage(store: &super::Store, doc: &crate::docs::document::DocId) {
@@ -603,44 +627,21 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use crate::docs::document::DocId;
-    use crate::docs::ledger;
-    use crate::domain::camera::{Camera, Field, Value};
-    use crate::domain::device_code::DeviceCode;
+    use super::testing;
 
     /// The write-ahead log grown by a large write is cut back to what it keeps once a
     /// checkpoint lets it start again (it kept its largest size for good).
     #[tokio::test]
     async fn the_log_of_a_large_write_is_cut_back() {
-        let (dir, store) = crate::store::testing::hospital().await;
-        let doc = DocId::ledger(store.unit());
-        let wal = dir.path().join(format!("{}-wal", crate::store::STORE_FILE));
-        let cam = |n: u32| {
-            let mut c = Camera::new(DeviceCode::parse(&format!("500103120913200{n:05}")).unwrap());
-            c.fields
-                .insert(Field::Name, Value::Text(format!("点位{n}")));
-            c
-        };
-        store
-            .edit(&doc, "t", "add", |d| {
-                for n in 0..12_000 {
-                    ledger::add_camera(d, &cam(n))?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
+        let (dir, store) = testing::hospital().await;
+        let wal = dir.path().join(format!("{}-wal", super::STORE_FILE));
+        testing::add_cameras(&store, 0..12_000).await;
         let size = || std::fs::metadata(&wal).unwrap().len();
         let grown = size();
-        assert!(grown > crate::store::WAL_KEPT_BYTES, "{grown} bytes");
-        store
-            .edit(&doc, "t", "add", |d| {
-                Ok(ledger::add_camera(d, &cam(50_000))?)
-            })
-            .await
-            .unwrap();
+        assert!(grown > super::WAL_KEPT_BYTES, "{grown} bytes");
+        testing::add_cameras(&store, [50_000]).await;
         assert!(
-            size() <= crate::store::WAL_KEPT_BYTES,
+            size() <= super::WAL_KEPT_BYTES,
             "the log kept {} bytes of {grown}",
             size()
         );

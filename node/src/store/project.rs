@@ -587,8 +587,7 @@ async fn project_profile(
 mod tests {
     use crate::docs::document::DocId;
     use crate::docs::ledger;
-    use crate::domain::camera::{Camera, Field, Value};
-    use crate::domain::device_code::DeviceCode;
+    use crate::domain::camera::{Field, Value};
 
     /// Records projected in batches (more than one of each statement's rows): each added,
     /// edited or removed record has its projection and its own audit row, with the fields that
@@ -597,22 +596,8 @@ mod tests {
     async fn records_in_batches_are_projected_and_audited_each() {
         let (_dir, store) = crate::store::testing::hospital().await;
         let doc = DocId::ledger(store.unit());
-        let code = |n: u32| format!("500103120913200{n:05}");
-        let cam = |n: u32| {
-            let mut c = Camera::new(DeviceCode::parse(&code(n)).unwrap());
-            c.fields
-                .insert(Field::Name, Value::Text(format!("点位{n}")));
-            c
-        };
-        store
-            .edit(&doc, "t", "add", |d| {
-                for n in 0..1_200 {
-                    ledger::add_camera(d, &cam(n))?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
+        let code = crate::store::testing::code;
+        crate::store::testing::add_cameras(&store, 0..1_200).await;
         let count = |sql: &'static str| {
             let store = &store;
             async move {
