@@ -155,6 +155,25 @@ fn fields_json(c: &Camera, fields: &[Field]) -> String {
 /// each, well within SQLite's limit on bound values).
 const BATCH_ROWS: usize = 500;
 
+/// `statement` (reading or deleting rows of `cameras`) for the rows of `unit` whose device code
+/// is one of `codes`.
+fn of_codes<'a>(
+    statement: &str,
+    unit: &'a str,
+    codes: impl Iterator<Item = &'a str>,
+) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut q = sqlx::QueryBuilder::new(statement);
+    q.push(" WHERE unit = ")
+        .push_bind(unit)
+        .push(" AND device_code IN (");
+    let mut list = q.separated(", ");
+    for code in codes {
+        list.push_bind(code);
+    }
+    list.push_unseparated(")");
+    q
+}
+
 /// Projects cameras and audits each one's change. `first` says the document held nothing
 /// before this change (a replica arriving whole): there is no earlier record to read. A code
 /// named twice is projected once (its state is read from the document, the same both times).
@@ -171,15 +190,8 @@ async fn project_cameras(
     let mut old: HashMap<String, Camera> = HashMap::new();
     if !first {
         for batch in states.chunks(BATCH_ROWS) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT device_code, record FROM cameras WHERE unit = ",
-            );
-            q.push_bind(unit).push(" AND device_code IN (");
-            let mut codes = q.separated(", ");
-            for (code, _) in batch {
-                codes.push_bind(code.as_str());
-            }
-            codes.push_unseparated(")");
+            let codes = batch.iter().map(|(code, _)| code.as_str());
+            let mut q = of_codes("SELECT device_code, record FROM cameras", unit, codes);
             for row in q.build().fetch_all(&mut *conn).await? {
                 let record: String = row.get(1);
                 if let Ok(c) = serde_json::from_str::<Camera>(&record) {
@@ -213,12 +225,8 @@ async fn project_cameras(
                     .into_iter()
                     .filter(|f| o.get(*f) != s.camera.get(*f))
                     .collect();
-                (
-                    "edit",
-                    fields.clone(),
-                    Some(fields_json(o, &fields)),
-                    Some(fields_json(&s.camera, &fields)),
-                )
+                let (was, new) = (fields_json(o, &fields), fields_json(&s.camera, &fields));
+                ("edit", fields, Some(was), Some(new))
             }
         };
         if !changed.is_empty() || action != "edit" {
@@ -248,13 +256,8 @@ async fn project_cameras(
         q.build().execute(&mut *conn).await?;
     }
     for batch in removed.chunks(BATCH_ROWS) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("DELETE FROM cameras WHERE unit = ");
-        q.push_bind(unit).push(" AND device_code IN (");
-        let mut codes = q.separated(", ");
-        for code in batch {
-            codes.push_bind(code.as_str());
-        }
-        codes.push_unseparated(")");
+        let codes = batch.iter().map(String::as_str);
+        let mut q = of_codes("DELETE FROM cameras", unit, codes);
         q.build().execute(&mut *conn).await?;
     }
     for batch in kept.chunks(UPSERT_ROWS) {
