@@ -208,8 +208,8 @@ impl Gate {
     }
 
     /// Re-reads the enrollments (another process, `yl-hub revoke` or `enroll`, may have changed
-    /// them); open streams of an identity no longer valid end.
-    /// A publication of the catalogue grants that failed is tried again here.
+    /// them); open streams of an identity no longer valid end. A publication of the catalogue
+    /// grants that failed is tried again here.
     pub async fn refresh(&self) -> Result<(), StoreError> {
         self.current().await?;
         if self.store.grants_due() {
