@@ -18,7 +18,6 @@ for rows in "$@"; do
     "$bin" --data "$data" init --unit 500103-0001 --name 医院 >/dev/null
     /usr/bin/time -f "%e %M" -o "$work/t" "$bin" --data "$data" camera import "$sheet" >/dev/null
     read -r secs kb < "$work/t"
-    "$bin" --data "$data" stats --json >/dev/null   # a read leaves the WAL checkpointed by close
     bytes=$(du -cb "$data"/store.sqlite* | tail -1 | cut -f1)
     printf '| %s | %s | %s | %.1f | %.1f |\n' "$rows" "$fmt" "$secs" "$(echo "$kb/1024" | bc -l)" "$(echo "$bytes/1048576" | bc -l)"
   done

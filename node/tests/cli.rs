@@ -652,3 +652,49 @@ fn only_the_root_publishes_the_assessments_weights() {
     let err = n.refused(&["league", "--publish-weights", not_weights.to_str().unwrap()]);
     assert!(err.contains("is not a set of weights"), "{err}");
 }
+
+/// Every command closes the store before the process exits, so that SQLite moves its
+/// write-ahead log into the store and removes it: a command that exited with its connections
+/// open left the log beside the store (7.5 MB after a 5,000-row import, in 3 tries of 4).
+#[test]
+fn a_command_leaves_no_write_ahead_log_behind() {
+    let n = Node::init("500103-0001");
+    let wal = n.data().join("store.sqlite-wal");
+    let left = |after: &str| {
+        let size = std::fs::metadata(&wal).map(|m| m.len()).ok();
+        assert!(
+            size.is_none_or(|s| s == 0),
+            "after {after}, {} holds {size:?} bytes",
+            wal.display()
+        );
+    };
+    left("init");
+    let sheet = n.dir.path().join("sheet.csv");
+    n.ok(&[
+        "sample-sheet",
+        "--out",
+        sheet.to_str().unwrap(),
+        "--rows",
+        "2000",
+        "--seed",
+        "3",
+    ]);
+    n.ok(&["camera", "import", sheet.to_str().unwrap()]);
+    left("an import");
+    let imported = n.stats()["built"].as_i64().unwrap();
+    assert!(imported > 1000, "{imported} cameras built of 2,000 rows");
+    n.ok(&["camera", "add", "--code", CAM1, "--name", "门诊大厅"]);
+    left("an addition");
+    for round in 0..3 {
+        n.ok(&[
+            "camera",
+            "edit",
+            CAM1,
+            "--name",
+            &format!("门诊大厅{round}"),
+        ]);
+        left("an edit");
+    }
+    assert_eq!(n.stats()["built"], imported + 1);
+    left("a read");
+}

@@ -2,7 +2,6 @@
 //! running the daemon.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -304,7 +303,7 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
 
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
 pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
-    let store = Arc::new(common.open().await?);
+    let store = common.open().await?;
     let handle = Daemon::start(store, a.into_config(role)).await?;
     let me = &handle.engine.me;
     if let Some(bound) = handle.listen {
@@ -406,7 +405,7 @@ pub async fn subscribe(common: &Common, a: SubscribeArgs) -> Result<()> {
             Err(err) => tracing::error!(error = %err, "cannot print a feed event"),
         }
     };
-    let store = Arc::new(common.open().await?);
+    let store = common.open().await?;
     let me = store.unit().clone();
     let web = a.web.map(|at| WebConfig {
         at: Bind::Addr(at),
