@@ -659,16 +659,22 @@ fn only_the_root_publishes_the_assessments_weights() {
 #[test]
 fn a_command_leaves_no_write_ahead_log_behind() {
     let n = Node::init("500103-0001");
-    let wal = n.data().join("store.sqlite-wal");
     let left = |after: &str| {
-        let size = std::fs::metadata(&wal).map(|m| m.len()).ok();
-        assert!(
-            size.is_none_or(|s| s == 0),
-            "after {after}, {} holds {size:?} bytes",
-            wal.display()
-        );
+        for file in ["store.sqlite-wal", "store.sqlite-shm"] {
+            let path = n.data().join(file);
+            let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+            assert!(
+                size.is_none_or(|s| s == 0),
+                "after {after}, {} holds {size:?} bytes",
+                path.display()
+            );
+        }
     };
     left("init");
+    // Refused: a store is there already; its name was read from it.
+    let refused = n.refused(&["init", "--unit", "500103-0002", "--name", "另一家医院"]);
+    assert!(refused.contains("500103-0001"), "{refused}");
+    left("a refused init");
     let sheet = n.dir.path().join("sheet.csv");
     n.ok(&[
         "sample-sheet",
@@ -697,4 +703,18 @@ fn a_command_leaves_no_write_ahead_log_behind() {
     }
     assert_eq!(n.stats()["built"], imported + 1);
     left("a read");
+
+    // A folder whose store file is empty: refused, and nothing left beside it.
+    let empty = Node {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    std::fs::create_dir_all(empty.data()).unwrap();
+    std::fs::write(empty.data().join("store.sqlite"), b"").unwrap();
+    empty.refused(&["stats"]);
+    for file in ["store.sqlite-wal", "store.sqlite-shm"] {
+        let size = std::fs::metadata(empty.data().join(file))
+            .map(|m| m.len())
+            .ok();
+        assert!(size.is_none_or(|s| s == 0), "{file}: {size:?} bytes");
+    }
 }

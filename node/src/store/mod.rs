@@ -276,74 +276,75 @@ impl Store {
         let path = dir.join(STORE_FILE);
         if path.exists() {
             let existing = Store::open(dir).await?;
-            return Err(StoreError::AlreadyInitialised(
-                dir.to_path_buf(),
-                existing.identity.unit.to_string(),
-            ));
+            let unit = existing.identity.unit.to_string();
+            existing.close().await;
+            return Err(StoreError::AlreadyInitialised(dir.to_path_buf(), unit));
         }
         if name.trim().is_empty() {
             return Err(StoreError::Refused("the unit's name is required".into()));
         }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
         let (pool, writer) = connect(&path, true).await?;
-        MIGRATOR.run(&pool).await?;
         let actor = ActorId::random();
-        let mut tx = pool.begin().await?;
-        for (k, v) in [
-            ("unit", unit.to_string()),
-            ("name", name.trim().to_string()),
-            ("kind", kind.to_string()),
-            ("role", role.to_string()),
-            ("actor", actor.to_hex_string()),
-            ("created_at", now()),
-        ] {
-            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        let store = Store {
-            pool,
-            dir: dir.to_path_buf(),
-            actor,
-            identity: Identity {
-                unit: unit.clone(),
-                name: name.trim().to_string(),
-                kind,
-                role,
-            },
-            cache: Default::default(),
-            cache_clock: Default::default(),
-            refusal_log: Default::default(),
-            changes: broadcast::channel(1024).0,
-            live: Live::default(),
-            writer: Mutex::new(writer),
-            others_watched: Default::default(),
-            origins: Default::default(),
-            children_known: Default::default(),
-            generations: Default::default(),
-            grants: Default::default(),
+        let identity = Identity {
+            unit: unit.clone(),
+            name: name.trim().to_string(),
+            kind,
+            role,
         };
+        let written = async {
+            MIGRATOR.run(&pool).await?;
+            let mut tx = pool.begin().await?;
+            for (k, v) in [
+                ("unit", unit.to_string()),
+                ("name", identity.name.clone()),
+                ("kind", kind.to_string()),
+                ("role", role.to_string()),
+                ("actor", actor.to_hex_string()),
+                ("created_at", now()),
+            ] {
+                sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+                    .bind(k)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        let store = Store::of_parts(pool, writer, dir, actor, identity);
+        if let Err(e) = written {
+            store.close().await;
+            return Err(e);
+        }
         let who = "init";
         let name = name.trim().to_string();
-        store
-            .edit(&DocId::profile(unit), who, "create unit profile", |doc| {
-                profile::set_text(doc, "name", Some(&name))?;
-                profile::set_text(doc, "unit_kind", Some(kind.as_str()))?;
-                Ok(())
-            })
-            .await?;
-        store
-            .edit(
-                &DocId::ledger(unit),
-                who,
-                "create camera ledger",
-                |_| Ok(()),
-            )
-            .await?;
-        Ok(store)
+        let created = async {
+            store
+                .edit(&DocId::profile(unit), who, "create unit profile", |doc| {
+                    profile::set_text(doc, "name", Some(&name))?;
+                    profile::set_text(doc, "unit_kind", Some(kind.as_str()))?;
+                    Ok(())
+                })
+                .await?;
+            store
+                .edit(
+                    &DocId::ledger(unit),
+                    who,
+                    "create camera ledger",
+                    |_| Ok(()),
+                )
+                .await
+        }
+        .await;
+        match created {
+            Ok(_) => Ok(store),
+            Err(e) => {
+                store.close().await;
+                Err(e)
+            }
+        }
     }
 
     pub async fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -352,9 +353,22 @@ impl Store {
             return Err(StoreError::NotInitialised(dir.to_path_buf()));
         }
         let (pool, writer) = connect(&path, false).await?;
-        MIGRATOR.run(&pool).await?;
+        match Self::identity_in(&pool, dir).await {
+            Ok((actor, identity)) => Ok(Store::of_parts(pool, writer, dir, actor, identity)),
+            Err(e) => {
+                // Closed, not dropped: a process about to exit would leave SQLite's log behind.
+                let _ = sqlx::Connection::close(writer).await;
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The actor and the identity a store's metadata holds (its schema migrated first).
+    async fn identity_in(pool: &SqlitePool, dir: &Path) -> Result<(ActorId, Identity), StoreError> {
+        MIGRATOR.run(pool).await?;
         let meta: HashMap<String, String> = sqlx::query("SELECT key, value FROM meta")
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await?
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
@@ -372,17 +386,28 @@ impl Store {
             hex_decode(&get("actor")?)
                 .ok_or_else(|| StoreError::Refused("store metadata: bad actor id".into()))?,
         );
-        Ok(Store {
+        let identity = Identity {
+            unit,
+            name: get("name")?,
+            kind,
+            role: Role::from_str(&get("role")?)
+                .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
+        };
+        Ok((actor, identity))
+    }
+
+    fn of_parts(
+        pool: SqlitePool,
+        writer: SqliteConnection,
+        dir: &Path,
+        actor: ActorId,
+        identity: Identity,
+    ) -> Store {
+        Store {
             pool,
             dir: dir.to_path_buf(),
             actor,
-            identity: Identity {
-                unit,
-                name: get("name")?,
-                kind,
-                role: Role::from_str(&get("role")?)
-                    .map_err(|e| StoreError::Refused(format!("store metadata: {e}")))?,
-            },
+            identity,
             cache: Default::default(),
             cache_clock: Default::default(),
             refusal_log: Default::default(),
@@ -394,7 +419,7 @@ impl Store {
             children_known: Default::default(),
             generations: Default::default(),
             grants: Default::default(),
-        })
+        }
     }
 
     /// Live counters of the running daemon.
