@@ -41,18 +41,6 @@ impl Store {
         Ok(())
     }
 
-    /// The peer is making progress again.
-    pub async fn clear_stuck(&self, peer: &str) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().await;
-        sqlx::query(
-            "UPDATE peers SET stuck_since = NULL, stuck_reason = NULL WHERE peer = ? AND stuck_since IS NOT NULL",
-        )
-        .bind(peer)
-        .execute(&mut *writer)
-        .await?;
-        Ok(())
-    }
-
     /// The peers this unit syncs with, the parent first.
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, StoreError> {
         Ok(sqlx::query_as(
@@ -286,7 +274,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records that every shared document was in sync with `peer` now.
+    /// Records that every shared document was in sync with `peer` now: it is making progress,
+    /// no longer stuck. One statement, one transaction.
     pub async fn record_synced(
         &self,
         peer: &str,
@@ -295,7 +284,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut writer = self.writer.lock().await;
         sqlx::query(
-            "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ? WHERE peer = ?",
+            "UPDATE peers SET last_sync_at = ?, bytes_sent = ?, bytes_received = ?,
+                    stuck_since = NULL, stuck_reason = NULL
+             WHERE peer = ?",
         )
         .bind(now())
         .bind(bytes_sent as i64)
@@ -317,4 +308,40 @@ pub struct PeerSeen<'a> {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub error: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerSeen;
+    use crate::store::testing::hospital;
+
+    /// A peer a document could not be sent to is stuck until the next time every shared
+    /// document is in sync with it, which one write records.
+    #[tokio::test]
+    async fn a_stuck_peer_in_sync_again_is_no_longer_stuck() {
+        let (_dir, s) = hospital().await;
+        let seen = PeerSeen {
+            peer: "500103",
+            relation: "parent",
+            connected: true,
+            bytes_sent: 0,
+            bytes_received: 0,
+            error: None,
+        };
+        s.record_peer(&seen).await.unwrap();
+        s.set_stuck(
+            "500103",
+            "ledger/500103-0001 holds a change over the frame limit",
+        )
+        .await
+        .unwrap();
+        let p = &s.peers().await.unwrap()[0];
+        assert!(p.stuck_since.is_some() && p.last_sync_at.is_none(), "{p:?}");
+        s.record_synced("500103", 1_234, 567).await.unwrap();
+        let p = &s.peers().await.unwrap()[0];
+        assert_eq!(p.stuck_since, None, "in sync again: not stuck");
+        assert_eq!(p.stuck_reason, None);
+        assert!(p.last_sync_at.is_some());
+        assert_eq!((p.bytes_sent, p.bytes_received), (1_234, 567));
+    }
 }

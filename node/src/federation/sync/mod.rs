@@ -242,9 +242,9 @@ impl Engine {
         let stats = self.peer_stats(peer.unit.as_str());
         stats.synced.fetch_add(1, Ordering::Relaxed);
         stats.synced_notify.notify_waiters();
-        // Written at most once a second: a busy peer is in sync after every change, and these
-        // two writes would otherwise queue before the rollup's (the session's end writes the
-        // final figures).
+        // Written at most once a second: a busy peer is in sync after every change, and this
+        // write would otherwise queue before the rollup's (the session's end writes the final
+        // figures).
         let due = {
             let mut at = stats.recorded.lock().expect("peer recorded");
             let due = at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
@@ -254,7 +254,6 @@ impl Engine {
             due
         };
         if due {
-            let _ = self.store.clear_stuck(peer.unit.as_str()).await;
             let _ = self
                 .store
                 .record_synced(peer.unit.as_str(), stats.sent(), stats.received())
