@@ -209,7 +209,9 @@ pub async fn refresh(
         } else if let Some(h) = cache.hubs.get(&c).filter(|_| !check(&c)) {
             Some((h.doc.clone(), h.heads.clone()))
         } else {
-            let doc = store.rollup_doc(&code).await?;
+            // Read, not written: the generation this process knows (its watch of other
+            // writers tells it of newer ones), not asked of the database at every recompute.
+            let doc = store.rollup_doc_known(&code).await?;
             let heads = store.heads(&doc).await?;
             (!heads.is_empty()).then_some((doc, heads))
         };

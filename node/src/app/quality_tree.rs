@@ -63,7 +63,8 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
     let mut report = check_with(store, None, today, cache).await?;
     let root = store.meta("root").await?.as_deref() == Some(store.unit().as_str());
     let part = part_of(store, &report, cache).await?;
-    let own = store.rollup_doc(store.unit()).await?;
+    // Read here; the write below goes by the generation the database holds.
+    let own = store.rollup_doc_known(store.unit()).await?;
     let mut wrote = false;
     let held = if store.heads(&own).await?.is_empty() {
         None

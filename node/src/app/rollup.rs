@@ -153,14 +153,10 @@ impl Inputs {
 
 /// A child's row: a hub child's own rollup totals, a leaf child's ledger figures.
 async fn child_row(store: &Store, c: &str) -> Result<Row, StoreError> {
-    let subtree = store.rollup_totals(c).await?;
-    let counts = match subtree {
-        Some(r) => r.counts,
-        None => store.counts(c).await?.0,
-    };
+    let (name, counts) = store.child_figures(c).await?;
     Ok(Row {
         unit: c.to_string(),
-        name: store.unit_name(c).await?,
+        name,
         counts,
         findings: Default::default(),
         as_of: String::new(),

@@ -189,6 +189,9 @@ impl Store {
 
     /// The heads of a document as saved here (empty when this store does not hold it).
     pub async fn heads(&self, doc_id: &DocId) -> Result<Vec<String>, StoreError> {
+        if let Some(heads) = self.heads_cached(doc_id) {
+            return Ok(heads);
+        }
         let h: Option<String> = sqlx::query_scalar("SELECT heads FROM documents WHERE doc_id = ?")
             .bind(doc_id.to_string())
             .fetch_optional(&self.pool)
@@ -339,6 +342,33 @@ impl Store {
         Ok(row.map(|r| rollup_row(&r)))
     }
 
+    /// What a hub's rollup shows of its child `unit`, in one statement: its name (empty when
+    /// unknown) and its figures — the totals of its own rollup when it is a hub whose rollup is
+    /// held here, else its ledger's (zero when neither is). As [`Store::unit_name`],
+    /// [`Store::rollup_totals`] and [`Store::counts`] would say, in one round trip instead of
+    /// three.
+    pub async fn child_figures(&self, unit: &str) -> Result<(String, Counts), StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let pick = Counts::FIELDS
+                .map(|k| {
+                    format!("CASE WHEN r.unit IS NOT NULL THEN r.{k} ELSE COALESCE(s.{k}, 0) END")
+                })
+                .join(", ");
+            format!(
+                "SELECT COALESCE(n.name, ''), {pick}
+                 FROM (SELECT ?1 AS unit) c
+                 LEFT JOIN units n ON n.unit = c.unit
+                 LEFT JOIN rollup_rows r ON r.hub = c.unit AND r.unit = c.unit
+                 LEFT JOIN stats s ON s.unit = c.unit"
+            )
+        });
+        let row = sqlx::query(SQL.as_str())
+            .bind(unit)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.get(0), counts_at(&row, 1)))
+    }
+
     /// The profile of a unit from the projection.
     pub async fn profile(&self, unit: &str) -> Result<Option<Profile>, StoreError> {
         let row = sqlx::query("SELECT name, kind, address, parent FROM units WHERE unit = ?")
@@ -406,6 +436,62 @@ mod tests {
     use super::*;
     use crate::docs::rollup::{Rollup, write};
     use crate::domain::unit::{Role, UnitCode, UnitKind};
+
+    /// A child's name and figures in one statement say what the three questions they replace
+    /// say: a leaf's ledger, a hub's rollup totals over its own ledger, nothing for a stranger.
+    #[tokio::test]
+    async fn a_childs_figures_in_one_statement_are_those_of_three() {
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let three = |unit: &'static str| {
+            let store = &store;
+            async move {
+                let counts = match store.rollup_totals(unit).await.unwrap() {
+                    Some(r) => r.counts,
+                    None => store.counts(unit).await.unwrap().0,
+                };
+                (store.unit_name(unit).await.unwrap(), counts)
+            }
+        };
+        let me = store.unit().to_string();
+        crate::store::testing::add_cameras(&store, 1..=3).await;
+        let leaf = store.child_figures(&me).await.unwrap();
+        assert_eq!(leaf.1.built, 3, "{leaf:?}");
+        assert_eq!(leaf.0, "重庆市渝中区人民医院");
+        assert_eq!(leaf, three("500103-0001").await);
+        // Its rollup (as if it were a hub) outweighs its ledger.
+        let totals = crate::docs::rollup::Row {
+            unit: me.clone(),
+            name: "渝中区人民医院".into(),
+            counts: Counts {
+                built: 7,
+                key_industry_in_service: 2,
+                ..Default::default()
+            },
+            findings: Default::default(),
+            as_of: String::new(),
+        };
+        let rollup = Rollup {
+            totals: Some(totals),
+            ..Default::default()
+        };
+        store
+            .edit(&DocId::rollup(store.unit(), 0), "t", "rollup", |doc| {
+                Ok(write(doc, &rollup, "2026-11-27T00:00:00.000Z")
+                    .map_err(crate::docs::ledger::LedgerError::from)?)
+            })
+            .await
+            .unwrap();
+        let hub = store.child_figures(&me).await.unwrap();
+        assert_eq!(
+            (hub.1.built, hub.1.key_industry_in_service),
+            (7, 2),
+            "{hub:?}"
+        );
+        assert_eq!(hub, three("500103-0001").await);
+        let stranger = store.child_figures("500103-0002").await.unwrap();
+        assert_eq!(stranger, (String::new(), Counts::default()));
+        assert_eq!(stranger, three("500103-0002").await);
+    }
 
     /// An own document's holding is remembered after the first question, but not a rollup
     /// generation's: another process (`yl-hub` beside the daemon) may give it up, and the next

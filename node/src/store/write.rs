@@ -560,6 +560,25 @@ impl Store {
         caught
     }
 
+    /// The heads of `doc_id`'s cached copy when it is known to hold everything saved (as
+    /// [`Store::read_document`] would trust it) and no write or read holds it now; `None`
+    /// otherwise (then the database says). The tasks ask a document's heads before reading it,
+    /// for each child at each recompute.
+    pub(super) fn heads_cached(&self, doc_id: &DocId) -> Option<Vec<String>> {
+        if !self.others_watched.load(Ordering::Acquire) {
+            return None;
+        }
+        let slot = self
+            .cache
+            .lock()
+            .expect("document cache")
+            .get(&doc_id.to_string())?
+            .clone();
+        let mut entry = slot.cached.try_lock().ok()?;
+        (slot.current.load(Ordering::Acquire) && !slot.torn.load(Ordering::Acquire))
+            .then(|| heads_hex(&entry.doc.get_heads()))
+    }
+
     /// Starts the copy in `slot` (locked by the caller) afresh if a write or a catch-up of it
     /// was dropped half-way.
     fn mend(&self, slot: &Slot, entry: &mut Cached) {
@@ -798,6 +817,11 @@ mod tests {
             cached_heads(&store, &doc).await,
             mine,
             "not asked again before it is told"
+        );
+        assert_eq!(
+            store.heads(&doc).await.unwrap(),
+            mine,
+            "its heads are the current copy's, as a read of it would see"
         );
         let (seen, _) = store.versions_since(newest).await.unwrap();
         assert_eq!(seen.len(), 1);
