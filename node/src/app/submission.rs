@@ -459,7 +459,8 @@ impl LevelStatus {
 
 /// A hub child's tallies, from the rollup it wrote (made consistent when read).
 async fn child_tallies(store: &Store, unit: &UnitCode) -> Result<Option<Tallies>, StoreError> {
-    let rollup = store.rollup_doc(unit).await?;
+    // Read at each recompute of the rollup: the generation this process knows.
+    let rollup = store.rollup_doc_known(unit).await?;
     if store.heads(&rollup).await?.is_empty() {
         return Ok(None);
     }
