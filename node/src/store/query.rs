@@ -1,7 +1,7 @@
 //! Reading the projections: cameras, figures, units and their profiles, rollup rows, and the
 //! documents held here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use sqlx::Row;
@@ -87,6 +87,33 @@ impl Store {
             _ => {}
         }
         Ok(origin)
+    }
+
+    /// Of `docs`, those held here, each with the peer its replica came from (`None`: this unit's
+    /// own, or saved from a file): [`Store::replica_origin`] for many documents, a statement for
+    /// each 500 of them.
+    pub async fn replica_origins(
+        &self,
+        docs: &[DocId],
+    ) -> Result<HashMap<DocId, Option<String>>, StoreError> {
+        let mut held = HashMap::new();
+        for batch in docs.chunks(500) {
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT doc_id, origin FROM documents WHERE doc_id IN (");
+            let mut list = q.separated(", ");
+            for d in batch {
+                list.push_bind(d.to_string());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(String, Option<String>)> =
+                q.build_query_as().fetch_all(&self.pool).await?;
+            for (id, origin) in rows {
+                if let Ok(doc) = id.parse::<DocId>() {
+                    held.insert(doc, origin);
+                }
+            }
+        }
+        Ok(held)
     }
 
     /// `doc` is held here with `origin` (which never changes once saved).
@@ -436,6 +463,46 @@ mod tests {
     use super::*;
     use crate::docs::rollup::{Rollup, write};
     use crate::domain::unit::{Role, UnitCode, UnitKind};
+
+    /// The documents a peer offers are looked up at once: held or not, and where from, as one
+    /// question each would say.
+    #[tokio::test]
+    async fn the_origins_of_many_documents_are_read_at_once() {
+        use automerge::sync::SyncDoc;
+        let (_dir, store) = crate::store::testing::hospital().await;
+        let other = UnitCode::parse("500103-0002").unwrap();
+        let mut theirs = DocId::profile(&other).genesis();
+        crate::docs::profile::set_text(&mut theirs, "name", Some("另一家医院")).unwrap();
+        theirs.commit();
+        // The whole document, as to a peer that holds none of it.
+        let mut state = automerge::sync::State::new();
+        state.their_heads = Some(vec![]);
+        state.their_need = Some(vec![]);
+        state.their_have = Some(vec![Default::default()]);
+        let message = theirs.sync().generate_sync_message(&mut state).unwrap();
+        let replica = DocId::profile(&other);
+        store
+            .receive_sync(
+                &replica,
+                "t",
+                "500103",
+                &mut automerge::sync::State::new(),
+                message,
+                |_, _| Ok(()),
+            )
+            .await
+            .unwrap();
+        let own = DocId::ledger(store.unit());
+        let absent = DocId::ledger(&other);
+        let asked = [own.clone(), replica.clone(), absent.clone()];
+        let held = store.replica_origins(&asked).await.unwrap();
+        assert_eq!(held.len(), 2, "{held:?}");
+        assert_eq!(held[&own], None, "this unit's own");
+        assert_eq!(held[&replica].as_deref(), Some("500103"));
+        for d in &asked {
+            assert_eq!(store.replica_origin(d).await.unwrap(), held.get(d).cloned());
+        }
+    }
 
     /// A child's name and figures in one statement say what the three questions they replace
     /// say: a leaf's ledger, a hub's rollup totals over its own ledger, nothing for a stranger.

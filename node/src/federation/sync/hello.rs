@@ -26,16 +26,11 @@ struct Start {
     theirs: Option<Vec<Vec<u8>>>,
 }
 
-/// What [`Session::hello`] gives: the frame, the documents to start, the newest version read,
-/// and every other document held here.
-type OwnHello = (SyncFrame, Vec<Start>, i64, HashSet<DocId>);
-
 impl Session {
     /// This unit's hello: the heads of every document it shares with the peer, and each one
-    /// to start (its access decided once, for the hello and the session); the newest version of
-    /// the documents it read; and every other document held here (for the access to those the
-    /// peer offers).
-    async fn hello(&self) -> Result<OwnHello, SessionEnd> {
+    /// to start (its access decided once, for the hello and the session); and the newest
+    /// version of the documents it read.
+    async fn hello(&self) -> Result<(SyncFrame, Vec<Start>, i64), SessionEnd> {
         // A unit enrolled since the children were last read (by another process) is one of them
         // from this session on.
         self.engine.store.forget_children();
@@ -44,7 +39,6 @@ impl Session {
         // Each row says whether the document is held and where its replica came from: its
         // access is decided without asking the database again for every document.
         let mut seen = 0;
-        let mut unshared = HashSet::new();
         for row in self.engine.store.documents().await? {
             seen = seen.max(row.version);
             let access = self
@@ -64,8 +58,6 @@ impl Session {
                     mine: heads,
                     theirs: None,
                 });
-            } else {
-                unshared.insert(row.doc_id);
             }
         }
         let frame = SyncFrame {
@@ -75,7 +67,7 @@ impl Session {
                 docs,
             })),
         };
-        Ok((frame, starts, seen, unshared))
+        Ok((frame, starts, seen))
     }
 
     /// Exchanges the hellos and starts every shared document: this unit's, and those the peer
@@ -84,7 +76,7 @@ impl Session {
         &mut self,
         inbound: &mut (impl Stream<Item = Result<SyncFrame, Status>> + Unpin),
     ) -> Result<(), SessionEnd> {
-        let (hello, mut order, seen, unshared) = self.hello().await?;
+        let (hello, mut order, seen) = self.hello().await?;
         self.seen = seen;
         tracing::debug!(me = %self.engine.me, peer = %self.who, "hello built");
         self.send(hello).await?;
@@ -162,16 +154,19 @@ impl Session {
         for s in &mut order {
             s.theirs = their_heads.get(&s.doc).cloned();
         }
+        // Whether each offered document is held here, and where from, read once the peer's hello
+        // is in (not when this unit's was built: a peer may wait before it answers), in one
+        // query for all of them.
+        their_order.retain(|d| !mine.contains(d));
+        let held = self.engine.store.replica_origins(&their_order).await?;
         for doc in their_order {
-            if mine.contains(&doc) {
-                continue;
-            }
-            // One not held when the hello's documents were read (a new child's, most often) is
-            // decided as such, without asking the database again for each; one held, as before.
-            let access = if unshared.contains(&doc) {
-                self.engine.access(&self.peer, &doc).await?
-            } else {
-                self.engine.access_of(&self.peer, &doc, false, None).await?
+            let access = match held.get(&doc) {
+                Some(origin) => {
+                    self.engine
+                        .access_of(&self.peer, &doc, true, origin.as_deref())
+                        .await?
+                }
+                None => self.engine.access_of(&self.peer, &doc, false, None).await?,
             };
             if access.write != Write::None {
                 let theirs = their_heads.remove(&doc);
