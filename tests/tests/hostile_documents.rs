@@ -284,3 +284,71 @@ async fn a_document_named_another_way_in_a_hello_is_the_same_document() {
     );
     fed.stop_all().await;
 }
+
+/// A hub child cannot take over a unit's document that another child brought first, though the
+/// unit is of its namespace — nor by waiting, its stream open, until the other child has brought
+/// it: what the city holds, and where from, is read once the child's hello is in (a hello judged
+/// on what was held when the city's own was sent, or that took offered documents as not held,
+/// gave it to write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
+    use tokio_stream::StreamExt;
+    let mut fed = started(2, 0).await;
+    let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
+    let unit = UnitCode::parse(&format!("{}-0777", x.code)).unwrap();
+    let id = DocId::profile(&unit);
+    let mut doc = id.genesis();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第七医院")).unwrap();
+    doc.commit();
+    // X opens its stream and waits for the city's hello before saying anything.
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
+        .await
+        .unwrap();
+    let (out, frames) = tokio::sync::mpsc::channel::<SyncFrame>(4);
+    let mut inbound = yinglian_proto::v1::sync_client::SyncClient::new(channel)
+        .sync(tokio_stream::wrappers::ReceiverStream::new(frames))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(PATIENCE, inbound.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &first,
+            Some(Ok(SyncFrame {
+                kind: Some(sync_frame::Kind::Hello(_))
+            }))
+        ),
+        "{first:?}"
+    );
+    // Meanwhile the profile of a unit of X's namespace comes to the city from district Y.
+    let brought = automerge::sync::Message::decode(&whole(&mut doc)).unwrap();
+    city.store
+        .receive_sync(
+            &id,
+            &format!("urn:yinglian:hub:{}", y.code),
+            y.code.as_str(),
+            &mut automerge::sync::State::new(),
+            brought,
+            |_, _| Ok(()),
+        )
+        .await
+        .unwrap();
+    let held = city.heads(&id).await;
+    assert!(!held.is_empty());
+    // Then X offers the same document, renamed, and sends it.
+    let mut theirs = doc.fork();
+    yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
+    theirs.commit();
+    out.send(hello_offering(x.code.as_str(), &id, &mut theirs))
+        .await
+        .unwrap();
+    out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
+    let (peer, _) = wait_refusal(city, &id.to_string()).await;
+    assert_eq!(peer, format!("urn:yinglian:hub:{}", x.code));
+    assert_eq!(city.heads(&id).await, held, "nothing of it is kept");
+    drop(out);
+    fed.stop_all().await;
+}
