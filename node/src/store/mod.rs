@@ -292,15 +292,18 @@ impl Store {
             kind,
             role,
         };
-        let written = async {
-            MIGRATOR.run(&pool).await?;
-            let mut tx = pool.begin().await?;
+        let store = Store::of_parts(pool, writer, dir, actor, identity);
+        // Whatever fails, the store is closed before the error (a process about to exit would
+        // leave SQLite's log behind).
+        let made = async {
+            MIGRATOR.run(&store.pool).await?;
+            let mut tx = store.pool.begin().await?;
             for (k, v) in [
                 ("unit", unit.to_string()),
-                ("name", identity.name.clone()),
+                ("name", store.identity.name.clone()),
                 ("kind", kind.to_string()),
                 ("role", role.to_string()),
-                ("actor", actor.to_hex_string()),
+                ("actor", store.actor.to_hex_string()),
                 ("created_at", now()),
             ] {
                 sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
@@ -310,35 +313,27 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        let store = Store::of_parts(pool, writer, dir, actor, identity);
-        if let Err(e) = written {
-            store.close().await;
-            return Err(e);
-        }
-        let who = "init";
-        let name = name.trim().to_string();
-        let created = async {
-            store
-                .edit(&DocId::profile(unit), who, "create unit profile", |doc| {
-                    profile::set_text(doc, "name", Some(&name))?;
-                    profile::set_text(doc, "unit_kind", Some(kind.as_str()))?;
-                    Ok(())
-                })
-                .await?;
+            let name = store.identity.name.clone();
             store
                 .edit(
-                    &DocId::ledger(unit),
-                    who,
-                    "create camera ledger",
-                    |_| Ok(()),
+                    &DocId::profile(unit),
+                    "init",
+                    "create unit profile",
+                    |doc| {
+                        profile::set_text(doc, "name", Some(&name))?;
+                        profile::set_text(doc, "unit_kind", Some(kind.as_str()))?;
+                        Ok(())
+                    },
                 )
+                .await?;
+            store
+                .edit(&DocId::ledger(unit), "init", "create camera ledger", |_| {
+                    Ok(())
+                })
                 .await
         }
         .await;
-        match created {
+        match made {
             Ok(_) => Ok(store),
             Err(e) => {
                 store.close().await;
