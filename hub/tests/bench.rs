@@ -1,6 +1,7 @@
 //! `yl-hub bench` at a small size, as a person runs it: the institutions of every district but
 //! the first run in a worker process, and the figures still add up (every camera at the city,
-//! every edit seen on the city's feed, the workers' traffic and CPU counted).
+//! every edit seen on the city's feed, the workers' traffic and CPU counted), and no refusal
+//! recorded of the bench's own probes.
 
 use std::process::Command;
 
@@ -48,4 +49,10 @@ fn the_bench_spreads_institutions_over_workers_and_reports_every_figure() {
         .find(|s| s["level"] == "institution" && s["stage"] == "write")
         .expect("the institutions' writes");
     assert!((writes["runs_per_edit"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    // The bench's own wait for each hub to listen is no refused caller in the hubs' records.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !said.contains("TLS handshake refused"),
+        "the bench's probes were recorded as refusals:\n{said}"
+    );
 }

@@ -284,7 +284,11 @@ fn peak_memory_of(status: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn listening(addr: std::net::SocketAddr) -> Result<()> {
+/// Waits until `hub` serves: its `/metrics` port accepts a connection, which the daemon binds
+/// after the port its children call. (A connection to that port, closed at once, would be
+/// recorded by the hub as a refused TLS handshake.)
+async fn listening(hub: &HubProcess) -> Result<()> {
+    let addr = hub.metrics;
     wait_until(Duration::from_secs(60), "a hub listens", || async move {
         tokio::net::TcpStream::connect(addr).await.is_ok()
     })
@@ -539,7 +543,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         d.release_port();
     }
     let mut city_proc = HubProcess::spawn(&fed.city, metrics_ports.pop().expect("a port"), true)?;
-    listening(fed.city.addr.expect("a hub")).await?;
+    listening(&city_proc).await?;
     let mut districts = Vec::new();
     for d in &fed.districts {
         districts.push(HubProcess::spawn(
@@ -548,8 +552,8 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             false,
         )?);
     }
-    for d in &fed.districts {
-        listening(d.addr.expect("a hub")).await?;
+    for d in &districts {
+        listening(d).await?;
     }
     // Wait until the districts have reached the city (their own documents are there).
     wait_until(PATIENCE, "every district reached the city", || async {
@@ -715,7 +719,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         std::net::TcpListener::bind(districts[0].metrics)?,
         false,
     )?;
-    listening(fed.districts[0].addr.expect("a hub")).await?;
+    listening(&districts[0]).await?;
     let children = fed.institutions[0].len();
     let district0 = fed.districts[0].code.to_string();
     // Each start makes a new engine: its counters begin at zero.
