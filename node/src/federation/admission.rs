@@ -211,8 +211,10 @@ impl Gate {
     /// them); open streams of an identity no longer valid end. A publication of the catalogue
     /// grants that failed is tried again here.
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        self.current().await?;
-        if self.store.grants_due() {
+        // Once a refresh, and its failure said to the caller: an enrollment, a grant or a
+        // revocation another process made moves the grants this hub publishes for the hubs
+        // below; one that failed before is due.
+        if self.reread().await? || self.store.grants_due() {
             crate::federation::membership::publish_grants(&self.store).await?;
         }
         Ok(())
@@ -220,22 +222,28 @@ impl Gate {
 
     /// The enrollments as they are now: those installed, while their version has not moved
     /// since they were read (a district of 200 children read 200 rows twice a second, and at
-    /// every admission, for nothing), else read again and installed. The version is read before
-    /// the rows: a change made after it moves it for the next reader.
+    /// every admission, for nothing), else read again and installed.
     async fn current(&self) -> Result<Registry, StoreError> {
+        if self.reread().await?
+            && let Err(e) = crate::federation::membership::publish_grants(&self.store).await
+        {
+            // The catalogue grants follow the enrollments. Not published now, they are at a
+            // next refresh; the caller being admitted is not refused for it.
+            warn!(error = %e, "could not publish the catalogue grants; to be tried again");
+        }
+        Ok(self.registry.borrow().clone())
+    }
+
+    /// Reads the enrollments again if their version moved since they were read, and installs
+    /// them; whether they changed. The version is read before the rows: a change made after it
+    /// moves it for the next reader.
+    async fn reread(&self) -> Result<bool, StoreError> {
         let version = self.store.enrollments_version().await?;
         if version.is_none() || *self.read_at.lock().expect("read_at") != version {
             let rows = self.records().await?;
-            if self.install(version, rows)
-                && let Err(e) = crate::federation::membership::publish_grants(&self.store).await
-            {
-                // An enrollment, a grant or a revocation another process made: the catalogue
-                // grants this hub publishes for the hubs below follow. Not published now, they
-                // are at a next refresh; the caller being admitted is not refused for it.
-                warn!(error = %e, "could not publish the catalogue grants; to be tried again");
-            }
+            return Ok(self.install(version, rows));
         }
-        Ok(self.registry.borrow().clone())
+        Ok(false)
     }
 
     /// Makes `rows`, read at enrollments' `version` (read before them), the enrollments open
@@ -719,9 +727,12 @@ mod tests {
             "the parent's profile unreadable"
         );
         assert!(store.grants_due());
-        // Revoked meanwhile: the grant is withdrawn at once all the same.
+        // Revoked meanwhile: the grant is withdrawn at once all the same, in one publication
+        // (the enrollments moved and one was due: not one for each).
         store.revoke_child(&police).await.unwrap();
+        let asked = store.grants_asked();
         assert!(gate.refresh().await.is_err());
+        assert_eq!(store.grants_asked(), asked + 1, "one publication a refresh");
         assert!(
             !published(store.clone()).await,
             "a revoked subscriber kept its grant"

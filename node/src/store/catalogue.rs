@@ -61,6 +61,12 @@ impl Store {
         done
     }
 
+    /// How many publications of the catalogue grants were asked for so far.
+    #[cfg(test)]
+    pub(crate) fn grants_asked(&self) -> u64 {
+        self.grants.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether a publication of the catalogue grants was asked for and none begun since has
     /// succeeded (to be tried again).
     pub fn grants_due(&self) -> bool {
