@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::doubt::Doubts;
-use crate::docs::document::{DocId, DocKind};
+use crate::docs::document::{DocId, DocKind, heads_hex};
 use crate::docs::ledger;
 use crate::docs::operations::{Part, Row, built_total, read_part, write_part};
 use crate::domain::camera::{Camera, Field, Value};
@@ -72,7 +72,11 @@ impl Cache {
                 return Ok(None);
             }
             if self.ledgers.get(unit).is_none_or(|l| l.heads != heads) {
-                let (cameras, events) = store.read_document(&doc, |d| service_record(d)).await?;
+                // Kept at the heads of the copy read: `heads` may be the database's, ahead of
+                // a copy that another process's write (not yet reported) left behind.
+                let (heads, (cameras, events)) = store
+                    .read_document(&doc, |d| (heads_hex(&d.get_heads()), service_record(d)))
+                    .await?;
                 self.parsed += 1;
                 self.ledgers.insert(
                     unit.to_string(),
@@ -110,8 +114,11 @@ impl Cache {
                 .await;
             return Ok(row);
         }
-        let (part, built) = store
-            .read_document(&doc, |d| (read_part(d), built_total(d)))
+        // At the heads of the copy read (see `ledger_ops`).
+        let (heads, part, built) = store
+            .read_document(&doc, |d| {
+                (heads_hex(&d.get_heads()), read_part(d), built_total(d))
+            })
             .await?;
         let mut doubted = None;
         let row = match part {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::app::doubt::Doubts;
 use crate::app::zh;
-use crate::docs::document::{DocId, DocKind};
+use crate::docs::document::{DocId, DocKind, heads_hex};
 use crate::docs::ledger;
 use crate::docs::quality::{read_codes, read_notices};
 use crate::domain::camera::State;
@@ -142,12 +142,18 @@ async fn refresh_held(
         }
         let rows = store.cameras_of(&u).await?;
         let mut since = BTreeMap::new();
+        let mut heads = heads;
         if rows.iter().any(|r| r.camera.state() == State::Faulty)
             && let Ok(code) = UnitCode::parse(&u)
         {
-            let starts = store
-                .read_document(&DocId::ledger(&code), |d| ledger::faulty_since(d))
+            let (read_at, starts) = store
+                .read_document(&DocId::ledger(&code), |d| {
+                    (heads_hex(&d.get_heads()), ledger::faulty_since(d))
+                })
                 .await?;
+            // Kept at the heads of the copy read: one behind what the database said (another
+            // process's write not yet reported) is read again at the next check.
+            heads = read_at;
             for (cam, at) in starts {
                 since.insert(cam, at.with_timezone(&beijing()).date_naive());
             }
@@ -218,8 +224,11 @@ async fn from_below_and_above(
             }
             continue;
         };
-        let at = (heads, rollup);
-        if let Some(p) = cache.hubs.get(&c).filter(|p| p.at == at) {
+        if let Some(p) = cache
+            .hubs
+            .get(&c)
+            .filter(|p| p.at.0 == heads && p.at.1 == rollup)
+        {
             let keys = p.keys.clone();
             let doubted = p.doubted.clone();
             cache.doubts.judge(store, &c, &id, doubted.as_deref()).await;
@@ -227,7 +236,12 @@ async fn from_below_and_above(
             hubs.push((c, keys));
             continue;
         }
-        let mut codes = store.read_document(&id, |d| read_codes(d)).await?;
+        // Kept at the heads of the copy read, not the database's: a copy behind them (another
+        // process's write not yet reported) is read again at the next check.
+        let (read_at, mut codes) = store
+            .read_document(&id, |d| (heads_hex(&d.get_heads()), read_codes(d)))
+            .await?;
+        let at = (read_at, rollup);
         // What a hub child publishes is bounded by what it is: keyed codes of the form
         // `code_key` makes, no more of them than the cameras its own figures count. A child that
         // publishes more (to probe which codes others hold, or to blame them) is not believed.
@@ -269,8 +283,10 @@ async fn from_below_and_above(
         Some(heads) => match &cache.inherited {
             Some((at, n)) if *at == heads => n.clone(),
             _ => {
-                let n = store.read_document(&mine, |d| read_notices(d)).await?;
-                cache.inherited = Some((heads, n.clone()));
+                let (read_at, n) = store
+                    .read_document(&mine, |d| (heads_hex(&d.get_heads()), read_notices(d)))
+                    .await?;
+                cache.inherited = Some((read_at, n.clone()));
                 n
             }
         },
@@ -647,6 +663,69 @@ mod tests {
         let aged = check_with(&store, None, later, &mut cache).await.unwrap();
         assert!(same(&aged, &check_at(&store, None, later).await.unwrap()));
         assert!(aged.findings.iter().any(|f| f.rule == "faulty-30d"));
+    }
+
+    #[tokio::test]
+    async fn notices_another_process_wrote_are_read_once_it_is_reported() {
+        // The daemon's check beside another writer of the same store: what a check reads of a
+        // copy that is behind the database is not kept as if it were current.
+        let (dir, store) = crate::store::testing::hospital().await;
+        store.watching_other_writers();
+        let code = DeviceCode::parse("50010312091320000101").unwrap();
+        let name = vec![(Field::Name, Value::Text("门诊大厅".into()))];
+        cameras::add(&store, "clerk", code.clone(), name)
+            .await
+            .unwrap();
+        crate::app::campaign::publish(&store, &crate::domain::campaign::Campaign::seed())
+            .await
+            .unwrap();
+        let key = crate::app::campaign::code_key(&store)
+            .await
+            .unwrap()
+            .unwrap();
+        let notice = |about: &str| -> Notices {
+            let elsewhere = [("500104-0001".to_string(), "别的医院".to_string())].into();
+            [(code_key(&key, about).hex(), elsewhere)].into()
+        };
+        async fn tell(s: &Store, n: Notices) {
+            s.edit(&DocId::review(s.unit()), "sync", "notices", |d| {
+                Ok(crate::docs::quality::write_notices(d, &n)
+                    .map_err(crate::docs::ledger::LedgerError::from)?)
+            })
+            .await
+            .unwrap();
+        }
+        let dup = |r: &Report| {
+            r.findings
+                .iter()
+                .any(|f| f.device_code == code.as_str() && f.rule == "dup-code")
+        };
+        // The parent's notices so far are about another code.
+        tell(&store, notice("50010312091320000199")).await;
+        let today = crate::domain::figures::beijing_today();
+        let mut cache = Cache::default();
+        assert!(!dup(&check_with(&store, None, today, &mut cache)
+            .await
+            .unwrap()));
+        let (_, watched) = store.versions_since(0).await.unwrap();
+
+        // Another process saves notices about this hospital's camera; a check before the watch
+        // reports it reads the copy it has.
+        let other = Store::open(dir.path()).await.unwrap();
+        tell(&other, notice(code.as_str())).await;
+        other.close().await;
+        check_with(&store, None, today, &mut cache).await.unwrap();
+        let (seen, _) = store.versions_since(watched).await.unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        for (d, v) in &seen {
+            assert!(store.changed_elsewhere(d, *v));
+        }
+        let after = check_with(&store, None, today, &mut cache).await.unwrap();
+        assert!(dup(&after), "{:?}", after.findings);
+        assert_eq!(
+            after.findings,
+            check_at(&store, None, today).await.unwrap().findings
+        );
     }
 
     #[tokio::test]

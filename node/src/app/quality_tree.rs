@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::app::quality::{Cache, Report, check_with};
-use crate::docs::document::{DocId, DocKind};
+use crate::docs::document::{DocId, DocKind, heads_hex};
 use crate::docs::quality::{
     Part, read_codes, read_notices, read_part, write_codes, write_notices, write_part,
 };
@@ -87,13 +87,16 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
         let id = DocId::codes(store.unit());
         let heads = cache.heads.get(&id).cloned().unwrap_or_default();
         if !matches!(&cache.published, Some((at, _)) if *at == heads) {
+            // At the heads of the copy read, which may be behind the database's (another
+            // process's write not yet reported): then read again at the next refresh.
             cache.published = if heads.is_empty() {
                 None
             } else {
-                Some((
-                    heads,
-                    store.read_document(&id, |d| read_codes(d).keys).await?,
-                ))
+                Some(
+                    store
+                        .read_document(&id, |d| (heads_hex(&d.get_heads()), read_codes(d).keys))
+                        .await?,
+                )
             };
         }
         if cache.published.as_ref().map(|(_, k)| k) != Some(&report.codes) {
@@ -122,12 +125,15 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
         let next = report.told.remove(&c).unwrap_or_default();
         let heads = cache.heads.get(&review).cloned().unwrap_or_default();
         if !matches!(cache.notices.get(&c), Some((at, _)) if *at == heads) {
-            let current = if heads.is_empty() {
-                Notices::new()
+            // At the heads of the copy read (see the keyed codes above).
+            let read = if heads.is_empty() {
+                (heads, Notices::new())
             } else {
-                store.read_document(&review, |d| read_notices(d)).await?
+                store
+                    .read_document(&review, |d| (heads_hex(&d.get_heads()), read_notices(d)))
+                    .await?
             };
-            cache.notices.insert(c.clone(), (heads, current));
+            cache.notices.insert(c.clone(), read);
         }
         if cache.notices.get(&c).map(|(_, n)| n) != Some(&next) {
             store
