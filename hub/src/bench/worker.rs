@@ -221,7 +221,12 @@ impl Worker {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
             .arg("bench-worker")
-            .env("RUST_LOG", "warn")
+            // `YL_BENCH_WORKER_LOG` (a `RUST_LOG` filter) for the workers' log, on the bench's
+            // stderr.
+            .env(
+                "RUST_LOG",
+                std::env::var("YL_BENCH_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env_remove("YL_CONFIG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
