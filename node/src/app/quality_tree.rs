@@ -100,13 +100,15 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
             };
         }
         if cache.published.as_ref().map(|(_, k)| k) != Some(&report.codes) {
-            store
+            // The heads this write left (asked afterwards, the database's could already hold
+            // another process's write over it).
+            let (_, written) = store
                 .edit(&id, "quality", "publish the keyed device codes", |d| {
                     Ok(write_codes(d, &report.codes)
                         .map_err(crate::docs::ledger::LedgerError::from)?)
                 })
                 .await?;
-            cache.published = Some((store.heads(&id).await?, std::mem::take(&mut report.codes)));
+            cache.published = Some((written.heads, std::mem::take(&mut report.codes)));
             wrote = true;
         }
     }
@@ -136,14 +138,12 @@ pub async fn refresh_with(store: &Store, cache: &mut Cache) -> Result<bool, Stor
             cache.notices.insert(c.clone(), read);
         }
         if cache.notices.get(&c).map(|(_, n)| n) != Some(&next) {
-            store
+            let (_, written) = store
                 .edit(&review, "quality", "tell the duplicate device codes", |d| {
                     Ok(write_notices(d, &next).map_err(crate::docs::ledger::LedgerError::from)?)
                 })
                 .await?;
-            cache
-                .notices
-                .insert(c.clone(), (store.heads(&review).await?, next));
+            cache.notices.insert(c.clone(), (written.heads, next));
             wrote = true;
         }
     }
