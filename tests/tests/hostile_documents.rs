@@ -352,3 +352,73 @@ async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
     drop(out);
     fed.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() {
+    use tokio_stream::StreamExt;
+    let mut fed = started(2, 0).await;
+    let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
+    let unit = UnitCode::parse(&format!("{}-0778", x.code)).unwrap();
+    let id = DocId::profile(&unit);
+    let mut doc = id.genesis();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第八医院")).unwrap();
+    doc.commit();
+    // The profile of a unit of X's namespace came to the city from district Y first.
+    let brought = automerge::sync::Message::decode(&whole(&mut doc)).unwrap();
+    city.store
+        .receive_sync(
+            &id,
+            &format!("urn:yinglian:hub:{}", y.code),
+            y.code.as_str(),
+            &mut automerge::sync::State::new(),
+            brought,
+            |_, _| Ok(()),
+        )
+        .await
+        .unwrap();
+    let held = city.heads(&id).await;
+    assert!(!held.is_empty());
+    // Then X opens a stream: the city's hello does not count that document among those X may
+    // share, and X's change to it, not offered in its hello, is refused.
+    let tls = TlsMaterial::load(&x.dir).unwrap();
+    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
+        .await
+        .unwrap();
+    let (out, frames) = tokio::sync::mpsc::channel::<SyncFrame>(4);
+    let mut inbound = yinglian_proto::v1::sync_client::SyncClient::new(channel)
+        .sync(tokio_stream::wrappers::ReceiverStream::new(frames))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(PATIENCE, inbound.next())
+        .await
+        .unwrap();
+    let Some(Ok(SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(hello)),
+    })) = &first
+    else {
+        panic!("{first:?}");
+    };
+    assert!(
+        hello.docs.iter().all(|d| d.doc_id != id.to_string()),
+        "{hello:?}"
+    );
+    let mut theirs = doc.fork();
+    yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
+    theirs.commit();
+    out.send(SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(Hello {
+            unit: x.code.to_string(),
+            protocol: 1,
+            docs: Vec::new(),
+        })),
+    })
+    .await
+    .unwrap();
+    out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
+    let (peer, _) = wait_refusal(city, &id.to_string()).await;
+    assert_eq!(peer, format!("urn:yinglian:hub:{}", x.code));
+    assert_eq!(city.heads(&id).await, held, "nothing of it is kept");
+    drop(out);
+    fed.stop_all().await;
+}
