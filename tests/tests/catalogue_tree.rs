@@ -548,3 +548,129 @@ async fn a_parent_cannot_delete_a_read_it_recorded_from_its_childs_list() {
     assert!(district.heads(&reads).await != inst.heads(&reads).await);
     fed.stop_all().await;
 }
+
+/// A compromised hospital hub's `Reports`: its catalogue answer names a camera of a unit outside
+/// its subtree (of another district).
+struct Overreaching;
+
+#[tonic::async_trait]
+impl yinglian_proto::v1::reports_server::Reports for Overreaching {
+    type CatalogueStream = tokio_stream::wrappers::ReceiverStream<
+        Result<yinglian_proto::v1::CatalogueEvent, tonic::Status>,
+    >;
+
+    async fn catalogue(
+        &self,
+        _: tonic::Request<yinglian_proto::v1::CatalogueRequest>,
+    ) -> Result<tonic::Response<Self::CatalogueStream>, tonic::Status> {
+        use yinglian_proto::v1::{CatalogueEntry, CatalogueEvent, catalogue_event::Kind};
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let entry = CatalogueEntry {
+            unit: "500104-0001".into(),
+            unit_name: "别区医院".into(),
+            device_code: "50010412091320000101".into(),
+            ..Default::default()
+        };
+        for ev in [
+            CatalogueEvent {
+                kind: Kind::Entry as i32,
+                entry: Some(entry),
+                ..Default::default()
+            },
+            CatalogueEvent {
+                kind: Kind::End as i32,
+                full: true,
+                ..Default::default()
+            },
+        ] {
+            tx.send(Ok(ev)).await.unwrap();
+        }
+        Ok(tonic::Response::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+    }
+
+    async fn cameras(
+        &self,
+        _: tonic::Request<yinglian_proto::v1::CamerasRequest>,
+    ) -> Result<tonic::Response<yinglian_proto::v1::CamerasReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not this"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_hub_child_answers_outside_its_subtree_are_not_believed() {
+    let mut fed = tree().await;
+    fed.start_all().await.unwrap();
+    let hub_code = fed.others[0].code.clone();
+    let hub_dir = fed.others[0].dir.clone();
+    let addr: std::net::SocketAddr = fed.others[0].url()["https://".len()..].parse().unwrap();
+    // The district knows where the hospital hub answers.
+    let district = &fed.districts[0];
+    wait_until(
+        PATIENCE,
+        "the hospital hub's address at its district",
+        || async {
+            district
+                .store
+                .read_document(&DocId::profile(&hub_code), |d| {
+                    yinglian_node::docs::document::root_text(d, "endpoint")
+                })
+                .await
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await
+    .unwrap();
+    // The hospital hub's machine is taken: its daemon is replaced, on its address and with its
+    // certificate, by one that answers with another district's camera.
+    fed.others[0].stop().await;
+    let district = &fed.districts[0];
+    let tls = yinglian_node::federation::pki::TlsMaterial::load(&hub_dir).unwrap();
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls.server_config().unwrap()));
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (conns, incoming) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Ok((tcp, remote)) = listener.accept().await {
+            if let Ok(tls) = acceptor.accept(tcp).await {
+                let conn = yinglian_node::federation::net::TlsConn::accepted(tls, remote);
+                if conns.send(Ok::<_, std::io::Error>(conn)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(yinglian_proto::v1::reports_server::ReportsServer::new(
+                Overreaching,
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(incoming)),
+    );
+    let reader = yinglian_proto::v1::CatalogueReader {
+        unit: "500103-GB".into(),
+        fingerprint: "00".repeat(32),
+        scope: district.code.to_string(),
+        granted_by: district.code.to_string(),
+    };
+    let answer = yinglian_node::federation::reports::forward_catalogue(
+        &district.store,
+        &district.dir,
+        &hub_code,
+        &hub_code,
+        None,
+        reader,
+    )
+    .await;
+    match answer {
+        Ok(a) => panic!("believed {} rows: {:?}", a.rows.len(), a.rows),
+        Err(e) => {
+            let e = format!("{e:#}");
+            assert!(e.contains("不在其下级范围内"), "{e}");
+            assert!(e.contains("500104-0001"), "{e}");
+        }
+    }
+    fed.stop_all().await;
+}
