@@ -2,7 +2,7 @@
 //! another subtree or a unit placed elsewhere, an institution forging a rollup, and sessions that
 //! open more documents than allowed. Each is refused and recorded, and nothing of it is kept.
 
-use yinglian_hub::local::wait_until;
+use yinglian_hub::local::{LocalUnit, wait_until};
 use yinglian_node::docs::document::DocId;
 use yinglian_node::domain::unit::UnitCode;
 use yinglian_node::federation::admission::Limits;
@@ -37,6 +37,64 @@ fn hello_offering(unit: &str, id: &DocId, doc: &mut automerge::AutoCommit) -> Sy
             }],
         })),
     }
+}
+
+/// `doc`, as `id`, brought to `hub` by its hub child `from` (as that child's session saves it):
+/// the heads `hub` then holds.
+async fn brought_by(
+    hub: &LocalUnit,
+    from: &LocalUnit,
+    id: &DocId,
+    doc: &mut automerge::AutoCommit,
+) -> Vec<String> {
+    use automerge::sync::Message;
+    hub.store
+        .receive_sync(
+            id,
+            &format!("urn:yinglian:hub:{}", from.code),
+            from.code.as_str(),
+            &mut automerge::sync::State::new(),
+            Message::decode(&whole(doc)).unwrap(),
+            |_, _| Ok(()),
+        )
+        .await
+        .unwrap();
+    let held = hub.heads(id).await;
+    assert!(!held.is_empty());
+    held
+}
+
+/// A sync stream opened to `hub` with `unit`'s certificate, once `hub` said its hello: the
+/// frames to send, the hello, the frames that come.
+async fn stream_as(
+    unit: &LocalUnit,
+    hub: &LocalUnit,
+) -> (
+    tokio::sync::mpsc::Sender<SyncFrame>,
+    Hello,
+    tonic::Streaming<SyncFrame>,
+) {
+    use tokio_stream::StreamExt;
+    let tls = TlsMaterial::load(&unit.dir).unwrap();
+    let channel = yinglian_node::federation::net::connect(&tls, &hub.url(), &hub.code)
+        .await
+        .unwrap();
+    let (out, frames) = tokio::sync::mpsc::channel::<SyncFrame>(4);
+    let mut inbound = yinglian_proto::v1::sync_client::SyncClient::new(channel)
+        .sync(tokio_stream::wrappers::ReceiverStream::new(frames))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(PATIENCE, inbound.next())
+        .await
+        .unwrap();
+    let Some(Ok(SyncFrame {
+        kind: Some(sync_frame::Kind::Hello(hello)),
+    })) = first
+    else {
+        panic!("{first:?}");
+    };
+    (out, hello, inbound)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +350,6 @@ async fn a_document_named_another_way_in_a_hello_is_the_same_document() {
 /// gave it to write).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
-    use tokio_stream::StreamExt;
     let mut fed = started(2, 0).await;
     let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
     let unit = UnitCode::parse(&format!("{}-0777", x.code)).unwrap();
@@ -301,43 +358,9 @@ async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
     yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第七医院")).unwrap();
     doc.commit();
     // X opens its stream and waits for the city's hello before saying anything.
-    let tls = TlsMaterial::load(&x.dir).unwrap();
-    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
-        .await
-        .unwrap();
-    let (out, frames) = tokio::sync::mpsc::channel::<SyncFrame>(4);
-    let mut inbound = yinglian_proto::v1::sync_client::SyncClient::new(channel)
-        .sync(tokio_stream::wrappers::ReceiverStream::new(frames))
-        .await
-        .unwrap()
-        .into_inner();
-    let first = tokio::time::timeout(PATIENCE, inbound.next())
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            &first,
-            Some(Ok(SyncFrame {
-                kind: Some(sync_frame::Kind::Hello(_))
-            }))
-        ),
-        "{first:?}"
-    );
+    let (out, _, _inbound) = stream_as(x, city).await;
     // Meanwhile the profile of a unit of X's namespace comes to the city from district Y.
-    let brought = automerge::sync::Message::decode(&whole(&mut doc)).unwrap();
-    city.store
-        .receive_sync(
-            &id,
-            &format!("urn:yinglian:hub:{}", y.code),
-            y.code.as_str(),
-            &mut automerge::sync::State::new(),
-            brought,
-            |_, _| Ok(()),
-        )
-        .await
-        .unwrap();
-    let held = city.heads(&id).await;
-    assert!(!held.is_empty());
+    let held = brought_by(city, y, &id, &mut doc).await;
     // Then X offers the same document, renamed, and sends it.
     let mut theirs = doc.fork();
     yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
@@ -355,7 +378,6 @@ async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() {
-    use tokio_stream::StreamExt;
     let mut fed = started(2, 0).await;
     let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
     let unit = UnitCode::parse(&format!("{}-0778", x.code)).unwrap();
@@ -364,41 +386,10 @@ async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() 
     yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第八医院")).unwrap();
     doc.commit();
     // The profile of a unit of X's namespace came to the city from district Y first.
-    let brought = automerge::sync::Message::decode(&whole(&mut doc)).unwrap();
-    city.store
-        .receive_sync(
-            &id,
-            &format!("urn:yinglian:hub:{}", y.code),
-            y.code.as_str(),
-            &mut automerge::sync::State::new(),
-            brought,
-            |_, _| Ok(()),
-        )
-        .await
-        .unwrap();
-    let held = city.heads(&id).await;
-    assert!(!held.is_empty());
+    let held = brought_by(city, y, &id, &mut doc).await;
     // Then X opens a stream: the city's hello does not count that document among those X may
     // share, and X's change to it, not offered in its hello, is refused.
-    let tls = TlsMaterial::load(&x.dir).unwrap();
-    let channel = yinglian_node::federation::net::connect(&tls, &city.url(), &city.code)
-        .await
-        .unwrap();
-    let (out, frames) = tokio::sync::mpsc::channel::<SyncFrame>(4);
-    let mut inbound = yinglian_proto::v1::sync_client::SyncClient::new(channel)
-        .sync(tokio_stream::wrappers::ReceiverStream::new(frames))
-        .await
-        .unwrap()
-        .into_inner();
-    let first = tokio::time::timeout(PATIENCE, inbound.next())
-        .await
-        .unwrap();
-    let Some(Ok(SyncFrame {
-        kind: Some(sync_frame::Kind::Hello(hello)),
-    })) = &first
-    else {
-        panic!("{first:?}");
-    };
+    let (out, hello, _inbound) = stream_as(x, city).await;
     assert!(
         hello.docs.iter().all(|d| d.doc_id != id.to_string()),
         "{hello:?}"
@@ -406,15 +397,9 @@ async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() 
     let mut theirs = doc.fork();
     yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
     theirs.commit();
-    out.send(SyncFrame {
-        kind: Some(sync_frame::Kind::Hello(Hello {
-            unit: x.code.to_string(),
-            protocol: 1,
-            docs: Vec::new(),
-        })),
-    })
-    .await
-    .unwrap();
+    out.send(yinglian_tests::hostile::hello(x.code.as_str()))
+        .await
+        .unwrap();
     out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
     let (peer, _) = wait_refusal(city, &id.to_string()).await;
     assert_eq!(peer, format!("urn:yinglian:hub:{}", x.code));
