@@ -64,6 +64,30 @@ async fn brought_by(
     held
 }
 
+/// A new profile of unit `code` named `name`.
+fn profile_of(code: &str, name: &str) -> (DocId, automerge::AutoCommit) {
+    let id = DocId::profile(&UnitCode::parse(code).unwrap());
+    let mut doc = id.genesis();
+    yinglian_node::docs::profile::set_text(&mut doc, "name", Some(name)).unwrap();
+    doc.commit();
+    (id, doc)
+}
+
+/// `doc` with another name, as a squatter would rename it.
+fn renamed(doc: &mut automerge::AutoCommit) -> automerge::AutoCommit {
+    let mut theirs = doc.fork();
+    yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
+    theirs.commit();
+    theirs
+}
+
+/// `hub` refused `id` from `child`, recorded with the child's identity, and still holds `held`.
+async fn refused_and_unchanged(hub: &LocalUnit, child: &LocalUnit, id: &DocId, held: &[String]) {
+    let (peer, _) = wait_refusal(hub, &id.to_string()).await;
+    assert_eq!(peer, format!("urn:yinglian:hub:{}", child.code));
+    assert_eq!(hub.heads(id).await, held, "nothing of it is kept");
+}
+
 /// A sync stream opened to `hub` with `unit`'s certificate, once `hub` said its hello: the
 /// frames to send, the hello, the frames that come.
 async fn stream_as(
@@ -352,26 +376,18 @@ async fn a_document_named_another_way_in_a_hello_is_the_same_document() {
 async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
     let mut fed = started(2, 0).await;
     let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
-    let unit = UnitCode::parse(&format!("{}-0777", x.code)).unwrap();
-    let id = DocId::profile(&unit);
-    let mut doc = id.genesis();
-    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第七医院")).unwrap();
-    doc.commit();
+    let (id, mut doc) = profile_of(&format!("{}-0777", x.code), "第七医院");
     // X opens its stream and waits for the city's hello before saying anything.
     let (out, _, _inbound) = stream_as(x, city).await;
     // Meanwhile the profile of a unit of X's namespace comes to the city from district Y.
     let held = brought_by(city, y, &id, &mut doc).await;
     // Then X offers the same document, renamed, and sends it.
-    let mut theirs = doc.fork();
-    yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
-    theirs.commit();
+    let mut theirs = renamed(&mut doc);
     out.send(hello_offering(x.code.as_str(), &id, &mut theirs))
         .await
         .unwrap();
     out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
-    let (peer, _) = wait_refusal(city, &id.to_string()).await;
-    assert_eq!(peer, format!("urn:yinglian:hub:{}", x.code));
-    assert_eq!(city.heads(&id).await, held, "nothing of it is kept");
+    refused_and_unchanged(city, x, &id, &held).await;
     drop(out);
     fed.stop_all().await;
 }
@@ -380,11 +396,7 @@ async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
 async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() {
     let mut fed = started(2, 0).await;
     let (city, x, y) = (&fed.city, &fed.districts[0], &fed.districts[1]);
-    let unit = UnitCode::parse(&format!("{}-0778", x.code)).unwrap();
-    let id = DocId::profile(&unit);
-    let mut doc = id.genesis();
-    yinglian_node::docs::profile::set_text(&mut doc, "name", Some("第八医院")).unwrap();
-    doc.commit();
+    let (id, mut doc) = profile_of(&format!("{}-0778", x.code), "第八医院");
     // The profile of a unit of X's namespace came to the city from district Y first.
     let held = brought_by(city, y, &id, &mut doc).await;
     // Then X opens a stream: the city's hello does not count that document among those X may
@@ -394,16 +406,12 @@ async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() 
         hello.docs.iter().all(|d| d.doc_id != id.to_string()),
         "{hello:?}"
     );
-    let mut theirs = doc.fork();
-    yinglian_node::docs::profile::set_text(&mut theirs, "name", Some("冒名医院")).unwrap();
-    theirs.commit();
+    let mut theirs = renamed(&mut doc);
     out.send(yinglian_tests::hostile::hello(x.code.as_str()))
         .await
         .unwrap();
     out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
-    let (peer, _) = wait_refusal(city, &id.to_string()).await;
-    assert_eq!(peer, format!("urn:yinglian:hub:{}", x.code));
-    assert_eq!(city.heads(&id).await, held, "nothing of it is kept");
+    refused_and_unchanged(city, x, &id, &held).await;
     drop(out);
     fed.stop_all().await;
 }
