@@ -415,3 +415,43 @@ async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() 
     drop(out);
     fed.stop_all().await;
 }
+
+/// A hub child cannot speak for a unit of its namespace that its parent enrolled itself: the
+/// city enrolled hospital 500109-0001 before district 500109 was enrolled, and the district brings
+/// that hospital's profile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_child_cannot_speak_for_a_unit_its_parent_enrolled_itself() {
+    use yinglian_node::domain::unit::{Role, UnitKind};
+    let mut fed = started(1, 0).await;
+    let city = &fed.city;
+    let at = |code: &str| fed.tmp.path().join(code);
+    let direct = LocalUnit::create(
+        &at("500109-0001"),
+        "500109-0001",
+        "市直管医院",
+        UnitKind::Institution,
+        Role::Node,
+    )
+    .await
+    .unwrap();
+    city.enroll(&direct).await.unwrap();
+    let x = LocalUnit::create(
+        &at("500109"),
+        "500109",
+        "新设区卫健委",
+        UnitKind::District,
+        Role::Hub,
+    )
+    .await
+    .unwrap();
+    city.enroll(&x).await.unwrap();
+    let (id, mut doc) = profile_of("500109-0001", "冒名医院");
+    let (out, _, _inbound) = stream_as(&x, city).await;
+    out.send(hello_offering(x.code.as_str(), &id, &mut doc))
+        .await
+        .unwrap();
+    out.send(doc_frame(&id, whole(&mut doc))).await.unwrap();
+    refused_and_unchanged(city, &x, &id, &[]).await;
+    drop(out);
+    fed.stop_all().await;
+}
