@@ -10,7 +10,7 @@ use yinglian_node::federation::pki::TlsMaterial;
 use yinglian_proto::v1::{DocHeads, Hello, SyncFrame, sync_frame};
 use yinglian_tests::attacker::wait_refused_as;
 use yinglian_tests::hostile::{doc_frame, hello, raw, refusals, started, wait_refusal};
-use yinglian_tests::{PATIENCE, federation};
+use yinglian_tests::{PATIENCE, converge, federation};
 
 /// A sync message that hands `doc` whole to a peer that holds none of it.
 fn whole(doc: &mut automerge::AutoCommit) -> Vec<u8> {
@@ -452,6 +452,70 @@ async fn a_hub_child_cannot_speak_for_a_unit_its_parent_enrolled_itself() {
         .unwrap();
     out.send(doc_frame(&id, whole(&mut doc))).await.unwrap();
     refused_and_unchanged(city, &x, &id, &[]).await;
+    drop(out);
+    fed.stop_all().await;
+}
+
+/// A session of institution B is sent nothing of what another institution of its district
+/// writes: a compromised B reads every frame of its session while A's ledger changes at the
+/// district, and then the district's profile (which B may read) changes; nothing of A's ledger
+/// came before that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_institution_is_sent_nothing_of_its_neighbours_ledger_as_it_changes() {
+    use automerge::sync::Message;
+    use yinglian_node::domain::camera::{Field, Value};
+    let mut fed = started(1, 2).await;
+    let district = &fed.districts[0];
+    let (a, b) = (&fed.institutions[0][0], &fed.institutions[0][1]);
+    let neighbours = DocId::ledger(&a.code);
+    converge(a, &[district], &neighbours).await.unwrap();
+    let (out, _, mut inbound) = stream_as(b, district).await;
+    out.send(hello(b.code.as_str())).await.unwrap();
+    // A adds a camera; it reaches the district while B's session is open.
+    let code =
+        yinglian_node::domain::device_code::DeviceCode::parse("50010312091320009901").unwrap();
+    let name = vec![(Field::Name, Value::Text("新装门岗".into()))];
+    yinglian_node::app::cameras::add(&a.store, "clerk", code, name)
+        .await
+        .unwrap();
+    converge(a, &[district], &neighbours).await.unwrap();
+    // Then the district's profile changes.
+    let profile = DocId::profile(&district.code);
+    district
+        .store
+        .edit(&profile, "clerk", "a new phone", |d| {
+            Ok(yinglian_node::docs::profile::set_text(
+                d,
+                "phone",
+                Some("023-63000000"),
+            )?)
+        })
+        .await
+        .unwrap();
+    let now = district.heads(&profile).await;
+    let mut said = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        use tokio_stream::StreamExt;
+        while let Some(Ok(frame)) = inbound.next().await {
+            let Some(sync_frame::Kind::Doc(d)) = frame.kind else {
+                continue;
+            };
+            said.push(d.doc_id.clone());
+            let heads: Vec<String> = Message::decode(&d.message)
+                .map(|m| m.heads.iter().map(|h| h.to_string()).collect())
+                .unwrap_or_default();
+            if d.doc_id == profile.to_string() && now.iter().all(|h| heads.contains(h)) {
+                return;
+            }
+        }
+        panic!("the session ended: {said:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the profile's change never came: {said:?}"));
+    assert!(
+        !said.contains(&neighbours.to_string()),
+        "sent {neighbours}: {said:?}"
+    );
     drop(out);
     fed.stop_all().await;
 }
