@@ -81,8 +81,17 @@ fn renamed(doc: &mut automerge::AutoCommit) -> automerge::AutoCommit {
     theirs
 }
 
-/// `hub` refused `id` from `child`, recorded with the child's identity, and still holds `held`.
-async fn refused_and_unchanged(hub: &LocalUnit, child: &LocalUnit, id: &DocId, held: &[String]) {
+/// `child` says `hello` on its stream `out` to `hub`, then sends `doc` whole as `id`: `hub`
+/// refuses it, records the refusal with the child's identity, and still holds `held`.
+async fn sent_and_refused(
+    out: &tokio::sync::mpsc::Sender<SyncFrame>,
+    hello: SyncFrame,
+    (hub, child): (&LocalUnit, &LocalUnit),
+    (id, doc): (&DocId, &mut automerge::AutoCommit),
+    held: &[String],
+) {
+    out.send(hello).await.unwrap();
+    out.send(doc_frame(id, whole(doc))).await.unwrap();
     let (peer, _) = wait_refusal(hub, &id.to_string()).await;
     assert_eq!(peer, format!("urn:yinglian:hub:{}", child.code));
     assert_eq!(hub.heads(id).await, held, "nothing of it is kept");
@@ -383,11 +392,8 @@ async fn a_hub_child_cannot_take_over_what_another_child_brought_first() {
     let held = brought_by(city, y, &id, &mut doc).await;
     // Then X offers the same document, renamed, and sends it.
     let mut theirs = renamed(&mut doc);
-    out.send(hello_offering(x.code.as_str(), &id, &mut theirs))
-        .await
-        .unwrap();
-    out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
-    refused_and_unchanged(city, x, &id, &held).await;
+    let offer = hello_offering(x.code.as_str(), &id, &mut theirs);
+    sent_and_refused(&out, offer, (city, x), (&id, &mut theirs), &held).await;
     drop(out);
     fed.stop_all().await;
 }
@@ -407,11 +413,8 @@ async fn a_hub_child_cannot_write_what_another_child_brought_before_it_called() 
         "{hello:?}"
     );
     let mut theirs = renamed(&mut doc);
-    out.send(yinglian_tests::hostile::hello(x.code.as_str()))
-        .await
-        .unwrap();
-    out.send(doc_frame(&id, whole(&mut theirs))).await.unwrap();
-    refused_and_unchanged(city, x, &id, &held).await;
+    let plain = yinglian_tests::hostile::hello(x.code.as_str());
+    sent_and_refused(&out, plain, (city, x), (&id, &mut theirs), &held).await;
     drop(out);
     fed.stop_all().await;
 }
@@ -447,11 +450,8 @@ async fn a_hub_child_cannot_speak_for_a_unit_its_parent_enrolled_itself() {
     city.enroll(&x).await.unwrap();
     let (id, mut doc) = profile_of("500109-0001", "冒名医院");
     let (out, _, _inbound) = stream_as(&x, city).await;
-    out.send(hello_offering(x.code.as_str(), &id, &mut doc))
-        .await
-        .unwrap();
-    out.send(doc_frame(&id, whole(&mut doc))).await.unwrap();
-    refused_and_unchanged(city, &x, &id, &[]).await;
+    let offer = hello_offering(x.code.as_str(), &id, &mut doc);
+    sent_and_refused(&out, offer, (city, &x), (&id, &mut doc), &[]).await;
     drop(out);
     fed.stop_all().await;
 }
