@@ -3,7 +3,7 @@
 fn main() {
     yinglian_node::cli::run_process(async {
         if let Err(e) = yinglian_node::cli::main_node().await {
-            eprintln!("yl-node: {e:#}");
+            eprintln!("yl-node: {}", yinglian_node::cli::reason(&e));
             std::process::exit(1);
         }
     })

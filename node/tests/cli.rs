@@ -163,17 +163,17 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
                 "--name",
                 "录像机",
             ],
-            "not a camera",
+            "不是摄像机",
         ),
         (
             &["camera", "add", "--code", "123", "--name", "x"],
-            "exactly 20 digits",
+            "应为20位数字",
         ),
         (
             &["camera", "add", "--code", CAM1, "--name", "again"],
-            "already in the ledger",
+            "台账中已有摄像机",
         ),
-        (&["camera", "add", "--code", CAM2], "name is required"),
+        (&["camera", "add", "--code", CAM2], "点位名称必须填写"),
         (
             &[
                 "camera",
@@ -185,7 +185,7 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
                 "--longitude",
                 "106.5",
             ],
-            "together",
+            "须同时填写",
         ),
         (
             &[
@@ -200,7 +200,7 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
                 "--latitude",
                 "29",
             ],
-            "outside China",
+            "不在我国境内",
         ),
         (
             &[
@@ -213,7 +213,7 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
                 "--point-class",
                 "4",
             ],
-            "point class",
+            "不是点位类别",
         ),
         (
             &[
@@ -226,32 +226,29 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
                 "--camera-type",
                 "鱼眼",
             ],
-            "camera type",
+            "不是可选的摄像机类型",
         ),
         (
             &["camera", "edit", CAM1, "--networked", "也许"],
-            "yes or no",
+            "不是“是”或“否”",
         ),
-        (&["camera", "edit", CAM1], "nothing to change"),
+        (&["camera", "edit", CAM1], "没有要修改的内容"),
         (
             &["camera", "edit", CAM2, "--networked", "是"],
-            "not in the ledger",
+            "台账中没有摄像机",
         ),
-        (
-            &["camera", "edit", CAM1, "--clear", "name"],
-            "cannot be cleared",
-        ),
+        (&["camera", "edit", CAM1, "--clear", "name"], "不能清空"),
         (
             &[
                 "contacts", "set", "--role", "boss", "--name", "x", "--phone", "12345678",
             ],
-            "leader",
+            "请选分管领导或联络员",
         ),
         (
             &[
                 "contacts", "set", "--role", "liaison", "--name", "x", "--phone", "abc",
             ],
-            "not a phone",
+            "不是电话号码",
         ),
     ];
     for (args, why) in cases {
@@ -269,7 +266,7 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         .env("YL_DATA", fresh.path())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("run `init` first"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("请先运行 init"));
 }
 
 fn gb18030(text: &str) -> Vec<u8> {
@@ -327,17 +324,17 @@ fn an_import_with_bad_rows_reports_every_one_and_imports_nothing() {
     let f = n.file("bad.csv", &gb18030(text));
     let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
     for expected in [
-        "row 3, column 设备编码: device code \"5.00103E+19\" looks like a number a spreadsheet shortened",
-        "row 4, column 设备编码: duplicate device code 50010312091320000001: already on row 2",
-        "row 5, column 点位名称: name is required",
-        "row 6, column 纬度: longitude and latitude must be given together",
-        "row 7, column 经度: longitude: 2.5 is outside China",
-        "row 8, column 点位类别",
-        "row 9, column 摄像机类型",
-        "row 10, column 设备编码: device code \"50010312091180000008\": type code 118",
-        "row 11, column 安装时间",
-        "row 12, column 设备状态",
-        "10 bad row(s), nothing was imported",
+        "第3行“设备编码”列：设备编码“5.00103E+19”像是被表格软件缩短的数字",
+        "第4行“设备编码”列：设备编码50010312091320000001重复：第2行已有",
+        "第5行“点位名称”列：点位名称必须填写",
+        "第6行“纬度”列：经度和纬度须同时填写",
+        "第7行“经度”列：经度填写有误：2.5不在我国境内",
+        "第8行“点位类别”列",
+        "第9行“摄像机类型”列",
+        "第10行“设备编码”列：设备编码“50010312091180000008”的第11–13位类型码118",
+        "第11行“安装时间”列",
+        "第12行“设备状态”列",
+        "10行有错误（共10处），一行也没有导入",
     ] {
         assert!(err.contains(expected), "missing '{expected}' in:\n{err}");
     }
@@ -346,17 +343,17 @@ fn an_import_with_bad_rows_reports_every_one_and_imports_nothing() {
     let nohead = n.file("nohead.csv", "a,b\n1,2\n".as_bytes());
     assert!(
         n.refused(&["camera", "import", nohead.to_str().unwrap()])
-            .contains("no header row")
+            .contains("没有含“设备编码”（或device_code）列的表头行")
     );
     let utf16 = n.file("utf16.csv", &[0xff, 0xfe, b'a', 0]);
     assert!(
         n.refused(&["camera", "import", utf16.to_str().unwrap()])
-            .contains("UTF-16")
+            .contains("文件是UTF-16文本")
     );
     let binary = n.file("junk.csv", &[0x81, 0x30, 0xff, 0x00, 0x81]);
     assert!(
         n.refused(&["camera", "import", binary.to_str().unwrap()])
-            .contains("tried UTF-8 and GB18030/GBK")
+            .contains("已尝试UTF-8和GB18030/GBK")
     );
     // Latin-1 decodes as GB18030 without error ("Médicale" → "M閐icale"): refused, not taken as
     // Chinese, with the encodings that were tried.
@@ -369,15 +366,15 @@ fn an_import_with_bad_rows_reports_every_one_and_imports_nothing() {
     let f = n.file("latin1.csv", &latin1);
     let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
     assert!(
-        err.contains("not Chinese text") && err.contains("M閐icale"),
+        err.contains("按GB18030/GBK读也不是中文") && err.contains("M閐icale"),
         "{err}"
     );
-    assert!(err.contains("tried UTF-8 and GB18030/GBK"), "{err}");
+    assert!(err.contains("可能是Latin-1或Windows-1252编码"), "{err}");
     assert_eq!(n.stats()["built"], 0);
     let pdf = n.file("sheet.pdf", b"%PDF");
     assert!(
         n.refused(&["camera", "import", pdf.to_str().unwrap()])
-            .contains("unknown file type")
+            .contains("无法识别的文件类型")
     );
 }
 
@@ -399,8 +396,8 @@ fn xlsx_import_catches_codes_stored_as_numbers() {
     ws.write_string(2, 1, "数字编码").unwrap();
     wb.save(&path).unwrap();
     let err = n.refused(&["camera", "import", path.to_str().unwrap()]);
-    assert!(err.contains("row 3, column 设备编码"), "{err}");
-    assert!(err.contains("spreadsheet shortened"), "{err}");
+    assert!(err.contains("第3行“设备编码”列"), "{err}");
+    assert!(err.contains("像是被表格软件缩短的数字"), "{err}");
     assert_eq!(n.stats()["built"], 0);
 }
 
@@ -441,7 +438,7 @@ fn two_replicas_edited_apart_merge_and_show_conflicts() {
     exchange(&a, &b);
     for n in [&a, &b] {
         let shown = n.ok(&["camera", "show", CAM1]);
-        assert!(shown.contains("conflict: name"), "{shown}");
+        assert!(shown.contains("冲突：点位名称（name）"), "{shown}");
         assert!(shown.contains("东门") && shown.contains("西门"), "{shown}");
         let j = n.json(&["camera", "list", "--conflicts", "--json"]);
         assert_eq!(j["total"], 1);
@@ -453,7 +450,7 @@ fn two_replicas_edited_apart_merge_and_show_conflicts() {
 
     // Writing the field again resolves it.
     a.ok(&["camera", "edit", CAM1, "--name", "东门"]);
-    assert!(!a.ok(&["camera", "show", CAM1]).contains("conflict"));
+    assert!(!a.ok(&["camera", "show", CAM1]).contains("冲突"));
 
     // A file of another unit is refused.
     let other = Node::init("500103-0002");
@@ -461,7 +458,7 @@ fn two_replicas_edited_apart_merge_and_show_conflicts() {
     other.ok(&["ledger", "save", "--out", f.to_str().unwrap()]);
     assert!(
         a.refused(&["ledger", "merge", f.to_str().unwrap()])
-            .contains("not a document of this unit")
+            .contains("不是本单位（500103-0001）的文档")
     );
 }
 
@@ -495,7 +492,7 @@ fn an_import_is_bounded_before_it_costs_memory() {
     let f = n.file("many.csv", csv.as_bytes());
     let err = n.refused(&["camera", "import", f.to_str().unwrap(), "--max-rows", "100"]);
     assert!(
-        err.contains("more than 100 rows") && err.contains("--max-rows"),
+        err.contains("表格超过100行") && err.contains("--max-rows"),
         "{err}"
     );
     assert_eq!(n.stats()["built"], 0);
@@ -512,7 +509,7 @@ fn an_import_is_bounded_before_it_costs_memory() {
     );
     let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
     assert!(
-        err.contains("over the limit of 2000"),
+        err.contains("超过上限2000"),
         "{}",
         &err[..err.len().min(500)]
     );
@@ -525,12 +522,8 @@ fn an_import_is_bounded_before_it_costs_memory() {
     }
     let f = n.file("bad.csv", csv.as_bytes());
     let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
-    assert!(err.contains("50000 bad row(s)"), "{}", &err[..300]);
-    assert!(
-        err.contains("and 49900 more"),
-        "{}",
-        &err[err.len() - 300..]
-    );
+    assert!(err.contains("50000行有错误"), "{}", &err[..300]);
+    assert!(err.contains("另有 49900 处"), "{}", &err[err.len() - 300..]);
     assert!(err.lines().count() < 110, "{} lines", err.lines().count());
 
     // A workbook whose shared-strings table declares thirty million texts, and one that
@@ -553,7 +546,7 @@ fn an_import_is_bounded_before_it_costs_memory() {
     };
     let f = n.file("bomb.xlsx", &bomb);
     let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
-    assert!(err.contains("30000000 shared texts"), "{err}");
+    assert!(err.contains("声明了30000000个共享文本"), "{err}");
     let err = n.refused(&[
         "camera",
         "import",
@@ -562,7 +555,7 @@ fn an_import_is_bounded_before_it_costs_memory() {
         "100000",
     ]);
     assert!(
-        err.contains("unpacks to") && err.contains("--max-unpacked-bytes"),
+        err.contains("解压后") && err.contains("--max-unpacked-bytes"),
         "{err}"
     );
     assert_eq!(n.stats()["built"], 0);
@@ -626,15 +619,12 @@ fn a_clerk_checks_the_ledger_and_a_fix_clears_the_finding() {
         "2021-05-01",
     ]);
     assert_eq!(rules_of(CAM1), Vec::<String>::new());
-    assert!(
-        n.ok(&["check"])
-            .contains("1 unit(s) checked, 0 with findings")
-    );
+    assert!(n.ok(&["check"]).contains("核查 1 个单位，0 个有问题"));
     // The rules are data; only the root publishes them.
     let rules = n.ok(&["check", "--rules", "--json"]);
     let file = n.file("rules.json", rules.as_bytes());
     let err = n.refused(&["check", "--publish-rules", file.to_str().unwrap()]);
-    assert!(err.contains("only the root"), "{err}");
+    assert!(err.contains("只有联盟的根单位"), "{err}");
 }
 
 #[test]
@@ -647,10 +637,10 @@ fn only_the_root_publishes_the_assessments_weights() {
         br#"{"networking":30,"archive":30,"geo":15,"intact":15,"timeliness":10}"#,
     );
     let err = n.refused(&["league", "--publish-weights", file.to_str().unwrap()]);
-    assert!(err.contains("only the root"), "{err}");
+    assert!(err.contains("只有联盟的根单位"), "{err}");
     let not_weights = n.file("x.json", b"{\"networking\": 1}");
     let err = n.refused(&["league", "--publish-weights", not_weights.to_str().unwrap()]);
-    assert!(err.contains("is not a set of weights"), "{err}");
+    assert!(err.contains("不是一组权重"), "{err}");
 }
 
 /// Every command closes the store before the process exits, so that SQLite moves its

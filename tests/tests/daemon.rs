@@ -113,7 +113,7 @@ async fn a_hub_killed_mid_sync_resumes_without_resending_history() {
             "是",
         ],
     );
-    assert!(out.contains("1 supervision field(s) written"), "{out}");
+    assert!(out.contains("写入了 1 个督导字段"), "{out}");
     wait_until(
         Duration::from_secs(5),
         "the CLI's edit reaches the institution",

@@ -173,9 +173,9 @@ async fn a_configured_hub_reports_metrics_and_stops_cleanly_on_sigterm() {
     .unwrap();
     assert!(exit.unwrap().success(), "exit {exit:?}");
     let said = std::fs::read_to_string(&out).unwrap();
-    assert!(said.contains("stopped"), "{said}");
+    assert!(said.contains("已停止"), "{said}");
     assert!(
-        said.contains(&format!("metrics on http://127.0.0.1:{metrics}/metrics")),
+        said.contains(&format!("运行指标：http://127.0.0.1:{metrics}/metrics")),
         "{said}"
     );
     // Nothing acknowledged was lost: the store, opened afresh, holds it.
@@ -231,7 +231,7 @@ async fn a_backup_restores_and_gets_back_later_edits_from_the_parent() {
     let again = yinglian_node::app::backup::backup(&fed.institutions[0][0].store, &backup)
         .await
         .unwrap_err();
-    assert!(again.to_string().contains("already exists"), "{again}");
+    assert!(again.to_string().contains("已经存在"), "{again}");
 
     // Two cameras networked after the backup reach the district; then the machine is lost.
     network_one(&fed.institutions[0][0]).await;
@@ -248,11 +248,11 @@ async fn a_backup_restores_and_gets_back_later_edits_from_the_parent() {
     let e = yinglian_node::app::backup::restore(&backup, &old_dir)
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("already holds a unit"), "{e}");
+    assert!(e.to_string().contains("中已有单位的数据"), "{e}");
     let e = yinglian_node::app::backup::restore(fed.tmp.path(), &fed.tmp.path().join("x"))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("is not a backup"), "{e}");
+    assert!(e.to_string().contains("不是备份"), "{e}");
 
     let new_dir = fed.tmp.path().join("restored");
     let unit = yinglian_node::app::backup::restore(&backup, &new_dir)

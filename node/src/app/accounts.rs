@@ -30,7 +30,7 @@ impl Role {
             "editor" => Ok(Role::Editor),
             "read-only" | "readonly" => Ok(Role::ReadOnly),
             _ => Err(AccountError::Invalid(format!(
-                "role \"{s}\" is not known: use editor or read-only"
+                "角色“{s}”不存在：请用 editor（可编辑）或 read-only（只读）"
             ))),
         }
     }
@@ -81,18 +81,14 @@ pub async fn add_user(
 ) -> Result<(), AccountError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 40 {
-        return Err(AccountError::Invalid(
-            "the user name must have 1 to 40 characters".into(),
-        ));
+        return Err(AccountError::Invalid("用户名须为1到40个字".into()));
     }
     if password.chars().count() < 8 {
-        return Err(AccountError::Invalid(
-            "the password must have at least 8 characters".into(),
-        ));
+        return Err(AccountError::Invalid("密码至少8个字符".into()));
     }
     let hash = Argon2::default()
         .hash_password(password.as_bytes(), &salt())
-        .map_err(|e| AccountError::Invalid(format!("cannot hash the password: {e}")))?
+        .map_err(|e| AccountError::Invalid(format!("无法处理密码：{e}")))?
         .to_string();
     store.put_user(name, role.as_str(), &hash).await?;
     Ok(())

@@ -19,23 +19,16 @@ pub struct Backup {
 /// unit's keys and certificates. `out` must not exist; it appears only when complete.
 pub async fn backup(store: &Store, out: &Path) -> Result<Backup> {
     if out.exists() {
-        bail!(
-            "{} already exists: give a new folder for the backup",
-            out.display()
-        );
+        bail!("{} 已经存在：请给备份指定一个新的文件夹", out.display());
     }
     let tmp = staging(out, ".yl-backup-")?;
     let snapshot = tmp.path().join(STORE_FILE);
-    store
-        .vacuum_into(&snapshot)
-        .await
-        .context("snapshot of the store")?;
+    store.vacuum_into(&snapshot).await.context("数据库快照")?;
     let files = 1 + copy_files(&store.dir().join(TLS_DIR), &tmp.path().join(TLS_DIR))?;
     let store_bytes = std::fs::metadata(&snapshot)?.len();
     private_tree(tmp.path())?;
     let kept = tmp.keep();
-    std::fs::rename(&kept, out)
-        .with_context(|| format!("cannot move the backup into {}", out.display()))?;
+    std::fs::rename(&kept, out).with_context(|| format!("无法把备份放到 {}", out.display()))?;
     Ok(Backup {
         dir: out.to_path_buf(),
         store_bytes,
@@ -49,12 +42,11 @@ fn staging(target: &Path, prefix: &str) -> Result<tempfile::TempDir> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("无法建立 {}", parent.display()))?;
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(parent)
-        .with_context(|| format!("cannot write in {}", parent.display()))
+        .with_context(|| format!("无法在 {} 中写入", parent.display()))
 }
 
 /// Makes a folder and everything in it its owner's alone (folders 0700, files 0600): a backup
@@ -100,11 +92,11 @@ fn copy_files(from: &Path, to: &Path) -> Result<usize> {
 /// collide with new ones.
 pub async fn restore(from: &Path, data: &Path) -> Result<crate::domain::unit::UnitCode> {
     if !from.join(STORE_FILE).is_file() {
-        bail!("{} is not a backup: it has no {STORE_FILE}", from.display());
+        bail!("{} 不是备份：其中没有 {STORE_FILE}", from.display());
     }
     if data.join(STORE_FILE).exists() {
         bail!(
-            "{} already holds a unit: move it aside first, then restore into the empty folder",
+            "{} 中已有单位的数据：请先把它移走，再恢复到空文件夹",
             data.display()
         );
     }
@@ -114,7 +106,7 @@ pub async fn restore(from: &Path, data: &Path) -> Result<crate::domain::unit::Un
     let unit = {
         let store = Store::open(tmp.path())
             .await
-            .with_context(|| format!("{} does not open as a store", from.display()))?;
+            .with_context(|| format!("{} 无法作为数据库打开", from.display()))?;
         store.rotate_actor().await?;
         let unit = store.unit().clone();
         store.close().await;
@@ -123,16 +115,13 @@ pub async fn restore(from: &Path, data: &Path) -> Result<crate::domain::unit::Un
     // Into place: the folder itself when it is absent or empty.
     if data.exists() {
         if std::fs::read_dir(data)?.next().is_some() {
-            bail!(
-                "{} is not empty: restore into an empty folder",
-                data.display()
-            );
+            bail!("{} 不是空文件夹：请恢复到空文件夹", data.display());
         }
         std::fs::remove_dir(data)?;
     }
     private_tree(tmp.path())?;
     let kept = tmp.keep();
     std::fs::rename(&kept, data)
-        .with_context(|| format!("cannot move the restored unit into {}", data.display()))?;
+        .with_context(|| format!("无法把恢复的单位放到 {}", data.display()))?;
     Ok(unit)
 }

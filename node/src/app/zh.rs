@@ -1,6 +1,7 @@
 //! The message catalogue: the Chinese of every enum, boolean, state, value and error a person
-//! reads on the pages, and Beijing-time formatting of times and dates. The English texts stay in
-//! JSON, logs and the command line; pages say things through [`Zh`] and the functions here.
+//! reads on the pages and the command line, and Beijing-time formatting of times and dates. The
+//! English texts (the errors' `Display`) stay in JSON and logs; pages and the command line's
+//! refusals say things through [`Zh`], [`error`] and the functions here.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
@@ -633,6 +634,177 @@ impl Zh for ImportError {
             ImportError::Store(_) => "保存失败，一行也没有导入，请稍后再试".into(),
         }
     }
+}
+
+impl Zh for crate::store::StoreError {
+    fn zh(&self) -> String {
+        use crate::store::StoreError as E;
+        match self {
+            E::NotInitialised(dir) => format!(
+                "{} 中没有应联的数据：请先运行 init 建立本单位（或用 --data 指定数据文件夹）",
+                dir.display()
+            ),
+            E::AlreadyInitialised(dir, unit) => format!(
+                "{} 中已有单位 {unit} 的数据：请换一个 --data 文件夹",
+                dir.display()
+            ),
+            E::Sql(e) => format!("数据库出错：{e}"),
+            E::Migrate(e) => format!("数据库升级失败：{e}"),
+            E::Damaged(doc, e) => format!("文档 {doc} 已损坏：{e}"),
+            E::Ledger(e) => e.zh(),
+            E::Profile(e) => e.zh(),
+            E::Field(e) => e.zh(),
+            E::Contact(e) => e.zh(),
+            E::Refused(why) => format!("操作被拒绝：{why}"),
+            E::Io(path, e) => format!("读写 {} 出错：{}", path.display(), e.zh()),
+        }
+    }
+}
+
+impl Zh for crate::docs::ledger::LedgerError {
+    fn zh(&self) -> String {
+        use crate::docs::ledger::LedgerError as E;
+        match self {
+            E::NotALedger => "该文档不是摄像机台账".into(),
+            E::Exists(code) => format!("台账中已有摄像机{code}；修改请用 camera edit"),
+            E::NotFound(code) => format!("台账中没有摄像机{code}"),
+            E::Automerge(e) => format!("文档出错：{e}"),
+        }
+    }
+}
+
+impl Zh for crate::docs::profile::ProfileError {
+    fn zh(&self) -> String {
+        use crate::docs::profile::ProfileError as E;
+        match self {
+            E::NotAProfile => "该文档不是单位信息".into(),
+            E::Automerge(e) => format!("文档出错：{e}"),
+        }
+    }
+}
+
+impl Zh for std::io::Error {
+    fn zh(&self) -> String {
+        use std::io::ErrorKind as K;
+        match self.kind() {
+            K::NotFound => "文件或文件夹不存在".into(),
+            K::PermissionDenied => "没有权限".into(),
+            K::AlreadyExists => "已经存在".into(),
+            K::IsADirectory => "这是一个文件夹，不是文件".into(),
+            K::NotADirectory => "这不是文件夹".into(),
+            K::StorageFull => "磁盘已满".into(),
+            K::InvalidData => format!("内容无效（{self}）"),
+            _ => format!("{self}"),
+        }
+    }
+}
+
+impl Zh for crate::app::campaign::PublishError {
+    fn zh(&self) -> String {
+        use crate::app::campaign::PublishError as E;
+        match self {
+            E::NotRoot => {
+                "只有联盟的根单位（已运行 pki init-root 的单位）才能发布核查规则和考核权重".into()
+            }
+            E::Rule(e) => format!("核查规则有误：{e}"),
+            E::Weights(e) => format!("考核权重有误：{e}"),
+            E::Store(e) => e.zh(),
+        }
+    }
+}
+
+/// An import refused, in full, for the command line: the file, what was wrong and, for bad rows,
+/// every row (the first [`crate::app::import::MAX_LISTED_ERRORS`]) with its column and reason.
+pub fn import_refused(e: &ImportError) -> String {
+    use crate::app::import::MAX_LISTED_ERRORS;
+    match e {
+        ImportError::File(path, why) => {
+            // On the command line the limit can be raised: say with which option.
+            let option = match why {
+                FileProblem::TooBig { .. } => Some("--max-file-bytes"),
+                FileProblem::TooManyRows(_) => Some("--max-rows"),
+                FileProblem::Unpacks { .. } => Some("--max-unpacked-bytes"),
+                FileProblem::SharedStrings { .. } => Some("--max-shared-strings"),
+                _ => None,
+            };
+            match option {
+                Some(o) => format!(
+                    "{}：{}（确需导入时可用 {o} 放宽上限）",
+                    path.display(),
+                    why.zh()
+                ),
+                None => format!("{}：{}", path.display(), why.zh()),
+            }
+        }
+        ImportError::Rows { file, errors } => {
+            let mut lines = vec![format!("{}：{}：", file.display(), e.zh())];
+            lines.extend(
+                errors
+                    .iter()
+                    .take(MAX_LISTED_ERRORS)
+                    .map(|r| format!("  {}", r.zh())),
+            );
+            if errors.len() > MAX_LISTED_ERRORS {
+                lines.push(format!(
+                    "  ……另有 {} 处（共 {} 处，只列出前 {MAX_LISTED_ERRORS} 处）",
+                    errors.len() - MAX_LISTED_ERRORS,
+                    errors.len()
+                ));
+            }
+            lines.join("\n")
+        }
+        // Already written in Chinese, with the fields listed.
+        ImportError::Held { .. } => e.to_string(),
+        ImportError::Store(s) => format!("一行也没有导入：{}", s.zh()),
+    }
+}
+
+/// The Chinese of an error a command or a page met, when it is one of the errors this catalogue
+/// knows (a store's, an import's, a camera's, a field's …); `None` for any other.
+pub fn error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<ImportError>() {
+        return Some(import_refused(e));
+    }
+    if let Some(e) = e.downcast_ref::<CameraError>() {
+        return Some(match e {
+            // The page says to try again; the command line says what the store met.
+            CameraError::Store(s) => s.zh(),
+            e => e.zh(),
+        });
+    }
+    if let Some(e) = e.downcast_ref::<crate::app::submission::PaperError>() {
+        return Some(match e {
+            crate::app::submission::PaperError::Store(s) => s.zh(),
+            e => e.zh(),
+        });
+    }
+    if let Some(e) = e.downcast_ref::<AccountError>() {
+        return Some(match e {
+            AccountError::Store(s) => s.zh(),
+            AccountError::Invalid(why) => format!("账户信息有误：{why}"),
+            e => e.zh(),
+        });
+    }
+    macro_rules! known {
+        ($($t:ty),+) => {$(
+            if let Some(e) = e.downcast_ref::<$t>() {
+                return Some(e.zh());
+            }
+        )+};
+    }
+    known!(
+        crate::store::StoreError,
+        crate::docs::ledger::LedgerError,
+        crate::docs::profile::ProfileError,
+        crate::app::campaign::PublishError,
+        FieldError,
+        ContactError,
+        DeviceCodeError,
+        SubmissionError,
+        UnitError,
+        std::io::Error
+    );
+    None
 }
 
 /// Data quality (issue 17): the units elsewhere holding the same device code, as a duplicate's

@@ -209,7 +209,7 @@ async fn held_unit(store: &Store, unit: Option<String>) -> Result<UnitCode> {
     let u = UnitCode::parse(&u)?;
     if u != *store.unit() && store.heads(&DocId::ledger(&u)).await?.is_empty() {
         bail!(
-            "no ledger of unit {u} is held here: it is not a child of {}, or it has not synced yet",
+            "本机没有单位 {u} 的台账：它不是 {} 的下级单位，或者还没有同步上来",
             store.unit()
         );
     }
@@ -311,8 +311,8 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
             let code = DeviceCode::parse(&code)?;
             crate::app::operations::acknowledge(&store, &who, &unit, &code, what).await?;
             println!(
-                "acknowledged the {} of camera {code} of {unit}; it reaches the unit with the next sync",
-                what.id()
+                "已确认单位 {unit} 摄像机 {code} 的{}；下次同步时送达该单位",
+                what.chinese()
             );
             Ok(())
         }
@@ -322,7 +322,7 @@ pub async fn run(common: &Common, cmd: CameraCmd) -> Result<()> {
 async fn add(store: &Store, who: &str, code: &str, fields: &FieldArgs) -> Result<()> {
     let code = DeviceCode::parse(code)?;
     let cam = cameras::add(store, who, code.clone(), fields.values()?).await?;
-    println!("added camera {code} {}", cam.name());
+    println!("已新增摄像机 {code} {}", cam.name());
     Ok(())
 }
 
@@ -345,9 +345,9 @@ async fn edit(
     }
     let done = cameras::edit(store, who, &code, &changes).await?;
     if done.changed {
-        println!("camera {code}: {} field(s) changed", done.fields);
+        println!("摄像机 {code}：修改了 {} 个字段", done.fields);
     } else {
-        println!("camera {code}: nothing changed");
+        println!("摄像机 {code}：没有变化");
     }
     Ok(())
 }
@@ -356,9 +356,9 @@ async fn remove(store: &Store, who: &str, code: &str, reason: &str, purge: bool)
     let code = DeviceCode::parse(code)?;
     cameras::remove(store, who, &code, reason, purge).await?;
     if purge {
-        println!("deleted record {code}");
+        println!("已删除摄像机 {code} 的档案");
     } else {
-        println!("camera {code} reported removed (已撤除)");
+        println!("摄像机 {code} 已登记为已撤除");
     }
     Ok(())
 }
@@ -473,7 +473,7 @@ async fn list_forwarded(
                 c["state"].as_str().unwrap_or("")
             );
         }
-        println!("{total} camera(s) of {target}, from the hub that holds its ledger");
+        println!("{target} 共 {total} 台摄像机（由持有其台账的上级节点提供）");
     }
     Ok(())
 }
@@ -515,7 +515,7 @@ async fn supervise(
         }
     }
     let n = cameras::supervise(store, who, &child, &code, &changes).await?;
-    println!("camera {code} of {child}: {n} supervision field(s) written");
+    println!("单位 {child} 摄像机 {code}：写入了 {n} 个督导字段");
     Ok(())
 }
 
@@ -523,7 +523,7 @@ async fn show(store: &Store, code: &str, of: Option<String>, json: bool) -> Resu
     let unit = held_unit(store, of).await?;
     let code = DeviceCode::parse(code)?;
     let Some(r) = store.camera(unit.as_str(), code.as_str()).await? else {
-        bail!("camera {code} is not in the ledger of {unit}");
+        bail!("单位 {unit} 的台账中没有摄像机 {code}");
     };
     let f = CameraFlags::of(&r.camera);
     if json {
@@ -541,23 +541,28 @@ async fn show(store: &Store, code: &str, of: Option<String>, json: bool) -> Resu
     let d = code.decode();
     println!("设备编码 device_code   {code}");
     println!(
-        "  division {} · industry {:02} {} · type {} {} · network {} {} · serial {}",
+        "  行政区划 {} · 行业 {:02} {} · 类型 {} {} · 网络 {} {} · 序号 {}",
         d.division,
         d.industry,
-        d.industry_name,
+        crate::domain::device_code::industry_name_zh(d.industry),
         d.type_code,
-        d.type_name,
+        crate::domain::device_code::type_name_zh(d.type_code),
         d.network,
-        d.network_name,
+        crate::domain::device_code::network_name_zh(d.network),
         d.serial
     );
     for field in Field::ALL {
         if let Some(v) = r.camera.get(field) {
-            println!("{} {:<20} {}", field.chinese(), field.key(), v);
+            println!(
+                "{} {:<20} {}",
+                field.chinese(),
+                field.key(),
+                crate::app::zh::field_value(field, Some(v))
+            );
         }
     }
     println!(
-        "counts: built {} · must network {} · networked {} · archived {} · geo {} · in service {}",
+        "计入：已建 {} · 应联网 {} · 已联网 {} · 已建档 {} · 已标注 {} · 完好 {}",
         yes(f.built),
         yes(f.must_network),
         yes(f.networked),
@@ -566,11 +571,14 @@ async fn show(store: &Store, code: &str, of: Option<String>, json: bool) -> Resu
         yes(f.in_service)
     );
     for (field, values) in &r.conflicts {
-        let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        let shown: Vec<String> = values
+            .iter()
+            .map(|v| crate::app::zh::field_value(*field, Some(v)))
+            .collect();
         println!(
-            "⚠ conflict: {} ({}) was written concurrently: {} — edit the field to resolve",
-            field.key(),
+            "⚠ 冲突：{}（{}）被同时写入了不同的值：{} — 修改该字段即可解决",
             field.chinese(),
+            field.key(),
             shown.join(" | ")
         );
     }

@@ -35,7 +35,7 @@ pub async fn run(common: &Common, a: CatalogueArgs) -> Result<()> {
         answer.rows.iter().filter(|r| r.2.is_none()).collect();
     if let Some(out) = &a.out {
         let bytes = crate::app::catalogue::export(&present, crate::app::report::is_xlsx(out))?;
-        std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+        std::fs::write(out, bytes).with_context(|| format!("无法写入 {}", out.display()))?;
     } else {
         for e in &present {
             println!("{}", serde_json::json!({"kind": "entry", "entry": e}));

@@ -30,12 +30,12 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
     let store = common.open().await?;
     if let Some(path) = a.publish_rules {
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+            .with_context(|| format!("无法读取 {}", path.display()))?;
         let rules: RuleSet = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a set of rules", path.display()))?;
+            .with_context(|| format!("{} 不是一套核查规则", path.display()))?;
         crate::app::campaign::publish_rules(&store, &rules).await?;
         println!(
-            "{} rule(s) published; they reach every unit with the campaign",
+            "已发布 {} 条核查规则；随工作部署下发到每个单位",
             rules.rules.len()
         );
         return Ok(());
@@ -125,10 +125,7 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
     let warnings: u64 = report.units.values().map(|t| t.warnings).sum();
     let with = report.units.values().filter(|t| t.total() > 0).count();
     println!(
-        "核查 {} 个单位，{with} 个有问题：错误 {errors} 条，提示 {warnings} 条；与本级不持有档案的单位重复的编码 {} 个 \
-         ({} unit(s) checked, {with} with findings: {errors} error(s), {warnings} warning(s); {} device code(s) shared with units whose records are not held here)",
-        report.units.len(),
-        report.shared.len(),
+        "核查 {} 个单位，{with} 个有问题：错误 {errors} 条，提示 {warnings} 条；与本级不持有档案的单位重复的编码 {} 个",
         report.units.len(),
         report.shared.len()
     );

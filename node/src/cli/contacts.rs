@@ -48,13 +48,7 @@ pub async fn run(common: &Common, cmd: ContactsCmd) -> Result<()> {
                 remarks: remarks.trim().into(),
             };
             crate::app::contacts::set(&store, &common.who(), &[(role, c.clone())]).await?;
-            println!(
-                "{} ({}) of {unit}: {} {}",
-                role.chinese(),
-                role,
-                c.name,
-                c.phone
-            );
+            println!("单位 {unit} 的{}：{} {}", role.chinese(), c.name, c.phone);
         }
         ContactsCmd::Show { json } => {
             let p = store.profile(unit.as_str()).await?.unwrap_or_default();
@@ -73,7 +67,7 @@ pub async fn run(common: &Common, cmd: ContactsCmd) -> Result<()> {
                             c.remarks
                         ),
                         None => {
-                            println!("  {}  (missing: the campaign asks for one)", role.chinese())
+                            println!("  {}  （未报送：工作部署要求报送）", role.chinese())
                         }
                     }
                 }

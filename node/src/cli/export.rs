@@ -39,7 +39,7 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     crate::app::figures::refresh_rollup(&store).await?;
     let table = Table::parse(&a.table).ok_or_else(|| {
         anyhow::anyhow!(
-            "unknown table \"{}\": use attachment1 or attachment2",
+            "没有“{}”这张表：请用 attachment1（附件1）或 attachment2（附件2）",
             a.table
         )
     })?;
@@ -48,7 +48,7 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
         .as_deref()
         .map(|d| {
             chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
-                anyhow::anyhow!("--as-of \"{d}\" is not a date: write it as YYYY-MM-DD")
+                anyhow::anyhow!("--as-of “{d}”不是日期：请写成 年-月-日，例如 2021-12-31")
             })
         })
         .transpose()?;
@@ -64,6 +64,6 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     };
     let bytes = report::official_table(&store, &req).await?;
     report::write_atomically(&a.out, &bytes)?;
-    println!("wrote {} to {}", a.table, a.out.display());
+    println!("已写出 {}：{}", a.table, a.out.display());
     Ok(())
 }

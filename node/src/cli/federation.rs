@@ -140,7 +140,7 @@ pub async fn init_root(common: &Common, cmd: PkiCmd, role: Role) -> Result<()> {
             membership::make_root(&store, &common.data, days).await?;
             let paths = pki::Paths::new(&common.data);
             println!(
-                "root CA of {} created: trust root {}, this unit's certificate {}",
+                "已为 {} 建立根证书：信任根 {}，本单位证书 {}",
                 store.unit(),
                 paths.root().display(),
                 paths.unit_chain().display()
@@ -158,7 +158,7 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
     let scope = a.scope.as_deref().map(UnitCode::parse).transpose()?;
     if !a.advertise.starts_with("https://") {
         bail!(
-            "--advertise must be this hub's address as https://host:port, not \"{}\"",
+            "--advertise 须是本节点的地址，写成 https://主机:端口，而不是“{}”",
             a.advertise
         );
     }
@@ -166,7 +166,7 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
         bail!("--catalogue 只能授予订阅方（--role subscriber）：点位目录只供公安等订阅方读取");
     }
     let request = std::fs::read_to_string(&a.csr)
-        .with_context(|| format!("cannot read the request {}", a.csr.display()))?;
+        .with_context(|| format!("无法读取证书申请 {}", a.csr.display()))?;
     let bundle = membership::enroll_child(
         &store,
         &common.data,
@@ -185,18 +185,18 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
         membership::grant_catalogue(&store, &unit).await?;
     }
     let text = serde_json::to_string_pretty(&bundle)?;
-    std::fs::write(&a.out, text).with_context(|| format!("cannot write {}", a.out.display()))?;
+    std::fs::write(&a.out, text).with_context(|| format!("无法写入 {}", a.out.display()))?;
     println!(
-        "enrolled {} {} (certificate serial {}, valid until {}); give {} to the child",
-        bundle.role,
+        "已登记{} {}（证书序列号 {}，有效期至 {}）；请把 {} 交给该单位",
+        crate::app::zh::Zh::zh(&bundle.role),
         bundle.unit,
         bundle.serial,
-        bundle.not_after,
+        crate::app::zh::beijing_stamp(&bundle.not_after),
         a.out.display()
     );
     if a.catalogue {
         println!(
-            "granted the catalogue of {} (read at the hubs that hold its cameras)",
+            "已授权读取 {} 的点位目录（在持有其摄像机台账的节点上读取）",
             bundle.scope.as_deref().unwrap_or_default()
         );
     }
@@ -206,15 +206,18 @@ pub async fn enroll(common: &Common, a: EnrollArgs, role: Role) -> Result<()> {
 pub async fn join(common: &Common, bundle: PathBuf) -> Result<()> {
     let store = common.open().await?;
     let text = std::fs::read_to_string(&bundle)
-        .with_context(|| format!("cannot read the bundle {}", bundle.display()))?;
+        .with_context(|| format!("无法读取登记包 {}", bundle.display()))?;
     let b: Bundle = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a yinglian bundle", bundle.display()))?;
+        .with_context(|| format!("{} 不是应联的登记包", bundle.display()))?;
     membership::join_bundle(&store, &common.data, &b)
         .await
         .with_context(|| format!("{}", bundle.display()))?;
     println!(
-        "joined: {} is now a {} under {} ({})",
-        b.unit, b.role, b.parent_unit, b.parent_url
+        "已加入：{} 现为 {}（{}）下的{}",
+        b.unit,
+        b.parent_unit,
+        b.parent_url,
+        crate::app::zh::Zh::zh(&b.role)
     );
     Ok(())
 }
@@ -224,7 +227,7 @@ pub async fn revoke(common: &Common, unit: String, role: Role) -> Result<()> {
     let store = common.open().await?;
     let unit = UnitCode::parse(&unit)?;
     membership::revoke_unit(&store, &unit).await?;
-    println!("revoked {unit}: refused from now on, and its open sessions end within a second");
+    println!("已吊销 {unit}：此后拒绝其连接，已打开的会话在一秒内结束");
     Ok(())
 }
 
@@ -253,49 +256,57 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "unit {}; parent {}",
+        "单位 {}；上级 {}",
         store.unit(),
         parent
             .as_deref()
-            .unwrap_or("(none: not joined, or the root)")
+            .unwrap_or("（无：尚未加入，或本单位是根）")
     );
     for p in &peers {
         println!(
-            "  {} {:<12} {}  last sync {}  sent {} B  received {} B{}",
-            p.relation,
+            "  {} {:<12} {}  最近同步 {}  发送 {} 字节  接收 {} 字节{}",
+            match p.relation.as_str() {
+                "parent" => "上级",
+                "child" => "下级",
+                other => other,
+            },
             p.peer,
-            if p.connected { "connected" } else { "offline" },
-            p.last_sync_at.as_deref().unwrap_or("never"),
+            if p.connected { "在线" } else { "离线" },
+            p.last_sync_at
+                .as_deref()
+                .map(crate::app::zh::beijing_clock)
+                .unwrap_or_else(|| "从未".into()),
             p.bytes_sent,
             p.bytes_received,
             p.last_error
                 .as_deref()
-                .map(|e| format!("  last error: {e}"))
+                .map(|e| format!("  最近错误：{e}"))
                 .unwrap_or_default()
         );
         if let Some(since) = &p.stuck_since {
             println!(
-                "    STUCK since {since}: {}",
+                "    自 {} 起卡住：{}",
+                crate::app::zh::beijing_clock(since),
                 p.stuck_reason.as_deref().unwrap_or("")
             );
         }
     }
     for c in &children {
         println!(
-            "  child {} ({}){}",
+            "  下级 {}（{}）{}",
             c.unit,
-            c.role,
+            crate::app::zh::Zh::zh(&c.role),
             c.revoked_at
                 .as_deref()
-                .map(|r| format!(" revoked {r}"))
+                .map(|r| format!(" 已于 {} 吊销", crate::app::zh::beijing_clock(r)))
                 .unwrap_or_default()
         );
     }
-    println!("  refusals recorded: {refusals}");
+    println!("  已记录的拒绝：{refusals} 次");
     if feed.newest > 0 {
         println!(
-            "  feed: {} events of {} rows, newest cursor {}, compacted to {}",
-            feed.events, feed.rows, feed.newest, feed.compacted
+            "  变更推送：{} 行共 {} 条事件，最新游标 {}，已压缩到 {}",
+            feed.rows, feed.events, feed.newest, feed.compacted
         );
     }
     Ok(())
@@ -307,23 +318,23 @@ pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     let handle = Daemon::start(store, a.into_config(role)).await?;
     let me = &handle.engine.me;
     if let Some(bound) = handle.listen {
-        println!("{me} listening on {bound}");
+        println!("{me} 在 {bound} 上接受下级连接");
     }
     if let Some(w) = handle.web {
         let scheme = if w.https { "https" } else { "http" };
-        println!("{me} web pages on {scheme}://{}", w.addr);
+        println!("{me} 网页：{scheme}://{}", w.addr);
     }
     if let Some(m) = handle.metrics {
-        println!("{me} metrics on http://{m}/metrics");
+        println!("{me} 运行指标：http://{m}/metrics");
     }
     if let Some(p) = &handle.parent {
-        println!("{me} syncing with parent {p}");
+        println!("{me} 正与上级 {p} 同步");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
     handle.stop().await?;
-    println!("stopped");
+    println!("已停止");
     Ok(())
 }
 

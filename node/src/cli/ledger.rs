@@ -44,12 +44,10 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
                 buf.extend(bytes);
             }
             let tmp = out.with_extension("partial");
-            std::fs::write(&tmp, &buf)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &out)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(&tmp, &buf).with_context(|| format!("无法写入 {}", tmp.display()))?;
+            std::fs::rename(&tmp, &out).with_context(|| format!("无法写入 {}", out.display()))?;
             println!(
-                "saved ledger of {unit} to {} ({} bytes)",
+                "单位 {unit} 的台账已保存到 {}（{} 字节）",
                 out.display(),
                 buf.len()
             );
@@ -71,13 +69,13 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
         }
         LedgerCmd::Merge { file } => {
             let buf =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                std::fs::read(&file).with_context(|| format!("无法读取 {}", file.display()))?;
             let parts = parse(&buf).with_context(|| format!("{}", file.display()))?;
             for (name, _) in &parts {
                 let id: DocId = name.parse()?;
                 if id.unit != unit {
                     bail!(
-                        "{}: holds {name}, which is not a document of this unit ({unit})",
+                        "{}：其中的 {name} 不是本单位（{unit}）的文档",
                         file.display()
                     );
                 }
@@ -89,9 +87,9 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
                 println!(
                     "{name}: {}",
                     if w.changed {
-                        format!("merged, {} record(s) changed", w.records)
+                        format!("已合并，{} 条档案有变化", w.records)
                     } else {
-                        "already up to date".into()
+                        "已是最新".into()
                     }
                 );
             }
@@ -102,12 +100,12 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
 
 fn parse(buf: &[u8]) -> Result<Vec<(String, &[u8])>> {
     let Some(mut rest) = buf.strip_prefix(MAGIC) else {
-        bail!("not a file written by `ledger save`");
+        bail!("不是 ledger save 写出的文件");
     };
     let mut out = Vec::new();
     let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>> {
         if rest.len() < n {
-            bail!("the file is truncated");
+            bail!("文件不完整");
         }
         let (a, b) = rest.split_at(n);
         *rest = b;
@@ -115,10 +113,10 @@ fn parse(buf: &[u8]) -> Result<Vec<(String, &[u8])>> {
     };
     while !rest.is_empty() {
         let n = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4 bytes")) as usize;
-        let name = String::from_utf8(take(&mut rest, n)?).context("bad document name")?;
+        let name = String::from_utf8(take(&mut rest, n)?).context("文档名有误")?;
         let len = u64::from_le_bytes(take(&mut rest, 8)?.try_into().expect("8 bytes")) as usize;
         if rest.len() < len {
-            bail!("the file is truncated");
+            bail!("文件不完整");
         }
         let (doc, tail) = rest.split_at(len);
         rest = tail;

@@ -271,16 +271,17 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             let issues = role == Role::Hub && kind != UnitKind::Subscriber;
             let request = crate::federation::pki::make_request(&common.data, &unit, issues)?;
             println!(
-                "initialised unit {} ({}) in {}",
+                "已在 {2} 建立单位 {0}（{1}）",
                 unit,
                 a.name.trim(),
                 dir.display()
             );
             if let Some(out) = &a.csr_out {
-                std::fs::write(out, request)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+                std::fs::write(out, request).map_err(|e| {
+                    anyhow::anyhow!("无法写入 {}：{}", out.display(), crate::app::zh::Zh::zh(&e))
+                })?;
                 println!(
-                    "certificate request written to {}: give it to the parent for `enroll` (the private key stays here)",
+                    "证书申请已写入 {}：请交给上级单位办理 enroll（私钥留在本机）",
                     out.display()
                 );
             }
@@ -296,9 +297,12 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             crate::app::figures::refresh_rollup(&store).await?;
             let s = match &a.as_of {
                 Some(d) => {
-                    let date = chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
-                        anyhow::anyhow!("--as-of \"{d}\" is not a date: write it as YYYY-MM-DD, e.g. 2021-12-31")
-                    })?;
+                    let date =
+                        chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                            anyhow::anyhow!(
+                                "--as-of “{d}”不是日期：请写成 年-月-日，例如 2021-12-31"
+                            )
+                        })?;
                     crate::app::figures::stats_as_of(&store, a.unit.as_deref(), date).await?
                 }
                 None => crate::app::figures::subtree_stats(&store, a.unit.as_deref()).await?,
@@ -326,11 +330,15 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                     "    重点行业领域           {}",
                     show_rate(s.intact_rate_key_industry)
                 );
-                println!("  as of {}", s.as_of);
+                println!("  数据截至 {}", crate::app::zh::beijing_stamp(&s.as_of));
                 if let Some(m) = &s.milestone {
                     println!(
-                        "  下一节点 next milestone  {} (by {}, target {}%): now {:.2}% — {}",
-                        m.title, m.deadline, m.target, m.current, m.status
+                        "  下一节点 next milestone  {}（{} 前达到 {}%）：现为 {:.2}% — {}",
+                        m.title,
+                        m.deadline,
+                        m.target,
+                        m.current,
+                        crate::app::zh::Zh::zh(&m.status)
                     );
                 }
                 if !s.children.is_empty() {
@@ -376,7 +384,7 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             seed,
         } => {
             crate::app::sample::write_sheet(&out, &district, rows, seed)?;
-            println!("wrote {rows} generated camera rows to {}", out.display());
+            println!("已生成 {rows} 行摄像机示例数据，写入 {}", out.display());
             Ok(())
         }
         Command::Pki(c) => federation::init_root(common, c, role).await,
@@ -389,7 +397,7 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             let store = common.open().await?;
             let b = crate::app::backup::backup(&store, &out).await?;
             println!(
-                "backup of {} in {}: store {} bytes, {} files (it holds the unit's private key: keep it safe)",
+                "单位 {} 已备份到 {}：数据库 {} 字节，共 {} 个文件（含本单位私钥，请妥善保管）",
                 store.unit(),
                 b.dir.display(),
                 b.store_bytes,
@@ -400,7 +408,7 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
         Command::Restore { from } => {
             let unit = crate::app::backup::restore(&from, &common.data).await?;
             println!(
-                "unit {unit} restored into {}; start the daemon: what changed after the backup comes back from the parent",
+                "单位 {unit} 已恢复到 {}；请启动服务：备份之后的变化会从上级单位同步回来",
                 common.data.display()
             );
             Ok(())
@@ -413,7 +421,11 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             let store = common.open().await?;
             let role = crate::app::accounts::Role::parse(&role)?;
             crate::app::accounts::add_user(&store, &name, role, &password).await?;
-            println!("account {} ({}) ready", name.trim(), role.as_str());
+            println!(
+                "账户 {}（{}）已可使用",
+                name.trim(),
+                crate::app::zh::Zh::zh(&role)
+            );
             Ok(())
         }
         Command::User(UserCmd::List) => {
@@ -458,7 +470,7 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                     ]);
                 }
                 println!("{t}");
-                println!("{} unit(s)", list.len());
+                println!("共 {} 个单位", list.len());
             }
             Ok(())
         }
@@ -473,14 +485,17 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
         } => {
             let store = common.open().await?;
             if let Some(path) = publish_weights {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                let w: crate::domain::assessment::Weights =
-                    serde_json::from_str(&text).map_err(|e| {
-                        anyhow::anyhow!("{} is not a set of weights: {e}", path.display())
-                    })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "无法读取 {}：{}",
+                        path.display(),
+                        crate::app::zh::Zh::zh(&e)
+                    )
+                })?;
+                let w: crate::domain::assessment::Weights = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{} 不是一组权重：{e}", path.display()))?;
                 crate::app::campaign::publish_weights(&store, &w).await?;
-                println!("weights published: {}", w.formula());
+                println!("权重已发布：{}", w.formula());
                 return Ok(());
             }
             let l = crate::app::assessment::league(&store).await?;
@@ -525,9 +540,14 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                 for r in rows {
                     println!(
                         "{} {} {} {} [{}] {} -> {}",
-                        r["at"].as_str().unwrap_or(""),
+                        crate::app::zh::beijing_clock(r["at"].as_str().unwrap_or("")),
                         r["who"].as_str().unwrap_or(""),
-                        r["action"].as_str().unwrap_or(""),
+                        match r["action"].as_str().unwrap_or("") {
+                            "add" => "新增",
+                            "edit" => "修改",
+                            "remove" => "删除",
+                            other => other,
+                        },
                         r["record"].as_str().unwrap_or(""),
                         r["fields"].as_str().unwrap_or(""),
                         r["old"],
@@ -537,6 +557,47 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             }
             Ok(())
         }
+    }
+}
+
+/// Why a command failed, as the person who ran it reads it: the Chinese of the error nearest the
+/// top of the chain that the message catalogue knows ([`crate::app::zh::error`]), after the
+/// context the command added; the chain's own words when it knows none.
+pub fn reason(e: &anyhow::Error) -> String {
+    let mut said = Vec::new();
+    for cause in e.chain() {
+        let zh = match cause.downcast_ref::<crate::federation::pki::PkiError>() {
+            Some(e) => Some(pki_zh(e)),
+            None => crate::app::zh::error(cause),
+        };
+        if let Some(zh) = zh {
+            said.push(zh);
+            return said.join("：");
+        }
+        said.push(cause.to_string());
+    }
+    format!("{e:#}")
+}
+
+/// The Chinese of a PKI error (the message catalogue of `app` sits below the PKI).
+fn pki_zh(e: &crate::federation::pki::PkiError) -> String {
+    use crate::federation::pki::PkiError as E;
+    match e {
+        E::Io(path, e) => format!(
+            "读写 {} 出错：{}",
+            path.display(),
+            crate::app::zh::Zh::zh(e)
+        ),
+        E::Rcgen(e) => format!("证书出错：{e}"),
+        E::Invalid(why) => format!("证书或证书申请有误：{why}"),
+        E::NotACa(path) => format!(
+            "本单位没有签发证书的密钥（{}）：只有根单位（运行过 pki init-root）或以中间证书加入的上级节点才能登记下级单位",
+            path.display()
+        ),
+        E::NotJoined(path) => format!(
+            "本单位还没有加入联盟：缺少 {}（请先运行 join --bundle 登记包文件）",
+            path.display()
+        ),
     }
 }
 
@@ -657,5 +718,28 @@ pub fn restore_sigpipe() {
     // SAFETY: called once at the start of `main`, before any thread writes to a pipe.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+    use anyhow::Context;
+
+    /// A refusal reads in Chinese after the context the command added; an error the catalogue
+    /// does not know keeps its own words.
+    #[test]
+    fn a_refusal_is_said_in_chinese_after_its_context() {
+        let bad = crate::domain::device_code::DeviceCode::parse("123").unwrap_err();
+        let e = Err::<(), _>(bad).context("第2张表").unwrap_err();
+        assert_eq!(reason(&e), "第2张表：设备编码“123”应为20位数字，现有3位");
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = Err::<(), _>(missing).context("无法读取 a.csv").unwrap_err();
+        assert_eq!(reason(&e), "无法读取 a.csv：文件或文件夹不存在");
+        let store = crate::store::StoreError::NotInitialised("/srv/yl".into());
+        assert!(reason(&anyhow::Error::from(store)).starts_with("/srv/yl 中没有应联的数据"));
+        let pki = crate::federation::pki::PkiError::NotJoined("/srv/yl/tls/parent.pem".into());
+        assert!(reason(&anyhow::Error::from(pki)).starts_with("本单位还没有加入联盟"));
+        assert_eq!(reason(&anyhow::anyhow!("别的原因")), "别的原因");
     }
 }

@@ -58,11 +58,11 @@ impl Config {
     /// Reads and checks `path`; the error names the file, and the line and key at fault.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
-        let c: Config =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .with_context(|| format!("无法读取配置文件 {}", path.display()))?;
+        let c: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}：配置文件格式有误：{e}", path.display()))?;
         c.validate()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}：{e}", path.display()))?;
         Ok(c)
     }
 
@@ -80,22 +80,22 @@ impl Config {
         }
         if let Some(a) = &s.advertise {
             let rest = a.strip_prefix("https://").with_context(|| {
-                format!("serve.advertise must be https://host:port, not \"{a}\"")
+                format!("serve.advertise 须写成 https://主机:端口，而不是“{a}”")
             })?;
             match rest.rsplit_once(':') {
                 Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
-                _ => bail!("serve.advertise must be https://host:port, not \"{a}\""),
+                _ => bail!("serve.advertise 须写成 https://主机:端口，而不是“{a}”"),
             }
             if s.listen.is_none() {
-                bail!("serve.advertise is a hub's address: give serve.listen too");
+                bail!("serve.advertise 是上级节点的对外地址：请同时填写 serve.listen");
             }
         }
         match (&s.https_cert, &s.https_key) {
             (Some(_), None) | (None, Some(_)) => {
-                bail!("serve.https_cert and serve.https_key go together: give both or neither")
+                bail!("serve.https_cert 和 serve.https_key 须同时填写或都不填")
             }
             (Some(_), Some(_)) if s.http.is_none() => {
-                bail!("serve.https_cert is for the web pages: give serve.http too")
+                bail!("serve.https_cert 用于网页：请同时填写 serve.http")
             }
             _ => {}
         }
@@ -103,20 +103,20 @@ impl Config {
             && f != "text"
             && f != "json"
         {
-            bail!("log.format must be \"text\" or \"json\", not \"{f}\"");
+            bail!("log.format 须为 “text” 或 “json”，而不是“{f}”");
         }
         if let Some(l) = &self.log.level {
             tracing_subscriber::EnvFilter::try_new(l)
-                .map_err(|e| anyhow::anyhow!("log.level \"{l}\" is not a log filter: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("log.level “{l}”不是有效的日志级别：{e}"))?;
         }
         if let Some(d) = &self.data
             && d.as_os_str().is_empty()
         {
-            bail!("data must be a folder, not empty");
+            bail!("data 须是一个文件夹，不能为空");
         }
         self.limits
             .validate()
-            .map_err(|e| anyhow::anyhow!("limits: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("limits：{e}"))?;
         Ok(())
     }
 }
@@ -131,7 +131,7 @@ fn check_bind(key: &str, v: &str) -> Result<()> {
         {
             Ok(())
         }
-        _ => bail!("{key} must be host:port (e.g. 0.0.0.0:7443), not \"{v}\""),
+        _ => bail!("{key} 须写成 主机:端口（例如 0.0.0.0:7443），而不是“{v}”"),
     }
 }
 
@@ -188,7 +188,7 @@ mod tests {
             ),
             (
                 "[serve]\nadvertise = \"https://hub:7443\"",
-                "give serve.listen",
+                "请同时填写 serve.listen",
             ),
             ("[log]\nformat = \"xml\"", "log.format"),
             ("[log]\nlevel = \"info,[[\"", "log.level"),
@@ -196,11 +196,11 @@ mod tests {
             ("data = 3", "data"),
             (
                 "[serve]\nhttp = \"0.0.0.0:8443\"\nhttps_cert = \"/etc/yl/web.crt\"",
-                "go together",
+                "须同时填写或都不填",
             ),
             (
                 "[serve]\nhttps_cert = \"/etc/yl/web.crt\"\nhttps_key = \"/etc/yl/web.key\"",
-                "give serve.http",
+                "请同时填写 serve.http",
             ),
         ] {
             let e = parse(text).unwrap_err().to_string();

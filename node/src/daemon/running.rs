@@ -36,7 +36,7 @@ impl Bind {
             Bind::Listener(l) => Ok(l),
             Bind::Addr(a) => TcpListener::bind(&a)
                 .await
-                .with_context(|| format!("cannot listen on {a}{what}")),
+                .with_context(|| format!("无法在 {a} 上监听{what}")),
         }
     }
 }
@@ -140,7 +140,7 @@ pub struct Handle {
 /// Refuses `what` (a command or option of a unit with children) unless `role` is a hub.
 pub fn hub_only(role: Role, what: &str) -> Result<()> {
     if role != Role::Hub {
-        bail!("`{what}` is a hub command: run it with yl-hub on a unit that has children");
+        bail!("`{what}` 是上级节点的命令：请在有下级单位的节点上用 yl-hub 运行");
     }
     Ok(())
 }
@@ -159,11 +159,11 @@ impl Daemon {
         if config.listen.is_some() {
             hub_only(role, "serve --listen")?;
         } else if role == Role::Hub {
-            bail!("a hub serves its children: give --listen ADDR (e.g. 0.0.0.0:7443)");
+            bail!("上级节点要接受下级单位的连接：请给出 --listen 地址（例如 0.0.0.0:7443）");
         }
         let engine = Engine::with_limits(store.clone(), store.dir(), config.limits).await?;
         if engine.parent.is_none() && config.listen.is_none() {
-            bail!("this unit has not joined a parent: run `join --bundle FILE` first");
+            bail!("本单位还没有加入上级：请先运行 join --bundle 登记包文件");
         }
         let (stop, _) = watch::channel(false);
         let mut handle = Handle {
@@ -209,7 +209,7 @@ impl Handle {
             self.serve_web(web).await?;
         }
         if let Some(m) = config.metrics {
-            let listener = m.listener(" for /metrics").await?;
+            let listener = m.listener("（运行指标）").await?;
             self.metrics = Some(listener.local_addr()?);
             let (st, s) = (self.store.clone(), self.stop.subscribe());
             self.tasks.push(tokio::spawn(async move {
@@ -262,7 +262,7 @@ impl Handle {
             Some((cert, key)) => Some(crate::http::https::server_config(cert, key)?),
             None => None,
         };
-        let listener = web.at.listener(" for the web pages").await?;
+        let listener = web.at.listener("（网页）").await?;
         let addr = listener.local_addr()?;
         self.web = Some(WebAddr {
             addr,

@@ -58,7 +58,7 @@ impl Subscriber {
                 Some((cert, key)) => Some(crate::http::https::server_config(cert, key)?),
                 None => None,
             };
-            let listener = web.at.listener(" for the police page").await?;
+            let listener = web.at.listener("（公安视图）").await?;
             me.web = Some(WebAddr {
                 addr: listener.local_addr()?,
                 https: tls.is_some(),

@@ -59,7 +59,7 @@ impl Limits {
             || self.bytes_per_minute == 0
             || self.calls_per_minute == 0
         {
-            return Err("every limit must be at least 1".into());
+            return Err("每项上限至少为 1".into());
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use crate::store::membership::{ChildCertificate, Revocation};
 /// and the seed's campaign published to flow down the tree.
 pub async fn make_root(store: &Store, data: &std::path::Path, days: i64) -> Result<()> {
     if store.meta("parent_unit").await?.is_some() {
-        bail!("this unit has a parent; only the root of the federation makes the root CA");
+        bail!("本单位已有上级：只有联盟的根单位才能建立根证书");
     }
     pki::init_root(data, store.unit(), days)?;
     store.set_meta("root", store.unit().as_str()).await?;
