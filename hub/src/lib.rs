@@ -52,10 +52,9 @@ fn quiet_sqlx() -> yinglian_node::daemon::config::LogConfig {
 
 /// Entry point of `yl-hub`.
 pub async fn main_hub() -> anyhow::Result<()> {
-    use clap::Parser;
     yinglian_node::federation::pki::install_crypto();
     yinglian_node::store::private_umask();
-    let mut cli = Cli::parse();
+    let mut cli: Cli = yinglian_node::cli::parse_args("yl-hub");
     match cli.command {
         HubCommand::Unit(mut c) => {
             if !c.is_long_running() {

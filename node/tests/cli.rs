@@ -250,6 +250,18 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
             ],
             "不是电话号码",
         ),
+        (
+            &[
+                "contacts", "set", "--role", "liaison", "--name", " ", "--phone", "12345678",
+            ],
+            "姓名必须填写",
+        ),
+        (&["camera", "list", "--state", "gone"], "“gone”不是可选的值"),
+        (&["camera", "lst"], "没有“lst”这个命令，是不是要用 list？"),
+        (
+            &["camera", "list", "--limit", "many"],
+            "--limit <LIMIT> 的值“many”有误：须是整数",
+        ),
     ];
     for (args, why) in cases {
         let err = n.refused(args);
@@ -267,6 +279,20 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("请先运行 init"));
+    // A request that cannot be written makes no unit (it could not be made again).
+    let o = Command::new(env!("CARGO_BIN_EXE_yl-node"))
+        .args(["init", "--unit", "500103-0009", "--name", "医院"])
+        .args(["--csr-out", "/nonexistent/req.pem"])
+        .env("YL_DATA", fresh.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("本单位没有建立"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!fresh.path().join("store.sqlite").exists());
 }
 
 fn gb18030(text: &str) -> Vec<u8> {
@@ -707,4 +733,33 @@ fn a_command_leaves_no_write_ahead_log_behind() {
             .ok();
         assert!(size.is_none_or(|s| s == 0), "{file}: {size:?} bytes");
     }
+}
+
+/// A refused row is named by the row a spreadsheet shows it on: blank lines are rows too, a cell
+/// holding line breaks is one row; and `--max-rows` counts the rows below the header exactly.
+#[test]
+fn a_bad_row_is_named_as_the_spreadsheet_shows_it_and_the_row_limit_is_exact() {
+    let n = Node::init("500103-0001");
+    let text = "设备编码,点位名称,地址\n\
+                \n\
+                50010312091320000001,大门,\"一楼\n东侧\"\n\
+                \n\
+                123,坏编码,\n";
+    let f = n.file("blank.csv", text.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    // The header is row 1, a blank row 2, the camera row 3 (its address on two lines), a blank
+    // row 4: the bad code is on row 5.
+    assert!(err.contains("第5行“设备编码”列"), "{err}");
+    assert_eq!(n.stats()["built"], 0);
+
+    let mut csv = String::from("设备编码,点位名称\n");
+    for i in 0..5 {
+        csv.push_str(&format!("5001031209132000000{i},点位{i}\n"));
+    }
+    let f = n.file("five.csv", csv.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap(), "--max-rows", "4"]);
+    assert!(err.contains("表格超过4行"), "{err}");
+    assert_eq!(n.stats()["built"], 0);
+    let out = n.ok(&["camera", "import", f.to_str().unwrap(), "--max-rows", "5"]);
+    assert!(out.contains("新增 5 台"), "{out}");
 }

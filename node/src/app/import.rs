@@ -483,22 +483,36 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
     let mut rec = csv::StringRecord::new();
-    let mut i = 0;
+    // A row is numbered as a spreadsheet shows the file: blank lines are rows too (the reader
+    // skips them), a cell holding line breaks is one row however many lines it spans. A record's
+    // last line is where the reader stands after it; its first, that less the line breaks
+    // inside its cells; its row, that less the line breaks inside the cells of the rows above.
+    let mut folded = 0u64;
+    let bytes = text.as_bytes();
+    let last_line = |r: &csv::Reader<&[u8]>| {
+        let at = r.position();
+        let ended = at.byte() > 0 && bytes.get(at.byte() as usize - 1) == Some(&b'\n');
+        at.line().saturating_sub(u64::from(ended)).max(1)
+    };
     loop {
         match rdr.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
+                let line = e.position().map_or(1, |p| p.line().max(1));
                 return Err(file_err(
                     path,
                     FileProblem::Csv {
-                        row: i + 1,
+                        row: line.saturating_sub(folded).max(1) as usize,
                         error: e.to_string(),
                     },
                 ));
             }
         }
-        i += 1;
+        let inside: u64 = rec.iter().map(|c| c.matches('\n').count() as u64).sum();
+        let first = last_line(&rdr).saturating_sub(inside).max(1);
+        let i = first.saturating_sub(folded).max(1) as usize;
+        folded += inside;
         // The header and title rows above it count too: a little slack.
         if rows.len() > limits.max_rows + 20 {
             return Err(too_many_rows(path, limits));
@@ -717,6 +731,14 @@ fn parse_rows(
         return Err(file_err(path, FileProblem::NoNameColumn));
     }
 
+    // The rows below the header, exactly: reading allowed a little slack for titles above it.
+    let data_rows = sheet.rows[header_at + 1..]
+        .iter()
+        .filter(|(_, cells)| !cells.iter().all(|c| c.trim().is_empty()))
+        .count();
+    if data_rows > limits.max_rows {
+        return Err(too_many_rows(path, limits));
+    }
     let mut errors = Vec::new();
     let mut cameras = Vec::new();
     let mut first_row_of: HashMap<String, usize> = HashMap::new();

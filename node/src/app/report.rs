@@ -312,11 +312,14 @@ pub fn attachment1_bytes(xlsx: bool, units: &[Profile]) -> anyhow::Result<Vec<u8
 
 /// Writes through a temporary file and a rename, so that no half-written table is ever left.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use crate::app::zh::Zh;
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, bytes)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("无法写入 {}：{}", path.display(), e.zh()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("无法写入 {}：{}", path.display(), e.zh())
+    })?;
     Ok(())
 }
 

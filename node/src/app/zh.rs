@@ -472,18 +472,30 @@ impl Zh for FieldError {
     }
 }
 
+/// What a person reads for a field of a contact (a contact's `name` is a person's name, not a
+/// camera's).
+fn contact_field(key: &str) -> &str {
+    match key {
+        "name" => "姓名",
+        "position" => "职务",
+        "phone" => "联系电话",
+        "remarks" => "备注",
+        other => other,
+    }
+}
+
 impl Zh for ContactError {
     fn zh(&self) -> String {
         match self {
             ContactError::Role(r) => {
                 format!("“{}”不是联系人类别：请选分管领导或联络员", quote(r))
             }
-            ContactError::Missing(f) => format!("{}必须填写", field_name(f)),
+            ContactError::Missing(f) => format!("{}必须填写", contact_field(f)),
             ContactError::Phone(p) => format!(
                 "“{}”不是电话号码：请填7至20位数字，可带“-”“+”、空格或括号",
                 quote(p)
             ),
-            ContactError::TooLong(f) => format!("{}超过100个字", field_name(f)),
+            ContactError::TooLong(f) => format!("{}超过100个字", contact_field(f)),
         }
     }
 }
@@ -655,7 +667,7 @@ impl Zh for crate::store::StoreError {
             E::Profile(e) => e.zh(),
             E::Field(e) => e.zh(),
             E::Contact(e) => e.zh(),
-            E::Refused(why) => format!("操作被拒绝：{why}"),
+            E::Refused(why) => why.clone(),
             E::Io(path, e) => format!("读写 {} 出错：{}", path.display(), e.zh()),
         }
     }

@@ -441,7 +441,7 @@ async fn list(
         ]);
     }
     println!("{t}");
-    println!("{} of {total} camera(s)", rows.len());
+    println!("共 {total} 台，列出 {} 台", rows.len());
     Ok(())
 }
 

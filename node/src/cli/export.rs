@@ -64,6 +64,13 @@ pub async fn run(common: &Common, a: ExportArgs) -> Result<()> {
     };
     let bytes = report::official_table(&store, &req).await?;
     report::write_atomically(&a.out, &bytes)?;
-    println!("已写出 {}：{}", a.table, a.out.display());
+    println!(
+        "已写出{}：{}",
+        match table {
+            Table::Attachment1 => "附件1",
+            Table::Attachment2 => "附件2",
+        },
+        a.out.display()
+    );
     Ok(())
 }

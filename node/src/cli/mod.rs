@@ -13,7 +13,7 @@ mod report;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::domain::unit::{Role, UnitCode, UnitKind};
@@ -264,6 +264,25 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
         Command::Init(a) => {
             let unit = UnitCode::parse(&a.unit)?;
             let kind: UnitKind = a.kind.parse()?;
+            if let Some(out) = &a.csr_out {
+                // Checked before anything is made: a unit made whose request could not be written
+                // out could not be initialised again.
+                let folder = match out.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => std::path::Path::new("."),
+                };
+                if out.is_dir() || !folder.is_dir() {
+                    bail!(
+                        "无法把证书申请写到 {}：{}；本单位没有建立",
+                        out.display(),
+                        if out.is_dir() {
+                            "这是一个文件夹，请给出文件名"
+                        } else {
+                            "所在的文件夹不存在"
+                        }
+                    );
+                }
+            }
             let store = Store::init(&common.data, &unit, &a.name, kind, role).await?;
             let dir = store.dir().to_path_buf();
             store.close().await;
@@ -431,6 +450,9 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
         Command::User(UserCmd::List) => {
             let store = common.open().await?;
             for (name, role) in crate::app::accounts::users(&store).await? {
+                let role = crate::app::accounts::Role::parse(&role)
+                    .map(|r| crate::app::zh::Zh::zh(&r))
+                    .unwrap_or(role);
                 println!("{name}  {role}");
             }
             Ok(())
@@ -579,6 +601,114 @@ pub fn reason(e: &anyhow::Error) -> String {
     format!("{e:#}")
 }
 
+/// Parses the command line of `program` (`yl-node`, `yl-hub`); a mistake in it is said in Chinese
+/// (clap's own words are English) with exit status 2, as clap does; help and version are shown
+/// as clap shows them.
+pub fn parse_args<C: clap::Parser>(program: &str) -> C {
+    match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(
+                e.kind(),
+                K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit()
+            }
+            eprintln!("{program}: {}", usage_mistake(&e));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// A mistake on the command line as a person reads it.
+fn usage_mistake(e: &clap::Error) -> String {
+    use clap::error::{ContextKind as C, ContextValue as V, ErrorKind as K};
+    let text = |k: C| match e.get(k) {
+        Some(V::String(s)) => s.clone(),
+        Some(V::Strings(v)) => v.join("、"),
+        Some(V::StyledStr(s)) => s.to_string(),
+        Some(V::StyledStrs(v)) => v
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("、"),
+        Some(V::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let suggested = |k: C| {
+        let s = text(k);
+        if s.is_empty() {
+            String::new()
+        } else {
+            format!("，是不是要用 {s}？")
+        }
+    };
+    let said = match e.kind() {
+        K::InvalidSubcommand => format!(
+            "没有“{}”这个命令{}",
+            text(C::InvalidSubcommand),
+            suggested(C::SuggestedSubcommand)
+        ),
+        K::UnknownArgument => format!(
+            "没有“{}”这个选项{}",
+            text(C::InvalidArg),
+            suggested(C::SuggestedArg)
+        ),
+        K::MissingRequiredArgument => format!("缺少必须给出的参数：{}", text(C::InvalidArg)),
+        K::MissingSubcommand => format!("缺少要执行的命令，可用：{}", text(C::ValidSubcommand)),
+        K::InvalidValue if text(C::InvalidValue).is_empty() => {
+            format!("{} 需要一个值", text(C::InvalidArg))
+        }
+        K::InvalidValue => format!(
+            "“{}”不是 {} 的可选值，可选：{}",
+            text(C::InvalidValue),
+            text(C::InvalidArg),
+            text(C::ValidValue)
+        ),
+        K::ValueValidation => {
+            let why = std::error::Error::source(e)
+                .map(|s| match s.downcast_ref::<std::num::ParseIntError>() {
+                    Some(p) => match p.kind() {
+                        std::num::IntErrorKind::PosOverflow
+                        | std::num::IntErrorKind::NegOverflow => "数值太大".to_string(),
+                        std::num::IntErrorKind::Empty => "没有填写数值".to_string(),
+                        _ => "须是整数".to_string(),
+                    },
+                    None => match s.downcast_ref::<std::num::ParseFloatError>() {
+                        Some(_) => "须是数字".to_string(),
+                        None => s.to_string(),
+                    },
+                })
+                .unwrap_or_default();
+            format!(
+                "{} 的值“{}”有误：{why}",
+                text(C::InvalidArg),
+                text(C::InvalidValue)
+            )
+        }
+        K::ArgumentConflict => format!(
+            "{} 不能和 {} 同时使用",
+            text(C::InvalidArg),
+            text(C::PriorArg)
+        ),
+        K::TooManyValues => format!(
+            "{} 多给了值“{}”",
+            text(C::InvalidArg),
+            text(C::InvalidValue)
+        ),
+        K::TooFewValues | K::WrongNumberOfValues => format!(
+            "{} 的值的个数不对（给了 {} 个，需要 {} 个）",
+            text(C::InvalidArg),
+            text(C::ActualNumValues),
+            text(C::ExpectedNumValues)
+        ),
+        K::NoEquals => format!("{} 须写成 {}=值", text(C::InvalidArg), text(C::InvalidArg)),
+        _ => format!("命令行有误：{}", e.kind()),
+    };
+    format!("{said}（用 --help 查看用法）")
+}
+
 /// The Chinese of a PKI error (the message catalogue of `app` sits below the PKI).
 fn pki_zh(e: &crate::federation::pki::PkiError) -> String {
     use crate::federation::pki::PkiError as E;
@@ -605,7 +735,7 @@ fn pki_zh(e: &crate::federation::pki::PkiError) -> String {
 pub async fn main_node() -> Result<()> {
     crate::federation::pki::install_crypto();
     crate::store::private_umask();
-    let mut cli = Cli::parse();
+    let mut cli: Cli = parse_args("yl-node");
     if !cli.command.is_long_running() {
         restore_sigpipe();
     }

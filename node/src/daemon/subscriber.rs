@@ -41,7 +41,7 @@ impl Subscriber {
         on_event: impl FnMut(&FeedEvent) + Send + 'static,
     ) -> Result<Subscriber> {
         if store.meta("parent_unit").await?.is_none() {
-            anyhow::bail!("this unit has not joined a hub: run `join --bundle FILE` first");
+            anyhow::bail!("本单位还没有加入上级：请先运行 join --bundle 登记包文件");
         }
         let (stop, _) = watch::channel(false);
         let (state_tx, state) = watch::channel(FeedState::default());

@@ -410,10 +410,13 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 let t = s.trim();
                 $( if t == $id || t == $zh $(|| t == $alias)* { return Ok($name::$variant); } )+
+                // Said in Chinese: a command-line option's value is parsed here (`$what` names
+                // the kind in the code).
+                let _ = $what;
                 Err(format!(
-                    concat!("\"{}\" is not a known ", $what, "; use one of: {}"),
+                    "“{}”不是可选的值，请从以下选择：{}",
                     t,
-                    [$(concat!($zh, " (", $id, ")")),+].join(", ")
+                    [$(concat!($zh, "（", $id, "）")),+].join("、")
                 ))
             }
         }

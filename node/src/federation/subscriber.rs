@@ -125,7 +125,7 @@ pub async fn follow(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Ended> {
     let parent = store.meta("parent_unit").await?.ok_or_else(|| {
-        anyhow::anyhow!("this unit has not joined a hub: run `join --bundle FILE` first")
+        anyhow::anyhow!("本单位还没有加入上级：请先运行 join --bundle 登记包文件")
     })?;
     let parent = UnitCode::parse(&parent)?;
     let url = store.meta("parent_url").await?.unwrap_or_default();

@@ -281,7 +281,7 @@ impl Store {
             return Err(StoreError::AlreadyInitialised(dir.to_path_buf(), unit));
         }
         if name.trim().is_empty() {
-            return Err(StoreError::Refused("the unit's name is required".into()));
+            return Err(StoreError::Refused("单位名称必须填写".into()));
         }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
         let (pool, writer) = connect(&path, true).await?;
