@@ -763,3 +763,38 @@ fn a_bad_row_is_named_as_the_spreadsheet_shows_it_and_the_row_limit_is_exact() {
     let out = n.ok(&["camera", "import", f.to_str().unwrap(), "--max-rows", "5"]);
     assert!(out.contains("新增 5 台"), "{out}");
 }
+
+/// A quote that opens a cell and never closes would take the rest of the file into one cell: the
+/// import is refused at that row. A quote inside a cell (`19"机柜`) is text; a name a spreadsheet
+/// would run as a formula comes back from the exported sheet as it was.
+#[test]
+fn an_unclosed_quote_is_refused_and_a_sheet_round_trip_changes_nothing() {
+    let n = Node::init("500103-0001");
+    let text = "设备编码,点位名称,地址\n\
+                50010312091320000001,\"未闭合,地址\n\
+                50010312091320000002,东门,\n";
+    let f = n.file("quote.csv", text.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    assert!(err.contains("第2行有一个引号"), "{err}");
+    assert_eq!(n.stats()["built"], 0);
+
+    let text = "设备编码,点位名称\n50010312091320000001,19\"机柜旁\n";
+    let f = n.file("inch.csv", text.as_bytes());
+    n.ok(&["camera", "import", f.to_str().unwrap()]);
+    assert_eq!(
+        n.json(&["camera", "show", CAM1, "--json"])["name"],
+        "19\"机柜旁"
+    );
+
+    n.ok(&["camera", "edit", CAM1, "--name", "=SUM(A1)"]);
+    let sheet = n.dir.path().join("sheet.csv");
+    n.ok(&["camera", "sheet", "--out", sheet.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&sheet).unwrap();
+    assert!(written.contains("'=SUM(A1)"), "{written}");
+    let out = n.ok(&["camera", "import", sheet.to_str().unwrap()]);
+    assert!(!out.contains("修改 1 台"), "{out}");
+    assert_eq!(
+        n.json(&["camera", "show", CAM1, "--json"])["name"],
+        "=SUM(A1)"
+    );
+}

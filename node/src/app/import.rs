@@ -65,6 +65,8 @@ pub enum FileProblem {
     Encoding(Encoding),
     #[error("row {row}: {error}")]
     Csv { row: usize, error: String },
+    #[error("row {row}: a quote (\") opens a cell that no quote closes")]
+    UnclosedQuote { row: usize },
     #[error("not an Excel workbook (.xlsx): {0}")]
     NotWorkbook(String),
     #[error("the workbook is damaged: {0}")]
@@ -487,7 +489,7 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
     // skips them), a cell holding line breaks is one row however many lines it spans. A record's
     // last line is where the reader stands after it; its first, that less the line breaks
     // inside its cells; its row, that less the line breaks inside the cells of the rows above.
-    let mut folded = 0u64;
+    let (mut folded, mut folded_above_last) = (0u64, 0u64);
     let bytes = text.as_bytes();
     let last_line = |r: &csv::Reader<&[u8]>| {
         let at = r.position();
@@ -509,9 +511,17 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
                 ));
             }
         }
+        if rec
+            .iter()
+            .any(|c| crate::app::report::csv_text(c).len() != c.len())
+        {
+            // A cell the sheet's export marked as text (see `csv_cell`), read as that text.
+            rec = rec.iter().map(crate::app::report::csv_text).collect();
+        }
         let inside: u64 = rec.iter().map(|c| c.matches('\n').count() as u64).sum();
         let first = last_line(&rdr).saturating_sub(inside).max(1);
         let i = first.saturating_sub(folded).max(1) as usize;
+        folded_above_last = folded;
         folded += inside;
         // The header and title rows above it count too: a little slack.
         if rows.len() > limits.max_rows + 20 {
@@ -519,7 +529,41 @@ fn read_csv(path: &Path, limits: &ImportLimits) -> Result<Sheet, ImportError> {
         }
         rows.push((i, rec.clone()));
     }
+    // A quote that opens a cell and is never closed makes the reader take the rest of the file
+    // as that one cell: the quotes of a well-formed file pair up.
+    if let Some(at) = unclosed_quote(bytes) {
+        // That cell's record is the last read: its row is its line less the line breaks inside
+        // the cells of the rows above it.
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let row = line.saturating_sub(folded_above_last).max(1) as usize;
+        return Err(file_err(path, FileProblem::UnclosedQuote { row }));
+    }
     Ok(Sheet { rows })
+}
+
+/// Where CSV `text` opens a quoted cell that it never closes, if it does: a quote opens a cell
+/// only at the cell's start, two quotes inside it stand for one, and a quote anywhere else is
+/// text (`19"机柜`).
+fn unclosed_quote(text: &[u8]) -> Option<usize> {
+    let (mut opened, mut at_start) = (None, true);
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if opened.is_some() {
+            if b == b'"' {
+                if text.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    opened = None;
+                }
+            }
+        } else if b == b'"' && at_start {
+            opened = Some(i);
+        }
+        at_start = opened.is_none() && matches!(b, b',' | b'\n' | b'\r');
+        i += 1;
+    }
+    opened
 }
 
 /// Refuses a workbook that would unpack to more than the limits allow (a "zip bomb"), reading

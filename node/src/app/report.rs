@@ -61,6 +61,16 @@ pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The text of a CSV cell [`csv_cell`] wrote: the `'` it put before a cell a spreadsheet would
+/// run as a formula is taken off again (a spreadsheet shows a leading `'` as no part of the
+/// text either), so that a sheet exported and imported unchanged changes nothing.
+pub fn csv_text(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
 /// `-12`, `-0.5`: an optional minus, digits, at most one decimal point between digits.
 fn is_plain_number(cell: &str) -> bool {
     let digits = cell.strip_prefix('-').unwrap_or(cell);
@@ -541,6 +551,7 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(csv_cell(cell), written, "{cell:?}");
+            assert_eq!(csv_text(&csv_cell(cell)), cell, "{cell:?} read back");
         }
     }
 

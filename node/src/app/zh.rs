@@ -597,6 +597,9 @@ impl Zh for FileProblem {
             }
             FileProblem::Encoding(e) => e.zh(),
             FileProblem::Csv { row, .. } => format!("第{row}行不是有效的CSV"),
+            FileProblem::UnclosedQuote { row } => format!(
+                "第{row}行有一个引号（\"）开始的单元格没有结束的引号，该行以后的内容都会被读进这一格：请检查该行的引号"
+            ),
             FileProblem::NotWorkbook(_) => "不是Excel工作簿（.xlsx）".into(),
             FileProblem::Damaged(_) => "工作簿已损坏".into(),
             FileProblem::Unpacks { size, limit } => {
