@@ -778,9 +778,11 @@ fn an_unclosed_quote_is_refused_and_a_sheet_round_trip_changes_nothing() {
     assert!(err.contains("第2行有一个引号"), "{err}");
     assert_eq!(n.stats()["built"], 0);
 
-    let text = "设备编码,点位名称\n50010312091320000001,19\"机柜旁\n";
+    let text = "设备编码,点位名称,备注\n50010312091320000001,19\"机柜旁,旧\n";
     let f = n.file("inch.csv", text.as_bytes());
-    n.ok(&["camera", "import", f.to_str().unwrap()]);
+    let out = n.ok(&["camera", "import", f.to_str().unwrap()]);
+    // A column that names no field is said, not dropped without a word.
+    assert!(out.contains("未识别、未导入的列：备注"), "{out}");
     assert_eq!(
         n.json(&["camera", "show", CAM1, "--json"])["name"],
         "19\"机柜旁"

@@ -296,6 +296,8 @@ pub struct ImportReport {
     /// Fields left as the ledger has them: changed there after the sheet was exported, and not
     /// confirmed to be overwritten.
     pub kept_newer: usize,
+    /// The headers of the sheet's columns that name no field, and were not imported.
+    pub ignored_columns: Vec<String>,
 }
 
 /// What a column of the sheet was read as.

@@ -294,6 +294,12 @@ pub async fn import_guarded(
     on_newer: &OnNewer,
 ) -> Result<ImportReport, ImportError> {
     let sheet = super::import::read_sheet_rows(path, limits)?;
+    let ignored_columns: Vec<String> = sheet
+        .columns
+        .iter()
+        .filter(|c| c.used_as == super::import::ColumnUse::Ignored)
+        .map(|c| c.header.clone())
+        .collect();
     if !sheet.errors.is_empty() {
         return Err(ImportError::Rows {
             file: path.to_path_buf(),
@@ -346,6 +352,7 @@ pub async fn import_guarded(
     }
     let mut report = super::import::write_cameras(store, path, who, list).await?;
     report.kept_newer = kept;
+    report.ignored_columns = ignored_columns;
     Ok(report)
 }
 
@@ -357,6 +364,12 @@ pub fn summary(r: &ImportReport) -> String {
     );
     if r.kept_newer > 0 {
         s.push_str(&format!("；{} 处字段保留台账中较新的值", r.kept_newer));
+    }
+    if !r.ignored_columns.is_empty() {
+        s.push_str(&format!(
+            "；未识别、未导入的列：{}",
+            r.ignored_columns.join("、")
+        ));
     }
     s
 }
