@@ -8,32 +8,33 @@ pub mod local;
 
 pub use yinglian_node::cli::{Command, Common};
 
-/// The commands of `yl-hub`: every command of a node, and the hub's own.
+/// `yl-hub` 的命令：节点的全部命令，加上上级节点自己的命令。
 #[derive(Debug, clap::Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum HubCommand {
     #[command(flatten)]
     Unit(Command),
-    /// The benchmark: figures of a federation on this machine, as a table or JSON.
+    /// 性能测试：在本机运行一个联盟并测量各项数字，以表格或 JSON 输出
     Bench(bench::BenchArgs),
-    /// The whole federation on this machine (city, its districts, institutions), with a simulated
-    /// campaign and the dashboards live; Ctrl-C stops, running again resumes.
+    /// 演示：在本机运行整个联盟（市、各区县、机构），模拟工作进展，看板实时变化
+    ///
+    /// 按 Ctrl-C 停止，再次运行时接着上次继续。
     Demo(demo::DemoArgs),
-    /// A federation of real processes on this machine through random SIGKILLs, link faults and
-    /// edits, then healed and checked: kills, faults, edits checked, lost, convergence times.
+    /// 故障演练：在本机用真实进程组成联盟，经受随机故障后检查数据是否一致
+    ///
+    /// 随机 SIGKILL、线路故障和修改，恢复后核对：终止次数、故障次数、核对的修改、丢失的修改、收敛时间。
     Chaos(chaos::ChaosArgs),
-    /// Runs a slice of the bench's institutions for `yl-hub bench` (requests on stdin, answers
-    /// on stdout, one JSON line each).
+    /// 为 `yl-hub bench` 运行一部分测试机构（从 stdin 读请求，向 stdout 写答复，每条一行 JSON）
     #[command(hide = true)]
     BenchWorker,
 }
 
-/// `yl-hub`: the commands of a hub unit.
+/// `yl-hub`：上级节点单位的命令
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "yl-hub",
     version,
-    about = "yl-hub: a unit with children (city, district); keeps its own ledger too"
+    about = "yl-hub：供有下级单位的单位（市、区县）使用，同时保存本单位自己的台账"
 )]
 pub struct Cli {
     #[command(flatten)]

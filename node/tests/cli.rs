@@ -239,6 +239,10 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         ),
         (&["camera", "edit", CAM1, "--clear", "name"], "不能清空"),
         (
+            &["camera", "edit", CAM1, "--address", " "],
+            "安装地址的值是空的：要清空这个字段请用 --clear address",
+        ),
+        (
             &[
                 "contacts", "set", "--role", "boss", "--name", "x", "--phone", "12345678",
             ],
@@ -799,4 +803,32 @@ fn an_unclosed_quote_is_refused_and_a_sheet_round_trip_changes_nothing() {
         n.json(&["camera", "show", CAM1, "--json"])["name"],
         "=SUM(A1)"
     );
+}
+
+/// The help a clerk reads is Chinese: the commands, the options, clap's own headings.
+#[test]
+fn the_help_is_in_chinese() {
+    let help = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_yl-node"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    assert!(top.contains("用法：yl-node"), "{top}");
+    assert!(top.contains("摄像机档案：新增、修改、撤除"), "{top}");
+    assert!(top.contains("显示帮助"), "{top}");
+    let add = help(&["help", "camera", "add"]);
+    assert!(
+        add.contains("点位名称") && add.contains("20位设备编码"),
+        "{add}"
+    );
+    for english in ["Usage:", "Options:", "Commands:", "Print help"] {
+        assert!(
+            !top.contains(english) && !add.contains(english),
+            "{english}"
+        );
+    }
 }

@@ -137,25 +137,25 @@ impl fmt::Display for RowError {
     }
 }
 
-/// What an import may cost: checked before and while the file is read, so that a damaged or
-/// hostile file is refused without taking the machine's memory. Each can be raised on the
-/// command line (`camera import --max-rows …`).
+/// 一次导入可占用的上限
+///
+/// 读文件之前和读的过程中都会检查，损坏或恶意的文件会被拒绝，不会耗尽本机内存。每一项都可在命令行上调高（`camera import --max-rows …`）。
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportLimits {
-    /// The largest file accepted, in bytes (default 64 MiB).
+    /// 可接受的最大文件，单位为字节（默认 64 MiB）
     #[arg(long = "max-file-bytes", default_value_t = ImportLimits::DEFAULT.max_file_bytes)]
     pub max_file_bytes: u64,
-    /// Rows one import may hold (default 250,000).
+    /// 一次导入最多的行数（默认 250,000）
     #[arg(long = "max-rows", default_value_t = ImportLimits::DEFAULT.max_rows)]
     pub max_rows: usize,
-    /// Characters one cell may hold (default 2,000).
+    /// 一个单元格最多的字符数（默认 2,000）
     #[arg(long = "max-cell-chars", default_value_t = ImportLimits::DEFAULT.max_cell_chars)]
     pub max_cell_chars: usize,
-    /// Distinct texts an XLSX workbook may declare in its shared-strings table (default 2,000,000).
+    /// XLSX 工作簿共享字符串表中最多的不同文本数（默认 2,000,000）
     #[arg(long = "max-shared-strings", default_value_t = ImportLimits::DEFAULT.max_shared_strings)]
     pub max_shared_strings: u64,
-    /// What an XLSX workbook may unpack to, in bytes (default 512 MiB).
+    /// XLSX 工作簿解压后的最大大小，单位为字节（默认 512 MiB）
     #[arg(long = "max-unpacked-bytes", default_value_t = ImportLimits::DEFAULT.max_unpacked_bytes)]
     pub max_unpacked_bytes: u64,
 }

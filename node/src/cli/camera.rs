@@ -14,155 +14,184 @@ use crate::store::{CameraQuery, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum CameraCmd {
-    /// Add a camera record.
+    /// 新增一条摄像机档案
     Add {
-        /// The 20-digit GB/T 28181 device code.
+        /// 20位设备编码（GB/T 28181）
         #[arg(long)]
         code: String,
         #[command(flatten)]
         fields: FieldArgs,
     },
-    /// Change fields of a camera record.
+    /// 修改摄像机档案中的字段
     Edit {
+        /// 要修改的摄像机的设备编码
         code: String,
         #[command(flatten)]
         fields: FieldArgs,
-        /// Clear a field (repeatable), e.g. --clear labels.
+        /// 清空一个字段（可多次使用），例如 --clear labels
         #[arg(long)]
         clear: Vec<String>,
     },
-    /// Report a camera removed (撤除); --purge deletes a record entered by mistake.
+    /// 报告摄像机已撤除；--purge 删除误录的档案
     Remove {
+        /// 设备编码
         code: String,
+        /// 撤除原因
         #[arg(long, default_value = "")]
         reason: String,
+        /// 彻底删除这条档案（只用于误录的档案）
         #[arg(long)]
         purge: bool,
     },
-    /// List camera records.
+    /// 列出摄像机档案
     List {
-        /// A child unit whose ledger this hub holds (default: this unit).
+        /// 下级单位（本级持有其台账；默认为本单位）
         #[arg(long)]
         unit: Option<String>,
-        /// Matches device code, name or address.
+        /// 按设备编码、点位名称或地址查找
         #[arg(long)]
         search: Option<String>,
-        /// in-service, faulty or removed.
+        /// 设备状态：in-service（在用）、faulty（故障）或 removed（已撤除）
         #[arg(long)]
         state: Option<String>,
-        /// Only records with unresolved conflicts.
+        /// 只列出有未解决冲突的档案
         #[arg(long)]
         conflicts: bool,
-        /// code, name or updated.
+        /// 排序：code（设备编码）、name（点位名称）或 updated（最后修改时间）
         #[arg(long)]
         sort: Option<String>,
+        /// 最多列出多少条
         #[arg(long)]
         limit: Option<i64>,
+        /// 跳过前面多少条
         #[arg(long, default_value_t = 0)]
         offset: i64,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// Import a sheet (CSV in UTF-8 or GB18030, or XLSX; Chinese or English headers): all rows or none.
-    /// A field that changed in the ledger after the sheet's rows were exported (its 最后修改时间
-    /// column), or any value a sheet without that column would replace, is refused unless
-    /// --overwrite or --keep-newer says what to do.
+    /// 导入摄像机表（CSV 或 XLSX）：要么全部导入，要么一行也不导入
+    ///
+    /// CSV 可为 UTF-8 或 GB18030 编码；表头可用中文或英文。表导出之后台账中又改过的字段（依据表中的“最后修改时间”列），以及表中没有该列时会被替换的任何现有值，都不导入，除非用 --overwrite 或 --keep-newer 说明如何处理。
     Import {
+        /// 要导入的表格文件（.csv 或 .xlsx）
         file: std::path::PathBuf,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
-        /// Write the sheet's value even where the ledger's may be newer.
+        /// 即使台账中的值可能较新，也写入表中的值
         #[arg(long, conflicts_with = "keep_newer")]
         overwrite: bool,
-        /// Keep the ledger's value where it may be newer than the sheet's; import the rest.
+        /// 台账中的值可能比表中的新时保留台账的值，其余照常导入
         #[arg(long)]
         keep_newer: bool,
         #[command(flatten)]
         limits: crate::app::import::ImportLimits,
     },
-    /// Write this unit's camera sheet (Chinese headers and values, each row's 最后修改时间): the
-    /// sheet to edit and `camera import` back. `.xlsx` keeps every cell as text (device codes stay
-    /// 20 digits in Excel); any other name is CSV.
+    /// 导出本单位的摄像机表，改好后用 `camera import` 导回
+    ///
+    /// 表头和取值均为中文，每行带“最后修改时间”。文件名为 `.xlsx` 时每个单元格都存为文本（在 Excel 中设备编码仍是20位）；其他文件名写成 CSV。
     Sheet {
+        /// 要写出的文件（.xlsx 或 .csv）
         #[arg(long)]
         out: std::path::PathBuf,
     },
-    /// Show one camera record, its decoded device code, what it counts towards and its conflicts.
+    /// 查看一条摄像机档案：设备编码的含义、计入哪些指标、有无冲突
     Show {
+        /// 设备编码
         code: String,
-        /// A child unit whose ledger this hub holds (default: this unit).
+        /// 下级单位（本级持有其台账；默认为本单位）
         #[arg(long)]
         unit: Option<String>,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// Write the supervision fields of a camera of a child unit's ledger (a supervising level).
+    /// 填写下级单位摄像机的督导字段（上级单位用）
     Supervise {
-        /// The child unit whose camera this is.
+        /// 摄像机所属的下级单位
         #[arg(long)]
         unit: String,
+        /// 设备编码
         code: String,
-        /// 联网确认: the supervising level confirms the camera is networked (是/否).
+        /// 联网确认：上级确认该摄像机已联网（是/否）
         #[arg(long)]
         networked_confirmed: Option<String>,
-        /// 点位类别（核定）: the point class as the supervising level rules it (1, 2, 3).
+        /// 点位类别（核定）：上级核定的点位类别（1、2、3）
         #[arg(long)]
         point_class_ruled: Option<String>,
-        /// 督导意见: a note from the supervising level.
+        /// 督导意见：上级填写的意见
         #[arg(long)]
         note: Option<String>,
     },
-    /// Acknowledge (确认) a child unit's filing of a new camera (建设备案) or its removal report
-    /// (撤除报告) (a supervising level).
+    /// 确认下级单位的建设备案或撤除报告（上级单位用）
     Acknowledge {
-        /// The child unit whose camera this is.
+        /// 摄像机所属的下级单位
         #[arg(long)]
         unit: String,
+        /// 设备编码
         code: String,
-        /// The filing of the camera (建设备案).
+        /// 确认该摄像机的建设备案
         #[arg(long, required_unless_present = "removal", conflicts_with = "removal")]
         filing: bool,
-        /// The camera's removal report (撤除报告).
+        /// 确认该摄像机的撤除报告
         #[arg(long)]
         removal: bool,
     },
 }
 
-/// One flag per camera field; values in Chinese or English (是/否, 一类, 球机, 重点公共区域 …).
+/// 每个摄像机字段对应一个选项；取值可用中文或英文（是/否、一类、球机、重点公共区域 …）。
 #[derive(Debug, clap::Args, Default)]
 pub struct FieldArgs {
+    /// 点位名称
     #[arg(long)]
     pub name: Option<String>,
+    /// 安装地址
     #[arg(long)]
     pub address: Option<String>,
+    /// 摄像机类型（球机、半球、固定枪机、遥控枪机、遥控半球、其他）
     #[arg(long)]
     pub camera_type: Option<String>,
+    /// 点位类别（一类、二类、三类，或 1、2、3）
     #[arg(long)]
     pub point_class: Option<String>,
+    /// 区域类别（重点公共区域、重点行业领域、其他）
     #[arg(long)]
     pub area: Option<String>,
+    /// 安装时间（年-月-日，例如 2021-03-09）
     #[arg(long)]
     pub install_date: Option<String>,
+    /// 经度
     #[arg(long, allow_hyphen_values = true)]
     pub longitude: Option<String>,
+    /// 纬度
     #[arg(long, allow_hyphen_values = true)]
     pub latitude: Option<String>,
+    /// 是否应联网（是/否）
     #[arg(long)]
     pub must_network: Option<String>,
+    /// 是否已联网（是/否）
     #[arg(long)]
     pub networked: Option<String>,
+    /// 设备状态（在用、故障、已撤除）
     #[arg(long)]
     pub state: Option<String>,
+    /// 传输网络
     #[arg(long)]
     pub network: Option<String>,
+    /// 接入平台
     #[arg(long)]
     pub platform: Option<String>,
+    /// 标签
     #[arg(long)]
     pub labels: Option<String>,
+    /// 监视方位
     #[arg(long)]
     pub direction: Option<String>,
+    /// 补光属性
     #[arg(long)]
     pub fill_light: Option<String>,
+    /// 录像保存天数
     #[arg(long)]
     pub record_days: Option<String>,
 }
@@ -170,6 +199,25 @@ pub struct FieldArgs {
 impl FieldArgs {
     /// The given fields, checked.
     pub fn values(&self) -> Result<Vec<(Field, Value)>, FieldError> {
+        let mut out = Vec::new();
+        for (f, v) in self.given() {
+            if let Some(val) = f.parse_value(v)? {
+                out.push((f, val));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A field given with nothing in it (`--name ""`): an edit does not take that for clearing.
+    fn given_empty(&self) -> Option<Field> {
+        self.given()
+            .into_iter()
+            .find(|(_, v)| v.trim().is_empty())
+            .map(|(f, _)| f)
+    }
+
+    /// The fields given, with their text.
+    fn given(&self) -> Vec<(Field, &str)> {
         let pairs = [
             (Field::Name, &self.name),
             (Field::Address, &self.address),
@@ -189,15 +237,10 @@ impl FieldArgs {
             (Field::FillLight, &self.fill_light),
             (Field::RecordDays, &self.record_days),
         ];
-        let mut out = Vec::new();
-        for (f, v) in pairs {
-            if let Some(text) = v
-                && let Some(val) = f.parse_value(text)?
-            {
-                out.push((f, val));
-            }
-        }
-        Ok(out)
+        pairs
+            .into_iter()
+            .filter_map(|(f, v)| v.as_deref().map(|t| (f, t)))
+            .collect()
     }
 }
 
@@ -334,6 +377,13 @@ async fn edit(
     clear: &[String],
 ) -> Result<()> {
     let code = DeviceCode::parse(code)?;
+    if let Some(f) = fields.given_empty() {
+        bail!(
+            "{}的值是空的：要清空这个字段请用 --clear {}",
+            f.chinese(),
+            f.key()
+        );
+    }
     let mut changes: Vec<(Field, Option<Value>)> = fields
         .values()?
         .into_iter()

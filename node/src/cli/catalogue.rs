@@ -13,13 +13,13 @@ use crate::domain::unit::UnitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct CatalogueArgs {
-    /// The district (or a unit under it) whose cameras to read.
+    /// 要读取其摄像机的区县（或区县下的某个单位）
     #[arg(long)]
     pub unit: String,
-    /// The cursor an earlier read printed: only the changes after it.
+    /// 上次读取时输出的位置（cursor）：只读其后的变化
     #[arg(long)]
     pub since: Option<String>,
-    /// Write the cameras as the police platform imports them: .csv (Chinese headers) or .xlsx.
+    /// 按公安平台的导入格式写出摄像机：.csv（中文表头）或 .xlsx
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -12,16 +12,18 @@ use crate::domain::unit::UnitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Only this unit and the units under it (a hub's children).
+    /// 只核查这个单位及其下辖单位（上级节点的下级单位）
     #[arg(long)]
     pub unit: Option<String>,
+    /// 以 JSON 格式输出
     #[arg(long)]
     pub json: bool,
-    /// Show the rules in force instead (with --json, as a file `--publish-rules` accepts).
+    /// 改为显示现行的核查规则（加 --json 时输出 `--publish-rules` 可用的文件格式）
     #[arg(long)]
     pub rules: bool,
-    /// At the root: publish the rules of this JSON file (the form `check --rules --json` prints);
-    /// they flow down with the campaign.
+    /// 根单位用：发布此 JSON 文件中的核查规则
+    ///
+    /// 文件格式即 `check --rules --json` 的输出；规则随工作方案逐级下发。
     #[arg(long, conflicts_with_all = ["rules", "unit"])]
     pub publish_rules: Option<PathBuf>,
 }

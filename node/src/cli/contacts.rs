@@ -8,22 +8,27 @@ use crate::domain::contacts::{Contact, ContactRole};
 
 #[derive(Debug, Subcommand)]
 pub enum ContactsCmd {
-    /// Name the leader in charge (分管领导) or the liaison (联络员).
+    /// 填写分管领导或联络员
     Set {
-        /// leader or liaison.
+        /// leader（分管领导）或 liaison（联络员）
         #[arg(long)]
         role: String,
+        /// 姓名
         #[arg(long)]
         name: String,
+        /// 单位及职务
         #[arg(long, default_value = "")]
         position: String,
+        /// 联系电话
         #[arg(long)]
         phone: String,
+        /// 备注
         #[arg(long, default_value = "")]
         remarks: String,
     },
-    /// Show both contacts.
+    /// 查看两名联系人
     Show {
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },

@@ -9,27 +9,27 @@ use crate::app::report::{self, Table, TableRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// attachment1 (contacts) or attachment2 (statistics table).
+    /// attachment1（附件1，联系人）或 attachment2（附件2，统计表）
     pub table: String,
-    /// .xlsx for the official layout, .csv for a plain table.
+    /// 要写出的文件：.xlsx 为官方格式，.csv 为普通表格
     #[arg(long)]
     pub out: PathBuf,
-    /// 审核人.
+    /// 审核人
     #[arg(long, default_value = "")]
     pub reviewer: String,
-    /// 填表人 (default: the liaison).
+    /// 填表人（默认为联络员）
     #[arg(long)]
     pub filler: Option<String>,
-    /// 单位及职务 of the person filling in (default: the liaison's position).
+    /// 填表人的单位及职务（默认为联络员的职务）
     #[arg(long)]
     pub position: Option<String>,
-    /// 联系电话 (default: the liaison's phone).
+    /// 联系电话（默认为联络员的电话）
     #[arg(long)]
     pub phone: Option<String>,
-    /// 填表日期 (default: today).
+    /// 填表日期（默认为今天）
     #[arg(long)]
     pub date: Option<String>,
-    /// Attachment 2 as it stood at the end of this day (YYYY-MM-DD).
+    /// 导出截至该日结束时的附件2（YYYY-MM-DD）
     #[arg(long)]
     pub as_of: Option<String>,
 }

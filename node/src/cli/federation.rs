@@ -14,9 +14,9 @@ use crate::federation::pki::{self, Bundle, Enrollment, Validity};
 
 #[derive(Debug, Subcommand)]
 pub enum PkiCmd {
-    /// On the root hub only: create the federation's root CA and this unit's own certificate.
+    /// 仅根单位用：建立联盟的根证书（根 CA）和本单位自己的证书
     InitRoot {
-        /// How long the root CA is valid, in days.
+        /// 根证书的有效期（天）
         #[arg(long, default_value_t = 3650)]
         days: i64,
     },
@@ -24,65 +24,68 @@ pub enum PkiCmd {
 
 #[derive(Debug, clap::Args)]
 pub struct EnrollArgs {
-    /// The child's certificate request (`init --csr-out` wrote it on the child's machine).
+    /// 下级单位的证书申请（在下级单位的电脑上由 `init --csr-out` 写出）
     #[arg(long)]
     pub csr: PathBuf,
-    /// The child's unit code.
+    /// 下级单位的单位编码
     #[arg(long)]
     pub unit: String,
-    /// node, hub or subscriber.
+    /// 下级单位的角色：node（上报单位）、hub（汇总单位）或 subscriber（订阅方）
     #[arg(long)]
     pub role: Role,
-    /// The subtree a subscriber may see.
+    /// 订阅方可查看的范围（一个单位编码，含其下辖单位）
     #[arg(long)]
     pub scope: Option<String>,
-    /// Grant a subscriber the police catalogue of its scope (camera-level: device code, name,
-    /// place, coordinates, point class, networked), read at the hubs that hold the cameras.
+    /// 授权订阅方读取其范围内的点位目录
+    ///
+    /// 点位目录逐台列出摄像机（设备编码、点位名称、位置、经纬度、点位类别、是否联网），在持有这些摄像机台账的上级节点上读取。
     #[arg(long)]
     pub catalogue: bool,
-    /// This hub's address as the child will dial it, e.g. https://hub.example:7443.
+    /// 下级单位连接本节点用的地址，例如 https://hub.example:7443
     #[arg(long)]
     pub advertise: String,
-    /// Where to write the bundle for the child.
+    /// 给下级单位的登记包写到哪个文件
     #[arg(long)]
     pub out: PathBuf,
-    /// How long the child's certificate is valid, in days.
+    /// 下级单位证书的有效期（天）
     #[arg(long, default_value_t = 730)]
     pub days: i64,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Where a hub accepts its children (gRPC over TLS), e.g. 0.0.0.0:7443.
+    /// 上级节点接受下级单位连接的地址（gRPC，TLS 加密），例如 0.0.0.0:7443
     #[arg(long)]
     pub listen: Option<String>,
-    /// The address the parent dials for camera details (default: https://LISTEN).
+    /// 上级单位调阅摄像机明细时连接的地址（默认 https://LISTEN）
     #[arg(long)]
     pub advertise: Option<String>,
-    /// Where to serve the web pages (sign-in with the accounts of `user add`) and /healthz.
+    /// 提供网页（用 `user add` 建立的账户登录）和 /healthz 的地址
     #[arg(long)]
     pub http: Option<String>,
-    /// Serve the web pages over HTTPS with this certificate chain (PEM, the server's first).
+    /// 用此证书链以 HTTPS 提供网页（PEM，服务器证书在前）
     #[arg(long, requires = "https_key")]
     pub https_cert: Option<PathBuf>,
-    /// The private key (PEM) of --https-cert.
+    /// --https-cert 的私钥（PEM）
     #[arg(long, requires = "https_cert")]
     pub https_key: Option<PathBuf>,
-    /// A reverse proxy in front of the web pages whose X-Forwarded-For names the client (the
-    /// sign-in backoff counts that client); repeat for several. Without it the header is ignored.
+    /// 网页前的反向代理，信任其 X-Forwarded-For 给出的客户端地址（可多次使用）
+    ///
+    /// 登录失败的减速按该客户端计算。不给出时忽略此请求头。
     #[arg(long = "trusted-proxy")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Forward the children's camera ledgers to this hub's parent (remembered; by default
-    /// ledgers stop here and the parent sees figures only).
+    /// 是否把下级单位的摄像机台账转给本节点的上级（会记住此设置）
+    ///
+    /// 默认台账到本级为止，上级只看到汇总数字。
     #[arg(long)]
     pub forward_ledgers: Option<bool>,
-    /// Where to serve /metrics (Prometheus) and /healthz for the operator, without sign-in.
+    /// 供运维人员使用的 /metrics（Prometheus）和 /healthz 的地址，无需登录
     #[arg(long)]
     pub metrics: Option<String>,
-    /// A TOML file with these options (see deploy/config/); options given here win.
+    /// 写有这些选项的 TOML 配置文件（见 deploy/config/）；命令行给出的选项优先
     #[arg(long, env = "YL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// What one peer may cost (the `[limits]` table of the config file).
+    /// 每个连接方可占用的资源上限（配置文件的 `[limits]` 表）
     #[arg(skip)]
     pub limits: crate::federation::admission::Limits,
 }
@@ -340,30 +343,30 @@ pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct SubscribeArgs {
-    /// The unit whose subtree to watch (default: the enrolled scope).
+    /// 要查看的单位及其下辖单位（默认为登记时指定的范围）
     #[arg(long)]
     pub scope: Option<String>,
-    /// Start again with a snapshot instead of resuming.
+    /// 从完整快照重新开始，而不是接着上次接收
     #[arg(long)]
     pub from_start: bool,
-    /// Lines are JSON in any case (accepted for the contract).
+    /// 每行总是 JSON（接受此选项是为了兼容）
     #[arg(long)]
     pub json: bool,
-    /// Where to serve the police page (公安视图; sign-in with the accounts of `user add`), e.g.
-    /// 127.0.0.1:8090.
+    /// 提供公安视图网页的地址（用 `user add` 建立的账户登录），例如 127.0.0.1:8090
     #[arg(long, alias = "http")]
     pub web: Option<String>,
-    /// Serve the page over HTTPS with this certificate chain (PEM, the server's first).
+    /// 用此证书链以 HTTPS 提供网页（PEM，服务器证书在前）
     #[arg(long, requires = "https_key")]
     pub https_cert: Option<PathBuf>,
-    /// The private key (PEM) of --https-cert.
+    /// --https-cert 的私钥（PEM）
     #[arg(long, requires = "https_cert")]
     pub https_key: Option<PathBuf>,
-    /// A reverse proxy in front of the page whose X-Forwarded-For names the client.
+    /// 网页前的反向代理，信任其 X-Forwarded-For 给出的客户端地址
     #[arg(long = "trusted-proxy")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// A TOML file whose `[serve]` table gives the page's options (`http`, `https_cert`,
-    /// `https_key`, `trusted_proxies`), and `data` and `[log]`; options given here win.
+    /// TOML 配置文件；命令行给出的选项优先
+    ///
+    /// 其中 `[serve]` 表给出网页的选项（`http`、`https_cert`、`https_key`、`trusted_proxies`），另可给出 `data` 和 `[log]`。
     #[arg(long, env = "YL_CONFIG")]
     pub config: Option<PathBuf>,
 }

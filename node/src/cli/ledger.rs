@@ -14,15 +14,20 @@ const MAGIC: &[u8] = b"yinglian-ledger-v1\n";
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCmd {
-    /// Write the ledger and profile of this unit to FILE.
+    /// 把本单位的台账和单位信息写到一个文件
     Save {
+        /// 要写出的文件
         #[arg(long)]
         out: PathBuf,
     },
-    /// Merge a file written by `ledger save` on another replica of this unit.
-    Merge { file: PathBuf },
-    /// The heads of this unit's documents: two replicas in sync show the same heads.
+    /// 合并本单位另一副本用 `ledger save` 写出的文件
+    Merge {
+        /// `ledger save` 写出的文件
+        file: PathBuf,
+    },
+    /// 本单位各文档的版本标识（heads）：两个已同步的副本显示相同的 heads
     Heads {
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },

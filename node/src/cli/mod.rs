@@ -19,13 +19,13 @@ use clap::{Parser, Subcommand};
 use crate::domain::unit::{Role, UnitCode, UnitKind};
 use crate::store::Store;
 
-/// Options every command takes.
+/// 每个命令都可用的选项。
 #[derive(Debug, clap::Args, Clone)]
 pub struct Common {
-    /// The unit's data folder.
+    /// 本单位的数据文件夹
     #[arg(long, env = "YL_DATA", global = true, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
-    /// Who is making the change, for the audit log.
+    /// 操作人，记入修改记录（audit）
     #[arg(long = "user", env = "YL_USER", global = true)]
     pub user: Option<String>,
 }
@@ -69,9 +69,9 @@ async fn close_opened() {
     }
 }
 
-/// yl-node: the camera ledger (一机一档) of one unit, kept offline and synced to its parent.
+/// yl-node：一个单位的摄像机台账（一机一档），在本机离线保存，并与上级单位同步
 #[derive(Debug, Parser)]
-#[command(name = "yl-node", version, about)]
+#[command(name = "yl-node", version)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
@@ -79,117 +79,129 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands shared by `yl-node` and `yl-hub` (a hub keeps its own ledger too).
+/// `yl-node` 与 `yl-hub` 共有的命令（上级节点也保存自己的台账）。
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
-    /// Create the store of a new unit in the data folder.
+    /// 在数据文件夹中建立一个新单位
     Init(InitArgs),
-    /// One camera record: add, edit, remove, list, show, import.
+    /// 摄像机档案：新增、修改、撤除、列出、查看、导入
     #[command(subcommand)]
     Camera(camera::CameraCmd),
-    /// The two liaison contacts (Attachment 1).
+    /// 两名联系人：分管领导和联络员（附件1）
     #[command(subcommand)]
     Contacts(contacts::ContactsCmd),
-    /// This unit's figures.
+    /// 本单位的统计数字（已建、联网率、建档率等）
     Stats(StatsArgs),
-    /// Save or merge a whole copy of the ledger (for a replica, a USB stick, a backup).
+    /// 保存或合并整份台账（用于另一副本、U 盘拷贝、备份）
     #[command(subcommand)]
     Ledger(ledger::LedgerCmd),
-    /// Write Attachment 1 or Attachment 2 (XLSX in the official layout, or CSV).
+    /// 导出附件1或附件2（官方格式的 XLSX，或 CSV）
     Export(export::ExportArgs),
-    /// 报送: submit this unit's report for a milestone; accept or return a child's; where the
-    /// level stands (completeness and timeliness).
+    /// 报送：提交、审核报送，查看本级报送情况
+    ///
+    /// 按节点提交本单位的报送；接受或退回下级单位的报送；查看本级的报送情况（报送率和及时率）。
     #[command(subcommand)]
     Report(report::ReportCmd),
-    /// Who changed what, newest first.
+    /// 修改记录：谁改了什么，最新的在前
     Audit(AuditArgs),
-    /// Check the camera records held here against the campaign's data-quality rules.
+    /// 数据质量核查：按核查规则检查本级持有的摄像机档案
     Check(check::CheckArgs),
-    /// 安全运维: the last 30 days' time in service, faults, time to repair, and the filings and
-    /// removal reports waiting for acknowledgement.
+    /// 安全运维：近30天的运维情况和待确认的备案、撤除报告
+    ///
+    /// 近30天摄像机的在役时间、故障和修复时长，以及等待上级确认的建设备案和撤除报告。
     Operations(operations::OperationsArgs),
-    /// The assessment league (考核排名) of this unit's children, by the campaign's formula.
+    /// 考核排名：按工作方案的公式给下级单位排名
     League {
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
-        /// At the root: publish the weights of this JSON file (the `weights` object `league
-        /// --json` prints; they must add up to 100); they flow down with the campaign.
+        /// 根单位用：发布此 JSON 文件中的考核权重
+        ///
+        /// 文件格式即 `league --json` 输出的 `weights` 对象，各项权重之和须为 100；权重随工作方案逐级下发。
         #[arg(long)]
         publish_weights: Option<PathBuf>,
     },
-    /// The federation's PKI (root hub only).
+    /// 联盟的证书体系（PKI，仅根单位使用）
     #[command(subcommand)]
     Pki(federation::PkiCmd),
-    /// Sign a child's certificate request and register the child (hub only).
+    /// 签发下级单位的证书申请并登记该单位（仅上级节点）
     Enroll(federation::EnrollArgs),
-    /// Install the bundle the parent wrote at enrollment: certificate, trust root, parent address.
+    /// 安装上级单位登记时写出的登记包（证书、信任根、上级地址）
     Join {
+        /// 上级单位交来的登记包文件
         #[arg(long)]
         bundle: PathBuf,
     },
-    /// Refuse a child from now on (hub only).
+    /// 吊销下级单位：从此拒绝它的连接（仅上级节点）
     Revoke {
+        /// 要吊销的下级单位编码
         #[arg(long)]
         unit: String,
     },
-    /// Run the daemon: sync with the parent; a hub also accepts its children.
+    /// 运行后台服务：与上级单位同步；上级节点还接受下级单位的连接
     Serve(federation::ServeArgs),
-    /// Where a subscriber has joined: the live feed of a scope, one JSON object a line; resumes
-    /// from the last cursor received. With `--web`, the police page (公安视图) too.
+    /// 订阅方用：接收订阅范围的实时数据，每行一个 JSON
+    ///
+    /// 在已加入联盟的订阅方上运行；从上次收到的位置（cursor）接着接收。加 `--web` 时同时提供公安视图网页。
     Subscribe(federation::SubscribeArgs),
-    /// Where a subscriber granted the catalogue has joined: the police catalogue (公安目录) of a
-    /// district, read at its hub; all of it, or the changes after --since; --out x.csv / x.xlsx
-    /// writes the police platform's import file.
+    /// 订阅方用：读取一个区县的点位目录（公安目录）
+    ///
+    /// 在已加入联盟、获授权读取点位目录的订阅方上运行；到持有该区县台账的上级节点读取。读取全部，或用 --since 只读其后的变化；--out x.csv / x.xlsx 写出公安平台的导入文件。
     Catalogue(catalogue::CatalogueArgs),
-    /// Who read this unit's camera records (谁查看了本单位的点位): the police catalogue, a higher
-    /// level's camera list; newest first.
+    /// 谁查看了本单位的点位（公安读取点位目录、上级调阅摄像机清单），最新的在前
     Reads {
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// The liaison contacts this unit may see: its subtree and the unit it reports to.
+    /// 联系人名录：本单位可查看的联系人（下辖各单位及上级单位）
     Directory {
-        /// Matches the unit code, the unit's name, a contact's name or phone.
+        /// 按单位编码、单位名称、联系人姓名或电话查找
         #[arg(long)]
         query: Option<String>,
-        /// Only units that have not reported both contacts.
+        /// 只列出两名联系人未报齐的单位
         #[arg(long)]
         missing: bool,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// Accounts of this unit's web pages (`account` is the same command).
+    /// 本单位网页的登录账户（也可写作 `account`）
     #[command(subcommand, alias = "account")]
     User(UserCmd),
-    /// A consistent snapshot of this unit (store, keys, certificates) into a new folder, while
-    /// the daemon runs.
+    /// 把本单位（数据库、密钥、证书）完整备份到新文件夹，后台服务运行时也可备份
     Backup {
-        /// The folder to create (must not exist yet).
+        /// 要新建的备份文件夹（不能已经存在）
         #[arg(long)]
         out: PathBuf,
     },
-    /// Restore a backup into the (empty) data folder; the daemon must be stopped. Edits made after
-    /// the backup come back from the parent on the first sync.
+    /// 把备份恢复到（空的）数据文件夹；须先停止后台服务
+    ///
+    /// 备份之后的修改会在第一次同步时从上级单位取回。
     Restore {
-        /// The folder `backup` wrote.
+        /// `backup` 写出的备份文件夹
         #[arg(long)]
         from: PathBuf,
     },
-    /// Sync status: the parent, the peers, when each last synced, refusals.
+    /// 同步状态：上级和各连接方、各自最近一次同步的时间、拒绝记录
     Status {
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// Write a generated but plausible camera sheet (for training, demos and benchmarks).
+    /// 生成一份模拟的摄像机表（用于培训、演示和性能测试）
     SampleSheet {
+        /// 要写出的文件：.xlsx 写成 XLSX，其他文件名写成 CSV
         #[arg(long)]
         out: PathBuf,
+        /// 生成多少行
         #[arg(long, default_value_t = 100)]
         rows: usize,
-        /// The 6-digit district code that starts the device codes.
+        /// 设备编码开头的6位区县代码
         #[arg(long, default_value = "500103")]
         district: String,
+        /// 随机数种子（种子相同，生成的表也相同）
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -197,56 +209,60 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
-    /// Create an account (or set its password and role).
+    /// 新建账户（或重设已有账户的密码和角色）
     Add {
+        /// 账户名
         #[arg(long)]
         name: String,
-        /// editor or read-only.
+        /// editor（可编辑）或 read-only（只读）
         #[arg(long, default_value = "read-only")]
         role: String,
-        /// At least 8 characters; or set YL_PASSWORD.
+        /// 密码，至少8个字符；也可用环境变量 YL_PASSWORD 给出
         #[arg(long, env = "YL_PASSWORD", hide_env_values = true)]
         password: String,
     },
-    /// The accounts and their roles.
+    /// 列出账户及其角色
     List,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct InitArgs {
-    /// The unit code (an administrative division code such as 500103, or 500103-0001).
+    /// 单位编码（行政区划代码，如 500103，或 500103-0001）
     #[arg(long)]
     pub unit: String,
-    /// The unit's full name.
+    /// 单位全称
     #[arg(long)]
     pub name: String,
-    /// city, district, county, zone, affiliated, institution or sub-unit.
+    /// 单位类型：city（市级）、district（区）、county（县）、zone（开发区）、affiliated（委属）、institution（医疗卫生机构）或 sub-unit（下级部门）
     #[arg(long, default_value = "institution")]
     pub kind: String,
-    /// Also write the certificate request (for the parent's `enroll`) to this file.
+    /// 同时把证书申请写到此文件（交上级单位办理 `enroll`）
     #[arg(long)]
     pub csr_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
+    /// 以 JSON 格式输出
     #[arg(long)]
     pub json: bool,
-    /// A unit of this unit's subtree whose ledger is held here (a hub's children), instead of this unit.
+    /// 改为查看下辖的某个单位（限本级持有其台账的单位，如上级节点的下级单位）
     #[arg(long)]
     pub unit: Option<String>,
-    /// The figures as they stood at the end of this day (YYYY-MM-DD, Beijing time).
+    /// 查看截至该日结束时的数字（YYYY-MM-DD，北京时间）
     #[arg(long)]
     pub as_of: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Only this record (a device code, or a unit code for its profile).
+    /// 只看这一条记录（设备编码；或单位编码，看单位信息的修改）
     #[arg(long)]
     pub record: Option<String>,
+    /// 最多显示多少条
     #[arg(long, default_value_t = 50)]
     pub limit: i64,
+    /// 以 JSON 格式输出
     #[arg(long)]
     pub json: bool,
 }
@@ -439,11 +455,20 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
         }) => {
             let store = common.open().await?;
             let role = crate::app::accounts::Role::parse(&role)?;
+            let existed = crate::app::accounts::users(&store)
+                .await?
+                .iter()
+                .any(|(n, _)| n == name.trim());
             crate::app::accounts::add_user(&store, &name, role, &password).await?;
             println!(
-                "账户 {}（{}）已可使用",
+                "账户 {}（{}）{}",
                 name.trim(),
-                crate::app::zh::Zh::zh(&role)
+                crate::app::zh::Zh::zh(&role),
+                if existed {
+                    "已更新：密码和角色已改为这次给出的"
+                } else {
+                    "已可使用"
+                }
             );
             Ok(())
         }
@@ -605,7 +630,16 @@ pub fn reason(e: &anyhow::Error) -> String {
 /// (clap's own words are English) with exit status 2, as clap does; help and version are shown
 /// as clap shows them.
 pub fn parse_args<C: clap::Parser>(program: &str) -> C {
-    match C::try_parse() {
+    // `yl-node help camera add` is `yl-node camera add --help`.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "help") {
+        args.remove(1);
+        args.push("--help".into());
+    }
+    let parsed = chinese_help(C::command())
+        .try_get_matches_from(args)
+        .and_then(|mut m| C::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind as K;
@@ -619,6 +653,47 @@ pub fn parse_args<C: clap::Parser>(program: &str) -> C {
             std::process::exit(2)
         }
     }
+}
+
+/// `cmd` and every command under it with clap's own words of the help in Chinese: the headings,
+/// the help and version options (the texts of the commands and options are their docs).
+fn chinese_help(cmd: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let mut cmd = cmd
+        .help_template("{about-with-newline}\n用法：{usage}\n\n{all-args}{after-help}")
+        .subcommand_help_heading("命令")
+        .disable_help_subcommand(true)
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("显示帮助"),
+        )
+        .mut_args(|a| match a.get_help_heading() {
+            Some(_) => a,
+            None if a.is_positional() => a.help_heading("参数"),
+            None => a.help_heading("选项"),
+        });
+    if cmd.get_version().is_some() {
+        cmd = cmd.disable_version_flag(true).arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::Version)
+                .help("显示版本")
+                .help_heading("选项"),
+        );
+    }
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, chinese_help);
+    }
+    cmd
 }
 
 /// A mistake on the command line as a person reads it.

@@ -12,9 +12,10 @@ use crate::domain::unit::UnitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct OperationsArgs {
-    /// Only this unit and the units under it.
+    /// 只看这个单位及其下辖单位
     #[arg(long)]
     pub unit: Option<String>,
+    /// 以 JSON 格式输出
     #[arg(long)]
     pub json: bool,
 }
@@ -80,8 +81,13 @@ pub async fn run(common: &Common, a: OperationsArgs) -> Result<()> {
                     }
                 )
             };
+            let why = if p.note.trim().is_empty() {
+                String::new()
+            } else {
+                format!("，原因：{}", p.note.trim())
+            };
             println!(
-                "待确认 {} {} {} {}（{}）：{hint}",
+                "待确认 {} {} {} {}（{}{why}）：{hint}",
                 p.what.chinese(),
                 u.unit,
                 p.device_code,

@@ -13,40 +13,48 @@ use crate::domain::submission::{Judgement, Tally, Verdict};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCmd {
-    /// Submit this unit's figures for a milestone, frozen now, to the parent.
+    /// 向上级单位报送本单位某一节点的数字（以此刻的数字为准）
     Submit {
-        /// The milestone, by its deadline (YYYY-MM-DD).
+        /// 节点，以截止日期表示（YYYY-MM-DD）
         #[arg(long)]
         milestone: String,
-        /// 审核人.
+        /// 审核人
         #[arg(long)]
         reviewer: String,
-        /// 填表人.
+        /// 填表人
         #[arg(long)]
         filler: String,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
-    /// Accept a child's submission (hub only).
+    /// 接受下级单位的报送（仅上级节点）
     Accept {
+        /// 下级单位编码
         #[arg(long)]
         unit: String,
+        /// 节点，以截止日期表示（YYYY-MM-DD）
         #[arg(long)]
         milestone: String,
     },
-    /// Return a child's submission with a reason, to be corrected and submitted again (hub only).
+    /// 退回下级单位的报送并说明原因，改正后重新报送（仅上级节点）
     Return {
+        /// 下级单位编码
         #[arg(long)]
         unit: String,
+        /// 节点，以截止日期表示（YYYY-MM-DD）
         #[arg(long)]
         milestone: String,
+        /// 退回原因
         #[arg(long)]
         reason: String,
     },
-    /// Where this unit and its children stand for a milestone.
+    /// 本单位及下级单位在某一节点的报送情况
     Status {
+        /// 节点，以截止日期表示（YYYY-MM-DD）
         #[arg(long)]
         milestone: String,
+        /// 以 JSON 格式输出
         #[arg(long)]
         json: bool,
     },
