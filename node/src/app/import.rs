@@ -199,20 +199,35 @@ pub fn quote(cell: &str) -> String {
     q
 }
 
-fn listed(errors: &[RowError]) -> String {
-    let mut lines: Vec<String> = errors
+/// The first [`MAX_LISTED_ERRORS`] of `items`, indented, a line each, and then what `more` says of
+/// the rest (how many more, of how many), if there are more.
+pub fn first_listed<T>(
+    items: &[T],
+    line: impl Fn(&T) -> String,
+    more: impl Fn(usize, usize) -> String,
+) -> String {
+    let mut lines: Vec<String> = items
         .iter()
         .take(MAX_LISTED_ERRORS)
-        .map(|e| format!("  {e}"))
+        .map(|i| format!("  {}", line(i)))
         .collect();
-    if errors.len() > MAX_LISTED_ERRORS {
+    if items.len() > MAX_LISTED_ERRORS {
         lines.push(format!(
-            "  … and {} more (the first {MAX_LISTED_ERRORS} of {} are listed)",
-            errors.len() - MAX_LISTED_ERRORS,
-            errors.len()
+            "  {}",
+            more(items.len() - MAX_LISTED_ERRORS, items.len())
         ));
     }
     lines.join("\n")
+}
+
+fn listed(errors: &[RowError]) -> String {
+    first_listed(
+        errors,
+        |e| e.to_string(),
+        |more, all| {
+            format!("… and {more} more (the first {MAX_LISTED_ERRORS} of {all} are listed)")
+        },
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,18 +281,11 @@ impl fmt::Display for HeldField {
 }
 
 fn listed_held(fields: &[HeldField]) -> String {
-    let mut lines: Vec<String> = fields
-        .iter()
-        .take(MAX_LISTED_ERRORS)
-        .map(|h| format!("  {h}"))
-        .collect();
-    if fields.len() > MAX_LISTED_ERRORS {
-        lines.push(format!(
-            "  ……另有 {} 处（只列出前 {MAX_LISTED_ERRORS} 处）",
-            fields.len() - MAX_LISTED_ERRORS
-        ));
-    }
-    lines.join("\n")
+    first_listed(
+        fields,
+        |h| h.to_string(),
+        |more, _| format!("……另有 {more} 处（只列出前 {MAX_LISTED_ERRORS} 处）"),
+    )
 }
 
 impl From<StoreError> for ImportError {

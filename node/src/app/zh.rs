@@ -752,21 +752,14 @@ pub fn import_refused(e: &ImportError) -> String {
             }
         }
         ImportError::Rows { file, errors } => {
-            let mut lines = vec![format!("{}：{}：", file.display(), e.zh())];
-            lines.extend(
-                errors
-                    .iter()
-                    .take(MAX_LISTED_ERRORS)
-                    .map(|r| format!("  {}", r.zh())),
+            let rows = crate::app::import::first_listed(
+                errors,
+                |r| r.zh(),
+                |more, all| {
+                    format!("……另有 {more} 处（共 {all} 处，只列出前 {MAX_LISTED_ERRORS} 处）")
+                },
             );
-            if errors.len() > MAX_LISTED_ERRORS {
-                lines.push(format!(
-                    "  ……另有 {} 处（共 {} 处，只列出前 {MAX_LISTED_ERRORS} 处）",
-                    errors.len() - MAX_LISTED_ERRORS,
-                    errors.len()
-                ));
-            }
-            lines.join("\n")
+            format!("{}：{}：\n{rows}", file.display(), e.zh())
         }
         // Already written in Chinese, with the fields listed.
         ImportError::Held { .. } => e.to_string(),
