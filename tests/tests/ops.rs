@@ -150,6 +150,19 @@ async fn a_configured_hub_reports_metrics_and_stops_cleanly_on_sigterm() {
     }
     assert_eq!(get(metrics, "/healthz").await, Some((200, "ok\n".into())));
 
+    // A second daemon on the same data folder is refused at once; the first goes on.
+    let second = Command::new(HUB)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("YL_DATA")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(said.contains("后台服务已在运行"), "{said}");
+    assert!(said.contains(&hub.0.id().to_string()), "{said}");
+    assert_eq!(get(metrics, "/healthz").await, Some((200, "ok\n".into())));
+
     // A last write reaches the hub; then SIGTERM.
     network_one(&fed.institutions[0][0]).await;
     let (district, a) = (&fed.districts[0], &fed.institutions[0][0]);

@@ -315,9 +315,48 @@ pub async fn status(common: &Common, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The file whose lock says a daemon runs on the data folder `dir`.
+const SERVE_LOCK: &str = "serve.lock";
+
+/// Takes the lock of the only daemon `dir` may have: a second `serve` on the same folder would
+/// sync, serve and write beside the first (on another port, or refused it), its sessions
+/// replacing the first's at the parent. The lock is the kernel's: a daemon killed leaves none.
+fn one_daemon(dir: &std::path::Path) -> Result<std::fs::File> {
+    let path = dir.join(SERVE_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("无法打开 {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ = writeln!(f, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "数据文件夹 {} 的后台服务已在运行（进程 {}）：同一个数据文件夹只能运行一个 serve",
+                dir.display(),
+                pid.trim()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("无法锁定 {}", path.display()))
+        }
+    }
+}
+
 /// The daemon: the sync loop to the parent and, for a hub, the server for its children.
 pub async fn serve(common: &Common, a: ServeArgs, role: Role) -> Result<()> {
     let store = common.open().await?;
+    // Held until the daemon ends (and by the kernel no longer once the process is gone).
+    let _running = one_daemon(store.dir())?;
     let handle = Daemon::start(store, a.into_config(role)).await?;
     let me = &handle.engine.me;
     if let Some(bound) = handle.listen {
