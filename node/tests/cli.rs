@@ -756,6 +756,26 @@ fn a_bad_row_is_named_as_the_spreadsheet_shows_it_and_the_row_limit_is_exact() {
     assert!(err.contains("第5行“设备编码”列"), "{err}");
     assert_eq!(n.stats()["built"], 0);
 
+    // Every mistake of a row at once: a bad date and no name; a bad code and no name; a
+    // longitude outside China is not also reported as a coordinate given alone.
+    let text = "设备编码,点位名称,安装时间,经度,纬度\n\
+                50010312091320000001,,2021-13-01,,\n\
+                123,,,,\n\
+                50010312091320000003,西门,,2.5,29.5\n";
+    let f = n.file("all.csv", text.as_bytes());
+    let err = n.refused(&["camera", "import", f.to_str().unwrap()]);
+    for expected in [
+        "第2行“安装时间”列",
+        "第2行“点位名称”列：点位名称必须填写",
+        "第3行“设备编码”列",
+        "第3行“点位名称”列：点位名称必须填写",
+        "第4行“经度”列",
+    ] {
+        assert!(err.contains(expected), "missing '{expected}' in:\n{err}");
+    }
+    assert!(!err.contains("第4行“纬度”列"), "{err}");
+    assert!(err.contains("3行有错误（共5处）"), "{err}");
+
     let mut csv = String::from("设备编码,点位名称\n");
     for i in 0..5 {
         csv.push_str(&format!("5001031209132000000{i},点位{i}\n"));

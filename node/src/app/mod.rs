@@ -15,6 +15,7 @@ pub mod figures;
 pub mod history;
 pub mod import;
 pub mod import_plan;
+mod import_read;
 pub mod operations;
 pub mod operations_tree;
 pub mod quality;
