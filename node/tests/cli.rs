@@ -263,6 +263,12 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         (&["camera", "list", "--state", "gone"], "“gone”不是可选的值"),
         (&["camera", "lst"], "没有“lst”这个命令，是不是要用 list？"),
         (
+            &["camera", "list", "--sort", "bogus"],
+            "“bogus”不是 --sort <SORT> 的可选值，可选：code、name、updated",
+        ),
+        (&["camera", "list", "--json", "--json"], "--json 只能给一次"),
+        (&["camera", "edit", CAM1, "--name", ""], "点位名称不能为空"),
+        (
             &["camera", "list", "--limit", "many"],
             "--limit <LIMIT> 的值“many”有误：须是整数",
         ),
@@ -813,6 +819,8 @@ fn an_unclosed_quote_is_refused_and_a_sheet_round_trip_changes_nothing() {
     );
 
     n.ok(&["camera", "edit", CAM1, "--name", "=SUM(A1)"]);
+    // A name that already begins with the mark comes back as it was too.
+    n.ok(&["camera", "add", "--code", CAM2, "--name", "'=已有引号"]);
     let sheet = n.dir.path().join("sheet.csv");
     n.ok(&["camera", "sheet", "--out", sheet.to_str().unwrap()]);
     let written = std::fs::read_to_string(&sheet).unwrap();
@@ -822,6 +830,10 @@ fn an_unclosed_quote_is_refused_and_a_sheet_round_trip_changes_nothing() {
     assert_eq!(
         n.json(&["camera", "show", CAM1, "--json"])["name"],
         "=SUM(A1)"
+    );
+    assert_eq!(
+        n.json(&["camera", "show", CAM2, "--json"])["name"],
+        "'=已有引号"
     );
 }
 

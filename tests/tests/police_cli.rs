@@ -79,7 +79,7 @@ async fn subscribe_prints_the_feed_and_serves_the_police_page() {
     );
     let mut child = Process(child);
     let addr: std::net::SocketAddr = first(&err, "page address", |l| {
-        l.split("police page (公安视图) on http://")
+        l.split("公安视图：http://")
             .nth(1)
             .and_then(|a| a.trim().parse().ok())
     });

@@ -54,7 +54,11 @@ pub const A2_COLUMNS: [&str; 8] = [
 /// `-1.25`, is left alone: it is a value, not a formula, and a spreadsheet reads it as a number.
 pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && !is_plain_number(cell) {
+    // A text that already begins with the mark (`'=x`) gets one more, which `csv_text` takes off.
+    let marked = cell
+        .strip_prefix('\'')
+        .is_some_and(|rest| rest.starts_with(['=', '+', '-', '@', '\t', '\r']));
+    if (risky && !is_plain_number(cell)) || marked {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
@@ -66,7 +70,7 @@ pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
 /// text either), so that a sheet exported and imported unchanged changes nothing.
 pub fn csv_text(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        Some(rest) if csv_cell(rest) == cell => rest,
         _ => cell,
     }
 }
@@ -549,6 +553,8 @@ mod tests {
             ("张敏", "张敏"),
             ("023-63811234", "023-63811234"),
             ("", ""),
+            ("'=已有引号", "''=已有引号"),
+            ("'普通", "'普通"),
         ] {
             assert_eq!(csv_cell(cell), written, "{cell:?}");
             assert_eq!(csv_text(&csv_cell(cell)), cell, "{cell:?} read back");

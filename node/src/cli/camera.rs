@@ -58,7 +58,7 @@ pub enum CameraCmd {
         #[arg(long)]
         conflicts: bool,
         /// 排序：code（设备编码）、name（点位名称）或 updated（最后修改时间）
-        #[arg(long)]
+        #[arg(long, value_parser = ["code", "name", "updated"])]
         sort: Option<String>,
         /// 最多列出多少条
         #[arg(long)]
@@ -378,6 +378,9 @@ async fn edit(
 ) -> Result<()> {
     let code = DeviceCode::parse(code)?;
     if let Some(f) = fields.given_empty() {
+        if f == Field::Name {
+            bail!("点位名称不能为空");
+        }
         bail!(
             "{}的值是空的：要清空这个字段请用 --clear {}",
             f.chinese(),
@@ -589,7 +592,7 @@ async fn show(store: &Store, code: &str, of: Option<String>, json: bool) -> Resu
         return Ok(());
     }
     let d = code.decode();
-    println!("设备编码 device_code   {code}");
+    println!("设备编码 {code}");
     println!(
         "  行政区划 {} · 行业 {:02} {} · 类型 {} {} · 网络 {} {} · 序号 {}",
         d.division,

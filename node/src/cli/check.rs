@@ -49,13 +49,7 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
             return Ok(());
         }
         let mut t = comfy_table::Table::new();
-        t.set_header(vec![
-            "规则 rule",
-            "名称 name",
-            "级别 severity",
-            "参数 parameters",
-            "说明 explanation",
-        ]);
+        t.set_header(vec!["规则", "名称", "级别", "参数", "说明"]);
         for r in &rules.rules {
             let params = [
                 r.km.map(|k| format!("km={k}")),
@@ -85,14 +79,7 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
     }
     if !report.findings.is_empty() {
         let mut t = comfy_table::Table::new();
-        t.set_header(vec![
-            "单位 unit",
-            "设备编码 device code",
-            "名称 name",
-            "问题 rule",
-            "级别",
-            "详情 detail",
-        ]);
+        t.set_header(vec!["单位", "设备编码", "名称", "问题", "级别", "详情"]);
         for f in &report.findings {
             let name = report
                 .rules
@@ -113,7 +100,7 @@ pub async fn run(common: &Common, a: CheckArgs) -> Result<()> {
     if !report.shared.is_empty() {
         // Found by keyed codes: the units holding each, never their cameras.
         let mut t = comfy_table::Table::new();
-        t.set_header(vec!["跨单位重复编码 keyed code", "登记单位 held at"]);
+        t.set_header(vec!["跨单位重复编码", "登记单位"]);
         for sh in &report.shared {
             let holders = sh.holders.iter().cloned().collect();
             t.add_row(vec![

@@ -476,7 +476,7 @@ pub async fn subscribe(common: &Common, a: SubscribeArgs) -> Result<()> {
     if let Some(w) = sub.web {
         let scheme = if w.https { "https" } else { "http" };
         // stderr: stdout is the feed's JSON lines.
-        eprintln!("{me} police page (公安视图) on {scheme}://{}", w.addr);
+        eprintln!("{me} 公安视图：{scheme}://{}", w.addr);
     }
     let ended = tokio::select! {
         _ = shutdown_signal() => None,
@@ -486,7 +486,7 @@ pub async fn subscribe(common: &Common, a: SubscribeArgs) -> Result<()> {
         None | Some(Ok(Ended::Stopped)) => sub.stop().await,
         Some(Ok(Ended::Refused(r))) => {
             if sub.web.is_some() {
-                eprintln!("订阅已被拒绝：{r}; the page says so until stopped (Ctrl-C)");
+                eprintln!("订阅已被拒绝：{r}；网页上会一直显示，直到停止（Ctrl-C）");
                 shutdown_signal().await;
             }
             sub.stop().await?;

@@ -347,28 +347,19 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             } else {
                 use crate::domain::figures::show_rate;
                 println!("{} {}", s.unit, s.name);
-                println!("  已建 built               {}", s.built);
-                println!("  应联网 must network      {}", s.must_network);
-                println!("  已联网 networked         {}", s.networked);
-                println!(
-                    "  联网率 networking rate   {}",
-                    show_rate(s.networking_rate)
-                );
-                println!("  建档率 archive rate      {}", show_rate(s.archive_rate));
-                println!("  标注率 geo rate          {}", show_rate(s.geo_rate));
-                println!("  完好率 intact rate       {}", show_rate(s.intact_rate));
-                println!(
-                    "    重点公共区域           {}",
-                    show_rate(s.intact_rate_key_public)
-                );
-                println!(
-                    "    重点行业领域           {}",
-                    show_rate(s.intact_rate_key_industry)
-                );
+                println!("  已建     {}", s.built);
+                println!("  应联网   {}", s.must_network);
+                println!("  已联网   {}", s.networked);
+                println!("  联网率   {}", show_rate(s.networking_rate));
+                println!("  建档率   {}", show_rate(s.archive_rate));
+                println!("  标注率   {}", show_rate(s.geo_rate));
+                println!("  完好率   {}", show_rate(s.intact_rate));
+                println!("    重点公共区域 {}", show_rate(s.intact_rate_key_public));
+                println!("    重点行业领域 {}", show_rate(s.intact_rate_key_industry));
                 println!("  数据截至 {}", crate::app::zh::beijing_stamp(&s.as_of));
                 if let Some(m) = &s.milestone {
                     println!(
-                        "  下一节点 next milestone  {}（{} 前达到 {}%）：现为 {:.2}% — {}",
+                        "  下一节点 {}（{} 前达到 {}%）：现为 {:.2}% — {}",
                         m.title,
                         m.deadline,
                         m.target,
@@ -379,8 +370,8 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                 if !s.children.is_empty() {
                     let mut t = comfy_table::Table::new();
                     t.set_header(vec![
-                        "单位 unit",
-                        "名称 name",
+                        "单位",
+                        "名称",
                         "已建",
                         "应联网",
                         "已联网",
@@ -388,7 +379,7 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                         "建档率",
                         "标注率",
                         "完好率",
-                        "节点 milestone",
+                        "节点",
                     ]);
                     for c in &s.children {
                         t.add_row(vec![
@@ -496,16 +487,10 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 let mut t = comfy_table::Table::new();
-                t.set_header(vec![
-                    "单位 unit",
-                    "名称 name",
-                    "上级 parent",
-                    "分管领导 leader",
-                    "联络员 liaison",
-                ]);
+                t.set_header(vec!["单位", "名称", "上级", "分管领导", "联络员"]);
                 let show = |c: &Option<crate::domain::contacts::Contact>| match c {
                     Some(c) => format!("{} {} {}", c.name, c.position, c.phone),
-                    None => "（未报送 missing）".to_string(),
+                    None => "（未报送）".to_string(),
                 };
                 for e in &list {
                     t.add_row(vec![
@@ -554,9 +539,9 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
             let mut t = comfy_table::Table::new();
             t.set_header(vec![
                 "名次",
-                "单位 unit",
-                "名称 name",
-                "得分 score",
+                "单位",
+                "名称",
+                "得分",
                 "联网率%",
                 "建档率%",
                 "标注率%",
@@ -761,6 +746,9 @@ fn usage_mistake(e: &clap::Error) -> String {
                 text(C::InvalidArg),
                 text(C::InvalidValue)
             )
+        }
+        K::ArgumentConflict if text(C::InvalidArg) == text(C::PriorArg) => {
+            format!("{} 只能给一次", text(C::InvalidArg))
         }
         K::ArgumentConflict => format!(
             "{} 不能和 {} 同时使用",

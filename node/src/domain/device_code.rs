@@ -127,190 +127,127 @@ pub fn is_camera_type(code: u16) -> bool {
     matches!(code, 131 | 132)
 }
 
-/// The name of a device type code (digits 11-13).
-pub fn type_name(code: u16) -> &'static str {
+/// The English and the Chinese name of a device type code (digits 11-13), as GB/T 28181 names it.
+fn type_names(code: u16) -> (&'static str, &'static str) {
     match code {
-        111 => "DVR",
-        112 => "video server",
-        113 => "encoder",
-        114 => "decoder",
-        115 => "video switching matrix",
-        116 => "audio switching matrix",
-        117 => "alarm controller",
-        118 => "NVR",
-        119..=130 => "front-end host (extension)",
-        131 => "camera",
-        132 => "network camera",
-        133 => "display",
-        134 => "alarm input device",
-        135 => "alarm output device",
-        136 => "voice input device",
-        137 => "voice output device",
-        138 => "mobile transmission device",
-        139 => "other peripheral",
-        140..=199 => "front-end peripheral (extension)",
-        200 => "central signalling server",
-        201 => "web application server",
-        202 => "media distribution server",
-        203 => "proxy server",
-        204 => "security server",
-        205 => "alarm server",
-        206 => "database server",
-        207 => "GIS server",
-        208 => "management server",
-        209 => "access gateway",
-        210 => "media storage server",
-        211 => "signalling security routing gateway",
-        215 => "business group",
-        216 => "virtual organisation",
-        212..=299 => "platform device (extension)",
-        300..=399 => "central user",
-        400..=499 => "terminal user",
-        _ => "an unknown device type",
+        111 => ("DVR", "数字视频录像机（DVR）"),
+        112 => ("video server", "视频服务器"),
+        113 => ("encoder", "编码器"),
+        114 => ("decoder", "解码器"),
+        115 => ("video switching matrix", "视频切换矩阵"),
+        116 => ("audio switching matrix", "音频切换矩阵"),
+        117 => ("alarm controller", "报警控制器"),
+        118 => ("NVR", "网络视频录像机（NVR）"),
+        119..=130 => ("front-end host (extension)", "扩展的前端主设备"),
+        131 => ("camera", "摄像机"),
+        132 => ("network camera", "网络摄像机"),
+        133 => ("display", "显示器"),
+        134 => ("alarm input device", "报警输入设备"),
+        135 => ("alarm output device", "报警输出设备"),
+        136 => ("voice input device", "语音输入设备"),
+        137 => ("voice output device", "语音输出设备"),
+        138 => ("mobile transmission device", "移动传输设备"),
+        139 => ("other peripheral", "其他外围设备"),
+        140..=199 => ("front-end peripheral (extension)", "扩展的前端外围设备"),
+        200 => ("central signalling server", "中心信令控制服务器"),
+        201 => ("web application server", "Web应用服务器"),
+        202 => ("media distribution server", "媒体分发服务器"),
+        203 => ("proxy server", "代理服务器"),
+        204 => ("security server", "安全服务器"),
+        205 => ("alarm server", "报警服务器"),
+        206 => ("database server", "数据库服务器"),
+        207 => ("GIS server", "GIS服务器"),
+        208 => ("management server", "管理服务器"),
+        209 => ("access gateway", "接入网关"),
+        210 => ("media storage server", "媒体存储服务器"),
+        211 => ("signalling security routing gateway", "信令安全路由网关"),
+        215 => ("business group", "业务分组"),
+        216 => ("virtual organisation", "虚拟组织"),
+        212..=299 => ("platform device (extension)", "扩展的平台设备"),
+        300..=399 => ("central user", "中心用户"),
+        400..=499 => ("terminal user", "终端用户"),
+        _ => ("an unknown device type", "未知设备类型"),
+    }
+}
+
+/// The name of a device type code (digits 11-13), as GB/T 28181 names it.
+pub fn type_name(code: u16) -> &'static str {
+    type_names(code).0
+}
+
+/// The Chinese name of a device type code (digits 11-13), as GB/T 28181 names it.
+pub fn type_name_zh(code: u16) -> &'static str {
+    type_names(code).1
+}
+
+/// The English and the Chinese name of an industry code (digits 9-10).
+fn industry_names(code: u8) -> (&'static str, &'static str) {
+    match code {
+        0 => ("public order: roads", "社会治安路面接入"),
+        1 => ("public order: communities", "社会治安社区接入"),
+        2 => ("public order: internal", "社会治安内部接入"),
+        3 => ("public order: other", "社会治安其他接入"),
+        4 => ("traffic: roads", "交通路面接入"),
+        5 => ("traffic: checkpoints", "交通卡口接入"),
+        6 => ("traffic: internal", "交通内部接入"),
+        7 => ("traffic: other", "交通其他接入"),
+        8 => ("city management", "城市管理接入"),
+        9 => ("health and environment", "卫生环保接入"),
+        10 => ("inspection and customs", "商检海关接入"),
+        11 => ("education", "教育部门接入"),
+        12..=39 => ("government bodies", "政府机关接入"),
+        40 => ("agriculture, forestry and fishery", "农林牧渔业接入"),
+        41 => ("mining", "采矿企业接入"),
+        42 => ("manufacturing", "制造企业接入"),
+        43 => ("metallurgy", "冶金企业接入"),
+        44 => ("electric power", "电力企业接入"),
+        45 => ("gas", "燃气企业接入"),
+        46 => ("construction", "建筑企业接入"),
+        47 => ("logistics", "物流企业接入"),
+        48 => ("postal", "邮政企业接入"),
+        49 => ("information", "信息企业接入"),
+        50 => ("hotels and catering", "住宿和餐饮业接入"),
+        51 => ("finance", "金融企业接入"),
+        52 => ("real estate", "房地产业接入"),
+        53 => ("business services", "商务服务业接入"),
+        54 => ("water", "水利企业接入"),
+        55 => ("entertainment", "娱乐企业接入"),
+        56..=79 => ("enterprises and social units", "企事业单位接入"),
+        80..=89 => ("residents", "居民自建"),
+        _ => ("other owners", "其他"),
     }
 }
 
 /// The name of an industry code (digits 9-10).
 pub fn industry_name(code: u8) -> &'static str {
+    industry_names(code).0
+}
+
+/// The Chinese name of an industry code (digits 9-10).
+pub fn industry_name_zh(code: u8) -> &'static str {
+    industry_names(code).1
+}
+
+/// The English and the Chinese name of a network code (digit 14).
+fn network_names(code: u8) -> (&'static str, &'static str) {
     match code {
-        0 => "public order: roads",
-        1 => "public order: communities",
-        2 => "public order: internal",
-        3 => "public order: other",
-        4 => "traffic: roads",
-        5 => "traffic: checkpoints",
-        6 => "traffic: internal",
-        7 => "traffic: other",
-        8 => "city management",
-        9 => "health and environment",
-        10 => "inspection and customs",
-        11 => "education",
-        12..=39 => "government bodies",
-        40 => "agriculture, forestry and fishery",
-        41 => "mining",
-        42 => "manufacturing",
-        43 => "metallurgy",
-        44 => "electric power",
-        45 => "gas",
-        46 => "construction",
-        47 => "logistics",
-        48 => "postal",
-        49 => "information",
-        50 => "hotels and catering",
-        51 => "finance",
-        52 => "real estate",
-        53 => "business services",
-        54 => "water",
-        55 => "entertainment",
-        56..=79 => "enterprises and social units",
-        80..=89 => "residents",
-        _ => "other owners",
+        0..=4 => ("surveillance/alarm private network", "监控报警专网"),
+        5 => ("public security network", "公安信息网"),
+        6 => ("government network", "政务网"),
+        7 => ("internet", "互联网"),
+        8 => ("social resources network", "社会资源接入网"),
+        _ => ("reserved", "预留"),
     }
 }
 
 /// The name of a network code (digit 14).
 pub fn network_name(code: u8) -> &'static str {
-    match code {
-        0..=4 => "surveillance/alarm private network",
-        5 => "public security network",
-        6 => "government network",
-        7 => "internet",
-        8 => "social resources network",
-        _ => "reserved",
-    }
-}
-
-/// The Chinese name of a device type code (digits 11-13), as GB/T 28181 names it.
-pub fn type_name_zh(code: u16) -> &'static str {
-    match code {
-        111 => "数字视频录像机（DVR）",
-        112 => "视频服务器",
-        113 => "编码器",
-        114 => "解码器",
-        115 => "视频切换矩阵",
-        116 => "音频切换矩阵",
-        117 => "报警控制器",
-        118 => "网络视频录像机（NVR）",
-        119..=130 => "扩展的前端主设备",
-        131 => "摄像机",
-        132 => "网络摄像机",
-        133 => "显示器",
-        134 => "报警输入设备",
-        135 => "报警输出设备",
-        136 => "语音输入设备",
-        137 => "语音输出设备",
-        138 => "移动传输设备",
-        139 => "其他外围设备",
-        140..=199 => "扩展的前端外围设备",
-        200 => "中心信令控制服务器",
-        201 => "Web应用服务器",
-        202 => "媒体分发服务器",
-        203 => "代理服务器",
-        204 => "安全服务器",
-        205 => "报警服务器",
-        206 => "数据库服务器",
-        207 => "GIS服务器",
-        208 => "管理服务器",
-        209 => "接入网关",
-        210 => "媒体存储服务器",
-        211 => "信令安全路由网关",
-        215 => "业务分组",
-        216 => "虚拟组织",
-        212..=299 => "扩展的平台设备",
-        300..=399 => "中心用户",
-        400..=499 => "终端用户",
-        _ => "未知设备类型",
-    }
-}
-
-/// The Chinese name of an industry code (digits 9-10), as [`industry_name`] groups them.
-pub fn industry_name_zh(code: u8) -> &'static str {
-    match code {
-        0 => "社会治安路面接入",
-        1 => "社会治安社区接入",
-        2 => "社会治安内部接入",
-        3 => "社会治安其他接入",
-        4 => "交通路面接入",
-        5 => "交通卡口接入",
-        6 => "交通内部接入",
-        7 => "交通其他接入",
-        8 => "城市管理接入",
-        9 => "卫生环保接入",
-        10 => "商检海关接入",
-        11 => "教育部门接入",
-        12..=39 => "政府机关接入",
-        40 => "农林牧渔业接入",
-        41 => "采矿企业接入",
-        42 => "制造企业接入",
-        43 => "冶金企业接入",
-        44 => "电力企业接入",
-        45 => "燃气企业接入",
-        46 => "建筑企业接入",
-        47 => "物流企业接入",
-        48 => "邮政企业接入",
-        49 => "信息企业接入",
-        50 => "住宿和餐饮业接入",
-        51 => "金融企业接入",
-        52 => "房地产业接入",
-        53 => "商务服务业接入",
-        54 => "水利企业接入",
-        55 => "娱乐企业接入",
-        56..=79 => "企事业单位接入",
-        80..=89 => "居民自建",
-        _ => "其他",
-    }
+    network_names(code).0
 }
 
 /// The Chinese name of a network code (digit 14).
 pub fn network_name_zh(code: u8) -> &'static str {
-    match code {
-        0..=4 => "监控报警专网",
-        5 => "公安信息网",
-        6 => "政务网",
-        7 => "互联网",
-        8 => "社会资源接入网",
-        _ => "预留",
-    }
+    network_names(code).1
 }
 
 impl fmt::Display for DeviceCode {
