@@ -303,6 +303,25 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!fresh.path().join("store.sqlite").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_yl-node"))
+        .args([
+            "init",
+            "--unit",
+            "500103-0009",
+            "--name",
+            "医院",
+            "--kind",
+            "hospital",
+        ])
+        .env("YL_DATA", fresh.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("单位类型“hospital”未知：请用 city（市级）"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!fresh.path().join("store.sqlite").exists());
 }
 
 fn gb18030(text: &str) -> Vec<u8> {

@@ -507,8 +507,14 @@ impl Zh for UnitError {
                 "单位代码“{}”无效：请用1至40个字母、数字、“-”或“_”，“-”只能在两段之间（如500103或500103-0001）",
                 quote(c)
             ),
-            UnitError::Kind(k) => format!("单位类型“{}”未知", quote(k)),
-            UnitError::Role(r) => format!("角色“{}”未知", quote(r)),
+            UnitError::Kind(k) => format!(
+                "单位类型“{}”未知：请用 city（市级）、district（区）、county（县）、zone（开发区）、affiliated（委属单位）、institution（医疗卫生机构）、sub-unit（下级部门）或 subscriber（公安机关）",
+                quote(k)
+            ),
+            UnitError::Role(r) => format!(
+                "角色“{}”未知：请用 node（上报单位）、hub（汇总单位）或 subscriber（订阅方）",
+                quote(r)
+            ),
         }
     }
 }

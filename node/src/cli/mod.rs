@@ -737,7 +737,7 @@ fn usage_mistake(e: &clap::Error) -> String {
                     },
                     None => match s.downcast_ref::<std::num::ParseFloatError>() {
                         Some(_) => "须是数字".to_string(),
-                        None => s.to_string(),
+                        None => crate::app::zh::error(s).unwrap_or_else(|| s.to_string()),
                     },
                 })
                 .unwrap_or_default();
