@@ -279,6 +279,20 @@ fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
     }
     assert_eq!(n.ok(&["camera", "list", "--json"]), before);
+    // Nothing read yet, said so; a contact without a position shows no empty part.
+    assert!(n.ok(&["reads"]).contains("还没有人查看过本单位的点位"));
+    n.ok(&[
+        "contacts",
+        "set",
+        "--role",
+        "leader",
+        "--name",
+        "王院长",
+        "--phone",
+        "023-63811234",
+    ]);
+    let shown = n.ok(&["contacts", "show"]);
+    assert!(shown.contains("分管领导  王院长 · 023-63811234"), "{shown}");
     let p = n.json(&["contacts", "show", "--json"]);
     assert!(p["liaison"].is_null());
     // No store: a clear refusal.

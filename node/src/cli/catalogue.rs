@@ -65,6 +65,9 @@ pub async fn run(common: &Common, a: CatalogueArgs) -> Result<()> {
 pub async fn reads(common: &Common, json: bool) -> Result<()> {
     let store = common.open().await?;
     let list = crate::app::catalogue::reads_seen(&store).await?;
+    if list.is_empty() && !json {
+        println!("还没有人查看过本单位的点位");
+    }
     for (unit, r) in &list {
         if json {
             println!("{}", serde_json::json!({"unit": unit, "read": r}));
@@ -72,8 +75,8 @@ pub async fn reads(common: &Common, json: bool) -> Result<()> {
             println!(
                 "{}  {unit}  {}  {}  {} 个点位  ({}{})",
                 crate::app::zh::beijing_stamp(&r.at),
-                r.reader,
-                r.call,
+                crate::app::zh::reader(&r.reader),
+                crate::app::zh::read_call(&r.call),
                 r.cameras,
                 r.hub,
                 crate::app::zh::read_via(&r.via)

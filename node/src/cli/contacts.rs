@@ -64,12 +64,14 @@ pub async fn run(common: &Common, cmd: ContactsCmd) -> Result<()> {
                 for role in ContactRole::ALL {
                     match p.contact(role) {
                         Some(c) => println!(
-                            "  {}  {} · {} · {} {}",
+                            "  {}  {}",
                             role.chinese(),
-                            c.name,
-                            c.position,
-                            c.phone,
-                            c.remarks
+                            [&c.name, &c.position, &c.phone, &c.remarks]
+                                .into_iter()
+                                .filter(|t| !t.trim().is_empty())
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(" · ")
                         ),
                         None => {
                             println!("  {}  （未报送：工作部署要求报送）", role.chinese())
