@@ -890,6 +890,23 @@ fn the_help_is_in_chinese() {
         add.contains("点位名称") && add.contains("20位设备编码"),
         "{add}"
     );
+    assert_eq!(help(&["camera", "help", "add"]), add);
+    // A camera named `help` is a name, not a request for help.
+    let d = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_yl-node"))
+            .args(args)
+            .env("YL_DATA", d.path())
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["init", "--unit", "500103-0001", "--name", "医院"])
+            .status
+            .success()
+    );
+    let o = run(&["camera", "add", "--code", CAM1, "--name", "help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("已新增摄像机"));
     for english in ["Usage:", "Options:", "Commands:", "Print help"] {
         assert!(
             !top.contains(english) && !add.contains(english),

@@ -615,13 +615,23 @@ pub fn reason(e: &anyhow::Error) -> String {
 /// (clap's own words are English) with exit status 2, as clap does; help and version are shown
 /// as clap shows them.
 pub fn parse_args<C: clap::Parser>(program: &str) -> C {
-    // `yl-node help camera add` is `yl-node camera add --help`.
+    let command = chinese_help(C::command());
+    // `yl-node help camera add` and `yl-node camera help add` are `yl-node camera add --help`:
+    // a `help` where a command's subcommand is expected.
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "help") {
-        args.remove(1);
-        args.push("--help".into());
+    let mut at = &command;
+    for (i, word) in args.iter().enumerate().skip(1) {
+        if word == "help" && at.has_subcommands() {
+            args.remove(i);
+            args.push("--help".into());
+            break;
+        }
+        match word.to_str().and_then(|w| at.find_subcommand(w)) {
+            Some(sub) => at = sub,
+            None => break,
+        }
     }
-    let parsed = chinese_help(C::command())
+    let parsed = command
         .try_get_matches_from(args)
         .and_then(|mut m| C::from_arg_matches_mut(&mut m));
     match parsed {
