@@ -907,6 +907,13 @@ fn the_help_is_in_chinese() {
     );
     let o = run(&["camera", "add", "--code", CAM1, "--name", "help"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("已新增摄像机"));
+    // A date reads as a date in Chinese, as a moment does.
+    let o = run(&["stats", "--as-of", "2021-12-31"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("数据截至 2021年12月31日"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     for english in ["Usage:", "Options:", "Commands:", "Print help"] {
         assert!(
             !top.contains(english) && !add.contains(english),

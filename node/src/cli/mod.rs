@@ -356,12 +356,12 @@ async fn run_command(common: &Common, command: Command, role: Role) -> Result<()
                 println!("  完好率   {}", show_rate(s.intact_rate));
                 println!("    重点公共区域 {}", show_rate(s.intact_rate_key_public));
                 println!("    重点行业领域 {}", show_rate(s.intact_rate_key_industry));
-                println!("  数据截至 {}", crate::app::zh::beijing_stamp(&s.as_of));
+                println!("  数据截至 {}", crate::app::zh::when(&s.as_of));
                 if let Some(m) = &s.milestone {
                     println!(
                         "  下一节点 {}（{} 前达到 {}%）：现为 {:.2}% — {}",
                         m.title,
-                        m.deadline,
+                        crate::app::zh::when(&m.deadline.to_string()),
                         m.target,
                         m.current,
                         crate::app::zh::Zh::zh(&m.status)

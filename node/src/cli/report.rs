@@ -200,7 +200,7 @@ pub async fn run(common: &Common, cmd: ReportCmd) -> Result<()> {
                 println!(
                     "已报送 {}（截止 {}）：{} · 审核人 {} · 填表人 {} · {}",
                     store.unit(),
-                    milestone.trim(),
+                    crate::app::zh::date_text(&milestone),
                     beijing_time(s.at),
                     s.reviewer,
                     s.filler,
