@@ -446,7 +446,7 @@ async fn a_child_knows_its_parent_by_the_key_pinned_at_join() {
     bundle.parent_cert_pem =
         Some(std::fs::read_to_string(pki::Paths::new(&fed.city.dir).unit_chain()).unwrap());
     let err = pki::join(dir.path(), &unit, &bundle).unwrap_err();
-    assert!(err.to_string().contains("not of hub 500103"), "{err}");
+    assert!(err.to_string().contains("而不是上级节点 500103"), "{err}");
     fed.stop_all().await;
 }
 

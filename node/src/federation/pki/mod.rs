@@ -274,7 +274,7 @@ pub fn init_root(data: &Path, unit: &UnitCode, days: i64) -> Result<(), PkiError
     let paths = Paths::new(data);
     if paths.root().exists() {
         return Err(PkiError::Invalid(format!(
-            "{} already exists: this unit already has a trust root",
+            "{} 已经存在：本单位已有信任根",
             paths.root().display()
         )));
     }
@@ -336,17 +336,16 @@ fn requests(pem: &str) -> Result<Vec<CertificateSigningRequestParams>, PkiError>
     let ders: Vec<CertificateSigningRequestDer<'static>> =
         CertificateSigningRequestDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
-            .map_err(|e| PkiError::Invalid(format!("the request is not valid PEM: {e}")))?;
+            .map_err(|e| PkiError::Invalid(format!("证书申请不是有效的 PEM 文本：{e}")))?;
     if ders.is_empty() {
         return Err(PkiError::Invalid(
-            "the file holds no CERTIFICATE REQUEST; give the file `init --csr-out` wrote".into(),
+            "文件中没有证书申请（CERTIFICATE REQUEST）：请给出 init --csr-out 写出的文件".into(),
         ));
     }
     ders.iter()
         .map(|d| {
-            CertificateSigningRequestParams::from_der(d).map_err(|e| {
-                PkiError::Invalid(format!("a certificate request is damaged or forged: {e}"))
-            })
+            CertificateSigningRequestParams::from_der(d)
+                .map_err(|e| PkiError::Invalid(format!("证书申请已损坏或被篡改：{e}")))
         })
         .collect()
 }
@@ -373,7 +372,7 @@ pub fn enroll(
     }
     if e.unit == *parent {
         return Err(PkiError::Invalid(format!(
-            "unit {} is this unit itself, not a child",
+            "{} 是本单位自己，不是下级单位",
             e.unit
         )));
     }
@@ -393,8 +392,8 @@ pub fn enroll(
     let want = if e.role == Role::Hub { 2 } else { 1 };
     if reqs.len() != want {
         return Err(PkiError::Invalid(format!(
-            "a {} needs {} certificate request(s) in the file, found {}; make it with `{} init --unit {} --csr-out FILE`",
-            e.role,
+            "{} 需要文件中有 {} 份证书申请，实际有 {} 份：请用 {} init --unit {} --csr-out 文件 生成",
+            crate::app::zh::Zh::zh(&e.role),
             want,
             reqs.len(),
             if e.role == Role::Hub {
@@ -407,8 +406,8 @@ pub fn enroll(
     }
     if common_name(&reqs[0].params).as_deref() != Some(e.unit.as_str()) {
         return Err(PkiError::Invalid(format!(
-            "the request was made by unit {}, not {}",
-            common_name(&reqs[0].params).unwrap_or_else(|| "(unnamed)".into()),
+            "这份证书申请是单位 {} 生成的，不是 {}",
+            common_name(&reqs[0].params).unwrap_or_else(|| "（未命名）".into()),
             e.unit
         )));
     }
@@ -513,13 +512,13 @@ fn first_pem(pem: &str) -> Result<String, PkiError> {
 pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiError> {
     if bundle.format != BUNDLE_FORMAT {
         return Err(PkiError::Invalid(format!(
-            "the bundle's format is \"{}\", expected {BUNDLE_FORMAT}",
+            "登记包的格式是“{}”，应为 {BUNDLE_FORMAT}",
             bundle.format
         )));
     }
     if bundle.unit != unit.as_str() {
         return Err(PkiError::Invalid(format!(
-            "the bundle is for unit {}, but this is unit {unit}",
+            "这个登记包是给单位 {} 的，而本单位是 {unit}",
             bundle.unit
         )));
     }
@@ -529,7 +528,7 @@ pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiErro
     let cert = parse(&leaf)?;
     if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
         return Err(PkiError::Invalid(
-            "the bundle's certificate is not for this unit's key: was the request made in another data folder?".into(),
+            "登记包中的证书与本单位的密钥不符：证书申请是不是在另一个数据文件夹中生成的？".into(),
         ));
     }
     if let Some(ca) = &bundle.ca_chain_pem {
@@ -537,7 +536,7 @@ pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiErro
         let c = first_cert(ca)?;
         if parse(&c)?.public_key().subject_public_key.data.as_ref() != ca_key.public_key_raw() {
             return Err(PkiError::Invalid(
-                "the bundle's CA certificate is not for this hub's CA key".into(),
+                "登记包中的 CA 证书与本节点的 CA 密钥不符".into(),
             ));
         }
         write(&paths.ca_chain(), ca, false)?;
@@ -547,7 +546,7 @@ pub fn join(data: &Path, unit: &UnitCode, bundle: &Bundle) -> Result<(), PkiErro
         let who = peer_cert(std::slice::from_ref(&der))?;
         if who.unit.as_str() != bundle.parent_unit || who.role != Role::Hub {
             return Err(PkiError::Invalid(format!(
-                "the bundle's parent certificate is of {who}, not of hub {}",
+                "登记包中的上级证书属于 {who}，而不是上级节点 {}",
                 bundle.parent_unit
             )));
         }
@@ -615,13 +614,13 @@ mod tests {
         };
         let err = enroll(&district, &u("500103"), &req, &wrong).unwrap_err();
         assert!(
-            err.to_string().contains("made by unit 500103-0001"),
+            err.to_string().contains("是单位 500103-0001 生成的"),
             "{err}"
         );
         let other = dir.path().join("other");
         make_request(&other, &u("500103-0001"), false).unwrap();
         let err = join(&other, &u("500103-0001"), &bundle).unwrap_err();
-        assert!(err.to_string().contains("not for this unit's key"), "{err}");
+        assert!(err.to_string().contains("与本单位的密钥不符"), "{err}");
         // A leaf cannot enroll anybody.
         let err = enroll(&inst, &u("500103-0001"), &req, &e).unwrap_err();
         assert!(matches!(err, PkiError::NotACa(_)), "{err}");
