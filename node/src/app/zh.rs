@@ -182,20 +182,14 @@ fn chinese_of<T: std::str::FromStr + std::fmt::Display>(t: &str) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// The Chinese name of a field by its English key (`name` → 点位名称); contact fields too.
+/// The Chinese name of a camera's field by its English key (`name` → 点位名称); a contact's
+/// fields are named by `contact_field`.
 pub fn field_name(key: &str) -> String {
-    if let Some(f) = Field::lookup(key) {
-        return f.chinese().into();
+    match Field::lookup(key) {
+        Some(f) => f.chinese().into(),
+        None if key == "device_code" => "设备编码".into(),
+        None => key.into(),
     }
-    match key {
-        "device_code" => "设备编码",
-        "phone" => "联系电话",
-        "position" => "职务",
-        "remarks" => "备注",
-        "name" => "姓名",
-        other => other,
-    }
-    .into()
 }
 
 impl Zh for Value {

@@ -48,9 +48,7 @@ pub async fn run(common: &Common, cmd: LedgerCmd) -> Result<()> {
                 buf.extend((bytes.len() as u64).to_le_bytes());
                 buf.extend(bytes);
             }
-            let tmp = out.with_extension("partial");
-            std::fs::write(&tmp, &buf).with_context(|| format!("无法写入 {}", tmp.display()))?;
-            std::fs::rename(&tmp, &out).with_context(|| format!("无法写入 {}", out.display()))?;
+            crate::app::report::write_atomically(&out, &buf)?;
             println!(
                 "单位 {unit} 的台账已保存到 {}（{} 字节）",
                 out.display(),
